@@ -1,0 +1,3 @@
+"""The adapters that ship with calbridge; importing this module registers them."""
+
+from __future__ import annotations

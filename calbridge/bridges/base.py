@@ -1,0 +1,165 @@
+"""The one interface every calendar system implements.
+
+Every method names the project error it raises (`calbridge.errors`); adapters never
+let `requests`, `msal` or SDK exceptions escape. Calendar ids are the system's own:
+a mailbox address for Outlook, a resource id for the booking system.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from calbridge.config import Settings
+from calbridge.model import Event
+
+
+class Capabilities(BaseModel):
+    """What a calendar system can do; the engine and the API read these."""
+
+    model_config = {"frozen": True}
+
+    write: bool = True
+    delta: bool = False
+    push: bool = False
+    recurrence: bool = False
+    batch: bool = False
+    tombstones: bool = False
+
+
+class Calendar(BaseModel):
+    """A calendar (or bookable resource) a bridge can sync."""
+
+    id: str
+    name: str
+    kind: Literal["room", "user", "resource", "calendar"] = "calendar"
+    email: str | None = None
+    capacity: int | None = None
+
+
+class TimeWindow(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class ChangeSet(BaseModel):
+    """What changed in a calendar since a cursor.
+
+    `complete` is true when `changed` is a full listing of the window (initial sync or
+    a restart after an expired cursor): only then may absent events be treated as deleted.
+    """
+
+    changed: list[Event] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    cursor: str | None = None
+    complete: bool = False
+
+
+class BridgeHealth(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    authenticated: bool | None = None
+    latency_ms: float | None = None
+    calendars_available: int | None = None
+    error: str | None = None
+
+
+class PushSubscription(BaseModel):
+    id: str
+    resource: str
+    expires_at: datetime
+
+
+class ChangeNotice(BaseModel):
+    """One parsed push notification: which event of which calendar changed how."""
+
+    subscription_id: str | None = None
+    calendar_id: str | None = None
+    event_id: str | None = None
+    change_type: str = "updated"
+    client_state: str | None = Field(default=None, repr=False)
+
+
+class CalendarBridge(ABC):
+    """Adapter for one calendar system, configured under a bridge name."""
+
+    type_name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, name: str, settings: Settings) -> CalendarBridge:
+        """Build from settings; raises `ConfigurationError` naming a missing setting."""
+
+    @abstractmethod
+    def list_calendars(self) -> list[Calendar]:
+        """All calendars/resources. Raises `UpstreamError`, `AuthError`."""
+
+    @abstractmethod
+    def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
+        """Every event overlapping the window, all pages. Raises `NotFound` for an
+        unknown calendar, `UpstreamError`."""
+
+    @abstractmethod
+    def get_event(self, calendar_id: str, event_id: str) -> Event | None:
+        """One event, or None when it does not exist (any more)."""
+
+    @abstractmethod
+    def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
+        """The event calbridge wrote with this marker (link id), if any: the look-up
+        before re-creating after a crash or timeout."""
+
+    @abstractmethod
+    def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        """Changes since `cursor` (None: a complete listing plus a fresh cursor).
+        Raises `SyncStateExpired` when the cursor is no longer valid."""
+
+    @abstractmethod
+    def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
+        """Create with calbridge's marker (`event.marker`); retrying with the same
+        `idempotency_key` never makes a second event. Returns it with its id and etag."""
+
+    @abstractmethod
+    def update(self, calendar_id: str, event_id: str, event: Event,
+               etag: str | None = None) -> Event:
+        """Replace the event's fields. Raises `NotFound`, `EtagConflict` (stale etag)."""
+
+    @abstractmethod
+    def delete(self, calendar_id: str, event_id: str) -> bool:
+        """Delete or cancel; False when it was already gone (deleting twice is safe)."""
+
+    @abstractmethod
+    def health(self) -> BridgeHealth:
+        """Reachability, authentication and latency. Never raises."""
+
+    # ------------------------------------------------------------ push (optional)
+
+    def subscribe(self, calendar_id: str, notification_url: str, client_state: str,
+                  expires_at: datetime, lifecycle_url: str | None = None) -> PushSubscription:
+        """Start push notifications for a calendar."""
+        raise NotImplementedError(f"{self.type_name} has no push notifications")
+
+    def renew(self, subscription_id: str, expires_at: datetime) -> PushSubscription:
+        raise NotImplementedError(f"{self.type_name} has no push notifications")
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        raise NotImplementedError(f"{self.type_name} has no push notifications")
+
+    def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
+        """Turn a webhook body into notices. Raises `ValidationFailed` on a bad body."""
+        raise NotImplementedError(f"{self.type_name} has no push notifications")
+
+    def describe(self) -> dict[str, Any]:
+        """What `GET /bridges` shows about this bridge (no secrets)."""
+        return {
+            "name": self.name,
+            "type": self.type_name,
+            "capabilities": self.capabilities.model_dump(),
+            "enabled": True,
+        }

@@ -1,0 +1,171 @@
+"""The one HTTP chokepoint for adapters: a `requests` session with timeouts and a
+`tenacity` policy that retries throttling and transient failures, honouring
+`Retry-After`, and turns what is left into `calbridge.errors`."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from calbridge.errors import (
+    AuthError,
+    EtagConflict,
+    NotFound,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+THROTTLED = 429
+TRANSIENT = frozenset({500, 502, 503, 504})
+MAX_RETRY_AFTER = 120.0
+
+
+class _Retryable(Exception):
+    def __init__(self, response: requests.Response | None, cause: Exception | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__("retryable upstream failure")
+        self.response = response
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, min(delta, MAX_RETRY_AFTER))
+
+
+def upstream_code(response: requests.Response) -> str | None:
+    """The error code an upstream put in its JSON body (Graph and OAuth shapes)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("code") or "") or None
+        if isinstance(error, str):
+            return error
+    return None
+
+
+class HttpClient:
+    """Sends requests to one calendar system (`system` names it in errors and logs)."""
+
+    def __init__(self, system: str, *, timeout: float = 30.0, verify: str | bool = True,
+                 max_attempts: int = 5, max_backoff: float = 30.0,
+                 session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.system = system
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.verify = verify
+        self.max_attempts = max_attempts
+        self._backoff = wait_exponential_jitter(initial=0.5, max=max_backoff)
+        self._sleep = sleep
+
+    def request(self, method: str, url: str, *, idempotent: bool | None = None,
+                ok: Collection[int] = (), headers: dict[str, str] | None = None,
+                **kwargs: Any) -> requests.Response:
+        """Send with retries. `idempotent` (default: by method) allows retrying after a
+        timeout or 5xx; 429 is always retried. Statuses in `ok` are returned as they are."""
+        if idempotent is None:
+            idempotent = method.upper() in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._send(method, url, idempotent, headers, kwargs)
+        except _Retryable as failure:
+            raise self._exhausted(method, url, failure) from None
+        return self._check(response, ok)
+
+    def _send(self, method: str, url: str, idempotent: bool, headers: dict[str, str] | None,
+              kwargs: dict[str, Any]) -> requests.Response:
+        try:
+            response = self.session.request(method, url, headers=headers,
+                                            timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if idempotent:
+                raise _Retryable(None, exc) from exc
+            raise UpstreamUnavailable(
+                f"{self.system}: {method} {_path(url)} failed: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise UpstreamError(
+                f"{self.system}: {method} {_path(url)} failed: {type(exc).__name__}") from None
+        status = response.status_code
+        if status == THROTTLED or (idempotent and status in TRANSIENT):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            log.info("upstream retry", extra={"bridge": self.system, "status": status,
+                                               "retry_after": retry_after})
+            raise _Retryable(response, retry_after=retry_after)
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, _Retryable) and failure.retry_after is not None:
+            return failure.retry_after
+        return self._backoff(state)
+
+    def _exhausted(self, method: str, url: str, failure: _Retryable) -> Exception:
+        where = f"{self.system}: {method} {_path(url)}"
+        if failure.response is None:
+            return UpstreamUnavailable(f"{where} unreachable after {self.max_attempts} attempts")
+        status = failure.response.status_code
+        if status == THROTTLED:
+            return UpstreamThrottled(f"{where} still throttled after {self.max_attempts} attempts",
+                                     retry_after=failure.retry_after)
+        return UpstreamUnavailable(f"{where} answered {status} after {self.max_attempts} attempts")
+
+    def _check(self, response: requests.Response, ok: Collection[int]) -> requests.Response:
+        status = response.status_code
+        if 200 <= status < 300 or status in ok:
+            return response
+        code = upstream_code(response)
+        where = f"{self.system}: {response.request.method} {_path(response.url)}"
+        message = f"{where} answered {status}" + (f" ({code})" if code else "")
+        if status in (401, 403):
+            raise AuthError(message)
+        if status in (404, 410):
+            raise NotFound(message)
+        if status in (409, 412):
+            raise EtagConflict(message)
+        if status == THROTTLED:
+            raise UpstreamThrottled(message)
+        if status >= 500:
+            raise UpstreamUnavailable(message)
+        raise UpstreamError(message, details={"status": status, "code": code})
+
+
+def _path(url: str) -> str:
+    """The URL without its query (which may carry tokens) for messages and logs."""
+    return requests.utils.urlparse(url)._replace(query="", fragment="").geturl()

@@ -1,0 +1,77 @@
+"""Settings, read once from the environment (app settings in Azure; the local host
+loads `local.settings.json` into the environment first, as Core Tools does)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from calbridge.errors import ConfigurationError
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+class Settings(BaseModel):
+    """The settings every part of calbridge shares. Adapters parse their own on top
+    of `env` (see each adapter's `Settings` model)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    storage_connection_string: str | None = Field(default=None, alias=STORAGE_SETTING, repr=False)
+    storage_account_name: str | None = Field(default=None, alias=f"{STORAGE_SETTING}__accountName")
+    storage_table_uri: str | None = Field(default=None, alias=f"{STORAGE_SETTING}__tableServiceUri")
+    storage_queue_uri: str | None = Field(default=None, alias=f"{STORAGE_SETTING}__queueServiceUri")
+    storage_client_id: str | None = Field(default=None, alias=f"{STORAGE_SETTING}__clientId")
+    table_prefix: Annotated[str, Field(pattern=r"^[A-Za-z]?[A-Za-z0-9]{0,20}$")] = Field(
+        default="", alias="CALBRIDGE_TABLE_PREFIX"
+    )
+
+    function_key: str | None = Field(default=None, alias="CALBRIDGE_FUNCTION_KEY", repr=False)
+    bridges: str = Field(default="booking_system,outlook", alias="CALBRIDGE_BRIDGES")
+    booking_bridge: str = Field(default="booking_system", alias="CALBRIDGE_BOOKING_BRIDGE")
+    max_body_bytes: int = Field(default=1_048_576, alias="CALBRIDGE_MAX_BODY_BYTES", gt=0)
+    http_timeout_seconds: float = Field(default=30.0, alias="CALBRIDGE_HTTP_TIMEOUT_SECONDS", gt=0)
+    webhook_base_url: str | None = Field(default=None, alias="WEBHOOK_BASE_URL")
+
+    env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_validator("storage_connection_string", "function_key", "webhook_base_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def bridge_names(self) -> list[str]:
+        """Enabled bridges, in the order configured."""
+        return [name.strip() for name in self.bridges.split(",") if name.strip()]
+
+    def table_name(self, base: str) -> str:
+        return f"{self.table_prefix}{base}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate settings; a clear `ConfigurationError` names what is wrong."""
+        source = dict(os.environ if env is None else env)
+        try:
+            settings = cls.model_validate({**source, "env": source})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_setting_name(err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid settings: {problems}") from None
+        if not (settings.storage_connection_string or settings.storage_account_name
+                or settings.storage_table_uri):
+            raise ConfigurationError(
+                f"storage is not configured: set {STORAGE_SETTING} (connection string) "
+                f"or {STORAGE_SETTING}__accountName (managed identity)"
+            )
+        return settings
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    return (info.alias if info and info.alias else field)

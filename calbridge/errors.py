@@ -1,0 +1,110 @@
+"""The project's own exception hierarchy.
+
+Adapters and repositories raise these in place of library errors, so the engine
+and the triggers never see `requests`, `azure.core` or `msal` exceptions. They are
+turned into HTTP responses (or queue retries) in one place: `functions/http.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CalbridgeError(Exception):
+    """Base class: `code` is machine-readable, `status` the HTTP status it maps to."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class BadRequest(CalbridgeError):
+    code = "bad_request"
+    status = 400
+
+
+class ValidationFailed(CalbridgeError):
+    """Well-formed input that violates the schema; `details["fields"]` names the fields."""
+
+    code = "validation_error"
+    status = 422
+
+
+class PayloadTooLarge(CalbridgeError):
+    code = "payload_too_large"
+    status = 413
+
+
+class Unauthorized(CalbridgeError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(CalbridgeError):
+    code = "not_found"
+    status = 404
+
+
+class AlreadyExists(CalbridgeError):
+    code = "conflict"
+    status = 409
+
+
+class EtagConflict(CalbridgeError):
+    """Optimistic concurrency: the stored row changed since it was read."""
+
+    code = "etag_conflict"
+    status = 409
+
+
+class StorageUnavailable(CalbridgeError):
+    code = "storage_unavailable"
+    status = 503
+
+
+class ConfigurationError(CalbridgeError):
+    code = "configuration_error"
+    status = 500
+
+
+class UpstreamError(CalbridgeError):
+    """A calendar system answered with an error that retrying will not fix."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    """A calendar system could not be reached, or answered 5xx after retries."""
+
+    code = "upstream_unavailable"
+    status = 503
+
+
+class UpstreamThrottled(UpstreamUnavailable):
+    """429 after retries; `retry_after` (seconds) when the upstream said so."""
+
+    code = "upstream_throttled"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class AuthError(UpstreamError):
+    """Credentials for a calendar system were refused."""
+
+    code = "upstream_auth_failed"
+    status = 502
+
+
+class SyncStateExpired(UpstreamError):
+    """A stored delta link / sync token is no longer valid: a full listing is needed."""
+
+    code = "sync_state_expired"
+    status = 409

@@ -1,0 +1,247 @@
+"""Canonical models shared by every layer (pydantic v2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC, to the millisecond."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    """A random identifier safe in Table Storage keys and URLs."""
+    return uuid.uuid4().hex
+
+
+# Identifiers that end up in Table Storage keys or URLs: printable, bounded.
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+BridgeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class SyncStatus(StrEnum):
+    PENDING = "pending"
+    SYNCED = "synced"
+    ERROR = "error"
+    CONFLICT = "conflict"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+class SyncDirection(StrEnum):
+    BOTH = "both"
+    TO_CALENDAR = "to_calendar"
+    FROM_CALENDAR = "from_calendar"
+
+
+class ConflictPolicy(StrEnum):
+    ORIGIN_WINS = "origin_wins"
+    NEWEST_WINS = "newest_wins"
+    MANUAL = "manual"
+
+
+class Side(StrEnum):
+    """The two ends of a resource mapping."""
+
+    BOOKING = "booking"
+    CALENDAR = "calendar"
+
+
+# ---------------------------------------------------------------- resource mappings
+
+
+class ResourceMappingFields(BaseModel):
+    """What a user says about a mapping (the guide's body plus direction and policy)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    booking_system_resource_id: Identifier
+    calendar_system: BridgeName
+    calendar_resource_id: Identifier
+    calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    active: bool = True
+    sync_direction: SyncDirection = SyncDirection.BOTH
+    conflict_policy: ConflictPolicy = ConflictPolicy.ORIGIN_WINS
+
+
+class ResourceMappingPatch(BaseModel):
+    """A partial update: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    booking_system_resource_id: Identifier | None = None
+    calendar_system: BridgeName | None = None
+    calendar_resource_id: Identifier | None = None
+    calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    active: bool | None = None
+    sync_direction: SyncDirection | None = None
+    conflict_policy: ConflictPolicy | None = None
+
+
+class ResourceMapping(ResourceMappingFields):
+    """A stored mapping: booking resource ↔ one calendar of one calendar system."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(default_factory=new_id)
+    booking_system: BridgeName = "booking_system"
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    etag: str | None = Field(default=None, exclude=True)
+
+    def pair_key(self) -> tuple[str, str, str]:
+        """What makes two mappings the same mapping."""
+        return (self.booking_system_resource_id, self.calendar_system, self.calendar_resource_id)
+
+
+# ---------------------------------------------------------------- event links
+
+
+class EventLink(BaseModel):
+    """One synced pair of events: the booking side and the calendar side of a mapping."""
+
+    id: str = Field(default_factory=new_id)
+    mapping_id: str
+    item_type: str = "event"
+    origin: Side
+    booking_id: str | None = None
+    calendar_event_id: str | None = None
+    status: SyncStatus = SyncStatus.PENDING
+    booking_fingerprint: str | None = None
+    calendar_fingerprint: str | None = None
+    booking_etag: str | None = None
+    calendar_etag: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    synced_at: datetime | None = None
+    etag: str | None = Field(default=None, exclude=True)
+
+    def side_id(self, side: Side) -> str | None:
+        return self.booking_id if side is Side.BOOKING else self.calendar_event_id
+
+
+# ---------------------------------------------------------------- cursors, subscriptions, ops
+
+
+class Cursor(BaseModel):
+    """Where change tracking stands for one calendar of one bridge."""
+
+    bridge: str
+    calendar_id: str
+    cursor: str | None = None
+    last_poll_at: datetime | None = None
+    last_change_at: datetime | None = None
+    etag: str | None = Field(default=None, exclude=True)
+
+
+class Subscription(BaseModel):
+    """A push subscription held with a calendar system."""
+
+    id: str
+    bridge: str
+    calendar_id: str
+    resource: str
+    expires_at: datetime
+    client_state: str = Field(repr=False)
+    mapping_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    renewed_at: datetime | None = None
+    last_error: str | None = None
+    etag: str | None = Field(default=None, exclude=True)
+
+
+class OperationKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    CANCEL = "cancel"
+    SKIP = "skip"
+
+
+class Operation(BaseModel):
+    """One processed sync operation, as listed by /bridge/completed and counted by stats."""
+
+    id: str = Field(default_factory=new_id)
+    link_id: str | None = None
+    mapping_id: str | None = None
+    source_system: str
+    target_system: str
+    operation: OperationKind
+    status: str
+    external_id: str | None = None
+    internal_id: str | None = None
+    error: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- canonical event
+
+
+class EventStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Privacy(StrEnum):
+    NORMAL = "normal"
+    PRIVATE = "private"
+
+
+class Person(BaseModel):
+    name: str | None = None
+    email: str | None = None
+
+
+class Recurrence(BaseModel):
+    """An RFC 5545 rule with its exceptions; instants are in the event's zone."""
+
+    rrule: str
+    exdates: list[datetime | date] = Field(default_factory=list)
+
+
+class Event(BaseModel):
+    """A calendar event in the shape every adapter speaks.
+
+    Timed events carry aware instants plus the original IANA zone; all-day events
+    carry dates (end exclusive, as in iCalendar and Graph).
+    """
+
+    id: str | None = None
+    calendar_id: str | None = None
+    title: str = ""
+    description: str = ""
+    start: datetime | date
+    end: datetime | date
+    all_day: bool = False
+    timezone: str = "UTC"
+    location: str = ""
+    organizer: Person | None = None
+    attendees: list[Person] = Field(default_factory=list)
+    recurrence: Recurrence | None = None
+    status: EventStatus = EventStatus.CONFIRMED
+    privacy: Privacy = Privacy.NORMAL
+    etag: str | None = None
+    last_modified: datetime | None = None
+    marker: str | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware_or_date(cls, value: datetime | date) -> datetime | date:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("timed events need a timezone-aware instant")
+        return value
