@@ -88,6 +88,9 @@ class CalendarBridge(ABC):
 
     type_name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The pydantic model of this adapter's own settings (fields aliased to the
+    # environment names); start-up validation and the infra checks read it.
+    settings_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, name: str) -> None:
         self.name = name
