@@ -1,0 +1,61 @@
+"""State in Azure Table Storage and Storage Queues."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import ResourceExistsError
+
+from calbridge.config import Settings
+from calbridge.store import cursors, links, mappings, operations, subscriptions
+from calbridge.store.clients import queue_service, table_service
+from calbridge.store.cursors import CursorRepository
+from calbridge.store.entities import storage_errors
+from calbridge.store.links import LinkRepository
+from calbridge.store.mappings import MappingRepository
+from calbridge.store.operations import OperationRepository
+from calbridge.store.queues import QUEUES, WorkQueue, ensure_queue, poison_queue_name, queue_client
+from calbridge.store.subscriptions import SubscriptionRepository
+
+TABLES = (mappings.TABLE, links.TABLE, cursors.TABLE, subscriptions.TABLE, operations.TABLE)
+
+
+class Storage:
+    """Every repository and queue over one storage account."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tables = table_service(settings)
+        self.queues = queue_service(settings)
+        table = lambda base: self.tables.get_table_client(settings.table_name(base))  # noqa: E731
+        self.mappings = MappingRepository(table(mappings.TABLE))
+        self.links = LinkRepository(table(links.TABLE))
+        self.cursors = CursorRepository(table(cursors.TABLE))
+        self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE))
+        self.operations = OperationRepository(table(operations.TABLE))
+        self._ready = False
+
+    def queue(self, name: str) -> WorkQueue:
+        return WorkQueue(queue_client(self.queues, name))
+
+    def ensure(self) -> None:
+        """Create the tables and queues once per process (idempotent)."""
+        if self._ready:
+            return
+        with storage_errors("storage set-up"):
+            for base in TABLES:
+                try:
+                    self.tables.create_table(self.settings.table_name(base))
+                except ResourceExistsError:
+                    pass
+            for name in QUEUES:
+                ensure_queue(queue_client(self.queues, name))
+                ensure_queue(queue_client(self.queues, poison_queue_name(name)))
+        self._ready = True
+
+    def ping(self) -> None:
+        """Raises `StorageUnavailable` when storage cannot be reached."""
+        with storage_errors("storage"):
+            next(iter(self.tables.list_tables(results_per_page=1)), None)
+
+
+__all__ = ["CursorRepository", "LinkRepository", "MappingRepository", "OperationRepository",
+           "Storage", "SubscriptionRepository", "WorkQueue"]

@@ -1,0 +1,114 @@
+"""Turning pydantic models into Table Storage entities and back, and translating
+SDK errors into `calbridge.errors`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.data.tables import TableTransactionError
+from pydantic import BaseModel
+
+from calbridge.errors import AlreadyExists, EtagConflict, NotFound, StorageUnavailable
+
+M = TypeVar("M", bound=BaseModel)
+
+# Table Storage properties are flat; these model field types are stored as JSON text.
+_JSON_PREFIX = "json:"
+
+
+def key_hash(*parts: str) -> str:
+    """A fixed-length key for values that may hold characters keys forbid (/ \\ # ?)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def to_entity(model: BaseModel, partition_key: str, row_key: str, **extra: Any) -> dict[str, Any]:
+    """Flatten a model: enums as values, nested structures as JSON, None left out."""
+    entity: dict[str, Any] = {"PartitionKey": partition_key, "RowKey": row_key}
+    for name, value in model:
+        if name == "etag" or value is None:
+            continue
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, (list, dict, BaseModel)):
+            value = _JSON_PREFIX + json.dumps(_plain(value), default=str)
+        elif isinstance(value, datetime) or isinstance(value, (str, int, float, bool)):
+            pass
+        else:
+            value = str(value)
+        entity[name] = value
+    entity.update(extra)
+    return entity
+
+
+def from_entity(model: type[M], entity: dict[str, Any]) -> M:
+    """Rebuild a model from an entity, carrying its ETag."""
+    data: dict[str, Any] = {}
+    for name, value in entity.items():
+        if isinstance(value, str) and value.startswith(_JSON_PREFIX):
+            value = json.loads(value[len(_JSON_PREFIX):])
+        data[name] = value
+    metadata = getattr(entity, "metadata", None) or {}
+    result = model.model_validate(data)
+    if "etag" in model.model_fields:
+        result.etag = metadata.get("etag")
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Translate SDK errors raised inside the block."""
+    try:
+        yield
+    except ResourceNotFoundError:
+        raise NotFound(f"{what} not found") from None
+    except ResourceExistsError:
+        raise AlreadyExists(f"{what} already exists") from None
+    except ResourceModifiedError:
+        raise EtagConflict(f"{what} was changed by someone else; read it again") from None
+    except TableTransactionError as exc:
+        code = getattr(exc, "error_code", None) or ""
+        if "ConditionNotSatisfied" in str(code) or getattr(exc, "status_code", 0) == 412:
+            raise EtagConflict(f"{what} was changed by someone else; read it again") from None
+        if "AlreadyExists" in str(code) or getattr(exc, "status_code", 0) == 409:
+            raise AlreadyExists(f"{what} already exists") from None
+        if "ResourceNotFound" in str(code) or getattr(exc, "status_code", 0) == 404:
+            raise NotFound(f"{what} not found") from None
+        raise StorageUnavailable(f"storage transaction on {what} failed: {code}") from None
+    except (ServiceRequestError, ServiceResponseError):
+        raise StorageUnavailable("storage is unreachable") from None
+    except HttpResponseError as exc:
+        raise StorageUnavailable(
+            f"storage answered {exc.status_code} for {what}") from None
+    except AzureError:
+        raise StorageUnavailable(f"storage failed on {what}") from None
+
+
+def first(items: Iterator[M] | Callable[[], Iterator[M]]) -> M | None:
+    for item in items() if callable(items) else items:
+        return item
+    return None

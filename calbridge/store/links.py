@@ -1,0 +1,147 @@
+"""Event links (`BridgeMappings`): one row per synced pair, findable from either side.
+
+A mapping's links share its partition. Beside each link row, one index row per known
+side id (`booking-<hash>`, `calendar-<hash>`) points back at it; link and index rows
+are written in one entity-group transaction so they never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.data.tables import TableClient, UpdateMode
+
+from calbridge.errors import NotFound
+from calbridge.model import EventLink, Side, SyncStatus, utcnow
+from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
+
+TABLE = "BridgeMappings"
+LINK_PREFIX = "link-"
+
+
+def _link_row(link_id: str) -> str:
+    return LINK_PREFIX + link_id
+
+
+def _index_row(side: Side, side_id: str) -> str:
+    return f"{side.value}-{key_hash(side_id)}"
+
+
+def _index_entity(link: EventLink, side: Side, side_id: str) -> dict[str, Any]:
+    return {"PartitionKey": link.mapping_id, "RowKey": _index_row(side, side_id),
+            "kind": "index", "link_id": link.id, "side": side.value, "side_id": side_id}
+
+
+def _side_ids(link: EventLink) -> dict[Side, str]:
+    return {side: value for side in Side if (value := link.side_id(side))}
+
+
+class LinkRepository:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def add(self, link: EventLink) -> EventLink:
+        """Store a new link. Raises `AlreadyExists` when a side id is linked already."""
+        operations: list[tuple] = [("create", to_entity(link, link.mapping_id,
+                                                        _link_row(link.id), kind="link"))]
+        operations += [("create", _index_entity(link, side, value))
+                       for side, value in _side_ids(link).items()]
+        with storage_errors(f"event link {link.id!r}"):
+            self.table.submit_transaction(operations)
+        return self.get(link.mapping_id, link.id)
+
+    def get(self, mapping_id: str, link_id: str) -> EventLink:
+        """Raises `NotFound`."""
+        with storage_errors(f"event link {link_id!r}"):
+            entity = self.table.get_entity(mapping_id, _link_row(link_id))
+        return from_entity(EventLink, entity)
+
+    def find(self, mapping_id: str, side: Side, side_id: str) -> EventLink | None:
+        """The link holding `side_id` on `side` of a mapping, if any."""
+        with storage_errors("event link index"):
+            rows = list(self.table.query_entities(
+                "PartitionKey eq @pk and RowKey eq @rk",
+                parameters={"pk": mapping_id, "rk": _index_row(side, side_id)}))
+        if not rows:
+            return None
+        try:
+            return self.get(mapping_id, rows[0]["link_id"])
+        except NotFound:
+            return None
+
+    def find_anywhere(self, side: Side, side_id: str) -> list[EventLink]:
+        """Links holding `side_id` on `side` in any mapping (a scan: prefer `find`)."""
+        with storage_errors("event links"):
+            rows = list(self.table.query_entities(
+                "kind eq @kind and side eq @side and side_id eq @sid",
+                parameters={"kind": "index", "side": side.value, "sid": side_id}))
+        links = []
+        for row in rows:
+            try:
+                links.append(self.get(row["PartitionKey"], row["link_id"]))
+            except NotFound:
+                continue
+        return links
+
+    def list(self, mapping_id: str | None = None, *,
+             status: SyncStatus | None = None) -> list[EventLink]:
+        """Links of one mapping (or all), optionally with one status."""
+        query, params = "kind eq @kind", {"kind": "link"}
+        if mapping_id is not None:
+            query = "PartitionKey eq @pk and " + query
+            params["pk"] = mapping_id
+        if status is not None:
+            query += " and status eq @status"
+            params["status"] = status.value
+        with storage_errors("event links"):
+            rows = list(self.table.query_entities(query, parameters=params))
+        return [from_entity(EventLink, row) for row in rows]
+
+    def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:
+        """Replace a link read earlier; its ETag must still match (else `EtagConflict`).
+        Index rows follow side ids that were set, changed or cleared."""
+        before = previous or self.get(link.mapping_id, link.id)
+        etag = link.etag or before.etag
+        link.updated_at = utcnow()
+        operations: list[tuple] = [("update", to_entity(link, link.mapping_id,
+                                                        _link_row(link.id), kind="link"),
+                                    {"mode": UpdateMode.REPLACE, "etag": etag,
+                                     "match_condition": MatchConditions.IfNotModified})]
+        old, new = _side_ids(before), _side_ids(link)
+        for side in Side:
+            if old.get(side) == new.get(side):
+                continue
+            if side in old:
+                operations.append(("delete", {"PartitionKey": link.mapping_id,
+                                              "RowKey": _index_row(side, old[side])}))
+            if side in new:
+                operations.append(("create", _index_entity(link, side, new[side])))
+        with storage_errors(f"event link {link.id!r}"):
+            self.table.submit_transaction(operations)
+        return self.get(link.mapping_id, link.id)
+
+    def delete(self, link: EventLink) -> None:
+        """Remove a link and its index rows."""
+        operations: list[tuple] = [("delete", {"PartitionKey": link.mapping_id,
+                                               "RowKey": _link_row(link.id)})]
+        operations += [("delete", {"PartitionKey": link.mapping_id,
+                                   "RowKey": _index_row(side, value)})
+                       for side, value in _side_ids(link).items()]
+        with storage_errors(f"event link {link.id!r}"):
+            self.table.submit_transaction(operations)
+
+    def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
+        """Link counts by status, and by item type then status."""
+        with storage_errors("event links"):
+            rows = list(self.table.query_entities(
+                "kind eq @kind", parameters={"kind": "link"},
+                select=["status", "item_type"]))
+        by_status: Counter[str] = Counter()
+        by_type: dict[str, Counter[str]] = {}
+        for row in rows:
+            status, item_type = row.get("status", "pending"), row.get("item_type", "event")
+            by_status[status] += 1
+            by_type.setdefault(item_type, Counter())[status] += 1
+        return by_status, by_type

@@ -1,0 +1,99 @@
+"""Resource mappings (`BridgeResourceMappings`): booking resource ↔ calendar.
+
+Each mapping row has a companion "pair" row in the same partition, written in one
+entity-group transaction, so two mappings of the same pair can never both exist.
+"""
+
+from __future__ import annotations
+
+from azure.core import MatchConditions
+from azure.data.tables import TableClient, UpdateMode
+
+from calbridge.model import ResourceMapping, utcnow
+from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
+
+PARTITION = "mapping"
+TABLE = "BridgeResourceMappings"
+
+
+def _pair_row(mapping: ResourceMapping) -> dict[str, str]:
+    return {"PartitionKey": PARTITION, "RowKey": "pair-" + key_hash(*mapping.pair_key()),
+            "kind": "pair", "mapping_id": mapping.id}
+
+
+class MappingRepository:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def add(self, mapping: ResourceMapping) -> ResourceMapping:
+        """Store a new mapping. Raises `AlreadyExists` when its pair is mapped already."""
+        entity = to_entity(mapping, PARTITION, mapping.id, kind="mapping")
+        with storage_errors(f"mapping of {mapping.booking_system_resource_id!r} to "
+                            f"{mapping.calendar_system}:{mapping.calendar_resource_id!r}"):
+            self.table.submit_transaction([("create", _pair_row(mapping)), ("create", entity)])
+        return self.get(mapping.id)
+
+    def get(self, mapping_id: str) -> ResourceMapping:
+        """Raises `NotFound`."""
+        with storage_errors(f"resource mapping {mapping_id!r}"):
+            entity = self.table.get_entity(PARTITION, mapping_id)
+        if entity.get("kind") != "mapping":
+            from calbridge.errors import NotFound
+
+            raise NotFound(f"resource mapping {mapping_id!r} not found")
+        return from_entity(ResourceMapping, entity)
+
+    def find_pair(self, booking_resource_id: str, calendar_system: str,
+                  calendar_resource_id: str) -> ResourceMapping | None:
+        key = key_hash(booking_resource_id, calendar_system, calendar_resource_id)
+        with storage_errors("resource mapping"):
+            rows = list(self.table.query_entities(
+                "PartitionKey eq @pk and RowKey eq @rk",
+                parameters={"pk": PARTITION, "rk": "pair-" + key}))
+        return self.get(rows[0]["mapping_id"]) if rows else None
+
+    def list(self, *, active: bool | None = None, booking_resource_id: str | None = None,
+             calendar_system: str | None = None) -> list[ResourceMapping]:
+        """Mappings in creation order, optionally filtered."""
+        query, params = "PartitionKey eq @pk and kind eq @kind", {"pk": PARTITION,
+                                                                  "kind": "mapping"}
+        if active is not None:
+            query += " and active eq @active"
+            params["active"] = active
+        if booking_resource_id is not None:
+            query += " and booking_system_resource_id eq @rid"
+            params["rid"] = booking_resource_id
+        if calendar_system is not None:
+            query += " and calendar_system eq @system"
+            params["system"] = calendar_system
+        with storage_errors("resource mappings"):
+            rows = list(self.table.query_entities(query, parameters=params))
+        mappings = [from_entity(ResourceMapping, row) for row in rows]
+        return sorted(mappings, key=lambda m: (m.created_at, m.id))
+
+    def update(self, mapping: ResourceMapping, previous: ResourceMapping) -> ResourceMapping:
+        """Replace a mapping read earlier (its ETag must still match: else `EtagConflict`);
+        moves the pair row when the pair changed (`AlreadyExists` if the new pair is taken)."""
+        mapping.updated_at = utcnow()
+        entity = to_entity(mapping, PARTITION, mapping.id, kind="mapping")
+        operations: list[tuple] = [("update", entity, {
+            "mode": UpdateMode.REPLACE, "etag": previous.etag,
+            "match_condition": MatchConditions.IfNotModified})]
+        if mapping.pair_key() != previous.pair_key():
+            operations += [("delete", _pair_row(previous)), ("create", _pair_row(mapping))]
+        with storage_errors(f"resource mapping {mapping.id!r}"):
+            self.table.submit_transaction(operations)
+        return self.get(mapping.id)
+
+    def delete(self, mapping: ResourceMapping) -> None:
+        """Remove a mapping and its pair row (`EtagConflict` if it changed since read)."""
+        with storage_errors(f"resource mapping {mapping.id!r}"):
+            self.table.submit_transaction([
+                ("delete", {"PartitionKey": PARTITION, "RowKey": mapping.id},
+                 {"etag": mapping.etag, "match_condition": MatchConditions.IfNotModified}),
+                ("delete", _pair_row(mapping)),
+            ])
+
+    def count(self) -> dict[str, int]:
+        mappings = self.list()
+        return {"total": len(mappings), "active": sum(m.active for m in mappings)}

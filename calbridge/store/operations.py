@@ -1,0 +1,85 @@
+"""The operations log (`BridgeOperations`): what sync did, newest first."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from azure.data.tables import TableClient
+
+from calbridge.model import Operation
+from calbridge.store.entities import from_entity, storage_errors, to_entity
+
+TABLE = "BridgeOperations"
+PARTITION = "op"
+_MAX_MS = 10**15  # row keys count down from here so the newest sorts first
+
+
+def _row_key(operation: Operation) -> str:
+    millis = int(operation.at.timestamp() * 1000)
+    return f"{_MAX_MS - millis:016d}-{operation.id}"
+
+
+class OperationRepository:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def record(self, operation: Operation) -> None:
+        with storage_errors("operation log"):
+            self.table.create_entity(to_entity(operation, PARTITION, _row_key(operation)))
+
+    def record_many(self, operations: list[Operation]) -> None:
+        """One entity-group transaction per 100 operations."""
+        for start in range(0, len(operations), 100):
+            chunk = operations[start:start + 100]
+            with storage_errors("operation log"):
+                self.table.submit_transaction(
+                    [("create", to_entity(op, PARTITION, _row_key(op))) for op in chunk])
+
+    def page(self, *, status: str | None = None, limit: int = 50,
+             continuation: str | None = None) -> tuple[list[Operation], str | None]:
+        """One page of operations, newest first, and the token for the next page."""
+        query, params = "PartitionKey eq @pk", {"pk": PARTITION}
+        if status:
+            query += " and status eq @status"
+            params["status"] = status
+        with storage_errors("operation log"):
+            pages = self.table.query_entities(query, parameters=params,
+                                              results_per_page=limit).by_page(
+                continuation_token=_decode(continuation))
+            rows = list(next(pages, []))
+            token = pages.continuation_token
+        return [from_entity(Operation, row) for row in rows], _encode(token)
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """(operation, status) → count over the whole log."""
+        with storage_errors("operation log"):
+            rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": PARTITION},
+                                             select=["operation", "status"])
+            return Counter((row["operation"], row["status"]) for row in rows)
+
+
+def _encode(token: dict | None) -> str | None:
+    if not token:
+        return None
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode(token: str | None) -> dict | None:
+    if not token:
+        return None
+    import base64
+    import binascii
+    import json
+
+    from calbridge.errors import BadRequest
+
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        raise BadRequest("invalid page token") from None
+    if not isinstance(value, dict):
+        raise BadRequest("invalid page token")
+    return value

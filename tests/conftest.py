@@ -1,0 +1,5 @@
+"""Shared fixtures: each module under tests/fixtures starts one real part."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.fixtures.storage"]
