@@ -1,0 +1,1 @@
+"""Runnable examples that live next to calbridge (the example booking system)."""
