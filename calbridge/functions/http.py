@@ -1,0 +1,122 @@
+"""HTTP in and out for every trigger: JSON bodies with size limits and schema checks,
+the guide's `{"success": ...}` envelope, and errors turned into responses in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from calbridge.bootstrap import Container, container
+from calbridge.errors import BadRequest, CalbridgeError, PayloadTooLarge, ValidationFailed
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
+    body = json.dumps(payload, default=_json_default, ensure_ascii=False)
+    return func.HttpResponse(body, status_code=status, mimetype="application/json",
+                             charset="utf-8", headers={"Cache-Control": "no-store",
+                                                       "X-Content-Type-Options": "nosniff"})
+
+
+def ok(status: int = 200, **payload: Any) -> func.HttpResponse:
+    return json_response({"success": True, **payload}, status)
+
+
+def error_response(exc: CalbridgeError) -> func.HttpResponse:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    return json_response({"success": False, "error": error}, exc.status)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text.replace("+00:00", "Z")
+    return str(value)
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            for err in exc.errors()]
+
+
+def validation_failed(exc: ValidationError) -> ValidationFailed:
+    fields = _field_errors(exc)
+    names = ", ".join(dict.fromkeys(f["field"] for f in fields))
+    return ValidationFailed(f"invalid request body: {names}", details={"fields": fields})
+
+
+def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
+              optional: bool = False) -> M | None:
+    """Parse and validate a JSON body: 413 over `max_bytes`, 400 when not JSON,
+    422 naming the fields that violate the schema. An empty optional body is None."""
+    declared = req.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    raw = req.get_body() or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    if not raw.strip():
+        if optional:
+            return None
+        raise BadRequest("a JSON request body is required")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object",
+                               details={"fields": [{"field": "body",
+                                                    "message": "expected an object"}]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def query_bool(req: func.HttpRequest, name: str) -> bool | None:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return None
+    lowered = value.lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise ValidationFailed(f"query parameter {name} must be true or false",
+                           details={"fields": [{"field": name, "message": "expected a boolean"}]})
+
+
+def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse]) -> Handler:
+    """Wrap a trigger: give it the container; every failure becomes a JSON error."""
+
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return handler(req, container())
+        except CalbridgeError as exc:
+            if exc.status >= 500:
+                log.warning("request failed", extra={"route": req.url.split("?")[0],
+                                                      "code": exc.code})
+            return error_response(exc)
+        except ValidationError as exc:
+            return error_response(validation_failed(exc))
+        except Exception:
+            log.exception("unhandled error", extra={"route": req.url.split("?")[0]})
+            return error_response(CalbridgeError("internal error; see the logs"))
+
+    # Not functools.wraps: the Functions worker reads the signature, which must stay
+    # (req) -> HttpResponse, while the name and docs are the handler's.
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(wrapper, attribute, getattr(handler, attribute))
+    return wrapper

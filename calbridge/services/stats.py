@@ -1,0 +1,23 @@
+"""Link and operation statistics (`/bridge/stats`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calbridge.bootstrap import Container
+from calbridge.model import SyncStatus
+
+
+def bridge_stats(container: Container) -> dict[str, Any]:
+    """Links by status and by item type, plus processed operations by kind."""
+    container.storage.ensure()
+    by_status, by_type = container.storage.links.counts()
+    operations: dict[str, dict[str, int]] = {}
+    for (kind, status), count in container.storage.operations.counts().items():
+        operations.setdefault(kind, {})[status] = count
+    return {
+        "total": sum(by_status.values()),
+        "summary": {status.value: by_status[status.value] for status in SyncStatus},
+        "by_type": {item_type: dict(counts) for item_type, counts in sorted(by_type.items())},
+        "operations": operations,
+    }
