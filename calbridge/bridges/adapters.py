@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+import calbridge.bridges.outlook  # noqa: F401
 from calbridge.bridges import booking_system  # noqa: F401

@@ -72,6 +72,23 @@ def upstream_code(response: requests.Response) -> str | None:
     return None
 
 
+def error_for_status(status: int, where: str, code: str | None = None) -> Exception:
+    """The project error for an upstream's final error status (`where` names the call).
+    Also used for the parts of a batch response, which carry their own statuses."""
+    message = f"{where} answered {status}" + (f" ({code})" if code else "")
+    if status in (401, 403):
+        return AuthError(message)
+    if status in (404, 410):
+        return NotFound(message)
+    if status in (409, 412):
+        return EtagConflict(message)
+    if status == THROTTLED:
+        return UpstreamThrottled(message)
+    if status >= 500:
+        return UpstreamUnavailable(message)
+    return UpstreamError(message, details={"status": status, "code": code})
+
+
 class HttpClient:
     """Sends requests to one calendar system (`system` names it in errors and logs)."""
 
@@ -150,20 +167,8 @@ class HttpClient:
         status = response.status_code
         if 200 <= status < 300 or status in ok:
             return response
-        code = upstream_code(response)
         where = f"{self.system}: {response.request.method} {_path(response.url)}"
-        message = f"{where} answered {status}" + (f" ({code})" if code else "")
-        if status in (401, 403):
-            raise AuthError(message)
-        if status in (404, 410):
-            raise NotFound(message)
-        if status in (409, 412):
-            raise EtagConflict(message)
-        if status == THROTTLED:
-            raise UpstreamThrottled(message)
-        if status >= 500:
-            raise UpstreamUnavailable(message)
-        raise UpstreamError(message, details={"status": status, "code": code})
+        raise error_for_status(status, where, upstream_code(response))
 
 
 def _path(url: str) -> str:

@@ -1,0 +1,433 @@
+"""The Outlook bridge: room and user calendars through Microsoft Graph."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import requests
+from pydantic import BaseModel
+
+from calbridge.bridges.base import (
+    BridgeHealth,
+    Calendar,
+    CalendarBridge,
+    Capabilities,
+    ChangeNotice,
+    ChangeSet,
+    PushSubscription,
+    TimeWindow,
+)
+from calbridge.bridges.http import HttpClient, error_for_status, upstream_code
+from calbridge.bridges.outlook.auth import GraphTokens
+from calbridge.bridges.outlook.client import (
+    BatchRequest,
+    BatchResponse,
+    GraphClient,
+    MailboxPacer,
+    json_body,
+    part_error,
+    path_segment,
+    with_query,
+)
+from calbridge.bridges.outlook.convert import (
+    calendar_from_room,
+    event_from_graph,
+    event_to_graph,
+    iso_utc,
+    marker_expand,
+    marker_filter,
+)
+from calbridge.bridges.outlook.notifications import (
+    clamp_expiry,
+    parse_notifications,
+    subscription_from_graph,
+)
+from calbridge.bridges.outlook.settings import OutlookSettings
+from calbridge.bridges.registry import register
+from calbridge.config import Settings
+from calbridge.errors import (
+    AlreadyExists,
+    AuthError,
+    CalbridgeError,
+    SyncStateExpired,
+)
+from calbridge.model import Event, utcnow
+
+log = logging.getLogger(__name__)
+
+# Both preferences in one header (RFC 7240 allows a comma-separated list): instants in UTC
+# (the original zone is still in originalStartTimeZone) and ids that survive moves.
+PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
+SUBSCRIPTION_MAX_MINUTES = 10_070  # Outlook events: under 7 days (10,080 minutes)
+_RESYNC_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
+_MALFORMED_ID_CODES = frozenset({"errorinvalididmalformed", "errorinvalidid"})
+
+
+class BatchOperation(BaseModel):
+    """One write of a bulk `apply_batch`: create (needs `event` + `idempotency_key`),
+    update (`event_id` + `event`, optional `etag`) or delete (`event_id`)."""
+
+    action: Literal["create", "update", "delete"]
+    event: Event | None = None
+    event_id: str | None = None
+    idempotency_key: str | None = None
+    etag: str | None = None
+
+
+class BatchOutcome(BaseModel):
+    """What became of one `BatchOperation`; `error_code` is a `calbridge.errors` code."""
+
+    ok: bool
+    status: int
+    event: Event | None = None
+    deleted: bool | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+class _Resync(Exception):
+    """The delta link expired (410 / syncStateNotFound)."""
+
+
+@register
+class OutlookBridge(CalendarBridge):
+    """Microsoft Graph: rooms from Places, events through calendarView, delta, `$batch`."""
+
+    type_name: ClassVar[str] = "outlook"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        write=True, delta=True, push=True, recurrence=False, batch=True, tombstones=True)
+    settings_model: ClassVar[type[BaseModel] | None] = OutlookSettings
+
+    def __init__(self, name: str, settings: OutlookSettings, graph: GraphClient) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.graph = graph
+
+    @classmethod
+    def from_settings(cls, name: str, settings: Settings) -> OutlookBridge:
+        outlook = OutlookSettings.from_env(settings.env)
+        tokens = GraphTokens(outlook, timeout=settings.http_timeout_seconds)
+        http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
+                          verify=outlook.ca_bundle or True)
+        pacer = MailboxPacer(outlook.max_concurrency, outlook.requests_per_10_min)
+        return cls(name, outlook, GraphClient(outlook.graph_base_url, tokens, http, pacer))
+
+    # ------------------------------------------------------------ helpers
+
+    def _events_url(self, mailbox: str, *tail: str) -> str:
+        path = "/".join(path_segment(part) for part in tail)
+        return self.graph.url(f"/users/{path_segment(mailbox)}/events" + (f"/{path}" if path
+                                                                           else ""))
+
+    def _relative(self, url: str) -> str:
+        return url[len(self.graph.base_url):]
+
+    def _event(self, data: dict[str, Any], mailbox: str, marker: str | None = None) -> Event:
+        event = event_from_graph(data, mailbox)
+        if event.marker is None and marker:
+            event = event.model_copy(update={"marker": marker})
+        return event
+
+    # ------------------------------------------------------------ calendars
+
+    def list_calendars(self) -> list[Calendar]:
+        if self.settings.calendar_source == "mailboxes":
+            return self._configured_mailboxes()
+        url = with_query(self.graph.url("/places/microsoft.graph.room"),
+                         {"$top": self.settings.page_size})
+        first = self.graph.request("GET", url, ok=(403, 404))
+        if first.status_code in (403, 404):
+            # Places needs Place.Read.All: without it, the configured mailboxes are the list.
+            error = _error(first, f"{self.type_name}: GET places")
+            log.warning("rooms not listed", extra={"bridge": self.name, "error": str(error)})
+            if not self.settings.mailbox_list:
+                raise error
+            return self._configured_mailboxes()
+        page = json_body(first)
+        calendars = self._rooms(page)
+        link = page.get("@odata.nextLink")
+        if link:
+            for page in self.graph.pages(str(link)):
+                calendars.extend(self._rooms(page))
+        return calendars
+
+    @staticmethod
+    def _rooms(page: dict[str, Any]) -> list[Calendar]:
+        rooms = (calendar_from_room(room) for room in page.get("value") or []
+                 if isinstance(room, dict))
+        return [room for room in rooms if room is not None]
+
+    def _configured_mailboxes(self) -> list[Calendar]:
+        return [Calendar(id=m, name=m, kind="calendar", email=m)
+                for m in self.settings.mailbox_list]
+
+    # ------------------------------------------------------------ reading
+
+    def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
+        url = with_query(self.graph.url(f"/users/{path_segment(calendar_id)}/calendarView"), {
+            "startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end),
+            "$top": self.settings.page_size, "$expand": marker_expand()})
+        for page in self.graph.pages(url, mailbox=calendar_id, headers={"Prefer": PREFER}):
+            for item in page.get("value") or []:
+                if isinstance(item, dict):
+                    yield self._event(item, calendar_id)
+
+    def get_event(self, calendar_id: str, event_id: str) -> Event | None:
+        url = with_query(self._events_url(calendar_id, event_id), {"$expand": marker_expand()})
+        response = self.graph.request("GET", url, mailbox=calendar_id,
+                                      headers={"Prefer": PREFER}, ok=(400, 404))
+        if _is_missing(response.status_code, upstream_code(response)):
+            return None
+        if response.status_code >= 400:
+            raise _error(response, f"{self.type_name}: GET event")
+        return self._event(json_body(response), calendar_id)
+
+    def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
+        url = with_query(self._events_url(calendar_id), {
+            "$filter": marker_filter(marker), "$expand": marker_expand(), "$top": 2})
+        page = json_body(self.graph.request("GET", url, mailbox=calendar_id,
+                                            headers={"Prefer": PREFER}))
+        found = [item for item in page.get("value") or [] if isinstance(item, dict)]
+        if len(found) > 1:
+            log.warning("marker on several events", extra={"bridge": self.name,
+                                                            "calendar": calendar_id})
+        return self._event(found[0], calendar_id, marker) if found else None
+
+    # ------------------------------------------------------------ changes (delta)
+
+    def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        if cursor is not None:
+            try:
+                changed, deleted, link = self._delta(calendar_id, cursor)
+                return ChangeSet(changed=changed, deleted=deleted, cursor=link, complete=False)
+            except _Resync:
+                log.info("delta link expired, full sync", extra={"bridge": self.name,
+                                                                 "calendar": calendar_id})
+        initial = with_query(
+            self.graph.url(f"/users/{path_segment(calendar_id)}/calendarView/delta"),
+            {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end)})
+        try:
+            changed, deleted, link = self._delta(calendar_id, initial)
+        except _Resync:
+            raise SyncStateExpired(f"{self.type_name}: a fresh delta round was refused") from None
+        return ChangeSet(changed=changed, deleted=deleted, cursor=link, complete=True)
+
+    def _delta(self, mailbox: str, url: str) -> tuple[list[Event], list[str], str]:
+        """Run one delta round from `url` to its deltaLink; changed events are read again
+        in full (delta answers carry no extended properties, so no marker)."""
+        headers = {"Prefer": f"{PREFER}, odata.maxpagesize={self.settings.page_size}"}
+        latest: dict[str, dict[str, Any] | None] = {}  # id → item, None when removed
+        next_url: str | None = url
+        delta_link: str | None = None
+        while next_url:
+            response = self.graph.request("GET", next_url, mailbox=mailbox, headers=headers,
+                                          ok=(400, 404, 410))
+            status, code = response.status_code, (upstream_code(response) or "").lower()
+            if status == 410 or (status >= 400 and code in _RESYNC_CODES):
+                raise _Resync()
+            if status >= 400:
+                raise _error(response, f"{self.type_name}: GET calendarView/delta")
+            page = json_body(response)
+            for item in page.get("value") or []:
+                if isinstance(item, dict) and item.get("id"):
+                    event_id = str(item["id"])
+                    latest.pop(event_id, None)  # keep the order of the last change
+                    latest[event_id] = None if "@removed" in item else item
+            next_url = page.get("@odata.nextLink")
+            delta_link = page.get("@odata.deltaLink") or delta_link
+        if not delta_link:
+            raise CalbridgeError(f"{self.type_name}: delta round ended without a deltaLink")
+        deleted = [event_id for event_id, item in latest.items() if item is None]
+        changed_ids = [event_id for event_id, item in latest.items() if item is not None]
+        changed: list[Event] = []
+        reads = [BatchRequest(method="GET", url=self._relative(with_query(
+                    self._events_url(mailbox, event_id), {"$expand": marker_expand()})),
+                    headers={"Prefer": PREFER}) for event_id in changed_ids]
+        for event_id, answer in zip(changed_ids, self.graph.batch(reads, mailbox=mailbox),
+                                    strict=True):
+            if answer.ok and isinstance(answer.body, dict):
+                changed.append(self._event(answer.body, mailbox))
+            elif _is_missing(answer.status, (answer.code or "").lower()):
+                deleted.append(event_id)  # gone again since the delta answer
+            else:
+                raise part_error(answer, f"{self.type_name}: GET event (after delta)")
+        return changed, deleted, str(delta_link)
+
+    # ------------------------------------------------------------ writing
+
+    def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
+        body = event_to_graph(event, idempotency_key=idempotency_key,
+                              with_attendees=self.settings.write_attendees)
+        # The transactionId makes a repeated POST harmless, so timeouts may be retried.
+        response = self.graph.request("POST", self._events_url(calendar_id), json=body,
+                                      mailbox=calendar_id, headers={"Prefer": PREFER},
+                                      ok=(409,), idempotent=True)
+        if response.status_code == 409:
+            existing = self.find_by_marker(calendar_id, event.marker) if event.marker else None
+            if existing is None:
+                raise AlreadyExists(f"{self.type_name}: create refused as a duplicate")
+            return existing
+        return self._event(json_body(response), calendar_id, event.marker)
+
+    def update(self, calendar_id: str, event_id: str, event: Event,
+               etag: str | None = None) -> Event:
+        headers = {"Prefer": PREFER}
+        if etag:
+            headers["If-Match"] = _if_match(etag)
+        body = event_to_graph(event, with_attendees=self.settings.write_attendees)
+        # Without If-Match a PATCH is idempotent; with it, a retry could trip on itself.
+        response = self.graph.request("PATCH", self._events_url(calendar_id, event_id),
+                                      json=body, mailbox=calendar_id, headers=headers,
+                                      idempotent=etag is None)
+        return self._event(json_body(response), calendar_id, event.marker)
+
+    def delete(self, calendar_id: str, event_id: str) -> bool:
+        response = self.graph.request("DELETE", self._events_url(calendar_id, event_id),
+                                      mailbox=calendar_id, ok=(400, 404))
+        if response.status_code >= 400:
+            if _is_missing(response.status_code, upstream_code(response)):
+                return False
+            raise _error(response, f"{self.type_name}: DELETE event")
+        return True
+
+    # ------------------------------------------------------------ bulk writes ($batch)
+
+    def create_many(self, calendar_id: str,
+                    items: Sequence[tuple[Event, str]]) -> list[BatchOutcome]:
+        """Create `(event, idempotency_key)` pairs through `$batch`, one outcome each."""
+        return self.apply_batch(calendar_id, [
+            BatchOperation(action="create", event=event, idempotency_key=key)
+            for event, key in items])
+
+    def apply_batch(self, calendar_id: str,
+                    operations: Sequence[BatchOperation]) -> list[BatchOutcome]:
+        """Apply writes to one calendar through `$batch` (20 per request, throttled parts
+        retried); never raises for one part's failure: each outcome says what happened."""
+        requests_ = [self._batch_request(calendar_id, op) for op in operations]
+        answers = self.graph.batch(requests_, mailbox=calendar_id)
+        return [self._outcome(calendar_id, op, answer)
+                for op, answer in zip(operations, answers, strict=True)]
+
+    def _batch_request(self, mailbox: str, op: BatchOperation) -> BatchRequest:
+        if op.action == "create":
+            if op.event is None or not op.idempotency_key:
+                raise ValueError("a create needs an event and an idempotency key")
+            return BatchRequest(
+                method="POST", url=self._relative(self._events_url(mailbox)),
+                body=event_to_graph(op.event, idempotency_key=op.idempotency_key,
+                                    with_attendees=self.settings.write_attendees),
+                headers={"Prefer": PREFER}, idempotent=True)
+        if not op.event_id:
+            raise ValueError(f"an {op.action} needs an event id")
+        url = self._relative(self._events_url(mailbox, op.event_id))
+        if op.action == "delete":
+            return BatchRequest(method="DELETE", url=url)
+        if op.event is None:
+            raise ValueError("an update needs an event")
+        headers = {"Prefer": PREFER, **({"If-Match": _if_match(op.etag)} if op.etag else {})}
+        return BatchRequest(method="PATCH", url=url, headers=headers,
+                            body=event_to_graph(op.event,
+                                                with_attendees=self.settings.write_attendees),
+                            idempotent=op.etag is None)
+
+    def _outcome(self, mailbox: str, op: BatchOperation, answer: BatchResponse) -> BatchOutcome:
+        if answer.ok:
+            if op.action == "delete":
+                return BatchOutcome(ok=True, status=answer.status, deleted=True)
+            event = (self._event(answer.body, mailbox, op.event.marker if op.event else None)
+                     if isinstance(answer.body, dict) else None)
+            return BatchOutcome(ok=True, status=answer.status, event=event)
+        if op.action == "delete" and _is_missing(answer.status, answer.code):
+            return BatchOutcome(ok=True, status=answer.status, deleted=False)
+        error = part_error(answer, f"{self.type_name}: {op.action} in $batch")
+        return BatchOutcome(ok=False, status=answer.status,
+                            error_code=getattr(error, "code", "upstream_error"), error=str(error))
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> BridgeHealth:
+        started = time.perf_counter()
+        try:
+            self.graph.tokens.token()
+        except Exception as exc:  # health never raises: it reports
+            return BridgeHealth(status="unhealthy", authenticated=False,
+                                latency_ms=_ms(started), error=_describe(exc))
+        try:
+            calendars = self.list_calendars()
+            if self.settings.calendar_source == "mailboxes" and self.settings.mailbox_list:
+                # Configured mailboxes need no call to list: make one cheap call instead.
+                mailbox = path_segment(self.settings.mailbox_list[0])
+                self.graph.request("GET", with_query(self.graph.url(f"/users/{mailbox}/calendar"),
+                                                     {"$select": "id"}),
+                                   mailbox=self.settings.mailbox_list[0])
+        except Exception as exc:
+            return BridgeHealth(status="degraded", authenticated=not isinstance(exc, AuthError),
+                                latency_ms=_ms(started), error=_describe(exc))
+        return BridgeHealth(status="healthy", authenticated=True, latency_ms=_ms(started),
+                            calendars_available=len(calendars))
+
+    # ------------------------------------------------------------ push
+
+    def subscribe(self, calendar_id: str, notification_url: str, client_state: str,
+                  expires_at: datetime, lifecycle_url: str | None = None) -> PushSubscription:
+        body: dict[str, Any] = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": notification_url,
+            "resource": f"users/{calendar_id}/events",
+            "expirationDateTime": iso_utc(clamp_expiry(expires_at, utcnow(),
+                                                       SUBSCRIPTION_MAX_MINUTES)),
+            "clientState": client_state,
+        }
+        if lifecycle_url:
+            body["lifecycleNotificationUrl"] = lifecycle_url
+        response = self.graph.request("POST", self.graph.url("/subscriptions"), json=body)
+        return subscription_from_graph(json_body(response))
+
+    def renew(self, subscription_id: str, expires_at: datetime) -> PushSubscription:
+        body = {"expirationDateTime": iso_utc(clamp_expiry(expires_at, utcnow(),
+                                                           SUBSCRIPTION_MAX_MINUTES))}
+        response = self.graph.request(
+            "PATCH", self.graph.url(f"/subscriptions/{path_segment(subscription_id)}"),
+            json=body, idempotent=True)
+        return subscription_from_graph(json_body(response))
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        self.graph.request("DELETE",
+                           self.graph.url(f"/subscriptions/{path_segment(subscription_id)}"),
+                           ok=(404,))
+
+    def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
+        return parse_notifications(body)
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        described.update({"graph_base_url": self.settings.graph_base_url,
+                          "tenant_id": self.settings.tenant_id})
+        return described
+
+
+def _is_missing(status: int, code: str | None) -> bool:
+    """Graph's answers for an event that is not there: 404, or 400 for an id that cannot
+    exist (ErrorInvalidIdMalformed)."""
+    return status == 404 or (status == 400 and (code or "").lower() in _MALFORMED_ID_CODES)
+
+
+def _if_match(etag: str) -> str:
+    """Graph's ETag for a changeKey is `W/"<changeKey>"`."""
+    return etag if etag.startswith(('W/"', '"')) else f'W/"{etag}"'
+
+
+def _error(response: requests.Response, where: str) -> Exception:
+    return error_for_status(response.status_code, where, upstream_code(response))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__

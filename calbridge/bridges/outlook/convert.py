@@ -1,0 +1,283 @@
+"""Graph event JSON ⇄ canonical `Event`: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bs4 import BeautifulSoup, NavigableString
+
+from calbridge.bridges.base import Calendar
+from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
+from calbridge.model import Event, EventStatus, Person, Privacy
+
+log = logging.getLogger(__name__)
+
+# calbridge's own property set: the marker lives in a named single-value extended property.
+MARKER_PROPERTY_SET = "75bf7a9a-e951-4459-89da-a87d4033172e"
+MARKER_PROPERTY_ID = f"String {{{MARKER_PROPERTY_SET}}} Name calbridgeLinkId"
+# transactionId is derived from the idempotency key in this namespace (stable across runs).
+TRANSACTION_NAMESPACE = uuid.UUID("763d560f-50bd-4037-b209-a275018e1a1b")
+
+_PRIVATE_SENSITIVITIES = frozenset({"private", "confidential"})
+_BLOCK_TAGS = ("p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul",
+               "ol", "blockquote", "pre", "section", "article", "header", "footer")
+_DROPPED_TAGS = ("script", "style", "head", "title", "meta", "noscript", "template")
+
+
+# ------------------------------------------------------------------ identifiers
+
+
+def transaction_id(idempotency_key: str) -> str:
+    """The Graph `transactionId` for an idempotency key: the same key, the same id."""
+    return str(uuid.uuid5(TRANSACTION_NAMESPACE, idempotency_key))
+
+
+def marker_expand() -> str:
+    """`$expand` value that brings calbridge's marker back with an event."""
+    return f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY_ID}')"
+
+
+def marker_filter(marker: str) -> str:
+    """`$filter` that finds the event carrying a marker."""
+    value = marker.replace("'", "''")
+    return (f"singleValueExtendedProperties/Any(ep: ep/id eq '{MARKER_PROPERTY_ID}' "
+            f"and ep/value eq '{value}')")
+
+
+def marker_of(data: dict[str, Any]) -> str | None:
+    """calbridge's marker from an event's expanded extended properties, if present."""
+    wanted = MARKER_PROPERTY_ID.lower()
+    for prop in data.get("singleValueExtendedProperties") or []:
+        if isinstance(prop, dict) and str(prop.get("id", "")).lower() == wanted:
+            value = prop.get("value")
+            return str(value) if value else None
+    return None
+
+
+# ------------------------------------------------------------------ bodies
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML body; malformed HTML never raises (the raw text is kept)."""
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+        for tag in soup.find_all(_DROPPED_TAGS):
+            tag.decompose()
+        for node in list(soup.find_all(string=True)):
+            if not isinstance(node, NavigableString) or node.find_parent("pre"):
+                continue
+            collapsed = re.sub(r"\s+", " ", str(node))
+            if collapsed != str(node):
+                node.replace_with(collapsed)
+        for br in soup.find_all("br"):
+            br.replace_with("\n")
+        for block in soup.find_all(_BLOCK_TAGS):
+            block.insert_before("\n")
+            block.insert_after("\n")
+        text = soup.get_text()
+    except Exception:  # any parser failure: keep what the user wrote
+        log.warning("html body could not be parsed", extra={"bridge": "outlook"})
+        return _tidy(html)
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+    lines = [line.strip() for line in text.split("\n")]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy).strip()
+
+
+def body_text(body: Any) -> str:
+    """A Graph `itemBody` as plain text."""
+    if not isinstance(body, dict):
+        return ""
+    content = body.get("content")
+    if not isinstance(content, str) or not content:
+        return ""
+    if str(body.get("contentType", "")).lower() == "html":
+        return html_to_text(content)
+    return content.replace("\r\n", "\n").strip()
+
+
+def text_body(text: str) -> dict[str, str]:
+    """Plain text as a Graph `itemBody`."""
+    return {"contentType": "text", "content": text}
+
+
+# ------------------------------------------------------------------ date and time
+
+
+def parse_graph_datetime(value: str) -> datetime:
+    """A Graph timestamp (up to 7 fractional digits, optional Z/offset) as a datetime."""
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    match = re.match(r"^(.*?T\d\d:\d\d(?::\d\d)?)(?:\.(\d+))?(.*)$", text)
+    if match:
+        head, fraction, tail = match.groups()
+        text = head + (f".{fraction[:6].ljust(6, '0')}" if fraction else "") + tail
+    return datetime.fromisoformat(text)
+
+
+def instant_from_graph(value: dict[str, Any]) -> datetime:
+    """A Graph `dateTimeTimeZone` as an aware instant in UTC."""
+    moment = parse_graph_datetime(str(value["dateTime"]))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone(value.get("timeZone")))
+    return moment.astimezone(UTC)
+
+
+def date_from_graph(value: dict[str, Any]) -> date:
+    """The calendar date of an all-day boundary (Graph gives local midnight)."""
+    return parse_graph_datetime(str(value["dateTime"])).date()
+
+
+def graph_time(moment: datetime, zone_name: str) -> dict[str, str]:
+    """An aware instant as a Graph `dateTimeTimeZone` in `zone_name` (IANA), or in UTC
+    when the zone is unknown or the local time is ambiguous (a DST fall-back hour)."""
+    iana = zone_name if is_iana(zone_name) else to_iana(zone_name)
+    if iana != UTC_NAME:
+        tz = ZoneInfo(iana)
+        wall = moment.astimezone(tz).replace(tzinfo=None)
+        instants = {wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
+        if instants == {moment.astimezone(UTC)}:
+            return {"dateTime": _wall(wall), "timeZone": iana}
+    return {"dateTime": _wall(moment.astimezone(UTC).replace(tzinfo=None)), "timeZone": UTC_NAME}
+
+
+def graph_date(day: date, zone_name: str) -> dict[str, str]:
+    """An all-day boundary: midnight of `day`, in the event's zone as Graph requires."""
+    iana = zone_name if is_iana(zone_name) else to_iana(zone_name)
+    return {"dateTime": _wall(datetime.combine(day, time())), "timeZone": iana}
+
+
+def _wall(moment: datetime) -> str:
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_utc(moment: datetime) -> str:
+    """An instant as Graph query parameters and subscriptions want it (`...Z`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------ events
+
+
+def _person(value: Any) -> Person | None:
+    if not isinstance(value, dict):
+        return None
+    address = value.get("emailAddress")
+    if not isinstance(address, dict):
+        return None
+    name, email = address.get("name") or None, address.get("address") or None
+    if not (name or email):
+        return None
+    return Person(name=name, email=email)
+
+
+def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Event:
+    """A Graph event as a canonical `Event` (start/end in UTC, original zone kept)."""
+    all_day = bool(data.get("isAllDay"))
+    original_zone = data.get("originalStartTimeZone") or (data.get("start") or {}).get("timeZone")
+    start: datetime | date
+    end: datetime | date
+    if all_day:
+        start, end = date_from_graph(data["start"]), date_from_graph(data["end"])
+        if end <= start:
+            end = start + timedelta(days=1)
+    else:
+        start, end = instant_from_graph(data["start"]), instant_from_graph(data["end"])
+        if end < start:
+            end = start
+    location = data.get("location") if isinstance(data.get("location"), dict) else {}
+    attendees = [p for p in (_person(a) for a in data.get("attendees") or []) if p]
+    modified = data.get("lastModifiedDateTime")
+    sensitivity = str(data.get("sensitivity") or "normal").lower()
+    return Event(
+        id=data.get("id"),
+        calendar_id=calendar_id,
+        title=data.get("subject") or "",
+        description=body_text(data.get("body")),
+        start=start,
+        end=end,
+        all_day=all_day,
+        timezone=to_iana(original_zone),
+        location=(location or {}).get("displayName") or "",
+        organizer=_person(data.get("organizer")),
+        attendees=attendees,
+        status=EventStatus.CANCELLED if data.get("isCancelled") else EventStatus.CONFIRMED,
+        privacy=Privacy.PRIVATE if sensitivity in _PRIVATE_SENSITIVITIES else Privacy.NORMAL,
+        etag=data.get("changeKey") or None,
+        last_modified=parse_graph_datetime(modified).astimezone(UTC) if modified else None,
+        marker=marker_of(data),
+    )
+
+
+def event_to_graph(event: Event, *, idempotency_key: str | None = None,
+                   with_attendees: bool = False) -> dict[str, Any]:
+    """A canonical `Event` as a Graph create/update body.
+
+    Status is not writable in Graph (cancelling is a delete); attendees are only sent
+    when asked, because Exchange mails an invitation to each of them.
+    """
+    body: dict[str, Any] = {
+        "subject": event.title,
+        "body": text_body(event.description),
+        "isAllDay": event.all_day,
+        "location": {"displayName": event.location},
+        "sensitivity": "private" if event.privacy is Privacy.PRIVATE else "normal",
+    }
+    if event.all_day:
+        start_day, end_day = _as_date(event.start), _as_date(event.end)
+        if end_day <= start_day:
+            end_day = start_day + timedelta(days=1)
+        body["start"] = graph_date(start_day, event.timezone)
+        body["end"] = graph_date(end_day, event.timezone)
+    else:
+        body["start"] = graph_time(_as_instant(event.start), event.timezone)
+        body["end"] = graph_time(_as_instant(event.end), event.timezone)
+    if with_attendees:
+        body["attendees"] = [
+            {"emailAddress": {"address": p.email, "name": p.name or p.email}, "type": "required"}
+            for p in event.attendees if p.email
+        ]
+    if event.marker:
+        body["singleValueExtendedProperties"] = [{"id": MARKER_PROPERTY_ID,
+                                                  "value": event.marker}]
+    if idempotency_key is not None:
+        body["transactionId"] = transaction_id(idempotency_key)
+    return body
+
+
+def _as_date(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _as_instant(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(), tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ rooms
+
+
+def calendar_from_room(room: dict[str, Any]) -> Calendar | None:
+    """A Graph `room` place as a calendar (id = the room's mailbox address)."""
+    email = room.get("emailAddress")
+    if not email:
+        return None
+    capacity = room.get("capacity")
+    return Calendar(id=email, name=room.get("displayName") or email, kind="room", email=email,
+                    capacity=capacity if isinstance(capacity, int) else None)
