@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,9 +97,13 @@ def _row_values(event: dict[str, Any]) -> list[Any]:
 
 
 class BookingStore:
-    """One SQLite connection shared by all request threads, guarded by a lock."""
+    """One SQLite connection shared by all request threads, guarded by a lock.
 
-    def __init__(self, path: str = ":memory:"):
+    ``clock`` gives change times (``now_stamp`` unless a test pins it).
+    """
+
+    def __init__(self, path: str = ":memory:", clock: Callable[[], str] = now_stamp):
+        self.clock = clock
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -144,7 +148,7 @@ class BookingStore:
     def next_stamp(self) -> str:
         """A change time that never goes backwards, so ``since`` never skips a later write."""
         with self._lock:
-            self._last_stamp = max(now_stamp(), self._last_stamp)
+            self._last_stamp = max(self.clock(), self._last_stamp)
             return self._last_stamp
 
     # Resources
