@@ -1,0 +1,1 @@
+"""Local emulators of the external calendar systems calbridge talks to."""
