@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.storage"]
+pytest_plugins = ["tests.fixtures.storage", "tests.fixtures.host"]
