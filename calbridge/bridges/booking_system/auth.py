@@ -105,9 +105,10 @@ class ClientCredentials:
         try:
             body = response.json()
             token = body["access_token"]
-            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+            expires_in = body.get("expires_in")
+            lifetime = DEFAULT_TOKEN_LIFETIME if expires_in is None else float(expires_in)
         except (ValueError, KeyError, TypeError):
             raise AuthError("booking system token response has no access_token") from None
         if not isinstance(token, str) or not token:
             raise AuthError("booking system token response has no access_token")
-        return token, max(lifetime, 1.0)
+        return token, max(lifetime, 0.0)

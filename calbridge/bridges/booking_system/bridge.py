@@ -77,9 +77,10 @@ class BookingSystemBridge(CalendarBridge):
     settings_model = BookingSystemSettings
 
     def __init__(self, name: str, config: BookingSystemSettings, http: HttpClient, *,
-                 health_http: HttpClient | None = None) -> None:
+                 health_http: HttpClient | None = None, page_size: int = PAGE_SIZE) -> None:
         super().__init__(name)
         self.config = config
+        self.page_size = page_size
         self._base = config.base_url
         self._http = http
         self._health_http = health_http or http
@@ -280,7 +281,7 @@ class BookingSystemBridge(CalendarBridge):
 
     def _pages(self, params: dict[str, str]) -> Iterator[BookingPayload]:
         """Every booking matching `params`, following `next_cursor`."""
-        query = {**params, "limit": str(PAGE_SIZE)}
+        query = {**params, "limit": str(self.page_size)}
         seen_cursors: set[str] = set()
         while True:
             body = self._json(self._call("GET", "/api/events", params=query))
