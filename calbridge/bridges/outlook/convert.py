@@ -24,8 +24,12 @@ MARKER_PROPERTY_ID = f"String {{{MARKER_PROPERTY_SET}}} Name calbridgeLinkId"
 TRANSACTION_NAMESPACE = uuid.UUID("763d560f-50bd-4037-b209-a275018e1a1b")
 
 _PRIVATE_SENSITIVITIES = frozenset({"private", "confidential"})
-_BLOCK_TAGS = ("p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul",
-               "ol", "blockquote", "pre", "section", "article", "header", "footer")
+# Block boundaries become line breaks; paragraph-like blocks a blank line between them.
+_LINE_TAGS = ("div", "li", "tr", "section", "article", "header", "footer", "dt", "dd")
+_PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
+                   "blockquote", "pre")
+_LINE, _PARAGRAPH = "\x1e", "\x1f"
+_BREAKS = re.compile(r"[ \t\n\x1e\x1f]*[\x1e\x1f][ \t\n\x1e\x1f]*")
 _DROPPED_TAGS = ("script", "style", "head", "title", "meta", "noscript", "template")
 
 
@@ -76,10 +80,12 @@ def html_to_text(html: str) -> str:
                 node.replace_with(collapsed)
         for br in soup.find_all("br"):
             br.replace_with("\n")
-        for block in soup.find_all(_BLOCK_TAGS):
-            block.insert_before("\n")
-            block.insert_after("\n")
-        text = soup.get_text()
+        for tags, mark in ((_LINE_TAGS, _LINE), (_PARAGRAPH_TAGS, _PARAGRAPH)):
+            for block in soup.find_all(tags):
+                block.insert_before(mark)
+                block.insert_after(mark)
+        text = _BREAKS.sub(lambda m: "\n\n" if _PARAGRAPH in m.group(0) else "\n",
+                           soup.get_text())
     except Exception:  # any parser failure: keep what the user wrote
         log.warning("html body could not be parsed", extra={"bridge": "outlook"})
         return _tidy(html)
@@ -87,6 +93,7 @@ def html_to_text(html: str) -> str:
 
 
 def _tidy(text: str) -> str:
+    text = text.replace(_LINE, "").replace(_PARAGRAPH, "")
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
     lines = [line.strip() for line in text.split("\n")]
     tidy: list[str] = []
