@@ -17,7 +17,14 @@ from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.booking_system import BookingSystemBridge, BookingSystemSettings
 from calbridge.bridges.http import HttpClient
 from calbridge.config import Settings
-from calbridge.errors import AuthError, Unauthorized, UpstreamThrottled
+from calbridge.errors import (
+    AuthError,
+    EtagConflict,
+    NotFound,
+    SyncStateExpired,
+    Unauthorized,
+    UpstreamThrottled,
+)
 from calbridge.model import Event, EventStatus, new_id
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BOOKING_API_KEY, booking, booking_system  # noqa: F401
@@ -151,6 +158,32 @@ def test_create_with_the_marker_of_a_cancelled_booking_re_enables_it(
     assert recreated.id == created.id and recreated.status is EventStatus.CONFIRMED
 
 
+def test_stale_etag_and_unknown_booking_are_refused(bridge: BookingSystemBridge) -> None:
+    written = make_event("Versioned")
+    created = bridge.create(ROOM, written, new_id())
+    assert created.id is not None and created.etag is not None
+    updated = bridge.update(ROOM, created.id, written.model_copy(update={"title": "v2"}),
+                            etag=created.etag)
+    assert updated.etag != created.etag
+    with pytest.raises(EtagConflict):
+        bridge.update(ROOM, created.id, written, etag=created.etag)
+    with pytest.raises(NotFound):
+        bridge.update(ROOM, "999999", written)
+    assert bridge.delete(ROOM, "999999") is False
+
+
+def test_unknown_resource_is_not_found(bridge: BookingSystemBridge) -> None:
+    with pytest.raises(NotFound):
+        list(bridge.list_events("no_such_room", WINDOW))
+    with pytest.raises(NotFound):
+        bridge.changes("no_such_room", None, WINDOW)
+
+
+def test_unreadable_cursor_asks_for_a_full_listing(bridge: BookingSystemBridge) -> None:
+    with pytest.raises(SyncStateExpired):
+        bridge.changes(ROOM, "not-a-cursor", WINDOW)
+
+
 # ---------------------------------------------------------------- retries and throttling
 
 
@@ -239,6 +272,16 @@ def test_create_whose_response_timed_out_does_not_duplicate(
     assert [e.id for e in bridge.list_events(ROOM, WINDOW)] == [created.id]
     # The booking was found by its marker, so it was not sent a second time.
     assert request_count(booking, "POST /api/events") == 1
+
+
+def test_throttled_create_is_not_looked_up_and_resent(
+        booking: BookingSystemServer) -> None:  # noqa: F811
+    bridge = make_bridge(booking)
+    fault(booking, status=429, times=10, path_regex="^/api/events$", method="POST")
+    with pytest.raises(UpstreamThrottled):
+        bridge.create(ROOM, make_event("Throttled"), new_id())
+    assert request_count(booking, "POST /api/events") == 5
+    assert request_count(booking, "GET /api/events") == 0
 
 
 def test_create_that_failed_before_it_was_made_is_sent_again(

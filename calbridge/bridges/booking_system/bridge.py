@@ -147,10 +147,9 @@ class BookingSystemBridge(CalendarBridge):
         return ChangeSet(changed=changed, cursor=position.advance(scanned).encode())
 
     def _full_listing(self, calendar_id: str, window: TimeWindow) -> ChangeSet:
-        self._require_resource(calendar_id)
+        started = self._require_resource(calendar_id)
         params = {"resource_id": calendar_id, "starts_before": format_instant(window.end),
                   "ends_after": format_instant(window.start)}
-        started = self._server_now()
         listed = list(self._pages(params))
         events = [event_from_booking(booking) for booking in listed]
         since = format_stamp(started - CLOCK_SKEW_MARGIN)
@@ -161,31 +160,28 @@ class BookingSystemBridge(CalendarBridge):
     # ------------------------------------------------------------ writing
 
     def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
+        """POST with the marker as `external_id`; when the outcome is unknown (timeout,
+        5xx) or another writer got there first, look the booking up before sending again."""
         marker = event.marker or idempotency_key
         body = create_payload(calendar_id, event, marker)
+        failure: CalbridgeError | None = None
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 response = self._call("POST", "/api/events", json=body, idempotent=False)
-            except EtagConflict:
-                # Another writer made a booking from the same origin: that one is ours.
-                response = None
-            except UpstreamUnavailable:
-                # The booking may or may not have been made: look before sending again.
+                made = event_from_booking(read_booking(_event_of(self._json(response))))
+                return self._reactivated(calendar_id, made, event)
+            except UpstreamThrottled:
+                raise  # refused before it was processed, and already retried
+            except (UpstreamUnavailable, EtagConflict) as exc:
+                failure = exc
                 log.info("booking create outcome unknown", extra={
                     "bridge": self.name, "calendar": calendar_id, "link_id": marker,
-                    "attempt": attempt})
-                response = None
-                if attempt == CREATE_ATTEMPTS and self.find_by_marker(calendar_id, marker) is None:
-                    raise
-            if response is not None:
-                created = event_from_booking(read_booking(_event_of(self._json(response))))
-            else:
-                found = self.find_by_marker(calendar_id, marker)
-                if found is None:
-                    continue
-                created = found
-            return self._reactivated(calendar_id, created, event)
-        raise UpstreamUnavailable(f"{self.name}: could not create booking {marker}")
+                    "attempt": attempt, "error": exc.code})
+            found = self.find_by_marker(calendar_id, marker)
+            if found is not None:
+                return self._reactivated(calendar_id, found, event)
+        assert failure is not None
+        raise failure
 
     def _reactivated(self, calendar_id: str, existing: Event, wanted: Event) -> Event:
         # A repeated create finds the booking made the first time; if it has been
@@ -308,20 +304,22 @@ class BookingSystemBridge(CalendarBridge):
                                           kind="resource"))
         return calendars
 
-    def _require_resource(self, calendar_id: str) -> None:
+    def _require_resource(self, calendar_id: str) -> datetime:
+        """Raise `NotFound` for an unknown resource; else the booking system's clock."""
         response = self._call("GET", f"/api/resources/{quote(calendar_id, safe='')}",
                               ok=(404,))
         if response.status_code == 404:
             raise NotFound(f"{self.name}: no resource {calendar_id!r}")
+        return _server_now(response)
 
-    def _server_now(self) -> datetime:
-        """The booking system's clock (its `Date` header), else ours."""
-        response = self._call("GET", "/api/resources", client=self._http)
-        try:
-            when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
-        except (TypeError, ValueError):
-            return datetime.now(UTC)
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+def _server_now(response: requests.Response) -> datetime:
+    """The booking system's clock (the response's `Date` header), else ours."""
+    try:
+        when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _events_of(body: Any) -> list[Any]:

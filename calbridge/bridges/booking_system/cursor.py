@@ -1,9 +1,9 @@
 """The change cursor: an opaque position in the booking system's `updated_at` order.
 
 `?since=` is inclusive, and several bookings can share one `updated_at`, so the cursor
-keeps the last change time plus the version of every booking already reported at
-exactly that time: re-reading that instant then skips what was seen and reports
-anything else written in the same millisecond.
+keeps a change time plus the version of every booking already reported at or after
+it: re-reading from that instant skips what was seen and reports anything else,
+including another booking written in the same millisecond.
 """
 
 from __future__ import annotations
