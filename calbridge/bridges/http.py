@@ -129,8 +129,10 @@ class HttpClient:
     def _send(self, method: str, url: str, idempotent: bool, headers: dict[str, str] | None,
               kwargs: dict[str, Any]) -> requests.Response:
         try:
-            response = self.session.request(method, url, headers=headers,
-                                            timeout=self.timeout, **kwargs)
+            # verify is passed per request: requests would otherwise let REQUESTS_CA_BUNDLE
+            # from the environment replace a CA bundle set on the session.
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                            **{"verify": self.session.verify, **kwargs})
         except (requests.ConnectionError, requests.Timeout) as exc:
             if idempotent:
                 raise _Retryable(None, exc) from exc

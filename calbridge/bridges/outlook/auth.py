@@ -45,6 +45,17 @@ def client_credential(settings: OutlookSettings) -> str | dict[str, str]:
     return settings.client_secret
 
 
+class PinnedVerifySession(requests.Session):
+    """A session whose `verify` holds for every request: plain `requests` lets the
+    REQUESTS_CA_BUNDLE environment variable replace a CA bundle set on the session."""
+
+    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
+                *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
+        return super().request(method, url, *args, **kwargs)
+
+
 class GraphTokens:
     """Acquires Graph tokens with the client-credentials flow."""
 
@@ -59,7 +70,7 @@ class GraphTokens:
         # Built on first use, once: msal fetches the tenant's metadata when it is built.
         with self._lock:
             if self._app is None:
-                session = requests.Session()
+                session = PinnedVerifySession()
                 # A private CA (e.g. a local emulator's) is added, never verification removed.
                 session.verify = self._settings.ca_bundle or True
                 host = (urlsplit(self._settings.authority_host).hostname or "").lower()
