@@ -1,0 +1,156 @@
+"""`make serve`: the whole local stack in the foreground until Ctrl-C.
+
+Azurite (state kept in `.local/azurite`), the example booking system, the Microsoft
+Graph emulator and the local Functions host serving `function_app.py`, all on
+127.0.0.1. Stopping stops everything that was started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calbridge.host.azurite import Azurite
+from calbridge.host.processes import free_port
+from calbridge.host.runtime import ROOT, LocalHost
+
+LOCAL = ROOT / ".local"
+DEMO_BOOKING_KEY = "local-booking-key"
+DEMO_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local demo value
+
+
+@dataclass
+class Ports:
+    host: int = 7071
+    booking: int = 8090
+    graph: int = 8443
+    azurite: tuple[int, int, int] = (10000, 10001, 10002)
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), (free_port(), free_port(), free_port()))
+
+
+@dataclass
+class LocalStack:
+    """Everything calbridge needs locally. `persistent` keeps storage and bookings
+    on disk under `.local/` so a restart finds them again."""
+
+    ports: Ports = field(default_factory=Ports)
+    persistent: bool = True
+    function_key: str | None = None
+    workdir: Path = LOCAL
+    azurite: Azurite | None = None
+    booking: object | None = None
+    graph: object | None = None
+    host: LocalHost | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> LocalStack:
+        from emulators.graph import GraphEmulator
+        from examples.booking_system import BookingSystemServer
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.azurite = Azurite(
+                data_dir=self.workdir / "azurite" if self.persistent else None,
+                workspace=self.workdir, ports=self.ports.azurite,
+                log_path=self.workdir / "azurite.log").start()
+            self.booking = BookingSystemServer(
+                port=self.ports.booking, api_key=DEMO_BOOKING_KEY,
+                db_path=str(self.workdir / "booking.db") if self.persistent else ":memory:",
+                webhook_secret=DEMO_WEBHOOK_SECRET)
+            self.booking.start()
+            self.graph = GraphEmulator(port=self.ports.graph,
+                                       cert_dir=self.workdir / "graph-certs")
+            self.graph.start()
+            self.env = self._settings()
+            os.environ.update(self.env)
+            self.host = LocalHost(port=self.ports.host).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _settings(self) -> dict[str, str]:
+        assert self.azurite and self.booking and self.graph
+        graph = self.graph
+        settings = {
+            "AzureWebJobsStorage": self.azurite.connection_string,
+            "CALBRIDGE_BRIDGES": "booking_system,outlook",
+            "WEBHOOK_BASE_URL": f"http://127.0.0.1:{self.ports.host}",
+            "BOOKING_SYSTEM_BASE_URL": self.booking.base_url,  # type: ignore[attr-defined]
+            "BOOKING_SYSTEM_API_KEY": DEMO_BOOKING_KEY,
+            "BOOKING_SYSTEM_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
+            "OUTLOOK_TENANT_ID": graph.tenant_id,  # type: ignore[attr-defined]
+            "OUTLOOK_CLIENT_ID": graph.client_id,  # type: ignore[attr-defined]
+            "OUTLOOK_CLIENT_SECRET": graph.client_secret,  # type: ignore[attr-defined]
+            "OUTLOOK_AUTHORITY_HOST": graph.authority_host,  # type: ignore[attr-defined]
+            "GRAPH_BASE_URL": graph.graph_url,  # type: ignore[attr-defined]
+            "OUTLOOK_CA_BUNDLE": graph.ca_path,  # type: ignore[attr-defined]
+        }
+        if self.function_key:
+            settings["CALBRIDGE_FUNCTION_KEY"] = self.function_key
+        return settings
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.host}"
+
+    def stop(self) -> None:
+        for part in (self.host, self.graph, self.booking, self.azurite):
+            if part is not None:
+                try:
+                    part.stop()  # type: ignore[attr-defined]
+                except Exception:  # keep stopping the rest
+                    logging.getLogger(__name__).exception("stopping %r failed", part)
+        self.host = self.graph = self.booking = self.azurite = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make serve", description=__doc__)
+    parser.add_argument("--port", type=int, default=7071, help="port of the Functions host")
+    parser.add_argument("--function-key", default=os.environ.get("CALBRIDGE_FUNCTION_KEY"),
+                        help="require this key on management endpoints")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="keep nothing on disk (fresh state every start)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    stack = LocalStack(ports=Ports(host=args.port), persistent=not args.in_memory,
+                       function_key=args.function_key)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"calbridge: could not start the local stack: {exc}. Is another `make serve` "
+              "running, or a port (7071, 8090, 8443, 10000-10002) taken?", file=sys.stderr)
+        return 1
+    print(f"""
+calbridge is running (Ctrl-C stops everything):
+  Functions host      {stack.url}
+  booking system      {stack.booking.base_url}   (open it in a browser)
+  Graph emulator      {stack.graph.base_url}
+  Azurite             tables on 127.0.0.1:{stack.ports.azurite[2]}, state in {LOCAL / 'azurite'}
+
+Try:
+  curl {stack.url}/bridges
+  curl {stack.url}/bridges/health
+  curl {stack.url}/bridges/outlook/calendars
+""", flush=True)  # type: ignore[union-attr]
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    done.wait()
+    print("stopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
