@@ -131,6 +131,7 @@ class WebhookNotifier:
     def start(self) -> None:
         """Start the sender thread."""
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(
                 target=self._run, name="booking-webhook-sender", daemon=True
             )
@@ -200,8 +201,8 @@ class WebhookNotifier:
     def _deliver(self, delivery: _Delivery) -> None:
         attempts, outcome = 0, ""
         for attempt in range(len(self._retry_delays) + 1):
-            if self._stopping.is_set():
-                return
+            if self._stopping.is_set() or delivery.generation != self._generation:
+                return  # stopped, or reset since this was queued
             attempts += 1
             self._count(delivery.generation, "attempted")
             outcome = self._post(delivery)

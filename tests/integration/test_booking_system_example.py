@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from examples.booking_system import BookingSystemServer
+from examples.booking_system import BookingSystemServer, verify_signature
 from examples.booking_system.timestamps import now_stamp
 from tests.fixtures.booking import (  # noqa: F401
     BOOKING_API_KEY,
@@ -480,7 +480,9 @@ class WebhookReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/booking"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -522,6 +524,10 @@ def test_every_change_is_posted_with_a_valid_signature(
             WEBHOOK_SECRET.encode(), f"{timestamp}.{raw.decode()}".encode(), hashlib.sha256
         ).hexdigest()
         assert hmac.compare_digest(headers["x-booking-signature"], expected)
+        assert verify_signature(WEBHOOK_SECRET, timestamp, raw, headers["x-booking-signature"])
+        assert not verify_signature("other", timestamp, raw, headers["x-booking-signature"])
+        assert not verify_signature(WEBHOOK_SECRET, timestamp, raw,
+                                    headers["x-booking-signature"], now=time.time() + 301)
         assert abs(time.time() - int(timestamp)) < 300
         bodies.append(json.loads(raw))
     assert [b["event_type"] for b in bodies] == [
