@@ -75,7 +75,7 @@ class Walkthrough:
         self.title("Health of every bridge and of storage")
         health = self.call("GET", "/bridges/health")
         for name, report in health["bridges"].items():
-            print(f"    {name:<16} {report['status']:<9} response {report['last_response_time']}"
+            print(f"    {name:<16} {report['status']:<9} response {report['latency_ms']} ms"
                   f"  calendars {report['calendars_available']}")
         print(f"    storage          {health['storage']['status']}")
         print(f"    event links      {json.dumps(health['mappings'])}")
