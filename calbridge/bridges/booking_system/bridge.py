@@ -292,25 +292,25 @@ class BookingSystemBridge(CalendarBridge):
             query = {**query, "cursor": str(next_cursor)}
 
     def _calendars(self, client: HttpClient) -> list[Calendar]:
-        body = self._json(self._call("GET", "/api/resources", client=client))
-        raw_resources = body.get("resources") if isinstance(body, dict) else body
-        if not isinstance(raw_resources, list):
-            raise UpstreamError(f"{self.name}: /api/resources answered without a list")
-        calendars = []
-        for resource in raw_resources:
-            if isinstance(resource, dict) and resource.get("id") is not None:
-                calendars.append(Calendar(id=str(resource["id"]),
-                                          name=str(resource.get("name") or resource["id"]),
-                                          kind="resource"))
-        return calendars
+        return _calendars_of(self._json(self._call("GET", "/api/resources", client=client)))
 
     def _require_resource(self, calendar_id: str) -> datetime:
-        """Raise `NotFound` for an unknown resource; else the booking system's clock."""
-        response = self._call("GET", f"/api/resources/{quote(calendar_id, safe='')}",
-                              ok=(404,))
-        if response.status_code == 404:
+        """Raise `NotFound` for an unknown resource; else the booking system's clock.
+        (Only `GET /api/resources` is in the contract, so the listing is checked.)"""
+        response = self._call("GET", "/api/resources")
+        if calendar_id not in {c.id for c in _calendars_of(self._json(response))}:
             raise NotFound(f"{self.name}: no resource {calendar_id!r}")
         return _server_now(response)
+
+
+def _calendars_of(body: Any) -> list[Calendar]:
+    raw_resources = body.get("resources") if isinstance(body, dict) else body
+    if not isinstance(raw_resources, list):
+        raise UpstreamError("booking system /api/resources answered without a list")
+    return [Calendar(id=str(resource["id"]), name=str(resource.get("name") or resource["id"]),
+                     kind="resource")
+            for resource in raw_resources
+            if isinstance(resource, dict) and resource.get("id") is not None]
 
 
 def _server_now(response: requests.Response) -> datetime:
