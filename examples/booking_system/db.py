@@ -116,6 +116,9 @@ class BookingStore:
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.executescript(SCHEMA)
         self._in_transaction = 0
+        # A reopened file keeps change times moving forward even if the clock stepped back.
+        latest = self._conn.execute("SELECT MAX(updated_at) FROM events").fetchone()[0]
+        self._last_stamp = latest or ""
 
     def close(self) -> None:
         """Close the connection."""

@@ -29,6 +29,7 @@ from .webhooks import WebhookNotifier
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 ROUTER = Router([*api.ROUTES, *ui.ROUTES])
 
 
@@ -151,10 +152,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise LengthRequired("Content-Length must be a number")
         length = int(length_text)
         if length > MAX_BODY_BYTES:
-            # The body stays unread, so this connection cannot be reused.
-            self.close_connection = True
+            if length <= DRAIN_LIMIT_BYTES:
+                # Reading the rest lets the client see the 413 instead of a reset connection.
+                self._discard(length)
+            else:
+                self.close_connection = True
             raise PayloadTooLarge(f"body is larger than {MAX_BODY_BYTES} bytes")
         return self.rfile.read(length) if length else b""
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
 
     @staticmethod
     def _fault_response(status: int, retry_after: int | None, delay_ms: int) -> Response:
