@@ -9,6 +9,7 @@ from .api import ApiRequest, ApiResponse, GraphError, error_response
 from .batch import BatchApi
 from .calendar_api import CalendarApi
 from .delta import DeltaApi
+from .events import new_record, validate_payload
 from .identity import IdentityProvider
 from .notifier import Notifier
 from .routing import Router
@@ -47,6 +48,7 @@ class GraphService:
         self.subscriptions.register(self.router)
         self.batch = BatchApi(self)
         self.router.add("POST", "/$batch", self.batch.run_batch)
+        self._create_seed_events()
 
     @property
     def graph_url(self) -> str:
@@ -56,12 +58,23 @@ class GraphService:
     def reset(self) -> None:
         """Back to the seed: events, subscriptions, delta tokens, faults, throttle, counts."""
         self.store.reset()
+        self._create_seed_events()
         self.subscriptions.reset()
         self.delta.tokens.expire_all()
         self.faults.clear()
         self.throttle.configure({"enabled": False, "limit": 10_000, "window_seconds": 600,
                                  "concurrency": 4})
         self.counter.reset()
+
+    def _create_seed_events(self) -> None:
+        """Create the `events` listed per mailbox in the seed (Graph event JSON)."""
+        for spec in self.store.seed.get("mailboxes", []):
+            if not spec.get("events"):
+                continue
+            mailbox = self.store.mailbox(spec.get("id") or spec["userPrincipalName"])
+            for payload in spec["events"]:
+                checked = validate_payload(payload, creating=True)
+                self.store.add(new_record(mailbox, mailbox.default_calendar.id, checked))
 
     def handle(self, req: ApiRequest) -> ApiResponse:
         """Answer one Graph request (a direct call or a `$batch` item)."""

@@ -390,3 +390,22 @@ def test_token_endpoint_rejects_scopes_other_than_default(graph: GraphClient, sc
         timeout=10,
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_scope"
+
+
+def test_a_json_seed_defines_mailboxes_and_events(tmp_path: Any) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        '{"mailboxes": [{"kind": "room", "userPrincipalName": "lab@rooms.example.org",'
+        ' "displayName": "Lab", "capacity": 4, "events": [{"subject": "Seeded",'
+        ' "start": {"dateTime": "2025-03-03T10:00:00", "timeZone": "UTC"},'
+        ' "end": {"dateTime": "2025-03-03T11:00:00", "timeZone": "UTC"}}]}]}'
+    )
+    emu = GraphEmulator(cert_dir=tmp_path / "certs", seed=seed, client_secret="other").start()
+    try:
+        state = graph_http_session(emu).get(f"{emu.base_url}/_admin/state", timeout=10).json()
+        assert [(m["userPrincipalName"], m["events"]) for m in state["mailboxes"]] == [
+            ("lab@rooms.example.org", 1)
+        ]
+        assert emu.client_secret == "other"
+    finally:
+        emu.stop()
