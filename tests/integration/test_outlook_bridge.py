@@ -1,0 +1,327 @@
+"""The Outlook bridge against the Microsoft Graph emulator: auth, paging, delta, $batch,
+throttling, idempotent creates, immutable ids, push subscriptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.outlook import BatchOperation, OutlookBridge
+from calbridge.config import Settings
+from calbridge.errors import AuthError, ConfigurationError, EtagConflict, UpstreamThrottled
+from calbridge.model import Event, new_id
+from tests.contract.test_outlook_contract import outlook_env
+from tests.fixtures.graph import (  # noqa: F401
+    GraphClient,
+    WebhookReceiver,
+    graph,
+    graph_emulator,
+    webhook_receiver,
+)
+
+ROOM = "room-a@rooms.example.org"
+START = dt.datetime(2031, 3, 10, 9, 0, tzinfo=dt.UTC)
+WINDOW = TimeWindow(start=START - dt.timedelta(days=7), end=START + dt.timedelta(days=30))
+
+
+def make_bridge(graph: GraphClient, **extra: str) -> OutlookBridge:  # noqa: F811
+    return OutlookBridge.from_settings("outlook", Settings.from_env(
+        outlook_env(graph.emulator, **extra)))
+
+
+def event(title: str, hour: int = 0, marker: str | None = None) -> Event:
+    start = START + dt.timedelta(hours=hour)
+    return Event(title=title, start=start, end=start + dt.timedelta(hours=1),
+                 timezone="Europe/Oslo", marker=marker or new_id())
+
+
+def counts(graph: GraphClient) -> dict[str, Any]:  # noqa: F811
+    return graph.admin("GET", "/requests").json()
+
+
+def route_count(graph: GraphClient, route: str) -> int:  # noqa: F811
+    return int(counts(graph)["by_route"].get(route, 0))
+
+
+def fault(graph: GraphClient, **spec: Any) -> None:  # noqa: F811
+    graph.admin("POST", "/faults", json=spec).raise_for_status()
+
+
+def stored_events(graph: GraphClient, mailbox: str = ROOM) -> list[dict[str, Any]]:  # noqa: F811
+    response = graph.get(f"/users/{mailbox}/events", params={"$top": "100"})
+    response.raise_for_status()
+    return response.json()["value"]
+
+
+# ------------------------------------------------------------------ auth
+
+
+def test_token_is_acquired_once_through_the_emulator_ca(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    for _ in range(3):
+        assert bridge.health().status == "healthy"
+    assert route_count(graph, "POST /{tenant}/oauth2/v2.0/token") == 1
+
+
+def test_refused_secret_is_an_auth_error_without_the_secret(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, OUTLOOK_CLIENT_SECRET="not-the-secret-4711")
+    with pytest.raises(AuthError) as raised:
+        bridge.list_calendars()
+    assert "invalid_client" in str(raised.value)
+    assert "4711" not in str(raised.value)
+    health = bridge.health()
+    assert (health.status, health.authenticated) == ("unhealthy", False)
+    assert "4711" not in (health.error or "")
+
+
+def test_untrusted_ca_is_refused_not_ignored(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, OUTLOOK_CA_BUNDLE="")
+    health = bridge.health()
+    assert health.status == "unhealthy" and health.authenticated is False
+
+
+def test_certificate_credential_signs_in(graph: GraphClient, tmp_path: Path) -> None:  # noqa: F811
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "calbridge test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+                    + cert.public_bytes(serialization.Encoding.PEM))
+    thumbprint = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest()  # noqa: S324
+    bridge = make_bridge(graph, OUTLOOK_CLIENT_SECRET="", OUTLOOK_CLIENT_CERTIFICATE_PATH=str(pem),
+                         OUTLOOK_CLIENT_CERTIFICATE_THUMBPRINT=thumbprint)
+    assert bridge.health().status == "healthy"
+
+
+def test_missing_setting_is_named(graph: GraphClient) -> None:  # noqa: F811
+    env = outlook_env(graph.emulator)
+    del env["OUTLOOK_CLIENT_ID"]
+    with pytest.raises(ConfigurationError, match="OUTLOOK_CLIENT_ID"):
+        OutlookBridge.from_settings("outlook", Settings.from_env(env))
+
+
+# ------------------------------------------------------------------ calendars and paging
+
+
+def test_rooms_are_listed_over_all_pages(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="2")
+    rooms = bridge.list_calendars()
+    assert {r.id for r in rooms} == {"room-a@rooms.example.org", "room-b@rooms.example.org",
+                                     "room-c@rooms.example.org"}
+    assert all(r.kind == "room" for r in rooms)
+    assert route_count(graph, "GET /places/microsoft.graph.room") == 2
+
+
+def test_refused_places_fall_back_to_configured_mailboxes(graph: GraphClient) -> None:  # noqa: F811
+    fault(graph, match={"path_regex": "^/places"}, status=403)
+    bridge = make_bridge(graph, OUTLOOK_MAILBOXES="room-a@rooms.example.org, alex@example.org")
+    assert [c.id for c in bridge.list_calendars()] == ["room-a@rooms.example.org",
+                                                       "alex@example.org"]
+    explicit = make_bridge(graph, OUTLOOK_MAILBOXES="alex@example.org",
+                           OUTLOOK_CALENDAR_SOURCE="mailboxes")
+    before = route_count(graph, "GET /places/microsoft.graph.room")
+    assert [c.id for c in explicit.list_calendars()] == ["alex@example.org"]
+    assert route_count(graph, "GET /places/microsoft.graph.room") == before
+    assert explicit.health().status == "healthy"
+
+
+def test_events_are_listed_over_all_pages_with_markers(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="5")
+    written = [event(f"E{n}", hour=n) for n in range(12)]
+    outcomes = bridge.create_many(ROOM, [(e, e.marker or "") for e in written])
+    assert all(o.ok for o in outcomes)
+    graph.admin("DELETE", "/requests")
+    listed = list(bridge.list_events(ROOM, WINDOW))
+    assert sorted(e.title for e in listed) == sorted(e.title for e in written)
+    assert {e.marker for e in listed} == {e.marker for e in written}
+    assert route_count(graph, "GET /users/{user}/calendarView") == 3
+
+
+# ------------------------------------------------------------------ delta
+
+
+def test_delta_reports_changes_deletions_and_restarts_after_expiry(
+        graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="2")
+    kept, dropped = event("Kept"), event("Dropped", hour=2)
+    kept_id = bridge.create(ROOM, kept, kept.marker or "").id
+    dropped_id = bridge.create(ROOM, dropped, dropped.marker or "").id
+    for n in range(3):
+        bridge.create(ROOM, event(f"Filler {n}", hour=4 + n), new_id())
+
+    initial = bridge.changes(ROOM, None, WINDOW)
+    assert initial.complete and len(initial.changed) == 5 and initial.cursor
+    assert {e.id: e.marker for e in initial.changed}[kept_id] == kept.marker
+
+    bridge.update(ROOM, kept_id, kept.model_copy(update={"title": "Kept, renamed"}))
+    assert bridge.delete(ROOM, dropped_id) is True
+    later = bridge.changes(ROOM, initial.cursor, WINDOW)
+    assert not later.complete
+    assert [(e.id, e.title, e.marker) for e in later.changed] == [
+        (kept_id, "Kept, renamed", kept.marker)]
+    assert later.deleted == [dropped_id]
+
+    expired = graph.admin("POST", "/delta/expire").json()["expired"]
+    assert expired >= 1
+    restarted = bridge.changes(ROOM, later.cursor, WINDOW)
+    assert restarted.complete and restarted.cursor and restarted.cursor != later.cursor
+    assert {e.title for e in restarted.changed} == {"Kept, renamed", "Filler 0", "Filler 1",
+                                                    "Filler 2"}
+    quiet = bridge.changes(ROOM, restarted.cursor, WINDOW)
+    assert (quiet.changed, quiet.deleted) == ([], [])
+
+
+def test_a_foreign_link_as_cursor_is_refused(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    with pytest.raises(Exception, match="refusing a link"):
+        bridge.changes(ROOM, "https://attacker.example/v1.0/delta?$deltatoken=x", WINDOW)
+
+
+# ------------------------------------------------------------------ $batch
+
+
+def test_batch_reports_each_part(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    existing = bridge.create(ROOM, event("Existing"), new_id())
+    stale = bridge.create(ROOM, event("Stale", hour=3), new_id())
+    bridge.update(ROOM, stale.id or "", event("Stale, changed", hour=3))
+    created = event("New", hour=5)
+    outcomes = bridge.apply_batch(ROOM, [
+        BatchOperation(action="create", event=created, idempotency_key=created.marker),
+        BatchOperation(action="update", event_id="does-not-exist", event=event("x")),
+        BatchOperation(action="update", event_id=stale.id, event=event("Lost", hour=3),
+                       etag=stale.etag),
+        BatchOperation(action="delete", event_id=existing.id),
+        BatchOperation(action="delete", event_id="already-gone"),
+    ])
+    assert [o.ok for o in outcomes] == [True, False, False, True, True]
+    assert outcomes[0].event is not None and outcomes[0].event.marker == created.marker
+    assert outcomes[1].error_code == "not_found"
+    assert outcomes[2].error_code == EtagConflict.code
+    assert (outcomes[3].deleted, outcomes[4].deleted) == (True, False)
+    assert sorted(e["subject"] for e in stored_events(graph)) == ["New", "Stale, changed"]
+
+
+def test_batch_splits_into_twenty_and_retries_throttled_parts(
+        graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    fault(graph, match={"method": "POST", "path_regex": "/events$"}, status=429, retry_after=1,
+          times=3)
+    written = [event(f"Bulk {n}", hour=n) for n in range(25)]
+    began = time.monotonic()
+    outcomes = bridge.create_many(ROOM, [(e, e.marker or "") for e in written])
+    waited = time.monotonic() - began
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    assert waited >= 1.0
+    assert len(stored_events(graph)) == 25
+    assert route_count(graph, "POST /$batch") == 3  # 20 + 5, then the 3 throttled parts
+
+
+# ------------------------------------------------------------------ throttling and retries
+
+
+def test_retry_after_is_honoured(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    bridge.create(ROOM, event("Seen"), new_id())
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "GET", "path_regex": "/calendarView$"}, status=429,
+          retry_after=2, times=1)
+    began = time.monotonic()
+    listed = list(bridge.list_events(ROOM, WINDOW))
+    waited = time.monotonic() - began
+    assert [e.title for e in listed] == ["Seen"]
+    assert waited >= 2.0
+    assert route_count(graph, "GET /users/{user}/calendarView") == 2
+    assert counts(graph)["by_status"].get("429") == 1
+
+
+def test_persistent_throttling_surfaces_as_throttled(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    bridge.graph.http.max_attempts = 2
+    fault(graph, match={"method": "GET", "path_regex": "/events/"}, status=429, retry_after=1)
+    with pytest.raises(UpstreamThrottled):
+        bridge.get_event(ROOM, "some-id")
+
+
+def test_concurrency_per_mailbox_stays_within_outlook_limit(
+        graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    created = bridge.create(ROOM, event("Busy"), new_id())
+    graph.admin("POST", "/throttle", json={"enabled": True, "concurrency": 4})
+    fault(graph, match={"method": "GET", "path_regex": "/events/"}, latency_ms=300)
+    try:
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            found = list(pool.map(lambda _: bridge.get_event(ROOM, created.id or ""), range(10)))
+    finally:
+        graph.admin("DELETE", "/faults")
+        graph.admin("POST", "/throttle", json={"enabled": False})
+    assert all(e is not None and e.id == created.id for e in found)
+    assert "429" not in counts(graph)["by_status"]
+
+
+def test_create_retried_after_a_timeout_makes_one_event(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph, CALBRIDGE_HTTP_TIMEOUT_SECONDS="1")
+    fault(graph, match={"method": "POST", "path_regex": "/events$"}, latency_ms=1500, times=1)
+    written = event("Slow network")
+    created = bridge.create(ROOM, written, idempotency_key=written.marker or "")
+    time.sleep(0.7)  # let the first, timed-out attempt finish on the server
+    assert route_count(graph, "POST /users/{user}/events") == 2
+    events = stored_events(graph)
+    assert [e["subject"] for e in events] == ["Slow network"]
+    assert bridge.find_by_marker(ROOM, written.marker or "") is not None
+    assert created.marker == written.marker
+
+
+def test_ids_are_immutable_ids(graph: GraphClient) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    created = bridge.create(ROOM, event("Immutable"), new_id())
+    rest_ids = [e["id"] for e in stored_events(graph)]  # no IdType preference: REST ids
+    assert created.id and created.id not in rest_ids
+    immutable = graph.get(f"/users/{ROOM}/events", headers={"Prefer": 'IdType="ImmutableId"'})
+    assert [e["id"] for e in immutable.json()["value"]] == [created.id]
+    assert [e.id for e in bridge.list_events(ROOM, WINDOW)] == [created.id]
+    assert bridge.get_event(ROOM, created.id) is not None
+
+
+# ------------------------------------------------------------------ push
+
+
+def test_subscription_lifecycle_and_notifications(
+        graph: GraphClient, webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    bridge = make_bridge(graph)
+    wanted = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    subscription = bridge.subscribe(ROOM, f"{webhook_receiver.url}/notify", "s3cret", wanted,
+                                    lifecycle_url=f"{webhook_receiver.url}/lifecycle")
+    assert webhook_receiver.validations  # the handshake reached the receiver
+    assert subscription.expires_at <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10_080)
+
+    created = bridge.create(ROOM, event("Pushed"), new_id())
+    [body] = webhook_receiver.wait_for(1)
+    notices = bridge.parse_notification({}, body)
+    assert [(n.subscription_id, n.change_type, n.client_state) for n in notices] == [
+        (subscription.id, "created", "s3cret")]
+    assert notices[0].event_id
+
+    renewed = bridge.renew(subscription.id, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+    assert renewed.id == subscription.id and renewed.expires_at > subscription.expires_at - \
+        dt.timedelta(days=6)
+    bridge.unsubscribe(subscription.id)
+    bridge.unsubscribe(subscription.id)  # already gone: tolerated
+    assert created.id
