@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.storage", "tests.fixtures.host"]
+pytest_plugins = [
+    "tests.fixtures.storage",
+    "tests.fixtures.booking",
+    "tests.fixtures.host",
+]

@@ -101,7 +101,7 @@ class HttpClient:
         self.session = session or requests.Session()
         self.session.verify = verify
         self.max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(initial=0.5, max=max_backoff)
+        self._backoff = wait_exponential_jitter(multiplier=0.5, max=max_backoff)
         self._sleep = sleep
 
     def request(self, method: str, url: str, *, idempotent: bool | None = None,

@@ -157,8 +157,10 @@ class BookingStore:
     # Resources
 
     def reset(self, *, seed: bool) -> None:
-        """Remove every booking and resource (ids are never reused), then reseed if asked."""
+        """Remove every booking and resource (ids are never reused), then reseed if asked.
+        With no bookings left, change times may start again from the clock."""
         with self.transaction():
+            self._last_stamp = ""
             self._conn.execute("DELETE FROM events")
             self._conn.execute("DELETE FROM resources")
             if seed:

@@ -8,11 +8,11 @@ from calbridge.bridges.booking_system import BookingSystemBridge
 from calbridge.config import Settings
 from examples.booking_system import BookingSystemServer
 from tests.contract.bridge_contract import BridgeContract
-from tests.fixtures.booking import BOOKING_API_KEY, booking, booking_system  # noqa: F401
+from tests.fixtures.booking import BOOKING_API_KEY
 
 
 @pytest.fixture
-def bridge(booking: BookingSystemServer) -> BookingSystemBridge:  # noqa: F811
+def bridge(booking: BookingSystemServer) -> BookingSystemBridge:
     settings = Settings.from_env({
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "BOOKING_SYSTEM_BASE_URL": booking.base_url,

@@ -28,7 +28,7 @@ from calbridge.errors import (
 )
 from calbridge.model import Event, EventStatus, new_id
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.booking import BOOKING_API_KEY, booking, booking_system  # noqa: F401
+from tests.fixtures.booking import BOOKING_API_KEY
 
 ROOM = "room_101"
 START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
@@ -70,14 +70,14 @@ def request_count(server: BookingSystemServer, route: str) -> int:
 
 
 @pytest.fixture
-def bridge(booking: BookingSystemServer) -> BookingSystemBridge:  # noqa: F811
+def bridge(booking: BookingSystemServer) -> BookingSystemBridge:
     return make_bridge(booking)
 
 
 # ---------------------------------------------------------------- paging and changes
 
 
-def test_listing_follows_every_page(booking: BookingSystemServer) -> None:  # noqa: F811
+def test_listing_follows_every_page(booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking, page_size=7)
     titles = {f"Booking {n}" for n in range(40)}
     for n, title in enumerate(sorted(titles)):
@@ -89,7 +89,7 @@ def test_listing_follows_every_page(booking: BookingSystemServer) -> None:  # no
 
 
 def test_changes_miss_nothing_when_change_times_are_equal(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     # Every write gets the same updated_at, and pages end in the middle of that instant.
     booking.app.bookings.store.clock = lambda: PINNED
     bridge = make_bridge(booking, page_size=2)
@@ -188,7 +188,7 @@ def test_unreadable_cursor_asks_for_a_full_listing(bridge: BookingSystemBridge) 
 # ---------------------------------------------------------------- retries and throttling
 
 
-def test_503_then_success_is_retried(booking: BookingSystemServer) -> None:  # noqa: F811
+def test_503_then_success_is_retried(booking: BookingSystemServer) -> None:
     sleeps: list[float] = []
     bridge = make_bridge(booking, sleeps=sleeps)
     fault(booking, status=503, times=2, path_regex="^/api/resources$", method="GET")
@@ -197,7 +197,7 @@ def test_503_then_success_is_retried(booking: BookingSystemServer) -> None:  # n
     assert request_count(booking, "GET /api/resources") == 3
 
 
-def test_429_honours_retry_after(booking: BookingSystemServer) -> None:  # noqa: F811
+def test_429_honours_retry_after(booking: BookingSystemServer) -> None:
     sleeps: list[float] = []
     bridge = make_bridge(booking, sleeps=sleeps)
     fault(booking, status=429, times=1, retry_after=7, path_regex="^/api/events$")
@@ -208,7 +208,7 @@ def test_429_honours_retry_after(booking: BookingSystemServer) -> None:  # noqa:
 
 
 def test_throttling_that_does_not_end_is_reported(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking)
     fault(booking, status=429, times=10, retry_after=3, path_regex="^/api/resources$")
     with pytest.raises(UpstreamThrottled) as raised:
@@ -217,7 +217,7 @@ def test_throttling_that_does_not_end_is_reported(
 
 
 def test_health_without_retries_reports_a_failing_system(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     fault(booking, status=503, times=1, path_regex="^/api/resources$")
     settings = Settings.from_env({
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -231,7 +231,7 @@ def test_health_without_retries_reports_a_failing_system(
 # ---------------------------------------------------------------- authentication
 
 
-def test_wrong_api_key_is_an_auth_error(booking: BookingSystemServer) -> None:  # noqa: F811
+def test_wrong_api_key_is_an_auth_error(booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking, BOOKING_SYSTEM_API_KEY="not-the-key")
     with pytest.raises(AuthError):
         bridge.list_calendars()
@@ -265,7 +265,7 @@ class LosesCreateResponses(requests.Session):
 
 
 def test_create_whose_response_timed_out_does_not_duplicate(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking, session=LosesCreateResponses())
     written = make_event("Timed out")
     created = bridge.create(ROOM, written, written.marker or "")
@@ -276,7 +276,7 @@ def test_create_whose_response_timed_out_does_not_duplicate(
 
 
 def test_throttled_create_is_not_looked_up_and_resent(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking)
     fault(booking, status=429, times=10, path_regex="^/api/events$", method="POST")
     with pytest.raises(UpstreamThrottled):
@@ -286,7 +286,7 @@ def test_throttled_create_is_not_looked_up_and_resent(
 
 
 def test_create_that_failed_before_it_was_made_is_sent_again(
-        booking: BookingSystemServer) -> None:  # noqa: F811
+        booking: BookingSystemServer) -> None:
     bridge = make_bridge(booking)
     fault(booking, status=503, times=1, path_regex="^/api/events$", method="POST")
     written = make_event("Second try")
@@ -334,7 +334,7 @@ def local_server() -> Iterator[StartServer]:
 
 
 def test_signed_webhooks_from_the_example_system_are_accepted(
-        booking: BookingSystemServer, local_server: StartServer) -> None:  # noqa: F811
+        booking: BookingSystemServer, local_server: StartServer) -> None:
     receiver = local_server(_Receiver)
     url = f"http://127.0.0.1:{receiver.server_address[1]}/webhooks/booking"
     booking.set_webhook(url, "hook-secret")

@@ -1,9 +1,5 @@
 """The example booking system honours the REST contract calbridge relies on."""
 
-# The fixtures are imported by name until tests/conftest.py registers tests.fixtures.booking,
-# so their use as test parameters looks like redefinition to the linter.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import hashlib
@@ -26,13 +22,7 @@ import requests
 
 from examples.booking_system import BookingSystemServer, verify_signature
 from examples.booking_system.timestamps import now_stamp
-from tests.fixtures.booking import (  # noqa: F401
-    BOOKING_API_KEY,
-    BookingApi,
-    booking,
-    booking_api,
-    booking_system,
-)
+from tests.fixtures.booking import BOOKING_API_KEY, BookingApi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "test-webhook-secret"
