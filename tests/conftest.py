@@ -5,5 +5,6 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.booking",
+    "tests.fixtures.graph",
     "tests.fixtures.host",
 ]
