@@ -317,7 +317,7 @@ def test_subscription_lifecycle_and_notifications(
     notices = bridge.parse_notification({}, body)
     assert [(n.subscription_id, n.change_type, n.client_state) for n in notices] == [
         (subscription.id, "created", "s3cret")]
-    assert notices[0].event_id
+    assert notices[0].event_id == created.id  # immutable ids in notifications too
 
     renewed = bridge.renew(subscription.id, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
     assert renewed.id == subscription.id and renewed.expires_at > subscription.expires_at - \

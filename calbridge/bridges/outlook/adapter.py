@@ -384,7 +384,9 @@ class OutlookBridge(CalendarBridge):
         }
         if lifecycle_url:
             body["lifecycleNotificationUrl"] = lifecycle_url
-        response = self.graph.request("POST", self.graph.url("/subscriptions"), json=body)
+        # With the IdType preference the notifications carry immutable ids, like ours.
+        response = self.graph.request("POST", self.graph.url("/subscriptions"), json=body,
+                                      headers={"Prefer": 'IdType="ImmutableId"'})
         return subscription_from_graph(json_body(response))
 
     def renew(self, subscription_id: str, expires_at: datetime) -> PushSubscription:
