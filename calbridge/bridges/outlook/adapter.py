@@ -54,6 +54,7 @@ from calbridge.errors import (
     AuthError,
     CalbridgeError,
     SyncStateExpired,
+    UpstreamError,
 )
 from calbridge.model import Event, utcnow
 
@@ -127,7 +128,11 @@ class OutlookBridge(CalendarBridge):
         return url[len(self.graph.base_url):]
 
     def _event(self, data: dict[str, Any], mailbox: str, marker: str | None = None) -> Event:
-        event = event_from_graph(data, mailbox)
+        try:
+            event = event_from_graph(data, mailbox)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamError(f"{self.type_name}: malformed event from Graph "
+                                f"({type(exc).__name__})") from None
         if event.marker is None and marker:
             event = event.model_copy(update={"marker": marker})
         return event
@@ -240,7 +245,7 @@ class OutlookBridge(CalendarBridge):
             next_url = page.get("@odata.nextLink")
             delta_link = page.get("@odata.deltaLink") or delta_link
         if not delta_link:
-            raise CalbridgeError(f"{self.type_name}: delta round ended without a deltaLink")
+            raise UpstreamError(f"{self.type_name}: delta round ended without a deltaLink")
         deleted = [event_id for event_id, item in latest.items() if item is None]
         changed_ids = [event_id for event_id, item in latest.items() if item is not None]
         changed: list[Event] = []
