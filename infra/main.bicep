@@ -1,0 +1,294 @@
+// calbridge on Azure: a Function App on the Flex Consumption plan with its storage,
+// Key Vault, monitoring and managed identity. Deploy into an existing resource group:
+//   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json \
+//     -p outlookClientSecret=... bookingSystemApiKey=... bookingSystemWebhookSecret=...
+// Every resource is declared in a module under ./modules; this file only names them
+// and wires their outputs together.
+
+targetScope = 'resourceGroup'
+
+// ---- naming and placement ------------------------------------------------------
+
+@description('Prefix of every resource name (lowercase letters, digits and hyphens).')
+@minLength(2)
+@maxLength(20)
+param namePrefix string = 'calbridge'
+
+@description('Azure region of every resource; it must offer the Flex Consumption plan.')
+param location string = resourceGroup().location
+
+@description('Tags for every resource.')
+param tags object = {
+  application: 'calbridge'
+}
+
+// ---- scale ---------------------------------------------------------------------
+
+@description('Memory of each Function App instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the Function App scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the HTTP functions; 0 (the default) scales to zero when idle.')
+@minValue(0)
+param alwaysReadyHttpInstances int = 0
+
+@description('Redundancy of the storage account.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param storageSkuName string = 'Standard_LRS'
+
+@description('Days Log Analytics keeps the app\'s logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+// ---- calbridge -----------------------------------------------------------------
+
+@description('CALBRIDGE_BRIDGES: comma-separated bridges to enable, each name or name=type.')
+param calbridgeBridges string = 'booking_system,outlook'
+
+@description('CALBRIDGE_BOOKING_BRIDGE: which bridge is the booking side of resource mappings.')
+param calbridgeBookingBridge string = 'booking_system'
+
+@description('CALBRIDGE_TABLE_PREFIX: prefix of table names, to share one storage account (letters and digits).')
+param calbridgeTablePrefix string = ''
+
+@description('CALBRIDGE_MAX_BODY_BYTES: largest accepted request body; larger bodies get 413.')
+@minValue(1)
+param calbridgeMaxBodyBytes int = 1048576
+
+@description('CALBRIDGE_HTTP_TIMEOUT_SECONDS: timeout of every outbound call to a calendar system.')
+@minValue(1)
+param calbridgeHttpTimeoutSeconds int = 30
+
+@description('Public HTTPS base URL for webhooks when the app sits behind a custom domain or gateway; empty uses the app\'s default host name.')
+param webhookBaseUrl string = ''
+
+// ---- booking system --------------------------------------------------------------
+
+@description('BOOKING_SYSTEM_BASE_URL: base URL of the booking system\'s /api/events contract.')
+param bookingSystemBaseUrl string
+
+@description('BOOKING_SYSTEM_API_KEY_HEADER: header that carries the API key.')
+param bookingSystemApiKeyHeader string = 'X-API-Key'
+
+@description('BOOKING_SYSTEM_TOKEN_URL: OAuth2 token URL; leave empty to authenticate with the API key.')
+param bookingSystemTokenUrl string = ''
+
+@description('BOOKING_SYSTEM_CLIENT_ID: OAuth2 client id, with bookingSystemTokenUrl.')
+param bookingSystemClientId string = ''
+
+@description('BOOKING_SYSTEM_SCOPE: OAuth2 scope, optional.')
+param bookingSystemScope string = ''
+
+@description('Secret: API key sent to the booking system. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param bookingSystemApiKey string = ''
+
+@description('Secret: OAuth2 client secret for the booking system, with bookingSystemTokenUrl. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param bookingSystemClientSecret string = ''
+
+@description('Secret: shared secret the booking system signs its change webhooks with. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param bookingSystemWebhookSecret string = ''
+
+// ---- Outlook / Microsoft Graph ---------------------------------------------------
+
+@description('OUTLOOK_TENANT_ID: Microsoft Entra tenant of the app registration.')
+param outlookTenantId string = tenant().tenantId
+
+@description('OUTLOOK_CLIENT_ID: application (client) id with Calendars.ReadWrite and Place.Read.All application permissions.')
+param outlookClientId string = ''
+
+@description('Secret: client secret of the app registration. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param outlookClientSecret string = ''
+
+@description('OUTLOOK_AUTHORITY_HOST: Microsoft Entra login host (differs in national clouds).')
+param outlookAuthorityHost string = 'https://login.microsoftonline.com'
+
+@description('GRAPH_BASE_URL: Microsoft Graph endpoint (differs in national clouds).')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('OUTLOOK_MAILBOXES: comma-separated room or user mailboxes, used when Places is not available or outlookCalendarSource is mailboxes.')
+param outlookMailboxes string = ''
+
+@description('OUTLOOK_CALENDAR_SOURCE: places (rooms from Graph Places) or mailboxes (exactly OUTLOOK_MAILBOXES).')
+@allowed([
+  'places'
+  'mailboxes'
+])
+param outlookCalendarSource string = 'places'
+
+@description('OUTLOOK_MAX_CONCURRENCY: concurrent Graph requests per mailbox (Exchange allows 4).')
+@minValue(1)
+@maxValue(4)
+param outlookMaxConcurrency int = 4
+
+@description('OUTLOOK_REQUESTS_PER_10_MIN: Graph request budget per mailbox per 10 minutes.')
+@minValue(1)
+param outlookRequestsPer10Min int = 10000
+
+@description('OUTLOOK_PAGE_SIZE: events per Graph page.')
+@minValue(1)
+@maxValue(1000)
+param outlookPageSize int = 100
+
+@description('OUTLOOK_WRITE_ATTENDEES: copy attendees into Outlook events (Exchange then sends them invitations).')
+param outlookWriteAttendees bool = false
+
+// ---- names -----------------------------------------------------------------------
+
+var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
+var compactPrefix = take(replace(toLower(namePrefix), '-', ''), 9)
+var names = {
+  identity: 'id-${namePrefix}-${token}'
+  storage: 'st${compactPrefix}${token}'
+  keyVault: 'kv${compactPrefix}${token}'
+  logAnalytics: 'log-${namePrefix}-${token}'
+  applicationInsights: 'appi-${namePrefix}-${token}'
+  plan: 'plan-${namePrefix}-${token}'
+  functionApp: 'func-${namePrefix}-${token}'
+  deploymentContainer: 'app-package'
+}
+
+// ---- resources -------------------------------------------------------------------
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: names.storage
+    location: location
+    skuName: storageSkuName
+    deploymentContainerName: names.deploymentContainer
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    retentionInDays: logRetentionInDays
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyVault'
+  params: {
+    name: names.keyVault
+    location: location
+    outlookClientSecret: outlookClientSecret
+    bookingSystemApiKey: bookingSystemApiKey
+    bookingSystemWebhookSecret: bookingSystemWebhookSecret
+    bookingSystemClientSecret: bookingSystemClientSecret
+    tags: tags
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionApp'
+  // The app's first start needs its identity to reach storage and Key Vault.
+  dependsOn: [
+    rbac
+  ]
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    keyVaultName: keyVault.outputs.name
+    secretNames: keyVault.outputs.secretNames
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    calbridgeBridges: calbridgeBridges
+    calbridgeBookingBridge: calbridgeBookingBridge
+    calbridgeTablePrefix: calbridgeTablePrefix
+    calbridgeMaxBodyBytes: calbridgeMaxBodyBytes
+    calbridgeHttpTimeoutSeconds: calbridgeHttpTimeoutSeconds
+    webhookBaseUrl: webhookBaseUrl
+    bookingSystemBaseUrl: bookingSystemBaseUrl
+    bookingSystemApiKeyHeader: bookingSystemApiKeyHeader
+    bookingSystemTokenUrl: bookingSystemTokenUrl
+    bookingSystemClientId: bookingSystemClientId
+    bookingSystemScope: bookingSystemScope
+    outlookTenantId: outlookTenantId
+    outlookClientId: outlookClientId
+    outlookAuthorityHost: outlookAuthorityHost
+    graphBaseUrl: graphBaseUrl
+    outlookMailboxes: outlookMailboxes
+    outlookCalendarSource: outlookCalendarSource
+    outlookMaxConcurrency: outlookMaxConcurrency
+    outlookRequestsPer10Min: outlookRequestsPer10Min
+    outlookPageSize: outlookPageSize
+    outlookWriteAttendees: outlookWriteAttendees
+  }
+}
+
+// ---- outputs (no secrets) ----------------------------------------------------------
+
+@description('Name of the Function App (for func azure functionapp publish and az functionapp keys list).')
+output functionAppName string = functionApp.outputs.name
+
+@description('Default HTTPS URL of the Function App.')
+output defaultHostUrl string = 'https://${functionApp.outputs.defaultHostName}'
+
+@description('Base URL webhook notification URLs are built from.')
+output WEBHOOK_BASE_URL string = functionApp.outputs.webhookBaseUrl
+
+@description('Name of the Key Vault holding the secrets.')
+output keyVaultName string = keyVault.outputs.name
+
+@description('Client id of the app\'s user-assigned managed identity.')
+output identityClientId string = identity.outputs.clientId
+
+@description('Name of the storage account (tables and queues).')
+output storageAccountName string = storage.outputs.name
+
+@description('Name of the Application Insights component.')
+output applicationInsightsName string = monitoring.outputs.applicationInsightsName

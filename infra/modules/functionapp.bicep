@@ -1,0 +1,271 @@
+// The Function App on the Flex Consumption plan (FC1, Linux, Python), its app
+// settings, and its publishing policies. It runs as the user-assigned identity:
+// storage, Key Vault references and Application Insights all use it.
+
+@description('Name of the Function App (also its default host name).')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region (must offer the Flex Consumption plan).')
+param location string
+
+@description('Tags for the resources.')
+param tags object = {}
+
+// ---- identity, storage, monitoring, secrets -------------------------------------
+
+@description('Resource id of the user-assigned managed identity.')
+param identityId string
+
+@description('Client id of the user-assigned managed identity.')
+param identityClientId string
+
+@description('Name of the storage account behind AzureWebJobsStorage.')
+param storageAccountName string
+
+@description('Blob endpoint of the storage account (https://<account>.blob.core.windows.net/).')
+param storageBlobEndpoint string
+
+@description('Table endpoint of the storage account.')
+param storageTableEndpoint string
+
+@description('Queue endpoint of the storage account.')
+param storageQueueEndpoint string
+
+@description('Blob container the plan deploys the app package from.')
+param deploymentContainerName string
+
+@description('Application Insights connection string (not a credential: local auth is off).')
+param applicationInsightsConnectionString string
+
+@description('Name of the Key Vault the secret app settings reference.')
+param keyVaultName string
+
+@description('Secret names in the vault (from keyvault.bicep).')
+param secretNames object
+
+// ---- scale ---------------------------------------------------------------------
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to (each runs its own Graph and booking system clients).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the HTTP functions; 0 scales to zero when idle.')
+@minValue(0)
+param alwaysReadyHttpInstances int = 0
+
+// ---- calbridge settings (see local.settings.example.json) ------------------------
+
+@description('CALBRIDGE_BRIDGES: comma-separated bridges, each name or name=type.')
+param calbridgeBridges string
+
+@description('CALBRIDGE_BOOKING_BRIDGE: the bridge that is the booking side of resource mappings.')
+param calbridgeBookingBridge string
+
+@description('CALBRIDGE_TABLE_PREFIX: prefix of the table names (letters and digits, may be empty).')
+param calbridgeTablePrefix string
+
+@description('CALBRIDGE_MAX_BODY_BYTES: largest accepted request body.')
+param calbridgeMaxBodyBytes int
+
+@description('CALBRIDGE_HTTP_TIMEOUT_SECONDS: timeout of every outbound call to a calendar system.')
+param calbridgeHttpTimeoutSeconds int
+
+@description('WEBHOOK_BASE_URL override (custom domain or gateway); empty uses https://<default host name>.')
+param webhookBaseUrl string
+
+@description('BOOKING_SYSTEM_BASE_URL: base URL of the booking system\'s /api/events contract.')
+param bookingSystemBaseUrl string
+
+@description('BOOKING_SYSTEM_API_KEY_HEADER: header that carries the API key.')
+param bookingSystemApiKeyHeader string
+
+@description('BOOKING_SYSTEM_TOKEN_URL: OAuth2 token URL; empty means the booking system takes an API key.')
+param bookingSystemTokenUrl string
+
+@description('BOOKING_SYSTEM_CLIENT_ID: OAuth2 client id (with BOOKING_SYSTEM_TOKEN_URL).')
+param bookingSystemClientId string
+
+@description('BOOKING_SYSTEM_SCOPE: OAuth2 scope (optional).')
+param bookingSystemScope string
+
+@description('OUTLOOK_TENANT_ID: Microsoft Entra tenant of the app registration.')
+param outlookTenantId string
+
+@description('OUTLOOK_CLIENT_ID: application (client) id of the app registration.')
+param outlookClientId string
+
+@description('OUTLOOK_AUTHORITY_HOST: Microsoft Entra login host.')
+param outlookAuthorityHost string
+
+@description('GRAPH_BASE_URL: Microsoft Graph endpoint.')
+param graphBaseUrl string
+
+@description('OUTLOOK_MAILBOXES: comma-separated mailboxes offered when Places is not used or refused.')
+param outlookMailboxes string
+
+@description('OUTLOOK_CALENDAR_SOURCE: places (rooms from Graph Places) or mailboxes (exactly OUTLOOK_MAILBOXES).')
+param outlookCalendarSource string
+
+@description('OUTLOOK_MAX_CONCURRENCY: concurrent Graph requests per mailbox (1-4).')
+param outlookMaxConcurrency int
+
+@description('OUTLOOK_REQUESTS_PER_10_MIN: Graph request budget per mailbox per 10 minutes.')
+param outlookRequestsPer10Min int
+
+@description('OUTLOOK_PAGE_SIZE: events per Graph page.')
+param outlookPageSize int
+
+@description('OUTLOOK_WRITE_ATTENDEES: copy attendees into Outlook events (Exchange invites them).')
+param outlookWriteAttendees bool
+
+var usesBookingOAuth = !empty(bookingSystemTokenUrl)
+var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${site.properties.defaultHostName}' : webhookBaseUrl
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyHttpInstances
+          }
+        ] : []
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Publishing goes through Microsoft Entra ID (Core Tools, az CLI); the FTP and SCM
+// basic-auth credentials are switched off.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// Every setting calbridge reads in Azure, plus the host's own. Secrets are Key Vault
+// references resolved with keyVaultReferenceIdentity; nothing secret is inline.
+// FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set: the Flex
+// Consumption plan takes the runtime from functionAppConfig and rejects them.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: {
+    // Functions host and calbridge's Table/Queue clients: managed identity, no keys.
+    AzureWebJobsStorage__accountName: storageAccountName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+    AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+    // Application Insights with Microsoft Entra authentication.
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // calbridge core.
+    CALBRIDGE_BRIDGES: calbridgeBridges
+    CALBRIDGE_BOOKING_BRIDGE: calbridgeBookingBridge
+    CALBRIDGE_TABLE_PREFIX: calbridgeTablePrefix
+    CALBRIDGE_MAX_BODY_BYTES: string(calbridgeMaxBodyBytes)
+    CALBRIDGE_HTTP_TIMEOUT_SECONDS: string(calbridgeHttpTimeoutSeconds)
+    WEBHOOK_BASE_URL: effectiveWebhookBaseUrl
+    // Booking system: an API key, or OAuth2 client credentials when a token URL is set.
+    BOOKING_SYSTEM_BASE_URL: bookingSystemBaseUrl
+    BOOKING_SYSTEM_API_KEY: usesBookingOAuth ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemApiKey})'
+    BOOKING_SYSTEM_API_KEY_HEADER: bookingSystemApiKeyHeader
+    BOOKING_SYSTEM_TOKEN_URL: bookingSystemTokenUrl
+    BOOKING_SYSTEM_CLIENT_ID: bookingSystemClientId
+    BOOKING_SYSTEM_CLIENT_SECRET: usesBookingOAuth ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemClientSecret})' : ''
+    BOOKING_SYSTEM_SCOPE: bookingSystemScope
+    BOOKING_SYSTEM_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemWebhookSecret})'
+    // Outlook / Exchange Online through Microsoft Graph.
+    OUTLOOK_TENANT_ID: outlookTenantId
+    OUTLOOK_CLIENT_ID: outlookClientId
+    OUTLOOK_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.outlookClientSecret})'
+    OUTLOOK_AUTHORITY_HOST: outlookAuthorityHost
+    GRAPH_BASE_URL: graphBaseUrl
+    OUTLOOK_MAILBOXES: outlookMailboxes
+    OUTLOOK_CALENDAR_SOURCE: outlookCalendarSource
+    OUTLOOK_MAX_CONCURRENCY: string(outlookMaxConcurrency)
+    OUTLOOK_REQUESTS_PER_10_MIN: string(outlookRequestsPer10Min)
+    OUTLOOK_PAGE_SIZE: string(outlookPageSize)
+    OUTLOOK_WRITE_ATTENDEES: outlookWriteAttendees ? 'true' : 'false'
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
+output webhookBaseUrl string = effectiveWebhookBaseUrl
