@@ -8,7 +8,7 @@ from calbridge.bridges.outlook import OutlookBridge
 from calbridge.config import Settings
 from emulators.graph import GraphEmulator
 from tests.contract.bridge_contract import BridgeContract
-from tests.fixtures.graph import GraphClient, graph, graph_emulator  # noqa: F401
+from tests.fixtures.graph import GraphClient
 
 ROOM = "room-a@rooms.example.org"
 
@@ -30,7 +30,7 @@ def outlook_env(emulator: GraphEmulator, **extra: str) -> dict[str, str]:
 
 class TestOutlookContract(BridgeContract):
     @pytest.fixture
-    def bridge(self, graph: GraphClient) -> OutlookBridge:  # noqa: F811
+    def bridge(self, graph: GraphClient) -> OutlookBridge:
         return OutlookBridge.from_settings("outlook", Settings.from_env(
             outlook_env(graph.emulator)))
 

@@ -1,9 +1,5 @@
 """The Microsoft Graph emulator behaves like the documented Graph v1.0 calendar API."""
 
-# The fixtures are imported by name until tests/conftest.py registers tests.fixtures.graph,
-# so their use as test parameters looks like redefinition to the linter.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -15,14 +11,7 @@ import msal
 import pytest
 
 from emulators.graph import GraphEmulator
-from tests.fixtures.graph import (  # noqa: F401
-    GraphClient,
-    WebhookReceiver,
-    graph,
-    graph_emulator,
-    graph_http_session,
-    webhook_receiver,
-)
+from tests.fixtures.graph import GraphClient, WebhookReceiver, graph_http_session
 
 ROOM = "room-a@rooms.example.org"
 PROP = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calbridgeLink"

@@ -22,20 +22,14 @@ from calbridge.config import Settings
 from calbridge.errors import AuthError, ConfigurationError, EtagConflict, UpstreamThrottled
 from calbridge.model import Event, new_id
 from tests.contract.test_outlook_contract import outlook_env
-from tests.fixtures.graph import (  # noqa: F401
-    GraphClient,
-    WebhookReceiver,
-    graph,
-    graph_emulator,
-    webhook_receiver,
-)
+from tests.fixtures.graph import GraphClient, WebhookReceiver
 
 ROOM = "room-a@rooms.example.org"
 START = dt.datetime(2031, 3, 10, 9, 0, tzinfo=dt.UTC)
 WINDOW = TimeWindow(start=START - dt.timedelta(days=7), end=START + dt.timedelta(days=30))
 
 
-def make_bridge(graph: GraphClient, **extra: str) -> OutlookBridge:  # noqa: F811
+def make_bridge(graph: GraphClient, **extra: str) -> OutlookBridge:
     return OutlookBridge.from_settings("outlook", Settings.from_env(
         outlook_env(graph.emulator, **extra)))
 
@@ -46,19 +40,19 @@ def event(title: str, hour: int = 0, marker: str | None = None) -> Event:
                  timezone="Europe/Oslo", marker=marker or new_id())
 
 
-def counts(graph: GraphClient) -> dict[str, Any]:  # noqa: F811
+def counts(graph: GraphClient) -> dict[str, Any]:
     return graph.admin("GET", "/requests").json()
 
 
-def route_count(graph: GraphClient, route: str) -> int:  # noqa: F811
+def route_count(graph: GraphClient, route: str) -> int:
     return int(counts(graph)["by_route"].get(route, 0))
 
 
-def fault(graph: GraphClient, **spec: Any) -> None:  # noqa: F811
+def fault(graph: GraphClient, **spec: Any) -> None:
     graph.admin("POST", "/faults", json=spec).raise_for_status()
 
 
-def stored_events(graph: GraphClient, mailbox: str = ROOM) -> list[dict[str, Any]]:  # noqa: F811
+def stored_events(graph: GraphClient, mailbox: str = ROOM) -> list[dict[str, Any]]:
     response = graph.get(f"/users/{mailbox}/events", params={"$top": "100"})
     response.raise_for_status()
     return response.json()["value"]
@@ -67,14 +61,14 @@ def stored_events(graph: GraphClient, mailbox: str = ROOM) -> list[dict[str, Any
 # ------------------------------------------------------------------ auth
 
 
-def test_token_is_acquired_once_through_the_emulator_ca(graph: GraphClient) -> None:  # noqa: F811
+def test_token_is_acquired_once_through_the_emulator_ca(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     for _ in range(3):
         assert bridge.health().status == "healthy"
     assert route_count(graph, "POST /{tenant}/oauth2/v2.0/token") == 1
 
 
-def test_refused_secret_is_an_auth_error_without_the_secret(graph: GraphClient) -> None:  # noqa: F811
+def test_refused_secret_is_an_auth_error_without_the_secret(graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_CLIENT_SECRET="not-the-secret-4711")
     with pytest.raises(AuthError) as raised:
         bridge.list_calendars()
@@ -85,13 +79,13 @@ def test_refused_secret_is_an_auth_error_without_the_secret(graph: GraphClient) 
     assert "4711" not in (health.error or "")
 
 
-def test_untrusted_ca_is_refused_not_ignored(graph: GraphClient) -> None:  # noqa: F811
+def test_untrusted_ca_is_refused_not_ignored(graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_CA_BUNDLE="")
     health = bridge.health()
     assert health.status == "unhealthy" and health.authenticated is False
 
 
-def test_certificate_credential_signs_in(graph: GraphClient, tmp_path: Path) -> None:  # noqa: F811
+def test_certificate_credential_signs_in(graph: GraphClient, tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "calbridge test")])
     now = dt.datetime.now(dt.UTC)
@@ -110,7 +104,7 @@ def test_certificate_credential_signs_in(graph: GraphClient, tmp_path: Path) -> 
     assert bridge.health().status == "healthy"
 
 
-def test_missing_setting_is_named(graph: GraphClient) -> None:  # noqa: F811
+def test_missing_setting_is_named(graph: GraphClient) -> None:
     env = outlook_env(graph.emulator)
     del env["OUTLOOK_CLIENT_ID"]
     with pytest.raises(ConfigurationError, match="OUTLOOK_CLIENT_ID"):
@@ -120,7 +114,7 @@ def test_missing_setting_is_named(graph: GraphClient) -> None:  # noqa: F811
 # ------------------------------------------------------------------ calendars and paging
 
 
-def test_rooms_are_listed_over_all_pages(graph: GraphClient) -> None:  # noqa: F811
+def test_rooms_are_listed_over_all_pages(graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="2")
     rooms = bridge.list_calendars()
     assert {r.id for r in rooms} == {"room-a@rooms.example.org", "room-b@rooms.example.org",
@@ -129,7 +123,7 @@ def test_rooms_are_listed_over_all_pages(graph: GraphClient) -> None:  # noqa: F
     assert route_count(graph, "GET /places/microsoft.graph.room") == 2
 
 
-def test_refused_places_fall_back_to_configured_mailboxes(graph: GraphClient) -> None:  # noqa: F811
+def test_refused_places_fall_back_to_configured_mailboxes(graph: GraphClient) -> None:
     fault(graph, match={"path_regex": "^/places"}, status=403)
     bridge = make_bridge(graph, OUTLOOK_MAILBOXES="room-a@rooms.example.org, alex@example.org")
     assert [c.id for c in bridge.list_calendars()] == ["room-a@rooms.example.org",
@@ -142,7 +136,7 @@ def test_refused_places_fall_back_to_configured_mailboxes(graph: GraphClient) ->
     assert explicit.health().status == "healthy"
 
 
-def test_events_are_listed_over_all_pages_with_markers(graph: GraphClient) -> None:  # noqa: F811
+def test_events_are_listed_over_all_pages_with_markers(graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="5")
     written = [event(f"E{n}", hour=n) for n in range(12)]
     outcomes = bridge.create_many(ROOM, [(e, e.marker or "") for e in written])
@@ -158,7 +152,7 @@ def test_events_are_listed_over_all_pages_with_markers(graph: GraphClient) -> No
 
 
 def test_delta_reports_changes_deletions_and_restarts_after_expiry(
-        graph: GraphClient) -> None:  # noqa: F811
+        graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="2")
     kept, dropped = event("Kept"), event("Dropped", hour=2)
     kept_id = bridge.create(ROOM, kept, kept.marker or "").id
@@ -188,7 +182,7 @@ def test_delta_reports_changes_deletions_and_restarts_after_expiry(
     assert (quiet.changed, quiet.deleted) == ([], [])
 
 
-def test_a_foreign_link_as_cursor_is_refused(graph: GraphClient) -> None:  # noqa: F811
+def test_a_foreign_link_as_cursor_is_refused(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     with pytest.raises(Exception, match="refusing a link"):
         bridge.changes(ROOM, "https://attacker.example/v1.0/delta?$deltatoken=x", WINDOW)
@@ -197,7 +191,7 @@ def test_a_foreign_link_as_cursor_is_refused(graph: GraphClient) -> None:  # noq
 # ------------------------------------------------------------------ $batch
 
 
-def test_batch_reports_each_part(graph: GraphClient) -> None:  # noqa: F811
+def test_batch_reports_each_part(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     existing = bridge.create(ROOM, event("Existing"), new_id())
     stale = bridge.create(ROOM, event("Stale", hour=3), new_id())
@@ -220,7 +214,7 @@ def test_batch_reports_each_part(graph: GraphClient) -> None:  # noqa: F811
 
 
 def test_batch_splits_into_twenty_and_retries_throttled_parts(
-        graph: GraphClient) -> None:  # noqa: F811
+        graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     fault(graph, match={"method": "POST", "path_regex": "/events$"}, status=429, retry_after=1,
           times=3)
@@ -237,7 +231,7 @@ def test_batch_splits_into_twenty_and_retries_throttled_parts(
 # ------------------------------------------------------------------ throttling and retries
 
 
-def test_retry_after_is_honoured(graph: GraphClient) -> None:  # noqa: F811
+def test_retry_after_is_honoured(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     bridge.create(ROOM, event("Seen"), new_id())
     graph.admin("DELETE", "/requests")
@@ -252,7 +246,7 @@ def test_retry_after_is_honoured(graph: GraphClient) -> None:  # noqa: F811
     assert counts(graph)["by_status"].get("429") == 1
 
 
-def test_persistent_throttling_surfaces_as_throttled(graph: GraphClient) -> None:  # noqa: F811
+def test_persistent_throttling_surfaces_as_throttled(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     bridge.graph.http.max_attempts = 2
     fault(graph, match={"method": "GET", "path_regex": "/events/"}, status=429, retry_after=1)
@@ -261,7 +255,7 @@ def test_persistent_throttling_surfaces_as_throttled(graph: GraphClient) -> None
 
 
 def test_concurrency_per_mailbox_stays_within_outlook_limit(
-        graph: GraphClient) -> None:  # noqa: F811
+        graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     created = bridge.create(ROOM, event("Busy"), new_id())
     graph.admin("POST", "/throttle", json={"enabled": True, "concurrency": 4})
@@ -276,7 +270,7 @@ def test_concurrency_per_mailbox_stays_within_outlook_limit(
     assert "429" not in counts(graph)["by_status"]
 
 
-def test_create_retried_after_a_timeout_makes_one_event(graph: GraphClient) -> None:  # noqa: F811
+def test_create_retried_after_a_timeout_makes_one_event(graph: GraphClient) -> None:
     bridge = make_bridge(graph, CALBRIDGE_HTTP_TIMEOUT_SECONDS="1")
     fault(graph, match={"method": "POST", "path_regex": "/events$"}, latency_ms=1500, times=1)
     written = event("Slow network")
@@ -289,7 +283,7 @@ def test_create_retried_after_a_timeout_makes_one_event(graph: GraphClient) -> N
     assert created.marker == written.marker
 
 
-def test_ids_are_immutable_ids(graph: GraphClient) -> None:  # noqa: F811
+def test_ids_are_immutable_ids(graph: GraphClient) -> None:
     bridge = make_bridge(graph)
     created = bridge.create(ROOM, event("Immutable"), new_id())
     rest_ids = [e["id"] for e in stored_events(graph)]  # no IdType preference: REST ids
@@ -304,7 +298,7 @@ def test_ids_are_immutable_ids(graph: GraphClient) -> None:  # noqa: F811
 
 
 def test_subscription_lifecycle_and_notifications(
-        graph: GraphClient, webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+        graph: GraphClient, webhook_receiver: WebhookReceiver) -> None:
     bridge = make_bridge(graph)
     wanted = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     subscription = bridge.subscribe(ROOM, f"{webhook_receiver.url}/notify", "s3cret", wanted,
