@@ -131,13 +131,16 @@ param outlookPageSize int
 param outlookWriteAttendees bool
 
 var usesBookingOAuth = !empty(bookingSystemTokenUrl)
-var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${site.properties.defaultHostName}' : webhookBaseUrl
+// The default host name of a Function App in the public cloud; webhookBaseUrl
+// overrides it for a custom domain, a gateway or another cloud.
+var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
   tags: tags
   kind: 'functionapp'
+  // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption depends on the region and needs zone-redundant storage; not the default
   sku: {
     name: 'FC1'
     tier: 'FlexConsumption'
@@ -152,6 +155,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   location: location
   tags: tags
   kind: 'functionapp,linux'
+  // checkov:skip=CKV_AZURE_222: Microsoft Graph and the booking system deliver webhooks over the internet; management routes require a function key
+  // checkov:skip=CKV_AZURE_17: webhook senders (Microsoft Graph, the booking system) present no client certificate; webhooks are verified by clientState and signatures
+  // checkov:skip=CKV_AZURE_212: numberOfWorkers does not apply to Flex Consumption, which scales instances itself (alwaysReadyHttpInstances keeps some warm)
+  // checkov:skip=CKV_AZURE_213: /bridges/health needs a function key and probes the calendar systems; a platform probe would get 401, or recycle healthy instances when an upstream is down
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
@@ -170,6 +177,49 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
+      // Every setting calbridge reads in Azure, plus the host's own. Secrets are Key
+      // Vault references resolved with keyVaultReferenceIdentity; nothing secret is
+      // inline. FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set:
+      // the Flex Consumption plan takes the runtime from functionAppConfig.
+      appSettings: [
+        // Functions host and calbridge's Table/Queue clients: managed identity, no keys.
+        { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+        { name: 'AzureWebJobsStorage__tableServiceUri', value: storageTableEndpoint }
+        { name: 'AzureWebJobsStorage__queueServiceUri', value: storageQueueEndpoint }
+        // Application Insights with Microsoft Entra authentication.
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // calbridge core.
+        { name: 'CALBRIDGE_BRIDGES', value: calbridgeBridges }
+        { name: 'CALBRIDGE_BOOKING_BRIDGE', value: calbridgeBookingBridge }
+        { name: 'CALBRIDGE_TABLE_PREFIX', value: calbridgeTablePrefix }
+        { name: 'CALBRIDGE_MAX_BODY_BYTES', value: string(calbridgeMaxBodyBytes) }
+        { name: 'CALBRIDGE_HTTP_TIMEOUT_SECONDS', value: string(calbridgeHttpTimeoutSeconds) }
+        { name: 'WEBHOOK_BASE_URL', value: effectiveWebhookBaseUrl }
+        // Booking system: an API key, or OAuth2 client credentials when a token URL is set.
+        { name: 'BOOKING_SYSTEM_BASE_URL', value: bookingSystemBaseUrl }
+        { name: 'BOOKING_SYSTEM_API_KEY', value: usesBookingOAuth ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemApiKey})' }
+        { name: 'BOOKING_SYSTEM_API_KEY_HEADER', value: bookingSystemApiKeyHeader }
+        { name: 'BOOKING_SYSTEM_TOKEN_URL', value: bookingSystemTokenUrl }
+        { name: 'BOOKING_SYSTEM_CLIENT_ID', value: bookingSystemClientId }
+        { name: 'BOOKING_SYSTEM_CLIENT_SECRET', value: usesBookingOAuth ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemClientSecret})' : '' }
+        { name: 'BOOKING_SYSTEM_SCOPE', value: bookingSystemScope }
+        { name: 'BOOKING_SYSTEM_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemWebhookSecret})' }
+        // Outlook / Exchange Online through Microsoft Graph.
+        { name: 'OUTLOOK_TENANT_ID', value: outlookTenantId }
+        { name: 'OUTLOOK_CLIENT_ID', value: outlookClientId }
+        { name: 'OUTLOOK_CLIENT_SECRET', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.outlookClientSecret})' }
+        { name: 'OUTLOOK_AUTHORITY_HOST', value: outlookAuthorityHost }
+        { name: 'GRAPH_BASE_URL', value: graphBaseUrl }
+        { name: 'OUTLOOK_MAILBOXES', value: outlookMailboxes }
+        { name: 'OUTLOOK_CALENDAR_SOURCE', value: outlookCalendarSource }
+        { name: 'OUTLOOK_MAX_CONCURRENCY', value: string(outlookMaxConcurrency) }
+        { name: 'OUTLOOK_REQUESTS_PER_10_MIN', value: string(outlookRequestsPer10Min) }
+        { name: 'OUTLOOK_PAGE_SIZE', value: string(outlookPageSize) }
+        { name: 'OUTLOOK_WRITE_ATTENDEES', value: outlookWriteAttendees ? 'true' : 'false' }
+      ]
     }
     functionAppConfig: {
       deployment: {
@@ -215,54 +265,6 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
-  }
-}
-
-// Every setting calbridge reads in Azure, plus the host's own. Secrets are Key Vault
-// references resolved with keyVaultReferenceIdentity; nothing secret is inline.
-// FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set: the Flex
-// Consumption plan takes the runtime from functionAppConfig and rejects them.
-resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  parent: site
-  name: 'appsettings'
-  properties: {
-    // Functions host and calbridge's Table/Queue clients: managed identity, no keys.
-    AzureWebJobsStorage__accountName: storageAccountName
-    AzureWebJobsStorage__credential: 'managedidentity'
-    AzureWebJobsStorage__clientId: identityClientId
-    AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
-    AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
-    // Application Insights with Microsoft Entra authentication.
-    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-    // calbridge core.
-    CALBRIDGE_BRIDGES: calbridgeBridges
-    CALBRIDGE_BOOKING_BRIDGE: calbridgeBookingBridge
-    CALBRIDGE_TABLE_PREFIX: calbridgeTablePrefix
-    CALBRIDGE_MAX_BODY_BYTES: string(calbridgeMaxBodyBytes)
-    CALBRIDGE_HTTP_TIMEOUT_SECONDS: string(calbridgeHttpTimeoutSeconds)
-    WEBHOOK_BASE_URL: effectiveWebhookBaseUrl
-    // Booking system: an API key, or OAuth2 client credentials when a token URL is set.
-    BOOKING_SYSTEM_BASE_URL: bookingSystemBaseUrl
-    BOOKING_SYSTEM_API_KEY: usesBookingOAuth ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemApiKey})'
-    BOOKING_SYSTEM_API_KEY_HEADER: bookingSystemApiKeyHeader
-    BOOKING_SYSTEM_TOKEN_URL: bookingSystemTokenUrl
-    BOOKING_SYSTEM_CLIENT_ID: bookingSystemClientId
-    BOOKING_SYSTEM_CLIENT_SECRET: usesBookingOAuth ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemClientSecret})' : ''
-    BOOKING_SYSTEM_SCOPE: bookingSystemScope
-    BOOKING_SYSTEM_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.bookingSystemWebhookSecret})'
-    // Outlook / Exchange Online through Microsoft Graph.
-    OUTLOOK_TENANT_ID: outlookTenantId
-    OUTLOOK_CLIENT_ID: outlookClientId
-    OUTLOOK_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.outlookClientSecret})'
-    OUTLOOK_AUTHORITY_HOST: outlookAuthorityHost
-    GRAPH_BASE_URL: graphBaseUrl
-    OUTLOOK_MAILBOXES: outlookMailboxes
-    OUTLOOK_CALENDAR_SOURCE: outlookCalendarSource
-    OUTLOOK_MAX_CONCURRENCY: string(outlookMaxConcurrency)
-    OUTLOOK_REQUESTS_PER_10_MIN: string(outlookRequestsPer10Min)
-    OUTLOOK_PAGE_SIZE: string(outlookPageSize)
-    OUTLOOK_WRITE_ATTENDEES: outlookWriteAttendees ? 'true' : 'false'
   }
 }
 

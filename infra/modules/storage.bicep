@@ -34,6 +34,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: skuName
   }
+  // checkov:skip=CKV_AZURE_35: the Flex Consumption app reaches storage over the public endpoint (no virtual network); shared keys are off, so only Entra ID principals with a data role get in
+  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35; blob public access is off
+  // checkov:skip=CKV_AZURE_206: redundancy is the storageSkuName parameter (LRS by default: GRS/GZRS are not offered in every Flex Consumption region)
   properties: {
     accessTier: 'Hot'
     allowSharedKeyAccess: false
