@@ -1,0 +1,389 @@
+"""The Bicep under infra/: it parses, the IaC scanner finds nothing, it is built the
+way an Azure engineer expects, and it deploys exactly the settings the code reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MAIN = INFRA / "main.bicep"
+FUNCTION_APP = INFRA / "modules" / "functionapp.bicep"
+PARAMETERS = INFRA / "main.parameters.json"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+
+# Settings the code reads that the deployment deliberately does not set, and why.
+LOCAL_ONLY_SETTINGS = {
+    # Connection-string form of storage (Azurite locally). Azure uses the identity-based
+    # AzureWebJobsStorage__* settings: shared keys are off on the account.
+    "AzureWebJobsStorage": "connection string; Azure uses AzureWebJobsStorage__*",
+    # The local host's stand-in for function keys; Azure checks its own keys.
+    "CALBRIDGE_FUNCTION_KEY": "local host only",
+    # Extra CAs for the local emulators; in Azure the endpoints have public certificates.
+    "BOOKING_SYSTEM_CA_BUNDLE": "local emulator CA",
+    "OUTLOOK_CA_BUNDLE": "local emulator CA",
+    # The certificate credential is the alternative to the client secret; in Azure the
+    # secret comes from Key Vault (a certificate file would have to ship in the package).
+    "OUTLOOK_CLIENT_CERTIFICATE_PATH": "alternative to the Key Vault client secret",
+    "OUTLOOK_CLIENT_CERTIFICATE_THUMBPRINT": "alternative to the Key Vault client secret",
+}
+
+# Settings the deployment sets for the Functions host and platform, not for calbridge.
+HOST_SETTINGS = {
+    "AzureWebJobsStorage__credential",  # the host's storage clients use managed identity
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry
+}
+
+# Secrets that must reach the app only as Key Vault references.
+KEY_VAULT_SETTINGS = {
+    "OUTLOOK_CLIENT_SECRET",
+    "BOOKING_SYSTEM_API_KEY",
+    "BOOKING_SYSTEM_WEBHOOK_SECRET",
+    "BOOKING_SYSTEM_CLIENT_SECRET",
+}
+
+# Built-in roles the app's identity needs, by role definition id.
+EXPECTED_ROLES = {
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+    "4633458b-17de-408a-b874-0445c86b69e6",  # Key Vault Secrets User
+    "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher
+}
+
+SCAN_TIMEOUT_SECONDS = 120
+
+
+# ---- reading the Bicep -----------------------------------------------------------
+
+@cache
+def _parser() -> BicepParser:
+    return BicepParser()
+
+
+@cache
+def parsed(path: Path) -> dict[str, Any]:
+    return _parser().parse(file_path=path)
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's declared body, whether or not it is conditional (`= if (...)`)."""
+    config = resource["config"]
+    if "condition" in config and "config" in config:
+        return config["config"]
+    return config
+
+
+def resources(resource_type: str) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    for path in BICEP_FILES:
+        for name, resource in parsed(path).get("resources", {}).items():
+            if resource["type"].lower() == resource_type.lower() and not resource["existing"]:
+                yield path, name, body(resource)
+
+
+def only(resource_type: str) -> dict[str, Any]:
+    found = [res for _, _, res in resources(resource_type)]
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return found[0]
+
+
+def deployed_settings() -> dict[str, Any]:
+    """App settings of the Function App, by name (values as the parser gives them)."""
+    site = parsed(FUNCTION_APP)["resources"]["site"]
+    entries = body(site)["properties"]["siteConfig"]["appSettings"]
+    settings = {entry["name"]: entry["value"] for entry in entries}
+    assert len(settings) == len(entries), "an app setting is declared twice"
+    return settings
+
+
+def text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# ---- reading the code --------------------------------------------------------------
+
+def setting_aliases(model: type) -> dict[str, Any]:
+    """Environment names (aliases) of a pydantic settings model, with their defaults."""
+    return {field.alias: field.default for field in model.model_fields.values()
+            if field.alias}
+
+
+@cache
+def code_settings() -> dict[str, Any]:
+    """Every app setting the code reads, with its default where it has one."""
+    import calbridge.bridges.adapters  # noqa: F401  (registers the adapters)
+    from calbridge.bridges.registry import ADAPTERS
+    from calbridge.config import Settings
+
+    settings = setting_aliases(Settings)
+    for adapter in ADAPTERS.values():
+        if adapter.settings_model is not None:
+            settings.update(setting_aliases(adapter.settings_model))
+    settings.update(dict.fromkeys(trigger_settings()))
+    return settings
+
+
+@cache
+def function_bindings() -> list[dict[str, Any]]:
+    from function_app import app
+
+    return [binding.get_dict_repr() for function in app.get_functions()
+            for binding in function.get_bindings()]
+
+
+def trigger_settings() -> set[str]:
+    """`%NAME%` app settings used in trigger schedules, queue names and the like."""
+    return {name for binding in function_bindings()
+            for name in re.findall(r"%([A-Za-z0-9_]+)%", text(binding))}
+
+
+# ---- 1. parsing ----------------------------------------------------------------------
+
+def test_infra_has_a_main_template_and_modules() -> None:
+    assert MAIN in BICEP_FILES
+    assert len(BICEP_FILES) > 2
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_bicep_file_parses(path: Path) -> None:
+    document = parsed(path)
+    assert document.get("resources") or document.get("modules")
+
+
+def test_main_is_built_from_modules_only() -> None:
+    main = parsed(MAIN)
+    assert not main.get("resources"), "main.bicep declares resources itself"
+    for name, module in main["modules"].items():
+        module_path = (INFRA / module["detail"]["path"]).resolve()
+        assert module_path in BICEP_FILES, f"module {name} points at a missing file"
+
+
+# ---- 2. IaC scanner ----------------------------------------------------------------------
+
+def _checkov() -> str:
+    beside_python = Path(sys.executable).with_name("checkov")
+    found = str(beside_python) if beside_python.exists() else shutil.which("checkov")
+    if not found:
+        pytest.fail("checkov is not installed (pip install checkov)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def scan() -> dict[str, Any]:
+    completed = subprocess.run(
+        [_checkov(), "--directory", str(INFRA), "--framework", "bicep", "--compact",
+         "--skip-download", "--output", "json"],
+        capture_output=True, text=True, timeout=SCAN_TIMEOUT_SECONDS, cwd=ROOT, check=False)
+    assert completed.stdout.strip(), completed.stderr[-2000:]
+    report = json.loads(completed.stdout)
+    return report[0] if isinstance(report, list) else report
+
+
+def test_scanner_reports_no_failed_check(scan: dict[str, Any]) -> None:
+    # Open-source checkov reports no severities, so nothing failing is tolerated: a
+    # check that does not apply is suppressed inline with its reason.
+    summary = scan["summary"]
+    failed = [f"{check['check_id']} {check['resource']} ({check['file_path']}): "
+              f"{check['check_name']}" for check in scan["results"]["failed_checks"]]
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 0, "the scanner checked nothing"
+    assert not failed, "\n".join(failed)
+
+
+def test_every_suppression_gives_its_reason(scan: dict[str, Any]) -> None:
+    for check in scan["results"]["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "").strip()
+        assert len(reason) > 20 and reason != "No comment provided", (
+            f"{check['check_id']} on {check['resource']} is suppressed without a reason")
+
+
+# ---- 3. settings cross-check ---------------------------------------------------------------
+
+def test_every_setting_the_code_reads_is_deployed() -> None:
+    missing = set(code_settings()) - set(deployed_settings()) - set(LOCAL_ONLY_SETTINGS)
+    assert not missing, f"read by the code but not set by infra/: {sorted(missing)}"
+
+
+def test_every_deployed_setting_is_read() -> None:
+    orphaned = set(deployed_settings()) - set(code_settings()) - HOST_SETTINGS
+    assert not orphaned, f"set by infra/ but read by nothing: {sorted(orphaned)}"
+
+
+def test_allow_lists_are_current() -> None:
+    code, deployed = set(code_settings()), set(deployed_settings())
+    assert set(LOCAL_ONLY_SETTINGS) <= code, "LOCAL_ONLY_SETTINGS names a setting nothing reads"
+    assert not set(LOCAL_ONLY_SETTINGS) & deployed, "a local-only setting is deployed"
+    assert deployed >= HOST_SETTINGS, "HOST_SETTINGS names a setting infra/ does not set"
+    assert not HOST_SETTINGS & code, "a host setting is read by the code: drop it from the list"
+
+
+def test_trigger_connections_are_identity_based() -> None:
+    settings = deployed_settings()
+    for binding in function_bindings():
+        connection = binding.get("connection")
+        if connection:
+            assert f"{connection}__accountName" in settings or connection in settings, (
+                f"trigger connection {connection} has no setting in infra/")
+
+
+def _main_default_for(setting_value: Any) -> tuple[bool, Any]:
+    """Follow a setting's value back to a main.bicep parameter default, if it is one."""
+    if isinstance(setting_value, dict) and "function" in setting_value:
+        args = list(setting_value["function"]["parameters"].values())
+        setting_value = args[0] if setting_value["function"]["type"] == "string" else None
+    if isinstance(setting_value, dict) and "operator" in setting_value:
+        operands = setting_value["operator"]["operands"]
+        setting_value = operands.get("condition") if operands.get("true_value") == "true" else None
+    module_params = parsed(MAIN)["modules"]["functionApp"]["config"]["params"]
+    if not isinstance(setting_value, str) or setting_value not in module_params:
+        return False, None
+    passed_in = module_params[setting_value]
+    main_param = parsed(MAIN)["parameters"].get(passed_in) if isinstance(passed_in, str) else None
+    if main_param is None:
+        return False, None
+    return "default" in main_param, main_param.get("default")
+
+
+def _normalised(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def test_deployed_defaults_match_the_code() -> None:
+    from pydantic_core import PydanticUndefined
+
+    compared = 0
+    for name, value in deployed_settings().items():
+        code_default = code_settings().get(name, PydanticUndefined)
+        has_default, bicep_default = _main_default_for(value)
+        if not has_default or code_default is PydanticUndefined:
+            continue
+        if not isinstance(bicep_default, str | int | bool):
+            continue  # an expression such as tenant().tenantId
+        compared += 1
+        assert _normalised(bicep_default) == _normalised(code_default), (
+            f"{name}: infra/ defaults to {bicep_default!r}, the code to {code_default!r}")
+    assert compared >= 5
+
+
+# ---- 4. what an Azure engineer checks --------------------------------------------------------
+
+def test_storage_accepts_only_entra_id_over_tls12() -> None:
+    props = only("Microsoft.Storage/storageAccounts")["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+    assert props["allowBlobPublicAccess"] is False
+    for _, _, container in resources("Microsoft.Storage/storageAccounts/blobServices/containers"):
+        assert container["properties"]["publicAccess"] == "None"
+
+
+def test_function_app_runs_on_flex_consumption_with_python_311() -> None:
+    plan = only("Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    config = only("Microsoft.Web/sites")["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["deployment"]["storage"]["type"] == "blobContainer"
+    assert config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
+    assert {"instanceMemoryMB", "maximumInstanceCount"} <= set(config["scaleAndConcurrency"])
+    # Settings the Flex Consumption plan rejects.
+    assert not {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION",
+                "WEBSITE_RUN_FROM_PACKAGE"} & set(deployed_settings())
+
+
+def test_function_app_is_https_only_tls12_without_ftp_or_basic_auth() -> None:
+    site = only("Microsoft.Web/sites")
+    props = site["properties"]
+    assert props["httpsOnly"] is True
+    assert props["siteConfig"]["minTlsVersion"] == "1.2"
+    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    assert site["identity"]["type"] == "UserAssigned"
+    assert props["keyVaultReferenceIdentity"] == "identityId"
+    policies = {res["name"]: res["properties"]["allow"] for _, _, res in
+                resources("Microsoft.Web/sites/basicPublishingCredentialsPolicies")}
+    assert policies == {"ftp": False, "scm": False}
+
+
+def test_storage_settings_are_identity_based() -> None:
+    settings = deployed_settings()
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
+    assert "AzureWebJobsStorage" not in settings
+
+
+def test_key_vault_uses_rbac_soft_delete_and_purge_protection() -> None:
+    props = only("Microsoft.KeyVault/vaults")["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enableSoftDelete"] is True
+    assert props["enablePurgeProtection"] is True
+
+
+@pytest.mark.parametrize("setting", sorted(KEY_VAULT_SETTINGS))
+def test_secret_settings_are_key_vault_references(setting: str) -> None:
+    value = text(deployed_settings()[setting])
+    assert "@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=" in value
+
+
+def _secure_parameters(path: Path) -> dict[str, dict[str, Any]]:
+    return {name: param for name, param in parsed(path).get("parameters", {}).items()
+            if any(d["type"] == "secure" for d in param["decorators"])}
+
+
+def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
+    assert _secure_parameters(MAIN), "main.bicep takes no secret parameter"
+    for path in BICEP_FILES:
+        for name, param in _secure_parameters(path).items():
+            assert param.get("default", "") == "", f"{path.name}: {name} has a default value"
+    given = set(json.loads(PARAMETERS.read_text())["parameters"])
+    assert not given & set(_secure_parameters(MAIN)), "a secret is in main.parameters.json"
+    unknown = given - set(parsed(MAIN)["parameters"])
+    assert not unknown, f"main.parameters.json sets unknown parameters: {sorted(unknown)}"
+
+
+def test_outputs_carry_no_secret() -> None:
+    for path in BICEP_FILES:
+        secrets = set(_secure_parameters(path))
+        for name, output in parsed(path).get("outputs", {}).items():
+            value = text(output["value"])
+            assert not {s for s in secrets if re.search(rf"\b{s}\b", value)}, (
+                f"{path.name}: output {name} exposes a secret parameter")
+            assert not re.search(r"\blist\w*\(|\"list_?\w*\"", value), (
+                f"{path.name}: output {name} calls a list* function")
+    outputs = set(parsed(MAIN)["outputs"])
+    assert {"functionAppName", "defaultHostUrl", "WEBHOOK_BASE_URL", "keyVaultName",
+            "identityClientId"} <= outputs
+
+
+def test_role_assignments_are_scoped_to_resources_and_named_by_guid() -> None:
+    assignments = list(resources("Microsoft.Authorization/roleAssignments"))
+    granted = []
+    for path, name, assignment in assignments:
+        declared = set(parsed(path)["resources"])
+        scope = assignment.get("scope")
+        assert isinstance(scope, str) and scope in declared, (
+            f"{name}: not scoped to a resource declared in {path.name}")
+        guid = assignment["name"]["function"]
+        assert guid["type"] == "guid", f"{name}: name is not guid(...)"
+        assert f'"operand_1": "{scope}"' in text(guid["parameters"]), f"{name}: guid() omits scope"
+        assert "principalId" in text(guid["parameters"]), f"{name}: guid() omits the principal"
+        assert assignment["properties"]["principalType"] == "ServicePrincipal"
+        role = assignment["properties"]["roleDefinitionId"]["function"]["parameters"]
+        granted.append(role["resource_name_1"]["operator"]["operands"]["operand_2"])
+    assert len(set(granted)) == len(granted), "two assignments grant the same role"
+    role_ids = parsed(FUNCTION_APP.with_name("rbac.bicep"))["variables"]["roles"]["value"]
+    assert {role_ids[key] for key in granted} == EXPECTED_ROLES
