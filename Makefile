@@ -6,11 +6,17 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: setup test demo serve lint clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The IaC scanner pins packages the project's own venv must not be held back by.
+.venv-infra/.installed: requirements-infra.txt
+	$(PYTHON) -m venv .venv-infra
+	.venv-infra/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
 node_modules/.installed: package.json
@@ -31,4 +37,4 @@ lint: setup
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-infra node_modules .pytest_cache .ruff_cache

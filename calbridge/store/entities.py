@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,6 +30,15 @@ M = TypeVar("M", bound=BaseModel)
 
 # Table Storage properties are flat; these model field types are stored as JSON text.
 _JSON_PREFIX = "json:"
+
+
+_GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_generated_id(value: str) -> bool:
+    """Whether `value` has the shape of an id calbridge generates (`model.new_id`); any
+    other value cannot name a stored row, and must not reach a key lookup."""
+    return bool(_GENERATED_ID.fullmatch(value))
 
 
 def key_hash(*parts: str) -> str:

@@ -15,7 +15,13 @@ from azure.data.tables import TableClient, UpdateMode
 
 from calbridge.errors import NotFound
 from calbridge.model import EventLink, Side, SyncStatus, utcnow
-from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
+from calbridge.store.entities import (
+    from_entity,
+    is_generated_id,
+    key_hash,
+    storage_errors,
+    to_entity,
+)
 
 TABLE = "BridgeMappings"
 LINK_PREFIX = "link-"
@@ -54,6 +60,8 @@ class LinkRepository:
 
     def get(self, mapping_id: str, link_id: str) -> EventLink:
         """Raises `NotFound`."""
+        if not (is_generated_id(mapping_id) and is_generated_id(link_id)):
+            raise NotFound(f"event link {link_id!r} not found")
         with storage_errors(f"event link {link_id!r}"):
             entity = self.table.get_entity(mapping_id, _link_row(link_id))
         return from_entity(EventLink, entity)

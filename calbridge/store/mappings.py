@@ -9,8 +9,15 @@ from __future__ import annotations
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
 
+from calbridge.errors import NotFound
 from calbridge.model import ResourceMapping, utcnow
-from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
+from calbridge.store.entities import (
+    from_entity,
+    is_generated_id,
+    key_hash,
+    storage_errors,
+    to_entity,
+)
 
 PARTITION = "mapping"
 TABLE = "BridgeResourceMappings"
@@ -35,11 +42,11 @@ class MappingRepository:
 
     def get(self, mapping_id: str) -> ResourceMapping:
         """Raises `NotFound`."""
+        if not is_generated_id(mapping_id):
+            raise NotFound(f"resource mapping {mapping_id!r} not found")
         with storage_errors(f"resource mapping {mapping_id!r}"):
             entity = self.table.get_entity(PARTITION, mapping_id)
         if entity.get("kind") != "mapping":
-            from calbridge.errors import NotFound
-
             raise NotFound(f"resource mapping {mapping_id!r} not found")
         return from_entity(ResourceMapping, entity)
 

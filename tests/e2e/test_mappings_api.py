@@ -130,6 +130,9 @@ def test_bad_update_changes_nothing(api) -> None:
     assert client("GET", f"/mappings/resources/{mapping['id']}").json()["mapping"] == mapping
     assert client("PUT", "/mappings/resources/unknown-id", json={"active": False}
                   ).status_code == 404
+    for odd in ("a%2Fb", "a%23b", "%2E%2E", "x" * 2000, "bad'quote"):
+        answer = client("GET", f"/mappings/resources/{odd}")
+        assert answer.status_code == 404, (odd, answer.text)
 
 
 def test_management_needs_the_function_key(api) -> None:

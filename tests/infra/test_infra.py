@@ -173,10 +173,11 @@ def test_main_is_built_from_modules_only() -> None:
 # ---- 2. IaC scanner ----------------------------------------------------------------------
 
 def _checkov() -> str:
-    beside_python = Path(sys.executable).with_name("checkov")
-    found = str(beside_python) if beside_python.exists() else shutil.which("checkov")
+    candidates = [ROOT / ".venv-infra" / "bin" / "checkov",
+                  Path(sys.executable).with_name("checkov")]
+    found = next((str(c) for c in candidates if c.exists()), None) or shutil.which("checkov")
     if not found:
-        pytest.fail("checkov is not installed (pip install checkov)")
+        pytest.fail("checkov is not installed: run `make setup`")
     return found
 
 

@@ -17,8 +17,11 @@ from calbridge.model import (
     Side,
     Subscription,
     SyncStatus,
+    new_id,
 )
 from calbridge.store import Storage
+
+M1 = new_id()
 
 
 def room_mapping(resource: str = "room_123", calendar: str = "room-a@example.org",
@@ -72,6 +75,13 @@ class TestMappings:
         with pytest.raises(AlreadyExists):
             storage.mappings.update(taken, previous=other)
 
+    def test_ids_calbridge_never_made_are_simply_not_found(self, storage: Storage) -> None:
+        for odd in ("a/b", "a#b", "..", "x" * 2000, "bad'quote", "é"):
+            with pytest.raises(NotFound):
+                storage.mappings.get(odd)
+            with pytest.raises(NotFound):
+                storage.links.get(odd, odd)
+
     def test_delete(self, storage: Storage) -> None:
         stored = storage.mappings.add(room_mapping())
         storage.mappings.delete(stored)
@@ -82,52 +92,52 @@ class TestMappings:
 
 class TestLinks:
     def test_found_from_either_side(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id="m1", origin=Side.BOOKING,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING,
                                            booking_id="78268", calendar_event_id="AAMk/a+b=="))
-        assert storage.links.find("m1", Side.BOOKING, "78268").id == link.id
-        assert storage.links.find("m1", Side.CALENDAR, "AAMk/a+b==").id == link.id
-        assert storage.links.find("m1", Side.CALENDAR, "other") is None
+        assert storage.links.find(M1, Side.BOOKING, "78268").id == link.id
+        assert storage.links.find(M1, Side.CALENDAR, "AAMk/a+b==").id == link.id
+        assert storage.links.find(M1, Side.CALENDAR, "other") is None
         assert [x.id for x in storage.links.find_anywhere(Side.BOOKING, "78268")] == [link.id]
 
     def test_a_side_id_belongs_to_one_link(self, storage: Storage) -> None:
-        storage.links.add(EventLink(mapping_id="m1", origin=Side.BOOKING, booking_id="1"))
+        storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id="1"))
         with pytest.raises(AlreadyExists):
-            storage.links.add(EventLink(mapping_id="m1", origin=Side.BOOKING, booking_id="1"))
+            storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id="1"))
 
     def test_index_follows_updates(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id="m1", origin=Side.BOOKING,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING,
                                            booking_id="1", calendar_event_id="old"))
         link.calendar_event_id = None
         link.status = SyncStatus.CANCELLED
         link = storage.links.update(link)
-        assert storage.links.find("m1", Side.CALENDAR, "old") is None
+        assert storage.links.find(M1, Side.CALENDAR, "old") is None
         link.calendar_event_id = "new"
         link.status = SyncStatus.PENDING
         storage.links.update(link)
-        assert storage.links.find("m1", Side.CALENDAR, "new").status is SyncStatus.PENDING
+        assert storage.links.find(M1, Side.CALENDAR, "new").status is SyncStatus.PENDING
 
     def test_stale_etag_is_refused(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id="m1", origin=Side.CALENDAR,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.CALENDAR,
                                            calendar_event_id="c1"))
-        a, b = storage.links.get("m1", link.id), storage.links.get("m1", link.id)
+        a, b = storage.links.get(M1, link.id), storage.links.get(M1, link.id)
         a.status = SyncStatus.SYNCED
         storage.links.update(a)
         b.status = SyncStatus.ERROR
         with pytest.raises(EtagConflict):
             storage.links.update(b, previous=b)
-        assert storage.links.get("m1", link.id).status is SyncStatus.SYNCED
+        assert storage.links.get(M1, link.id).status is SyncStatus.SYNCED
 
     def test_counts_and_listing(self, storage: Storage) -> None:
         for i, status in enumerate([SyncStatus.SYNCED, SyncStatus.SYNCED, SyncStatus.ERROR]):
-            storage.links.add(EventLink(mapping_id="m1", origin=Side.BOOKING, booking_id=str(i),
+            storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id=str(i),
                                         status=status, item_type="booking" if i else "event"))
         by_status, by_type = storage.links.counts()
         assert by_status == {"synced": 2, "error": 1}
         assert by_type == {"event": {"synced": 1}, "booking": {"synced": 1, "error": 1}}
-        assert len(storage.links.list("m1", status=SyncStatus.SYNCED)) == 2
-        link = storage.links.list("m1", status=SyncStatus.ERROR)[0]
+        assert len(storage.links.list(M1, status=SyncStatus.SYNCED)) == 2
+        link = storage.links.list(M1, status=SyncStatus.ERROR)[0]
         storage.links.delete(link)
-        assert storage.links.find("m1", Side.BOOKING, link.booking_id) is None
+        assert storage.links.find(M1, Side.BOOKING, link.booking_id) is None
 
 
 def test_cursors(storage: Storage) -> None:
