@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -117,8 +117,3 @@ def storage_errors(what: str) -> Iterator[None]:
     except AzureError:
         raise StorageUnavailable(f"storage failed on {what}") from None
 
-
-def first(items: Iterator[M] | Callable[[], Iterator[M]]) -> M | None:
-    for item in items() if callable(items) else items:
-        return item
-    return None
