@@ -8,9 +8,10 @@ PIP := $(VENV)/bin/pip
 
 setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # The IaC scanner pins packages the project's own venv must not be held back by.
