@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from calbridge.functions import bridges, mappings, stats
+from calbridge.functions import bridges, decisions, mappings, stats, sync
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (bridges.bp, mappings.bp, stats.bp):
+for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp):
     app.register_functions(blueprint)

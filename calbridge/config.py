@@ -36,6 +36,18 @@ class Settings(BaseModel):
     http_timeout_seconds: float = Field(default=30.0, alias="CALBRIDGE_HTTP_TIMEOUT_SECONDS", gt=0)
     webhook_base_url: str | None = Field(default=None, alias="WEBHOOK_BASE_URL")
 
+    sync_schedule: str = Field(default="0 */5 * * * *", alias="SYNC_SCHEDULE")
+    deletion_sync_schedule: str = Field(default="0 */10 * * * *",
+                                        alias="DELETION_SYNC_SCHEDULE")
+    sync_past_days: int = Field(default=30, alias="CALBRIDGE_SYNC_PAST_DAYS", ge=0, le=3650)
+    sync_future_days: int = Field(default=365, alias="CALBRIDGE_SYNC_FUTURE_DAYS", ge=1,
+                                  le=3650)
+    max_attempts: int = Field(default=8, alias="CALBRIDGE_MAX_ATTEMPTS", ge=1, le=100)
+    mass_delete_share: float = Field(default=0.2, alias="CALBRIDGE_MASS_DELETE_SHARE", gt=0,
+                                     le=1)
+    mass_delete_min: int = Field(default=10, alias="CALBRIDGE_MASS_DELETE_MIN", ge=1)
+    inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
+
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("storage_connection_string", "function_key", "webhook_base_url")
@@ -69,6 +81,13 @@ class Settings(BaseModel):
                 f"or {STORAGE_SETTING}__accountName (managed identity)"
             )
         return settings
+
+
+def setting_defaults() -> dict[str, str]:
+    """Settings that have a default, by their environment name (the local host fills
+    `%NAME%` binding expressions from these when the environment does not set them)."""
+    return {info.alias: str(info.default) for info in Settings.model_fields.values()
+            if info.alias and isinstance(info.default, (str, int, float)) and info.default != ""}
 
 
 def _setting_name(loc: tuple[int | str, ...]) -> str:

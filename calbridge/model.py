@@ -126,6 +126,13 @@ class EventLink(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
+    # Which side's state still has to reach the other (for retries and webhooks).
+    pending_side: Side | None = None
+    # Bumped when a cancelled pair is re-enabled: a fresh copy needs a fresh idempotency key.
+    generation: int = 0
+    title: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     synced_at: datetime | None = None
@@ -133,6 +140,62 @@ class EventLink(BaseModel):
 
     def side_id(self, side: Side) -> str | None:
         return self.booking_id if side is Side.BOOKING else self.calendar_event_id
+
+    def set_side_id(self, side: Side, value: str | None) -> None:
+        if side is Side.BOOKING:
+            self.booking_id = value
+        else:
+            self.calendar_event_id = value
+
+    def side_fingerprint(self, side: Side) -> str | None:
+        return self.booking_fingerprint if side is Side.BOOKING else self.calendar_fingerprint
+
+    def set_side_fingerprint(self, side: Side, value: str | None) -> None:
+        if side is Side.BOOKING:
+            self.booking_fingerprint = value
+        else:
+            self.calendar_fingerprint = value
+
+    def set_side_etag(self, side: Side, value: str | None) -> None:
+        if side is Side.BOOKING:
+            self.booking_etag = value
+        else:
+            self.calendar_etag = value
+
+
+def other_side(side: Side) -> Side:
+    return Side.CALENDAR if side is Side.BOOKING else Side.BOOKING
+
+
+class SyncWork(BaseModel):
+    """A queued unit of sync work: bring one source event's state to the other side."""
+
+    mapping_id: str
+    source: Side
+    source_id: str
+    reason: str = "queued"
+
+
+class HoldStatus(StrEnum):
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class DeletionHold(BaseModel):
+    """Deletions a run held back because they would remove an unusual share of a
+    calendar (the mass-deletion guard); applied or dropped when an operator decides."""
+
+    id: str = Field(default_factory=new_id)
+    mapping_id: str
+    source: Side
+    link_ids: list[str]
+    active_links: int
+    reason: str
+    status: HoldStatus = HoldStatus.HELD
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    etag: str | None = Field(default=None, exclude=True)
 
 
 # ---------------------------------------------------------------- cursors, subscriptions, ops

@@ -74,6 +74,35 @@ param calbridgeMaxBodyBytes int = 1048576
 @minValue(1)
 param calbridgeHttpTimeoutSeconds int = 30
 
+@description('SYNC_SCHEDULE: NCRONTAB schedule of the two-way sync of every active mapping (and due retries).')
+param syncSchedule string = '0 */5 * * * *'
+
+@description('DELETION_SYNC_SCHEDULE: NCRONTAB schedule of deletion detection from complete listings.')
+param deletionSyncSchedule string = '0 */10 * * * *'
+
+@description('CALBRIDGE_SYNC_PAST_DAYS: days before today that sync looks at.')
+@minValue(0)
+param calbridgeSyncPastDays int = 30
+
+@description('CALBRIDGE_SYNC_FUTURE_DAYS: days after today that sync looks at.')
+@minValue(1)
+param calbridgeSyncFutureDays int = 365
+
+@description('CALBRIDGE_MAX_ATTEMPTS: attempts before a failing operation is left for an operator.')
+@minValue(1)
+param calbridgeMaxAttempts int = 8
+
+@description('CALBRIDGE_MASS_DELETE_SHARE: share of the linked events of a calendar whose deletion in one run is held for confirmation.')
+param calbridgeMassDeleteShare string = '0.2'
+
+@description('CALBRIDGE_MASS_DELETE_MIN: smallest number of deletions the mass-deletion guard holds.')
+@minValue(1)
+param calbridgeMassDeleteMin int = 10
+
+@description('CALBRIDGE_INLINE_OPERATIONS: operations a sync run applies itself before queueing the rest.')
+@minValue(1)
+param calbridgeInlineOperations int = 200
+
 @description('Public HTTPS base URL for webhooks when the app sits behind a custom domain or gateway; empty uses the app\'s default host name.')
 param webhookBaseUrl string = ''
 
@@ -251,6 +280,14 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeTablePrefix: calbridgeTablePrefix
     calbridgeMaxBodyBytes: calbridgeMaxBodyBytes
     calbridgeHttpTimeoutSeconds: calbridgeHttpTimeoutSeconds
+    syncSchedule: syncSchedule
+    deletionSyncSchedule: deletionSyncSchedule
+    calbridgeSyncPastDays: calbridgeSyncPastDays
+    calbridgeSyncFutureDays: calbridgeSyncFutureDays
+    calbridgeMaxAttempts: calbridgeMaxAttempts
+    calbridgeMassDeleteShare: calbridgeMassDeleteShare
+    calbridgeMassDeleteMin: calbridgeMassDeleteMin
+    calbridgeInlineOperations: calbridgeInlineOperations
     webhookBaseUrl: webhookBaseUrl
     bookingSystemBaseUrl: bookingSystemBaseUrl
     bookingSystemApiKeyHeader: bookingSystemApiKeyHeader

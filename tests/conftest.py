@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.booking",
     "tests.fixtures.graph",
     "tests.fixtures.host",
+    "tests.fixtures.sync",
 ]

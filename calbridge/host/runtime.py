@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calbridge.config import STORAGE_SETTING, Settings
+from calbridge.config import STORAGE_SETTING, Settings, setting_defaults
 from calbridge.host.app import load_app, load_host_config, resolve_setting_expression
 from calbridge.host.server import FunctionsHttpServer
 from calbridge.host.triggers import QueueRunner, TimerRunner
@@ -41,7 +41,8 @@ class LocalHost:
                                           key)
         if self.run_timers:
             for timer in app.timers:
-                schedule = resolve_setting_expression(timer.schedule)
+                schedule = resolve_setting_expression(
+                    timer.schedule, {**setting_defaults(), **os.environ})
                 self.timers.append(TimerRunner(timer, schedule, self._stop))
         if self.run_queues and app.queues:
             for queue in app.queues:

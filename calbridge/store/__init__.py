@@ -5,17 +5,19 @@ from __future__ import annotations
 from azure.core.exceptions import ResourceExistsError
 
 from calbridge.config import Settings
-from calbridge.store import cursors, links, mappings, operations, subscriptions
+from calbridge.store import cursors, holds, links, mappings, operations, subscriptions
 from calbridge.store.clients import queue_service, table_service
 from calbridge.store.cursors import CursorRepository
 from calbridge.store.entities import storage_errors
+from calbridge.store.holds import HoldRepository
 from calbridge.store.links import LinkRepository
 from calbridge.store.mappings import MappingRepository
 from calbridge.store.operations import OperationRepository
 from calbridge.store.queues import QUEUES, WorkQueue, ensure_queue, poison_queue_name, queue_client
 from calbridge.store.subscriptions import SubscriptionRepository
 
-TABLES = (mappings.TABLE, links.TABLE, cursors.TABLE, subscriptions.TABLE, operations.TABLE)
+TABLES = (mappings.TABLE, links.TABLE, cursors.TABLE, subscriptions.TABLE, operations.TABLE,
+          holds.TABLE)
 
 
 class Storage:
@@ -31,6 +33,7 @@ class Storage:
         self.cursors = CursorRepository(table(cursors.TABLE))
         self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE))
         self.operations = OperationRepository(table(operations.TABLE))
+        self.holds = HoldRepository(table(holds.TABLE))
         self._ready = False
 
     def queue(self, name: str) -> WorkQueue:
@@ -57,5 +60,5 @@ class Storage:
             next(iter(self.tables.list_tables(results_per_page=1)), None)
 
 
-__all__ = ["CursorRepository", "LinkRepository", "MappingRepository", "OperationRepository",
-           "Storage", "SubscriptionRepository", "WorkQueue"]
+__all__ = ["CursorRepository", "HoldRepository", "LinkRepository", "MappingRepository",
+           "OperationRepository", "Storage", "SubscriptionRepository", "WorkQueue"]

@@ -79,6 +79,17 @@ class LinkRepository:
         except NotFound:
             return None
 
+    def find_by_id(self, link_id: str) -> EventLink:
+        """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""
+        if not is_generated_id(link_id):
+            raise NotFound(f"event link {link_id!r} not found")
+        with storage_errors("event links"):
+            rows = list(self.table.query_entities(
+                "RowKey eq @rk", parameters={"rk": _link_row(link_id)}))
+        if not rows:
+            raise NotFound(f"event link {link_id!r} not found")
+        return from_entity(EventLink, rows[0])
+
     def find_anywhere(self, side: Side, side_id: str) -> list[EventLink]:
         """Links holding `side_id` on `side` in any mapping (a scan: prefer `find`)."""
         with storage_errors("event links"):

@@ -82,6 +82,35 @@ param calbridgeMaxBodyBytes int
 @description('CALBRIDGE_HTTP_TIMEOUT_SECONDS: timeout of every outbound call to a calendar system.')
 param calbridgeHttpTimeoutSeconds int
 
+@description('SYNC_SCHEDULE: NCRONTAB schedule of the two-way sync of every active mapping (and due retries).')
+param syncSchedule string
+
+@description('DELETION_SYNC_SCHEDULE: NCRONTAB schedule of deletion detection from complete listings.')
+param deletionSyncSchedule string
+
+@description('CALBRIDGE_SYNC_PAST_DAYS: days before today that sync looks at.')
+@minValue(0)
+param calbridgeSyncPastDays int
+
+@description('CALBRIDGE_SYNC_FUTURE_DAYS: days after today that sync looks at.')
+@minValue(1)
+param calbridgeSyncFutureDays int
+
+@description('CALBRIDGE_MAX_ATTEMPTS: attempts before a failing operation is left for an operator.')
+@minValue(1)
+param calbridgeMaxAttempts int
+
+@description('CALBRIDGE_MASS_DELETE_SHARE: share of the linked events of a calendar whose deletion in one run is held for confirmation.')
+param calbridgeMassDeleteShare string
+
+@description('CALBRIDGE_MASS_DELETE_MIN: smallest number of deletions the mass-deletion guard holds.')
+@minValue(1)
+param calbridgeMassDeleteMin int
+
+@description('CALBRIDGE_INLINE_OPERATIONS: operations a sync run applies itself before queueing the rest.')
+@minValue(1)
+param calbridgeInlineOperations int
+
 @description('WEBHOOK_BASE_URL override (custom domain or gateway); empty uses https://<default host name>.')
 param webhookBaseUrl string
 
@@ -197,6 +226,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CALBRIDGE_TABLE_PREFIX', value: calbridgeTablePrefix }
         { name: 'CALBRIDGE_MAX_BODY_BYTES', value: string(calbridgeMaxBodyBytes) }
         { name: 'CALBRIDGE_HTTP_TIMEOUT_SECONDS', value: string(calbridgeHttpTimeoutSeconds) }
+        { name: 'SYNC_SCHEDULE', value: syncSchedule }
+        { name: 'DELETION_SYNC_SCHEDULE', value: deletionSyncSchedule }
+        { name: 'CALBRIDGE_SYNC_PAST_DAYS', value: string(calbridgeSyncPastDays) }
+        { name: 'CALBRIDGE_SYNC_FUTURE_DAYS', value: string(calbridgeSyncFutureDays) }
+        { name: 'CALBRIDGE_MAX_ATTEMPTS', value: string(calbridgeMaxAttempts) }
+        { name: 'CALBRIDGE_MASS_DELETE_SHARE', value: calbridgeMassDeleteShare }
+        { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }
+        { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
         { name: 'WEBHOOK_BASE_URL', value: effectiveWebhookBaseUrl }
         // Booking system: an API key, or OAuth2 client credentials when a token URL is set.
         { name: 'BOOKING_SYSTEM_BASE_URL', value: bookingSystemBaseUrl }

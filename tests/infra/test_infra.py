@@ -131,7 +131,8 @@ def code_settings() -> dict[str, Any]:
     for adapter in ADAPTERS.values():
         if adapter.settings_model is not None:
             settings.update(setting_aliases(adapter.settings_model))
-    settings.update(dict.fromkeys(trigger_settings()))
+    for name in trigger_settings():  # a binding expression may name a defaulted setting
+        settings.setdefault(name, None)
     return settings
 
 

@@ -1,0 +1,95 @@
+"""Sync: bridge-to-bridge runs, pending work, deletions, clean-up, and the timers and
+queue trigger that run the same use cases unattended."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from calbridge.bootstrap import Container, container
+from calbridge.functions.http import api, ok, read_json
+from calbridge.model import SyncWork
+from calbridge.services import sync
+from calbridge.store.queues import SYNC_WORK
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.route(route="bridges/sync/{source_bridge}/{target_bridge}", methods=["POST"])
+@api
+def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    request = read_json(req, sync.SyncRequest, c.settings.max_body_bytes, optional=True)
+    results = sync.sync_bridges(c, req.route_params["source_bridge"],
+                                req.route_params["target_bridge"],
+                                request or sync.SyncRequest())
+    message = "Bridge sync planned (dry run)" if results["dry_run"] else "Bridge sync completed"
+    return ok(message=message, results=results)
+
+
+@bp.route(route="bridge/process-pending", methods=["POST"])
+@api
+def process_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    outcomes = sync.process_pending(c)
+    return ok(message="Bridge sync operations completed", results=sync.results_block(outcomes))
+
+
+@bp.route(route="bridge/pending", methods=["GET"])
+@api
+def list_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    items = sync.pending_items(c)
+    return ok(pending=items, count=len(items))
+
+
+@bp.route(route="bridge/completed", methods=["GET"])
+@api
+def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    limit_text = req.params.get("limit", "50")
+    limit = int(limit_text) if limit_text.isdigit() else 50
+    c.storage.ensure()
+    operations, token = c.storage.operations.page(
+        status=req.params.get("status") or None, limit=max(1, min(limit, 500)),
+        continuation=req.params.get("page_token") or None)
+    return ok(completed=[op.model_dump(mode="json") for op in operations],
+              count=len(operations), next_page_token=token)
+
+
+@bp.route(route="bridges/sync-deletions", methods=["POST"])
+@api
+def sync_deletions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    return ok(message="Bridge deletion sync completed", results=sync.sync_deletions(c))
+
+
+@bp.route(route="bridges/process-deletion-queue", methods=["POST"])
+@api
+def process_deletion_queue(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    return ok(message="Bridge deletion processing completed",
+              results=sync.process_deletion_queue(c))
+
+
+@bp.route(route="bridge/cleanup-orphaned", methods=["DELETE"])
+@api
+def cleanup_orphaned_links(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    return ok(message="Orphaned mappings cleaned up", results=sync.cleanup_orphaned(c))
+
+
+@bp.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer")
+def sync_on_schedule(timer: func.TimerRequest) -> None:
+    results = sync.sync_everything(container())
+    log.info("scheduled sync", extra={"processed": results["processed"],
+                                      "errors": results["errors"]})
+
+
+@bp.timer_trigger(schedule="%DELETION_SYNC_SCHEDULE%", arg_name="timer")
+def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
+    results = sync.sync_deletions(container())
+    log.info("scheduled deletion sync", extra={"processed": results["processed_deletions"]})
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=SYNC_WORK, connection="AzureWebJobsStorage")
+def process_sync_work(msg: func.QueueMessage) -> None:
+    # Failures raise: the host makes the message visible again, and poisons it after 5.
+    outcome = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()))
+    if outcome.status == "failed":
+        raise RuntimeError(f"sync work failed: {outcome.error}")

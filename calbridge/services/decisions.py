@@ -1,0 +1,135 @@
+"""What operators decide: conflicts (which side wins) and mass-deletion holds
+(confirm the deletions, or reject them and restore the copies)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from calbridge.bootstrap import Container
+from calbridge.errors import AlreadyExists, CalbridgeError
+from calbridge.model import (
+    DeletionHold,
+    EventStatus,
+    HoldStatus,
+    OperationKind,
+    Side,
+    SyncStatus,
+    other_side,
+    utcnow,
+)
+from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.plan import PlannedOperation, plan_deletion
+
+
+class ConflictResolution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    winner: Literal["booking", "calendar"]
+
+
+def list_conflicts(container: Container) -> list[dict]:
+    """Links changed on both sides under the `manual` policy, with both versions."""
+    container.storage.ensure()
+    engine = SyncEngine(container)
+    mappings = {m.id: m for m in container.storage.mappings.list()}
+    conflicts = []
+    for link in container.storage.links.list(status=SyncStatus.CONFLICT):
+        versions: dict[str, object] = {}
+        mapping = mappings.get(link.mapping_id)
+        if mapping is not None:
+            sides = engine.sides(mapping)
+            for side in Side:
+                event_id = link.side_id(side)
+                try:
+                    event = (sides.bridges[side].get_event(sides.calendar(side), event_id)
+                             if event_id else None)
+                except CalbridgeError as exc:
+                    versions[side.value] = {"error": exc.message}
+                    continue
+                versions[side.value] = None if event is None else {
+                    "system": sides.system(side), "id": event.id, "title": event.title,
+                    "start": event.start, "end": event.end, "location": event.location,
+                    "last_modified": event.last_modified}
+        conflicts.append({"id": link.id, "resource_mapping_id": link.mapping_id,
+                          "origin": link.origin.value, "title": link.title,
+                          "detected_at": link.updated_at, "versions": versions})
+    return conflicts
+
+
+def resolve_conflict(container: Container, link_id: str, winner: Side) -> Outcome:
+    """Write the winning side's current version over the other side."""
+    container.storage.ensure()
+    link = container.storage.links.find_by_id(link_id)
+    if link.status is not SyncStatus.CONFLICT:
+        raise AlreadyExists(f"event link {link_id!r} is not in conflict "
+                            f"(status {link.status.value})")
+    engine = SyncEngine(container)
+    mapping = container.storage.mappings.get(link.mapping_id)
+    sides = engine.sides(mapping)
+    source_id = link.side_id(winner) or ""
+    event = sides.bridges[winner].get_event(sides.calendar(winner), source_id)
+    if event is None or event.status is EventStatus.CANCELLED:
+        link.status = SyncStatus.SYNCED  # lets the deletion plan proceed
+        op = plan_deletion(winner, source_id, link, f"conflict resolved: {winner.value} wins")
+    elif link.side_id(other_side(winner)) is None:
+        op = PlannedOperation(OperationKind.CREATE, f"conflict resolved: {winner.value} wins",
+                              winner, source_id, event, link)
+    else:
+        op = PlannedOperation(OperationKind.UPDATE, f"conflict resolved: {winner.value} wins",
+                              winner, source_id, event, link)
+    return engine.apply(sides, op, force=True)
+
+
+def list_holds(container: Container, status: HoldStatus | None = HoldStatus.HELD
+               ) -> list[DeletionHold]:
+    container.storage.ensure()
+    return container.storage.holds.list(status)
+
+
+def _decide(container: Container, hold_id: str, status: HoldStatus) -> DeletionHold:
+    hold = container.storage.holds.get(hold_id)
+    if hold.status is not HoldStatus.HELD:
+        raise AlreadyExists(f"deletion hold {hold_id!r} was already {hold.status.value}")
+    hold.status, hold.decided_at = status, utcnow()
+    return container.storage.holds.update(hold)  # EtagConflict if decided concurrently
+
+
+def confirm_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[Outcome]]:
+    """Carry out the held deletions (each re-checked against the source first)."""
+    container.storage.ensure()
+    hold = _decide(container, hold_id, HoldStatus.CONFIRMED)
+    engine = SyncEngine(container)
+    mapping = container.storage.mappings.get(hold.mapping_id)
+    outcomes = []
+    for link_id in hold.link_ids:
+        try:
+            link = container.storage.links.get(mapping.id, link_id)
+        except CalbridgeError:
+            continue
+        outcomes.append(engine.sync_event(mapping, hold.source, link.side_id(hold.source) or "",
+                                          "confirmed mass deletion"))
+    return hold, outcomes
+
+
+def reject_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[Outcome]]:
+    """The deletions were a mistake: re-create the missing events from the copies."""
+    container.storage.ensure()
+    hold = _decide(container, hold_id, HoldStatus.REJECTED)
+    engine = SyncEngine(container)
+    mapping = container.storage.mappings.get(hold.mapping_id)
+    survivor = other_side(hold.source)
+    outcomes = []
+    for link_id in hold.link_ids:
+        try:
+            link = container.storage.links.get(mapping.id, link_id)
+            link.set_side_id(hold.source, None)
+            link.set_side_fingerprint(hold.source, None)
+            link.status, link.pending_side = SyncStatus.PENDING, survivor
+            link = container.storage.links.update(link)
+            outcomes.append(engine.sync_event(mapping, survivor, link.side_id(survivor) or "",
+                                              "restored after a rejected mass deletion"))
+        except CalbridgeError:
+            continue
+    return hold, outcomes

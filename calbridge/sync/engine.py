@@ -1,0 +1,403 @@
+"""Applying plans: writes through the target adapter, outcomes recorded on event links,
+the operations log and cursors. Every step is safe to repeat, so a crash anywhere
+converges on the next run (sync rule 3)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from calbridge.bootstrap import Container
+from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow
+from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound, SyncStateExpired
+from calbridge.model import (
+    Cursor,
+    DeletionHold,
+    Event,
+    EventLink,
+    EventStatus,
+    HoldStatus,
+    Operation,
+    OperationKind,
+    ResourceMapping,
+    Side,
+    SyncStatus,
+    SyncWork,
+    other_side,
+    utcnow,
+)
+from calbridge.store.queues import SYNC_WORK
+from calbridge.sync.fingerprint import fingerprint
+from calbridge.sync.plan import (
+    GONE,
+    PlannedOperation,
+    conflict_winner,
+    instant,
+    mass_deletion,
+    plan_changes,
+)
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class Outcome:
+    """What happened to one planned operation (one row of the guide's `operations[]`)."""
+
+    operation: OperationKind
+    status: str  # completed, skipped, failed, conflict, held, queued, planned
+    reason: str
+    source_system: str
+    target_system: str
+    source_id: str
+    target_id: str | None = None
+    link_id: str | None = None
+    mapping_id: str | None = None
+    title: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bridge_mapping_id": self.link_id, "resource_mapping_id": self.mapping_id,
+            "source_system": self.source_system, "target_system": self.target_system,
+            "external_id": self.source_id, "internal_id": self.target_id,
+            "operation": self.operation.value, "status": self.status, "reason": self.reason,
+            "title": self.title, "error": self.error,
+        }
+
+
+@dataclass
+class Sides:
+    """The two ends of a resource mapping as bridges and calendar ids."""
+
+    mapping: ResourceMapping
+    bridges: dict[Side, CalendarBridge] = field(default_factory=dict)
+
+    def calendar(self, side: Side) -> str:
+        if side is Side.BOOKING:
+            return self.mapping.booking_system_resource_id
+        return self.mapping.calendar_resource_id
+
+    def system(self, side: Side) -> str:
+        return self.bridges[side].name
+
+
+def copy_for(event: Event, link: EventLink) -> Event:
+    """The event as calbridge writes it on the other side: its content plus the marker."""
+    return event.model_copy(update={"id": None, "etag": None, "calendar_id": None,
+                                    "last_modified": None, "marker": link.id})
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class SyncEngine:
+    """Runs sync for resource mappings against the configured bridges and storage."""
+
+    def __init__(self, container: Container, clock: Callable[[], datetime] = utcnow) -> None:
+        self.container = container
+        self.storage = container.storage
+        self.settings = container.settings
+        self.clock = clock
+
+    # ------------------------------------------------------------------ set-up
+
+    def sides(self, mapping: ResourceMapping) -> Sides:
+        return Sides(mapping, {Side.BOOKING: self.container.bridge(mapping.booking_system),
+                               Side.CALENDAR: self.container.bridge(mapping.calendar_system)})
+
+    def window(self) -> TimeWindow:
+        now = self.clock()
+        return TimeWindow(start=now - timedelta(days=self.settings.sync_past_days),
+                          end=now + timedelta(days=self.settings.sync_future_days))
+
+    # ------------------------------------------------------------------ runs
+
+    def run(self, mapping: ResourceMapping, source: Side, *, window: TimeWindow | None = None,
+            full: bool = False, dry_run: bool = False,
+            only: Callable[[PlannedOperation], bool] | None = None) -> list[Outcome]:
+        """Sync one direction of one mapping: read the source's changes (its cursor, or a
+        complete listing), plan, and apply. A custom window never moves the cursor."""
+        sides = self.sides(mapping)
+        bridge, calendar = sides.bridges[source], sides.calendar(source)
+        span = window or self.window()
+        stored = None if window else self.storage.cursors.get(bridge.name, calendar)
+        cursor = None if (full or window or stored is None) else stored.cursor
+        changes = self._changes(bridge, calendar, cursor, span)
+        links = self.storage.links.list(mapping.id)
+        plan = plan_changes(source, changes, links, span)
+        held = self._held_link_ids(mapping.id, source)
+        plan = [op for op in plan if not (op.link and op.link.id in held
+                                          and op.kind is OperationKind.DELETE)]
+        if only is not None:
+            plan = [op for op in plan if only(op)]
+        if dry_run:
+            return [self._outcome(sides, op, "planned" if op.writes else "skipped")
+                    for op in plan]
+        outcomes: list[Outcome] = []
+        active = sum(link.status not in GONE for link in links)
+        if mass_deletion(plan, active, self.settings.mass_delete_share,
+                         self.settings.mass_delete_min):
+            plan, held_outcomes = self._hold_deletions(sides, source, plan, active)
+            outcomes += held_outcomes
+        writes = 0
+        for op in plan:
+            if op.writes and writes >= self.settings.inline_operations:
+                outcomes.append(self._enqueue(sides, op))
+                continue
+            writes += op.writes
+            outcomes.append(self.apply(sides, op))
+        # A filtered run has not applied everything it read: its cursor must not move.
+        if not window and only is None and changes.cursor and (
+                stored is None or stored.cursor != changes.cursor or any(o.writes for o in plan)):
+            self.storage.cursors.save(Cursor(
+                bridge=bridge.name, calendar_id=calendar, cursor=changes.cursor,
+                last_poll_at=self.clock(),
+                last_change_at=self.clock() if changes.changed or changes.deleted
+                else (stored.last_change_at if stored else None),
+                etag=stored.etag if stored else None))
+        return outcomes
+
+    def _changes(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
+                 window: TimeWindow) -> ChangeSet:
+        try:
+            return bridge.changes(calendar, cursor, window)
+        except SyncStateExpired:
+            log.info("cursor expired, listing again", extra={"bridge": bridge.name})
+            return bridge.changes(calendar, None, window)
+
+    def sync_event(self, mapping: ResourceMapping, source: Side, source_id: str,
+                   reason: str | None = None) -> Outcome:
+        """Bring one source event's current state to the other side (webhooks, queued
+        work, retries): read it, plan it as a one-event change set, apply."""
+        sides = self.sides(mapping)
+        event = sides.bridges[source].get_event(sides.calendar(source), source_id)
+        links = [link] if (link := self.storage.links.find(mapping.id, source, source_id)) else []
+        if not links and event is not None and event.marker:
+            try:
+                links = [self.storage.links.get(mapping.id, event.marker)]
+            except NotFound:
+                pass
+        changes = (ChangeSet(changed=[event]) if event is not None
+                   else ChangeSet(deleted=[source_id]))
+        plan = plan_changes(source, changes, links, self.window())
+        if not plan:
+            return Outcome(OperationKind.SKIP, "skipped", "nothing to do",
+                           sides.system(source), sides.system(other_side(source)), source_id)
+        if reason and plan[0].writes:
+            plan[0].reason = f"{plan[0].reason} ({reason})"
+        return self.apply(sides, plan[0])
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, sides: Sides, op: PlannedOperation, *, force: bool = False) -> Outcome:
+        """Carry out one planned operation; failures are recorded on the link, never lost."""
+        if op.adopt and op.link is not None:
+            return self._adopt(sides, op)
+        if not op.writes:
+            return self._outcome(sides, op, "skipped")
+        link = op.link
+        try:
+            if op.kind is OperationKind.CREATE:
+                outcome = self._create(sides, op)
+            elif op.kind is OperationKind.UPDATE:
+                outcome = self._update(sides, op, force=force)
+            else:
+                outcome = self._delete(sides, op)
+        except EtagConflict:
+            # Another worker changed the link meanwhile; the next run converges.
+            outcome = self._outcome(sides, op, "skipped",
+                                    reason="handled concurrently by another worker")
+        except CalbridgeError as exc:
+            outcome = self._fail(sides, op.link or link, op, exc)
+        if outcome.status in ("completed", "failed", "conflict"):
+            self._log(outcome)
+        return outcome
+
+    def _create(self, sides: Sides, op: PlannedOperation) -> Outcome:
+        source, target = op.source, op.target
+        assert op.event is not None
+        link = op.link
+        looked_up = link is not None and not op.reenable
+        if link is None:
+            link = EventLink(mapping_id=sides.mapping.id, origin=source,
+                             status=SyncStatus.PENDING, pending_side=source)
+            link.set_side_id(source, op.source_id)
+            self._describe(link, op.event)
+            try:
+                link = self.storage.links.add(link)
+            except AlreadyExists:
+                return self._outcome(sides, op, "skipped",
+                                     reason="already linked by another worker")
+        elif op.reenable:
+            link.set_side_id(target, None)
+            link.set_side_fingerprint(target, None)
+            link.status, link.pending_side = SyncStatus.PENDING, source
+            link.attempts, link.generation = 0, link.generation + 1
+            link = self.storage.links.update(link)
+        op.link = link
+        bridge, calendar = sides.bridges[target], sides.calendar(target)
+        payload = copy_for(op.event, link)
+        existing = bridge.find_by_marker(calendar, link.id) if looked_up else None
+        if existing is not None and existing.status is EventStatus.CANCELLED:
+            existing = None
+        if existing is not None and existing.id:
+            written = bridge.update(calendar, existing.id, payload)
+        else:
+            key = link.id if link.generation == 0 else f"{link.id}.{link.generation}"
+            written = bridge.create(calendar, payload, idempotency_key=key)
+        return self._succeed(sides, op, link, written)
+
+    def _update(self, sides: Sides, op: PlannedOperation, *, force: bool) -> Outcome:
+        source, target = op.source, op.target
+        link = op.link
+        assert link is not None and op.event is not None
+        bridge, calendar = sides.bridges[target], sides.calendar(target)
+        target_id = link.side_id(target)
+        assert target_id is not None
+        current = bridge.get_event(calendar, target_id)
+        if current is None or current.status is EventStatus.CANCELLED:
+            return self._outcome(sides, op, "skipped",
+                                 reason=f"the copy is gone from {target.value}; "
+                                        "the deletion follows from there")
+        seen = link.side_fingerprint(target)
+        if not force and seen is not None and fingerprint(current) != seen:
+            winner = conflict_winner(sides.mapping.conflict_policy, link.origin, source,
+                                     op.event.last_modified, current.last_modified)
+            if winner is None:
+                link.status, link.last_error = SyncStatus.CONFLICT, "changed on both sides"
+                self.storage.links.update(link)
+                return self._outcome(sides, op, "conflict",
+                                     reason="changed on both sides; waiting for a decision")
+            if winner is target:
+                link.status, link.pending_side = SyncStatus.PENDING, target
+                link.next_attempt_at = None
+                self.storage.links.update(link)
+                return self._outcome(sides, op, "skipped",
+                                     reason=f"changed on both sides; {target.value} wins "
+                                            f"({sides.mapping.conflict_policy.value})")
+        written = bridge.update(calendar, target_id, copy_for(op.event, link),
+                                etag=current.etag)
+        return self._succeed(sides, op, link, written)
+
+    def _delete(self, sides: Sides, op: PlannedOperation) -> Outcome:
+        link = op.link
+        assert link is not None
+        target_id = link.side_id(op.target)
+        if target_id:
+            sides.bridges[op.target].delete(sides.calendar(op.target), target_id)
+        link.status, link.pending_side = SyncStatus.CANCELLED, None
+        link.attempts, link.last_error, link.next_attempt_at = 0, None, None
+        link.synced_at = self.clock()
+        self.storage.links.update(link)
+        return self._outcome(sides, op, "completed")
+
+    def _adopt(self, sides: Sides, op: PlannedOperation) -> Outcome:
+        link = op.link
+        assert link is not None and op.event is not None
+        link.set_side_id(op.source, op.source_id)
+        link.set_side_fingerprint(op.source, fingerprint(op.event))
+        link.set_side_etag(op.source, op.event.etag)
+        try:
+            self.storage.links.update(link)
+        except (EtagConflict, AlreadyExists):
+            pass
+        return self._outcome(sides, op, "skipped")
+
+    def _succeed(self, sides: Sides, op: PlannedOperation, link: EventLink,
+                 written: Event) -> Outcome:
+        assert op.event is not None
+        link.set_side_id(op.target, written.id)
+        link.set_side_fingerprint(op.source, fingerprint(op.event))
+        link.set_side_fingerprint(op.target, fingerprint(written))
+        link.set_side_etag(op.source, op.event.etag)
+        link.set_side_etag(op.target, written.etag)
+        link.status, link.pending_side = SyncStatus.SYNCED, None
+        link.attempts, link.last_error, link.next_attempt_at = 0, None, None
+        link.synced_at = self.clock()
+        self._describe(link, op.event)
+        self.storage.links.update(link)
+        return self._outcome(sides, op, "completed", target_id=written.id)
+
+    def _fail(self, sides: Sides, link: EventLink | None, op: PlannedOperation,
+              exc: CalbridgeError) -> Outcome:
+        log.warning("sync operation failed", extra={
+            "bridge": sides.system(op.target), "mapping_id": sides.mapping.id,
+            "link_id": link.id if link else None, "code": exc.code})
+        if link is not None:
+            try:
+                fresh = self.storage.links.get(link.mapping_id, link.id)
+                fresh.status = SyncStatus.ERROR
+                fresh.attempts += 1
+                fresh.last_error = exc.message[:500]
+                fresh.pending_side = op.source
+                fresh.next_attempt_at = (self.clock() + backoff(fresh.attempts)
+                                         if fresh.attempts < self.settings.max_attempts
+                                         else None)
+                self.storage.links.update(fresh)
+            except CalbridgeError:
+                log.exception("could not record a failed operation")
+        return self._outcome(sides, op, "failed", error=exc.message)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _describe(self, link: EventLink, event: Event) -> None:
+        link.title = event.title[:200] or None
+        link.starts_at, link.ends_at = instant(event.start), instant(event.end)
+
+    def _outcome(self, sides: Sides, op: PlannedOperation, status: str, *,
+                 reason: str | None = None, target_id: str | None = None,
+                 error: str | None = None) -> Outcome:
+        link = op.link
+        return Outcome(
+            operation=op.kind, status=status, reason=reason or op.reason,
+            source_system=sides.system(op.source), target_system=sides.system(op.target),
+            source_id=op.source_id,
+            target_id=target_id or (link.side_id(op.target) if link else None),
+            link_id=link.id if link else None, mapping_id=sides.mapping.id,
+            title=(op.event.title if op.event else (link.title if link else None)),
+            error=error)
+
+    def _log(self, outcome: Outcome) -> None:
+        try:
+            self.storage.operations.record(Operation(
+                link_id=outcome.link_id, mapping_id=outcome.mapping_id,
+                source_system=outcome.source_system, target_system=outcome.target_system,
+                operation=outcome.operation, status=outcome.status,
+                external_id=outcome.source_id, internal_id=outcome.target_id,
+                error=outcome.error or (outcome.reason if outcome.status != "completed"
+                                        else None)))
+        except CalbridgeError:
+            log.exception("could not log an operation")
+
+    def _enqueue(self, sides: Sides, op: PlannedOperation) -> Outcome:
+        self.storage.queue(SYNC_WORK).send(SyncWork(
+            mapping_id=sides.mapping.id, source=op.source, source_id=op.source_id,
+            reason=op.reason))
+        return self._outcome(sides, op, "queued")
+
+    # ------------------------------------------------------------------ holds
+
+    def _held_link_ids(self, mapping_id: str, source: Side) -> set[str]:
+        return {link_id for hold in self.storage.holds.list(HoldStatus.HELD)
+                if hold.mapping_id == mapping_id and hold.source is source
+                for link_id in hold.link_ids}
+
+    def _hold_deletions(self, sides: Sides, source: Side, plan: list[PlannedOperation],
+                        active: int) -> tuple[list[PlannedOperation], list[Outcome]]:
+        deletions = [op for op in plan if op.kind is OperationKind.DELETE and op.link]
+        reason = (f"{len(deletions)} of {active} linked events would be deleted in "
+                  f"{sides.system(other_side(source))} because they disappeared from "
+                  f"{sides.system(source)}; confirm or reject the hold")
+        self.storage.holds.add(DeletionHold(
+            mapping_id=sides.mapping.id, source=source, active_links=active, reason=reason,
+            link_ids=[op.link.id for op in deletions if op.link]))
+        log.warning("mass deletion held", extra={"mapping_id": sides.mapping.id,
+                                                 "count": len(deletions)})
+        outcomes = [self._outcome(sides, op, "held", reason=reason) for op in deletions]
+        return [op for op in plan if op.kind is not OperationKind.DELETE], outcomes

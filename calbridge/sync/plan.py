@@ -1,0 +1,164 @@
+"""Deciding what a change on one side means for the other: pure functions over the
+source's changes and the mapping's event links, producing an inspectable plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.model import (
+    ConflictPolicy,
+    Event,
+    EventLink,
+    EventStatus,
+    OperationKind,
+    Side,
+    SyncStatus,
+    other_side,
+)
+from calbridge.sync.fingerprint import fingerprint
+
+GONE = (SyncStatus.CANCELLED, SyncStatus.DELETED)
+
+
+@dataclass
+class PlannedOperation:
+    """One step of a plan: what to do on the target for one source event, and why."""
+
+    kind: OperationKind
+    reason: str
+    source: Side
+    source_id: str
+    event: Event | None = None
+    link: EventLink | None = None
+    reenable: bool = False
+    adopt: bool = False  # the source event is calbridge's own write whose id was never recorded
+
+    @property
+    def target(self) -> Side:
+        return other_side(self.source)
+
+    @property
+    def writes(self) -> bool:
+        return self.kind is not OperationKind.SKIP
+
+
+def instant(value: datetime | date) -> datetime:
+    """An aware instant for either kind of event time (all-day dates at UTC midnight)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=UTC)
+
+
+def overlaps(link: EventLink, window: TimeWindow) -> bool:
+    """Whether a linked event lies in a window (unknown times count as inside)."""
+    if link.starts_at is None or link.ends_at is None:
+        return True
+    return link.starts_at < window.end and link.ends_at > window.start
+
+
+def plan_event(source: Side, event: Event, link: EventLink | None,
+               adopt: bool = False) -> PlannedOperation:
+    """What one changed (or cancelled) source event means for the target."""
+    assert event.id is not None
+    target = other_side(source)
+    cancelled = event.status is EventStatus.CANCELLED
+
+    def op(kind: OperationKind, reason: str, **extra: bool) -> PlannedOperation:
+        return PlannedOperation(kind, reason, source, event.id or "", event, link, **extra)
+
+    if link is None:
+        if cancelled:
+            return op(OperationKind.SKIP, "cancelled before it was ever synced")
+        return op(OperationKind.CREATE, f"new in {source.value}")
+    if adopt:
+        return op(OperationKind.SKIP, "calbridge's own write, now recorded", adopt=True)
+    if link.status in GONE:
+        if cancelled:
+            return op(OperationKind.SKIP, "already cancelled on both sides")
+        if link.side_id(source) == event.id:
+            return op(OperationKind.CREATE, f"re-enabled in {source.value}", reenable=True)
+        return op(OperationKind.SKIP, "link was closed")
+    if cancelled:
+        if link.side_id(target) is None:
+            return op(OperationKind.SKIP, "cancelled before the copy was made")
+        return op(OperationKind.DELETE, f"cancelled in {source.value}")
+    if link.status is SyncStatus.CONFLICT:
+        return op(OperationKind.SKIP, "waiting for the conflict to be resolved")
+    if link.side_id(target) is None:
+        return op(OperationKind.CREATE, f"no copy in {target.value} yet")
+    if (link.status is SyncStatus.SYNCED
+            and fingerprint(event) == link.side_fingerprint(source)):
+        return op(OperationKind.SKIP, "unchanged since calbridge last saw or wrote it")
+    return op(OperationKind.UPDATE, f"changed in {source.value}")
+
+
+def plan_deletion(source: Side, source_id: str, link: EventLink | None,
+                  reason: str) -> PlannedOperation:
+    """What the disappearance of a source event means for the target."""
+    if link is None or link.status in GONE:
+        return PlannedOperation(OperationKind.SKIP, "not linked, or already closed", source,
+                                source_id, link=link)
+    if link.side_id(other_side(source)) is None:
+        return PlannedOperation(OperationKind.SKIP, "no copy was ever made", source,
+                                source_id, link=link)
+    return PlannedOperation(OperationKind.DELETE, reason, source, source_id, link=link)
+
+
+def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
+                 window: TimeWindow) -> list[PlannedOperation]:
+    """A plan for a mapping's changes on one side. Deletions are inferred from a
+    listing only when it was complete, and only for linked events inside its window."""
+    by_source_id = {sid: link for link in links if (sid := link.side_id(source))}
+    by_id = {link.id: link for link in links}
+    plan: list[PlannedOperation] = []
+    seen: set[str] = set()
+    for event in changes.changed:
+        if event.id is None or event.id in seen:
+            continue
+        seen.add(event.id)
+        link = by_source_id.get(event.id)
+        adopt = False
+        if link is None and event.marker:
+            marked = by_id.get(event.marker)
+            if marked is None or marked.side_id(source) not in (None, event.id):
+                plan.append(PlannedOperation(
+                    OperationKind.SKIP, "a copy calbridge wrote for another link or mapping",
+                    source, event.id, event))
+                continue
+            link, adopt = marked, True
+        plan.append(plan_event(source, event, link, adopt))
+    for deleted_id in changes.deleted:
+        if deleted_id in seen:
+            continue
+        seen.add(deleted_id)
+        plan.append(plan_deletion(source, deleted_id, by_source_id.get(deleted_id),
+                                  f"deleted in {source.value}"))
+    if changes.complete:
+        for source_id, link in by_source_id.items():
+            if source_id not in seen and overlaps(link, window):
+                operation = plan_deletion(source, source_id, link,
+                                          f"no longer listed in {source.value}")
+                if operation.writes:
+                    plan.append(operation)
+    return plan
+
+
+def conflict_winner(policy: ConflictPolicy, origin: Side, source: Side,
+                    source_modified: datetime | None,
+                    target_modified: datetime | None) -> Side | None:
+    """Which side wins when both changed since the last sync; None: an operator decides."""
+    if policy is ConflictPolicy.MANUAL:
+        return None
+    if policy is ConflictPolicy.NEWEST_WINS and source_modified and target_modified:
+        if source_modified != target_modified:
+            return source if source_modified > target_modified else other_side(source)
+    return origin
+
+
+def mass_deletion(plan: list[PlannedOperation], active_links: int, share: float,
+                  minimum: int) -> bool:
+    """Whether a plan deletes an unusual share of a calendar's linked events."""
+    deletions = sum(op.kind is OperationKind.DELETE for op in plan)
+    return deletions >= minimum and deletions > share * max(active_links, 1)

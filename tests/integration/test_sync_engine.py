@@ -1,0 +1,249 @@
+"""The sync engine's rules, one scenario each, over Azurite and in-memory calendars."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from calbridge.model import ConflictPolicy, EventStatus, HoldStatus, Side, SyncStatus
+from calbridge.services import decisions, sync
+from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
+
+
+def statuses(outcomes: list) -> list[tuple[str, str]]:
+    return [(o.operation.value, o.status) for o in outcomes if o.status != "skipped"]
+
+
+def only_link(world: SyncWorld):
+    links = world.storage.links.list(world.mapping.id)
+    assert len(links) == 1
+    return links[0]
+
+
+def test_a_booking_reaches_outlook_once(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Council meeting")
+    assert statuses(world.to_outlook()) == [("create", "completed")]
+    [copy] = world.outlook.live(CALENDAR)
+    assert copy.title == "Council meeting" and copy.start == booking.start
+    link = only_link(world)
+    assert (link.status, link.booking_id, link.calendar_event_id) == (
+        SyncStatus.SYNCED, booking.id, copy.id)
+    assert copy.marker == link.id
+    assert statuses(world.to_outlook()) == []
+    assert statuses(world.to_booking()) == []  # the copy comes back as an echo
+    assert len(world.booking.live(ROOM)) == 1
+
+
+def test_an_outlook_edit_flows_back_without_ping_pong(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Choir practice")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.outlook.user_edit(CALENDAR, copy.id, "Choir practice (moved)")
+    assert statuses(world.to_booking()) == [("update", "completed")]
+    assert world.booking.events[ROOM][booking.id].title == "Choir practice (moved)"
+    writes = (world.booking.writes, world.outlook.writes)
+    for _ in range(3):
+        assert statuses(world.both()) == []
+    assert (world.booking.writes, world.outlook.writes) == writes
+
+
+def test_an_outlook_born_event_becomes_one_booking(world: SyncWorld) -> None:
+    event = world.outlook.user_create(CALENDAR, "Walk-in meeting")
+    assert statuses(world.to_booking()) == [("create", "completed")]
+    [booking] = world.booking.live(ROOM)
+    assert booking.title == "Walk-in meeting" and booking.marker == only_link(world).id
+    assert only_link(world).origin is Side.CALENDAR
+    assert statuses(world.both()) == []
+    assert [e.id for e in world.outlook.live(CALENDAR)] == [event.id]
+
+
+def test_cancel_then_reenable_makes_a_fresh_outlook_event(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Yoga")
+    world.both()
+    [first_copy] = world.outlook.live(CALENDAR)
+    world.booking.user_delete(ROOM, booking.id)  # active = false
+    assert statuses(world.to_outlook()) == [("delete", "completed")]
+    assert world.outlook.live(CALENDAR) == []
+    assert only_link(world).status is SyncStatus.CANCELLED
+    assert statuses(world.both()) == []
+
+    world.booking.user_reenable(ROOM, booking.id)
+    assert statuses(world.to_outlook()) == [("create", "completed")]
+    [second_copy] = world.outlook.live(CALENDAR)
+    assert second_copy.id != first_copy.id
+    link = only_link(world)
+    assert (link.status, link.calendar_event_id) == (SyncStatus.SYNCED, second_copy.id)
+    assert statuses(world.both()) == []
+
+
+def test_deleting_the_outlook_copy_cancels_the_booking(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Book club")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.outlook.user_delete(CALENDAR, copy.id)
+    assert statuses(world.to_booking()) == [("delete", "completed")]
+    assert world.booking.events[ROOM][booking.id].status is EventStatus.CANCELLED
+    assert statuses(world.both()) == []
+
+
+def test_a_create_whose_answer_was_lost_is_not_duplicated(world: SyncWorld) -> None:
+    world.booking.user_create(ROOM, "Retried")
+    world.outlook.lose_next = 1
+    assert statuses(world.to_outlook()) == [("create", "failed")]
+    link = only_link(world)
+    assert link.status is SyncStatus.ERROR
+    # The copy that was made shows up in Outlook carrying the link's marker: it is
+    # adopted, not copied back.
+    assert statuses(world.both()) == []
+    assert only_link(world).calendar_event_id == world.outlook.live(CALENDAR)[0].id
+    outcomes = sync.process_pending(world.container,
+                                    now=link.next_attempt_at + timedelta(seconds=1))
+    assert statuses(outcomes) == [("update", "completed")]
+    assert [e.title for e in world.outlook.live(CALENDAR)] == ["Retried"]
+    assert only_link(world).status is SyncStatus.SYNCED
+
+
+def test_a_lost_create_retried_before_the_copy_is_seen_looks_it_up(world: SyncWorld) -> None:
+    world.booking.user_create(ROOM, "Retried")
+    world.outlook.lose_next = 1
+    world.to_outlook()
+    link = only_link(world)
+    outcomes = sync.process_pending(world.container,
+                                    now=link.next_attempt_at + timedelta(seconds=1))
+    assert statuses(outcomes) == [("create", "completed")]
+    assert [e.title for e in world.outlook.live(CALENDAR)] == ["Retried"]
+    assert world.outlook.writes == 2  # the create, then an update of the same event
+
+
+def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
+    world = make_world(azurite, CALBRIDGE_MAX_ATTEMPTS="2")
+    world.booking.user_create(ROOM, "Unlucky")
+    world.outlook.fail_next = 100
+    world.to_outlook()
+    link = only_link(world)
+    assert (link.status, link.attempts) == (SyncStatus.ERROR, 1)
+    assert "down" in link.last_error and link.next_attempt_at is not None
+    assert sync.process_pending(world.container) == []  # not due yet
+    later = link.next_attempt_at + timedelta(seconds=1)
+    assert [m for m, _, _ in sync.due_links(world.container, now=later)]
+    assert statuses(sync.process_pending(world.container, now=later)) == [("create", "failed")]
+    link = only_link(world)
+    assert (link.status, link.attempts, link.next_attempt_at) == (SyncStatus.ERROR, 2, None)
+    assert list(sync.due_links(world.container, now=later + timedelta(days=1))) == []
+    pending = sync.pending_items(world.container)
+    assert pending[0]["gave_up"] is True
+    world.outlook.fail_next = 0
+    # Nothing is silently dropped: a fresh change to the booking still syncs.
+    world.booking.user_edit(ROOM, link.booking_id, "Lucky")
+    assert statuses(world.to_outlook()) == [("create", "completed")]
+
+
+def test_origin_wins_by_default(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Original")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.booking.user_edit(ROOM, booking.id, "Booking edit")
+    world.outlook.user_edit(CALENDAR, copy.id, "Outlook edit")
+    world.both()
+    world.both()
+    assert world.booking.events[ROOM][booking.id].title == "Booking edit"
+    assert world.outlook.events[CALENDAR][copy.id].title == "Booking edit"
+    assert statuses(world.both()) == []
+
+
+def test_newest_wins(world: SyncWorld) -> None:
+    world.set_policy(ConflictPolicy.NEWEST_WINS)
+    booking = world.booking.user_create(ROOM, "Original")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.booking.user_edit(ROOM, booking.id, "Older edit")
+    world.outlook.clock = world.booking.clock + timedelta(minutes=5)
+    world.outlook.user_edit(CALENDAR, copy.id, "Newer edit")
+    world.both()
+    world.both()
+    assert world.booking.events[ROOM][booking.id].title == "Newer edit"
+    assert world.outlook.events[CALENDAR][copy.id].title == "Newer edit"
+
+
+def test_manual_conflicts_wait_for_a_decision(world: SyncWorld) -> None:
+    world.set_policy(ConflictPolicy.MANUAL)
+    booking = world.booking.user_create(ROOM, "Original")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.booking.user_edit(ROOM, booking.id, "Booking edit")
+    world.outlook.user_edit(CALENDAR, copy.id, "Outlook edit")
+    assert statuses(world.to_outlook()) == [("update", "conflict")]
+    assert statuses(world.both()) == []
+    [conflict] = decisions.list_conflicts(world.container)
+    assert conflict["versions"]["booking"]["title"] == "Booking edit"
+    assert conflict["versions"]["calendar"]["title"] == "Outlook edit"
+    outcome = decisions.resolve_conflict(world.container, conflict["id"], Side.CALENDAR)
+    assert outcome.status == "completed"
+    assert world.booking.events[ROOM][booking.id].title == "Outlook edit"
+    assert only_link(world).status is SyncStatus.SYNCED
+    assert statuses(world.both()) == []
+
+
+def test_dry_run_plans_without_writing(world: SyncWorld) -> None:
+    world.booking.user_create(ROOM, "Planned")
+    outcomes = world.to_outlook(dry_run=True)
+    assert statuses(outcomes) == [("create", "planned")]
+    assert world.outlook.live(CALENDAR) == [] and world.storage.links.list() == []
+    assert statuses(world.to_outlook()) == [("create", "completed")]
+
+
+def _many(world: SyncWorld, count: int) -> None:
+    for n in range(count):
+        world.outlook.user_create(CALENDAR, f"Event {n}", hours=n)
+    world.both()
+    assert len(world.booking.live(ROOM)) == count
+
+
+def test_mass_deletion_is_held_then_confirmed(world: SyncWorld) -> None:
+    _many(world, 12)
+    for event in world.outlook.live(CALENDAR)[:11]:
+        world.outlook.user_delete(CALENDAR, event.id)
+    outcomes = world.to_booking()
+    assert [o.status for o in outcomes if o.operation.value == "delete"] == ["held"] * 11
+    assert len(world.booking.live(ROOM)) == 12
+    [hold] = decisions.list_holds(world.container)
+    assert len(hold.link_ids) == 11 and "11 of 12" in hold.reason
+    assert statuses(sync.sync_deletions(world.container) and []) == []
+    assert len(decisions.list_holds(world.container)) == 1  # not held twice
+    hold, results = decisions.confirm_hold(world.container, hold.id)
+    assert hold.status is HoldStatus.CONFIRMED
+    assert [o.status for o in results] == ["completed"] * 11
+    assert len(world.booking.live(ROOM)) == 1
+
+
+def test_mass_deletion_rejected_restores_the_events(world: SyncWorld) -> None:
+    _many(world, 12)
+    for event in world.outlook.live(CALENDAR):
+        world.outlook.user_delete(CALENDAR, event.id)
+    world.to_booking()
+    [hold] = decisions.list_holds(world.container)
+    hold, results = decisions.reject_hold(world.container, hold.id)
+    assert [o.status for o in results] == ["completed"] * 12
+    assert len(world.outlook.live(CALENDAR)) == 12 and len(world.booking.live(ROOM)) == 12
+    assert statuses(world.both()) == []
+
+
+def test_a_listing_infers_deletions_only_when_complete(azurite) -> None:
+    world = make_world(azurite)
+    booking = world.booking.user_create(ROOM, "Purged later")
+    world.both()
+    # The booking system purges the row: no tombstone, no change reported.
+    del world.booking.events[ROOM][booking.id]
+    assert statuses(world.to_outlook()) == []
+    results = sync.sync_deletions(world.container)
+    assert results["processed_deletions"] == 1 and results["summary"]["outlook_deletions"] == 1
+    assert world.outlook.live(CALENDAR) == []
+
+
+def test_cleanup_removes_links_gone_on_both_sides(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Short-lived")
+    world.both()
+    world.booking.user_delete(ROOM, booking.id)
+    world.both()
+    removed = sync.cleanup_orphaned(world.container)
+    assert removed["removed"] == 1 and world.storage.links.list() == []
+    assert statuses(world.both()) == []
