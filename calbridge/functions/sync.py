@@ -8,7 +8,7 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.functions.http import api, ok, read_json
+from calbridge.functions.http import api, ok, query_bool, read_json
 from calbridge.model import SyncWork
 from calbridge.services import sync
 from calbridge.store.queues import SYNC_WORK
@@ -31,7 +31,7 @@ def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 @bp.route(route="bridge/process-pending", methods=["POST"])
 @api
 def process_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    outcomes = sync.process_pending(c)
+    outcomes = sync.process_pending(c, force=bool(query_bool(req, "force")))
     return ok(message="Bridge sync operations completed", results=sync.results_block(outcomes))
 
 

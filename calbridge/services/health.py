@@ -9,7 +9,7 @@ from typing import Any
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import BridgeHealth, CalendarBridge
 from calbridge.errors import CalbridgeError
-from calbridge.model import SyncStatus
+from calbridge.model import HoldStatus, SyncStatus
 
 
 def _check(bridge: CalendarBridge) -> BridgeHealth:
@@ -74,7 +74,13 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
 
     reports = {bridge.name: _bridge_report(health, last_sync.get(bridge.name))
                for bridge, health in zip(bridges, checks, strict=True)}
-    healthy = storage_ok and all(h.status == "healthy" for h in checks)
+    holds = 0
+    if storage_ok:
+        try:
+            holds = len(container.storage.holds.list(HoldStatus.HELD))
+        except CalbridgeError:
+            holds = 0
+    healthy = storage_ok and holds == 0 and all(h.status == "healthy" for h in checks)
     report = {
         "success": storage_ok,
         "status": "healthy" if healthy else ("degraded" if storage_ok else "unhealthy"),
@@ -82,5 +88,7 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
         "storage": storage,
         "mappings": mappings,
         "resource_mappings": resource_mappings,
+        # Mass deletions waiting for an operator (GET /bridge/holds).
+        "holds": holds,
     }
     return report, storage_ok

@@ -158,9 +158,10 @@ def process_work(container: Container, work: SyncWork) -> Outcome:
     return SyncEngine(container).sync_event(mapping, work.source, work.source_id, work.reason)
 
 
-def due_links(container: Container, *, now: datetime | None = None
+def due_links(container: Container, *, now: datetime | None = None, force: bool = False
               ) -> Iterator[tuple[ResourceMapping, Side, EventLink]]:
-    """Links with work left whose retry is due, with their mappings."""
+    """Links with work left whose retry is due (or all of them, `force`), with their
+    mappings. Links that used up their attempts are left for an operator."""
     container.storage.ensure()
     engine = SyncEngine(container)
     moment = now or engine.clock()
@@ -170,7 +171,7 @@ def due_links(container: Container, *, now: datetime | None = None
             mapping = mappings.get(link.mapping_id)
             if mapping is None or link.attempts >= container.settings.max_attempts:
                 continue
-            if link.next_attempt_at is not None and link.next_attempt_at > moment:
+            if not force and link.next_attempt_at is not None and link.next_attempt_at > moment:
                 continue
             side = link.pending_side or link.origin
             if link.side_id(side) is None:
@@ -178,11 +179,13 @@ def due_links(container: Container, *, now: datetime | None = None
             yield mapping, side, link
 
 
-def process_pending(container: Container, *, now: datetime | None = None) -> list[Outcome]:
-    """Retry every link whose pending work is due (`POST /bridge/process-pending`)."""
+def process_pending(container: Container, *, now: datetime | None = None,
+                    force: bool = False) -> list[Outcome]:
+    """Retry every link whose pending work is due, or all now with `force`
+    (`POST /bridge/process-pending[?force=true]`)."""
     engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
     outcomes = []
-    for mapping, side, link in list(due_links(container, now=now)):
+    for mapping, side, link in list(due_links(container, now=now, force=force)):
         try:
             outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "", "retry"))
         except CalbridgeError as exc:

@@ -1,0 +1,250 @@
+"""The guide's workflows over HTTP against the local host, the Graph emulator and the
+example booking system: initial sync, edits both ways, cancel, re-enable, deletions,
+conflicts, mass-deletion holds, retries and clean-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calbridge.host.azurite import Azurite
+from examples.booking_system import BookingSystemServer
+from tests.fixtures.booking import BookingApi
+from tests.fixtures.graph import GraphClient
+from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess, host_env
+
+ROOM = "room-a@rooms.example.org"
+RESOURCE = "room_101"
+DAY = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0,
+                                                      microsecond=0)
+
+
+def stamp(hours: float) -> str:
+    return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+           tmp_path: Path) -> Iterator[Api]:
+    e2e_booking_system.reset()
+    emulator = graph.emulator
+    env = host_env(azurite, e2e_booking_system, CALBRIDGE_BRIDGES="booking_system,outlook",
+                   CALBRIDGE_TABLE_PREFIX="s" + uuid.uuid4().hex[:10],
+                   OUTLOOK_TENANT_ID=emulator.tenant_id, OUTLOOK_CLIENT_ID=emulator.client_id,
+                   OUTLOOK_CLIENT_SECRET=emulator.client_secret,
+                   OUTLOOK_AUTHORITY_HOST=emulator.authority_host,
+                   GRAPH_BASE_URL=emulator.graph_url, OUTLOOK_CA_BUNDLE=emulator.ca_path)
+    host = HostProcess(env, tmp_path / "host.log").start()
+    api = Api(host.url)
+    created = api("POST", "/mappings/resources", json={
+        "booking_system_resource_id": RESOURCE, "calendar_system": "outlook",
+        "calendar_resource_id": ROOM, "calendar_resource_name": "Conference Room A",
+        "active": True})
+    assert created.status_code == 201, created.text
+    api.mapping_id = created.json()["id"]  # type: ignore[attr-defined]
+    yield api
+    host.stop()
+
+
+@pytest.fixture
+def bookings(e2e_booking_system: BookingSystemServer) -> Iterator[BookingApi]:
+    client = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
+    yield client
+    client.close()
+
+
+def book(bookings: BookingApi, title: str, hours: float = 0) -> dict[str, Any]:
+    return bookings.create(resource_id=RESOURCE, title=title, start_time=stamp(hours),
+                           end_time=stamp(hours + 1))
+
+
+def outlook_events(graph: GraphClient) -> list[dict[str, Any]]:
+    answer = graph.get(f"/users/{ROOM}/calendarView", params={
+        "startDateTime": stamp(-48), "endDateTime": stamp(24 * 30), "$top": "200"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["value"]
+
+
+def sync(bridge: Api, source: str, target: str, **body: Any) -> dict[str, Any]:
+    answer = bridge("POST", f"/bridges/sync/{source}/{target}", json=body or None)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is True
+    return answer.json()["results"]
+
+
+def test_initial_sync_edit_back_and_no_echo(bridge: Api, bookings: BookingApi,
+                                            graph: GraphClient) -> None:
+    first = book(bookings, "Council meeting")
+    book(bookings, "Choir practice", hours=2)
+    results = sync(bridge, "booking_system", "outlook")
+    assert (results["created"], results["errors"], results["success_rate"]) == (2, 0, "100%")
+    assert {op["operation"] for op in results["operations"]} == {"create"}
+    events = {e["subject"]: e for e in outlook_events(graph)}
+    assert set(events) == {"Council meeting", "Choir practice"}
+    assert events["Council meeting"]["start"]["dateTime"].startswith(stamp(0)[:16])
+
+    # Nothing changed: both directions are quiet (the copies come back as echoes).
+    assert sync(bridge, "booking_system", "outlook")["processed"] == 0
+    assert sync(bridge, "outlook", "booking_system")["processed"] == 0
+
+    # An edit in Outlook flows back to the booking.
+    edited = graph.patch(f"/users/{ROOM}/events/{events['Council meeting']['id']}",
+                         json={"subject": "Council meeting (moved to 10)"})
+    assert edited.status_code == 200, edited.text
+    back = sync(bridge, "outlook", "booking_system")
+    assert (back["updated"], back["created"]) == (1, 0)
+    stored = bookings.request("GET", f"/api/events/{first['id']}").json()
+    assert stored["title"] == "Council meeting (moved to 10)"
+    assert sync(bridge, "booking_system", "outlook")["processed"] == 0
+    assert len(outlook_events(graph)) == 2 and len(bookings.list_all(active="true")) == 2
+
+    stats = bridge("GET", "/bridge/stats").json()["statistics"]
+    assert stats["summary"]["synced"] == 2
+    completed = bridge("GET", "/bridge/completed", params={"limit": 2}).json()
+    assert completed["count"] == 2 and completed["next_page_token"]
+
+
+def test_cancel_and_reenable(bridge: Api, bookings: BookingApi, graph: GraphClient) -> None:
+    booking = book(bookings, "Yoga")
+    sync(bridge, "booking_system", "outlook")
+    [first] = outlook_events(graph)
+    assert bookings.request("DELETE", f"/api/events/{booking['id']}").status_code == 200
+    results = sync(bridge, "booking_system", "outlook")
+    assert results["deleted"] == 1 and outlook_events(graph) == []
+
+    reenabled = bookings.request("PUT", f"/api/events/{booking['id']}", json={"active": True})
+    assert reenabled.status_code == 200
+    results = sync(bridge, "booking_system", "outlook")
+    assert results["created"] == 1
+    [second] = outlook_events(graph)
+    assert second["id"] != first["id"] and second["subject"] == "Yoga"
+
+
+def test_outlook_born_event_and_outlook_deletion(bridge: Api, bookings: BookingApi,
+                                                 graph: GraphClient) -> None:
+    made = graph.post(f"/users/{ROOM}/events", json={
+        "subject": "Walk-in", "start": {"dateTime": stamp(4)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": stamp(5)[:-1], "timeZone": "UTC"}})
+    assert made.status_code == 201, made.text
+    results = sync(bridge, "outlook", "booking_system")
+    assert results["created"] == 1
+    [booking] = bookings.list_all(resource_id=RESOURCE)
+    assert (booking["title"], booking["source_system"]) == ("Walk-in", "calbridge")
+    assert sync(bridge, "booking_system", "outlook")["processed"] == 0
+
+    assert graph.delete(f"/users/{ROOM}/events/{made.json()['id']}").status_code == 204
+    results = sync(bridge, "outlook", "booking_system")
+    assert results["deleted"] == 1
+    assert bookings.list_all(resource_id=RESOURCE)[0]["active"] is False
+
+
+def test_a_purged_booking_is_found_by_sync_deletions(bridge: Api, bookings: BookingApi,
+                                                     graph: GraphClient) -> None:
+    booking = book(bookings, "Purged")
+    sync(bridge, "booking_system", "outlook")
+    purged = bookings.request("DELETE", f"/api/events/{booking['id']}",
+                              params={"purge": "true"})
+    assert purged.status_code == 200
+    answer = bridge("POST", "/bridges/sync-deletions")
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert (results["detected_deletions"], results["processed_deletions"]) == (1, 1)
+    assert results["summary"] == {"outlook_deletions": 1, "errors": 0}
+    assert set(results["systems_affected"]) == {"booking_system", "outlook"}
+    assert outlook_events(graph) == []
+    queue = bridge("POST", "/bridges/process-deletion-queue").json()["results"]
+    assert queue["detected_deletions"] == 0
+    cleaned = bridge("DELETE", "/bridge/cleanup-orphaned").json()["results"]
+    assert cleaned["removed"] == 1
+
+
+def test_failures_are_pending_then_retried(bridge: Api, bookings: BookingApi,
+                                           graph: GraphClient) -> None:
+    book(bookings, "Unlucky")
+    fault = graph.admin("POST", "/faults", {"match": {"method": "POST"}, "status": 503,
+                                            "times": 50})
+    assert fault.status_code in (200, 201), fault.text
+    results = sync(bridge, "booking_system", "outlook")
+    assert (results["errors"], results["success_rate"]) == (1, "0%")
+    pending = bridge("GET", "/bridge/pending").json()
+    assert pending["count"] == 1 and pending["pending"][0]["status"] == "error"
+    assert pending["pending"][0]["last_error"]
+    graph.admin("DELETE", "/faults")
+    assert bridge("POST", "/bridge/process-pending").json()["results"]["processed"] == 0
+    retried = bridge("POST", "/bridge/process-pending", params={"force": "true"}).json()
+    assert retried["results"]["created"] == 1
+    assert [e["subject"] for e in outlook_events(graph)] == ["Unlucky"]
+    assert bridge("GET", "/bridge/pending").json()["count"] == 0
+
+
+def test_manual_conflict_is_listed_and_resolved(bridge: Api, bookings: BookingApi,
+                                                graph: GraphClient) -> None:
+    mapping_id = bridge.mapping_id  # type: ignore[attr-defined]
+    assert bridge("PUT", f"/mappings/resources/{mapping_id}",
+                  json={"conflict_policy": "manual"}).status_code == 200
+    booking = book(bookings, "Original")
+    sync(bridge, "booking_system", "outlook")
+    [event] = outlook_events(graph)
+    bookings.request("PUT", f"/api/events/{booking['id']}", json={"title": "Booking says"})
+    graph.patch(f"/users/{ROOM}/events/{event['id']}", json={"subject": "Outlook says"})
+    results = sync(bridge, "booking_system", "outlook")
+    assert results["conflicts"] == 1
+    [conflict] = bridge("GET", "/bridge/conflicts").json()["conflicts"]
+    assert conflict["versions"]["calendar"]["title"] == "Outlook says"
+    bad = bridge("POST", f"/bridge/conflicts/{conflict['id']}/resolve", json={"winner": "x"})
+    assert bad.status_code == 422
+    resolved = bridge("POST", f"/bridge/conflicts/{conflict['id']}/resolve",
+                      json={"winner": "booking"})
+    assert resolved.status_code == 200 and resolved.json()["results"]["updated"] == 1
+    assert [e["subject"] for e in outlook_events(graph)] == ["Booking says"]
+    assert bridge("GET", "/bridge/conflicts").json()["count"] == 0
+    again = bridge("POST", f"/bridge/conflicts/{conflict['id']}/resolve",
+                   json={"winner": "booking"})
+    assert again.status_code == 409
+
+
+def test_mass_deletion_is_held_until_confirmed(bridge: Api, bookings: BookingApi,
+                                               graph: GraphClient) -> None:
+    for n in range(12):
+        book(bookings, f"Session {n}", hours=n)
+    assert sync(bridge, "booking_system", "outlook")["created"] == 12
+    for event in outlook_events(graph)[:11]:
+        graph.delete(f"/users/{ROOM}/events/{event['id']}")
+    results = sync(bridge, "outlook", "booking_system")
+    assert (results["held"], results["deleted"]) == (11, 0)
+    assert len(bookings.list_all(active="true")) == 12
+    health = bridge("GET", "/bridges/health").json()
+    assert health["holds"] == 1 and health["status"] == "degraded"
+    [hold] = bridge("GET", "/bridge/holds").json()["holds"]
+    confirmed = bridge("POST", f"/bridge/holds/{hold['id']}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json()["results"]["deleted"] == 11
+    assert len(bookings.list_all(active="true")) == 1
+    assert bridge("POST", f"/bridge/holds/{hold['id']}/reject").status_code == 409
+    assert bridge("GET", "/bridge/holds", params={"status": "nope"}).status_code == 422
+
+
+def test_dry_run_and_bad_requests(bridge: Api, bookings: BookingApi, graph: GraphClient) -> None:
+    book(bookings, "Planned")
+    planned = sync(bridge, "booking_system", "outlook", dry_run=True)
+    assert (planned["planned"], planned["created"]) == (1, 0)
+    assert outlook_events(graph) == []
+    windowed = sync(bridge, "booking_system", "outlook",
+                    from_date=DAY.date().isoformat(),
+                    to_date=(DAY + timedelta(days=1)).date().isoformat(),
+                    resource_ids=[RESOURCE])
+    assert windowed["created"] == 1
+
+    assert bridge("POST", "/bridges/sync/nowhere/outlook").status_code == 404
+    assert bridge("POST", "/bridges/sync/outlook/outlook").status_code == 422
+    assert bridge("POST", "/bridges/sync/booking_system/outlook", data=b"{oops",
+                  headers={"Content-Type": "application/json"}).status_code == 400
+    backwards = bridge("POST", "/bridges/sync/booking_system/outlook",
+                       json={"from_date": "2030-02-01", "to_date": "2030-01-01"})
+    assert backwards.status_code == 422
+    assert bridge("POST", "/bridges/sync/booking_system/outlook",
+                  json={"dry_run": "sometimes"}).status_code == 422
