@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from calbridge.host.stack import LocalStack, Ports
+from calbridge.host.stack import DEMO_BOOKING_KEY, LocalStack, Ports
 
 KEY = "demo-function-key"
+# The demo's bookings: tomorrow morning, well inside the sync window.
+SOON = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0,
+                                                      microsecond=0)
 
 
 class Walkthrough:
@@ -41,44 +47,154 @@ class Walkthrough:
             caps = ", ".join(k for k, v in bridge["capabilities"].items() if v)
             print(f"    {bridge['name']:<16} type={bridge['type']:<15} can: {caps}")
 
-        self.title("Resources in your booking system")
+        self.title("Resources in your booking system, rooms in Outlook")
         resources = self.call("GET", "/bridges/booking_system/calendars")["calendars"]
-        for resource in resources:
-            print(f"    {resource['id']:<12} {resource['name']}")
-
-        self.title("Room calendars in Outlook (Microsoft Graph emulator)")
         rooms = self.call("GET", "/bridges/outlook/calendars")["calendars"]
+        for resource in resources:
+            print(f"    booking system  {resource['id']:<12} {resource['name']}")
         for room in rooms:
-            print(f"    {room['id']:<32} {room['name']}")
+            print(f"    outlook         {room['id']:<28} {room['name']}")
 
-        self.title("Map a booking resource to an Outlook room")
-        pairs = list(zip(resources, rooms, strict=False))[:2]
-        for resource, room in pairs:
+        self.title("Map two booking resources to two Outlook rooms")
+        rooms_by_resource = dict(zip(("room_101", "room_102"), (r["id"] for r in rooms),
+                                     strict=False))
+        for resource_id, room_id in rooms_by_resource.items():
             created = self.call("POST", "/mappings/resources", json={
-                "booking_system_resource_id": resource["id"], "calendar_system": "outlook",
-                "calendar_resource_id": room["id"], "calendar_resource_name": room["name"],
-                "active": True})
-            print(f"    mapping {created['id']}: {resource['id']} ↔ {room['id']}")
-
-        self.title("Mapping the same pair again is refused")
+                "booking_system_resource_id": resource_id, "calendar_system": "outlook",
+                "calendar_resource_id": room_id, "active": True})
+            print(f"    {resource_id} ↔ {room_id}  (mapping {created['id'][:8]}…)")
         again = self.call("POST", "/mappings/resources", json={
-            "booking_system_resource_id": pairs[0][0]["id"], "calendar_system": "outlook",
-            "calendar_resource_id": pairs[0][1]["id"]})
-        print(f"    {again['error']['code']}: {again['error']['message']}")
+            "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+            "calendar_resource_id": rooms_by_resource["room_101"]})
+        print(f"    mapping the same pair again: {again['error']['message']}")
 
-        self.title("The mappings now stored in Table Storage")
-        for mapping in self.call("GET", "/mappings/resources")["mappings"]:
-            print(f"    {mapping['booking_system_resource_id']:<12} ↔ "
-                  f"{mapping['calendar_system']}:{mapping['calendar_resource_id']:<28} "
-                  f"{mapping['sync_direction']}, {mapping['conflict_policy']}")
+        self.title("Bookings are made in your booking system")
+        people = BookingSystem(self.stack)
+        council = people.book("room_101", "Council meeting", hours=0)
+        people.book("room_101", "Choir practice", hours=3)
+        people.book("room_102", "Chess club", hours=1)
+        for booking in people.bookings():
+            print(f"    #{booking['id']:<4} {booking['resource_id']:<9} {booking['title']}")
 
-        self.title("Health of every bridge and of storage")
+        self.title("Sync them into Outlook")
+        self.report(self.call("POST", "/bridges/sync/booking_system/outlook"))
+        outlook = Outlook(self.stack)
+        self.show_outlook(outlook, rooms_by_resource.values())
+
+        self.title("Someone edits a meeting in Outlook; sync it back")
+        room_a = rooms_by_resource["room_101"]
+        event = next(e for e in outlook.events(room_a) if e["subject"] == "Council meeting")
+        outlook.rename(room_a, event["id"], "Council meeting (moved to the big hall)")
+        print("    Outlook: 'Council meeting' → 'Council meeting (moved to the big hall)'")
+        self.report(self.call("POST", "/bridges/sync/outlook/booking_system"))
+        print(f"    booking #{council['id']} is now: {people.get(council['id'])['title']!r}")
+
+        self.title("Sync again, both ways: nothing to do, no echo")
+        self.report(self.call("POST", "/bridges/sync/booking_system/outlook"))
+        self.report(self.call("POST", "/bridges/sync/outlook/booking_system"))
+
+        self.title("The council meeting is cancelled in the booking system")
+        people.cancel(council["id"])
+        self.report(self.call("POST", "/bridges/sync/booking_system/outlook"))
+        self.show_outlook(outlook, [room_a])
+
+        self.title("…and re-enabled: it gets a fresh Outlook event")
+        people.reenable(council["id"])
+        self.report(self.call("POST", "/bridges/sync/booking_system/outlook"))
+        self.show_outlook(outlook, [room_a])
+
+        self.title("Final state of both sides")
+        print(f"    {'booking system':<52} outlook")
+        linked = {e.get("subject"): e for room in rooms_by_resource.values()
+                  for e in outlook.events(room)}
+        for booking in people.bookings():
+            state = "active" if booking["active"] else "cancelled"
+            mirror = linked.get(booking["title"])
+            seen = "✓ " + mirror["subject"] if mirror else "—"
+            print(f"    #{booking['id']:<4} {booking['title'][:30]:<31} {state:<10}  {seen}")
+
+        self.title("Health and statistics")
         health = self.call("GET", "/bridges/health")
         for name, report in health["bridges"].items():
-            print(f"    {name:<16} {report['status']:<9} response {report['latency_ms']} ms"
-                  f"  calendars {report['calendars_available']}")
-        print(f"    storage          {health['storage']['status']}")
-        print(f"    event links      {json.dumps(health['mappings'])}")
+            print(f"    {name:<16} {report['status']:<9} {report['latency_ms']} ms, "
+                  f"{report['calendars_available']} calendars")
+        summary = self.call("GET", "/bridge/stats")["statistics"]["summary"]
+        print("    event links: " + ", ".join(f"{k} {v}" for k, v in summary.items() if v))
+
+    def report(self, answer: dict[str, Any]) -> None:
+        results = answer["results"]
+        print(f"    created {results['created']}, updated {results['updated']}, "
+              f"deleted {results['deleted']}, errors {results['errors']}, "
+              f"success rate {results['success_rate']}")
+        for op in results["operations"]:
+            if op["status"] != "skipped":
+                print(f"      {op['operation']:<7} {op['source_system']} → {op['target_system']}"
+                      f"  {op['title'] or '':<40} {op['status']}")
+
+    def show_outlook(self, outlook: Outlook, rooms: Iterable[str]) -> None:
+        for room in rooms:
+            titles = sorted(e["subject"] for e in outlook.events(room)) or ["(empty)"]
+            print(f"    Outlook {room}: " + "; ".join(titles))
+
+
+class BookingSystem:
+    """The people using the example booking system, through its own API."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.url = stack.booking.base_url  # type: ignore[union-attr]
+        self.session = requests.Session()
+        self.session.headers["X-API-Key"] = DEMO_BOOKING_KEY
+
+    def book(self, resource: str, title: str, hours: int) -> dict[str, Any]:
+        start = SOON + timedelta(hours=hours)
+        answer = self.session.post(f"{self.url}/api/events", timeout=30, json={
+            "resource_id": resource, "title": title,
+            "start_time": start.isoformat().replace("+00:00", "Z"),
+            "end_time": (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")})
+        answer.raise_for_status()
+        return answer.json()["event"]
+
+    def get(self, booking_id: str) -> dict[str, Any]:
+        return self.session.get(f"{self.url}/api/events/{booking_id}", timeout=30).json()
+
+    def bookings(self) -> list[dict[str, Any]]:
+        return self.session.get(f"{self.url}/api/events", timeout=30).json()["events"]
+
+    def cancel(self, booking_id: str) -> None:
+        self.session.delete(f"{self.url}/api/events/{booking_id}", timeout=30).raise_for_status()
+
+    def reenable(self, booking_id: str) -> None:
+        self.session.put(f"{self.url}/api/events/{booking_id}", json={"active": True},
+                         timeout=30).raise_for_status()
+
+
+class Outlook:
+    """People editing room calendars, through the Graph emulator's API."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        graph = stack.graph
+        self.url = graph.graph_url  # type: ignore[union-attr]
+        self.session = requests.Session()
+        self.session.verify = graph.ca_path  # type: ignore[union-attr]
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace the CA
+        token = self.session.post(
+            f"{graph.authority_host}/{graph.tenant_id}/oauth2/v2.0/token",  # type: ignore[union-attr]
+            data={"grant_type": "client_credentials", "client_id": graph.client_id,  # type: ignore[union-attr]
+                  "client_secret": graph.client_secret,  # type: ignore[union-attr]
+                  "scope": "https://graph.microsoft.com/.default"}, timeout=30).json()
+        self.session.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    def events(self, room: str) -> list[dict[str, Any]]:
+        window = {"startDateTime": (SOON - timedelta(days=1)).isoformat(),
+                  "endDateTime": (SOON + timedelta(days=2)).isoformat()}
+        answer = self.session.get(f"{self.url}/users/{room}/calendarView", params=window,
+                                  timeout=30)
+        answer.raise_for_status()
+        return answer.json()["value"]
+
+    def rename(self, room: str, event_id: str, subject: str) -> None:
+        self.session.patch(f"{self.url}/users/{room}/events/{event_id}",
+                           json={"subject": subject}, timeout=30).raise_for_status()
 
 
 def main() -> int:
@@ -88,6 +204,9 @@ def main() -> int:
                            workdir=Path(folder))
         print("Starting Azurite, the example booking system, the Graph emulator and the "
               "Functions host on 127.0.0.1 …")
+        # The walkthrough triggers every sync itself, so the timers stay quiet.
+        os.environ.setdefault("SYNC_SCHEDULE", "0 0 0 1 1 *")
+        os.environ.setdefault("DELETION_SYNC_SCHEDULE", "0 0 0 1 1 *")
         stack.start()
         try:
             Walkthrough(stack).run()
