@@ -4,6 +4,7 @@ conflicts, mass-deletion holds, retries and clean-up."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,18 +29,19 @@ def stamp(hours: float) -> str:
     return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
-           tmp_path: Path) -> Iterator[Api]:
-    e2e_booking_system.reset()
+def start_bridge(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+                 folder: Path, **extra: str) -> tuple[HostProcess, Api]:
+    """A host with both real bridges and room_101 ↔ room A mapped."""
+    booking.reset()
     emulator = graph.emulator
-    env = host_env(azurite, e2e_booking_system, CALBRIDGE_BRIDGES="booking_system,outlook",
+    env = host_env(azurite, booking, CALBRIDGE_BRIDGES="booking_system,outlook",
                    CALBRIDGE_TABLE_PREFIX="s" + uuid.uuid4().hex[:10],
                    OUTLOOK_TENANT_ID=emulator.tenant_id, OUTLOOK_CLIENT_ID=emulator.client_id,
                    OUTLOOK_CLIENT_SECRET=emulator.client_secret,
                    OUTLOOK_AUTHORITY_HOST=emulator.authority_host,
-                   GRAPH_BASE_URL=emulator.graph_url, OUTLOOK_CA_BUNDLE=emulator.ca_path)
-    host = HostProcess(env, tmp_path / "host.log").start()
+                   GRAPH_BASE_URL=emulator.graph_url, OUTLOOK_CA_BUNDLE=emulator.ca_path,
+                   **extra)
+    host = HostProcess(env, folder / "host.log").start()
     api = Api(host.url)
     created = api("POST", "/mappings/resources", json={
         "booking_system_resource_id": RESOURCE, "calendar_system": "outlook",
@@ -47,6 +49,13 @@ def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: Gra
         "active": True})
     assert created.status_code == 201, created.text
     api.mapping_id = created.json()["id"]  # type: ignore[attr-defined]
+    return host, api
+
+
+@pytest.fixture
+def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+           tmp_path: Path) -> Iterator[Api]:
+    host, api = start_bridge(azurite, e2e_booking_system, graph, tmp_path)
     yield api
     host.stop()
 
@@ -248,3 +257,25 @@ def test_dry_run_and_bad_requests(bridge: Api, bookings: BookingApi, graph: Grap
     assert backwards.status_code == 422
     assert bridge("POST", "/bridges/sync/booking_system/outlook",
                   json={"dry_run": "sometimes"}).status_code == 422
+
+
+def test_large_runs_fan_out_through_the_queue_trigger(azurite: Azurite,
+                                                     e2e_booking_system: BookingSystemServer,
+                                                     graph: GraphClient, bookings: BookingApi,
+                                                     tmp_path: Path) -> None:
+    host, bridge = start_bridge(azurite, e2e_booking_system, graph, tmp_path,
+                                CALBRIDGE_INLINE_OPERATIONS="2")
+    try:
+        for n in range(6):
+            book(bookings, f"Class {n}", hours=n)
+        results = sync(bridge, "booking_system", "outlook")
+        assert (results["created"], results["queued"]) == (2, 4)
+        deadline = time.monotonic() + 30
+        while len(outlook_events(graph)) < 6 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sorted(e["subject"] for e in outlook_events(graph)) == [
+            f"Class {n}" for n in range(6)]
+        assert sync(bridge, "booking_system", "outlook")["processed"] == 0
+        assert bridge("GET", "/bridge/stats").json()["statistics"]["summary"]["synced"] == 6
+    finally:
+        host.stop()

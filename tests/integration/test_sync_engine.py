@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from calbridge.model import ConflictPolicy, EventStatus, HoldStatus, Side, SyncStatus
+from calbridge.model import ConflictPolicy, EventStatus, HoldStatus, Side, SyncStatus, SyncWork
 from calbridge.services import decisions, sync
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
@@ -246,4 +246,34 @@ def test_cleanup_removes_links_gone_on_both_sides(world: SyncWorld) -> None:
     world.both()
     removed = sync.cleanup_orphaned(world.container)
     assert removed["removed"] == 1 and world.storage.links.list() == []
+    assert statuses(world.both()) == []
+
+
+def test_the_timer_syncs_both_directions_of_every_mapping(world: SyncWorld) -> None:
+    world.booking.user_create(ROOM, "From the booking system")
+    world.outlook.user_create(CALENDAR, "From Outlook", hours=5)
+    results = sync.sync_everything(world.container)
+    assert (results["created"], results["errors"]) == (2, 0)
+    assert {e.title for e in world.booking.live(ROOM)} == {e.title for e in
+                                                           world.outlook.live(CALENDAR)}
+    assert sync.sync_everything(world.container)["processed"] == 0
+
+
+def test_large_runs_fan_out_to_the_queue(azurite) -> None:
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS="2")
+    for n in range(5):
+        world.booking.user_create(ROOM, f"Booking {n}", hours=n)
+    outcomes = world.to_outlook()
+    assert [o.status for o in outcomes].count("completed") == 2
+    assert [o.status for o in outcomes].count("queued") == 3
+    queue = world.storage.queue("sync-work").client
+    messages = [m for m in queue.receive_messages(max_messages=32)]
+    for message in messages:
+        work = SyncWork.model_validate_json(message.content)
+        if work.mapping_id != world.mapping.id:
+            continue  # another test's work
+        assert sync.process_work(world.container, work).status == "completed"
+        sync.process_work(world.container, work)  # delivered twice: still one event
+        queue.delete_message(message)
+    assert len(world.outlook.live(CALENDAR)) == 5
     assert statuses(world.both()) == []
