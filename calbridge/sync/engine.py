@@ -38,6 +38,7 @@ from calbridge.sync.plan import (
     instant,
     mass_deletion,
     plan_changes,
+    plan_event,
 )
 
 log = logging.getLogger(__name__)
@@ -288,6 +289,13 @@ class SyncEngine:
     def _delete(self, sides: Sides, op: PlannedOperation) -> Outcome:
         link = op.link
         assert link is not None
+        if op.event is None:
+            # A tombstone or an absence from a listing: make sure the event is really gone
+            # (Graph's windowed delta also reports events moved out of its window).
+            current = sides.bridges[op.source].get_event(sides.calendar(op.source),
+                                                         op.source_id)
+            if current is not None and current.status is not EventStatus.CANCELLED:
+                return self.apply(sides, plan_event(op.source, current, link))
         target_id = link.side_id(op.target)
         if target_id:
             sides.bridges[op.target].delete(sides.calendar(op.target), target_id)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from calbridge.model import ConflictPolicy, EventStatus, HoldStatus, Side, SyncStatus, SyncWork
 from calbridge.services import decisions, sync
+from calbridge.sync.plan import plan_deletion
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
 
@@ -277,3 +278,17 @@ def test_large_runs_fan_out_to_the_queue(azurite) -> None:
         queue.delete_message(message)
     assert len(world.outlook.live(CALENDAR)) == 5
     assert statuses(world.both()) == []
+
+
+def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncWorld) -> None:
+    # Graph's windowed delta reports an event moved out of its window as removed.
+    event = world.outlook.user_create(CALENDAR, "Moved far ahead")
+    world.both()
+    world.outlook.user_edit(CALENDAR, event.id, "Moved far ahead (new time)")
+    link = only_link(world)
+    engine = world.engine
+    outcome = engine.apply(engine.sides(world.fresh_mapping()),
+                           plan_deletion(Side.CALENDAR, event.id, link, "deleted in calendar"))
+    assert (outcome.operation.value, outcome.status) == ("update", "completed")
+    [booking] = world.booking.live(ROOM)
+    assert booking.title == "Moved far ahead (new time)"
