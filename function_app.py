@@ -1,11 +1,13 @@
-"""calbridge on Azure Functions: the app and its blueprints, nothing else."""
+"""calbridge on Azure Functions: telemetry set-up, the app and its blueprints, nothing else."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from calbridge.functions import bridges, decisions, mappings, stats, sync
+from calbridge.telemetry import configure_telemetry
 
+configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp):

@@ -13,6 +13,7 @@ from calbridge.config import Settings
 from calbridge.errors import ConfigurationError
 from calbridge.host.app import load_local_settings
 from calbridge.host.runtime import ROOT, LocalHost
+from calbridge.telemetry import configure_telemetry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     load_local_settings(args.settings)
+    configure_telemetry()
     try:
         Settings.from_env()
     except ConfigurationError as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 from calbridge.host.azurite import Azurite
 from calbridge.host.processes import free_port
 from calbridge.host.runtime import ROOT, LocalHost
+from calbridge.telemetry import configure_telemetry
 
 LOCAL = ROOT / ".local"
 DEMO_BOOKING_KEY = "local-booking-key"
@@ -72,6 +73,7 @@ class LocalStack:
             self.graph.start()
             self.env = self._settings()
             os.environ.update(self.env)
+            configure_telemetry()
             self.host = LocalHost(port=self.ports.host).start()
         except BaseException:
             self.stop()

@@ -37,12 +37,13 @@ LOCAL_ONLY_SETTINGS = {
     # secret comes from Key Vault (a certificate file would have to ship in the package).
     "OUTLOOK_CLIENT_CERTIFICATE_PATH": "alternative to the Key Vault client secret",
     "OUTLOOK_CLIENT_CERTIFICATE_THUMBPRINT": "alternative to the Key Vault client secret",
+    # Console log format of the local host; in Azure logs go to Application Insights.
+    "CALBRIDGE_LOG_FORMAT": "local console output",
 }
 
 # Settings the deployment sets for the Functions host and platform, not for calbridge.
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential",  # the host's storage clients use managed identity
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry
 }
 
@@ -126,8 +127,9 @@ def code_settings() -> dict[str, Any]:
     import calbridge.bridges.adapters  # noqa: F401  (registers the adapters)
     from calbridge.bridges.registry import ADAPTERS
     from calbridge.config import Settings
+    from calbridge.telemetry import TelemetrySettings
 
-    settings = setting_aliases(Settings)
+    settings = {**setting_aliases(Settings), **setting_aliases(TelemetrySettings)}
     for adapter in ADAPTERS.values():
         if adapter.settings_model is not None:
             settings.update(setting_aliases(adapter.settings_model))
