@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from calbridge.functions import bridges, decisions, mappings, stats, sync
+from calbridge.functions import (
+    bridges,
+    decisions,
+    guide,
+    mappings,
+    polling,
+    stats,
+    sync,
+    webhooks,
+)
 from calbridge.telemetry import configure_telemetry
 
 configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp):
+for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp, webhooks.bp,
+                  polling.bp, guide.bp):
     app.register_functions(blueprint)

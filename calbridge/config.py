@@ -48,6 +48,17 @@ class Settings(BaseModel):
     mass_delete_min: int = Field(default=10, alias="CALBRIDGE_MASS_DELETE_MIN", ge=1)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
 
+    # Real time: push subscriptions, their renewal, and the polling fallback.
+    subscription_renewal_schedule: str = Field(default="0 */30 * * * *",
+                                               alias="SUBSCRIPTION_RENEWAL_SCHEDULE")
+    poll_schedule: str = Field(default="0 */1 * * * *", alias="POLL_SCHEDULE")
+    # Outlook event subscriptions last at most 10080 minutes; ask for a little less.
+    subscription_minutes: int = Field(default=10_000, alias="CALBRIDGE_SUBSCRIPTION_MINUTES",
+                                      ge=45, le=10_070)
+    # How often a calendar with a healthy subscription is still polled (reconciliation).
+    reconcile_minutes: int = Field(default=30, alias="CALBRIDGE_RECONCILE_MINUTES", ge=1,
+                                   le=1440)
+
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("storage_connection_string", "function_key", "webhook_base_url")

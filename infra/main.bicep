@@ -103,6 +103,22 @@ param calbridgeMassDeleteMin int = 10
 @minValue(1)
 param calbridgeInlineOperations int = 200
 
+@description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
+param subscriptionRenewalSchedule string = '0 */30 * * * *'
+
+@description('POLL_SCHEDULE: NCRONTAB schedule of the polling fallback (calendars without a healthy subscription every time, the others for reconciliation).')
+param pollSchedule string = '0 */1 * * * *'
+
+@description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions (Outlook events allow at most 10080 minutes).')
+@minValue(45)
+@maxValue(10070)
+param calbridgeSubscriptionMinutes int = 10000
+
+@description('CALBRIDGE_RECONCILE_MINUTES: how often a calendar with a healthy subscription is still polled.')
+@minValue(1)
+@maxValue(1440)
+param calbridgeReconcileMinutes int = 30
+
 @description('Public HTTPS base URL for webhooks when the app sits behind a custom domain or gateway; empty uses the app\'s default host name.')
 param webhookBaseUrl string = ''
 
@@ -288,6 +304,10 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMassDeleteShare: calbridgeMassDeleteShare
     calbridgeMassDeleteMin: calbridgeMassDeleteMin
     calbridgeInlineOperations: calbridgeInlineOperations
+    subscriptionRenewalSchedule: subscriptionRenewalSchedule
+    pollSchedule: pollSchedule
+    calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes
+    calbridgeReconcileMinutes: calbridgeReconcileMinutes
     webhookBaseUrl: webhookBaseUrl
     bookingSystemBaseUrl: bookingSystemBaseUrl
     bookingSystemApiKeyHeader: bookingSystemApiKeyHeader

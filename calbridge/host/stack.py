@@ -75,6 +75,9 @@ class LocalStack:
             os.environ.update(self.env)
             configure_telemetry()
             self.host = LocalHost(port=self.ports.host).start()
+            # The booking system's change notifications go to calbridge's webhook.
+            self.booking.set_webhook(f"{self.url}/bridges/webhook/booking_system",
+                                     DEMO_WEBHOOK_SECRET)
         except BaseException:
             self.stop()
             raise

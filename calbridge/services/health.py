@@ -10,6 +10,7 @@ from calbridge.bootstrap import Container
 from calbridge.bridges.base import BridgeHealth, CalendarBridge
 from calbridge.errors import CalbridgeError
 from calbridge.model import HoldStatus, SyncStatus
+from calbridge.services import subscriptions as push_subscriptions
 
 
 def _check(bridge: CalendarBridge) -> BridgeHealth:
@@ -53,6 +54,7 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
     last_sync: dict[str, str] = {}
     mappings: dict[str, Any] = {"total": 0, "active": 0}
     resource_mappings: dict[str, Any] = {"total": 0, "active": 0}
+    subscriptions: dict[str, Any] = {"total": 0, "expiring": 0, "failing": 0}
     if storage_ok:
         try:
             container.storage.ensure()
@@ -64,6 +66,7 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
             mappings["errors"] = mappings.pop(SyncStatus.ERROR.value)
             mappings["conflicts"] = mappings.pop(SyncStatus.CONFLICT.value)
             resource_mappings = container.storage.mappings.count()
+            subscriptions = push_subscriptions.summary(container)
             for cursor in container.storage.cursors.list():
                 if cursor.last_poll_at:
                     stamp = cursor.last_poll_at.isoformat().replace("+00:00", "Z")
@@ -90,5 +93,7 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
         "resource_mappings": resource_mappings,
         # Mass deletions waiting for an operator (GET /bridge/holds).
         "holds": holds,
+        # Push subscriptions: total, expiring, failing (renewal timer status).
+        "subscriptions": subscriptions,
     }
     return report, storage_ok

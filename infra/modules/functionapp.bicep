@@ -111,6 +111,22 @@ param calbridgeMassDeleteMin int
 @minValue(1)
 param calbridgeInlineOperations int
 
+@description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
+param subscriptionRenewalSchedule string
+
+@description('POLL_SCHEDULE: NCRONTAB schedule of the polling fallback.')
+param pollSchedule string
+
+@description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions.')
+@minValue(45)
+@maxValue(10070)
+param calbridgeSubscriptionMinutes int
+
+@description('CALBRIDGE_RECONCILE_MINUTES: how often a calendar with a healthy subscription is still polled.')
+@minValue(1)
+@maxValue(1440)
+param calbridgeReconcileMinutes int
+
 @description('WEBHOOK_BASE_URL override (custom domain or gateway); empty uses https://<default host name>.')
 param webhookBaseUrl string
 
@@ -234,6 +250,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CALBRIDGE_MASS_DELETE_SHARE', value: calbridgeMassDeleteShare }
         { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
+        { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
+        { name: 'POLL_SCHEDULE', value: pollSchedule }
+        { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }
+        { name: 'CALBRIDGE_RECONCILE_MINUTES', value: string(calbridgeReconcileMinutes) }
         { name: 'WEBHOOK_BASE_URL', value: effectiveWebhookBaseUrl }
         // Booking system: an API key, or OAuth2 client credentials when a token URL is set.
         { name: 'BOOKING_SYSTEM_BASE_URL', value: bookingSystemBaseUrl }

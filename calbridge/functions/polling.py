@@ -1,0 +1,41 @@
+"""Polling fallback: `/polling/initialize`, `/bridges/poll-changes`, `/polling/stats`,
+and the poll timer."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from calbridge.bootstrap import Container, container
+from calbridge.functions.http import api, ok, query_bool
+from calbridge.services import polling
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.route(route="polling/initialize", methods=["POST"])
+@api
+def initialize_polling(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    results = polling.initialize(c, force=bool(query_bool(req, "force")))
+    return ok(message="Polling initialized", results=results)
+
+
+@bp.route(route="bridges/poll-changes", methods=["POST"])
+@api
+def poll_bridge_changes(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    return ok(message="Polling completed", results=polling.poll_changes(c))
+
+
+@bp.route(route="polling/stats", methods=["GET"])
+@api
+def show_polling_stats(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+    return ok(statistics=polling.stats(c))
+
+
+@bp.timer_trigger(schedule="%POLL_SCHEDULE%", arg_name="timer")
+def poll_on_schedule(timer: func.TimerRequest) -> None:
+    results = polling.poll_changes(container(), due_only=True)
+    log.info("scheduled poll", extra={"polled": results["calendars_polled"],
+                                      "processed": results["processed"]})

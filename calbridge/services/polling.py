@@ -1,0 +1,176 @@
+"""The polling fallback: every mapped calendar read through its cursor (Graph delta
+links, the booking system's change cursor) and synced by the engine.
+
+Calendars with a healthy push subscription are polled only for reconciliation (every
+`CALBRIDGE_RECONCILE_MINUTES`); the others on every poll. A poll of an unchanged
+calendar reads its cursor and asks for changes once; the engine writes the cursor only
+when it moved or work was done. When each calendar was last polled is remembered in
+the process, so quiet polls write nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from calbridge.bootstrap import Container
+from calbridge.errors import CalbridgeError
+from calbridge.model import OperationKind, ResourceMapping, Side, utcnow
+from calbridge.services import subscriptions
+from calbridge.services.sync import allowed, results_block
+from calbridge.sync.engine import Outcome, SyncEngine
+
+_lock = threading.Lock()
+_last_polled: dict[tuple[str, str], datetime] = {}
+
+
+def _remember(bridge: str, calendar_id: str, moment: datetime) -> None:
+    with _lock:
+        _last_polled[(bridge, calendar_id.casefold())] = moment
+
+
+def _remembered(bridge: str, calendar_id: str) -> datetime | None:
+    with _lock:
+        return _last_polled.get((bridge, calendar_id.casefold()))
+
+
+@dataclass(frozen=True)
+class PolledCalendar:
+    """One side of one active mapping: a calendar polling reads."""
+
+    mapping: ResourceMapping
+    side: Side
+
+    @property
+    def bridge(self) -> str:
+        return (self.mapping.booking_system if self.side is Side.BOOKING
+                else self.mapping.calendar_system)
+
+    @property
+    def calendar_id(self) -> str:
+        return (self.mapping.booking_system_resource_id if self.side is Side.BOOKING
+                else self.mapping.calendar_resource_id)
+
+
+def polled_calendars(container: Container) -> list[PolledCalendar]:
+    """Both sides of every active mapping whose bridges are configured, as directions allow."""
+    container.storage.ensure()
+    found = []
+    for mapping in container.storage.mappings.list(active=True):
+        if not (mapping.calendar_system in container.bridges
+                and mapping.booking_system in container.bridges):
+            continue
+        for side in (Side.CALENDAR, Side.BOOKING):
+            if allowed(mapping, side):
+                found.append(PolledCalendar(mapping, side))
+    return found
+
+
+def _healthy_subscriptions(container: Container, now: datetime) -> set[tuple[str, str]]:
+    return {(s.bridge, s.calendar_id.casefold())
+            for s in container.storage.subscriptions.list()
+            if subscriptions.status_of(container, s, now) in ("healthy", "expiring")}
+
+
+def _last_poll(container: Container, calendar: PolledCalendar,
+               cursors: dict[tuple[str, str], Any]) -> datetime | None:
+    stored = cursors.get((calendar.bridge, calendar.calendar_id))
+    times = [t for t in (_remembered(calendar.bridge, calendar.calendar_id),
+                         stored.last_poll_at if stored else None) if t is not None]
+    return max(times) if times else None
+
+
+def _run(engine: SyncEngine, calendar: PolledCalendar, **kwargs: Any) -> list[Outcome]:
+    try:
+        outcomes = engine.run(calendar.mapping, calendar.side, **kwargs)
+    except CalbridgeError as exc:  # one unreachable calendar must not stop the rest
+        return [Outcome(OperationKind.SKIP, "failed", "poll failed", calendar.bridge,
+                        calendar.bridge, "", mapping_id=calendar.mapping.id, error=exc.message)]
+    _remember(calendar.bridge, calendar.calendar_id, engine.clock())
+    return outcomes
+
+
+def poll_changes(container: Container, *, due_only: bool = False,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """Read every mapped calendar's changes and sync them (`POST /bridges/poll-changes`;
+    the poll timer passes `due_only`, skipping subscribed calendars between
+    reconciliations)."""
+    moment = now or utcnow()
+    engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
+    calendars = polled_calendars(container)
+    subscribed = _healthy_subscriptions(container, moment) if due_only else set()
+    cursors = ({(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
+               if due_only else {})
+    every = timedelta(minutes=container.settings.reconcile_minutes)
+    outcomes: list[Outcome] = []
+    polled, skipped = [], 0
+    for calendar in calendars:
+        if due_only and (calendar.bridge, calendar.calendar_id.casefold()) in subscribed:
+            last = _last_poll(container, calendar, cursors)
+            if last is not None and moment - last < every:
+                skipped += 1
+                continue
+        outcomes += _run(engine, calendar)
+        polled.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
+                       "mapping_id": calendar.mapping.id})
+    return {"calendars_polled": len(polled), "calendars_skipped": skipped, "polled": polled,
+            **results_block(outcomes)}
+
+
+def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
+    """Store a cursor for every mapped calendar that has none (`POST /polling/initialize`):
+    a complete listing through the engine, which also syncs what it finds. `force`
+    lists again even where a cursor exists."""
+    container.storage.ensure()
+    engine = SyncEngine(container)
+    initialized, existing = [], []
+    outcomes: list[Outcome] = []
+    for calendar in polled_calendars(container):
+        stored = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
+        if stored is not None and stored.cursor and not force:
+            existing.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id})
+            continue
+        outcomes += _run(engine, calendar, full=True) if force else _run(engine, calendar)
+        after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
+        initialized.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
+                            "mapping_id": calendar.mapping.id,
+                            "cursor_stored": bool(after and after.cursor)})
+    return {"initialized": initialized, "already_initialized": existing,
+            "calendars": len(initialized) + len(existing), **results_block(outcomes)}
+
+
+def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any]:
+    """Per calendar: last poll, last change, subscription health, next poll due."""
+    moment = now or utcnow()
+    container.storage.ensure()
+    cursors = {(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
+    subscribed = _healthy_subscriptions(container, moment)
+    every = timedelta(minutes=container.settings.reconcile_minutes)
+    rows, seen = [], set()
+    for calendar in polled_calendars(container):
+        key = (calendar.bridge, calendar.calendar_id.casefold())
+        if key in seen:
+            continue
+        seen.add(key)
+        stored = cursors.get((calendar.bridge, calendar.calendar_id))
+        last = _last_poll(container, calendar, cursors)
+        push = key in subscribed
+        due = (last + every if push and last else None) if push else None
+        rows.append({
+            "bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
+            "side": calendar.side.value, "mapping_id": calendar.mapping.id,
+            "initialized": bool(stored and stored.cursor),
+            "last_poll": last, "last_change": stored.last_change_at if stored else None,
+            "has_healthy_subscription": push,
+            "mode": "webhook + reconciliation" if push else "polling",
+            "next_poll_due": due if push and due else "next poll",
+        })
+    return {
+        "calendars": rows, "total": len(rows),
+        "polling_only": sum(not r["has_healthy_subscription"] for r in rows),
+        "with_subscription": sum(r["has_healthy_subscription"] for r in rows),
+        "poll_schedule": container.settings.poll_schedule,
+        "reconcile_minutes": container.settings.reconcile_minutes,
+    }

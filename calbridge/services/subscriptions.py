@@ -1,0 +1,282 @@
+"""Push subscriptions: creating them for mapped calendars, renewing them well before they
+expire, re-creating lost ones, and removing them — with a secret `clientState` each.
+
+Graph calls these `subscriptions`; every bridge whose adapter implements `subscribe`
+gets the same treatment. Notification and lifecycle URLs are both
+`{WEBHOOK_BASE_URL}/bridges/webhook/{bridge}` (Graph allows the two to be equal).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from calbridge.bootstrap import Container
+from calbridge.bridges.base import CalendarBridge
+from calbridge.errors import CalbridgeError, NotFound
+from calbridge.model import Identifier, ResourceMapping, Subscription, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class SubscriptionRequest(BaseModel):
+    """The body of `POST /webhook/create` and `POST /bridges/{bridge}/subscriptions`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calendar_id: Identifier
+
+
+class WebhookNotConfigured(CalbridgeError):
+    """Webhooks cannot be used until WEBHOOK_BASE_URL says where this app is reachable."""
+
+    code = "webhook_not_configured"
+    status = 409
+
+
+class PushNotSupported(CalbridgeError):
+    code = "push_not_supported"
+    status = 409
+
+
+class CalendarNotMapped(CalbridgeError):
+    code = "calendar_not_mapped"
+    status = 409
+
+
+def can_subscribe(bridge: CalendarBridge) -> bool:
+    """Whether the adapter implements push subscriptions (not just signed webhooks)."""
+    return bool(bridge.capabilities.push) and (
+        type(bridge).subscribe is not CalendarBridge.subscribe)
+
+
+def webhook_url(container: Container, bridge: str) -> str:
+    """Where a bridge's notifications (and lifecycle notifications) are delivered."""
+    base = container.settings.webhook_base_url
+    if not base:
+        raise WebhookNotConfigured(
+            "WEBHOOK_BASE_URL is not set: calbridge does not know the public HTTPS address "
+            "Microsoft Graph should send notifications to")
+    return f"{base.rstrip('/')}/bridges/webhook/{bridge}"
+
+
+def outlook_bridge(container: Container) -> CalendarBridge:
+    """The bridge the guide's `/webhook/*` endpoints mean: the one named `outlook`, else
+    the first bridge of type outlook."""
+    if "outlook" in container.bridges:
+        return container.bridges["outlook"]
+    for bridge in container.bridges.values():
+        if bridge.type_name == "outlook":
+            return bridge
+    raise NotFound("no outlook bridge is configured (CALBRIDGE_BRIDGES)")
+
+
+def lifetime(container: Container) -> timedelta:
+    return timedelta(minutes=container.settings.subscription_minutes)
+
+
+def renewal_due(container: Container, subscription: Subscription, now: datetime) -> bool:
+    """Renew when less than a third of a subscription's lifetime is left."""
+    return subscription.expires_at - now < lifetime(container) / 3
+
+
+def status_of(container: Container, subscription: Subscription, now: datetime) -> str:
+    if subscription.expires_at <= now:
+        return "expired"
+    if subscription.last_error:
+        return "failing"
+    if renewal_due(container, subscription, now):
+        return "expiring"
+    return "healthy"
+
+
+def public(container: Container, subscription: Subscription,
+           now: datetime | None = None) -> dict[str, Any]:
+    """A subscription as the API shows it: never its clientState."""
+    moment = now or utcnow()
+    shown = subscription.model_dump(mode="json", exclude={"client_state", "etag"})
+    shown["status"] = status_of(container, subscription, moment)
+    shown["minutes_left"] = max(0, int((subscription.expires_at - moment).total_seconds() // 60))
+    return shown
+
+
+def _same_calendar(a: str, b: str) -> bool:
+    return a.casefold() == b.casefold()
+
+
+def mappings_for_calendar(container: Container, bridge: str, calendar_id: str
+                          ) -> list[ResourceMapping]:
+    """Active mappings whose calendar side is `calendar_id` of `bridge`."""
+    container.storage.ensure()
+    return [m for m in container.storage.mappings.list(active=True)
+            if m.calendar_system == bridge and _same_calendar(m.calendar_resource_id,
+                                                             calendar_id)]
+
+
+def list_subscriptions(container: Container, bridge: str | None = None) -> list[Subscription]:
+    container.storage.ensure()
+    return container.storage.subscriptions.list(bridge)
+
+
+def find(container: Container, subscription_id: str) -> Subscription:
+    """A stored subscription by id, whatever its bridge. Raises `NotFound`."""
+    container.storage.ensure()
+    for name in container.bridges:
+        try:
+            return container.storage.subscriptions.get(name, subscription_id)
+        except NotFound:
+            continue
+    raise NotFound(f"subscription {subscription_id!r} not found")
+
+
+def subscribe_calendar(container: Container, bridge_name: str, calendar_id: str, *,
+                       now: datetime | None = None) -> tuple[Subscription, bool]:
+    """A live subscription for a mapped calendar: the stored one when it is healthy, else
+    a new one. Returns it and whether it was created."""
+    bridge = container.bridge(bridge_name)
+    if not can_subscribe(bridge):
+        raise PushNotSupported(f"bridge {bridge_name!r} has no push subscriptions")
+    url = webhook_url(container, bridge.name)
+    mappings = mappings_for_calendar(container, bridge.name, calendar_id)
+    if not mappings:
+        raise CalendarNotMapped(
+            f"calendar {calendar_id!r} of {bridge.name} is not in an active resource mapping; "
+            "only mapped calendars are subscribed (POST /mappings/resources first)")
+    moment = now or utcnow()
+    for existing in container.storage.subscriptions.list(bridge.name):
+        if _same_calendar(existing.calendar_id, calendar_id) and existing.expires_at > moment:
+            return existing, False
+    client_state = secrets.token_urlsafe(32)
+    push = bridge.subscribe(mappings[0].calendar_resource_id, url, client_state,
+                            moment + lifetime(container), lifecycle_url=url)
+    stored = container.storage.subscriptions.add(Subscription(
+        id=push.id, bridge=bridge.name, calendar_id=mappings[0].calendar_resource_id,
+        resource=push.resource, expires_at=push.expires_at, client_state=client_state,
+        mapping_id=mappings[0].id))
+    log.info("subscription created", extra={"bridge": bridge.name, "calendar": calendar_id,
+                                            "subscription_id": push.id})
+    return stored, True
+
+
+def renew(container: Container, subscription: Subscription, *,
+          now: datetime | None = None) -> Subscription:
+    """Extend a subscription; a failure is recorded on it (`last_error`) and raised."""
+    moment = now or utcnow()
+    bridge = container.bridge(subscription.bridge)
+    try:
+        push = bridge.renew(subscription.id, moment + lifetime(container))
+    except CalbridgeError as exc:
+        _record_failure(container, subscription, exc)
+        raise
+    subscription.expires_at, subscription.renewed_at = push.expires_at, moment
+    subscription.last_error = None
+    return container.storage.subscriptions.update(subscription)
+
+
+def renew_by_id(container: Container, subscription_id: str, *,
+                now: datetime | None = None) -> Subscription:
+    return renew(container, find(container, subscription_id), now=now)
+
+
+def delete(container: Container, subscription_id: str) -> Subscription:
+    """Stop a subscription with its calendar system and forget it."""
+    subscription = find(container, subscription_id)
+    bridge = container.bridges.get(subscription.bridge)
+    if bridge is not None:
+        bridge.unsubscribe(subscription.id)
+    container.storage.subscriptions.delete(subscription.bridge, subscription.id)
+    return subscription
+
+
+def recreate(container: Container, subscription: Subscription, *,
+             now: datetime | None = None) -> Subscription:
+    """Replace a subscription the calendar system dropped (or that could not be renewed)."""
+    try:
+        container.storage.subscriptions.delete(subscription.bridge, subscription.id)
+    except NotFound:
+        pass
+    created, _ = subscribe_calendar(container, subscription.bridge, subscription.calendar_id,
+                                    now=now)
+    return created
+
+
+def _record_failure(container: Container, subscription: Subscription,
+                    exc: CalbridgeError) -> None:
+    log.warning("subscription renewal failed", extra={
+        "bridge": subscription.bridge, "subscription_id": subscription.id, "code": exc.code})
+    try:
+        fresh = container.storage.subscriptions.get(subscription.bridge, subscription.id)
+        fresh.last_error = exc.message[:500]
+        container.storage.subscriptions.update(fresh)
+    except CalbridgeError:
+        log.exception("could not record a subscription failure")
+
+
+def maintain(container: Container, *, now: datetime | None = None) -> dict[str, Any]:
+    """The renewal timer: renew what is due, re-create what was lost, subscribe mapped
+    calendars that have none, and drop subscriptions no active mapping needs."""
+    moment = now or utcnow()
+    container.storage.ensure()
+    report: dict[str, Any] = {"renewed": [], "recreated": [], "created": [], "removed": [],
+                              "failed": []}
+    mapped: dict[tuple[str, str], ResourceMapping] = {}
+    for mapping in container.storage.mappings.list(active=True):
+        bridge = container.bridges.get(mapping.calendar_system)
+        if bridge is not None and can_subscribe(bridge):
+            mapped.setdefault((bridge.name, mapping.calendar_resource_id.casefold()), mapping)
+    covered: set[tuple[str, str]] = set()
+    for subscription in container.storage.subscriptions.list():
+        key = (subscription.bridge, subscription.calendar_id.casefold())
+        try:
+            if key not in mapped:
+                delete(container, subscription.id)
+                report["removed"].append(subscription.id)
+                continue
+            if subscription.expires_at <= moment:
+                created = recreate(container, subscription, now=moment)
+                report["recreated"].append(created.id)
+            elif renewal_due(container, subscription, moment) or subscription.last_error:
+                try:
+                    renew(container, subscription, now=moment)
+                    report["renewed"].append(subscription.id)
+                except NotFound:
+                    created = recreate(container, subscription, now=moment)
+                    report["recreated"].append(created.id)
+            covered.add(key)
+        except CalbridgeError as exc:
+            covered.add(key)  # failing, but recorded: retried next time, not duplicated
+            report["failed"].append({"subscription_id": subscription.id,
+                                     "calendar_id": subscription.calendar_id,
+                                     "error": exc.message})
+    if container.settings.webhook_base_url:
+        for (bridge_name, _), mapping in mapped.items():
+            if (bridge_name, mapping.calendar_resource_id.casefold()) in covered:
+                continue
+            try:
+                created, _ = subscribe_calendar(container, bridge_name,
+                                                mapping.calendar_resource_id, now=moment)
+                report["created"].append(created.id)
+            except CalbridgeError as exc:
+                report["failed"].append({"subscription_id": None,
+                                         "calendar_id": mapping.calendar_resource_id,
+                                         "error": exc.message})
+    else:
+        report["skipped"] = "WEBHOOK_BASE_URL is not set: no subscriptions are created"
+    return report
+
+
+def summary(container: Container, *, now: datetime | None = None) -> dict[str, Any]:
+    """The `subscriptions` block of `/bridges/health`."""
+    moment = now or utcnow()
+    subscriptions = container.storage.subscriptions.list()
+    statuses = [status_of(container, s, moment) for s in subscriptions]
+    from calbridge.services.webhooks import rejected_notifications
+
+    return {"total": len(subscriptions), "healthy": statuses.count("healthy"),
+            "expiring": statuses.count("expiring") + statuses.count("expired"),
+            "failing": statuses.count("failing"),
+            "rejected_notifications": rejected_notifications()}

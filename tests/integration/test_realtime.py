@@ -1,0 +1,493 @@
+"""Real time in-process: webhook intake (handshake, clientState, forged and documented
+payloads), lifecycle notifications, subscription renewal with a controlled clock, and
+polling through delta links — against Azurite, the Graph emulator and the example
+booking system."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from calbridge import bootstrap
+from calbridge.bootstrap import Container
+from calbridge.config import Settings
+from calbridge.functions import webhooks as webhook_functions
+from calbridge.host.azurite import Azurite
+from calbridge.model import ResourceMapping, Side, Subscription, SyncStatus, utcnow
+from calbridge.services import health, polling, subscriptions, webhooks
+from calbridge.store import Storage
+from calbridge.store.queues import NOTIFICATIONS
+from examples.booking_system import BookingSystemServer
+from tests.fixtures.booking import BOOKING_API_KEY, BookingApi
+from tests.fixtures.graph import GraphClient, WebhookReceiver
+from tests.fixtures.storage import storage_env
+
+ROOM = "room-a@rooms.example.org"
+RESOURCE = "room_101"
+SECRET = "realtime-webhook-secret"
+DAY = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0,
+                                                      microsecond=0)
+
+
+def stamp(hours: float) -> str:
+    return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class World:
+    container: Container
+    graph: GraphClient
+    booking: BookingSystemServer
+    bookings: BookingApi
+    mapping: ResourceMapping
+
+    @property
+    def storage(self) -> Storage:
+        return self.container.storage
+
+    def queued(self) -> list[dict[str, Any]]:
+        client = self.storage.queue(NOTIFICATIONS).client
+        return [json.loads(m.content) for m in client.peek_messages(max_messages=32)]
+
+    def drain(self) -> list[Any]:
+        """Run the queue trigger's work for every queued notice, as the host would."""
+        client = self.storage.queue(NOTIFICATIONS).client
+        outcomes = []
+        for message in client.receive_messages(max_messages=32):
+            notice = webhooks.PushNotice.model_validate_json(message.content)
+            outcomes += webhooks.process(self.container, notice)
+            client.delete_message(message)
+        return outcomes
+
+    def outlook_event(self, subject: str, hours: float = 0) -> dict[str, Any]:
+        answer = self.graph.post(f"/users/{ROOM}/events", json={
+            "subject": subject,
+            "start": {"dateTime": stamp(hours)[:-1], "timeZone": "UTC"},
+            "end": {"dateTime": stamp(hours + 1)[:-1], "timeZone": "UTC"}},
+            headers={"Prefer": 'IdType="ImmutableId"'})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def bookings_titled(self, title: str) -> list[dict[str, Any]]:
+        return [b for b in self.bookings.list_all(resource_id=RESOURCE)
+                if b["title"] == title]
+
+
+def make_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+               **extra: str) -> World:
+    emulator = graph.emulator
+    env = storage_env(
+        azurite, CALBRIDGE_BRIDGES="booking_system,outlook",
+        BOOKING_SYSTEM_BASE_URL=booking.base_url, BOOKING_SYSTEM_API_KEY=BOOKING_API_KEY,
+        BOOKING_SYSTEM_WEBHOOK_SECRET=SECRET,
+        OUTLOOK_TENANT_ID=emulator.tenant_id, OUTLOOK_CLIENT_ID=emulator.client_id,
+        OUTLOOK_CLIENT_SECRET=emulator.client_secret,
+        OUTLOOK_AUTHORITY_HOST=emulator.authority_host, GRAPH_BASE_URL=emulator.graph_url,
+        OUTLOOK_CA_BUNDLE=emulator.ca_path, **extra)
+    container = bootstrap.build(Settings.from_env(env))
+    container.storage.ensure()
+    mapping = container.storage.mappings.add(ResourceMapping(
+        booking_system_resource_id=RESOURCE, calendar_system="outlook",
+        calendar_resource_id=ROOM))
+    return World(container, graph, booking, BookingApi(booking.base_url), mapping)
+
+
+@pytest.fixture
+def world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+          webhook_receiver: WebhookReceiver) -> Iterator[World]:
+    built = make_world(azurite, booking, graph, WEBHOOK_BASE_URL=webhook_receiver.url)
+    bootstrap.use(built.container)
+    try:
+        yield built
+    finally:
+        bootstrap.use(None)
+        built.bookings.close()
+
+
+def stored_subscription(world: World, client_state: str = "s3cret-state") -> Subscription:
+    return world.storage.subscriptions.add(Subscription(
+        id="7f105c7d-2dc5-4530-97cd-4e7ae6534c07", bridge="outlook", calendar_id=ROOM,
+        resource=f"users/{ROOM}/events", expires_at=utcnow() + timedelta(days=3),
+        client_state=client_state, mapping_id=world.mapping.id))
+
+
+def request(method: str, path: str, body: bytes = b"", params: dict[str, str] | None = None,
+            route_params: dict[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest(method=method, url=f"http://127.0.0.1{path}", body=body,
+                            params=params or {}, route_params=route_params or {},
+                            headers={"content-type": "application/json"})
+
+
+def post_outlook(body: bytes) -> func.HttpResponse:
+    return webhook_functions.receive_bridge_webhook(
+        request("POST", "/bridges/webhook/outlook", body, route_params={"bridge": "outlook"}))
+
+
+# The shapes of Microsoft's documented examples ("Receive change notifications through
+# webhooks", "Reduce missing subscriptions and change notifications"), with this
+# subscription's id and clientState filled in.
+def documented_change(subscription: Subscription, event_id: str, client_state: str) -> dict:
+    return {"value": [{
+        "id": "lsgTZMr9KwAAA",
+        "subscriptionId": subscription.id,
+        "subscriptionExpirationDateTime": "2016-03-19T22:11:09.952Z",
+        "clientState": client_state,
+        "changeType": "updated",
+        "resource": f"Users/{{user_guid}}@{{tenant_guid}}/Events/{event_id}",
+        "tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.Event",
+            "@odata.id": f"Users/{{user_guid}}@{{tenant_guid}}/Events/{event_id}",
+            "@odata.etag": "W/\"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf\"",
+            "id": event_id,
+        },
+    }]}
+
+
+def documented_lifecycle(subscription: Subscription, event: str, client_state: str) -> dict:
+    return {"value": [{
+        "subscriptionId": subscription.id,
+        "subscriptionExpirationDateTime": "2019-09-18T00:00:00.0000000Z",
+        "tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+        "clientState": client_state,
+        "lifecycleEvent": event,
+    }]}
+
+
+# ---------------------------------------------------------------- handshake
+
+
+def test_the_handshake_echoes_the_decoded_token_as_plain_text(world: World) -> None:
+    token = "Validation: Testing client application reachability <b>&amp;</b> é"
+    answer = webhook_functions.receive_bridge_webhook(request(
+        "POST", "/bridges/webhook/outlook", params={"validationToken": token},
+        route_params={"bridge": "outlook"}))
+    assert answer.status_code == 200
+    assert answer.get_body().decode() == token
+    assert answer.mimetype == "text/plain"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_too_long_or_control_character_token_is_refused(world: World) -> None:
+    for token in ("x" * (webhooks.MAX_VALIDATION_TOKEN + 1), "a\r\nb"):
+        answer = webhook_functions.receive_outlook_notifications(request(
+            "POST", "/webhook/outlook-notifications", params={"validationToken": token}))
+        assert answer.status_code == 400
+        assert answer.mimetype == "application/json"
+
+
+def test_the_handshake_needs_no_storage_even_when_it_is_slow(world: World) -> None:
+    class SlowStorage:
+        def __getattr__(self, name: str) -> Any:
+            time.sleep(5)
+            raise AssertionError(f"the handshake touched storage ({name})")
+
+    slow = Container(settings=world.container.settings, storage=SlowStorage(),  # type: ignore[arg-type]
+                     bridges=world.container.bridges)
+    bootstrap.use(slow)
+    started = time.monotonic()
+    answer = webhook_functions.receive_outlook_notifications(request(
+        "POST", "/webhook/outlook-notifications", params={"validationToken": "tok"}))
+    assert answer.status_code == 200 and answer.get_body() == b"tok"
+    assert time.monotonic() - started < 1
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def test_documented_change_notification_is_queued_and_synced(world: World) -> None:
+    event = world.outlook_event("Documented shape")
+    subscription = stored_subscription(world)
+    answer = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                       "s3cret-state")).encode())
+    assert answer.status_code == 202, answer.get_body()
+    assert json.loads(answer.get_body())["accepted"] == 1
+    [queued] = world.queued()
+    assert (queued["calendar_id"], queued["event_id"]) == (ROOM, event["id"])
+    assert "s3cret" not in json.dumps(queued)
+    assert [o.status for o in world.drain()] == ["completed"]
+    assert len(world.bookings_titled("Documented shape")) == 1
+    # At least once: the same notice again changes nothing.
+    post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                              "s3cret-state")).encode())
+    assert [o.status for o in world.drain()] == ["skipped"]
+    assert len(world.bookings_titled("Documented shape")) == 1
+
+
+class CountingTable:
+    """Counts writes made through a table client."""
+
+    WRITES = ("create_entity", "upsert_entity", "update_entity", "delete_entity",
+              "submit_transaction")
+
+    def __init__(self, inner: Any, counter: list[str]) -> None:
+        self._inner, self._counter = inner, counter
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name in self.WRITES:
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self._counter.append(f"{self._inner.table_name}.{name}")
+                return attribute(*args, **kwargs)
+            return counted
+        return attribute
+
+
+def count_table_writes(world: World) -> list[str]:
+    writes: list[str] = []
+    storage = world.storage
+    for repository in (storage.mappings, storage.links, storage.cursors, storage.subscriptions,
+                       storage.operations, storage.holds):
+        repository.table = CountingTable(repository.table, writes)
+    return writes
+
+
+@pytest.mark.parametrize("case", ["wrong", "missing", "unknown", "malformed", "huge", "shape"])
+def test_forged_notifications_are_ignored_and_nothing_is_written(world: World,
+                                                                 case: str) -> None:
+    event = world.outlook_event("Forged")
+    subscription = stored_subscription(world)
+    before = webhooks.rejected_notifications()
+    writes = count_table_writes(world)
+    body = documented_change(subscription, event["id"], "s3cret-state")
+    item = body["value"][0]
+    if case == "wrong":
+        item["clientState"] = "s3cret-statf"
+    elif case == "missing":
+        del item["clientState"]
+    elif case == "unknown":
+        item["subscriptionId"] = "00000000-0000-0000-0000-000000000000"
+    raw = json.dumps(body).encode()
+    if case == "malformed":
+        raw = b'{"value": [{"subscriptionId": '
+    elif case == "huge":
+        raw = b'{"value": [' + b" " * (world.container.settings.max_body_bytes + 1) + b"]}"
+    elif case == "shape":
+        raw = json.dumps({"value": [{"subscriptionId": subscription.id,
+                                     "changeType": "exploded"}]}).encode()
+    answer = post_outlook(raw)
+    if case in ("wrong", "missing", "unknown"):
+        assert answer.status_code == 202
+        assert json.loads(answer.get_body())["ignored"] == 1
+        assert webhooks.rejected_notifications() == before + 1
+    else:
+        assert answer.status_code in (400, 413, 422), answer.get_body()
+    assert world.queued() == []
+    assert writes == []
+    assert world.bookings_titled("Forged") == []
+
+
+def test_booking_webhooks_need_the_signature(world: World) -> None:
+    from examples.booking_system.webhooks import sign
+
+    body = json.dumps({"event_type": "created", "event": {"id": "1", "resource_id": RESOURCE},
+                       "occurred_at": "2030-01-01T00:00:00Z"}).encode()
+
+    def post(headers: dict[str, str]) -> func.HttpResponse:
+        req = func.HttpRequest(method="POST", url="http://127.0.0.1/bridges/webhook/booking_system",
+                               body=body, headers=headers,
+                               route_params={"bridge": "booking_system"})
+        return webhook_functions.receive_bridge_webhook(req)
+
+    now = str(int(time.time()))
+    assert post({"x-booking-timestamp": now}).status_code == 401
+    assert post({"x-booking-timestamp": now,
+                 "x-booking-signature": sign("wrong", now, body)}).status_code == 401
+    assert world.queued() == []
+    answer = post({"x-booking-timestamp": now, "x-booking-signature": sign(SECRET, now, body)})
+    assert answer.status_code == 202
+    assert [q["calendar_id"] for q in world.queued()] == [RESOURCE]
+
+
+def test_unknown_bridge_is_404(world: World) -> None:
+    answer = webhook_functions.receive_bridge_webhook(request(
+        "POST", "/bridges/webhook/nope", b"{}", route_params={"bridge": "nope"}))
+    assert answer.status_code == 404
+
+
+# ---------------------------------------------------------------- subscriptions + lifecycle
+
+
+def test_subscriptions_need_a_base_url_and_a_mapped_calendar(world: World, azurite: Azurite,
+                                                             booking: BookingSystemServer,
+                                                             graph: GraphClient) -> None:
+    with pytest.raises(subscriptions.CalendarNotMapped):
+        subscriptions.subscribe_calendar(world.container, "outlook", "room-b@rooms.example.org")
+    bare = make_world(azurite, booking, graph)
+    with pytest.raises(subscriptions.WebhookNotConfigured):
+        subscriptions.subscribe_calendar(bare.container, "outlook", ROOM)
+    bare.bookings.close()
+
+
+def test_a_subscription_is_created_once_with_a_secret_client_state(
+        world: World, webhook_receiver: WebhookReceiver) -> None:
+    created, new = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
+    again, new_again = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
+    assert new and not new_again and again.id == created.id
+    assert len(created.client_state) >= 40
+    assert "client_state" not in subscriptions.public(world.container, created)
+    [remote] = world.graph.get("/subscriptions").json()["value"]
+    assert remote["notificationUrl"] == f"{webhook_receiver.url}/bridges/webhook/outlook"
+    assert remote["lifecycleNotificationUrl"] == remote["notificationUrl"]
+    assert remote["changeType"] == "created,updated,deleted"
+    minutes = (created.expires_at - utcnow()).total_seconds() / 60
+    assert 9_990 < minutes <= 10_000
+
+
+def test_lifecycle_notifications_renew_recreate_and_resync(world: World) -> None:
+    created, _ = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
+    state = created.client_state
+
+    answer = post_outlook(json.dumps(documented_lifecycle(created, "reauthorizationRequired",
+                                                          state)).encode())
+    assert answer.status_code == 202
+    world.drain()
+    renewed = world.storage.subscriptions.get("outlook", created.id)
+    assert renewed.renewed_at is not None
+
+    world.outlook_event("Missed while away")
+    post_outlook(json.dumps(documented_lifecycle(created, "missed", state)).encode())
+    world.drain()
+    assert len(world.bookings_titled("Missed while away")) == 1
+
+    world.graph.admin("POST", f"/subscriptions/{created.id}/lifecycle",
+                      {"event": "subscriptionRemoved"}).raise_for_status()
+    world.outlook_event("Made while removed")
+    post_outlook(json.dumps(documented_lifecycle(created, "subscriptionRemoved",
+                                                 state)).encode())
+    world.drain()
+    [replacement] = world.storage.subscriptions.list()
+    assert replacement.id != created.id and replacement.client_state != state
+    assert [s["id"] for s in world.graph.get("/subscriptions").json()["value"]] == [
+        replacement.id]
+    assert len(world.bookings_titled("Made while removed")) == 1
+
+    # A lifecycle notification with the old (or a wrong) clientState does nothing.
+    post_outlook(json.dumps(documented_lifecycle(replacement, "subscriptionRemoved",
+                                                 state)).encode())
+    assert world.queued() == []
+
+
+def test_the_renewal_timer_renews_late_records_failures_and_recreates(world: World) -> None:
+    container = world.container
+    report = subscriptions.maintain(container)
+    [created] = report["created"]
+    first = world.storage.subscriptions.get("outlook", created)
+    now = utcnow()
+    assert subscriptions.maintain(container, now=now + timedelta(hours=1))["renewed"] == []
+
+    late = now + timedelta(minutes=8_000)  # less than a third of the lifetime left
+    world.graph.admin("POST", "/faults", {"match": {"method": "PATCH",
+                                                    "path_regex": "/subscriptions"},
+                                          "status": 400, "times": 1}).raise_for_status()
+    failed = subscriptions.maintain(container, now=late)
+    assert [f["subscription_id"] for f in failed["failed"]] == [created]
+    failing = world.storage.subscriptions.get("outlook", created)
+    assert failing.last_error
+    assert health.bridge_health(container)[0]["subscriptions"]["failing"] == 1
+
+    retried = subscriptions.maintain(container, now=late)
+    assert retried["renewed"] == [created] and retried["created"] == []
+    renewed = world.storage.subscriptions.get("outlook", created)
+    assert renewed.last_error is None and renewed.expires_at > first.expires_at
+
+    # Gone at Graph: the next renewal re-creates it.
+    assert world.graph.delete(f"/subscriptions/{created}").status_code == 204
+    recreated = subscriptions.maintain(container, now=now + timedelta(minutes=9_000))
+    assert len(recreated["recreated"]) == 1
+    [current] = world.storage.subscriptions.list()
+    assert current.id != created
+
+    # A mapping switched off: its subscription is removed.
+    mapping = world.storage.mappings.get(world.mapping.id)
+    world.storage.mappings.update(mapping.model_copy(update={"active": False}),
+                                  previous=mapping)
+    assert subscriptions.maintain(container)["removed"] == [current.id]
+    assert world.storage.subscriptions.list() == []
+    assert world.graph.get("/subscriptions").json()["value"] == []
+
+
+# ---------------------------------------------------------------- polling
+
+
+def graph_calls(world: World) -> dict[str, int]:
+    return world.graph.admin("GET", "/requests").json()["by_route"]
+
+
+def test_polling_follows_creates_edits_deletions_and_a_410(world: World) -> None:
+    container = world.container
+    initialized = polling.initialize(container)
+    assert {(c["bridge"], c["cursor_stored"]) for c in initialized["initialized"]} == {
+        ("outlook", True), ("booking_system", True)}
+    assert polling.initialize(container)["initialized"] == []
+
+    event = world.outlook_event("Polled in")
+    polling.poll_changes(container)
+    [booking] = world.bookings_titled("Polled in")
+
+    world.graph.patch(f"/users/{ROOM}/events/{event['id']}", json={"subject": "Polled edit"})
+    polling.poll_changes(container)
+    assert world.bookings_titled("Polled edit")
+
+    world.graph.admin("POST", "/delta/expire").raise_for_status()
+    world.graph.delete(f"/users/{ROOM}/events/{event['id']}")
+    polling.poll_changes(container)  # 410 → a complete listing, which misses the event
+    [after] = [b for b in world.bookings.list_all(resource_id=RESOURCE)
+               if b["id"] == booking["id"]]
+    assert after["active"] in (0, False)
+    links = world.storage.links.list(world.mapping.id)
+    assert [link.status for link in links] == [SyncStatus.CANCELLED]
+
+    stats = polling.stats(container)
+    assert {row["bridge"] for row in stats["calendars"]} == {"outlook", "booking_system"}
+    assert all(row["mode"] == "polling" for row in stats["calendars"])
+
+
+def test_an_unchanged_calendar_costs_one_delta_call_and_no_link_writes(world: World) -> None:
+    container = world.container
+    polling.initialize(container)
+    polling.poll_changes(container)
+    world.graph.admin("DELETE", "/requests").raise_for_status()
+    writes = count_table_writes(world)
+    polling.poll_changes(container)
+    calls = graph_calls(world)
+    assert sum(calls.values()) == 1, calls
+    assert [route for route in calls] == [next(r for r in calls if "delta" in r)]
+    # The engine replaces the cursor because Graph hands out a new delta link each
+    # round; nothing else is written.
+    assert all(w.endswith("Cursors.upsert_entity") or "Cursors.update" in w for w in writes)
+    assert len(writes) <= 1
+
+
+def test_subscribed_calendars_are_polled_only_to_reconcile(world: World) -> None:
+    container = world.container
+    subscriptions.subscribe_calendar(container, "outlook", ROOM)
+    polling.initialize(container)  # a poll of both sides, just now
+    now = utcnow()
+    soon = polling.poll_changes(container, due_only=True, now=now + timedelta(minutes=1))
+    assert [p["bridge"] for p in soon["polled"]] == ["booking_system"]
+    later = polling.poll_changes(container, due_only=True, now=now + timedelta(minutes=31))
+    assert "outlook" in {p["bridge"] for p in later["polled"]}
+    rows = {r["bridge"]: r for r in polling.stats(container)["calendars"]}
+    assert rows["outlook"]["has_healthy_subscription"] is True
+    assert rows["booking_system"]["has_healthy_subscription"] is False
+
+
+def test_a_webhook_change_reaches_the_other_side_through_the_queue(world: World) -> None:
+    booking = world.bookings.create(resource_id=RESOURCE, title="Pushed booking",
+                                    start_time=stamp(3), end_time=stamp(4))
+    notice = webhooks.PushNotice(bridge="booking_system", calendar_id=RESOURCE,
+                                 event_id=str(booking["id"]), change_type="created")
+    [outcome] = webhooks.process(world.container, notice)
+    assert outcome.status == "completed"
+    subjects = [e["subject"] for e in world.graph.get(f"/users/{ROOM}/events").json()["value"]]
+    assert subjects.count("Pushed booking") == 1
+    assert [o.status for o in webhooks.process(world.container, notice)] == ["skipped"]
+    assert Side.BOOKING  # the notice named the booking side
