@@ -57,6 +57,13 @@ def status_text(url: str, health: dict[str, Any], stats: dict[str, Any] | None,
     resources = health.get("resource_mappings") or {}
     sections.append(f"resource mappings: {resources.get('total', 0)} "
                     f"({resources.get('active', 0)} active)")
+    if health.get("holds"):
+        sections[-1] += (f"\nmass deletions held for an operator: {health['holds']} "
+                         "(GET /bridge/holds)")
+    subscriptions = health.get("subscriptions")
+    if isinstance(subscriptions, dict) and subscriptions:
+        sections[-1] += "\npush subscriptions: " + ", ".join(
+            f"{key} {value}" for key, value in subscriptions.items())
 
     if stats is not None:
         summary = stats.get("summary") or {}
