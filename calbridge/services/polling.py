@@ -17,6 +17,7 @@ from typing import Any
 
 from calbridge.bootstrap import Container
 from calbridge.errors import CalbridgeError
+from calbridge.host.ncrontab import Schedule
 from calbridge.model import OperationKind, ResourceMapping, Side, utcnow
 from calbridge.services import subscriptions
 from calbridge.services.sync import allowed, results_block
@@ -148,6 +149,7 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
     cursors = {(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
     subscribed = _healthy_subscriptions(container, moment)
     every = timedelta(minutes=container.settings.reconcile_minutes)
+    schedule = _schedule(container.settings.poll_schedule)
     rows, seen = [], set()
     for calendar in polled_calendars(container):
         key = (calendar.bridge, calendar.calendar_id.casefold())
@@ -157,7 +159,7 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
         stored = cursors.get((calendar.bridge, calendar.calendar_id))
         last = _last_poll(container, calendar, cursors)
         push = key in subscribed
-        due = (last + every if push and last else None) if push else None
+        earliest = max(moment, last + every) if (push and last) else moment
         rows.append({
             "bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
             "side": calendar.side.value, "mapping_id": calendar.mapping.id,
@@ -165,7 +167,7 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
             "last_poll": last, "last_change": stored.last_change_at if stored else None,
             "has_healthy_subscription": push,
             "mode": "webhook + reconciliation" if push else "polling",
-            "next_poll_due": due if push and due else "next poll",
+            "next_poll_due": _next_tick(schedule, earliest),
         })
     return {
         "calendars": rows, "total": len(rows),
@@ -174,3 +176,17 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
         "poll_schedule": container.settings.poll_schedule,
         "reconcile_minutes": container.settings.reconcile_minutes,
     }
+
+
+def _schedule(expression: str) -> Schedule | None:
+    try:
+        return Schedule.parse(expression)
+    except ValueError:
+        return None
+
+
+def _next_tick(schedule: Schedule | None, earliest: datetime) -> datetime | None:
+    """The first run of the poll timer at or after `earliest`."""
+    if schedule is None:
+        return None
+    return schedule.next_after(earliest - timedelta(seconds=1))

@@ -160,6 +160,14 @@ def test_changes_on_each_side_reach_the_other_by_push_alone(
     assert graph.get("/subscriptions").json()["value"] == []
     assert api("DELETE", f"/webhook/delete/{subscription['id']}").status_code == 404
 
+    # The bridge-generic form; the booking system has signed webhooks, no subscriptions.
+    generic = api("POST", "/bridges/outlook/subscriptions", json={"calendar_id": ROOM})
+    assert generic.status_code == 201, generic.text
+    assert api("POST", "/bridges/booking_system/subscriptions",
+               json={"calendar_id": RESOURCE}).status_code == 409
+    assert api("POST", "/bridges/outlook/subscriptions", json={}).status_code == 422
+    api("DELETE", f"/webhook/delete/{generic.json()['subscription']['id']}")
+
 
 def test_a_booking_webhook_without_the_signature_is_refused(host: HostProcess) -> None:
     body = b'{"event_type": "created", "event": {"id": "1", "resource_id": "room_101"}}'

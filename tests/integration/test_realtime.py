@@ -478,6 +478,8 @@ def test_subscribed_calendars_are_polled_only_to_reconcile(world: World) -> None
     rows = {r["bridge"]: r for r in polling.stats(container)["calendars"]}
     assert rows["outlook"]["has_healthy_subscription"] is True
     assert rows["booking_system"]["has_healthy_subscription"] is False
+    assert rows["outlook"]["next_poll_due"] > utcnow() + timedelta(minutes=25)
+    assert rows["booking_system"]["next_poll_due"] <= utcnow() + timedelta(seconds=61)
 
 
 def test_a_webhook_change_reaches_the_other_side_through_the_queue(world: World) -> None:
