@@ -5,6 +5,7 @@ converges on the next run (sync rule 3)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ from calbridge.sync.plan import (
     plan_changes,
     plan_event,
 )
+from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -124,6 +126,7 @@ class SyncEngine:
             only: Callable[[PlannedOperation], bool] | None = None) -> list[Outcome]:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
         complete listing), plan, and apply. A custom window never moves the cursor."""
+        started = time.perf_counter()
         sides = self.sides(mapping)
         bridge, calendar = sides.bridges[source], sides.calendar(source)
         span = window or self.window()
@@ -162,6 +165,8 @@ class SyncEngine:
                 last_change_at=self.clock() if changes.changed or changes.deleted
                 else (stored.last_change_at if stored else None),
                 etag=stored.etag if stored else None))
+        record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
+                      direction=source.value)
         return outcomes
 
     def _changes(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
@@ -218,6 +223,11 @@ class SyncEngine:
             outcome = self._fail(sides, op.link or link, op, exc)
         if outcome.status in ("completed", "failed", "conflict"):
             self._log(outcome)
+            record_metric(SYNC_OPERATIONS, 1, operation=outcome.operation.value,
+                          status=outcome.status, bridge=outcome.target_system)
+            if outcome.status == "failed":
+                record_metric(SYNC_ERRORS, 1, operation=outcome.operation.value,
+                              bridge=outcome.target_system)
         return outcome
 
     def _create(self, sides: Sides, op: PlannedOperation) -> Outcome:

@@ -391,3 +391,10 @@ def test_role_assignments_are_scoped_to_resources_and_named_by_guid() -> None:
     assert len(set(granted)) == len(granted), "two assignments grant the same role"
     role_ids = parsed(FUNCTION_APP.with_name("rbac.bicep"))["variables"]["roles"]["value"]
     assert {role_ids[key] for key in granted} == EXPECTED_ROLES
+
+
+def test_every_setting_is_documented_for_local_use() -> None:
+    example = json.loads((ROOT / "local.settings.example.json").read_text())
+    documented = set(example["Values"]) | set(example["_documentation"])
+    undocumented = set(code_settings()) - documented
+    assert not undocumented, f"not in local.settings.example.json: {sorted(undocumented)}"
