@@ -146,9 +146,12 @@ def maintain_subscriptions_on_schedule(timer: func.TimerRequest) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=NOTIFICATIONS, connection="AzureWebJobsStorage")
 def process_notification(msg: func.QueueMessage) -> None:
-    # Failures raise: the host retries the message, and poisons it after 5 attempts.
+    # An error raised here (the event could not be read, storage is down) makes the host
+    # retry the message, and poison it after 5 attempts. A failed write is already
+    # recorded on its event link and retried with backoff by the engine, so it is not
+    # retried here as well.
     notice = webhooks.PushNotice.model_validate_json(msg.get_body())
     outcomes = webhooks.process(container(), notice)
-    failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
-        raise RuntimeError(f"notification sync failed: {failed[0].error}")
+    unrecorded = [o for o in outcomes if o.status == "failed" and o.link_id is None]
+    if unrecorded:
+        raise RuntimeError(f"notification sync failed: {unrecorded[0].error}")

@@ -3,9 +3,10 @@ links, the booking system's change cursor) and synced by the engine.
 
 Calendars with a healthy push subscription are polled only for reconciliation (every
 `CALBRIDGE_RECONCILE_MINUTES`); the others on every poll. A poll of an unchanged
-calendar reads its cursor and asks for changes once; the engine writes the cursor only
-when it moved or work was done. When each calendar was last polled is remembered in
-the process, so quiet polls write nothing.
+calendar reads its cursor and asks for changes once (one Graph delta call); the engine
+writes the cursor only when it moved or work was done (Graph's delta link moves every
+round, the booking system's cursor only with a change). When each calendar was last
+polled is remembered in the process, so deciding what is due writes nothing either.
 """
 
 from __future__ import annotations

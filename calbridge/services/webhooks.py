@@ -29,6 +29,7 @@ from calbridge.sync.engine import Outcome, SyncEngine
 log = logging.getLogger(__name__)
 
 MAX_VALIDATION_TOKEN = 1024
+PRELOAD_ABOVE = 5  # distinct subscriptions in one body before they are read in one query
 LIFECYCLE = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 
 # Notifications refused because their clientState did not match (or named no known
@@ -86,6 +87,11 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
     accepted: list[PushNotice] = []
     ignored = 0
     known: dict[str, Any] = {}
+    if len({n.subscription_id for n in notices if n.subscription_id}) > PRELOAD_ABOVE:
+        # Many subscriptions in one body: one query for all, not one read per id.
+        known = {s.id: s for s in container.storage.subscriptions.list(bridge.name)}
+        known.update({n.subscription_id: known.get(n.subscription_id)
+                      for n in notices if n.subscription_id})
     needs_subscription = subscriptions.can_subscribe(bridge)
     for notice in notices:
         message = (None if needs_subscription and notice.subscription_id is None

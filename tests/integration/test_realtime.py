@@ -450,20 +450,32 @@ def test_polling_follows_creates_edits_deletions_and_a_410(world: World) -> None
     assert all(row["mode"] == "polling" for row in stats["calendars"])
 
 
-def test_an_unchanged_calendar_costs_one_delta_call_and_no_link_writes(world: World) -> None:
-    container = world.container
-    polling.initialize(container)
-    polling.poll_changes(container)
+def quiet_poll(world: World) -> tuple[dict[str, int], list[str]]:
+    """Graph requests and table writes of one poll of calendars where nothing changed."""
+    polling.initialize(world.container)
+    polling.poll_changes(world.container)
     world.graph.admin("DELETE", "/requests").raise_for_status()
     writes = count_table_writes(world)
-    polling.poll_changes(container)
-    calls = graph_calls(world)
-    assert sum(calls.values()) == 1, calls
-    assert [route for route in calls] == [next(r for r in calls if "delta" in r)]
-    # The engine replaces the cursor because Graph hands out a new delta link each
-    # round; nothing else is written.
-    assert all(w.endswith("Cursors.upsert_entity") or "Cursors.update" in w for w in writes)
-    assert len(writes) <= 1
+    polling.poll_changes(world.container)
+    return graph_calls(world), writes
+
+
+def test_an_unchanged_calendar_costs_one_delta_call_and_only_a_cursor_write(
+        world: World) -> None:
+    calls, writes = quiet_poll(world)
+    assert len(calls) == 1 and sum(calls.values()) == 1, calls
+    assert "delta" in next(iter(calls))
+    # Graph hands out a new delta link every round and the engine stores it; the
+    # booking side's cursor does not move, and no link or operation is written.
+    assert [w.split("Bridge", 1)[-1] for w in writes] == ["Cursors.update_entity"]
+
+
+@pytest.mark.xfail(strict=True, reason="SyncEngine.run stores every new delta link, even "
+                   "after a round that found nothing; keeping the stored cursor when a "
+                   "round is empty would make a quiet poll write nothing")
+def test_an_unchanged_calendar_costs_no_table_write(world: World) -> None:
+    _, writes = quiet_poll(world)
+    assert writes == []
 
 
 def test_subscribed_calendars_are_polled_only_to_reconcile(world: World) -> None:
@@ -493,3 +505,24 @@ def test_a_webhook_change_reaches_the_other_side_through_the_queue(world: World)
     assert subjects.count("Pushed booking") == 1
     assert [o.status for o in webhooks.process(world.container, notice)] == ["skipped"]
     assert Side.BOOKING  # the notice named the booking side
+
+
+def test_a_body_naming_many_subscriptions_reads_them_in_one_query(world: World) -> None:
+    event = world.outlook_event("Crowded body")
+    subscription = stored_subscription(world)
+    good = documented_change(subscription, event["id"], "s3cret-state")["value"][0]
+    forged = [{**good, "subscriptionId": f"00000000-0000-0000-0000-00000000000{n}"}
+              for n in range(8)]
+    reads: list[str] = []
+    table = world.storage.subscriptions.table
+    original = table.get_entity
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append("get")
+        return original(*args, **kwargs)
+
+    table.get_entity = counted  # type: ignore[method-assign]
+    answer = post_outlook(json.dumps({"value": [*forged, good]}).encode())
+    assert json.loads(answer.get_body()) == {"success": True, "accepted": 1, "ignored": 8}
+    assert reads == []
+    assert [q["event_id"] for q in world.queued()] == [event["id"]]
