@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: setup test demo serve lint clean
+.PHONY: setup test demo serve bench lint clean
 
 setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
 
@@ -33,6 +33,9 @@ demo: setup
 
 serve: setup
 	$(PY) -m calbridge.host.stack
+
+bench: setup
+	$(PY) bench/sync_bench.py
 
 lint: setup
 	$(PY) -m ruff check .
