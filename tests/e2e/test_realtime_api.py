@@ -152,6 +152,9 @@ def test_changes_on_each_side_reach_the_other_by_push_alone(
                                    if b["active"] in (1, True)])
     assert len(titled(bookings, "Renamed in Outlook")) == 1
     assert e2e_booking_system.notifier.stats()["failed"] == 0
+    # Every Graph notification was answered 2xx within Graph's 3 seconds, first time.
+    delivered = graph.admin("GET", "/state").json()["notifications"]
+    assert delivered["delivered"] >= 3 and delivered["failed"] == 0
 
     renewed = api("POST", f"/webhook/renew/{subscription['id']}")
     assert renewed.status_code == 200, renewed.text
