@@ -45,6 +45,9 @@ from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, rec
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
+# How long an unchanged calendar may keep reusing its stored cursor (delta links and
+# sync tokens expire; refreshing them now and then avoids a full listing later).
+CURSOR_REFRESH = timedelta(hours=1)
 
 
 @dataclass
@@ -157,8 +160,8 @@ class SyncEngine:
             writes += op.writes
             outcomes.append(self.apply(sides, op))
         # A filtered run has not applied everything it read: its cursor must not move.
-        if not window and only is None and changes.cursor and (
-                stored is None or stored.cursor != changes.cursor or any(o.writes for o in plan)):
+        if not window and only is None and changes.cursor and self._cursor_worth_saving(
+                stored, changes, plan):
             self.storage.cursors.save(Cursor(
                 bridge=bridge.name, calendar_id=calendar, cursor=changes.cursor,
                 last_poll_at=self.clock(),
@@ -168,6 +171,17 @@ class SyncEngine:
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
                       direction=source.value)
         return outcomes
+
+    def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
+                             plan: list[PlannedOperation]) -> bool:
+        """A quiet poll writes nothing: an unchanged calendar keeps its stored cursor
+        (which yields the same empty answer) until it is `CURSOR_REFRESH` old."""
+        if stored is None or not stored.cursor:
+            return True
+        if changes.changed or changes.deleted or any(op.writes for op in plan):
+            return True
+        last = stored.last_poll_at
+        return last is None or self.clock() - last > CURSOR_REFRESH
 
     def _changes(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
                  window: TimeWindow) -> ChangeSet:

@@ -292,3 +292,16 @@ def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncW
     assert (outcome.operation.value, outcome.status) == ("update", "completed")
     [booking] = world.booking.live(ROOM)
     assert booking.title == "Moved far ahead (new time)"
+
+
+def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWorld) -> None:
+    world.booking.user_create(ROOM, "Once")
+    world.to_outlook()
+    first = world.storage.cursors.get("booking_system", ROOM)
+    world.to_outlook()
+    assert world.storage.cursors.get("booking_system", ROOM).etag == first.etag
+    engine = world.engine
+    engine.clock = lambda: first.last_poll_at + timedelta(hours=2)
+    engine.run(world.fresh_mapping(), Side.BOOKING)
+    refreshed = world.storage.cursors.get("booking_system", ROOM)
+    assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)
