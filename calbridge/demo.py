@@ -15,7 +15,8 @@ from typing import Any
 
 import requests
 
-from calbridge.host.stack import DEMO_BOOKING_KEY, LocalStack, Ports
+from calbridge.demo_realtime import show_realtime
+from calbridge.host.stack import DEMO_BOOKING_KEY, DEMO_WEBHOOK_SECRET, LocalStack, Ports
 
 KEY = "demo-function-key"
 # The demo's bookings: tomorrow morning, well inside the sync window.
@@ -115,6 +116,11 @@ class Walkthrough:
             mirror = linked.get(booking["title"])
             seen = "✓ " + mirror["subject"] if mirror else "—"
             print(f"    #{booking['id']:<4} {booking['title'][:30]:<31} {state:<10}  {seen}")
+
+        self.title("Real time: no sync calls, changes arrive by push")
+        self.stack.booking.set_webhook(  # type: ignore[union-attr]
+            f"{self.stack.url}/bridges/webhook/booking_system", DEMO_WEBHOOK_SECRET)
+        show_realtime(self.stack, self.call)
 
         self.title("Health and statistics")
         health = self.call("GET", "/bridges/health")
