@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from calbridge.cli import backup, mappings, status
+from calbridge.cli import backup, conflicts, holds, mappings, status, subscriptions, sync
 from calbridge.cli.failures import EXIT_FAILED, CommandFailed
 
-COMMANDS = (status, mappings, backup)
+COMMANDS = (status, mappings, sync, conflicts, holds, subscriptions, backup)
 
 EPILOG = """exit codes: 0 ok, 1 the operation failed or the API answered an error,
 2 usage or configuration error, 3 the bridge (or its storage) cannot be reached.

@@ -19,14 +19,15 @@ DEFAULT_URL = "http://127.0.0.1:7071"
 TIMEOUT_SECONDS = 30.0
 
 
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser,
+                           timeout: float = TIMEOUT_SECONDS) -> None:
     parser.add_argument("--url", default=None,
                         help=f"the bridge's base URL (default ${URL_SETTING} or {DEFAULT_URL})")
     parser.add_argument("--key", default=None,
                         help=f"function key for management endpoints (default ${KEY_SETTING}); "
                              "prefer the environment variable: options show up in `ps`")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS,
-                        help=f"seconds to wait for an answer (default {TIMEOUT_SECONDS:g})")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help=f"seconds to wait for an answer (default {timeout:g})")
 
 
 class BridgeApi:

@@ -5,7 +5,6 @@ conflicts, mass-deletion holds, retries and clean-up."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,8 @@ from calbridge.host.azurite import Azurite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
-from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess, host_env
+from tests.fixtures.host import E2E_BOOKING_KEY, Api
+from tests.fixtures.two_bridges import start_bridge
 
 ROOM = "room-a@rooms.example.org"
 RESOURCE = "room_101"
@@ -27,29 +27,6 @@ DAY = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0
 
 def stamp(hours: float) -> str:
     return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
-def start_bridge(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
-                 folder: Path, **extra: str) -> tuple[HostProcess, Api]:
-    """A host with both real bridges and room_101 ↔ room A mapped."""
-    booking.reset()
-    emulator = graph.emulator
-    env = host_env(azurite, booking, CALBRIDGE_BRIDGES="booking_system,outlook",
-                   CALBRIDGE_TABLE_PREFIX="s" + uuid.uuid4().hex[:10],
-                   OUTLOOK_TENANT_ID=emulator.tenant_id, OUTLOOK_CLIENT_ID=emulator.client_id,
-                   OUTLOOK_CLIENT_SECRET=emulator.client_secret,
-                   OUTLOOK_AUTHORITY_HOST=emulator.authority_host,
-                   GRAPH_BASE_URL=emulator.graph_url, OUTLOOK_CA_BUNDLE=emulator.ca_path,
-                   **extra)
-    host = HostProcess(env, folder / "host.log").start()
-    api = Api(host.url)
-    created = api("POST", "/mappings/resources", json={
-        "booking_system_resource_id": RESOURCE, "calendar_system": "outlook",
-        "calendar_resource_id": ROOM, "calendar_resource_name": "Conference Room A",
-        "active": True})
-    assert created.status_code == 201, created.text
-    api.mapping_id = created.json()["id"]  # type: ignore[attr-defined]
-    return host, api
 
 
 @pytest.fixture
