@@ -26,7 +26,7 @@ from calbridge.model import (
     utcnow,
 )
 from calbridge.services import polling, subscriptions, webhooks
-from calbridge.services.sync import allowed, due_links, results_block
+from calbridge.services.sync import allowed, due_links, process_pending, results_block
 from calbridge.store.queues import NOTIFICATIONS, QUEUES, poison_queue_name
 from calbridge.sync.engine import Outcome, SyncEngine
 
@@ -94,20 +94,10 @@ def sync_from_outlook(container: Container) -> dict[str, Any]:
 
 
 def _retry(container: Container, side: Side, *, now: datetime | None = None) -> list[Outcome]:
-    engine = SyncEngine(container)
     outlook = {m.id for m in outlook_mappings(container)}
-    outcomes = []
-    for mapping, pending_side, link in list(due_links(container, now=now)):
-        if mapping.id not in outlook or pending_side is not side:
-            continue
-        try:
-            outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "", "retry"))
-        except CalbridgeError as exc:
-            outcomes.append(Outcome(OperationKind.SKIP, "failed", "retry failed",
-                                    mapping.booking_system, mapping.calendar_system,
-                                    link.side_id(side) or "", link_id=link.id,
-                                    mapping_id=mapping.id, error=exc.message))
-    return outcomes
+    return process_pending(container, now=now,
+                           where=lambda mapping, source: mapping.id in outlook
+                           and source is side)
 
 
 def _link_row(link: EventLink, mappings: dict[str, ResourceMapping]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ and orphan clean-up — all through the one engine."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
@@ -180,12 +180,17 @@ def due_links(container: Container, *, now: datetime | None = None, force: bool 
 
 
 def process_pending(container: Container, *, now: datetime | None = None,
-                    force: bool = False) -> list[Outcome]:
+                    force: bool = False,
+                    where: Callable[[ResourceMapping, Side], bool] | None = None
+                    ) -> list[Outcome]:
     """Retry every link whose pending work is due, or all now with `force`
-    (`POST /bridge/process-pending[?force=true]`)."""
+    (`POST /bridge/process-pending[?force=true]`); `where` narrows it to some mappings
+    and source sides."""
     engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
     outcomes = []
     for mapping, side, link in list(due_links(container, now=now, force=force)):
+        if where is not None and not where(mapping, side):
+            continue
         try:
             outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "", "retry"))
         except CalbridgeError as exc:
