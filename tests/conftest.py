@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.graph",
     "tests.fixtures.host",
     "tests.fixtures.sync",
+    "tests.fixtures.two_bridges",
 ]

@@ -13,15 +13,7 @@ from calbridge.host.azurite import Azurite
 from emulators.graph import GraphEmulator
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.host import Api, HostProcess, host_env
-
-
-def outlook_settings(graph: GraphEmulator) -> dict[str, str]:
-    return {
-        "OUTLOOK_TENANT_ID": graph.tenant_id, "OUTLOOK_CLIENT_ID": graph.client_id,
-        "OUTLOOK_CLIENT_SECRET": graph.client_secret,
-        "OUTLOOK_AUTHORITY_HOST": graph.authority_host, "GRAPH_BASE_URL": graph.graph_url,
-        "OUTLOOK_CA_BUNDLE": graph.ca_path,
-    }
+from tests.fixtures.two_bridges import outlook_settings
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,18 +23,10 @@ from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.host import E2E_BOOKING_KEY, FUNCTION_KEY, Api, HostProcess
-from tests.fixtures.two_bridges import RESOURCE, ROOM, start_bridge
+from tests.fixtures.two_bridges import DAY, RESOURCE, ROOM, book, outlook_events, start_bridge
 
 CALBRIDGE = Path(sys.executable).with_name("calbridge")
 ROOM_B = "room-b@rooms.example.org"
-DAY = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0,
-                                                      microsecond=0)
-
-
-def stamp(hours: float) -> str:
-    return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
 class Cli:
     """Runs the installed `calbridge` script against one host; fails a test when any
     output shows one of `secrets`."""
@@ -72,26 +63,6 @@ def cli(bridge: tuple[HostProcess, Api], graph: GraphClient) -> Cli:
     host = bridge[0]
     env = {**host.env, "CALBRIDGE_URL": host.url, "CALBRIDGE_FUNCTION_KEY": FUNCTION_KEY}
     return Cli(env, [FUNCTION_KEY, E2E_BOOKING_KEY, graph.emulator.client_secret, graph.token])
-
-
-@pytest.fixture
-def bookings(e2e_booking_system: BookingSystemServer) -> Iterator[BookingApi]:
-    client = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
-    yield client
-    client.close()
-
-
-def book(bookings: BookingApi, title: str, hours: float = 0,
-         resource: str = RESOURCE) -> dict[str, Any]:
-    return bookings.create(resource_id=resource, title=title, start_time=stamp(hours),
-                           end_time=stamp(hours + 1))
-
-
-def outlook_events(graph: GraphClient, room: str = ROOM) -> list[dict[str, Any]]:
-    answer = graph.get(f"/users/{room}/calendarView", params={
-        "startDateTime": stamp(-48), "endDateTime": stamp(24 * 30), "$top": "200"})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["value"]
 
 
 def row(output: str, first: str) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,10 @@ from calbridge.host.azurite import Azurite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
-from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess, host_env
+from tests.fixtures.host import Api, HostProcess, host_env
+from tests.fixtures.two_bridges import RESOURCE, ROOM, outlook_settings, stamp
 
-ROOM = "room-a@rooms.example.org"
-RESOURCE = "room_101"
 SECRET = "e2e-realtime-secret"
-DAY = (datetime.now(UTC) + timedelta(days=4)).replace(hour=9, minute=0, second=0,
-                                                      microsecond=0)
-
-
-def stamp(hours: float) -> str:
-    return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
 def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -47,12 +37,7 @@ def host(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph_emulat
     env = host_env(azurite, e2e_booking_system, CALBRIDGE_BRIDGES="booking_system,outlook",
                    CALBRIDGE_TABLE_PREFIX="r" + uuid.uuid4().hex[:10],
                    BOOKING_SYSTEM_WEBHOOK_SECRET=SECRET,
-                   OUTLOOK_TENANT_ID=graph_emulator.tenant_id,
-                   OUTLOOK_CLIENT_ID=graph_emulator.client_id,
-                   OUTLOOK_CLIENT_SECRET=graph_emulator.client_secret,
-                   OUTLOOK_AUTHORITY_HOST=graph_emulator.authority_host,
-                   GRAPH_BASE_URL=graph_emulator.graph_url,
-                   OUTLOOK_CA_BUNDLE=graph_emulator.ca_path)
+                   **outlook_settings(graph_emulator))
     process = HostProcess(env, folder / "host.log")
     env["WEBHOOK_BASE_URL"] = process.url
     process.start()
@@ -66,13 +51,6 @@ def host(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph_emulat
 def api(host: HostProcess, e2e_booking_system: BookingSystemServer, graph: GraphClient) -> Api:
     e2e_booking_system.reset()
     return Api(host.url)
-
-
-@pytest.fixture
-def bookings(e2e_booking_system: BookingSystemServer) -> Iterator[BookingApi]:
-    client = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
-    yield client
-    client.close()
 
 
 def ensure_mapping(api: Api) -> None:

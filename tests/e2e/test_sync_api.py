@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,16 @@ from calbridge.host.azurite import Azurite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
-from tests.fixtures.host import E2E_BOOKING_KEY, Api
-from tests.fixtures.two_bridges import start_bridge
-
-ROOM = "room-a@rooms.example.org"
-RESOURCE = "room_101"
-DAY = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0,
-                                                      microsecond=0)
-
-
-def stamp(hours: float) -> str:
-    return (DAY + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+from tests.fixtures.host import Api
+from tests.fixtures.two_bridges import (
+    DAY,
+    RESOURCE,
+    ROOM,
+    book,
+    outlook_events,
+    stamp,
+    start_bridge,
+)
 
 
 @pytest.fixture
@@ -35,25 +34,6 @@ def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: Gra
     host, api = start_bridge(azurite, e2e_booking_system, graph, tmp_path)
     yield api
     host.stop()
-
-
-@pytest.fixture
-def bookings(e2e_booking_system: BookingSystemServer) -> Iterator[BookingApi]:
-    client = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
-    yield client
-    client.close()
-
-
-def book(bookings: BookingApi, title: str, hours: float = 0) -> dict[str, Any]:
-    return bookings.create(resource_id=RESOURCE, title=title, start_time=stamp(hours),
-                           end_time=stamp(hours + 1))
-
-
-def outlook_events(graph: GraphClient) -> list[dict[str, Any]]:
-    answer = graph.get(f"/users/{ROOM}/calendarView", params={
-        "startDateTime": stamp(-48), "endDateTime": stamp(24 * 30), "$top": "200"})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["value"]
 
 
 def sync(bridge: Api, source: str, target: str, **body: Any) -> dict[str, Any]:
