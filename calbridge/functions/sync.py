@@ -10,7 +10,7 @@ import azure.functions as func
 from calbridge.bootstrap import Container, container
 from calbridge.functions.http import api, ok, query_bool, read_json
 from calbridge.model import SyncWork
-from calbridge.services import sync
+from calbridge.services import stats, sync
 from calbridge.store.queues import SYNC_WORK
 
 bp = func.Blueprint()
@@ -76,6 +76,7 @@ def cleanup_orphaned_links(req: func.HttpRequest, c: Container) -> func.HttpResp
 
 @bp.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer")
 def sync_on_schedule(timer: func.TimerRequest) -> None:
+    stats.record_queue_depths(container())
     results = sync.sync_everything(container())
     log.info("scheduled sync", extra={"processed": results["processed"],
                                       "errors": results["errors"]})

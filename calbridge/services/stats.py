@@ -6,6 +6,8 @@ from typing import Any
 
 from calbridge.bootstrap import Container
 from calbridge.model import SyncStatus
+from calbridge.store.queues import QUEUES, poison_queue_name
+from calbridge.telemetry import QUEUE_DEPTH, record_metric
 
 
 def bridge_stats(container: Container) -> dict[str, Any]:
@@ -21,3 +23,14 @@ def bridge_stats(container: Container) -> dict[str, Any]:
         "by_type": {item_type: dict(counts) for item_type, counts in sorted(by_type.items())},
         "operations": operations,
     }
+
+
+def record_queue_depths(container: Container) -> dict[str, int]:
+    """Messages waiting in each work queue and its poison queue, as metrics."""
+    container.storage.ensure()
+    depths = {}
+    for name in QUEUES:
+        for queue in (name, poison_queue_name(name)):
+            depths[queue] = container.storage.queue(queue).depth()
+            record_metric(QUEUE_DEPTH, depths[queue], queue=queue)
+    return depths

@@ -13,6 +13,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,11 +21,12 @@ from pydantic import BaseModel, ConfigDict
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import ChangeNotice
 from calbridge.errors import BadRequest, NotFound, PayloadTooLarge
-from calbridge.model import ResourceMapping, Side
+from calbridge.model import ResourceMapping, Side, utcnow
 from calbridge.services import subscriptions
 from calbridge.services.sync import allowed
 from calbridge.store.queues import NOTIFICATIONS
 from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.telemetry import WEBHOOK_DELAY, record_metric
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class PushNotice(BaseModel):
     event_id: str | None = None
     change_type: str = "updated"
     subscription_id: str | None = None
+    received_at: datetime | None = None
 
 
 def validation_token(token: str) -> str:
@@ -104,7 +107,9 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
         _count_rejected(ignored)
         log.warning("webhook items ignored", extra={"bridge": bridge.name, "count": ignored})
     queue = container.storage.queue(NOTIFICATIONS)
+    arrived = utcnow()
     for message in accepted:
+        message.received_at = arrived
         queue.send(message)
     return {"accepted": len(accepted), "ignored": ignored}
 
@@ -163,6 +168,10 @@ def process(container: Container, notice: PushNotice) -> list[Outcome]:
             outcomes.append(engine.sync_event(mapping, side, notice.event_id, "webhook"))
         else:
             outcomes += engine.run(mapping, side)
+    if notice.received_at is not None:
+        # From the webhook's arrival to its change being applied on the other side.
+        record_metric(WEBHOOK_DELAY, (utcnow() - notice.received_at).total_seconds(),
+                      bridge=notice.bridge)
     return outcomes
 
 
