@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calbridge.host.azurite import Azurite
-from calbridge.model import Event, EventStatus, SyncStatus, utcnow
+from calbridge.model import ConflictPolicy, Event, EventStatus, SyncStatus, utcnow
 from calbridge.services import sync
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
@@ -93,9 +93,12 @@ def quiesce(world: SyncWorld) -> None:
 
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(steps, max_size=20))
-def test_both_sides_converge_without_duplicates(azurite: Azurite, script: list[tuple]) -> None:
+@given(st.lists(steps, max_size=20), st.sampled_from([ConflictPolicy.ORIGIN_WINS,
+                                                      ConflictPolicy.NEWEST_WINS]))
+def test_both_sides_converge_without_duplicates(azurite: Azurite, script: list[tuple],
+                                                policy: ConflictPolicy) -> None:
     world = make_world(azurite)
+    world.set_policy(policy)
     for step in script:
         perform(world, step)
     quiesce(world)
