@@ -68,8 +68,9 @@ class LocalStack:
                 db_path=str(self.workdir / "booking.db") if self.persistent else ":memory:",
                 webhook_secret=DEMO_WEBHOOK_SECRET)
             self.booking.start()
-            self.graph = GraphEmulator(port=self.ports.graph,
-                                       cert_dir=self.workdir / "graph-certs")
+            self.graph = GraphEmulator(
+                port=self.ports.graph, cert_dir=self.workdir / "graph-certs",
+                state_file=self.workdir / "graph-events.json" if self.persistent else None)
             self.graph.start()
             self.env = self._settings()
             os.environ.update(self.env)

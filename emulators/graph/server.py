@@ -115,6 +115,7 @@ class GraphEmulator:
         tenant_id: str | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
+        state_file: str | Path | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError("the Graph emulator binds to 127.0.0.1 only")
@@ -129,6 +130,8 @@ class GraphEmulator:
         self.client_secret = client_secret or app["client_secret"]
         self.ca_path = str(self.cert_dir / "ca.pem")
         self._seed = seed_data
+        # Events are kept here between runs when set (`make serve`); None keeps nothing.
+        self.state_file = Path(state_file) if state_file else None
         self.service: GraphService | None = None
         self._admin: AdminApi | None = None
         self._server: _TlsServer | None = None
@@ -159,6 +162,8 @@ class GraphEmulator:
         self.service = GraphService(
             self._seed, self.tenant_id, self.client_id, self.client_secret, self.ca_path
         )
+        if self.state_file is not None and self.state_file.exists():
+            self.service.store.restore(json.loads(self.state_file.read_text()))
         self._admin = AdminApi(self.service)
         self._server = _TlsServer((self.host, self.port), context, self)
         self.port = self._server.server_address[1]
@@ -172,9 +177,15 @@ class GraphEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving, close connections, stop notification delivery."""
+        """Stop serving, close connections, stop notification delivery (and keep the
+        events in `state_file`, when one is set)."""
         if self.service:
             self.service.stop()
+            if self.state_file is not None:
+                self.state_file.parent.mkdir(parents=True, exist_ok=True)
+                partial = self.state_file.with_suffix(".tmp")
+                partial.write_text(json.dumps(self.service.store.snapshot()))
+                partial.replace(self.state_file)
         if self._server:
             self._server.shutdown()
             self._server.close_connections()

@@ -68,6 +68,17 @@ class EventRecord:
     deleted: bool = False
 
 
+def _record_data(record: EventRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "immutable_id": record.immutable_id, "fields": record.fields,
+        "start": record.start.isoformat(),
+        "end": record.end.isoformat(), "created": record.created.isoformat(),
+        "modified": record.modified.isoformat(), "change_key": record.change_key,
+        "ical_uid": record.ical_uid, "ext_props": record.ext_props, "seq": record.seq,
+        "created_seq": record.created_seq,
+    }
+
+
 def outlook_id(prefix: str) -> str:
     """An opaque Outlook-style item id (URL-safe base64, like Graph's)."""
     raw = b"\x00\x00" + uuid.uuid4().bytes + secrets.token_bytes(30)
@@ -213,6 +224,48 @@ class Store:
             if e.mailbox_id == mailbox.id and e.calendar_id == calendar_id and after < e.seq <= upto
         ]
         return sorted(found, key=lambda e: e.seq)
+
+    # persistence (for `make serve`: a restart keeps the calendars) -------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Events, tombstones and the change sequence as JSON-ready data. Mailboxes come
+        from the seed and are matched again by user principal name."""
+        with self.lock:
+            records = [(r, False) for r in self.events.values()]
+            records += [(r, True) for r in self.tombstones.values()]
+            saved = []
+            for record, dead in records:
+                mailbox = self.mailboxes.get(record.mailbox_id)
+                calendar = mailbox.calendars.get(record.calendar_id) if mailbox else None
+                if mailbox is None or calendar is None:
+                    continue
+                saved.append({**_record_data(record), "mailbox_upn": mailbox.upn,
+                              "calendar_name": calendar.name, "tombstone": dead})
+            return {"seq": self.seq, "events": saved}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load what `snapshot` wrote (events of unknown mailboxes are dropped)."""
+        with self.lock:
+            for item in data.get("events", []):
+                mailbox = self.find_mailbox(item.get("mailbox_upn") or "")
+                if mailbox is None:
+                    continue
+                calendar = next((c for c in mailbox.calendars.values()
+                                 if c.name == item.get("calendar_name")),
+                                mailbox.default_calendar)
+                record = EventRecord(
+                    id=item["id"], immutable_id=item["immutable_id"], mailbox_id=mailbox.id,
+                    calendar_id=calendar.id, fields=item["fields"],
+                    start=dt.datetime.fromisoformat(item["start"]),
+                    end=dt.datetime.fromisoformat(item["end"]),
+                    created=dt.datetime.fromisoformat(item["created"]),
+                    modified=dt.datetime.fromisoformat(item["modified"]),
+                    change_key=item["change_key"], ical_uid=item["ical_uid"],
+                    ext_props=item.get("ext_props", {}), seq=item["seq"],
+                    created_seq=item["created_seq"], deleted=item["tombstone"])
+                (self.tombstones if record.deleted else self.events)[record.id] = record
+                self.by_immutable[record.immutable_id] = record.id
+            self.seq = max(self.seq, int(data.get("seq", 0)))
 
     def _notify(self, change_type: str, record: EventRecord) -> None:
         for listener in list(self.listeners):
