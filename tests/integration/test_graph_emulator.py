@@ -401,37 +401,28 @@ def test_a_json_seed_defines_mailboxes_and_events(tmp_path: Any) -> None:
         emu.stop()
 
 
+def _room_a_events(emulator: GraphEmulator) -> str:
+    """The URL of room A's events on this emulator."""
+    return f"{emulator.graph_url}/users/room-a@rooms.example.org/events"
+
+
+def _authorised(emulator: GraphEmulator) -> tuple[Any, dict[str, str]]:
+    assert emulator.service is not None
+    token = emulator.service.identity.issue_token()
+    return graph_http_session(emulator), {"Authorization": f"Bearer {token}"}
+
+
 def test_events_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
     state = tmp_path / "events.json"
-    first = GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state).start()
-    try:
-        session = graph_http_session(first)
-        token = session.post(
-            f"{first.authority_host}/{first.tenant_id}/oauth2/v2.0/token",
-            data={"grant_type": "client_credentials", "client_id": first.client_id,
-                  "client_secret": first.client_secret,
-                  "scope": "https://graph.microsoft.com/.default"}, timeout=10).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        made = session.post(f"{first.graph_url}/users/room-a@rooms.example.org/events",
-                            headers=headers, timeout=10, json={
-                                "subject": "Kept", "start": {"dateTime": "2031-01-01T09:00:00",
-                                                             "timeZone": "UTC"},
-                                "end": {"dateTime": "2031-01-01T10:00:00", "timeZone": "UTC"}})
+    with GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state) as first:
+        session, headers = _authorised(first)
+        made = session.post(_room_a_events(first), headers=headers, timeout=10, json={
+            "subject": "Kept",
+            "start": {"dateTime": "2031-01-01T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-01-01T10:00:00", "timeZone": "UTC"}})
         assert made.status_code == 201, made.text
-    finally:
-        first.stop()
-    second = GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state).start()
-    try:
-        session = graph_http_session(second)
-        token = session.post(
-            f"{second.authority_host}/{second.tenant_id}/oauth2/v2.0/token",
-            data={"grant_type": "client_credentials", "client_id": second.client_id,
-                  "client_secret": second.client_secret,
-                  "scope": "https://graph.microsoft.com/.default"}, timeout=10).json()
-        again = session.get(f"{second.graph_url}/users/room-a@rooms.example.org/events/"
-                            f"{made.json()['id']}",
-                            headers={"Authorization": f"Bearer {token['access_token']}"},
+    with GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state) as second:
+        session, headers = _authorised(second)
+        again = session.get(f"{_room_a_events(second)}/{made.json()['id']}", headers=headers,
                             timeout=10)
         assert again.status_code == 200 and again.json()["subject"] == "Kept"
-    finally:
-        second.stop()
