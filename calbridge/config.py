@@ -47,6 +47,7 @@ class Settings(BaseModel):
                                      le=1)
     mass_delete_min: int = Field(default=10, alias="CALBRIDGE_MASS_DELETE_MIN", ge=1)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
+    sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
 
     # Real time: push subscriptions, their renewal, and the polling fallback.
     subscription_renewal_schedule: str = Field(default="0 */30 * * * *",

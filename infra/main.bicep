@@ -103,6 +103,11 @@ param calbridgeMassDeleteMin int = 10
 @minValue(1)
 param calbridgeInlineOperations int = 200
 
+@description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
+@minValue(1)
+@maxValue(32)
+param calbridgeSyncWorkers int = 4
+
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
 param subscriptionRenewalSchedule string = '0 */30 * * * *'
 
@@ -304,6 +309,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMassDeleteShare: calbridgeMassDeleteShare
     calbridgeMassDeleteMin: calbridgeMassDeleteMin
     calbridgeInlineOperations: calbridgeInlineOperations
+    calbridgeSyncWorkers: calbridgeSyncWorkers
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,13 +153,15 @@ class SyncEngine:
                          self.settings.mass_delete_min):
             plan, held_outcomes = self._hold_deletions(sides, source, plan, active)
             outcomes += held_outcomes
-        writes = 0
+        inline, queued, writes = [], [], 0
         for op in plan:
             if op.writes and writes >= self.settings.inline_operations:
-                outcomes.append(self._enqueue(sides, op))
+                queued.append(op)
                 continue
             writes += op.writes
-            outcomes.append(self.apply(sides, op))
+            inline.append(op)
+        outcomes += self._apply_all(sides, inline)
+        outcomes += [self._enqueue(sides, op) for op in queued]
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and self._cursor_worth_saving(
                 stored, changes, plan):
@@ -171,6 +174,15 @@ class SyncEngine:
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
                       direction=source.value)
         return outcomes
+
+    def _apply_all(self, sides: Sides, plan: list[PlannedOperation]) -> list[Outcome]:
+        """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
+        own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
+        workers = min(self.settings.sync_workers, sum(op.writes for op in plan))
+        if workers <= 1:
+            return [self.apply(sides, op) for op in plan]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+            return list(pool.map(lambda op: self.apply(sides, op), plan))
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation]) -> bool:

@@ -111,6 +111,11 @@ param calbridgeMassDeleteMin int
 @minValue(1)
 param calbridgeInlineOperations int
 
+@description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
+@minValue(1)
+@maxValue(32)
+param calbridgeSyncWorkers int
+
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
 param subscriptionRenewalSchedule string
 
@@ -250,6 +255,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CALBRIDGE_MASS_DELETE_SHARE', value: calbridgeMassDeleteShare }
         { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
+        { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }
