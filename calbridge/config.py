@@ -46,6 +46,11 @@ class Settings(BaseModel):
     mass_delete_share: float = Field(default=0.2, alias="CALBRIDGE_MASS_DELETE_SHARE", gt=0,
                                      le=1)
     mass_delete_min: int = Field(default=10, alias="CALBRIDGE_MASS_DELETE_MIN", ge=1)
+    # Deletions arriving one by one (webhooks, queued work) within this many minutes are
+    # measured together, as one run's would be.
+    mass_delete_window_minutes: int = Field(default=10,
+                                            alias="CALBRIDGE_MASS_DELETE_WINDOW_MINUTES",
+                                            ge=1, le=1440)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
 

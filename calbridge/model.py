@@ -130,6 +130,8 @@ class EventLink(BaseModel):
     pending_side: Side | None = None
     # Bumped when a cancelled pair is re-enabled: a fresh copy needs a fresh idempotency key.
     generation: int = 0
+    # Which side's deletion closed the link (the mass-deletion guard counts bursts by it).
+    cancelled_by: Side | None = None
     title: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None

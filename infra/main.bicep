@@ -99,6 +99,11 @@ param calbridgeMassDeleteShare string = '0.2'
 @minValue(1)
 param calbridgeMassDeleteMin int = 10
 
+@description('CALBRIDGE_MASS_DELETE_WINDOW_MINUTES: minutes over which deletions arriving one by one (webhooks, queued work) are measured together by the mass-deletion guard.')
+@minValue(1)
+@maxValue(1440)
+param calbridgeMassDeleteWindowMinutes int = 10
+
 @description('CALBRIDGE_INLINE_OPERATIONS: operations a sync run applies itself before queueing the rest.')
 @minValue(1)
 param calbridgeInlineOperations int = 200
@@ -308,6 +313,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMaxAttempts: calbridgeMaxAttempts
     calbridgeMassDeleteShare: calbridgeMassDeleteShare
     calbridgeMassDeleteMin: calbridgeMassDeleteMin
+    calbridgeMassDeleteWindowMinutes: calbridgeMassDeleteWindowMinutes
     calbridgeInlineOperations: calbridgeInlineOperations
     calbridgeSyncWorkers: calbridgeSyncWorkers
     subscriptionRenewalSchedule: subscriptionRenewalSchedule

@@ -109,7 +109,7 @@ def confirm_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list
         except CalbridgeError:
             continue
         outcomes.append(engine.sync_event(mapping, hold.source, link.side_id(hold.source) or "",
-                                          "confirmed mass deletion"))
+                                          "confirmed mass deletion", guard=False))
     return hold, outcomes
 
 
@@ -127,6 +127,9 @@ def reject_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[
             link.set_side_id(hold.source, None)
             link.set_side_fingerprint(hold.source, None)
             link.status, link.pending_side = SyncStatus.PENDING, survivor
+            # A fresh copy needs a fresh idempotency key: the first one may still name
+            # the deleted (cancelled) event.
+            link.generation += 1
             link = container.storage.links.update(link)
             outcomes.append(engine.sync_event(mapping, survivor, link.side_id(survivor) or "",
                                               "restored after a rejected mass deletion"))

@@ -34,9 +34,11 @@ from calbridge.model import (
 from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.plan import (
-    GONE,
+    DeletionBaseline,
     PlannedOperation,
     conflict_winner,
+    crosses_share,
+    deletion_baseline,
     instant,
     mass_deletion,
     plan_changes,
@@ -134,8 +136,10 @@ class SyncEngine:
         sides = self.sides(mapping)
         bridge, calendar = sides.bridges[source], sides.calendar(source)
         span = window or self.window()
-        stored = None if window else self.storage.cursors.get(bridge.name, calendar)
+        known = self.storage.cursors.get(bridge.name, calendar)
+        stored = None if window else known
         cursor = None if (full or window or stored is None) else stored.cursor
+        read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.storage.links.list(mapping.id)
         plan = plan_changes(source, changes, links, span)
@@ -148,10 +152,10 @@ class SyncEngine:
             return [self._outcome(sides, op, "planned" if op.writes else "skipped")
                     for op in plan]
         outcomes: list[Outcome] = []
-        active = sum(link.status not in GONE for link in links)
-        if mass_deletion(plan, active, self.settings.mass_delete_share,
+        baseline = deletion_baseline(links, source, read_at)
+        if mass_deletion(plan, baseline, self.settings.mass_delete_share,
                          self.settings.mass_delete_min):
-            plan, held_outcomes = self._hold_deletions(sides, source, plan, active)
+            plan, held_outcomes = self._hold_deletions(sides, source, plan, baseline)
             outcomes += held_outcomes
         inline, queued, writes = [], [], 0
         for op in plan:
@@ -195,6 +199,12 @@ class SyncEngine:
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
 
+    def _last_read(self, stored: Cursor | None) -> datetime:
+        """When a calendar was last read: its stored cursor's poll time (a write by the
+        other direction makes the next read non-quiet, so the cursor is saved then), or
+        now for a calendar never read with a cursor."""
+        return stored.last_poll_at if stored and stored.last_poll_at else self.clock()
+
     def _changes(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
                  window: TimeWindow) -> ChangeSet:
         try:
@@ -204,9 +214,10 @@ class SyncEngine:
             return bridge.changes(calendar, None, window)
 
     def sync_event(self, mapping: ResourceMapping, source: Side, source_id: str,
-                   reason: str | None = None) -> Outcome:
+                   reason: str | None = None, *, guard: bool = True) -> Outcome:
         """Bring one source event's current state to the other side (webhooks, queued
-        work, retries): read it, plan it as a one-event change set, apply."""
+        work, retries): read it, plan it as a one-event change set, apply. A deletion
+        goes through the mass-deletion guard unless an operator confirmed it (`guard`)."""
         sides = self.sides(mapping)
         event = sides.bridges[source].get_event(sides.calendar(source), source_id)
         links = [link] if (link := self.storage.links.find(mapping.id, source, source_id)) else []
@@ -223,6 +234,10 @@ class SyncEngine:
                            sides.system(source), sides.system(other_side(source)), source_id)
         if reason and plan[0].writes:
             plan[0].reason = f"{plan[0].reason} ({reason})"
+        if guard and plan[0].kind is OperationKind.DELETE and plan[0].link is not None:
+            held = self._hold_if_burst(sides, plan[0])
+            if held is not None:
+                return held
         return self.apply(sides, plan[0])
 
     # ------------------------------------------------------------------ apply
@@ -276,6 +291,7 @@ class SyncEngine:
             link.set_side_fingerprint(target, None)
             link.status, link.pending_side = SyncStatus.PENDING, source
             link.attempts, link.generation = 0, link.generation + 1
+            link.cancelled_by = None
             link = self.storage.links.update(link)
         op.link = link
         bridge, calendar = sides.bridges[target], sides.calendar(target)
@@ -337,7 +353,7 @@ class SyncEngine:
             sides.bridges[op.target].delete(sides.calendar(op.target), target_id)
         link.status, link.pending_side = SyncStatus.CANCELLED, None
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
-        link.synced_at = self.clock()
+        link.synced_at, link.cancelled_by = self.clock(), op.source
         self.storage.links.update(link)
         return self._outcome(sides, op, "completed")
 
@@ -427,21 +443,81 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ holds
 
+    def _open_holds(self, mapping_id: str, source: Side) -> list[DeletionHold]:
+        return [hold for hold in self.storage.holds.list(HoldStatus.HELD)
+                if hold.mapping_id == mapping_id and hold.source is source]
+
     def _held_link_ids(self, mapping_id: str, source: Side) -> set[str]:
-        return {link_id for hold in self.storage.holds.list(HoldStatus.HELD)
-                if hold.mapping_id == mapping_id and hold.source is source
+        return {link_id for hold in self._open_holds(mapping_id, source)
                 for link_id in hold.link_ids}
 
     def _hold_deletions(self, sides: Sides, source: Side, plan: list[PlannedOperation],
-                        active: int) -> tuple[list[PlannedOperation], list[Outcome]]:
+                        baseline: DeletionBaseline
+                        ) -> tuple[list[PlannedOperation], list[Outcome]]:
         deletions = [op for op in plan if op.kind is OperationKind.DELETE and op.link]
-        reason = (f"{len(deletions)} of {active} linked events would be deleted in "
-                  f"{sides.system(other_side(source))} because they disappeared from "
-                  f"{sides.system(source)}; confirm or reject the hold")
-        self.storage.holds.add(DeletionHold(
-            mapping_id=sides.mapping.id, source=source, active_links=active, reason=reason,
-            link_ids=[op.link.id for op in deletions if op.link]))
-        log.warning("mass deletion held", extra={"mapping_id": sides.mapping.id,
-                                                 "count": len(deletions)})
-        outcomes = [self._outcome(sides, op, "held", reason=reason) for op in deletions]
+        hold = self._hold(sides, source, [op.link.id for op in deletions if op.link],
+                          len(baseline.synced))
+        outcomes = [self._outcome(sides, op, "held", reason=hold.reason) for op in deletions]
         return [op for op in plan if op.kind is not OperationKind.DELETE], outcomes
+
+    def _hold_if_burst(self, sides: Sides, op: PlannedOperation) -> Outcome | None:
+        """A deletion arriving on its own joins an open hold of its mapping and source,
+        or opens one when, with the same source's other deletions of the last
+        `CALBRIDGE_MASS_DELETE_WINDOW_MINUTES`, it crosses the guard's share."""
+        link = op.link
+        assert link is not None
+        mapping, source = sides.mapping, op.source
+        held = self._held_link_ids(mapping.id, source)
+        if link.id not in held:
+            since = self.clock() - timedelta(minutes=self.settings.mass_delete_window_minutes)
+            decided = [hold for hold in self.storage.holds.list()
+                       if hold.mapping_id == mapping.id and hold.source is source
+                       and hold.decided_at is not None and hold.decided_at >= since]
+            # An operator's decision closes a burst: count afresh from it, and never
+            # count the deletions the operator confirmed.
+            since = max([since, *(hold.decided_at for hold in decided if hold.decided_at)])
+            confirmed = {link_id for hold in decided if hold.status is HoldStatus.CONFIRMED
+                         for link_id in hold.link_ids}
+            links = self.storage.links.list(mapping.id)
+            recent = frozenset(
+                other.id for other in links
+                if other.status is SyncStatus.CANCELLED and other.cancelled_by is source
+                and other.synced_at is not None and other.synced_at >= since
+                and other.id not in confirmed)
+            known = self.storage.cursors.get(sides.system(source), sides.calendar(source))
+            baseline = deletion_baseline(links, source, self._last_read(known), recent)
+            if not crosses_share(set(recent | held | {link.id}), baseline,
+                                 self.settings.mass_delete_share,
+                                 self.settings.mass_delete_min):
+                return None
+            hold = self._hold(sides, source, [link.id], len(baseline.synced))
+        else:
+            hold = next(h for h in self._open_holds(mapping.id, source)
+                        if link.id in h.link_ids)
+        return self._outcome(sides, op, "held", reason=hold.reason)
+
+    def _hold(self, sides: Sides, source: Side, link_ids: list[str],
+              baseline: int) -> DeletionHold:
+        """Add deletions to the open hold of a mapping and source, or open one."""
+        for _ in range(5):
+            holds = self._open_holds(sides.mapping.id, source)
+            hold = holds[-1] if holds else None
+            ids = list(dict.fromkeys([*(hold.link_ids if hold else []), *link_ids]))
+            reason = (f"{len(ids)} of {baseline} linked events would be deleted in "
+                      f"{sides.system(other_side(source))} because they disappeared from "
+                      f"{sides.system(source)}; confirm or reject the hold")
+            try:
+                if hold is None:
+                    hold = self.storage.holds.add(DeletionHold(
+                        mapping_id=sides.mapping.id, source=source, active_links=baseline,
+                        reason=reason, link_ids=ids))
+                else:
+                    hold.link_ids, hold.reason = ids, reason
+                    hold.active_links = max(hold.active_links, baseline)
+                    hold = self.storage.holds.update(hold)
+            except EtagConflict:
+                continue  # decided or grown meanwhile: look again
+            log.warning("mass deletion held", extra={"mapping_id": sides.mapping.id,
+                                                     "count": len(ids)})
+            return hold
+        raise EtagConflict("the deletion hold kept changing; try again")

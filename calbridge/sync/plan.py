@@ -157,8 +157,42 @@ def conflict_winner(policy: ConflictPolicy, origin: Side, source: Side,
     return origin
 
 
-def mass_deletion(plan: list[PlannedOperation], active_links: int, share: float,
+@dataclass(frozen=True)
+class DeletionBaseline:
+    """What a share of deletions from one side is measured against: the pairs that side
+    already held when it was last read, and every active link of the mapping."""
+
+    synced: frozenset[str]
+    active: int
+
+
+def deletion_baseline(links: list[EventLink], source: Side, read_at: datetime,
+                      recently_gone: frozenset[str] = frozenset()) -> DeletionBaseline:
+    """The baseline for deletions from `source`: linked pairs created no later than
+    `read_at` (when the source was last read), so pairs the other direction made since
+    never dilute the share. `recently_gone` are pairs already deleted by the same burst."""
+    target = other_side(source)
+    counted = [link for link in links
+               if link.status not in GONE or link.id in recently_gone]
+    synced = frozenset(link.id for link in counted
+                       if link.created_at <= read_at
+                       and link.side_id(source) and link.side_id(target))
+    return DeletionBaseline(synced=synced, active=len(counted))
+
+
+def crosses_share(deleted: set[str], baseline: DeletionBaseline, share: float,
+                  minimum: int) -> bool:
+    """Whether deleting `deleted` (link ids) removes an unusual share: of the pairs the
+    source held when last read, or of every active link (pairs synced since that read)."""
+    if len(deleted) < minimum:
+        return False
+    of_synced = len(deleted & baseline.synced)
+    return (of_synced > share * max(len(baseline.synced), 1)
+            or len(deleted) > share * max(baseline.active, 1))
+
+
+def mass_deletion(plan: list[PlannedOperation], baseline: DeletionBaseline, share: float,
                   minimum: int) -> bool:
     """Whether a plan deletes an unusual share of a calendar's linked events."""
-    deletions = sum(op.kind is OperationKind.DELETE for op in plan)
-    return deletions >= minimum and deletions > share * max(active_links, 1)
+    deleted = {op.link.id for op in plan if op.kind is OperationKind.DELETE and op.link}
+    return crosses_share(deleted, baseline, share, minimum)

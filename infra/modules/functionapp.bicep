@@ -107,6 +107,11 @@ param calbridgeMassDeleteShare string
 @minValue(1)
 param calbridgeMassDeleteMin int
 
+@description('CALBRIDGE_MASS_DELETE_WINDOW_MINUTES: minutes over which deletions arriving one by one (webhooks, queued work) are measured together by the mass-deletion guard.')
+@minValue(1)
+@maxValue(1440)
+param calbridgeMassDeleteWindowMinutes int
+
 @description('CALBRIDGE_INLINE_OPERATIONS: operations a sync run applies itself before queueing the rest.')
 @minValue(1)
 param calbridgeInlineOperations int
@@ -254,6 +259,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CALBRIDGE_MAX_ATTEMPTS', value: string(calbridgeMaxAttempts) }
         { name: 'CALBRIDGE_MASS_DELETE_SHARE', value: calbridgeMassDeleteShare }
         { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }
+        { name: 'CALBRIDGE_MASS_DELETE_WINDOW_MINUTES', value: string(calbridgeMassDeleteWindowMinutes) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
         { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }

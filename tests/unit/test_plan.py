@@ -17,7 +17,13 @@ from calbridge.model import (
     SyncStatus,
 )
 from calbridge.sync.fingerprint import fingerprint
-from calbridge.sync.plan import conflict_winner, mass_deletion, plan_changes, plan_event
+from calbridge.sync.plan import (
+    conflict_winner,
+    deletion_baseline,
+    mass_deletion,
+    plan_changes,
+    plan_event,
+)
 
 START = datetime(2031, 3, 10, 9, tzinfo=UTC)
 WINDOW = TimeWindow(start=START - timedelta(days=30), end=START + timedelta(days=30))
@@ -101,12 +107,47 @@ def test_conflict_winner(policy: ConflictPolicy, source_newer: bool, winner: Sid
                            target_time) is winner
 
 
-def test_mass_deletion_needs_both_a_count_and_a_share() -> None:
-    def plan_of(deletions: int) -> list:
-        source = event()
-        return [plan_event(Side.BOOKING, event(status=EventStatus.CANCELLED),
-                           synced_link(source))] * deletions
+def synced_pairs(count: int, created: datetime) -> list[EventLink]:
+    return [EventLink(mapping_id="m", origin=Side.BOOKING, booking_id=f"b{n}",
+                      calendar_event_id=f"c{n}", status=SyncStatus.SYNCED, created_at=created)
+            for n in range(count)]
 
-    assert mass_deletion(plan_of(10), active_links=40, share=0.2, minimum=10) is True
-    assert mass_deletion(plan_of(9), active_links=10, share=0.2, minimum=10) is False
-    assert mass_deletion(plan_of(10), active_links=100, share=0.2, minimum=10) is False
+
+def deleting(links: list[EventLink]) -> list:
+    return [plan_event(Side.BOOKING, event(link.booking_id or "", status=EventStatus.CANCELLED),
+                       link) for link in links]
+
+
+def test_mass_deletion_needs_both_a_count_and_a_share() -> None:
+    def held(deletions: int, links: int) -> bool:
+        pairs = synced_pairs(links, START)
+        baseline = deletion_baseline(pairs, Side.BOOKING, START)
+        return mass_deletion(deleting(pairs[:deletions]), baseline, share=0.2, minimum=10)
+
+    assert held(10, 40) is True
+    assert held(9, 10) is False
+    assert held(10, 100) is False
+
+
+def test_pairs_made_after_the_last_read_do_not_dilute_the_share() -> None:
+    before = synced_pairs(30, START)
+    after = [link.model_copy(update={"id": f"new{n}", "booking_id": f"nb{n}",
+                                     "created_at": START + timedelta(minutes=1)})
+             for n, link in enumerate(synced_pairs(300, START))]
+    baseline = deletion_baseline(before + after, Side.BOOKING, START)
+    assert (len(baseline.synced), baseline.active) == (30, 330)
+    assert mass_deletion(deleting(before[:10]), baseline, share=0.2, minimum=10) is True
+    assert mass_deletion(deleting(before[:6]), baseline, share=0.2, minimum=1) is False
+    # Pairs made since the read still count against every active link (as before).
+    assert mass_deletion(deleting(after[:70]), baseline, share=0.2, minimum=10) is True
+    assert mass_deletion(deleting(after[:60]), baseline, share=0.2, minimum=10) is False
+
+
+def test_the_baseline_counts_only_pairs_with_both_ends() -> None:
+    pairs = synced_pairs(4, START)
+    pairs[0].calendar_event_id = None
+    pairs[1].status = SyncStatus.CANCELLED
+    baseline = deletion_baseline(pairs, Side.BOOKING, START)
+    assert baseline.synced == {pairs[2].id, pairs[3].id} and baseline.active == 3
+    burst = deletion_baseline(pairs, Side.BOOKING, START, recently_gone=frozenset({pairs[1].id}))
+    assert burst.synced == {pairs[1].id, pairs[2].id, pairs[3].id} and burst.active == 4
