@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     parser.add_argument("--cert-dir", default=".local/graph-certs")
     parser.add_argument("--seed", default=None, help="JSON seed file (see seed.py)")
+    parser.add_argument("--state-file", default=None,
+                        help="keep events in this JSON file, written as they change")
     parser.add_argument("--print-secret", action="store_true",
                         help="include the fake client secret in the ready line")
     parser.add_argument("--verbose", action="store_true")
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         emulator = GraphEmulator(host=args.host, port=args.port, cert_dir=args.cert_dir,
-                                 seed=args.seed)
+                                 seed=args.seed, state_file=args.state_file)
     except ValueError as exc:
         parser.error(str(exc))
     done = threading.Event()

@@ -18,6 +18,7 @@ from .api import ApiRequest, ApiResponse, GraphError, error_response
 from .certs import ensure_certificates
 from .seed import load_seed
 from .service import GraphService
+from .store import StateWriter
 
 log = logging.getLogger("emulators.graph")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
@@ -133,6 +134,7 @@ class GraphEmulator:
         # Events are kept here between runs when set (`make serve`); None keeps nothing.
         self.state_file = Path(state_file) if state_file else None
         self.service: GraphService | None = None
+        self._state: StateWriter | None = None
         self._admin: AdminApi | None = None
         self._server: _TlsServer | None = None
         self._thread: threading.Thread | None = None
@@ -162,8 +164,10 @@ class GraphEmulator:
         self.service = GraphService(
             self._seed, self.tenant_id, self.client_id, self.client_secret, self.ca_path
         )
-        if self.state_file is not None and self.state_file.exists():
-            self.service.store.restore(json.loads(self.state_file.read_text()))
+        if self.state_file is not None:
+            if self.state_file.exists():
+                self.service.store.restore(json.loads(self.state_file.read_text()))
+            self._state = StateWriter(self.service.store, self.state_file).start()
         self._admin = AdminApi(self.service)
         self._server = _TlsServer((self.host, self.port), context, self)
         self.port = self._server.server_address[1]
@@ -177,15 +181,13 @@ class GraphEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving, close connections, stop notification delivery (and keep the
-        events in `state_file`, when one is set)."""
+        """Stop serving, close connections, stop notification delivery (and write what
+        is still pending to `state_file`, when one is set)."""
         if self.service:
             self.service.stop()
-            if self.state_file is not None:
-                self.state_file.parent.mkdir(parents=True, exist_ok=True)
-                partial = self.state_file.with_suffix(".tmp")
-                partial.write_text(json.dumps(self.service.store.snapshot()))
-                partial.replace(self.state_file)
+        if self._state is not None:
+            self._state.stop()
+            self._state = None
         if self._server:
             self._server.shutdown()
             self._server.close_connections()
@@ -213,13 +215,20 @@ class GraphEmulator:
         path = req.path
         if path == "/v1.0" or path.startswith("/v1.0/"):
             req.path = path[len("/v1.0"):] or "/"
-            return self.service.handle(req)
+            return self._saved(req, self.service.handle(req))
         if path.startswith("/_admin/"):
             try:
-                return self._admin.handle(req)
+                return self._saved(req, self._admin.handle(req))
             except GraphError as error:
                 return error_response(error, req)
         return self._identity(req)
+
+    def _saved(self, req: ApiRequest, response: ApiResponse) -> ApiResponse:
+        """A change is answered once it is in `state_file`, so a killed emulator restarts
+        with everything it confirmed (concurrent changes share one write)."""
+        if self._state is not None and req.method in ("POST", "PATCH", "PUT", "DELETE"):
+            self._state.wait()
+        return response
 
     def _identity(self, req: ApiRequest) -> ApiResponse:
         assert self.service is not None
