@@ -54,6 +54,14 @@ class AlreadyExists(CalbridgeError):
     status = 409
 
 
+class StateConflict(CalbridgeError):
+    """The request contradicts the current state of what it names (e.g. cancelling a
+    booking that is still active)."""
+
+    code = "state_conflict"
+    status = 409
+
+
 class EtagConflict(CalbridgeError):
     """Optimistic concurrency: the stored row changed since it was read."""
 

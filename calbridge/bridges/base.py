@@ -118,6 +118,12 @@ class CalendarBridge(ABC):
         """The event calbridge wrote with this marker (link id), if any: the look-up
         before re-creating after a crash or timeout."""
 
+    def calendar_of(self, event_id: str) -> str | None:
+        """Which calendar holds an event, or None when it does not exist. Only systems
+        that address events without their calendar answer; others raise
+        `NotImplementedError`."""
+        raise NotImplementedError(f"{self.type_name} addresses events through a calendar")
+
     @abstractmethod
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
         """Changes since `cursor` (None: a complete listing plus a fresh cursor).

@@ -28,8 +28,9 @@ def sync_outlook_to_bookings(req: func.HttpRequest, c: Container) -> func.HttpRe
 @bp.route(route="sync/pending-items", methods=["GET"])
 @api
 def list_pending_items(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    items = guide.pending_items(c)
-    return ok(pending_items=items, count=len(items))
+    pending = guide.pending_items(c)
+    return ok(pending_items=pending["items"], count=len(pending["items"]),
+              failed_mappings=pending["failed_mappings"])
 
 
 @bp.route(route="sync/outlook-events", methods=["GET"])
@@ -99,7 +100,7 @@ def cancel_booking(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
     return ok(message="Cancellation processed",
               results=guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
-                                      "cancellation"))
+                                      "cancellation", cancellation=True))
 
 
 @bp.route(route="cancel/stats", methods=["GET"])

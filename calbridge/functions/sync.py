@@ -31,7 +31,7 @@ def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 @bp.route(route="bridge/process-pending", methods=["POST"])
 @api
 def process_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    outcomes = sync.process_pending(c, force=bool(query_bool(req, "force")))
+    outcomes = sync.process_pending(c, manual=True, force=bool(query_bool(req, "force")))
     return ok(message="Bridge sync operations completed", results=sync.results_block(outcomes))
 
 

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from calbridge.bootstrap import Container
-from calbridge.errors import CalbridgeError, NotFound
+from calbridge.errors import CalbridgeError, NotFound, StateConflict, ValidationFailed
 from calbridge.model import (
     EventLink,
+    EventStatus,
     HoldStatus,
     OperationKind,
     ResourceMapping,
@@ -82,7 +83,7 @@ def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any
 def sync_to_outlook(container: Container) -> dict[str, Any]:
     """`POST /sync/to-outlook`: bookings → Outlook for every Outlook mapping, then due retries."""
     outcomes = _run_all(container, Side.BOOKING)
-    outcomes += _retry(container, Side.BOOKING)
+    outcomes += _retry(container, Side.BOOKING, outcomes)
     return {**results_block(outcomes), "details": details(container, outcomes)}
 
 
@@ -93,9 +94,12 @@ def sync_from_outlook(container: Container) -> dict[str, Any]:
     return {**results_block(outcomes), "details": details(container, outcomes)}
 
 
-def _retry(container: Container, side: Side, *, now: datetime | None = None) -> list[Outcome]:
+def _retry(container: Container, side: Side, tried: list[Outcome]) -> list[Outcome]:
+    """An operator's re-run retries failed items of one direction at once, except those
+    the same request has just tried."""
     outlook = {m.id for m in outlook_mappings(container)}
-    return process_pending(container, now=now,
+    return process_pending(container, manual=True,
+                           exclude=frozenset(o.link_id for o in tried if o.link_id),
                            where=lambda mapping, source: mapping.id in outlook
                            and source is side)
 
@@ -126,9 +130,40 @@ def _links(container: Container, statuses: tuple[SyncStatus, ...],
     return sorted(rows, key=lambda r: r["updated_at"])
 
 
-def pending_items(container: Container) -> list[dict[str, Any]]:
-    """`GET /sync/pending-items`: booking items not yet (or not correctly) in Outlook."""
-    return _links(container, NOT_IN_STEP, Side.BOOKING)
+def pending_items(container: Container) -> dict[str, Any]:
+    """`GET /sync/pending-items`: booking items not yet (or not correctly) in Outlook —
+    links pending, failed or in conflict, and what the next `/sync/to-outlook` would
+    write from a complete listing of each mapped resource (bookings never synced,
+    changes not yet carried over). A mapping that cannot be read is reported."""
+    rows = _links(container, NOT_IN_STEP, Side.BOOKING)
+    listed = {row["bridge_mapping_id"] for row in rows}
+    failed: list[dict[str, Any]] = []
+    engine = SyncEngine(container)
+    for mapping in outlook_mappings(container):
+        if not allowed(mapping, Side.BOOKING):
+            continue
+        try:
+            planned = engine.run(mapping, Side.BOOKING, full=True, dry_run=True)
+        except CalbridgeError as exc:
+            failed.append({"resource_mapping_id": mapping.id,
+                           "resource_id": mapping.booking_system_resource_id,
+                           "calendar_resource_id": mapping.calendar_resource_id,
+                           "error": exc.message})
+            continue
+        for outcome in planned:
+            if outcome.status != "planned" or outcome.link_id in listed:
+                continue
+            rows.append({
+                "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.id,
+                "item_type": "event", "reservation_id": outcome.source_id,
+                "resource_id": mapping.booking_system_resource_id,
+                "outlook_event_id": outcome.target_id,
+                "calendar_resource_id": mapping.calendar_resource_id,
+                "origin": Side.BOOKING.value,
+                "sync_status": "unsynced" if outcome.link_id is None else "changed",
+                "action": outcome.operation.value, "reason": outcome.reason,
+                "title": outcome.title})
+    return {"items": rows, "failed_mappings": failed}
 
 
 def unlinked_outlook_events(container: Container) -> list[dict[str, Any]]:
@@ -170,9 +205,11 @@ def populate_mapping(container: Container) -> dict[str, Any]:
 
 
 def sync_item(container: Container, item_type: str, item_id: str, resource_id: str,
-              reason: str) -> dict[str, Any]:
+              reason: str, *, cancellation: bool = False) -> dict[str, Any]:
     """`POST /sync/item/...` and `/cancel/booking/...`: one booking's current state to
-    every calendar its resource is mapped to."""
+    every calendar its resource is mapped to. A booking that does not exist (and was
+    never synced) is 404, one of another resource 422, and a cancellation of a booking
+    that is still active 409."""
     container.storage.ensure()
     mappings = [m for m in container.storage.mappings.list(active=True,
                                                            booking_resource_id=resource_id)
@@ -180,10 +217,36 @@ def sync_item(container: Container, item_type: str, item_id: str, resource_id: s
                 and m.booking_system in container.bridges and allowed(m, Side.BOOKING)]
     if not mappings:
         raise NotFound(f"resource {resource_id!r} has no active mapping")
+    _check_item(container, mappings, item_id, resource_id, cancellation)
     engine = SyncEngine(container)
     outcomes = [engine.sync_event(m, Side.BOOKING, item_id, reason) for m in mappings]
     return {"item_type": item_type, "item_id": item_id, "resource_id": resource_id,
             **results_block(outcomes), "details": details(container, outcomes)}
+
+
+def _check_item(container: Container, mappings: list[ResourceMapping], item_id: str,
+                resource_id: str, cancellation: bool) -> None:
+    """What the booking system's hook says must be true of the booking."""
+    bridge = container.bridge(mappings[0].booking_system)
+    event = bridge.get_event(resource_id, item_id)
+    if event is not None:
+        if cancellation and event.status is not EventStatus.CANCELLED:
+            raise StateConflict(
+                f"booking {item_id!r} is still active; cancel it in the booking system "
+                "first, or use /sync/item to sync its current state")
+        return
+    if any(container.storage.links.find(m.id, Side.BOOKING, item_id) for m in mappings):
+        return  # it was synced from this resource: its deletion follows
+    try:
+        elsewhere = bridge.calendar_of(item_id)
+    except NotImplementedError:
+        elsewhere = None
+    if elsewhere is not None and elsewhere != resource_id:
+        raise ValidationFailed(
+            f"booking {item_id!r} belongs to resource {elsewhere!r}, not {resource_id!r}",
+            details={"fields": [{"field": "resource_id",
+                                 "message": f"booking is of resource {elsewhere!r}"}]})
+    raise NotFound(f"booking {item_id!r} does not exist in resource {resource_id!r}")
 
 
 def sync_stats(container: Container) -> dict[str, Any]:
@@ -204,7 +267,8 @@ def pending_imports(container: Container) -> list[dict[str, Any]]:
 def process_imports(container: Container) -> dict[str, Any]:
     """`POST /booking/process-imports`: Outlook → booking system again, then due retries of
     Outlook-born items."""
-    outcomes = _run_all(container, Side.CALENDAR) + _retry(container, Side.CALENDAR)
+    outcomes = _run_all(container, Side.CALENDAR)
+    outcomes += _retry(container, Side.CALENDAR, outcomes)
     block = results_block(outcomes)
     block["reservation_ids"] = [o.target_id for o in outcomes if o.status == "completed"
                                 and o.operation is OperationKind.CREATE and o.target_id]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +23,7 @@ from calbridge.model import (
     SyncDirection,
     SyncStatus,
     SyncWork,
+    other_side,
 )
 from calbridge.sync.engine import Outcome, SyncEngine
 from calbridge.sync.plan import PlannedOperation
@@ -73,14 +74,22 @@ def allowed(mapping: ResourceMapping, source: Side) -> bool:
     return True
 
 
+def success_rate(done: int, attempted: int, waiting: int = 0) -> str | None:
+    """The guide's success rate; None when nothing was attempted because everything
+    waits (a run that did nothing is not "100%" of anything)."""
+    if attempted:
+        return f"{round(100 * done / attempted)}%"
+    return None if waiting else "100%"
+
+
 def results_block(outcomes: list[Outcome]) -> dict:
     """The guide's results block for a list of outcomes."""
     done = [o for o in outcomes if o.status == "completed"]
     kinds = Counter(o.operation for o in done)
     failed = sum(o.status == "failed" for o in outcomes)
-    attempted = len(done) + failed
+    waiting = [o for o in outcomes if o.status == "waiting"]
     return {
-        "processed": sum(o.status != "skipped" for o in outcomes),
+        "processed": sum(o.status not in ("skipped", "waiting") for o in outcomes),
         "successful": len(done),
         "created": kinds[OperationKind.CREATE],
         "updated": kinds[OperationKind.UPDATE],
@@ -91,7 +100,10 @@ def results_block(outcomes: list[Outcome]) -> dict:
         "queued": sum(o.status == "queued" for o in outcomes),
         "held": sum(o.status == "held" for o in outcomes),
         "planned": sum(o.status == "planned" for o in outcomes),
-        "success_rate": f"{round(100 * len(done) / attempted) if attempted else 100}%",
+        "waiting": len(waiting),
+        "next_attempt_at": min((o.next_attempt_at for o in waiting if o.next_attempt_at),
+                               default=None),
+        "success_rate": success_rate(len(done), len(done) + failed, len(waiting)),
         "operations": [o.as_dict() for o in outcomes],
     }
 
@@ -158,44 +170,81 @@ def process_work(container: Container, work: SyncWork) -> Outcome:
     return SyncEngine(container).sync_event(mapping, work.source, work.source_id, work.reason)
 
 
-def due_links(container: Container, *, now: datetime | None = None, force: bool = False
-              ) -> Iterator[tuple[ResourceMapping, Side, EventLink]]:
-    """Links with work left whose retry is due (or all of them, `force`), with their
-    mappings. Links that used up their attempts are left for an operator."""
+def _systems(mapping: ResourceMapping, source: Side) -> tuple[str, str]:
+    """A mapping's bridges as (source, target) for changes flowing from `source`."""
+    if source is Side.BOOKING:
+        return mapping.booking_system, mapping.calendar_system
+    return mapping.calendar_system, mapping.booking_system
+
+
+def retry_candidates(container: Container, *, now: datetime | None = None,
+                     ignore_backoff: bool = False, force: bool = False
+                     ) -> Iterator[tuple[ResourceMapping, Side, EventLink, Outcome | None]]:
+    """Links with work left, with their mappings and the side whose state is owed, and
+    for each either None (due now) or a `waiting` outcome saying until when and why.
+    The timer keeps the backoff; an operator's call ignores it (`ignore_backoff`);
+    `force` also retries links that used up their attempts."""
     container.storage.ensure()
-    engine = SyncEngine(container)
-    moment = now or engine.clock()
+    moment = now or SyncEngine(container).clock()
     mappings = {m.id: m for m in _mappings(container)}
+    limit = container.settings.max_attempts
     for status in (SyncStatus.PENDING, SyncStatus.ERROR):
         for link in container.storage.links.list(status=status):
             mapping = mappings.get(link.mapping_id)
-            if mapping is None or link.attempts >= container.settings.max_attempts:
-                continue
-            if not force and link.next_attempt_at is not None and link.next_attempt_at > moment:
-                continue
             side = link.pending_side or link.origin
-            if link.side_id(side) is None:
+            if mapping is None or link.side_id(side) is None:
                 continue
+            waiting = None
+            if link.attempts >= limit and not force:
+                waiting = (f"gave up after {link.attempts} attempts; "
+                           "POST /bridge/process-pending?force=true retries it", None)
+            elif (not (ignore_backoff or force) and link.next_attempt_at is not None
+                    and link.next_attempt_at > moment):
+                waiting = ("retry waits for its backoff", link.next_attempt_at)
+            if waiting is None:
+                yield mapping, side, link, None
+                continue
+            source_system, target_system = _systems(mapping, side)
+            yield mapping, side, link, Outcome(
+                OperationKind.SKIP, "waiting", waiting[0], source_system, target_system,
+                link.side_id(side) or "", target_id=link.side_id(other_side(side)),
+                link_id=link.id, mapping_id=mapping.id, title=link.title,
+                error=link.last_error, next_attempt_at=waiting[1])
+
+
+def due_links(container: Container, *, now: datetime | None = None, force: bool = False
+              ) -> Iterator[tuple[ResourceMapping, Side, EventLink]]:
+    """Links whose retry is due now (the timer's view; `force` ignores the backoff)."""
+    for mapping, side, link, waiting in retry_candidates(container, now=now,
+                                                        ignore_backoff=force):
+        if waiting is None:
             yield mapping, side, link
 
 
 def process_pending(container: Container, *, now: datetime | None = None,
-                    force: bool = False,
-                    where: Callable[[ResourceMapping, Side], bool] | None = None
-                    ) -> list[Outcome]:
-    """Retry every link whose pending work is due, or all now with `force`
-    (`POST /bridge/process-pending[?force=true]`); `where` narrows it to some mappings
-    and source sides."""
+                    manual: bool = False, force: bool = False,
+                    where: Callable[[ResourceMapping, Side], bool] | None = None,
+                    exclude: frozenset[str] = frozenset()) -> list[Outcome]:
+    """Retry links with pending work and report the ones still waiting. The timer keeps
+    each link's backoff; an operator's call (`manual`) retries at once; `force` also
+    retries links that gave up. `where` narrows it to some mappings and source sides;
+    `exclude` skips links the same request has just tried."""
     engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
     outcomes = []
-    for mapping, side, link in list(due_links(container, now=now, force=force)):
-        if where is not None and not where(mapping, side):
+    candidates = list(retry_candidates(container, now=now, ignore_backoff=manual,
+                                       force=force))
+    for mapping, side, link, waiting in candidates:
+        if link.id in exclude or (where is not None and not where(mapping, side)):
+            continue
+        if waiting is not None:
+            outcomes.append(waiting)
             continue
         try:
             outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "", "retry"))
         except CalbridgeError as exc:
+            source_system, target_system = _systems(mapping, side)
             outcomes.append(Outcome(OperationKind.SKIP, "failed", "retry failed",
-                                    mapping.booking_system, mapping.calendar_system,
+                                    source_system, target_system,
                                     link.side_id(side) or "", link_id=link.id,
                                     mapping_id=mapping.id, error=exc.message))
     return outcomes
@@ -217,29 +266,53 @@ def _deletion_related(op: PlannedOperation) -> bool:
     return op.kind is OperationKind.DELETE or op.reenable
 
 
-def deletion_report(outcomes: list[Outcome]) -> dict:
-    """The guide's deletion results block."""
+def _booking_row(outcome: Outcome, mapping: ResourceMapping | None, active: int
+                 ) -> dict[str, Any]:
+    """The guide's `{id, active, resource_id, mapping_id}` for one cancelled or re-enabled
+    pair: the booking's id and resource, and the id of the link (the guide's mapping)."""
+    booking_side = mapping is not None and outcome.source_system == mapping.booking_system
+    return {"id": outcome.source_id if booking_side else outcome.target_id,
+            "active": active,
+            "resource_id": mapping.booking_system_resource_id if mapping else None,
+            "mapping_id": outcome.link_id,
+            "resource_mapping_id": outcome.mapping_id,
+            "calendar_event_id": outcome.target_id if booking_side else outcome.source_id,
+            "title": outcome.title}
+
+
+def deletion_report(container: Container, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The guide's deletion results: both its `/bridges/sync-deletions` shape (`detected`,
+    `cancelled_events`, `<bridge>_deletions`, `pending_resets`) and its
+    `/bridges/process-deletion-queue` shape (`detected_deletions`, `bridge_operations`,
+    `summary`). Every count is present, zeros included."""
+    mappings = {m.id: m for m in container.storage.mappings.list()}
     deletions = [o for o in outcomes if o.operation is OperationKind.DELETE
                  and o.status != "skipped"]
     done = [o for o in deletions if o.status == "completed"]
     errors = sum(o.status == "failed" for o in deletions)
-    summary: dict[str, int] = {}
-    for outcome in done:
-        key = f"{outcome.target_system}_deletions"
-        summary[key] = summary.get(key, 0) + 1
     reenabled = [o for o in outcomes if o.operation is OperationKind.CREATE
                  and o.status == "completed"]
+    per_bridge = Counter(o.target_system for o in done)
+    counts = {f"{name}_deletions": per_bridge[name] for name in container.bridges}
+    counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
+    rate = success_rate(len(done), len(done) + errors)
     return {
+        "detected": len(deletions) + len(reenabled),
+        "processed": len(done) + len(reenabled),
+        "success_rate": rate,
+        "cancelled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 0)
+                             for o in done],
+        "reenabled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 1)
+                             for o in reenabled],
+        **counts,
+        "pending_resets": len(reenabled),
+        "errors": errors,
+        "held": sum(o.status == "held" for o in outcomes),
         "detected_deletions": len(deletions),
         "processed_deletions": len(done),
-        "success_rate": f"{round(100 * len(done) / len(deletions)) if deletions else 100}%",
-        "systems_affected": sorted({o.target_system for o in done}
-                                   | {o.source_system for o in done}),
+        "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),
         "bridge_operations": [o.as_dict() for o in outcomes if o.status != "skipped"],
-        "cancelled_events": [o.as_dict() for o in done],
-        "reenabled_events": [o.as_dict() for o in reenabled],
-        "held": sum(o.status == "held" for o in outcomes),
-        "summary": {**summary, "errors": errors},
+        "summary": {**counts, "pending_resets": len(reenabled), "errors": errors},
     }
 
 
@@ -252,7 +325,7 @@ def sync_deletions(container: Container) -> dict:
         for source in (Side.BOOKING, Side.CALENDAR):
             if allowed(mapping, source):
                 outcomes += engine.run(mapping, source, full=True, only=_deletion_related)
-    return deletion_report(outcomes)
+    return deletion_report(container, outcomes)
 
 
 def process_deletion_queue(container: Container) -> dict:
@@ -272,7 +345,7 @@ def process_deletion_queue(container: Container) -> dict:
                                     sides.system(side), mapping.calendar_system,
                                     link.side_id(side) or "", link_id=link.id,
                                     mapping_id=mapping.id, error=exc.message))
-    return deletion_report(outcomes)
+    return deletion_report(container, outcomes)
 
 
 def cleanup_orphaned(container: Container) -> dict:

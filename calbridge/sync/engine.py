@@ -58,7 +58,7 @@ class Outcome:
     """What happened to one planned operation (one row of the guide's `operations[]`)."""
 
     operation: OperationKind
-    status: str  # completed, skipped, failed, conflict, held, queued, planned
+    status: str  # completed, skipped, failed, conflict, held, queued, planned, waiting
     reason: str
     source_system: str
     target_system: str
@@ -68,6 +68,7 @@ class Outcome:
     mapping_id: str | None = None
     title: str | None = None
     error: str | None = None
+    next_attempt_at: datetime | None = None  # a waiting retry: when it is due
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class Outcome:
             "external_id": self.source_id, "internal_id": self.target_id,
             "operation": self.operation.value, "status": self.status, "reason": self.reason,
             "title": self.title, "error": self.error,
+            **({"next_attempt_at": self.next_attempt_at} if self.status == "waiting" else {}),
         }
 
 

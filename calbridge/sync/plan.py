@@ -70,7 +70,7 @@ def plan_event(source: Side, event: Event, link: EventLink | None,
 
     if link is None:
         if cancelled:
-            return op(OperationKind.SKIP, "cancelled before it was ever synced")
+            return op(OperationKind.SKIP, "cancelled, and linked to no copy")
         return op(OperationKind.CREATE, f"new in {source.value}")
     if adopt:
         return op(OperationKind.SKIP, "calbridge's own write, now recorded", adopt=True)

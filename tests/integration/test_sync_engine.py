@@ -123,7 +123,31 @@ def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> Non
     link = only_link(world)
     assert (link.status, link.attempts) == (SyncStatus.ERROR, 1)
     assert "down" in link.last_error and link.next_attempt_at is not None
-    assert sync.process_pending(world.container) == []  # not due yet
+    # The timer keeps the backoff: the retry is reported as waiting, with its time.
+    waiting = sync.process_pending(world.container)
+    assert statuses(waiting) == [("skip", "waiting")]
+    assert waiting[0].next_attempt_at == link.next_attempt_at
+    block = sync.results_block(waiting)
+    assert (block["processed"], block["waiting"], block["success_rate"]) == (0, 1, None)
+    # An operator's call retries at once.
+    assert statuses(sync.process_pending(world.container, manual=True)) == [
+        ("create", "failed")]
+    world.outlook.fail_next = 100
+    link = only_link(world)
+    assert link.attempts == 2 and link.next_attempt_at is None  # gave up
+    assert statuses(sync.process_pending(world.container, manual=True)) == [
+        ("skip", "waiting")]
+    assert "gave up" in sync.process_pending(world.container, manual=True)[0].reason
+    assert statuses(sync.process_pending(world.container, manual=True, force=True)) == [
+        ("create", "failed")]
+
+
+def test_the_timer_retries_when_the_backoff_is_over(azurite) -> None:
+    world = make_world(azurite, CALBRIDGE_MAX_ATTEMPTS="2")
+    world.booking.user_create(ROOM, "Unlucky")
+    world.outlook.fail_next = 100
+    world.to_outlook()
+    link = only_link(world)
     later = link.next_attempt_at + timedelta(seconds=1)
     assert [m for m, _, _ in sync.due_links(world.container, now=later)]
     assert statuses(sync.process_pending(world.container, now=later)) == [("create", "failed")]

@@ -121,6 +121,12 @@ class BookingSystemBridge(CalendarBridge):
         # A booking moved to another resource is gone from this calendar.
         return event_from_booking(booking) if booking.resource_id == calendar_id else None
 
+    def calendar_of(self, event_id: str) -> str | None:
+        response = self._call("GET", f"/api/events/{quote(event_id, safe='')}", ok=(404,))
+        if response.status_code == 404:
+            return None
+        return read_booking(self._json(response)).resource_id
+
     def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
         params = {"external_id": marker, "source_system": SOURCE_SYSTEM,
                   "resource_id": calendar_id, "limit": "1"}
