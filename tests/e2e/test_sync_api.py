@@ -5,7 +5,6 @@ conflicts, mass-deletion holds, retries and clean-up."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,8 @@ from tests.fixtures.two_bridges import (
 
 
 @pytest.fixture
-def bridge(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
-           tmp_path: Path) -> Iterator[Api]:
-    host, api = start_bridge(azurite, e2e_booking_system, graph, tmp_path)
-    yield api
-    host.stop()
+def bridge(mapped_host: Api) -> Api:
+    return mapped_host
 
 
 def sync(bridge: Api, source: str, target: str, **body: Any) -> dict[str, Any]:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from calbridge.model import ConflictPolicy, EventStatus, HoldStatus, Side, SyncStatus, SyncWork
+from calbridge.model import (
+    ConflictPolicy,
+    EventLink,
+    EventStatus,
+    HoldStatus,
+    Side,
+    SyncStatus,
+    SyncWork,
+)
 from calbridge.services import decisions, sync
 from calbridge.sync.plan import plan_deletion
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
@@ -115,12 +123,18 @@ def test_a_lost_create_retried_before_the_copy_is_seen_looks_it_up(world: SyncWo
     assert world.outlook.writes == 2  # the create, then an update of the same event
 
 
-def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
+def failed_once(azurite) -> tuple[SyncWorld, EventLink]:
+    """A world whose only booking failed to reach Outlook once (2 attempts allowed)."""
     world = make_world(azurite, CALBRIDGE_MAX_ATTEMPTS="2")
     world.booking.user_create(ROOM, "Unlucky")
     world.outlook.fail_next = 100
     world.to_outlook()
     link = only_link(world)
+    return world, link
+
+
+def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
+    world, link = failed_once(azurite)
     assert (link.status, link.attempts) == (SyncStatus.ERROR, 1)
     assert "down" in link.last_error and link.next_attempt_at is not None
     # The timer keeps the backoff: the retry is reported as waiting, with its time.
@@ -143,11 +157,7 @@ def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> Non
 
 
 def test_the_timer_retries_when_the_backoff_is_over(azurite) -> None:
-    world = make_world(azurite, CALBRIDGE_MAX_ATTEMPTS="2")
-    world.booking.user_create(ROOM, "Unlucky")
-    world.outlook.fail_next = 100
-    world.to_outlook()
-    link = only_link(world)
+    world, link = failed_once(azurite)
     later = link.next_attempt_at + timedelta(seconds=1)
     assert [m for m, _, _ in sync.due_links(world.container, now=later)]
     assert statuses(sync.process_pending(world.container, now=later)) == [("create", "failed")]
