@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -50,6 +50,20 @@ class ConflictPolicy(StrEnum):
     ORIGIN_WINS = "origin_wins"
     NEWEST_WINS = "newest_wins"
     MANUAL = "manual"
+
+
+class EventField(StrEnum):
+    """What an update can change, each carried on its own: an update writes only the
+    fields whose canonical value changed (sync rule 8). `when` is start, end and
+    all-day together."""
+
+    TITLE = "title"
+    DESCRIPTION = "description"
+    WHEN = "when"
+    LOCATION = "location"
+    STATUS = "status"
+    PRIVACY = "privacy"
+    RECURRENCE = "recurrence"
 
 
 class Side(StrEnum):
@@ -123,6 +137,11 @@ class EventLink(BaseModel):
     calendar_fingerprint: str | None = None
     booking_etag: str | None = None
     calendar_etag: str | None = None
+    # A short hash per `EventField` of each side as last synced: which fields changed
+    # since, on either side (only those are written; the same field changed on both
+    # sides is a conflict).
+    booking_fields: dict[str, str] | None = None
+    calendar_fields: dict[str, str] | None = None
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
@@ -157,6 +176,15 @@ class EventLink(BaseModel):
             self.booking_fingerprint = value
         else:
             self.calendar_fingerprint = value
+
+    def side_fields(self, side: Side) -> dict[str, str] | None:
+        return self.booking_fields if side is Side.BOOKING else self.calendar_fields
+
+    def set_side_fields(self, side: Side, value: dict[str, str] | None) -> None:
+        if side is Side.BOOKING:
+            self.booking_fields = value
+        else:
+            self.calendar_fields = value
 
     def set_side_etag(self, side: Side, value: str | None) -> None:
         if side is Side.BOOKING:
@@ -236,6 +264,23 @@ class OperationKind(StrEnum):
     DELETE = "delete"
     CANCEL = "cancel"
     SKIP = "skip"
+    # A change that lost a conflict (logged with its fields and values, never dropped).
+    CONFLICT = "conflict"
+
+
+class ConflictRecord(BaseModel):
+    """A conflict and how it was decided: the same fields changed on both sides; the
+    loser's values are kept here so no edit is discarded silently."""
+
+    link_id: str
+    mapping_id: str
+    policy: str
+    winner: Side
+    winning_system: str
+    losing_system: str
+    # field → {"kept": the winner's value, "lost": the loser's value}
+    fields: dict[str, dict[str, Any]]
+    title: str | None = None
 
 
 class Operation(BaseModel):
@@ -248,9 +293,12 @@ class Operation(BaseModel):
     target_system: str
     operation: OperationKind
     status: str
+    # The guide's meaning whatever the direction: external = the calendar system's
+    # event id, internal = the booking system's.
     external_id: str | None = None
     internal_id: str | None = None
     error: str | None = None
+    conflict: ConflictRecord | None = None
     at: datetime = Field(default_factory=utcnow)
 
 
@@ -265,6 +313,15 @@ class EventStatus(StrEnum):
 class Privacy(StrEnum):
     NORMAL = "normal"
     PRIVATE = "private"
+
+
+class EventOrigin(BaseModel):
+    """The event a copy was made from: which bridge and its id there. Systems that keep
+    an origin instead of a marker (the booking system's `source_system` and
+    `external_id`) carry it."""
+
+    system: str
+    id: str
 
 
 class Person(BaseModel):
@@ -303,6 +360,10 @@ class Event(BaseModel):
     etag: str | None = None
     last_modified: datetime | None = None
     marker: str | None = None
+    origin: EventOrigin | None = None
+    # The zone as the source system names it (a Windows name from Graph), so a write back
+    # keeps it; `timezone` is its IANA equivalent.
+    native_zone: str | None = None
 
     @field_validator("start", "end")
     @classmethod

@@ -206,6 +206,9 @@ param outlookPageSize int = 100
 @description('OUTLOOK_WRITE_ATTENDEES: copy attendees into Outlook events (Exchange then sends them invitations).')
 param outlookWriteAttendees bool = false
 
+@description('OUTLOOK_ORGANIZER_AS_ATTENDEE: add the booker as an attendee of Outlook copies (Exchange then sends them an invitation).')
+param outlookOrganizerAsAttendee bool = false
+
 // ---- names -----------------------------------------------------------------------
 
 var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -336,6 +339,7 @@ module functionApp 'modules/functionapp.bicep' = {
     outlookRequestsPer10Min: outlookRequestsPer10Min
     outlookPageSize: outlookPageSize
     outlookWriteAttendees: outlookWriteAttendees
+    outlookOrganizerAsAttendee: outlookOrganizerAsAttendee
   }
 }
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from calbridge.config import Settings
-from calbridge.model import Event
+from calbridge.model import Event, EventField, EventOrigin
 
 
 class Capabilities(BaseModel):
@@ -114,9 +114,11 @@ class CalendarBridge(ABC):
         """One event, or None when it does not exist (any more)."""
 
     @abstractmethod
-    def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
-        """The event calbridge wrote with this marker (link id), if any: the look-up
-        before re-creating after a crash or timeout."""
+    def find_by_marker(self, calendar_id: str, marker: str,
+                       origin: EventOrigin | None = None) -> Event | None:
+        """The event calbridge wrote with this marker (link id), or, in systems that keep
+        an origin instead, from this origin, if any: the look-up before re-creating after
+        a crash or timeout."""
 
     def calendar_of(self, event_id: str) -> str | None:
         """Which calendar holds an event, or None when it does not exist. Only systems
@@ -136,8 +138,11 @@ class CalendarBridge(ABC):
 
     @abstractmethod
     def update(self, calendar_id: str, event_id: str, event: Event,
-               etag: str | None = None) -> Event:
-        """Replace the event's fields. Raises `NotFound`, `EtagConflict` (stale etag)."""
+               etag: str | None = None,
+               fields: frozenset[EventField] | None = None) -> Event:
+        """Write the event's `fields` (None: all of them), leaving everything else the
+        event holds as it is; times in `event.native_zone` when given. Raises `NotFound`,
+        `EtagConflict` (stale etag)."""
 
     @abstractmethod
     def delete(self, calendar_id: str, event_id: str) -> bool:

@@ -17,7 +17,18 @@ bp = func.Blueprint()
 @bp.route(route="bridge/conflicts", methods=["GET"])
 @api
 def list_conflicts(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    conflicts = decisions.list_conflicts(c)
+    """`?status=open` (default: waiting for an operator), `resolved` (decided by the
+    mapping's policy, with the losing values) or `all`."""
+    wanted = req.params.get("status") or "open"
+    if wanted not in ("open", "resolved", "all"):
+        raise ValidationFailed("status must be open, resolved or all",
+                               details={"fields": [{"field": "status",
+                                                    "message": "unknown status"}]})
+    conflicts = []
+    if wanted in ("open", "all"):
+        conflicts += [{**item, "status": "open"} for item in decisions.list_conflicts(c)]
+    if wanted in ("resolved", "all"):
+        conflicts += decisions.resolved_conflicts(c)
     return ok(conflicts=conflicts, count=len(conflicts))
 
 

@@ -58,6 +58,25 @@ def list_conflicts(container: Container) -> list[dict]:
     return conflicts
 
 
+def resolved_conflicts(container: Container, limit: int = 200) -> list[dict]:
+    """Conflicts the mapping's policy decided, newest first: which fields, the value kept
+    and the value that lost, so a losing edit can be found and made again."""
+    container.storage.ensure()
+    found, token = [], None
+    while len(found) < limit:
+        page, token = container.storage.operations.page(
+            operation=OperationKind.CONFLICT.value, limit=min(100, limit - len(found)),
+            continuation=token)
+        found += [{"id": op.link_id, "resource_mapping_id": op.mapping_id,
+                   "status": "resolved", "decided_at": op.at,
+                   "external_id": op.external_id, "internal_id": op.internal_id,
+                   "conflict": op.conflict.model_dump(mode="json") if op.conflict else None}
+                  for op in page]
+        if not token:
+            break
+    return found
+
+
 def resolve_conflict(container: Container, link_id: str, winner: Side) -> Outcome:
     """Write the winning side's current version over the other side."""
     container.storage.ensure()

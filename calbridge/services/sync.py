@@ -96,7 +96,8 @@ def results_block(outcomes: list[Outcome]) -> dict:
         "deleted": kinds[OperationKind.DELETE],
         "skipped": sum(o.status == "skipped" for o in outcomes),
         "errors": failed,
-        "conflicts": sum(o.status == "conflict" for o in outcomes),
+        # Waiting for an operator, or decided by the mapping's policy (its loser logged).
+        "conflicts": sum(o.status == "conflict" or o.conflict is not None for o in outcomes),
         "queued": sum(o.status == "queued" for o in outcomes),
         "held": sum(o.status == "held" for o in outcomes),
         "planned": sum(o.status == "planned" for o in outcomes),
@@ -209,7 +210,7 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
                 OperationKind.SKIP, "waiting", waiting[0], source_system, target_system,
                 link.side_id(side) or "", target_id=link.side_id(other_side(side)),
                 link_id=link.id, mapping_id=mapping.id, title=link.title,
-                error=link.last_error, next_attempt_at=waiting[1])
+                error=link.last_error, next_attempt_at=waiting[1], source=side)
 
 
 def due_links(container: Container, *, now: datetime | None = None, force: bool = False
@@ -246,7 +247,7 @@ def process_pending(container: Container, *, now: datetime | None = None,
             outcomes.append(Outcome(OperationKind.SKIP, "failed", "retry failed",
                                     source_system, target_system,
                                     link.side_id(side) or "", link_id=link.id,
-                                    mapping_id=mapping.id, error=exc.message))
+                                    mapping_id=mapping.id, error=exc.message, source=side))
     return outcomes
 
 
@@ -344,7 +345,7 @@ def process_deletion_queue(container: Container) -> dict:
             outcomes.append(Outcome(OperationKind.DELETE, "failed", "queued deletion",
                                     sides.system(side), mapping.calendar_system,
                                     link.side_id(side) or "", link_id=link.id,
-                                    mapping_id=mapping.id, error=exc.message))
+                                    mapping_id=mapping.id, error=exc.message, source=side))
     return deletion_report(container, outcomes)
 
 

@@ -35,13 +35,17 @@ class OperationRepository:
                 self.table.submit_transaction(
                     [("create", to_entity(op, PARTITION, _row_key(op))) for op in chunk])
 
-    def page(self, *, status: str | None = None, limit: int = 50,
-             continuation: str | None = None) -> tuple[list[Operation], str | None]:
+    def page(self, *, status: str | None = None, operation: str | None = None,
+             limit: int = 50, continuation: str | None = None
+             ) -> tuple[list[Operation], str | None]:
         """One page of operations, newest first, and the token for the next page."""
         query, params = "PartitionKey eq @pk", {"pk": PARTITION}
         if status:
             query += " and status eq @status"
             params["status"] = status
+        if operation:
+            query += " and operation eq @operation"
+            params["operation"] = operation
         with storage_errors("operation log"):
             pages = self.table.query_entities(query, parameters=params,
                                               results_per_page=limit).by_page(

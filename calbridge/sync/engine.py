@@ -16,10 +16,13 @@ from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow
 from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound, SyncStateExpired
 from calbridge.model import (
+    ConflictRecord,
     Cursor,
     DeletionHold,
     Event,
+    EventField,
     EventLink,
+    EventOrigin,
     EventStatus,
     HoldStatus,
     Operation,
@@ -32,6 +35,7 @@ from calbridge.model import (
     utcnow,
 )
 from calbridge.store.queues import SYNC_WORK
+from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.plan import (
     DeletionBaseline,
@@ -40,9 +44,11 @@ from calbridge.sync.plan import (
     crosses_share,
     deletion_baseline,
     instant,
+    is_copy_from,
     mass_deletion,
     plan_changes,
     plan_event,
+    plan_fields,
 )
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
@@ -69,15 +75,28 @@ class Outcome:
     title: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None  # a waiting retry: when it is due
+    source: Side | None = None  # which side of the mapping the change came from
+    conflict: ConflictRecord | None = None  # a conflict decided by the mapping's policy
+
+    @property
+    def internal_id(self) -> str | None:
+        """The booking system's id, whatever the direction (the guide's `internal_id`)."""
+        return self.target_id if self.source is not Side.BOOKING else self.source_id
+
+    @property
+    def external_id(self) -> str | None:
+        """The calendar system's event id, whatever the direction (`external_id`)."""
+        return self.source_id if self.source is not Side.BOOKING else self.target_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "bridge_mapping_id": self.link_id, "resource_mapping_id": self.mapping_id,
             "source_system": self.source_system, "target_system": self.target_system,
-            "external_id": self.source_id, "internal_id": self.target_id,
+            "external_id": self.external_id, "internal_id": self.internal_id,
             "operation": self.operation.value, "status": self.status, "reason": self.reason,
             "title": self.title, "error": self.error,
             **({"next_attempt_at": self.next_attempt_at} if self.status == "waiting" else {}),
+            **({"conflict": self.conflict.model_dump(mode="json")} if self.conflict else {}),
         }
 
 
@@ -97,10 +116,20 @@ class Sides:
         return self.bridges[side].name
 
 
-def copy_for(event: Event, link: EventLink) -> Event:
-    """The event as calbridge writes it on the other side: its content plus the marker."""
+def copy_for(event: Event, link: EventLink, origin_system: str) -> Event:
+    """The event as calbridge writes it on the other side: its content plus the marker
+    and the origin (the bridge and id it was copied from)."""
+    origin = EventOrigin(system=origin_system, id=event.id) if event.id else None
     return event.model_copy(update={"id": None, "etag": None, "calendar_id": None,
-                                    "last_modified": None, "marker": link.id})
+                                    "last_modified": None, "marker": link.id,
+                                    "origin": origin, "native_zone": None})
+
+
+def in_own_zone(copy: Event, current: Event) -> Event:
+    """A copy whose times are written in the zone the target event already has (its own
+    name for it, a Windows name in Graph), so an update never swaps the zone."""
+    return copy.model_copy(update={"timezone": current.timezone,
+                                   "native_zone": current.native_zone})
 
 
 def backoff(attempts: int) -> timedelta:
@@ -144,7 +173,8 @@ class SyncEngine:
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.storage.links.list(mapping.id)
-        plan = plan_changes(source, changes, links, span)
+        plan = plan_changes(source, changes, links, span,
+                            sides.system(other_side(source)))
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
@@ -223,17 +253,23 @@ class SyncEngine:
         sides = self.sides(mapping)
         event = sides.bridges[source].get_event(sides.calendar(source), source_id)
         links = [link] if (link := self.storage.links.find(mapping.id, source, source_id)) else []
+        other_system = sides.system(other_side(source))
         if not links and event is not None and event.marker:
             try:
                 links = [self.storage.links.get(mapping.id, event.marker)]
             except NotFound:
                 pass
+        elif not links and event is not None and event.origin is not None \
+                and is_copy_from(event, other_system):
+            found = self.storage.links.find(mapping.id, other_side(source), event.origin.id)
+            links = [found] if found else []
         changes = (ChangeSet(changed=[event]) if event is not None
                    else ChangeSet(deleted=[source_id]))
-        plan = plan_changes(source, changes, links, self.window())
+        plan = plan_changes(source, changes, links, self.window(), other_system)
         if not plan:
             return Outcome(OperationKind.SKIP, "skipped", "nothing to do",
-                           sides.system(source), sides.system(other_side(source)), source_id)
+                           sides.system(source), sides.system(other_side(source)), source_id,
+                           source=source)
         if reason and plan[0].writes:
             plan[0].reason = f"{plan[0].reason} ({reason})"
         if guard and plan[0].kind is OperationKind.DELETE and plan[0].link is not None:
@@ -297,8 +333,9 @@ class SyncEngine:
             link = self.storage.links.update(link)
         op.link = link
         bridge, calendar = sides.bridges[target], sides.calendar(target)
-        payload = copy_for(op.event, link)
-        existing = bridge.find_by_marker(calendar, link.id) if looked_up else None
+        payload = copy_for(op.event, link, sides.system(source))
+        existing = (bridge.find_by_marker(calendar, link.id, payload.origin) if looked_up
+                    else None)
         if existing is not None and existing.status is EventStatus.CANCELLED:
             existing = None
         if existing is not None and existing.id:
@@ -309,6 +346,9 @@ class SyncEngine:
         return self._succeed(sides, op, link, written)
 
     def _update(self, sides: Sides, op: PlannedOperation, *, force: bool) -> Outcome:
+        """Write the fields that changed at the source since the last sync, and only those.
+        The same field changed on both sides is a conflict: the mapping's policy decides,
+        and the losing values are logged; the target's other changes flow back after."""
         source, target = op.source, op.target
         link = op.link
         assert link is not None and op.event is not None
@@ -320,25 +360,66 @@ class SyncEngine:
             return self._outcome(sides, op, "skipped",
                                  reason=f"the copy is gone from {target.value}; "
                                         "the deletion follows from there")
-        seen = link.side_fingerprint(target)
-        if not force and seen is not None and fingerprint(current) != seen:
+        change = plan_fields(link, source, op.event, current, force=force)
+        was_synced = link.status is SyncStatus.SYNCED
+        conflict = None
+        if change.conflicting:
             winner = conflict_winner(sides.mapping.conflict_policy, link.origin, source,
                                      op.event.last_modified, current.last_modified)
             if winner is None:
-                link.status, link.last_error = SyncStatus.CONFLICT, "changed on both sides"
+                link.status, link.last_error = SyncStatus.CONFLICT, (
+                    "changed on both sides: " + ", ".join(sorted(change.conflicting)))
                 self.storage.links.update(link)
                 return self._outcome(sides, op, "conflict",
                                      reason="changed on both sides; waiting for a decision")
-            if winner is target:
-                link.status, link.pending_side = SyncStatus.PENDING, target
-                link.next_attempt_at = None
-                self.storage.links.update(link)
-                return self._outcome(sides, op, "skipped",
-                                     reason=f"changed on both sides; {target.value} wins "
-                                            f"({sides.mapping.conflict_policy.value})")
-        written = bridge.update(calendar, target_id, copy_for(op.event, link),
-                                etag=current.etag)
-        return self._succeed(sides, op, link, written)
+            change = change.decided(winner is source)
+            conflict = self._record_conflict(sides, link, op, winner, current, change.lost)
+        written = current
+        if change.send:
+            payload = in_own_zone(copy_for(op.event, link, sides.system(source)), current)
+            written = bridge.update(calendar, target_id, payload, etag=current.etag,
+                                    fields=change.send)
+        outcome = self._succeed(sides, op, link, written, sent=change.send,
+                                owed=change.owed)
+        if conflict is not None:
+            outcome.conflict = conflict
+            outcome.reason = (f"changed on both sides ({', '.join(sorted(conflict.fields))}); "
+                              f"{conflict.winning_system} wins "
+                              f"({sides.mapping.conflict_policy.value})")
+        if not change.send and conflict is None:
+            outcome.reason = f"{target.value} already has these values"
+        if not change.send and was_synced:
+            outcome.status = "skipped"  # nothing written, nothing newly in step
+        return outcome
+
+    def _record_conflict(self, sides: Sides, link: EventLink, op: PlannedOperation,
+                         winner: Side, current: Event,
+                         fields: frozenset[EventField]) -> ConflictRecord:
+        """Log a conflict decided by policy with both values of each field, so the losing
+        edit can be found and restored (`GET /bridge/conflicts?status=resolved`)."""
+        assert op.event is not None
+        versions = {op.source: op.event, op.target: current}
+        kept = describe(versions[winner], fields)
+        lost = describe(versions[other_side(winner)], fields)
+        record = ConflictRecord(
+            link_id=link.id, mapping_id=sides.mapping.id,
+            policy=sides.mapping.conflict_policy.value, winner=winner,
+            winning_system=sides.system(winner), losing_system=sides.system(other_side(winner)),
+            fields={name: {"kept": kept[name], "lost": lost[name]} for name in kept},
+            title=link.title)
+        internal, external = (link.booking_id, link.calendar_event_id)
+        try:
+            self.storage.operations.record(Operation(
+                link_id=link.id, mapping_id=sides.mapping.id,
+                source_system=sides.system(op.source), target_system=sides.system(op.target),
+                operation=OperationKind.CONFLICT, status="resolved", external_id=external,
+                internal_id=internal, conflict=record))
+        except CalbridgeError:
+            log.exception("could not log a conflict")
+        log.info("conflict decided by policy", extra={
+            "mapping_id": sides.mapping.id, "link_id": link.id, "winner": winner.value,
+            "fields": sorted(fields)})
+        return record
 
     def _delete(self, sides: Sides, op: PlannedOperation) -> Outcome:
         link = op.link
@@ -364,6 +445,7 @@ class SyncEngine:
         assert link is not None and op.event is not None
         link.set_side_id(op.source, op.source_id)
         link.set_side_fingerprint(op.source, fingerprint(op.event))
+        link.set_side_fields(op.source, field_hashes(op.event))
         link.set_side_etag(op.source, op.event.etag)
         try:
             self.storage.links.update(link)
@@ -372,14 +454,22 @@ class SyncEngine:
         return self._outcome(sides, op, "skipped")
 
     def _succeed(self, sides: Sides, op: PlannedOperation, link: EventLink,
-                 written: Event) -> Outcome:
+                 written: Event, *, sent: frozenset[EventField] | None = None,
+                 owed: frozenset[EventField] = frozenset()) -> Outcome:
+        """Record a write: both sides' fingerprints and field hashes as they now are, except
+        the target's own changes still `owed` to the source, which stay visible as changes
+        (the link stays pending from the target until they have flowed back)."""
         assert op.event is not None
         link.set_side_id(op.target, written.id)
         link.set_side_fingerprint(op.source, fingerprint(op.event))
         link.set_side_fingerprint(op.target, fingerprint(written))
+        link.set_side_fields(op.source, field_hashes(op.event))
+        link.set_side_fields(op.target, field_hashes(written) if sent is None else
+                             merged_hashes(link.side_fields(op.target), written, sent, owed))
         link.set_side_etag(op.source, op.event.etag)
         link.set_side_etag(op.target, written.etag)
-        link.status, link.pending_side = SyncStatus.SYNCED, None
+        link.status, link.pending_side = ((SyncStatus.PENDING, op.target) if owed
+                                          else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
         self._describe(link, op.event)
@@ -423,7 +513,7 @@ class SyncEngine:
             target_id=target_id or (link.side_id(op.target) if link else None),
             link_id=link.id if link else None, mapping_id=sides.mapping.id,
             title=(op.event.title if op.event else (link.title if link else None)),
-            error=error)
+            error=error, source=op.source)
 
     def _log(self, outcome: Outcome) -> None:
         try:
@@ -431,7 +521,7 @@ class SyncEngine:
                 link_id=outcome.link_id, mapping_id=outcome.mapping_id,
                 source_system=outcome.source_system, target_system=outcome.target_system,
                 operation=outcome.operation, status=outcome.status,
-                external_id=outcome.source_id, internal_id=outcome.target_id,
+                external_id=outcome.external_id, internal_id=outcome.internal_id,
                 error=outcome.error or (outcome.reason if outcome.status != "completed"
                                         else None)))
         except CalbridgeError:

@@ -10,6 +10,7 @@ from calbridge.bridges.base import ChangeSet, TimeWindow
 from calbridge.model import (
     ConflictPolicy,
     Event,
+    EventField,
     EventLink,
     EventStatus,
     OperationKind,
@@ -17,6 +18,7 @@ from calbridge.model import (
     SyncStatus,
     other_side,
 )
+from calbridge.sync.fields import changed_since, differing
 from calbridge.sync.fingerprint import fingerprint
 
 GONE = (SyncStatus.CANCELLED, SyncStatus.DELETED)
@@ -94,6 +96,11 @@ def plan_event(source: Side, event: Event, link: EventLink | None,
     return op(OperationKind.UPDATE, f"changed in {source.value}")
 
 
+def is_copy_from(event: Event, system: str | None) -> bool:
+    """Whether an event says it was copied from an event of bridge `system`."""
+    return system is not None and event.origin is not None and event.origin.system == system
+
+
 def plan_deletion(source: Side, source_id: str, link: EventLink | None,
                   reason: str) -> PlannedOperation:
     """What the disappearance of a source event means for the target."""
@@ -107,10 +114,13 @@ def plan_deletion(source: Side, source_id: str, link: EventLink | None,
 
 
 def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
-                 window: TimeWindow) -> list[PlannedOperation]:
+                 window: TimeWindow, other_system: str | None = None) -> list[PlannedOperation]:
     """A plan for a mapping's changes on one side. Deletions are inferred from a
-    listing only when it was complete, and only for linked events inside its window."""
+    listing only when it was complete, and only for linked events inside its window.
+    `other_system` is the bridge at the mapping's other end: a source event that names an
+    event there as its origin is a copy of it, never a new event."""
     by_source_id = {sid: link for link in links if (sid := link.side_id(source))}
+    by_target_id = {tid: link for link in links if (tid := link.side_id(other_side(source)))}
     by_id = {link.id: link for link in links}
     plan: list[PlannedOperation] = []
     seen: set[str] = set()
@@ -120,12 +130,15 @@ def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
         seen.add(event.id)
         link = by_source_id.get(event.id)
         adopt = False
-        if link is None and event.marker:
-            marked = by_id.get(event.marker)
+        if link is None and (event.marker or is_copy_from(event, other_system)):
+            marked = (by_id.get(event.marker) if event.marker
+                      else by_target_id.get(event.origin.id if event.origin else ""))
             if marked is None or marked.side_id(source) not in (None, event.id):
-                plan.append(PlannedOperation(
-                    OperationKind.SKIP, "a copy calbridge wrote for another link or mapping",
-                    source, event.id, event))
+                reason = ("a copy calbridge wrote for another link or mapping" if event.marker
+                          else f"a copy of an event in {other_system}; linked when that "
+                               "event is read")
+                plan.append(PlannedOperation(OperationKind.SKIP, reason, source, event.id,
+                                             event))
                 continue
             link, adopt = marked, True
         plan.append(plan_event(source, event, link, adopt))
@@ -143,6 +156,53 @@ def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
                 if operation.writes:
                     plan.append(operation)
     return plan
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """What an update writes: `send` goes from source to target; `owed` are the target's
+    own changes that must flow back to the source afterwards; `conflicting` are fields
+    changed on both sides (until a policy decides); `lost` the fields whose change lost."""
+
+    send: frozenset[EventField]
+    owed: frozenset[EventField]
+    conflicting: frozenset[EventField] = frozenset()
+    lost: frozenset[EventField] = frozenset()
+
+    def decided(self, source_wins: bool) -> FieldChange:
+        """The change once a policy picked a winner for the conflicting fields."""
+        if source_wins:
+            return FieldChange(self.send, self.owed - self.conflicting,
+                               lost=self.conflicting)
+        return FieldChange(self.send - self.conflicting, self.owed, lost=self.conflicting)
+
+
+def plan_fields(link: EventLink, source: Side, event: Event, current: Event, *,
+                force: bool = False) -> FieldChange:
+    """Which fields an update of `current` (the target) from `event` (the source) writes.
+
+    Fields are compared with what each side held when last synced (the link's field
+    hashes): a field changed only at the source is sent, one changed only at the target
+    is owed back, and one changed on both sides to different values conflicts. Fields
+    equal on both sides need nothing; fields that differ only because a system cannot
+    carry them (an HTML body, a zone name) are left alone. `force` (an operator chose the
+    source) sends every differing field. Links older than field tracking fall back to
+    their fingerprints."""
+    target = other_side(source)
+    differ = differing(event, current)
+    if force:
+        return FieldChange(send=differ, owed=frozenset())
+    from_source = changed_since(event, link.side_fields(source))
+    from_target = changed_since(current, link.side_fields(target))
+    if from_source is None:
+        from_source = differ
+    if from_target is None:
+        seen = link.side_fingerprint(target)
+        moved = seen is not None and fingerprint(current) != seen
+        from_target = differ if moved else frozenset()
+    from_source, from_target = from_source & differ, from_target & differ
+    return FieldChange(send=from_source, owed=from_target,
+                       conflicting=from_source & from_target)
 
 
 def conflict_winner(policy: ConflictPolicy, origin: Side, source: Side,

@@ -29,6 +29,7 @@ class AdminApi:
         add("DELETE", "/_admin/requests", self.reset_request_counts)
         add("POST", "/_admin/delta/expire", self.expire_delta_tokens)
         add("POST", "/_admin/subscriptions/{sid}/lifecycle", self.lifecycle)
+        add("POST", "/_admin/users/{user}/invitations", self.invitation)
 
     def handle(self, req: ApiRequest) -> ApiResponse:
         """Answer an admin request."""
@@ -121,6 +122,26 @@ class AdminApi:
     def expire_delta_tokens(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Invalidate every delta and skip token (next use answers 410)."""
         return ApiResponse(200, {"expired": self.service.delta.tokens.expire_all()})
+
+    def invitation(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+        """A meeting someone else organised, accepted into this mailbox's calendar (what a
+        room's calendar mostly holds): a Graph event body plus `organizer`
+        (`{"name", "address"}`). Graph itself never lets an app set the organizer."""
+        from .events import new_record, validate_payload
+
+        body = self._json_object(req)
+        organizer = body.pop("organizer", None)
+        if not isinstance(organizer, dict) or not organizer.get("address"):
+            raise GraphError(400, "BadRequest", "An invitation needs organizer.address.")
+        store = self.service.store
+        mailbox = store.mailbox(params["user"])
+        payload = validate_payload(body, creating=True)
+        with store.lock:
+            record = new_record(mailbox, store.calendar(mailbox, None).id, payload)
+            record.fields["_organizer"] = {"name": str(organizer.get("name") or ""),
+                                           "address": str(organizer["address"])}
+            store.add(record)
+        return ApiResponse(201, {"id": record.immutable_id, "changeKey": record.change_key})
 
     def lifecycle(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Send `{"event": "missed" | "reauthorizationRequired" | "subscriptionRemoved"}`."""

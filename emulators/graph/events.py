@@ -203,7 +203,7 @@ def render(
         "sensitivity": f.get("sensitivity", "normal"),
         "isAllDay": bool(f.get("isAllDay", False)),
         "isCancelled": bool(f.get("isCancelled", False)),
-        "isOrganizer": True,
+        "isOrganizer": not f.get("_organizer"),
         "responseRequested": f.get("responseRequested", True),
         "seriesMasterId": None,
         "showAs": f.get("showAs", "busy"),
@@ -217,7 +217,8 @@ def render(
         "occurrenceId": None,
         "isDraft": False,
         "hideAttendees": bool(f.get("hideAttendees", False)),
-        "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+        "responseStatus": {"response": "accepted" if f.get("_organizer") else "organizer",
+                           "time": "0001-01-01T00:00:00Z"},
         "body": {
             "contentType": body.get("contentType", "text"),
             "content": body.get("content", ""),
@@ -228,7 +229,10 @@ def render(
         "locations": f.get("locations") or ([location] if location.get("displayName") else []),
         "recurrence": f.get("recurrence"),
         "attendees": [_attendee(a) for a in f.get("attendees") or []],
-        "organizer": {"emailAddress": {"name": mailbox.display_name, "address": mailbox.upn}},
+        # An app's event in a mailbox is organised by the mailbox; an accepted invitation
+        # by whoever sent it.
+        "organizer": {"emailAddress": f.get("_organizer")
+                      or {"name": mailbox.display_name, "address": mailbox.upn}},
         "onlineMeeting": None,
     }
     if select:

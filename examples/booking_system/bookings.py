@@ -111,13 +111,16 @@ class BookingService:
     def create_event(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create a booking, or return the one already made from the same origin.
 
-        The origin is ``(source_system, external_id)``; the boolean says whether a new
-        booking was made.
+        The origin is ``(source_system, external_id)`` within the booking's resource (the
+        same calendar event may be booked in two resources); the boolean says whether a
+        new booking was made.
         """
         event = settle_times({**_NEW_EVENT_DEFAULTS, **read_event_changes(body, creating=True)})
         with self.store.transaction():
             if event["external_id"] is not None:
-                existing = self.store.find_by_origin(event["source_system"], event["external_id"])
+                existing = self.store.find_by_origin(
+                    event["source_system"], event["external_id"], event["resource_id"]
+                )
                 if existing is not None:
                     return existing, False
             self._check_resource(event["resource_id"])

@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS events (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_origin
-    ON events (COALESCE(source_system, ''), external_id) WHERE external_id IS NOT NULL;
+DROP INDEX IF EXISTS events_by_origin;
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_origin_in_resource
+    ON events (COALESCE(source_system, ''), external_id, resource_id)
+    WHERE external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_by_change ON events (updated_at, id);
 CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource_id, start_utc);
 """
@@ -219,12 +221,15 @@ class BookingStore:
         stored["start_utc"], stored["end_utc"] = row["start_utc"], row["end_utc"]
         return stored
 
-    def find_by_origin(self, source_system: str | None, external_id: str) -> dict[str, Any] | None:
-        """The event created from ``(source_system, external_id)``, if any."""
+    def find_by_origin(
+        self, source_system: str | None, external_id: str, resource_id: str
+    ) -> dict[str, Any] | None:
+        """The event of a resource created from ``(source_system, external_id)``, if any."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT * FROM events WHERE COALESCE(source_system, '') = ? AND external_id = ?",
-                (source_system or "", external_id),
+                "SELECT * FROM events WHERE COALESCE(source_system, '') = ? AND external_id = ?"
+                " AND resource_id = ?",
+                (source_system or "", external_id, resource_id),
             ).fetchone()
         return event_from_row(row) if row else None
 

@@ -185,6 +185,9 @@ param outlookPageSize int
 @description('OUTLOOK_WRITE_ATTENDEES: copy attendees into Outlook events (Exchange invites them).')
 param outlookWriteAttendees bool
 
+@description('OUTLOOK_ORGANIZER_AS_ATTENDEE: add the booker as an attendee of Outlook copies (Exchange invites them).')
+param outlookOrganizerAsAttendee bool
+
 var usesBookingOAuth = !empty(bookingSystemTokenUrl)
 // The default host name of a Function App in the public cloud; webhookBaseUrl
 // overrides it for a custom domain, a gateway or another cloud.
@@ -288,6 +291,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'OUTLOOK_REQUESTS_PER_10_MIN', value: string(outlookRequestsPer10Min) }
         { name: 'OUTLOOK_PAGE_SIZE', value: string(outlookPageSize) }
         { name: 'OUTLOOK_WRITE_ATTENDEES', value: outlookWriteAttendees ? 'true' : 'false' }
+        { name: 'OUTLOOK_ORGANIZER_AS_ATTENDEE', value: outlookOrganizerAsAttendee ? 'true' : 'false' }
       ]
     }
     functionAppConfig: {

@@ -96,7 +96,7 @@ def test_outlook_born_event_and_outlook_deletion(bridge: Api, bookings: BookingA
     results = sync(bridge, "outlook", "booking_system")
     assert results["created"] == 1
     [booking] = bookings.list_all(resource_id=RESOURCE)
-    assert (booking["title"], booking["source_system"]) == ("Walk-in", "calbridge")
+    assert (booking["title"], booking["source_system"]) == ("Walk-in", "outlook")
     assert sync(bridge, "booking_system", "outlook")["processed"] == 0
 
     assert graph.delete(f"/users/{ROOM}/events/{made.json()['id']}").status_code == 204

@@ -130,13 +130,16 @@ def test_repeated_create_with_the_same_origin_returns_the_existing_event(
     first = booking_api.request("POST", "/api/events", json=body)
     second = booking_api.request("POST", "/api/events", json={**body, "title": "Twice"})
     other_origin = booking_api.request("POST", "/api/events", json={**body, "source_system": "g"})
+    other_room = booking_api.request("POST", "/api/events",
+                                     json={**body, "resource_id": "room_102"})
 
     assert first.status_code == 201
     assert second.status_code == 200
     assert second.json()["id"] == first.json()["id"]
     assert second.json()["event"]["title"] == "Once"
     assert other_origin.status_code == 201 and other_origin.json()["id"] != first.json()["id"]
-    assert len(booking_api.list_all(external_id="ext-1")) == 2
+    assert other_room.status_code == 201 and other_room.json()["id"] != first.json()["id"]
+    assert len(booking_api.list_all(external_id="ext-1")) == 3
 
 
 def test_all_day_events_keep_their_dates(booking_api: BookingApi) -> None:

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from calbridge.model import (
     ConflictPolicy,
+    EventField,
     EventLink,
     EventStatus,
     HoldStatus,
+    Person,
     Side,
     SyncStatus,
     SyncWork,
@@ -178,11 +180,57 @@ def test_origin_wins_by_default(world: SyncWorld) -> None:
     [copy] = world.outlook.live(CALENDAR)
     world.booking.user_edit(ROOM, booking.id, "Booking edit")
     world.outlook.user_edit(CALENDAR, copy.id, "Outlook edit")
-    world.both()
-    world.both()
+    block = sync.results_block(world.both() + world.both())
     assert world.booking.events[ROOM][booking.id].title == "Booking edit"
     assert world.outlook.events[CALENDAR][copy.id].title == "Booking edit"
     assert statuses(world.both()) == []
+    # Decided by policy, but still a conflict: counted, and the losing edit is on record.
+    assert block["conflicts"] == 1
+    [decided] = [op for op in block["operations"] if "conflict" in op]
+    assert decided["conflict"]["winner"] == "booking"
+    assert decided["conflict"]["fields"] == {"title": {"kept": "Booking edit",
+                                                       "lost": "Outlook edit"}}
+    [logged] = decisions.resolved_conflicts(world.container)
+    assert logged["conflict"]["fields"]["title"]["lost"] == "Outlook edit"
+    assert logged["conflict"]["losing_system"] == "outlook"
+
+
+def test_an_update_writes_only_the_fields_that_changed(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Budget")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    # What the calendar holds that the booking does not carry stays: its own zone name
+    # and organizer, and a description the booking system flattened.
+    world.outlook._store(CALENDAR, copy.model_copy(update={
+        "timezone": "Europe/Berlin", "native_zone": "W. Europe Standard Time",
+        "organizer": Person(name="Ann Booker", email="ann@example.org")}))
+    world.both()
+    world.booking.user_edit(ROOM, booking.id, "Budget (final)")
+    assert statuses(world.to_outlook()) == [("update", "completed")]
+    assert world.outlook.updated_fields[-1] == {EventField.TITLE}
+    after = world.outlook.events[CALENDAR][copy.id]
+    assert after.title == "Budget (final)"
+    assert (after.native_zone, after.organizer.name) == ("W. Europe Standard Time", "Ann Booker")
+    assert statuses(world.both()) == []
+
+
+def test_changes_to_different_fields_on_both_sides_are_merged(world: SyncWorld) -> None:
+    booking = world.booking.user_create(ROOM, "Board")
+    world.both()
+    [copy] = world.outlook.live(CALENDAR)
+    world.booking.user_edit(ROOM, booking.id, "Board (moved)",
+                            start=booking.start + timedelta(hours=1),
+                            end=booking.end + timedelta(hours=1))
+    world.outlook.user_edit(CALENDAR, copy.id, location="Annex, room 3")
+    block = sync.results_block(world.both() + world.both())
+    assert block["conflicts"] == 0
+    for event in (world.booking.events[ROOM][booking.id], world.outlook.events[CALENDAR][copy.id]):
+        assert (event.title, event.location) == ("Board (moved)", "Annex, room 3")
+        assert event.start == booking.start + timedelta(hours=1)
+    assert only_link(world).status is SyncStatus.SYNCED
+    writes = (world.booking.writes, world.outlook.writes)
+    assert statuses(world.both()) == []
+    assert (world.booking.writes, world.outlook.writes) == writes
 
 
 def test_newest_wins(world: SyncWorld) -> None:

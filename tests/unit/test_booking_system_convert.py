@@ -16,6 +16,7 @@ from calbridge.bridges.booking_system.payloads import (
     create_payload,
     event_from_payload,
     read_booking,
+    update_payload,
 )
 from calbridge.bridges.booking_system.settings import BookingSystemSettings
 from calbridge.bridges.booking_system.webhooks import (
@@ -30,7 +31,7 @@ from calbridge.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from calbridge.model import Event, EventStatus, Person
+from calbridge.model import Event, EventField, EventOrigin, EventStatus, Person
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -113,6 +114,28 @@ def test_timed_event_is_written_in_utc_with_its_zone() -> None:
     assert payload["all_day"] is False and payload["active"] is True
     assert payload["organizer"] == {"name": "Kari", "email": "kari@example.org"}
     assert payload["resource_id"] == "room_101"
+
+
+def test_a_copy_names_its_origin_as_the_guide_does() -> None:
+    event = Event(title="Walk-in", start=datetime(2031, 3, 10, 9, 0, tzinfo=UTC),
+                  end=datetime(2031, 3, 10, 10, 0, tzinfo=UTC), marker="link-1",
+                  origin=EventOrigin(system="outlook", id="AAkALg-1"))
+    payload = create_payload("room_101", event, "link-1")
+    assert (payload["external_id"], payload["source_system"]) == ("AAkALg-1", "outlook")
+    read_back = event_from_payload({**payload, "id": "7", "version": 1})
+    assert read_back.origin == EventOrigin(system="outlook", id="AAkALg-1")
+    assert read_back.marker is None
+
+
+def test_an_update_sends_only_the_changed_fields() -> None:
+    event = Event(title="Renamed", start=datetime(2031, 3, 10, 9, 0, tzinfo=UTC),
+                  end=datetime(2031, 3, 10, 10, 0, tzinfo=UTC),
+                  organizer=Person(name="Room A", email="room-a@example.org"))
+    assert update_payload("room_101", event, frozenset({EventField.TITLE})) == {
+        "title": "Renamed"}
+    moved = update_payload("room_101", event, frozenset({EventField.WHEN}))
+    assert set(moved) == {"start_time", "end_time", "all_day", "timezone"}
+    assert update_payload("room_101", event, frozenset({EventField.PRIVACY})) == {}
 
 
 def test_milliseconds_survive() -> None:

@@ -27,7 +27,7 @@ from calbridge.bridges.outlook.notifications import clamp_expiry, parse_notifica
 from calbridge.bridges.outlook.settings import OutlookSettings
 from calbridge.bridges.outlook.timezones import to_iana
 from calbridge.errors import ConfigurationError, ValidationFailed
-from calbridge.model import Event, EventStatus, Person, Privacy
+from calbridge.model import Event, EventField, EventStatus, Person, Privacy
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -119,9 +119,16 @@ def test_ambiguous_fall_back_hour_is_written_in_utc() -> None:
     assert written["dateTime"] == second.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def test_windows_zone_in_the_event_is_written_as_iana() -> None:
+def test_windows_zone_in_the_event_is_written_under_its_own_name() -> None:
+    # An Outlook event's zone stays "W. Europe Standard Time" when calbridge writes its
+    # times back; only the wall time is computed through the IANA zone.
     written = graph_time(datetime(2031, 1, 5, 12, 0, tzinfo=UTC), "W. Europe Standard Time")
-    assert written == {"dateTime": "2031-01-05T13:00:00", "timeZone": "Europe/Berlin"}
+    assert written == {"dateTime": "2031-01-05T13:00:00", "timeZone": "W. Europe Standard Time"}
+
+
+def test_an_unknown_zone_is_written_as_utc() -> None:
+    written = graph_time(datetime(2031, 1, 5, 12, 0, tzinfo=UTC), "Mars/Olympus_Mons")
+    assert written == {"dateTime": "2031-01-05T12:00:00", "timeZone": "UTC"}
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2060, 1, 1),
@@ -396,3 +403,48 @@ def test_sliding_window_never_exceeds_the_budget() -> None:
         sent.append(clock.now)
     for t in sent:
         assert sum(1 for s in sent if t - 60.0 < s <= t) <= 10
+
+
+# ---------------------------------------------------------------- organizer and partial writes
+
+
+def test_the_booker_is_kept_and_read_back_as_organizer() -> None:
+    event = Event(title="Tenants", start=datetime(2031, 1, 5, 9, tzinfo=UTC),
+                  end=datetime(2031, 1, 5, 10, tzinfo=UTC),
+                  organizer=Person(name="Ann Booker", email="ann@example.org"), marker="l-1")
+    body = event_to_graph(event, idempotency_key="l-1")
+    assert "attendees" not in body  # nobody is mailed an invitation
+    graph = {**body, "id": "AAk1", "organizer": {"emailAddress": {
+        "name": "Room A", "address": "room-a@example.org"}}}
+    read = event_from_graph(graph, "room-a@example.org")
+    assert read.organizer == Person(name="Ann Booker", email="ann@example.org")
+    assert read.marker == "l-1"
+    asked = event_to_graph(event, organizer_as_attendee=True)
+    assert [a["emailAddress"]["address"] for a in asked["attendees"]] == ["ann@example.org"]
+
+
+def test_the_mailbox_itself_is_no_organizer_but_an_inviter_is() -> None:
+    graph = {"id": "AAk2", "subject": "x", "start": {"dateTime": "2031-01-05T09:00:00",
+                                                      "timeZone": "UTC"},
+             "end": {"dateTime": "2031-01-05T10:00:00", "timeZone": "UTC"},
+             "organizer": {"emailAddress": {"name": "Room A", "address": "Room-A@example.org"}}}
+    assert event_from_graph(graph, "room-a@example.org").organizer is None
+    graph["organizer"] = {"emailAddress": {"name": "Bo", "address": "bo@example.org"}}
+    assert event_from_graph(graph, "room-a@example.org").organizer == Person(
+        name="Bo", email="bo@example.org")
+
+
+def test_a_partial_write_carries_only_its_fields_in_the_events_own_zone() -> None:
+    graph = {"id": "AAk3", "subject": "Plan", "originalStartTimeZone": "W. Europe Standard Time",
+             "body": {"contentType": "html", "content": "<p>Agenda</p>"},
+             "start": {"dateTime": "2031-01-05T09:00:00", "timeZone": "UTC"},
+             "end": {"dateTime": "2031-01-05T10:00:00", "timeZone": "UTC"}}
+    event = event_from_graph(graph, "room-a@example.org")
+    assert (event.timezone, event.native_zone) == ("Europe/Berlin", "W. Europe Standard Time")
+    renamed = event.model_copy(update={"title": "Plan (final)"})
+    assert event_to_graph(renamed, fields=frozenset({EventField.TITLE})) == {
+        "subject": "Plan (final)"}
+    moved = event_to_graph(renamed, fields=frozenset({EventField.WHEN}))
+    assert set(moved) == {"isAllDay", "start", "end"}
+    assert moved["start"] == {"dateTime": "2031-01-05T10:00:00",
+                              "timeZone": "W. Europe Standard Time"}

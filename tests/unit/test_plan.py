@@ -5,24 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
 from calbridge.model import (
     ConflictPolicy,
     Event,
+    EventField,
     EventLink,
     EventStatus,
     OperationKind,
     Side,
     SyncStatus,
 )
+from calbridge.sync.fields import changed_since, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.plan import (
+    FieldChange,
     conflict_winner,
     deletion_baseline,
     mass_deletion,
     plan_changes,
     plan_event,
+    plan_fields,
 )
 
 START = datetime(2031, 3, 10, 9, tzinfo=UTC)
@@ -151,3 +157,76 @@ def test_the_baseline_counts_only_pairs_with_both_ends() -> None:
     assert baseline.synced == {pairs[2].id, pairs[3].id} and baseline.active == 3
     burst = deletion_baseline(pairs, Side.BOOKING, START, recently_gone=frozenset({pairs[1].id}))
     assert burst.synced == {pairs[1].id, pairs[2].id, pairs[3].id} and burst.active == 4
+
+
+# ------------------------------------------------------------------ field by field
+
+
+def in_step(booking: Event, calendar: Event) -> EventLink:
+    """A link recording both sides as they were when last synced."""
+    return synced_link(booking, calendar_fingerprint=fingerprint(calendar),
+                       booking_fields=field_hashes(booking),
+                       calendar_fields=field_hashes(calendar))
+
+
+def test_only_the_fields_changed_at_the_source_are_sent() -> None:
+    before = event(description="Agenda")
+    # The copy's description reads differently (an HTML body flattened): never resent.
+    copy = event("c1", description="Agenda\n\nsent from Outlook")
+    link = in_step(before, copy)
+    renamed = before.model_copy(update={"title": "Meeting (moved)",
+                                        "start": START + timedelta(hours=1),
+                                        "end": START + timedelta(hours=2)})
+    change = plan_fields(link, Side.BOOKING, renamed, copy)
+    assert change.send == {EventField.TITLE, EventField.WHEN}
+    assert (change.owed, change.conflicting) == (frozenset(), frozenset())
+
+
+def test_target_changes_are_owed_back_and_same_field_edits_conflict() -> None:
+    before, copy = event(), event("c1")
+    link = in_step(before, copy)
+    source = before.model_copy(update={"title": "Booking title", "location": "Hall"})
+    target = copy.model_copy(update={"title": "Outlook title", "description": "Notes"})
+    change = plan_fields(link, Side.BOOKING, source, target)
+    assert change.send == {EventField.TITLE, EventField.LOCATION}
+    assert change.owed == {EventField.TITLE, EventField.DESCRIPTION}
+    assert change.conflicting == {EventField.TITLE}
+    source_wins = change.decided(source_wins=True)
+    assert (source_wins.send, source_wins.owed, source_wins.lost) == (
+        {EventField.TITLE, EventField.LOCATION}, {EventField.DESCRIPTION}, {EventField.TITLE})
+    target_wins = change.decided(source_wins=False)
+    assert (target_wins.send, target_wins.owed, target_wins.lost) == (
+        {EventField.LOCATION}, {EventField.TITLE, EventField.DESCRIPTION}, {EventField.TITLE})
+
+
+def test_the_same_edit_on_both_sides_is_no_conflict() -> None:
+    before, copy = event(), event("c1")
+    link = in_step(before, copy)
+    same = {"title": "Renamed on both sides"}
+    change = plan_fields(link, Side.BOOKING, before.model_copy(update=same),
+                         copy.model_copy(update=same))
+    assert change == FieldChange(send=frozenset(), owed=frozenset())
+
+
+def test_links_without_field_hashes_fall_back_to_fingerprints() -> None:
+    before, copy = event(), event("c1")
+    link = synced_link(before, calendar_fingerprint=fingerprint(copy))
+    renamed = before.model_copy(update={"title": "New"})
+    assert plan_fields(link, Side.BOOKING, renamed, copy).send == {EventField.TITLE}
+    edited = copy.model_copy(update={"title": "Other"})
+    assert plan_fields(link, Side.BOOKING, renamed, edited).conflicting == {EventField.TITLE}
+    # An operator's choice sends every differing field.
+    assert plan_fields(link, Side.BOOKING, renamed, edited, force=True).send == {
+        EventField.TITLE}
+
+
+@given(st.sets(st.sampled_from(list(EventField)), max_size=3),
+       st.sets(st.sampled_from(list(EventField)), max_size=3))
+def test_merged_hashes_keep_owed_changes_visible(sent: set[EventField],
+                                                owed: set[EventField]) -> None:
+    before = event(title="A", location="L", description="D")
+    written = event(title="B", location="M", description="E")
+    stored = merged_hashes(field_hashes(before), written, sent, owed)
+    still_changed = changed_since(written, stored) or frozenset()
+    visible = {f for f in owed - sent if field_hashes(before)[f] != field_hashes(written)[f]}
+    assert still_changed == visible

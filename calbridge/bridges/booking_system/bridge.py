@@ -29,13 +29,13 @@ from calbridge.bridges.booking_system.cursor import ChangeCursor
 from calbridge.bridges.booking_system.payloads import (
     SOURCE_SYSTEM,
     BookingPayload,
-    booking_fields,
     create_payload,
     event_from_booking,
     format_instant,
     format_stamp,
     known_zone,
     read_booking,
+    update_payload,
 )
 from calbridge.bridges.booking_system.settings import BookingSystemSettings
 from calbridge.bridges.booking_system.webhooks import notices_from_body, verify_signature
@@ -53,7 +53,7 @@ from calbridge.errors import (
     UpstreamThrottled,
     UpstreamUnavailable,
 )
-from calbridge.model import Event, EventStatus
+from calbridge.model import Event, EventField, EventOrigin, EventStatus
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +127,20 @@ class BookingSystemBridge(CalendarBridge):
             return None
         return read_booking(self._json(response)).resource_id
 
-    def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
-        params = {"external_id": marker, "source_system": SOURCE_SYSTEM,
-                  "resource_id": calendar_id, "limit": "1"}
-        body = self._json(self._call("GET", "/api/events", params=params))
-        for raw in _events_of(body):
-            booking = read_booking(raw)
-            if booking.external_id == marker and booking.source_system == SOURCE_SYSTEM:
-                return event_from_booking(booking)
+    def find_by_marker(self, calendar_id: str, marker: str,
+                       origin: EventOrigin | None = None) -> Event | None:
+        """By origin (`source_system` + `external_id`) when given, then by the marker
+        calbridge wrote as `external_id` before it recorded origins."""
+        wanted = [(origin.system, origin.id)] if origin is not None else []
+        for system, external_id in [*wanted, (SOURCE_SYSTEM, marker)]:
+            params = {"external_id": external_id, "source_system": system,
+                      "resource_id": calendar_id, "limit": "1"}
+            body = self._json(self._call("GET", "/api/events", params=params))
+            for raw in _events_of(body):
+                booking = read_booking(raw)
+                if (booking.external_id == external_id and booking.source_system == system
+                        and booking.resource_id == calendar_id):
+                    return event_from_booking(booking)
         return None
 
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
@@ -183,7 +189,7 @@ class BookingSystemBridge(CalendarBridge):
                 log.info("booking create outcome unknown", extra={
                     "bridge": self.name, "calendar": calendar_id, "link_id": marker,
                     "attempt": attempt, "error": exc.code})
-            found = self.find_by_marker(calendar_id, marker)
+            found = self.find_by_marker(calendar_id, marker, event.origin)
             if found is not None:
                 return self._reactivated(calendar_id, found, event)
         assert failure is not None
@@ -198,12 +204,19 @@ class BookingSystemBridge(CalendarBridge):
         return existing
 
     def update(self, calendar_id: str, event_id: str, event: Event,
-               etag: str | None = None) -> Event:
-        """PUT the event's fields (not its origin); a CONFIRMED event re-enables a
-        cancelled booking (`active: true`), a CANCELLED one cancels it."""
+               etag: str | None = None,
+               fields: frozenset[EventField] | None = None) -> Event:
+        """PUT the given fields (not the origin or the organizer); a CONFIRMED event
+        re-enables a cancelled booking (`active: true`), a CANCELLED one cancels it."""
+        body = update_payload(calendar_id, event, fields)
+        if not body:  # nothing the booking system can carry changed
+            current = self.get_event(calendar_id, event_id)
+            if current is None:
+                raise NotFound(f"{self.name}: no booking {event_id!r}")
+            return current
         headers = {"If-Match": f'"{etag}"'} if etag else None
         response = self._call("PUT", f"/api/events/{quote(event_id, safe='')}",
-                              json=booking_fields(calendar_id, event), headers=headers)
+                              json=body, headers=headers)
         return event_from_booking(read_booking(_event_of(self._json(response))))
 
     def delete(self, calendar_id: str, event_id: str) -> bool:

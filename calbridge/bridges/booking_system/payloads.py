@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from calbridge.errors import UpstreamError
-from calbridge.model import Event, EventStatus, Person
+from calbridge.model import Event, EventField, EventOrigin, EventStatus, Person
 
+# Bookings calbridge made before it recorded origins carry this `source_system` and the
+# link id as `external_id`; they are still recognised by it.
 SOURCE_SYSTEM = "calbridge"
 # The booking system refuses a blank title; an untitled event gets this one.
 UNTITLED = "(no title)"
@@ -139,7 +141,16 @@ def event_from_booking(booking: BookingPayload) -> Event:
         etag=str(booking.version) if booking.version is not None else None,
         last_modified=last_modified,
         marker=booking.external_id if booking.source_system == SOURCE_SYSTEM else None,
+        origin=origin_of(booking),
     )
+
+
+def origin_of(booking: BookingPayload) -> EventOrigin | None:
+    """Where a booking was copied from: the guide's `source_system` + `external_id`."""
+    if not booking.external_id or not booking.source_system \
+            or booking.source_system == SOURCE_SYSTEM:
+        return None
+    return EventOrigin(system=booking.source_system, id=booking.external_id)
 
 
 def event_from_payload(raw: Any) -> Event:
@@ -188,7 +199,33 @@ def booking_fields(calendar_id: str, event: Event) -> dict[str, Any]:
     }
 
 
+# The booking fields each event field is written as (organizer and resource only on
+# create: a sync never moves a booking or rewrites who booked it).
+_FIELD_KEYS = {
+    EventField.TITLE: ("title",), EventField.DESCRIPTION: ("description",),
+    EventField.WHEN: ("start_time", "end_time", "all_day", "timezone"),
+    EventField.LOCATION: ("location",), EventField.STATUS: ("active",),
+    EventField.PRIVACY: (), EventField.RECURRENCE: (),
+}
+
+
+def update_payload(calendar_id: str, event: Event,
+                   fields: frozenset[EventField] | None) -> dict[str, Any]:
+    """The `PUT /api/events/{id}` body: only the given fields (all of them when None);
+    fields left out keep the values the booking system holds."""
+    every = booking_fields(calendar_id, event)
+    if fields is None:
+        return every
+    keys = {key for field in fields for key in _FIELD_KEYS[field]}
+    return {key: value for key, value in every.items() if key in keys}
+
+
 def create_payload(calendar_id: str, event: Event, marker: str) -> dict[str, Any]:
-    """The `POST /api/events` body: the fields plus calbridge's marker as the origin."""
-    return {"external_id": marker, "source_system": SOURCE_SYSTEM,
-            **booking_fields(calendar_id, event)}
+    """The `POST /api/events` body: the fields plus the origin — the guide's
+    `source_system` (the bridge the event came from) and `external_id` (its id there);
+    an event with no origin carries calbridge's marker instead."""
+    if event.origin is not None:
+        origin = {"external_id": event.origin.id, "source_system": event.origin.system}
+    else:
+        origin = {"external_id": marker, "source_system": SOURCE_SYSTEM}
+    return {**origin, **booking_fields(calendar_id, event)}

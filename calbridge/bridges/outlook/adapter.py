@@ -53,10 +53,11 @@ from calbridge.errors import (
     AlreadyExists,
     AuthError,
     CalbridgeError,
+    NotFound,
     SyncStateExpired,
     UpstreamError,
 )
-from calbridge.model import Event, utcnow
+from calbridge.model import Event, EventField, EventOrigin, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ class OutlookBridge(CalendarBridge):
             raise _error(response, f"{self.type_name}: GET event")
         return self._event(json_body(response), calendar_id)
 
-    def find_by_marker(self, calendar_id: str, marker: str) -> Event | None:
+    def find_by_marker(self, calendar_id: str, marker: str,
+                       origin: EventOrigin | None = None) -> Event | None:
         url = with_query(self._events_url(calendar_id), {
             "$filter": marker_filter(marker), "$expand": marker_expand(), "$top": 2})
         page = json_body(self.graph.request("GET", url, mailbox=calendar_id,
@@ -266,7 +268,8 @@ class OutlookBridge(CalendarBridge):
 
     def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
         body = event_to_graph(event, idempotency_key=idempotency_key,
-                              with_attendees=self.settings.write_attendees)
+                              with_attendees=self.settings.write_attendees,
+                              organizer_as_attendee=self.settings.organizer_as_attendee)
         # The transactionId makes a repeated POST harmless, so timeouts may be retried.
         response = self.graph.request("POST", self._events_url(calendar_id), json=body,
                                       mailbox=calendar_id, headers={"Prefer": PREFER},
@@ -279,11 +282,18 @@ class OutlookBridge(CalendarBridge):
         return self._event(json_body(response), calendar_id, event.marker)
 
     def update(self, calendar_id: str, event_id: str, event: Event,
-               etag: str | None = None) -> Event:
+               etag: str | None = None,
+               fields: frozenset[EventField] | None = None) -> Event:
         headers = {"Prefer": PREFER}
         if etag:
             headers["If-Match"] = _if_match(etag)
-        body = event_to_graph(event, with_attendees=self.settings.write_attendees)
+        body = event_to_graph(event, with_attendees=self.settings.write_attendees,
+                              fields=fields)
+        if not body:  # nothing Graph can carry changed
+            current = self.get_event(calendar_id, event_id)
+            if current is None:
+                raise NotFound(f"{self.type_name}: no event {event_id!r}")
+            return current
         # Without If-Match a PATCH is idempotent; with it, a retry could trip on itself.
         response = self.graph.request("PATCH", self._events_url(calendar_id, event_id),
                                       json=body, mailbox=calendar_id, headers=headers,
@@ -324,7 +334,8 @@ class OutlookBridge(CalendarBridge):
             return BatchRequest(
                 method="POST", url=self._relative(self._events_url(mailbox)),
                 body=event_to_graph(op.event, idempotency_key=op.idempotency_key,
-                                    with_attendees=self.settings.write_attendees),
+                                    with_attendees=self.settings.write_attendees,
+                                    organizer_as_attendee=self.settings.organizer_as_attendee),
                 headers={"Prefer": PREFER}, idempotent=True)
         if not op.event_id:
             raise ValueError(f"an {op.action} needs an event id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import uuid
@@ -13,13 +14,16 @@ from bs4 import BeautifulSoup, NavigableString
 
 from calbridge.bridges.base import Calendar
 from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
-from calbridge.model import Event, EventStatus, Person, Privacy
+from calbridge.model import Event, EventField, EventStatus, Person, Privacy
 
 log = logging.getLogger(__name__)
 
 # calbridge's own property set: the marker lives in a named single-value extended property.
 MARKER_PROPERTY_SET = "75bf7a9a-e951-4459-89da-a87d4033172e"
 MARKER_PROPERTY_ID = f"String {{{MARKER_PROPERTY_SET}}} Name calbridgeLinkId"
+# Who booked an event calbridge wrote (`Name <address>`): Graph makes the mailbox the
+# organizer of every event an app creates in it, so the booker is kept here.
+ORGANIZER_PROPERTY_ID = f"String {{{MARKER_PROPERTY_SET}}} Name calbridgeOrganizer"
 # transactionId is derived from the idempotency key in this namespace (stable across runs).
 TRANSACTION_NAMESPACE = uuid.UUID("763d560f-50bd-4037-b209-a275018e1a1b")
 
@@ -42,8 +46,9 @@ def transaction_id(idempotency_key: str) -> str:
 
 
 def marker_expand() -> str:
-    """`$expand` value that brings calbridge's marker back with an event."""
-    return f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY_ID}')"
+    """`$expand` value that brings calbridge's marker and organizer back with an event."""
+    return (f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY_ID}' "
+            f"or id eq '{ORGANIZER_PROPERTY_ID}')")
 
 
 def marker_filter(marker: str) -> str:
@@ -53,14 +58,37 @@ def marker_filter(marker: str) -> str:
             f"and ep/value eq '{value}')")
 
 
-def marker_of(data: dict[str, Any]) -> str | None:
-    """calbridge's marker from an event's expanded extended properties, if present."""
-    wanted = MARKER_PROPERTY_ID.lower()
+def _property(data: dict[str, Any], property_id: str) -> str | None:
+    wanted = " ".join(property_id.split()).lower()
     for prop in data.get("singleValueExtendedProperties") or []:
-        if isinstance(prop, dict) and str(prop.get("id", "")).lower() == wanted:
+        if isinstance(prop, dict) and " ".join(str(prop.get("id", "")).split()).lower() == wanted:
             value = prop.get("value")
             return str(value) if value else None
     return None
+
+
+def marker_of(data: dict[str, Any]) -> str | None:
+    """calbridge's marker from an event's expanded extended properties, if present."""
+    return _property(data, MARKER_PROPERTY_ID)
+
+
+def organizer_property(person: Person) -> str:
+    """A person as the organizer property holds them."""
+    return email.utils.formataddr((person.name or "", person.email or ""))
+
+
+def organizer_of(data: dict[str, Any], mailbox: str | None) -> Person | None:
+    """Who organised an event: the booker calbridge recorded, else Graph's organizer —
+    unless that is the calendar's own mailbox (an event an app wrote into it)."""
+    recorded = _property(data, ORGANIZER_PROPERTY_ID)
+    if recorded:
+        name, address = email.utils.parseaddr(recorded)
+        if name or address:
+            return Person(name=name or None, email=address or None)
+    person = _person(data.get("organizer"))
+    if person is not None and mailbox and (person.email or "").lower() == mailbox.lower():
+        return None
+    return person
 
 
 # ------------------------------------------------------------------ bodies
@@ -149,22 +177,24 @@ def date_from_graph(value: dict[str, Any]) -> date:
 
 
 def graph_time(moment: datetime, zone_name: str) -> dict[str, str]:
-    """An aware instant as a Graph `dateTimeTimeZone` in `zone_name` (IANA), or in UTC
-    when the zone is unknown or the local time is ambiguous (a DST fall-back hour)."""
+    """An aware instant as a Graph `dateTimeTimeZone` in `zone_name` (IANA or Windows,
+    named as given), or in UTC when the zone is unknown or the local time is ambiguous
+    (a DST fall-back hour)."""
     iana = zone_name if is_iana(zone_name) else to_iana(zone_name)
     if iana != UTC_NAME:
         tz = ZoneInfo(iana)
         wall = moment.astimezone(tz).replace(tzinfo=None)
         instants = {wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
         if instants == {moment.astimezone(UTC)}:
-            return {"dateTime": _wall(wall), "timeZone": iana}
+            return {"dateTime": _wall(wall), "timeZone": zone_name}
     return {"dateTime": _wall(moment.astimezone(UTC).replace(tzinfo=None)), "timeZone": UTC_NAME}
 
 
 def graph_date(day: date, zone_name: str) -> dict[str, str]:
     """An all-day boundary: midnight of `day`, in the event's zone as Graph requires."""
     iana = zone_name if is_iana(zone_name) else to_iana(zone_name)
-    return {"dateTime": _wall(datetime.combine(day, time())), "timeZone": iana}
+    named = zone_name if iana != UTC_NAME else UTC_NAME
+    return {"dateTime": _wall(datetime.combine(day, time())), "timeZone": named}
 
 
 def _wall(moment: datetime) -> str:
@@ -221,23 +251,37 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
         all_day=all_day,
         timezone=to_iana(original_zone),
         location=(location or {}).get("displayName") or "",
-        organizer=_person(data.get("organizer")),
+        organizer=organizer_of(data, calendar_id),
         attendees=attendees,
         status=EventStatus.CANCELLED if data.get("isCancelled") else EventStatus.CONFIRMED,
         privacy=Privacy.PRIVATE if sensitivity in _PRIVATE_SENSITIVITIES else Privacy.NORMAL,
         etag=data.get("changeKey") or None,
         last_modified=parse_graph_datetime(modified).astimezone(UTC) if modified else None,
         marker=marker_of(data),
+        native_zone=original_zone or None,
     )
 
 
-def event_to_graph(event: Event, *, idempotency_key: str | None = None,
-                   with_attendees: bool = False) -> dict[str, Any]:
-    """A canonical `Event` as a Graph create/update body.
+# The Graph properties each event field is written as (status is not writable: a
+# cancellation is a delete).
+_FIELD_PROPERTIES = {
+    EventField.TITLE: ("subject",), EventField.DESCRIPTION: ("body",),
+    EventField.WHEN: ("isAllDay", "start", "end"), EventField.LOCATION: ("location",),
+    EventField.PRIVACY: ("sensitivity",), EventField.STATUS: (), EventField.RECURRENCE: (),
+}
 
-    Status is not writable in Graph (cancelling is a delete); attendees are only sent
-    when asked, because Exchange mails an invitation to each of them.
+
+def event_to_graph(event: Event, *, idempotency_key: str | None = None,
+                   with_attendees: bool = False, organizer_as_attendee: bool = False,
+                   fields: frozenset[EventField] | None = None) -> dict[str, Any]:
+    """A canonical `Event` as a Graph create body, or (with `fields`) a PATCH body of
+    only those fields. Times are written in the event's own zone name (`native_zone`,
+    a Windows name Graph gave, else the IANA zone).
+
+    Attendees are only sent when asked, because Exchange mails an invitation to each of
+    them; the organizer is kept in calbridge's organizer property when the event is made.
     """
+    zone_name = event.native_zone or event.timezone
     body: dict[str, Any] = {
         "subject": event.title,
         "body": text_body(event.description),
@@ -249,19 +293,31 @@ def event_to_graph(event: Event, *, idempotency_key: str | None = None,
         start_day, end_day = _as_date(event.start), _as_date(event.end)
         if end_day <= start_day:
             end_day = start_day + timedelta(days=1)
-        body["start"] = graph_date(start_day, event.timezone)
-        body["end"] = graph_date(end_day, event.timezone)
+        body["start"] = graph_date(start_day, zone_name)
+        body["end"] = graph_date(end_day, zone_name)
     else:
-        body["start"] = graph_time(_as_instant(event.start), event.timezone)
-        body["end"] = graph_time(_as_instant(event.end), event.timezone)
-    if with_attendees:
+        body["start"] = graph_time(_as_instant(event.start), zone_name)
+        body["end"] = graph_time(_as_instant(event.end), zone_name)
+    if fields is not None:
+        wanted = {name for field in fields for name in _FIELD_PROPERTIES[field]}
+        return {name: value for name, value in body.items() if name in wanted}
+    people = list(event.attendees) if with_attendees else []
+    if organizer_as_attendee and event.organizer and event.organizer.email \
+            and all(p.email != event.organizer.email for p in people):
+        people.append(event.organizer)
+    if people:
         body["attendees"] = [
             {"emailAddress": {"address": p.email, "name": p.name or p.email}, "type": "required"}
-            for p in event.attendees if p.email
+            for p in people if p.email
         ]
+    properties = []
     if event.marker:
-        body["singleValueExtendedProperties"] = [{"id": MARKER_PROPERTY_ID,
-                                                  "value": event.marker}]
+        properties.append({"id": MARKER_PROPERTY_ID, "value": event.marker})
+    if event.organizer and (event.organizer.name or event.organizer.email):
+        properties.append({"id": ORGANIZER_PROPERTY_ID,
+                           "value": organizer_property(event.organizer)})
+    if properties:
+        body["singleValueExtendedProperties"] = properties
     if idempotency_key is not None:
         body["transactionId"] = transaction_id(idempotency_key)
     return body

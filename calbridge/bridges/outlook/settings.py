@@ -38,6 +38,9 @@ class OutlookSettings(BaseModel):
     requests_per_10_min: int = Field(default=10_000, alias="OUTLOOK_REQUESTS_PER_10_MIN", ge=1)
     page_size: int = Field(default=100, alias="OUTLOOK_PAGE_SIZE", ge=1, le=1000)
     write_attendees: bool = Field(default=False, alias="OUTLOOK_WRITE_ATTENDEES")
+    # The booker as an attendee of the Outlook copy (Exchange then mails them an invitation);
+    # off by default: the booker is always kept in calbridge's organizer property.
+    organizer_as_attendee: bool = Field(default=False, alias="OUTLOOK_ORGANIZER_AS_ATTENDEE")
 
     @field_validator("client_secret", "client_certificate_path", "client_certificate_thumbprint",
                      "ca_bundle", mode="before")
