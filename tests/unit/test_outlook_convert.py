@@ -448,3 +448,9 @@ def test_a_partial_write_carries_only_its_fields_in_the_events_own_zone() -> Non
     assert set(moved) == {"isAllDay", "start", "end"}
     assert moved["start"] == {"dateTime": "2031-01-05T10:00:00",
                               "timeZone": "W. Europe Standard Time"}
+
+
+def test_table_cells_stay_apart() -> None:
+    html = ("<table><tr><th>Item</th><th>Owner</th></tr>"
+            "<tr><td>Budget</td><td>Ann</td></tr></table><p>End</p>")
+    assert html_to_text(html) == "Item | Owner\nBudget | Ann\n\nEnd"

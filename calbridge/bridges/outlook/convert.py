@@ -108,6 +108,9 @@ def html_to_text(html: str) -> str:
                 node.replace_with(collapsed)
         for br in soup.find_all("br"):
             br.replace_with("\n")
+        for cell in soup.find_all(("td", "th")):
+            if cell.find_next_sibling(("td", "th")) is not None:
+                cell.insert_after(" | ")  # cells of a row stay apart on their line
         for tags, mark in ((_LINE_TAGS, _LINE), (_PARAGRAPH_TAGS, _PARAGRAPH)):
             for block in soup.find_all(tags):
                 block.insert_before(mark)
