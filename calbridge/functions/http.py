@@ -73,7 +73,7 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
     declared = req.headers.get("content-length") or ""
     # isascii: "²" is a digit to isdigit() but not to int().
     if declared.isascii() and declared.isdigit() and (
-            len(declared) > len(str(max_bytes)) or int(declared) > max_bytes):
+            len(declared.lstrip("0")) > len(str(max_bytes)) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
     raw = req.get_body() or b""
     if len(raw) > max_bytes:
@@ -128,7 +128,7 @@ def refused_input(**fields: str) -> Iterator[None]:
     try:
         yield
     except UpstreamRejected as exc:
-        shown = ", ".join(f"{name} {value!r}" for name, value in fields.items())
+        shown = ", ".join(f"{name} {value[:100]!r}" for name, value in fields.items())
         raise ValidationFailed(
             f"refused by the calendar system: {shown} ({exc.message})",
             details={"fields": [{"field": name, "message": "refused by the calendar system"}
