@@ -86,6 +86,15 @@ class UpstreamError(CalbridgeError):
     status = 502
 
 
+class UpstreamRejected(UpstreamError):
+    """A calendar system refused a request as invalid (400 or 422). Where the refused
+    value came straight from the caller's request, the trigger answers 422 naming it
+    (`functions.http.refused_input`); anywhere else it is the upstream's error."""
+
+    code = "upstream_rejected"
+    status = 502
+
+
 class UpstreamUnavailable(UpstreamError):
     """A calendar system could not be reached, or answered 5xx after retries."""
 

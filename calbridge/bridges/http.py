@@ -20,6 +20,7 @@ from calbridge.errors import (
     EtagConflict,
     NotFound,
     UpstreamError,
+    UpstreamRejected,
     UpstreamThrottled,
     UpstreamUnavailable,
 )
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 THROTTLED = 429
 TRANSIENT = frozenset({500, 502, 503, 504})
+REJECTED = frozenset({400, 422})  # the request itself was wrong
 MAX_RETRY_AFTER = 120.0
 
 
@@ -86,6 +88,8 @@ def error_for_status(status: int, where: str, code: str | None = None) -> Except
         return UpstreamThrottled(message)
     if status >= 500:
         return UpstreamUnavailable(message)
+    if status in REJECTED:
+        return UpstreamRejected(message, details={"status": status, "code": code})
     return UpstreamError(message, details={"status": status, "code": code})
 
 

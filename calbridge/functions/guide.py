@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from calbridge.bootstrap import Container
-from calbridge.functions.http import api, ok
+from calbridge.functions.http import api, ok, refused_input
 from calbridge.services import guide
 from calbridge.services.sync import cleanup_orphaned
 
@@ -51,9 +51,10 @@ def populate_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 @api
 def sync_one_item(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
-    return ok(message="Sync completed",
-              results=guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
-                                      "item sync"))
+    with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):
+        results = guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
+                                  "item sync")
+    return ok(message="Sync completed", results=results)
 
 
 @bp.route(route="sync/stats", methods=["GET"])
@@ -98,9 +99,10 @@ def show_processing_stats(req: func.HttpRequest, c: Container) -> func.HttpRespo
 @api
 def cancel_booking(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
-    return ok(message="Cancellation processed",
-              results=guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
-                                      "cancellation", cancellation=True))
+    with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):
+        results = guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
+                                  "cancellation", cancellation=True)
+    return ok(message="Cancellation processed", results=results)
 
 
 @bp.route(route="cancel/stats", methods=["GET"])

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from calbridge import untrusted_json
 from calbridge.bootstrap import Container, container
-from calbridge.errors import BadRequest, CalbridgeError, PayloadTooLarge, ValidationFailed
+from calbridge.errors import (
+    BadRequest,
+    CalbridgeError,
+    PayloadTooLarge,
+    UpstreamRejected,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -59,10 +67,13 @@ def validation_failed(exc: ValidationError) -> ValidationFailed:
 
 def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
               optional: bool = False) -> M | None:
-    """Parse and validate a JSON body: 413 over `max_bytes`, 400 when not JSON,
-    422 naming the fields that violate the schema. An empty optional body is None."""
-    declared = req.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    """Parse and validate a JSON body: 413 over `max_bytes`, 400 when not JSON (or JSON
+    beyond `untrusted_json`'s limits), 422 naming the fields that violate the schema.
+    An empty optional body is None."""
+    declared = req.headers.get("content-length") or ""
+    # isascii: "²" is a digit to isdigit() but not to int().
+    if declared.isascii() and declared.isdigit() and (
+            len(declared.lstrip("0")) > len(str(max_bytes)) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
     raw = req.get_body() or b""
     if len(raw) > max_bytes:
@@ -71,10 +82,7 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
         if optional:
             return None
         raise BadRequest("a JSON request body is required")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.__class__.__name__}") from None
+    data = untrusted_json.loads(raw)
     if not isinstance(data, dict):
         raise ValidationFailed("request body must be a JSON object",
                                details={"fields": [{"field": "body",
@@ -96,6 +104,36 @@ def query_bool(req: func.HttpRequest, name: str) -> bool | None:
         return False
     raise ValidationFailed(f"query parameter {name} must be true or false",
                            details={"fields": [{"field": name, "message": "expected a boolean"}]})
+
+
+def query_int(req: func.HttpRequest, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter, clamped to [low, high]; 422 unless it is digits."""
+    value = req.params.get(name)
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationFailed(f"query parameter {name} must be a whole number",
+                               details={"fields": [{"field": name,
+                                                    "message": "expected digits"}]})
+    # Compared by length first: int() refuses thousands of digits.
+    return high if len(value.lstrip("0")) > len(str(high)) else max(low, min(int(value), high))
+
+
+@contextmanager
+def refused_input(**fields: str) -> Iterator[None]:
+    """Around a service call that sends these request values straight to a calendar
+    system: its refusing them as invalid (400/422) is the request's fault, so 422 naming
+    them, with the upstream's answer in details. Use it only where the values came from
+    the request — a refusal during a sync run is the upstream's error (502)."""
+    try:
+        yield
+    except UpstreamRejected as exc:
+        shown = ", ".join(f"{name} {value[:100]!r}" for name, value in fields.items())
+        raise ValidationFailed(
+            f"refused by the calendar system: {shown} ({exc.message})",
+            details={"fields": [{"field": name, "message": "refused by the calendar system"}
+                                for name in fields],
+                     "upstream": exc.details}) from None
 
 
 def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse]) -> Handler:

@@ -8,7 +8,7 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.functions.http import api, ok, query_bool, read_json
+from calbridge.functions.http import api, ok, query_bool, query_int, read_json
 from calbridge.model import SyncWork
 from calbridge.services import stats, sync
 from calbridge.store.queues import SYNC_WORK
@@ -45,11 +45,10 @@ def list_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpRes
 @bp.route(route="bridge/completed", methods=["GET"])
 @api
 def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    limit_text = req.params.get("limit", "50")
-    limit = int(limit_text) if limit_text.isdigit() else 50
+    limit = query_int(req, "limit", 50, low=1, high=500)
     c.storage.ensure()
     operations, token = c.storage.operations.page(
-        status=req.params.get("status") or None, limit=max(1, min(limit, 500)),
+        status=req.params.get("status") or None, limit=limit,
         continuation=req.params.get("page_token") or None)
     return ok(completed=[op.model_dump(mode="json") for op in operations],
               count=len(operations), next_page_token=token)

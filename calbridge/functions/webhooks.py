@@ -14,7 +14,7 @@ import azure.functions as func
 
 from calbridge.bootstrap import Container, container
 from calbridge.errors import BadRequest
-from calbridge.functions.http import api, json_response, ok, read_json
+from calbridge.functions.http import api, json_response, ok, read_json, refused_input
 from calbridge.model import utcnow
 from calbridge.services import subscriptions, webhooks
 from calbridge.store.queues import NOTIFICATIONS
@@ -81,7 +81,8 @@ def receive_outlook_lifecycle(req: func.HttpRequest, c: Container) -> func.HttpR
 def _subscribe(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpResponse:
     body = read_json(req, subscriptions.SubscriptionRequest, c.settings.max_body_bytes)
     assert body is not None
-    created, new = subscriptions.subscribe_calendar(c, bridge, body.calendar_id)
+    with refused_input(calendar_id=body.calendar_id):
+        created, new = subscriptions.subscribe_calendar(c, bridge, body.calendar_id)
     return ok(201 if new else 200,
               message="Webhook subscription created" if new
               else "A live subscription for this calendar exists already",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import TimeWindow
@@ -29,6 +29,9 @@ from calbridge.sync.engine import Outcome, SyncEngine
 from calbridge.sync.plan import PlannedOperation
 
 MAX_WINDOW_DAYS = 3 * 366
+# Windows are for bookings people make: years the engine's date arithmetic and every
+# calendar system's date format handle (strftime writes year 1 as "1", not "0001").
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
 
 
 class SyncRequest(BaseModel):
@@ -40,6 +43,13 @@ class SyncRequest(BaseModel):
     to_date: date | datetime | None = None
     resource_ids: Annotated[list[Identifier], Field(max_length=1000)] | None = None
     dry_run: bool = False
+
+    @field_validator("from_date", "to_date")
+    @classmethod
+    def _plausible_year(cls, value: date | datetime | None) -> date | datetime | None:
+        if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"must lie between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> SyncRequest:

@@ -12,6 +12,7 @@ from calbridge.store.entities import from_entity, storage_errors, to_entity
 TABLE = "BridgeOperations"
 PARTITION = "op"
 _MAX_MS = 10**15  # row keys count down from here so the newest sorts first
+_TOKEN_KEYS = frozenset({"PartitionKey", "RowKey"})
 
 
 def _row_key(operation: Operation) -> str:
@@ -72,18 +73,22 @@ def _encode(token: dict | None) -> str | None:
 
 
 def _decode(token: str | None) -> dict | None:
+    """A page token from a request, back to the SDK's continuation token; anything
+    else — it comes from outside — is `BadRequest`."""
     if not token:
         return None
     import base64
     import binascii
-    import json
 
+    from calbridge import untrusted_json
     from calbridge.errors import BadRequest
 
     try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError):
+        value = untrusted_json.loads(base64.urlsafe_b64decode(token.encode()), "page token")
+    except (binascii.Error, ValueError, BadRequest):
         raise BadRequest("invalid page token") from None
-    if not isinstance(value, dict):
+    # The SDK sends these as request headers: only its two keys, as short printable text.
+    if not isinstance(value, dict) or not set(value) <= _TOKEN_KEYS or not all(
+            isinstance(v, str) and len(v) <= 1024 and v.isprintable() for v in value.values()):
         raise BadRequest("invalid page token")
     return value

@@ -19,7 +19,14 @@ from cryptography.x509.oid import NameOID
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.outlook import BatchOperation, OutlookBridge
 from calbridge.config import Settings
-from calbridge.errors import AuthError, ConfigurationError, EtagConflict, UpstreamThrottled
+from calbridge.errors import (
+    AuthError,
+    ConfigurationError,
+    EtagConflict,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamThrottled,
+)
 from calbridge.model import Event, new_id
 from tests.contract.test_outlook_contract import outlook_env
 from tests.fixtures.graph import GraphClient, WebhookReceiver
@@ -319,3 +326,18 @@ def test_subscription_lifecycle_and_notifications(
     bridge.unsubscribe(subscription.id)
     bridge.unsubscribe(subscription.id)  # already gone: tolerated
     assert created.id
+
+
+def test_a_refused_subscription_tells_a_bad_calendar_from_a_bad_endpoint(
+        graph: GraphClient, webhook_receiver: WebhookReceiver) -> None:
+    bridge = make_bridge(graph)
+    wanted = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    # A resource Graph cannot subscribe to: the calendar id was wrong.
+    with pytest.raises(UpstreamRejected):
+        bridge.subscribe("a?b/../c", f"{webhook_receiver.url}/notify", "s3cret", wanted)
+    # Our endpoint failed the handshake: nothing the calendar id could fix.
+    webhook_receiver.mode = "wrong"
+    with pytest.raises(UpstreamError) as raised:
+        bridge.subscribe(ROOM, f"{webhook_receiver.url}/notify", "s3cret", wanted)
+    assert not isinstance(raised.value, UpstreamRejected)
+    assert "notification URL" in raised.value.message

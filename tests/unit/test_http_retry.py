@@ -14,6 +14,7 @@ from calbridge.errors import (
     EtagConflict,
     NotFound,
     UpstreamError,
+    UpstreamRejected,
     UpstreamThrottled,
     UpstreamUnavailable,
 )
@@ -92,9 +93,13 @@ def test_statuses_become_project_errors() -> None:
     assert isinstance(error_for_status(412, "w"), EtagConflict)
     assert isinstance(error_for_status(429, "w"), UpstreamThrottled)
     assert isinstance(error_for_status(503, "w"), UpstreamUnavailable)
-    other = error_for_status(400, "w", "ErrorInvalidRequest")
-    assert type(other) is UpstreamError and other.details == {
+    refused = error_for_status(400, "w", "ErrorInvalidRequest")
+    assert type(refused) is UpstreamRejected and refused.details == {
         "status": 400, "code": "ErrorInvalidRequest"}
+    assert type(error_for_status(422, "w")) is UpstreamRejected
+    other = error_for_status(405, "w", "MethodNotAllowed")
+    assert type(other) is UpstreamError and other.details == {
+        "status": 405, "code": "MethodNotAllowed"}
 
 
 def test_error_messages_leave_the_query_out() -> None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
+from calbridge import untrusted_json
 from calbridge.bridges.base import ChangeNotice
-from calbridge.errors import Unauthorized, ValidationFailed
+from calbridge.errors import BadRequest, Unauthorized, ValidationFailed
+from calbridge.model import Identifier
 
 TIMESTAMP_HEADER = "x-booking-timestamp"
 SIGNATURE_HEADER = "x-booking-signature"
@@ -66,8 +68,9 @@ def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *,
 class _WebhookEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: str
-    resource_id: str
+    # Bounded and printable: they go to the notifications queue and into storage keys.
+    id: Identifier
+    resource_id: Identifier
 
     @field_validator("id", "resource_id", mode="before")
     @classmethod
@@ -78,7 +81,7 @@ class _WebhookEvent(BaseModel):
 class _WebhookBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    event_type: str
+    event_type: Annotated[str, StringConstraints(max_length=64)]
     event: _WebhookEvent
     occurred_at: str | None = None
 
@@ -86,9 +89,10 @@ class _WebhookBody(BaseModel):
 def notices_from_body(body: bytes) -> list[ChangeNotice]:
     """The change notice in a verified webhook body. Raises `ValidationFailed`."""
     try:
-        parsed = _WebhookBody.model_validate(json.loads(body.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationFailed("booking system webhook body is not JSON") from None
+        parsed = _WebhookBody.model_validate(untrusted_json.loads(body, "booking system "
+                                                                        "webhook body"))
+    except BadRequest as exc:
+        raise ValidationFailed(exc.message, details={"fields": ["body"]}) from None
     except ValidationError as exc:
         fields = sorted({".".join(str(part) for part in err["loc"]) for err in exc.errors()})
         raise ValidationFailed("booking system webhook body has the wrong shape",

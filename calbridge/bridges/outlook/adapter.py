@@ -402,7 +402,15 @@ class OutlookBridge(CalendarBridge):
             body["lifecycleNotificationUrl"] = lifecycle_url
         # With the IdType preference the notifications carry immutable ids, like ours.
         response = self.graph.request("POST", self.graph.url("/subscriptions"), json=body,
-                                      headers={"Prefer": 'IdType="ImmutableId"'})
+                                      headers={"Prefer": 'IdType="ImmutableId"'}, ok=(400,))
+        if response.status_code == 400:
+            if _handshake_failed(response):
+                # Our own endpoint's fault (WEBHOOK_BASE_URL), not the calendar's.
+                raise UpstreamError(
+                    f"{self.type_name}: Graph could not validate the notification URL "
+                    f"(WEBHOOK_BASE_URL) ({upstream_code(response)})",
+                    details={"status": 400, "code": upstream_code(response)})
+            raise _error(response, f"{self.type_name}: POST /subscriptions")
         return subscription_from_graph(json_body(response))
 
     def renew(self, subscription_id: str, expires_at: datetime) -> PushSubscription:
@@ -432,6 +440,18 @@ def _is_missing(status: int, code: str | None) -> bool:
     """Graph's answers for an event that is not there: 404, or 400 for an id that cannot
     exist (ErrorInvalidIdMalformed)."""
     return status == 404 or (status == 400 and (code or "").lower() in _MALFORMED_ID_CODES)
+
+
+def _handshake_failed(response: requests.Response) -> bool:
+    """Graph's 400 for a notification URL that failed the validation handshake: code
+    ValidationError, or InvalidRequest "Subscription validation request timed out"."""
+    if upstream_code(response) == "ValidationError":
+        return True
+    try:
+        message = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return "validation request" in message.lower()
 
 
 def _if_match(etag: str) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from calbridge import untrusted_json
 from calbridge.bridges.base import ChangeNotice, PushSubscription
 from calbridge.bridges.outlook.convert import parse_graph_datetime
-from calbridge.errors import UpstreamError, ValidationFailed
+from calbridge.errors import BadRequest, UpstreamError, ValidationFailed
 
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+# Graph's ids and resource paths are a few hundred characters at most.
+MAX_TEXT = 1024
 
 
 def parse_notifications(body: Any) -> list[ChangeNotice]:
@@ -27,54 +29,58 @@ def parse_notifications(body: Any) -> list[ChangeNotice]:
 
 
 def _json(body: Any) -> Any:
-    if isinstance(body, bytes | bytearray):
+    if isinstance(body, bytes | bytearray | str):
         try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValidationFailed("notification body is not UTF-8",
-                                   details={"fields": ["body"]}) from None
-    if isinstance(body, str):
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise ValidationFailed("notification body is not JSON",
-                                   details={"fields": ["body"]}) from None
+            return untrusted_json.loads(body, "notification body")
+        except BadRequest as exc:
+            raise ValidationFailed(exc.message, details={"fields": ["body"]}) from None
     return body
+
+
+def _text(item: dict[str, Any], key: str, where: str) -> str | None:
+    """A string member of a notification item, if present: bounded and printable, as
+    the ids and states Graph sends are, so nothing longer reaches storage or a queue."""
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{where}.{key} is not a string",
+                               details={"fields": [f"{where}.{key}"]})
+    if len(value) > MAX_TEXT or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationFailed(
+            f"{where}.{key} is longer than {MAX_TEXT} characters or holds control characters",
+            details={"fields": [f"{where}.{key}"]})
+    return value
 
 
 def _notice(item: Any, n: int) -> ChangeNotice:
     where = f"value[{n}]"
     if not isinstance(item, dict):
         raise ValidationFailed(f"{where} is not an object", details={"fields": [where]})
-    subscription_id = item.get("subscriptionId")
-    if not isinstance(subscription_id, str) or not subscription_id:
+    subscription_id = _text(item, "subscriptionId", where)
+    if not subscription_id:
         raise ValidationFailed(f"{where}.subscriptionId is missing",
                                details={"fields": [f"{where}.subscriptionId"]})
-    client_state = item.get("clientState")
-    if client_state is not None and not isinstance(client_state, str):
-        raise ValidationFailed(f"{where}.clientState is not a string",
-                               details={"fields": [f"{where}.clientState"]})
+    client_state = _text(item, "clientState", where)
+    resource = _text(item, "resource", where)
     lifecycle = item.get("lifecycleEvent")
     if lifecycle is not None:
-        if lifecycle not in LIFECYCLE_EVENTS:
+        # isinstance first: a list or object is not hashable, so `in` would raise.
+        if not isinstance(lifecycle, str) or lifecycle not in LIFECYCLE_EVENTS:
             raise ValidationFailed(f"{where}.lifecycleEvent is unknown",
                                    details={"fields": [f"{where}.lifecycleEvent"]})
         return ChangeNotice(subscription_id=subscription_id, change_type=lifecycle,
                             client_state=client_state,
-                            calendar_id=_mailbox(item.get("resource")))
+                            calendar_id=_mailbox(resource))
     change_type = item.get("changeType")
-    if change_type not in CHANGE_TYPES:
+    if not isinstance(change_type, str) or change_type not in CHANGE_TYPES:
         raise ValidationFailed(f"{where}.changeType must be one of created, updated, deleted",
                                details={"fields": [f"{where}.changeType"]})
-    resource = item.get("resource")
-    if not isinstance(resource, str) or not resource:
+    if not resource:
         raise ValidationFailed(f"{where}.resource is missing",
                                details={"fields": [f"{where}.resource"]})
     data = item.get("resourceData")
-    event_id = data.get("id") if isinstance(data, dict) else None
-    if event_id is not None and not isinstance(event_id, str):
-        raise ValidationFailed(f"{where}.resourceData.id is not a string",
-                               details={"fields": [f"{where}.resourceData.id"]})
+    event_id = _text(data, "id", f"{where}.resourceData") if isinstance(data, dict) else None
     return ChangeNotice(subscription_id=subscription_id, change_type=change_type,
                         client_state=client_state, calendar_id=_mailbox(resource),
                         event_id=event_id or _event_id(resource))
