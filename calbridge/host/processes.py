@@ -38,13 +38,16 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0,
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before "
                                f"listening on {host}:{port}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            holder = listener(port) if process is not None else None
-            if holder is not None and process is not None and holder.group != process.pid:
-                raise OSError(errno.EADDRINUSE, f"port {port} is held by {holder}, "
-                                                "not by the process just started")
-            return
-        time.sleep(0.1)
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        holder = listener(port) if process is not None else None
+        if holder is not None and process is not None and holder.group != process.pid:
+            raise OSError(errno.EADDRINUSE, f"port {port} is held by {holder}, "
+                                            "not by the process just started")
+        return
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 

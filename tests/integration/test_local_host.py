@@ -20,7 +20,7 @@ import requests
 
 from calbridge.config import Settings
 from calbridge.host.azurite import Azurite
-from calbridge.host.processes import ChildProcess
+from calbridge.host.processes import ChildProcess, wait_for_port
 from calbridge.host.runtime import LocalHost
 from calbridge.host.stack import PID_FILE, Ports
 from calbridge.store.clients import queue_service
@@ -390,3 +390,17 @@ def test_a_port_held_by_another_process_is_named(serve: Serve) -> None:
     blob_port = serve.ports.azurite[0]
     with socket.socket() as probe:  # nothing was started on the other ports either
         probe.bind(("127.0.0.1", blob_port))
+
+
+def test_waiting_for_a_child_is_not_fooled_by_another_listener_on_its_port() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        child = ChildProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+        child.start()
+        try:
+            with pytest.raises(OSError, match=f"port {port} is held by pid {os.getpid()} "):
+                wait_for_port("127.0.0.1", port, 10, child.process)
+        finally:
+            child.stop()
