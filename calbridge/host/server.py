@@ -230,17 +230,15 @@ class _Handler(BaseHTTPRequestHandler):
         text = declared.pop() if len(declared) == 1 else ""
         if not _LENGTH.fullmatch(text):
             return _error(400, "bad_request", "invalid Content-Length")
-        length = int(text)
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        decision = self.server.route(self.command, self.path, headers)
-        if not isinstance(decision, _Call):
-            self._body_length = length
-            return decision
+        self._body_length = int(text)
+        decision = self.server.route(self.command, self.path, self._lowered_headers())
         limit = self.server.limits.max_body_bytes
-        if length > limit:
+        if isinstance(decision, _Call) and self._body_length > limit:
             return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
-        self._body_length = length
         return decision
+
+    def _lowered_headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
 
     def _handle(self) -> None:
         decision = self._decide()
@@ -256,8 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < self._body_length:  # the client went away mid-body
             self.close_connection = True
             return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(*self.server.call(decision, self.command, self.path, headers, body))
+        self._send(*self.server.call(decision, self.command, self.path,
+                                     self._lowered_headers(), body))
 
     def _refuse(self, answer: Answer) -> None:
         # A declared body was left unread, so the connection cannot carry another request.
