@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from calbridge.host.processes import ChildProcess, free_port, wait_for_port
+from calbridge.host.processes import ChildProcess, ensure_port_free, free_port, wait_for_port
 from calbridge.store.clients import development_connection_string
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,8 @@ def azurite_executable() -> str:
 
 class Azurite:
     """Blob, queue and table emulators on 127.0.0.1. `data_dir=None` keeps everything
-    in memory; a folder keeps state across restarts."""
+    in memory; a folder keeps state across restarts. Azurite stops when the thread that
+    started it ends, even if its process is killed."""
 
     def __init__(self, *, data_dir: Path | None = None, workspace: Path,
                  ports: tuple[int, int, int] | None = None, log_path: Path | None = None) -> None:
@@ -40,6 +41,9 @@ class Azurite:
 
     def start(self, timeout: float = 60.0) -> Azurite:
         blob, queue, table = self.ports
+        # A leftover Azurite on these ports would answer in place of this one.
+        for service, port in zip(("blob", "queue", "table"), self.ports, strict=True):
+            ensure_port_free(port, f"Azurite {service} service")
         location = self.data_dir or self.workspace
         location.mkdir(parents=True, exist_ok=True)
         argv = [azurite_executable(), "--blobHost", "127.0.0.1", "--blobPort", str(blob),
@@ -48,10 +52,20 @@ class Azurite:
                 "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
         # Azurite refuses a location together with in-memory persistence.
         argv += ["--location", str(location)] if self.data_dir else ["--inMemoryPersistence"]
-        self._child = ChildProcess("azurite", argv, cwd=location, log_path=self.log_path).start()
-        for port in self.ports:
-            wait_for_port("127.0.0.1", port, timeout, self._child.process)
+        self._child = ChildProcess("azurite", argv, cwd=location, log_path=self.log_path,
+                                   die_with_parent=True).start()
+        try:
+            for port in self.ports:
+                wait_for_port("127.0.0.1", port, timeout, self._child.process)
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    @property
+    def pid(self) -> int | None:
+        process = self._child.process if self._child else None
+        return process.pid if process else None
 
     def stop(self) -> None:
         if self._child:

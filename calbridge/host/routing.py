@@ -42,16 +42,20 @@ class Router:
         self.routes = sorted((Route.compile(f, prefix) for f in functions),
                              key=lambda r: r.precedence)
 
-    def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
-        """The function for a request, its route parameters, and whether the path
-        matched at all (so a wrong method can answer 405 instead of 404)."""
-        path_matched = False
+    def match(self, method: str, path: str
+              ) -> tuple[HttpFunction | None, dict[str, str], tuple[HttpFunction, ...]]:
+        """The function for a request, its route parameters, and every function whose
+        route the path matches whatever the method (none: 404; some but not this
+        method: 405, once the caller may know they exist)."""
+        chosen: HttpFunction | None = None
+        params: dict[str, str] = {}
+        candidates: list[HttpFunction] = []
         for route in self.routes:
             found = route.pattern.match(path)
             if not found:
                 continue
-            path_matched = True
-            if method.upper() in route.function.methods:
+            candidates.append(route.function)
+            if chosen is None and method.upper() in route.function.methods:
+                chosen = route.function
                 params = {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
-                return route.function, params, True
-        return None, {}, path_matched
+        return chosen, params, tuple(candidates)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from calbridge.config import STORAGE_SETTING, Settings, setting_defaults
 from calbridge.host.app import load_app, load_host_config, resolve_setting_expression
-from calbridge.host.server import FunctionsHttpServer
+from calbridge.host.server import FunctionsHttpServer, ServerLimits
 from calbridge.host.triggers import QueueRunner, TimerRunner
 from calbridge.store.clients import queue_service
 
@@ -28,6 +28,8 @@ class LocalHost:
     host_json: Path = ROOT / "host.json"
     run_timers: bool = True
     run_queues: bool = True
+    read_timeout: float = ServerLimits.read_timeout
+    max_connections: int = ServerLimits.max_connections
     server: FunctionsHttpServer | None = None
     timers: list[TimerRunner] = field(default_factory=list)
     queues: list[QueueRunner] = field(default_factory=list)
@@ -36,9 +38,12 @@ class LocalHost:
     def start(self) -> LocalHost:
         app = load_app(self.app_spec)
         config = load_host_config(self.host_json)
-        key = os.environ.get("CALBRIDGE_FUNCTION_KEY") or None
+        settings = Settings.from_env()
+        limits = ServerLimits(max_body_bytes=settings.max_body_bytes,
+                              read_timeout=self.read_timeout,
+                              max_connections=self.max_connections)
         self.server = FunctionsHttpServer((self.host, self.port), app.http, config.route_prefix,
-                                          key)
+                                          settings.function_key, limits)
         if self.run_timers:
             for timer in app.timers:
                 schedule = resolve_setting_expression(
@@ -49,7 +54,7 @@ class LocalHost:
                 if queue.connection != STORAGE_SETTING:
                     raise ValueError(f"{queue.name}: only the {STORAGE_SETTING} connection "
                                      "is supported locally")
-            service = queue_service(Settings.from_env())
+            service = queue_service(settings)
             self.queues = [QueueRunner(q, service, config.queues, self._stop) for q in app.queues]
         self.server.start_background()
         for runner in [*self.timers, *self.queues]:

@@ -2,7 +2,9 @@
 
 Azurite (state kept in `.local/azurite`), the example booking system, the Microsoft
 Graph emulator and the local Functions host serving `function_app.py`, all on
-127.0.0.1. Stopping stops everything that was started.
+127.0.0.1. Stopping stops everything that was started; a start after a crash stops
+what the crashed one left running (recorded in `.local/stack.pids.json`), and refuses
+to start next to anything else holding one of its ports.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calbridge.host.azurite import Azurite
-from calbridge.host.processes import free_port
+from calbridge.host.processes import PidFile, ensure_port_free, free_port
 from calbridge.host.runtime import ROOT, LocalHost
 from calbridge.telemetry import configure_telemetry
 
 LOCAL = ROOT / ".local"
 DEMO_BOOKING_KEY = "local-booking-key"
 DEMO_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local demo value
+PID_FILE = "stack.pids.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +40,12 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         return cls(free_port(), free_port(), free_port(), (free_port(), free_port(), free_port()))
+
+    def named(self) -> list[tuple[str, int]]:
+        blob, queue, table = self.azurite
+        return [("Functions host", self.host), ("booking system", self.booking),
+                ("Graph emulator", self.graph), ("Azurite blob service", blob),
+                ("Azurite queue service", queue), ("Azurite table service", table)]
 
 
 @dataclass
@@ -58,11 +68,19 @@ class LocalStack:
         from examples.booking_system import BookingSystemServer
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        pids = PidFile(self.workdir / PID_FILE)
+        for name, record in pids.take_over("make serve"):
+            log.warning("stopped %s %s, left running by a make serve that did not stop it",
+                        name, record)
+        for purpose, port in self.ports.named():
+            ensure_port_free(port, purpose)
         try:
             self.azurite = Azurite(
                 data_dir=self.workdir / "azurite" if self.persistent else None,
                 workspace=self.workdir, ports=self.ports.azurite,
                 log_path=self.workdir / "azurite.log").start()
+            assert self.azurite.pid is not None
+            pids.record({"azurite": self.azurite.pid})
             self.booking = BookingSystemServer(
                 port=self.ports.booking, api_key=DEMO_BOOKING_KEY,
                 db_path=str(self.workdir / "booking.db") if self.persistent else ":memory:",
@@ -115,13 +133,26 @@ class LocalStack:
                 try:
                     part.stop()  # type: ignore[attr-defined]
                 except Exception:  # keep stopping the rest
-                    logging.getLogger(__name__).exception("stopping %r failed", part)
+                    log.exception("stopping %r failed", part)
         self.host = self.graph = self.booking = self.azurite = None
+        PidFile(self.workdir / PID_FILE).release()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make serve", description=__doc__)
-    parser.add_argument("--port", type=int, default=7071, help="port of the Functions host")
+    defaults = Ports()
+    parser.add_argument("--port", type=int, default=defaults.host,
+                        help="port of the Functions host (default %(default)d)")
+    parser.add_argument("--booking-port", type=int, default=defaults.booking,
+                        help="port of the example booking system (default %(default)d)")
+    parser.add_argument("--graph-port", type=int, default=defaults.graph,
+                        help="port of the Graph emulator (default %(default)d)")
+    parser.add_argument("--azurite-ports", type=_three_ports, default=defaults.azurite,
+                        metavar="BLOB,QUEUE,TABLE", help="ports of Azurite (default "
+                        + ",".join(map(str, defaults.azurite)) + ")")
+    parser.add_argument("--workdir", type=Path, default=LOCAL,
+                        help="where state, logs and the record of started processes go "
+                             "(default .local)")
     parser.add_argument("--function-key", default=os.environ.get("CALBRIDGE_FUNCTION_KEY"),
                         help="require this key on management endpoints")
     parser.add_argument("--in-memory", action="store_true",
@@ -129,20 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    stack = LocalStack(ports=Ports(host=args.port), persistent=not args.in_memory,
-                       function_key=args.function_key)
+    ports = Ports(host=args.port, booking=args.booking_port, graph=args.graph_port,
+                  azurite=args.azurite_ports)
+    stack = LocalStack(ports=ports, persistent=not args.in_memory,
+                       function_key=args.function_key, workdir=args.workdir)
     try:
         stack.start()
     except OSError as exc:
-        print(f"calbridge: could not start the local stack: {exc}. Is another `make serve` "
-              "running, or a port (7071, 8090, 8443, 10000-10002) taken?", file=sys.stderr)
+        print(f"calbridge: could not start the local stack: {exc.strerror or exc}",
+              file=sys.stderr)
         return 1
+    state = f"state in {stack.workdir / 'azurite'}" if stack.persistent else "state in memory"
     print(f"""
 calbridge is running (Ctrl-C stops everything):
   Functions host      {stack.url}
   booking system      {stack.booking.base_url}   (open it in a browser)
   Graph emulator      {stack.graph.base_url}
-  Azurite             tables on 127.0.0.1:{stack.ports.azurite[2]}, state in {LOCAL / 'azurite'}
+  Azurite             tables on 127.0.0.1:{stack.ports.azurite[2]}, {state}
 
 Try:
   curl {stack.url}/bridges
@@ -150,12 +184,21 @@ Try:
   curl {stack.url}/bridges/outlook/calendars
 """, flush=True)  # type: ignore[union-attr]
     done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # A closed terminal (SIGHUP) stops the stack as cleanly as Ctrl-C.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: done.set())
     done.wait()
     print("stopping…", flush=True)
     stack.stop()
     return 0
+
+
+def _three_ports(text: str) -> tuple[int, int, int]:
+    try:
+        blob, queue, table = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("three ports, as BLOB,QUEUE,TABLE") from None
+    return blob, queue, table
 
 
 if __name__ == "__main__":

@@ -61,8 +61,21 @@ def test_routes_prefer_literals_and_decode_parameters() -> None:
     function, params, _ = router.match("GET", "/bridges/out%2Flook/calendars")
     assert function.route == "bridges/{name}/calendars" and params == {"name": "out/look"}
     assert router.match("GET", "/files/a/b/c")[1] == {"path": "a/b/c"}
-    assert router.match("POST", "/bridges/health") == (None, {}, True)
-    assert router.match("GET", "/nothing") == (None, {}, False)
+    function, params, candidates = router.match("POST", "/bridges/health")
+    assert function is None
+    assert [f.route for f in candidates] == ["bridges/health", "bridges/{name}"]
+    assert router.match("GET", "/nothing") == (None, {}, ())
+
+
+def test_a_path_names_every_route_it_matches_whatever_the_method() -> None:
+    webhook = HttpFunction(name="hook", route="hooks/{name}", methods=frozenset({"POST"}),
+                           anonymous=True, handler=lambda req: None)
+    router = Router([_function("hooks/special", "GET"), webhook], prefix="")
+    function, _, candidates = router.match("PATCH", "/hooks/special")
+    assert function is None
+    assert [(f.route, f.anonymous) for f in candidates] == [("hooks/special", False),
+                                                            ("hooks/{name}", True)]
+    assert router.match("POST", "/hooks/special")[0] is webhook
 
 
 def test_route_prefix_applies() -> None:
