@@ -187,6 +187,9 @@ class _RequestReader(socket.SocketIO):
 class _Handler(BaseHTTPRequestHandler):
     server: FunctionsHttpServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY the second waits for the
+    # client's delayed ACK, adding ~40 ms to every request after the first on a connection.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         self.timeout = self.server.limits.read_timeout
