@@ -3,6 +3,9 @@ default (`messageEncoding: base64`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
@@ -17,6 +20,13 @@ from calbridge.store.entities import storage_errors
 SYNC_WORK = "sync-work"
 NOTIFICATIONS = "notifications"
 QUEUES = (SYNC_WORK, NOTIFICATIONS)
+
+# A queue message holds at most 64 KiB; base64 turns 3 bytes into 4, so the JSON inside
+# may be 48 KiB. A little is kept back for the envelope a batch is wrapped in.
+MAX_MESSAGE_BYTES = 48 * 1024
+_ENVELOPE_BYTES = 256
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def poison_queue_name(queue: str) -> str:
@@ -35,6 +45,29 @@ def ensure_queue(client: QueueClient) -> None:
         pass
 
 
+def batches(items: Sequence[M], *, most: int) -> list[list[M]]:
+    """`items` in order, cut into runs of at most `most` whose JSON fits one message
+    (with room for an envelope). Storage Queues have no batch send, so many small
+    messages travel as one. Raises `ValueError` for an item too large on its own."""
+    budget = MAX_MESSAGE_BYTES - _ENVELOPE_BYTES
+    runs: list[list[M]] = []
+    run: list[M] = []
+    size = 0
+    for item in items:
+        length = len(item.model_dump_json().encode()) + 1  # and its separating comma
+        if length > budget:
+            raise ValueError(f"a {type(item).__name__} of {length} bytes does not fit a "
+                             "queue message")
+        if run and (len(run) >= most or size + length > budget):
+            runs.append(run)
+            run, size = [], 0
+        run.append(item)
+        size += length
+    if run:
+        runs.append(run)
+    return runs
+
+
 class WorkQueue:
     """Sends pydantic messages to one queue."""
 
@@ -42,9 +75,12 @@ class WorkQueue:
         self.client = client
 
     def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
+        body = message.model_dump_json().encode()
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"a queue message of {len(body)} bytes is over the "
+                             f"{MAX_MESSAGE_BYTES}-byte limit")
         with storage_errors(f"queue {self.client.queue_name}"):
-            self.client.send_message(message.model_dump_json().encode(),
-                                     visibility_timeout=delay_seconds or None)
+            self.client.send_message(body, visibility_timeout=delay_seconds or None)
 
     def depth(self) -> int:
         with storage_errors(f"queue {self.client.queue_name}"):
