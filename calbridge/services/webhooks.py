@@ -171,8 +171,8 @@ def _queue(container: Container, notices: list[PushNotice]) -> None:
     arrived = utcnow()
     for notice in notices:
         notice.received_at = arrived
-    for run in batches(notices, most=NOTICES_PER_MESSAGE):
-        queue.send(NoticeBatch(notices=run))
+    queue.send_all([NoticeBatch(notices=run)
+                    for run in batches(notices, most=NOTICES_PER_MESSAGE)])
 
 
 def _identity(notice: PushNotice) -> tuple[str | None, ...]:
