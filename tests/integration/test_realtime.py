@@ -18,7 +18,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.storage.queue import QueueClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from calbridge import bootstrap
 from calbridge.bootstrap import Container
@@ -26,10 +26,12 @@ from calbridge.config import Settings
 from calbridge.functions import webhooks as webhook_functions
 from calbridge.host.app import QueueFunction, QueueOptions
 from calbridge.host.azurite import Azurite
+from calbridge.host.processes import free_port
 from calbridge.host.triggers import QueueRunner
 from calbridge.model import ResourceMapping, Side, Subscription, SyncStatus, utcnow
 from calbridge.services import health, polling, subscriptions, webhooks
 from calbridge.store import Storage
+from calbridge.store.clients import development_connection_string
 from calbridge.store.queues import NOTIFICATIONS, poison_queue_name
 from examples.booking_system import BookingSystemServer, sign, sign_delivery
 from tests.fixtures.booking import BOOKING_API_KEY, BookingApi
@@ -400,6 +402,24 @@ def test_a_replayed_booking_delivery_is_accepted_once(world: World) -> None:
     assert sorted(o.status for o in world.drain()) == ["completed", "skipped"]
     subjects = [e["subject"] for e in world.graph.get(f"/users/{ROOM}/events").json()["value"]]
     assert subjects.count("Announced once") == 1
+
+
+def test_a_delivery_that_could_not_be_queued_is_accepted_when_retried(world: World) -> None:
+    body = booking_change("9")
+    delivery = signed_delivery(body, "c3d9e1f7a2b4")
+    queues = world.storage.queues
+    # Queue storage unreachable (nothing listens there); tables still answer.
+    world.storage.queues = QueueServiceClient.from_connection_string(
+        development_connection_string(queue=free_port()), retry_total=0)
+    try:
+        failed = post_booking(body, delivery)
+    finally:
+        world.storage.queues = queues
+    assert failed.status_code == 503, failed.get_body()
+    assert remembered_deliveries(world) == []
+    retried = post_booking(body, delivery)
+    assert retried.status_code == 202, retried.get_body()
+    assert [q["event_id"] for q in world.queued()] == ["9"]
 
 
 def test_an_earlier_booking_signature_is_accepted_once_per_signed_request(
