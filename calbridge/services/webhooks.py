@@ -259,10 +259,9 @@ def process_message(container: Container, body: bytes | str) -> list[Outcome]:
         if _unrecorded_failure(done) is not None:
             failed.append(notice)
         outcomes += done
-    if failed:
-        queue = container.storage.queue(NOTIFICATIONS)
-        for notice in failed:
-            queue.send(NoticeBatch(notices=[notice]))
+    # Should this fail, the host retries the whole message; what was done is skipped.
+    container.storage.queue(NOTIFICATIONS).send_all(
+        [NoticeBatch(notices=[notice]) for notice in failed])
     return outcomes
 
 
