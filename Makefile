@@ -36,6 +36,7 @@ serve: setup
 
 bench: setup
 	$(PY) bench/sync_bench.py
+	$(PY) bench/webhook_bench.py
 
 lint: setup
 	$(PY) -m ruff check .

@@ -73,14 +73,25 @@ class PushSubscription(BaseModel):
     expires_at: datetime
 
 
+class Delivery(BaseModel):
+    """A signed webhook delivery's identity: `id` is covered by its signature, and after
+    `replayable_until` the signature check refuses a replay of it by itself. Receivers
+    remember `id` until then, so a replay inside the window is accepted only once."""
+
+    id: str
+    replayable_until: datetime
+
+
 class ChangeNotice(BaseModel):
-    """One parsed push notification: which event of which calendar changed how."""
+    """One parsed push notification: which event of which calendar changed how, and
+    the signed delivery it came in (when the adapter's webhooks carry one)."""
 
     subscription_id: str | None = None
     calendar_id: str | None = None
     event_id: str | None = None
     change_type: str = "updated"
     client_state: str | None = Field(default=None, repr=False)
+    delivery: Delivery | None = None
 
 
 class CalendarBridge(ABC):

@@ -43,8 +43,14 @@ def _receive(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpRespo
         c.bridge(bridge)
         return ok(message=f"{bridge} webhook endpoint is alive", bridge=bridge,
                   notification_url=_url_or_none(c, bridge))
-    counts = webhooks.receive(c, bridge, dict(req.headers), req.get_body() or b"")
-    return json_response({"success": True, **counts}, 202)
+    receipt = webhooks.receive(c, bridge, dict(req.headers), req.get_body() or b"")
+    if receipt.replayed:
+        # A delivery accepted before: 200 so the sender stops retrying, and nothing new
+        # is queued (a 409 would read as a failure and be retried).
+        return json_response({"success": True, "replayed": True,
+                              "message": "this delivery was accepted before; nothing changed",
+                              **receipt.model_dump(exclude={"replayed"})}, 200)
+    return json_response({"success": True, **receipt.model_dump(exclude={"replayed"})}, 202)
 
 
 def _url_or_none(c: Container, bridge: str) -> str | None:
@@ -141,18 +147,14 @@ def renew_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse
 @bp.timer_trigger(schedule="%SUBSCRIPTION_RENEWAL_SCHEDULE%", arg_name="timer")
 def maintain_subscriptions_on_schedule(timer: func.TimerRequest) -> None:
     report = subscriptions.maintain(container())
-    log.info("subscription maintenance", extra={k: len(v) for k, v in report.items()
-                                                 if isinstance(v, list)})
+    forgotten = webhooks.forget_expired_deliveries(container())
+    log.info("subscription maintenance", extra={
+        **{k: len(v) for k, v in report.items() if isinstance(v, list)},
+        "deliveries_forgotten": forgotten})
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=NOTIFICATIONS, connection="AzureWebJobsStorage")
 def process_notification(msg: func.QueueMessage) -> None:
     # An error raised here (the event could not be read, storage is down) makes the host
-    # retry the message, and poison it after 5 attempts. A failed write is already
-    # recorded on its event link and retried with backoff by the engine, so it is not
-    # retried here as well.
-    notice = webhooks.PushNotice.model_validate_json(msg.get_body())
-    outcomes = webhooks.process(container(), notice)
-    unrecorded = [o for o in outcomes if o.status == "failed" and o.link_id is None]
-    if unrecorded:
-        raise RuntimeError(f"notification sync failed: {unrecorded[0].error}")
+    # retry the message, and poison it after 5 attempts.
+    webhooks.process_message(container(), msg.get_body())

@@ -2,29 +2,37 @@
 queued — nothing slow happens in the request), and processing them from the
 `notifications` queue through the sync engine.
 
-Graph's budget for an answer is 3 seconds, so a request only checks each item's
-`clientState` against the stored subscription and queues it; the queue trigger reads
-the event and syncs it. Delivery is at least once; the engine is idempotent.
+Graph counts a notification as delivered only when it is answered 2xx within 3 seconds;
+it retries slower answers, delays every notification to an endpoint once more than 10%
+of its answers in 10 minutes took over 10 seconds, and drops them (for good) past 15%
+(learn.microsoft.com/graph/change-notifications-delivery-webhooks, "Throttling"). So a
+request only checks each item's `clientState` against the stored subscription, merges
+items announcing the same event, and queues the distinct notices packed many to a
+message (Storage Queues have no batch send; one send per item made a 1,000-item batch
+take seconds). The queue trigger reads each event once and syncs it. Delivery is at
+least once; the engine is idempotent.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.bootstrap import Container
-from calbridge.bridges.base import ChangeNotice
-from calbridge.errors import BadRequest, NotFound, PayloadTooLarge
+from calbridge.bridges.base import ChangeNotice, Delivery
+from calbridge.errors import BadRequest, CalbridgeError, NotFound, PayloadTooLarge
 from calbridge.model import ResourceMapping, Side, utcnow
 from calbridge.services import subscriptions
 from calbridge.services.sync import allowed
-from calbridge.store.queues import NOTIFICATIONS
+from calbridge.store.deliveries import DeliveryRecord
+from calbridge.store.queues import NOTIFICATIONS, batches
 from calbridge.sync.engine import Outcome, SyncEngine
 from calbridge.telemetry import WEBHOOK_DELAY, record_metric
 
@@ -33,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_VALIDATION_TOKEN = 1024
 PRELOAD_ABOVE = 5  # distinct subscriptions in one body before they are read in one query
 LIFECYCLE = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+# Notices per queue message: few enough that one message is processed in seconds and a
+# large batch still spreads over several workers.
+NOTICES_PER_MESSAGE = 50
 
 # Notifications refused because their clientState did not match (or named no known
 # subscription). Counted per process: a forged request must not cause a storage write.
@@ -51,7 +62,7 @@ def _count_rejected(n: int) -> None:
 
 
 class PushNotice(BaseModel):
-    """One accepted notification on the `notifications` queue."""
+    """One accepted notification, as the `notifications` queue carries it."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -61,6 +72,30 @@ class PushNotice(BaseModel):
     change_type: str = "updated"
     subscription_id: str | None = None
     received_at: datetime | None = None
+
+
+class NoticeBatch(BaseModel):
+    """One `notifications` queue message: the distinct notices of (part of) a request."""
+
+    notices: list[PushNotice] = Field(min_length=1)
+
+
+class Receipt(BaseModel):
+    """What a webhook request did: items accepted (authentic), ignored (not), how many
+    accepted ones repeated another of the same request (merged into it), and whether the
+    whole delivery had been accepted before (a replay: nothing was queued)."""
+
+    accepted: int = 0
+    ignored: int = 0
+    duplicates: int = 0
+    replayed: bool = False
+
+
+class NoticeFailed(CalbridgeError):
+    """A queued notice could not be synced and recorded nowhere: the host retries it."""
+
+    code = "notice_failed"
+    status = 503
 
 
 def validation_token(token: str) -> str:
@@ -73,10 +108,10 @@ def validation_token(token: str) -> str:
 
 
 def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
-            body: bytes) -> dict[str, int]:
+            body: bytes) -> Receipt:
     """Authenticate a webhook body and queue what it announces. Items naming a
     subscription must carry its clientState; the rest must have been authenticated by
-    the adapter itself (a signature). Returns accepted/ignored counts."""
+    the adapter itself (a signature), and a signed delivery is accepted once."""
     bridge = container.bridge(bridge_name)
     if len(body) > container.settings.max_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {container.settings.max_body_bytes} bytes")
@@ -87,7 +122,7 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
     except NotImplementedError:
         raise NotFound(f"bridge {bridge_name!r} takes no webhooks") from None
     container.storage.ensure()
-    accepted: list[PushNotice] = []
+    accepted: list[tuple[ChangeNotice, PushNotice]] = []
     ignored = 0
     known: dict[str, Any] = {}
     if len({n.subscription_id for n in notices if n.subscription_id}) > PRELOAD_ABOVE:
@@ -102,16 +137,59 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
         if message is None:
             ignored += 1
         else:
-            accepted.append(message)
+            accepted.append((notice, message))
     if ignored:
         _count_rejected(ignored)
         log.warning("webhook items ignored", extra={"bridge": bridge.name, "count": ignored})
+    deliveries = {n.delivery.id: n.delivery for n, _ in accepted if n.delivery is not None}
+    claimed = _claim(container, bridge.name, deliveries.values())
+    fresh = [message for notice, message in accepted
+             if notice.delivery is None or notice.delivery.id in claimed]
+    if accepted and not fresh:
+        log.info("webhook delivery replayed", extra={"bridge": bridge.name})
+        return Receipt(ignored=ignored, replayed=True)
+    distinct = merged(fresh)
+    try:
+        _queue(container, distinct)
+    except Exception:
+        # Nothing (or not all) was queued: let the sender's retry be accepted.
+        for delivery_id in claimed:
+            container.storage.deliveries.release(bridge.name, delivery_id)
+        raise
+    return Receipt(accepted=len(fresh), ignored=ignored, duplicates=len(fresh) - len(distinct))
+
+
+def _claim(container: Container, bridge: str, deliveries: Iterable[Delivery]) -> set[str]:
+    """The ids of `deliveries` seen for the first time within their window (now taken)."""
+    now = utcnow()
+    return {d.id for d in deliveries if container.storage.deliveries.claim(DeliveryRecord(
+        bridge=bridge, delivery_id=d.id, received_at=now, expires_at=d.replayable_until))}
+
+
+def _queue(container: Container, notices: list[PushNotice]) -> None:
     queue = container.storage.queue(NOTIFICATIONS)
     arrived = utcnow()
-    for message in accepted:
-        message.received_at = arrived
-        queue.send(message)
-    return {"accepted": len(accepted), "ignored": ignored}
+    for notice in notices:
+        notice.received_at = arrived
+    queue.send_all([NoticeBatch(notices=run)
+                    for run in batches(notices, most=NOTICES_PER_MESSAGE)])
+
+
+def _identity(notice: PushNotice) -> tuple[str | None, ...]:
+    """Notices with the same identity ask for the same work. A change notice means "read
+    this event (or calendar) again", whatever its change type, so those of one event
+    merge; lifecycle notices merge per subscription and kind."""
+    if notice.change_type in LIFECYCLE:
+        return ("lifecycle", notice.bridge, notice.subscription_id, notice.change_type)
+    return ("change", notice.bridge, (notice.calendar_id or "").casefold(), notice.event_id)
+
+
+def merged(notices: Iterable[PushNotice]) -> list[PushNotice]:
+    """`notices` without repeats of the same work, first ones first."""
+    distinct: dict[tuple[str | None, ...], PushNotice] = {}
+    for notice in notices:
+        distinct.setdefault(_identity(notice), notice)
+    return list(distinct.values())
 
 
 def _authenticated(container: Container, bridge: str, notice: ChangeNotice,
@@ -136,17 +214,77 @@ def _authenticated(container: Container, bridge: str, notice: ChangeNotice,
                       change_type=notice.change_type, subscription_id=sid)
 
 
+def forget_expired_deliveries(container: Container) -> int:
+    """Drop remembered deliveries whose replays the signature check refuses by itself."""
+    container.storage.ensure()
+    return container.storage.deliveries.forget_expired()
+
+
 # ------------------------------------------------------------------ processing
 
 
-def _targets(container: Container, notice: PushNotice) -> list[tuple[ResourceMapping, Side]]:
+def read_message(body: bytes | str) -> list[PushNotice]:
+    """The notices of one `notifications` queue message: a `NoticeBatch`, or a single
+    `PushNotice` (queued by earlier versions). Raises `ValidationError`/`ValueError`."""
+    data = json.loads(body)
+    if isinstance(data, dict) and "notices" in data:
+        return NoticeBatch.model_validate(data).notices
+    return [PushNotice.model_validate(data)]
+
+
+def process_message(container: Container, body: bytes | str) -> list[Outcome]:
+    """One `notifications` queue message (the queue trigger). Each event is read once,
+    however often the message names it. A lone notice that fails raises `NoticeFailed`,
+    so the host retries the message and poisons it after 5 attempts; a notice failing
+    inside a batch is queued again on its own, where the same rules apply to it alone,
+    and the rest of the batch is done."""
+    notices = merged(read_message(body))
+    container.storage.ensure()
+    mappings = container.storage.mappings.list(active=True)
+    if len(notices) == 1:
+        outcomes = process(container, notices[0], mappings)
+        if (failure := _unrecorded_failure(outcomes)) is not None:
+            raise NoticeFailed(f"notification sync failed: {failure}")
+        return outcomes
+    outcomes: list[Outcome] = []
+    failed: list[PushNotice] = []
+    for notice in notices:
+        try:
+            done = process(container, notice, mappings)
+        except Exception as exc:  # one notice's failure must not hold up the others
+            log.warning("notice failed in a batch", extra={"bridge": notice.bridge,
+                                                            "error": type(exc).__name__})
+            failed.append(notice)
+            continue
+        if _unrecorded_failure(done) is not None:
+            failed.append(notice)
+        outcomes += done
+    # Should this fail, the host retries the whole message; what was done is skipped.
+    container.storage.queue(NOTIFICATIONS).send_all(
+        [NoticeBatch(notices=[notice]) for notice in failed])
+    return outcomes
+
+
+def _unrecorded_failure(outcomes: list[Outcome]) -> str | None:
+    """The error of a failure not recorded on an event link. A failed write is recorded
+    on its link and retried with backoff by the engine, so it is not retried here too."""
+    for outcome in outcomes:
+        if outcome.status == "failed" and outcome.link_id is None:
+            return outcome.error or "unknown error"
+    return None
+
+
+def _targets(container: Container, notice: PushNotice,
+             mappings: list[ResourceMapping] | None = None) -> list[tuple[ResourceMapping, Side]]:
     """Which mappings (and from which side) a notice concerns."""
     if not notice.calendar_id:
         return []
-    container.storage.ensure()
+    if mappings is None:
+        container.storage.ensure()
+        mappings = container.storage.mappings.list(active=True)
     found = []
     wanted = notice.calendar_id.casefold()
-    for mapping in container.storage.mappings.list(active=True):
+    for mapping in mappings:
         if (mapping.calendar_system == notice.bridge
                 and mapping.calendar_resource_id.casefold() == wanted):
             found.append((mapping, Side.CALENDAR))
@@ -157,13 +295,14 @@ def _targets(container: Container, notice: PushNotice) -> list[tuple[ResourceMap
             and m.calendar_system in container.bridges and m.booking_system in container.bridges]
 
 
-def process(container: Container, notice: PushNotice) -> list[Outcome]:
-    """One queued notice (the `notifications` queue trigger)."""
+def process(container: Container, notice: PushNotice,
+            mappings: list[ResourceMapping] | None = None) -> list[Outcome]:
+    """One notice; `mappings` are the active ones, when already read."""
     if notice.change_type in LIFECYCLE:
         return process_lifecycle(container, notice)
     engine = SyncEngine(container)
     outcomes: list[Outcome] = []
-    for mapping, side in _targets(container, notice):
+    for mapping, side in _targets(container, notice, mappings):
         if notice.event_id:
             outcomes.append(engine.sync_event(mapping, side, notice.event_id, "webhook"))
         else:

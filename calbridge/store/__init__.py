@@ -5,9 +5,10 @@ from __future__ import annotations
 from azure.core.exceptions import ResourceExistsError
 
 from calbridge.config import Settings
-from calbridge.store import cursors, holds, links, mappings, operations, subscriptions
+from calbridge.store import cursors, deliveries, holds, links, mappings, operations, subscriptions
 from calbridge.store.clients import queue_service, table_service
 from calbridge.store.cursors import CursorRepository
+from calbridge.store.deliveries import DeliveryRepository
 from calbridge.store.entities import storage_errors
 from calbridge.store.holds import HoldRepository
 from calbridge.store.links import LinkRepository
@@ -18,6 +19,8 @@ from calbridge.store.subscriptions import SubscriptionRepository
 
 TABLES = (mappings.TABLE, links.TABLE, cursors.TABLE, subscriptions.TABLE, operations.TABLE,
           holds.TABLE)
+# Created like the others but not backed up: what they hold means nothing minutes later.
+SHORT_LIVED_TABLES = (deliveries.TABLE,)
 
 
 class Storage:
@@ -34,6 +37,7 @@ class Storage:
         self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE))
         self.operations = OperationRepository(table(operations.TABLE))
         self.holds = HoldRepository(table(holds.TABLE))
+        self.deliveries = DeliveryRepository(table(deliveries.TABLE))
         self._ready = False
 
     def queue(self, name: str) -> WorkQueue:
@@ -44,7 +48,7 @@ class Storage:
         if self._ready:
             return
         with storage_errors("storage set-up"):
-            for base in TABLES:
+            for base in TABLES + SHORT_LIVED_TABLES:
                 try:
                     self.tables.create_table(self.settings.table_name(base))
                 except ResourceExistsError:
@@ -60,5 +64,6 @@ class Storage:
             next(iter(self.tables.list_tables(results_per_page=1)), None)
 
 
-__all__ = ["CursorRepository", "HoldRepository", "LinkRepository", "MappingRepository",
-           "OperationRepository", "Storage", "SubscriptionRepository", "WorkQueue"]
+__all__ = ["CursorRepository", "DeliveryRepository", "HoldRepository", "LinkRepository",
+           "MappingRepository", "OperationRepository", "Storage", "SubscriptionRepository",
+           "WorkQueue"]

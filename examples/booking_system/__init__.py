@@ -10,6 +10,6 @@ Run it with ``python -m examples.booking_system`` or embed it in tests::
 from __future__ import annotations
 
 from .server import BookingSystemServer
-from .webhooks import sign, verify_signature
+from .webhooks import sign, sign_delivery, verify_signature
 
-__all__ = ["BookingSystemServer", "sign", "verify_signature"]
+__all__ = ["BookingSystemServer", "sign", "sign_delivery", "verify_signature"]

@@ -3,12 +3,17 @@
 Each change is sent as ``{"event_type", "event", "occurred_at"}`` with headers
 
 - ``X-Booking-Timestamp``: unix seconds when this attempt was signed,
-- ``X-Booking-Signature``: ``sha256=`` + hex HMAC-SHA256 over ``f"{timestamp}.{body}"``,
 - ``X-Booking-Delivery``: an id that stays the same across retries of one notification,
+- ``X-Booking-Signature``: ``v2=`` + hex HMAC-SHA256 over ``f"{delivery}.{timestamp}.{body}"``,
 - ``X-Booking-Event``: the event type.
 
 Receivers should recompute the signature over the raw body, compare in constant time
-(:func:`verify_signature`) and reject timestamps more than five minutes old.
+(:func:`verify_signature`), reject timestamps more than five minutes old, and accept a
+delivery id once: as it is signed, a replay cannot change it.
+
+Earlier versions signed ``sha256=`` + hex HMAC-SHA256 over ``f"{timestamp}.{body}"``
+(:func:`sign`), leaving the delivery id unsigned; :func:`verify_signature` still checks
+that form.
 """
 
 from __future__ import annotations
@@ -35,12 +40,22 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("created", "updated", "cancelled", "reactivated", "purged")
 SIGNATURE_TOLERANCE_SECONDS = 300
+DELIVERY_SIGNATURE_PREFIX = "v2="
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-Booking-Signature`` value for ``body`` sent at ``timestamp``."""
+    """The earlier ``X-Booking-Signature`` value (``sha256=``) for ``body`` sent at
+    ``timestamp``; it does not cover the delivery id."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
+
+
+def sign_delivery(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Booking-Signature`` value (``v2=``) for delivery ``delivery_id`` of
+    ``body`` sent at ``timestamp``."""
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256)
+    return DELIVERY_SIGNATURE_PREFIX + digest.hexdigest()
 
 
 def verify_signature(
@@ -49,16 +64,24 @@ def verify_signature(
     body: bytes,
     signature: str | None,
     *,
+    delivery_id: str | None = None,
     now: float | None = None,
     tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
 ) -> bool:
-    """True when ``signature`` matches and ``timestamp`` is within ``tolerance`` seconds."""
+    """True when ``signature`` matches and ``timestamp`` is within ``tolerance`` seconds.
+    A ``v2=`` signature needs the ``delivery_id`` it signs; a ``sha256=`` one does not."""
     if not timestamp or not signature or not timestamp.isdigit():
         return False
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    if signature.startswith(DELIVERY_SIGNATURE_PREFIX):
+        if not delivery_id:
+            return False
+        expected = sign_delivery(secret, delivery_id, timestamp, body)
+    else:
+        expected = sign(secret, timestamp, body)
+    return hmac.compare_digest(expected, signature)
 
 
 def check_webhook_url(url: str) -> str:
@@ -239,7 +262,8 @@ class WebhookNotifier:
             "X-Booking-Event": delivery.event_type,
         }
         if delivery.secret:
-            headers["X-Booking-Signature"] = sign(delivery.secret, timestamp, delivery.body)
+            headers["X-Booking-Signature"] = sign_delivery(
+                delivery.secret, delivery.delivery_id, timestamp, delivery.body)
         request = urllib.request.Request(  # noqa: S310 - scheme checked in check_webhook_url
             delivery.url, data=delivery.body, headers=headers, method="POST"
         )

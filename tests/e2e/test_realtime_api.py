@@ -4,6 +4,8 @@ push alone, the handshake as Graph performs it, and every endpoint of the usage 
 
 from __future__ import annotations
 
+import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,14 +15,19 @@ from typing import Any
 import pytest
 import requests
 
+from calbridge.config import Settings
 from calbridge.host.azurite import Azurite
-from examples.booking_system import BookingSystemServer
+from calbridge.store import Storage
+from calbridge.store.queues import NOTIFICATIONS
+from examples.booking_system import BookingSystemServer, sign_delivery
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.host import Api, HostProcess, host_env
 from tests.fixtures.two_bridges import RESOURCE, ROOM, outlook_settings, stamp
 
 SECRET = "e2e-realtime-secret"
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -148,6 +155,72 @@ def test_changes_on_each_side_reach_the_other_by_push_alone(
                json={"calendar_id": RESOURCE}).status_code == 409
     assert api("POST", "/bridges/outlook/subscriptions", json={}).status_code == 422
     api("DELETE", f"/webhook/delete/{generic.json()['subscription']['id']}")
+
+
+def event_reads(graph: GraphClient) -> int:
+    """Graph requests that read one event."""
+    routes = graph.admin("GET", "/requests").json()["by_route"]
+    return sum(count for route, count in routes.items()
+               if re.fullmatch(r"GET /users/\{[^}]+\}/events/\{[^}]+\}", route))
+
+
+def test_a_thousand_item_batch_reaches_the_booking_system_one_read_per_event(
+        host: HostProcess, api: Api, graph: GraphClient, bookings: BookingApi,
+        e2e_booking_system: BookingSystemServer) -> None:
+    ensure_mapping(api)
+    # Made before the subscription, so only the batch below announces them.
+    events = [graph.post(f"/users/{ROOM}/events", json={
+        "subject": f"Announced {n:02d}",
+        "start": {"dateTime": stamp(12 + n)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": stamp(12.5 + n)[:-1], "timeZone": "UTC"}}).json()
+        for n in range(20)]
+    created = api("POST", "/webhook/create", json={"calendar_id": ROOM})
+    assert created.status_code == 201, created.text
+    storage = Storage(Settings.from_env(host.env))
+    subscription = storage.subscriptions.get("outlook", created.json()["subscription"]["id"])
+    items = [{"subscriptionId": subscription.id, "clientState": subscription.client_state,
+              "changeType": "updated", "resource": f"Users/{ROOM}/Events/{event['id']}",
+              "resourceData": {"id": event["id"]}} for event in events] * 50
+    random.Random(3).shuffle(items)
+    e2e_booking_system.set_webhook(None, None)  # only the batch's own work is counted
+    graph.admin("DELETE", "/requests").raise_for_status()
+    try:
+        answer = requests.post(host.url + "/bridges/webhook/outlook",
+                               json={"value": items}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"success": True, "accepted": 1000, "ignored": 0,
+                                 "duplicates": 980}
+        wanted = {f"Announced {n:02d}" for n in range(20)}
+        assert wait_until(lambda: wanted <= {b["title"] for b in
+                                             bookings.list_all(resource_id=RESOURCE)}, 60)
+        assert wait_until(lambda: storage.queue(NOTIFICATIONS).depth() == 0)
+    finally:
+        e2e_booking_system.set_webhook(f"{host.url}/bridges/webhook/booking_system", SECRET)
+        api("DELETE", f"/webhook/delete/{subscription.id}")
+    assert event_reads(graph) == 20
+    for title in wanted:
+        assert len(titled(bookings, title)) == 1
+
+
+def signed_delivery(body: bytes, delivery: str) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    return {"Content-Type": "application/json", "X-Booking-Timestamp": timestamp,
+            "X-Booking-Delivery": delivery,
+            "X-Booking-Signature": sign_delivery(SECRET, delivery, timestamp, body)}
+
+
+def test_a_replayed_booking_delivery_is_accepted_once(host: HostProcess) -> None:
+    body = b'{"event_type": "created", "event": {"id": "1", "resource_id": "room_101"}}'
+    delivery = signed_delivery(body, uuid.uuid4().hex)
+    url = host.url + "/bridges/webhook/booking_system"
+    first = requests.post(url, data=body, headers=delivery, timeout=10)
+    assert first.status_code == 202, first.text
+    replay = requests.post(url, data=body, headers=delivery, timeout=10)
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["replayed"] is True and replay.json()["accepted"] == 0
+    fresh = requests.post(url, data=body, headers=signed_delivery(body, uuid.uuid4().hex),
+                          timeout=10)
+    assert fresh.status_code == 202, fresh.text
 
 
 def test_a_booking_webhook_without_the_signature_is_refused(host: HostProcess) -> None:

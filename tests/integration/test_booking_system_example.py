@@ -512,15 +512,21 @@ def test_every_change_is_posted_with_a_valid_signature(
     bodies = []
     for delivery in receiver.deliveries:
         headers, raw = delivery["headers"], delivery["body"]
-        timestamp = headers["x-booking-timestamp"]
-        expected = "sha256=" + hmac.new(
-            WEBHOOK_SECRET.encode(), f"{timestamp}.{raw.decode()}".encode(), hashlib.sha256
+        timestamp, delivery_id = headers["x-booking-timestamp"], headers["x-booking-delivery"]
+        signature = headers["x-booking-signature"]
+        expected = "v2=" + hmac.new(
+            WEBHOOK_SECRET.encode(), f"{delivery_id}.{timestamp}.{raw.decode()}".encode(),
+            hashlib.sha256,
         ).hexdigest()
-        assert hmac.compare_digest(headers["x-booking-signature"], expected)
-        assert verify_signature(WEBHOOK_SECRET, timestamp, raw, headers["x-booking-signature"])
-        assert not verify_signature("other", timestamp, raw, headers["x-booking-signature"])
-        assert not verify_signature(WEBHOOK_SECRET, timestamp, raw,
-                                    headers["x-booking-signature"], now=time.time() + 301)
+        assert hmac.compare_digest(signature, expected)
+        assert verify_signature(WEBHOOK_SECRET, timestamp, raw, signature,
+                                delivery_id=delivery_id)
+        assert not verify_signature("other", timestamp, raw, signature,
+                                    delivery_id=delivery_id)
+        assert not verify_signature(WEBHOOK_SECRET, timestamp, raw, signature,
+                                    delivery_id=delivery_id + "x")
+        assert not verify_signature(WEBHOOK_SECRET, timestamp, raw, signature,
+                                    delivery_id=delivery_id, now=time.time() + 301)
         assert abs(time.time() - int(timestamp)) < 300
         bodies.append(json.loads(raw))
     assert [b["event_type"] for b in bodies] == [

@@ -6,7 +6,11 @@ booking system."""
 from __future__ import annotations
 
 import json
+import random
+import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,17 +18,22 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from calbridge import bootstrap
 from calbridge.bootstrap import Container
 from calbridge.config import Settings
 from calbridge.functions import webhooks as webhook_functions
+from calbridge.host.app import QueueFunction, QueueOptions
 from calbridge.host.azurite import Azurite
+from calbridge.host.processes import free_port
+from calbridge.host.triggers import QueueRunner
 from calbridge.model import ResourceMapping, Side, Subscription, SyncStatus, utcnow
 from calbridge.services import health, polling, subscriptions, webhooks
 from calbridge.store import Storage
-from calbridge.store.queues import NOTIFICATIONS
-from examples.booking_system import BookingSystemServer
+from calbridge.store.clients import development_connection_string
+from calbridge.store.queues import NOTIFICATIONS, poison_queue_name
+from examples.booking_system import BookingSystemServer, sign, sign_delivery
 from tests.fixtures.booking import BOOKING_API_KEY, BookingApi
 from tests.fixtures.graph import GraphClient, WebhookReceiver
 from tests.fixtures.storage import storage_env
@@ -52,19 +61,35 @@ class World:
     def storage(self) -> Storage:
         return self.container.storage
 
+    @property
+    def notifications(self) -> QueueClient:
+        return self.storage.queue(NOTIFICATIONS).client
+
     def queued(self) -> list[dict[str, Any]]:
-        client = self.storage.queue(NOTIFICATIONS).client
-        return [json.loads(m.content) for m in client.peek_messages(max_messages=32)]
+        """The notices waiting on the queue (left there), however they are packed."""
+        return [notice.model_dump(mode="json")
+                for message in self.notifications.peek_messages(max_messages=32)
+                for notice in webhooks.read_message(message.content)]
+
+    def take(self) -> list[Any]:
+        """Every message waiting on the queue, taken off it (hidden for a few minutes)."""
+        taken: list[Any] = []
+        while batch := list(self.notifications.receive_messages(
+                messages_per_page=32, max_messages=32, visibility_timeout=300)):
+            taken += batch
+        return taken
+
+    def trigger(self, messages: list[Any]) -> list[Any]:
+        """Run the queue trigger's work on `messages`, and delete them, as the host would."""
+        outcomes = []
+        for message in messages:
+            outcomes += webhooks.process_message(self.container, message.content)
+            self.notifications.delete_message(message)
+        return outcomes
 
     def drain(self) -> list[Any]:
-        """Run the queue trigger's work for every queued notice, as the host would."""
-        client = self.storage.queue(NOTIFICATIONS).client
-        outcomes = []
-        for message in client.receive_messages(max_messages=32):
-            notice = webhooks.PushNotice.model_validate_json(message.content)
-            outcomes += webhooks.process(self.container, notice)
-            client.delete_message(message)
-        return outcomes
+        """Run the queue trigger's work for every queued message."""
+        return self.trigger(self.take())
 
     def outlook_event(self, subject: str, hours: float = 0) -> dict[str, Any]:
         answer = self.graph.post(f"/users/{ROOM}/events", json={
@@ -74,6 +99,25 @@ class World:
             headers={"Prefer": 'IdType="ImmutableId"'})
         assert answer.status_code == 201, answer.text
         return answer.json()
+
+    def outlook_events(self, subjects: list[str]) -> list[dict[str, Any]]:
+        """Half-hour events one after another, made through Graph's `$batch` (20 a call)."""
+        made: list[dict[str, Any]] = []
+        for first in range(0, len(subjects), 20):
+            calls = [{"id": str(n), "method": "POST", "url": f"/users/{ROOM}/events",
+                      "headers": {"Content-Type": "application/json",
+                                  "Prefer": 'IdType="ImmutableId"'},
+                      "body": {"subject": subject,
+                               "start": {"dateTime": stamp(n / 2)[:-1], "timeZone": "UTC"},
+                               "end": {"dateTime": stamp(n / 2 + 0.5)[:-1],
+                                       "timeZone": "UTC"}}}
+                     for n, subject in enumerate(subjects[first:first + 20], first)]
+            answer = self.graph.post("/$batch", json={"requests": calls})
+            assert answer.status_code == 200, answer.text
+            for reply in sorted(answer.json()["responses"], key=lambda r: int(r["id"])):
+                assert reply["status"] == 201, reply
+                made.append(reply["body"])
+        return made
 
     def bookings_titled(self, title: str) -> list[dict[str, Any]]:
         return [b for b in self.bookings.list_all(resource_id=RESOURCE)
@@ -103,6 +147,7 @@ def make_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClien
 def world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
           webhook_receiver: WebhookReceiver) -> Iterator[World]:
     built = make_world(azurite, booking, graph, WEBHOOK_BASE_URL=webhook_receiver.url)
+    built.notifications.clear_messages()  # the queue is shared by every test
     bootstrap.use(built.container)
     try:
         yield built
@@ -286,26 +331,184 @@ def test_forged_notifications_are_ignored_and_nothing_is_written(world: World,
     assert world.bookings_titled("Forged") == []
 
 
-def test_booking_webhooks_need_the_signature(world: World) -> None:
-    from examples.booking_system.webhooks import sign
+def post_booking(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
+    return webhook_functions.receive_bridge_webhook(func.HttpRequest(
+        method="POST", url="http://127.0.0.1/bridges/webhook/booking_system", body=body,
+        headers=headers, route_params={"bridge": "booking_system"}))
 
-    body = json.dumps({"event_type": "created", "event": {"id": "1", "resource_id": RESOURCE},
+
+def booking_change(booking_id: object) -> bytes:
+    return json.dumps({"event_type": "created",
+                       "event": {"id": booking_id, "resource_id": RESOURCE},
                        "occurred_at": "2030-01-01T00:00:00Z"}).encode()
 
-    def post(headers: dict[str, str]) -> func.HttpResponse:
-        req = func.HttpRequest(method="POST", url="http://127.0.0.1/bridges/webhook/booking_system",
-                               body=body, headers=headers,
-                               route_params={"bridge": "booking_system"})
-        return webhook_functions.receive_bridge_webhook(req)
 
+def signed_delivery(body: bytes, delivery: str, at: int | None = None) -> dict[str, str]:
+    """The headers the example booking system sends: the delivery id is signed."""
+    timestamp = str(int(time.time()) if at is None else at)
+    return {"x-booking-timestamp": timestamp, "x-booking-delivery": delivery,
+            "x-booking-signature": sign_delivery(SECRET, delivery, timestamp, body)}
+
+
+def remembered_deliveries(world: World) -> list[tuple[str, str]]:
+    """Rows of the remembered-deliveries table, with their ETags (which change on a write)."""
+    return sorted((row["RowKey"], row.metadata["etag"])
+                  for row in world.storage.deliveries.table.list_entities())
+
+
+def test_booking_webhooks_need_the_signature(world: World) -> None:
+    body = booking_change("1")
     now = str(int(time.time()))
-    assert post({"x-booking-timestamp": now}).status_code == 401
-    assert post({"x-booking-timestamp": now,
-                 "x-booking-signature": sign("wrong", now, body)}).status_code == 401
+    assert post_booking(body, {"x-booking-timestamp": now}).status_code == 401
+    assert post_booking(body, {"x-booking-timestamp": now,
+                               "x-booking-signature": sign("wrong", now, body)}).status_code == 401
+    refused = signed_delivery(body, "d-1")
+    for tampered in ({**refused, "x-booking-delivery": "d-2"},
+                     {**refused, "x-booking-delivery": ""}):
+        assert post_booking(body, tampered).status_code == 401
     assert world.queued() == []
-    answer = post({"x-booking-timestamp": now, "x-booking-signature": sign(SECRET, now, body)})
+    answer = post_booking(body, signed_delivery(body, "d-1"))
     assert answer.status_code == 202
     assert [q["calendar_id"] for q in world.queued()] == [RESOURCE]
+
+
+def test_a_replayed_booking_delivery_is_accepted_once(world: World) -> None:
+    booking = world.bookings.create(resource_id=RESOURCE, title="Announced once",
+                                    start_time=stamp(5), end_time=stamp(6))
+    body = booking_change(booking["id"])
+    delivery = signed_delivery(body, "5f0c1e7a9b2d4c8e")
+    first = post_booking(body, delivery)
+    assert first.status_code == 202, first.get_body()
+    assert len(world.queued()) == 1
+
+    writes = count_table_writes(world)
+    remembered = remembered_deliveries(world)
+    assert len(remembered) == 1
+    # The very same request again, and the sender's retry of it (signed anew a little
+    # later): both name a delivery accepted already.
+    for again in (delivery, signed_delivery(body, "5f0c1e7a9b2d4c8e",
+                                            int(time.time()) + 3)):
+        replay = post_booking(body, again)
+        assert replay.status_code == 200, replay.get_body()
+        assert json.loads(replay.get_body())["replayed"] is True
+        assert json.loads(replay.get_body())["accepted"] == 0
+    assert writes == [] and remembered_deliveries(world) == remembered
+    assert len(world.queued()) == 1
+
+    # The next notification, about the same booking, is a new delivery.
+    fresh = post_booking(body, signed_delivery(body, "9a4d2b6c8e1f3a5c"))
+    assert fresh.status_code == 202, fresh.get_body()
+    assert len(world.queued()) == 2
+    assert sorted(o.status for o in world.drain()) == ["completed", "skipped"]
+    subjects = [e["subject"] for e in world.graph.get(f"/users/{ROOM}/events").json()["value"]]
+    assert subjects.count("Announced once") == 1
+
+
+def test_a_delivery_that_could_not_be_queued_is_accepted_when_retried(world: World) -> None:
+    body = booking_change("9")
+    delivery = signed_delivery(body, "c3d9e1f7a2b4")
+    queues = world.storage.queues
+    # Queue storage unreachable (nothing listens there); tables still answer.
+    world.storage.queues = QueueServiceClient.from_connection_string(
+        development_connection_string(queue=free_port()), retry_total=0)
+    try:
+        failed = post_booking(body, delivery)
+    finally:
+        world.storage.queues = queues
+    assert failed.status_code == 503, failed.get_body()
+    assert remembered_deliveries(world) == []
+    retried = post_booking(body, delivery)
+    assert retried.status_code == 202, retried.get_body()
+    assert [q["event_id"] for q in world.queued()] == ["9"]
+
+
+def test_an_earlier_booking_signature_is_accepted_once_per_signed_request(
+        world: World) -> None:
+    body = booking_change("7")
+    now = str(int(time.time()))
+    earlier = {"x-booking-timestamp": now, "x-booking-delivery": "d-7",
+               "x-booking-signature": sign(SECRET, now, body)}
+    assert post_booking(body, earlier).status_code == 202
+    # Its delivery id is not signed, so changing it does not make a replay new.
+    for replay in (earlier, {**earlier, "x-booking-delivery": "d-8"}):
+        answer = post_booking(body, replay)
+        assert answer.status_code == 200 and json.loads(answer.get_body())["replayed"]
+    later = str(int(time.time()) + 1)
+    resent = {"x-booking-timestamp": later, "x-booking-signature": sign(SECRET, later, body)}
+    assert post_booking(body, resent).status_code == 202
+    assert len(world.queued()) == 2
+
+
+def event_reads(world: World) -> int:
+    """Graph requests that read one event."""
+    return sum(count for route, count in graph_calls(world).items()
+               if re.fullmatch(r"GET /users/\{[^}]+\}/events/\{[^}]+\}", route))
+
+
+def test_a_thousand_item_batch_queues_and_reads_each_distinct_event_once(
+        world: World) -> None:
+    subscription = stored_subscription(world)
+    events = world.outlook_events([f"Batch {n:03d}" for n in range(500)])
+    items = [documented_change(subscription, event["id"], "s3cret-state")["value"][0]
+             for event in events]
+    # Graph repeats itself: every event is announced twice, in no particular order.
+    body = {"value": items + [dict(item) for item in items]}
+    random.Random(7).shuffle(body["value"])
+    world.graph.admin("DELETE", "/requests").raise_for_status()
+
+    answer = post_outlook(json.dumps(body).encode())
+
+    assert answer.status_code == 202, answer.get_body()
+    assert json.loads(answer.get_body()) == {"success": True, "accepted": 1000, "ignored": 0,
+                                             "duplicates": 500}
+    messages = world.take()
+    notices = [n for m in messages for n in webhooks.read_message(m.content)]
+    assert sorted(n.event_id for n in notices) == sorted(e["id"] for e in events)
+    assert len(messages) < len(events)  # packed, not one message per notice
+    outcomes = world.trigger(messages)
+    assert [o.status for o in outcomes] == ["completed"] * 500
+    assert event_reads(world) == 500
+    titles = Counter(b["title"] for b in world.bookings.list_all(resource_id=RESOURCE))
+    assert titles == Counter({f"Batch {n:03d}": 1 for n in range(500)})
+
+
+def test_a_notice_failing_in_a_batch_is_retried_and_poisoned_alone(world: World) -> None:
+    subscription = stored_subscription(world)
+    good, bad, also_good = world.outlook_events(["Arrives", "Unreadable", "Arrives too"])
+    world.graph.admin("POST", "/faults", {
+        "match": {"method": "GET", "path_regex": re.escape(bad["id"])},
+        "status": 403}).raise_for_status()
+    body = {"value": [documented_change(subscription, event["id"], "s3cret-state")["value"][0]
+                      for event in (good, bad, also_good)]}
+    assert post_outlook(json.dumps(body).encode()).status_code == 202
+    assert len(world.queued()) == 3
+
+    options = QueueOptions(visibility_timeout=timedelta(0),
+                           max_polling_interval=timedelta(milliseconds=200))
+    function = QueueFunction(name="process_notification", queue_name=NOTIFICATIONS,
+                             connection="AzureWebJobsStorage", arg_name="msg",
+                             handler=webhook_functions.process_notification)
+    stop = threading.Event()
+    runner = QueueRunner(function, world.storage.queues, options, stop)
+    poison = world.storage.queue(poison_queue_name(NOTIFICATIONS)).client
+    poison.clear_messages()
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not poison.peek_messages() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join(10)
+    [poisoned] = poison.receive_messages(max_messages=1)
+    poison.delete_message(poisoned)
+    assert [n.event_id for n in webhooks.read_message(poisoned.content)] == [bad["id"]]
+    assert runner.processed == 1  # the batch, done once; the bad notice failed 5 times
+    assert runner.failed == 5
+    assert len(world.bookings_titled("Arrives")) == 1
+    assert len(world.bookings_titled("Arrives too")) == 1
+    assert world.bookings_titled("Unreadable") == []
+    assert world.queued() == []
 
 
 def test_unknown_bridge_is_404(world: World) -> None:
@@ -515,6 +718,7 @@ def test_a_body_naming_many_subscriptions_reads_them_in_one_query(world: World) 
 
     table.get_entity = counted  # type: ignore[method-assign]
     answer = post_outlook(json.dumps({"value": [*forged, good]}).encode())
-    assert json.loads(answer.get_body()) == {"success": True, "accepted": 1, "ignored": 8}
+    assert json.loads(answer.get_body()) == {"success": True, "accepted": 1, "ignored": 8,
+                                             "duplicates": 0}
     assert reads == []
     assert [q["event_id"] for q in world.queued()] == [event["id"]]

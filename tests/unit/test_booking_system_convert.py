@@ -20,6 +20,7 @@ from calbridge.bridges.booking_system.payloads import (
 )
 from calbridge.bridges.booking_system.settings import BookingSystemSettings
 from calbridge.bridges.booking_system.webhooks import (
+    delivery_signature_for,
     notices_from_body,
     signature_for,
     verify_signature,
@@ -247,6 +248,56 @@ def test_one_of_several_signatures_may_match() -> None:
     good = signed(BODY)
     headers = {**good, "X-Booking-Signature": "sha256=abc, " + good["X-Booking-Signature"]}
     verify_signature(SECRET, headers, BODY, now=NOW)
+
+
+def signed_delivery(body: bytes, delivery: str = "d-42", *,
+                    timestamp: int = int(NOW)) -> dict[str, str]:
+    return {"X-Booking-Timestamp": str(timestamp), "X-Booking-Delivery": delivery,
+            "X-Booking-Signature": delivery_signature_for(SECRET, delivery, str(timestamp),
+                                                          body)}
+
+
+def test_a_signed_delivery_id_names_the_delivery_until_its_window_closes() -> None:
+    delivery = verify_signature(SECRET, signed_delivery(BODY), BODY, now=NOW)
+    assert delivery.id == "d-42"
+    assert delivery.replayable_until == datetime.fromtimestamp(NOW + 300, UTC)
+    [notice] = notices_from_body(BODY, delivery)
+    assert notice.delivery == delivery
+
+
+def test_without_a_signed_delivery_id_the_signed_request_names_the_delivery() -> None:
+    first = verify_signature(SECRET, {**signed(BODY), "X-Booking-Delivery": "d-1"}, BODY,
+                             now=NOW)
+    same = verify_signature(SECRET, {**signed(BODY), "X-Booking-Delivery": "d-2"}, BODY,
+                            now=NOW)
+    resent = verify_signature(SECRET, signed(BODY, timestamp=int(NOW) + 1), BODY, now=NOW)
+    assert first.id == same.id != resent.id
+    assert "d-1" not in first.id
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param({**signed_delivery(BODY), "X-Booking-Delivery": "d-43"}, id="other delivery"),
+    pytest.param({k: v for k, v in signed_delivery(BODY).items()
+                  if k != "X-Booking-Delivery"}, id="delivery left out"),
+    pytest.param(signed_delivery(BODY, "d.42"), id="delivery with a dot"),
+    pytest.param(signed_delivery(BODY + b" "), id="other body"),
+    pytest.param(signed_delivery(BODY, timestamp=int(NOW) - 301), id="stale"),
+])
+def test_bad_delivery_signatures_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(Unauthorized):
+        verify_signature(SECRET, headers, BODY, now=NOW)
+
+
+def test_matches_the_example_systems_delivery_signature() -> None:
+    from examples.booking_system import sign_delivery
+    from examples.booking_system import verify_signature as example_verify
+
+    signature = sign_delivery(SECRET, "d-42", "1900000000", BODY)
+    assert signature == delivery_signature_for(SECRET, "d-42", "1900000000", BODY)
+    assert example_verify(SECRET, "1900000000", BODY, signature, delivery_id="d-42", now=NOW)
+    assert not example_verify(SECRET, "1900000000", BODY, signature, delivery_id="d-43",
+                              now=NOW)
+    assert not example_verify(SECRET, "1900000000", BODY, signature, now=NOW)
 
 
 @pytest.mark.parametrize(("event_type", "change_type"), [

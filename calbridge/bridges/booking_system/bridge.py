@@ -263,8 +263,8 @@ class BookingSystemBridge(CalendarBridge):
             body = body.encode("utf-8")
         if not isinstance(body, bytes | bytearray):
             raise BadRequest("booking system webhook body must be the raw request bytes")
-        verify_signature(secret, headers, bytes(body))
-        return notices_from_body(bytes(body))
+        delivery = verify_signature(secret, headers, bytes(body))
+        return notices_from_body(bytes(body), delivery)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "base_url": self._base,
