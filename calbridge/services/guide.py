@@ -155,20 +155,21 @@ def pending_items(container: Container) -> dict[str, Any]:
     listed = {row["bridge_mapping_id"] for row in rows}
     engine = SyncEngine(container)
     runs = _each_outlook_mapping(container, Side.BOOKING, lambda mapping, source: [
-        (mapping, outcome) for outcome in engine.run(mapping, source, full=True, dry_run=True)])
-    for mapping, outcome in runs.results:
-        if outcome.status != "planned" or outcome.link_id in listed:
-            continue
-        rows.append({
-            "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.id,
-            "item_type": "event", "reservation_id": outcome.source_id,
-            "resource_id": mapping.booking_system_resource_id,
-            "outlook_event_id": outcome.target_id,
-            "calendar_resource_id": mapping.calendar_resource_id,
-            "origin": Side.BOOKING.value,
-            "sync_status": "unsynced" if outcome.link_id is None else "changed",
-            "action": outcome.operation.value, "reason": outcome.reason,
-            "title": outcome.title})
+        (mapping, engine.run(mapping, source, full=True, dry_run=True))])
+    for mapping, planned in runs.results:
+        for outcome in planned:
+            if outcome.status != "planned" or outcome.link_id in listed:
+                continue
+            rows.append({
+                "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.id,
+                "item_type": "event", "reservation_id": outcome.source_id,
+                "resource_id": mapping.booking_system_resource_id,
+                "outlook_event_id": outcome.target_id,
+                "calendar_resource_id": mapping.calendar_resource_id,
+                "origin": Side.BOOKING.value,
+                "sync_status": "unsynced" if outcome.link_id is None else "changed",
+                "action": outcome.operation.value, "reason": outcome.reason,
+                "title": outcome.title})
     return {"items": rows, "failed_mappings": runs.failed_mappings()}
 
 
