@@ -49,6 +49,18 @@ class NotFound(CalbridgeError):
     status = 404
 
 
+class CalendarNotFound(NotFound):
+    """A calendar system says the calendar itself (a mailbox, a resource) does not exist,
+    as opposed to one event in it. `details` names the `bridge` and `calendar_id`."""
+
+    code = "calendar_not_found"
+
+    def __init__(self, message: str, *, bridge: str, calendar_id: str) -> None:
+        super().__init__(message, details={"bridge": bridge, "calendar_id": calendar_id})
+        self.bridge = bridge
+        self.calendar_id = calendar_id
+
+
 class AlreadyExists(CalbridgeError):
     code = "conflict"
     status = 409

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 
 def utcnow() -> datetime:
@@ -29,6 +37,22 @@ Identifier = Annotated[
     ),
 ]
 BridgeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+_URL_SYNTAX = re.compile(r"[?#\\]")
+
+
+def _calendar_id(value: str) -> str:
+    # Calendar ids go into upstream URLs: escaped there, but an id that only makes sense
+    # as URL syntax (a query, a fragment, a step up the path) is a mistake, not a calendar.
+    if _URL_SYNTAX.search(value):
+        raise ValueError("a calendar id cannot contain '?', '#' or '\\'")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError("a calendar id cannot have '.' or '..' path segments")
+    return value
+
+
+# A mailbox address, resource id or calendar id as users give it.
+CalendarId = Annotated[Identifier, AfterValidator(_calendar_id)]
 
 
 class SyncStatus(StrEnum):
@@ -81,9 +105,9 @@ class ResourceMappingFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    booking_system_resource_id: Identifier
+    booking_system_resource_id: CalendarId
     calendar_system: BridgeName
-    calendar_resource_id: Identifier
+    calendar_resource_id: CalendarId
     calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
     active: bool = True
     sync_direction: SyncDirection = SyncDirection.BOTH
@@ -95,13 +119,25 @@ class ResourceMappingPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    booking_system_resource_id: Identifier | None = None
+    booking_system_resource_id: CalendarId | None = None
     calendar_system: BridgeName | None = None
-    calendar_resource_id: Identifier | None = None
+    calendar_resource_id: CalendarId | None = None
     calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
     active: bool | None = None
     sync_direction: SyncDirection | None = None
     conflict_policy: ConflictPolicy | None = None
+
+
+class EndFailure(BaseModel):
+    """What went wrong at one end of a mapping: the side, its bridge and calendar, and
+    what that system answered."""
+
+    side: Side
+    bridge: str
+    calendar_id: str
+    error: str
+    code: str = "upstream_error"
+    at: datetime = Field(default_factory=utcnow)
 
 
 class ResourceMapping(ResourceMappingFields):
@@ -109,15 +145,32 @@ class ResourceMapping(ResourceMappingFields):
 
     model_config = ConfigDict(extra="ignore")
 
+    # Stored rows load as they were written, even by versions that checked ids less.
+    booking_system_resource_id: str
+    calendar_resource_id: str
     id: str = Field(default_factory=new_id)
     booking_system: BridgeName = "booking_system"
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Both ends found to exist (None: not checked yet; False: an end is missing, or
+    # could not be checked — `verification_error` says which and why).
+    verified: bool | None = None
+    verification_error: str | None = None
+    missing_end: Side | None = None
+    # Runs of this mapping that failed in a row, and the last failure.
+    failed_runs: int = 0
+    last_failure: EndFailure | None = None
     etag: str | None = Field(default=None, exclude=True)
 
     def pair_key(self) -> tuple[str, str, str]:
         """What makes two mappings the same mapping."""
         return (self.booking_system_resource_id, self.calendar_system, self.calendar_resource_id)
+
+    def end(self, side: Side) -> tuple[str, str]:
+        """One end as (bridge, calendar id)."""
+        if side is Side.BOOKING:
+            return self.booking_system, self.booking_system_resource_id
+        return self.calendar_system, self.calendar_resource_id
 
 
 # ---------------------------------------------------------------- event links

@@ -2,7 +2,9 @@
 
 Every method names the project error it raises (`calbridge.errors`); adapters never
 let `requests`, `msal` or SDK exceptions escape. Calendar ids are the system's own:
-a mailbox address for Outlook, a resource id for the booking system.
+a mailbox address for Outlook, a resource id for the booking system. A calendar that
+does not exist is `CalendarNotFound` from every method that names it — never an
+empty calendar, nor an event that is gone.
 """
 
 from __future__ import annotations
@@ -116,9 +118,15 @@ class CalendarBridge(ABC):
         """All calendars/resources. Raises `UpstreamError`, `AuthError`."""
 
     @abstractmethod
+    def calendar_exists(self, calendar_id: str) -> bool:
+        """Whether the system has this calendar (a mailbox, a resource). Raises
+        `UpstreamUnavailable` when the system cannot be reached, `AuthError` when it
+        refuses to say: only a definite answer is True or False."""
+
+    @abstractmethod
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
-        """Every event overlapping the window, all pages. Raises `NotFound` for an
-        unknown calendar, `UpstreamError`."""
+        """Every event overlapping the window, all pages. Raises `CalendarNotFound` for
+        an unknown calendar, `UpstreamError`."""
 
     @abstractmethod
     def get_event(self, calendar_id: str, event_id: str) -> Event | None:

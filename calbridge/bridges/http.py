@@ -81,7 +81,8 @@ def error_for_status(status: int, where: str, code: str | None = None) -> Except
     if status in (401, 403):
         return AuthError(message)
     if status in (404, 410):
-        return NotFound(message)
+        # The code tells "no such item" from "no such calendar" (adapters read it).
+        return NotFound(message, details={"status": status, "code": code})
     if status in (409, 412):
         return EtagConflict(message)
     if status == THROTTLED:
@@ -110,13 +111,15 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, idempotent: bool | None = None,
                 ok: Collection[int] = (), headers: dict[str, str] | None = None,
-                **kwargs: Any) -> requests.Response:
+                max_attempts: int | None = None, **kwargs: Any) -> requests.Response:
         """Send with retries. `idempotent` (default: by method) allows retrying after a
-        timeout or 5xx; 429 is always retried. Statuses in `ok` are returned as they are."""
+        timeout or 5xx; 429 is always retried. Statuses in `ok` are returned as they are.
+        `max_attempts` lowers the client's own limit for a call that must answer fast."""
         if idempotent is None:
             idempotent = method.upper() in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+        attempts = max_attempts or self.max_attempts
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -127,7 +130,7 @@ class HttpClient:
                 with attempt:
                     response = self._send(method, url, idempotent, headers, kwargs)
         except _Retryable as failure:
-            raise self._exhausted(method, url, failure) from None
+            raise self._exhausted(method, url, failure, attempts) from None
         return self._check(response, ok)
 
     def _send(self, method: str, url: str, idempotent: bool, headers: dict[str, str] | None,
@@ -159,15 +162,16 @@ class HttpClient:
             return failure.retry_after
         return self._backoff(state)
 
-    def _exhausted(self, method: str, url: str, failure: _Retryable) -> Exception:
+    def _exhausted(self, method: str, url: str, failure: _Retryable,
+                   attempts: int) -> Exception:
         where = f"{self.system}: {method} {_path(url)}"
         if failure.response is None:
-            return UpstreamUnavailable(f"{where} unreachable after {self.max_attempts} attempts")
+            return UpstreamUnavailable(f"{where} unreachable after {attempts} attempts")
         status = failure.response.status_code
         if status == THROTTLED:
-            return UpstreamThrottled(f"{where} still throttled after {self.max_attempts} attempts",
+            return UpstreamThrottled(f"{where} still throttled after {attempts} attempts",
                                      retry_after=failure.retry_after)
-        return UpstreamUnavailable(f"{where} answered {status} after {self.max_attempts} attempts")
+        return UpstreamUnavailable(f"{where} answered {status} after {attempts} attempts")
 
     def _check(self, response: requests.Response, ok: Collection[int]) -> requests.Response:
         status = response.status_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -75,6 +76,8 @@ def add_mapping(args: argparse.Namespace) -> int:
     mapping = created.get("mapping") or {}
     print(f"created mapping {created.get('id') or mapping.get('id')}: {args.resource_id} -> "
           f"{args.calendar_system}:{args.calendar_id}")
+    if created.get("warning"):
+        print(f"warning: {created['warning']}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -57,6 +57,10 @@ def status_text(url: str, health: dict[str, Any], stats: dict[str, Any] | None,
     resources = health.get("resource_mappings") or {}
     sections.append(f"resource mappings: {resources.get('total', 0)} "
                     f"({resources.get('active', 0)} active)")
+    for problem in health.get("unsyncable_mappings") or []:
+        sections[-1] += (f"\nnot syncing: mapping {problem.get('resource_mapping_id')} "
+                         f"({problem.get('resource_id')} ↔ {problem.get('calendar_resource_id')})"
+                         f": {problem.get('error')}")
     if health.get("holds"):
         sections[-1] += (f"\nmass deletions held for an operator: {health['holds']} "
                          "(GET /bridge/holds)")

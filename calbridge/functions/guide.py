@@ -36,8 +36,9 @@ def list_pending_items(req: func.HttpRequest, c: Container) -> func.HttpResponse
 @bp.route(route="sync/outlook-events", methods=["GET"])
 @api
 def list_unlinked_outlook_events(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    events = guide.unlinked_outlook_events(c)
-    return ok(events=events, count=len(events))
+    found = guide.unlinked_outlook_events(c)
+    return ok(events=found["events"], count=len(found["events"]),
+              failed_mappings=found["failed_mappings"])
 
 
 @bp.route(route="sync/populate-mapping", methods=["POST"])

@@ -16,12 +16,23 @@ def _shown(mapping: ResourceMapping) -> dict:
     return mapping.model_dump(mode="json")
 
 
+def _verification(mapping: ResourceMapping) -> dict:
+    """`verified`, and a warning when a bridge could not be asked about a calendar."""
+    if mapping.verified:
+        return {"verified": True}
+    reason = mapping.verification_error or "its calendars have not been checked yet"
+    return {"verified": False,
+            "warning": f"stored, but not verified: {reason}. It is checked again before "
+                       "each sync and by /bridges/health."}
+
+
 @bp.route(route="mappings/resources", methods=["POST"])
 @api
 def create_resource_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     fields = read_json(req, ResourceMappingFields, c.settings.max_body_bytes)
     mapping = mappings.create_resource_mapping(c, fields)
-    return ok(201, message="Resource mapping created", mapping=_shown(mapping), id=mapping.id)
+    return ok(201, message="Resource mapping created", mapping=_shown(mapping), id=mapping.id,
+              **_verification(mapping))
 
 
 @bp.route(route="mappings/resources", methods=["GET"])
@@ -53,7 +64,8 @@ def get_resource_mapping(req: func.HttpRequest, c: Container) -> func.HttpRespon
 def update_resource_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     patch = read_json(req, ResourceMappingPatch, c.settings.max_body_bytes)
     mapping = mappings.update_resource_mapping(c, req.route_params["mapping_id"], patch)
-    return ok(message="Resource mapping updated", mapping=_shown(mapping))
+    return ok(message="Resource mapping updated", mapping=_shown(mapping),
+              **_verification(mapping))
 
 
 @bp.route(route="mappings/resources/{mapping_id}", methods=["DELETE"])

@@ -65,7 +65,9 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from emulators.graph import GraphEmulator
+        from emulators.graph.seed import load_seed, with_guide_examples
         from examples.booking_system import BookingSystemServer
+        from examples.booking_system.db import GUIDE_RESOURCES
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         pids = PidFile(self.workdir / PID_FILE)
@@ -84,10 +86,12 @@ class LocalStack:
             self.booking = BookingSystemServer(
                 port=self.ports.booking, api_key=DEMO_BOOKING_KEY,
                 db_path=str(self.workdir / "booking.db") if self.persistent else ":memory:",
-                webhook_secret=DEMO_WEBHOOK_SECRET)
+                webhook_secret=DEMO_WEBHOOK_SECRET, resources=GUIDE_RESOURCES)
             self.booking.start()
+            # The usage guide's example names exist, so its curls work as written.
             self.graph = GraphEmulator(
                 port=self.ports.graph, cert_dir=self.workdir / "graph-certs",
+                seed=with_guide_examples(load_seed(None)),
                 state_file=self.workdir / "graph-events.json" if self.persistent else None)
             self.graph.start()
             self.env = self._settings()

@@ -11,8 +11,9 @@ mapping whose calendar system is an Outlook bridge, "from Outlook" its calendar 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from calbridge.bootstrap import Container
 from calbridge.errors import CalbridgeError, NotFound, StateConflict, ValidationFailed
@@ -27,11 +28,21 @@ from calbridge.model import (
     utcnow,
 )
 from calbridge.services import polling, subscriptions, webhooks
-from calbridge.services.sync import allowed, due_links, process_pending, results_block
+from calbridge.services.sync import (
+    MappingFailure,
+    MappingRuns,
+    allowed,
+    due_links,
+    each_mapping,
+    process_pending,
+    results_block,
+    with_failures,
+)
 from calbridge.store.queues import NOTIFICATIONS, QUEUES, poison_queue_name
 from calbridge.sync.engine import Outcome, SyncEngine
 
 NOT_IN_STEP = (SyncStatus.PENDING, SyncStatus.ERROR, SyncStatus.CONFLICT)
+T = TypeVar("T")
 
 
 def outlook_mappings(container: Container) -> list[ResourceMapping]:
@@ -42,19 +53,18 @@ def outlook_mappings(container: Container) -> list[ResourceMapping]:
             and bridge.type_name == "outlook" and m.booking_system in container.bridges]
 
 
-def _run_all(container: Container, source: Side) -> list[Outcome]:
+def _each_outlook_mapping(container: Container, source: Side,
+                          work: Callable[[ResourceMapping, Side], Iterable[T]]
+                          ) -> MappingRuns[T]:
+    """`work` for every Outlook mapping whose direction lets changes flow from `source`,
+    mapping by mapping (a failing one is reported, the others go on)."""
+    return each_mapping(container, [(m, source) for m in outlook_mappings(container)
+                                    if allowed(m, source)], work)
+
+
+def _run_all(container: Container, source: Side) -> MappingRuns[Outcome]:
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
-    for mapping in outlook_mappings(container):
-        if not allowed(mapping, source):
-            continue
-        try:
-            outcomes += engine.run(mapping, source)
-        except CalbridgeError as exc:
-            outcomes.append(Outcome(OperationKind.SKIP, "failed", "run failed",
-                                    mapping.booking_system, mapping.calendar_system, "",
-                                    mapping_id=mapping.id, error=exc.message))
-    return outcomes
+    return _each_outlook_mapping(container, source, engine.run)
 
 
 def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -82,16 +92,22 @@ def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any
 
 def sync_to_outlook(container: Container) -> dict[str, Any]:
     """`POST /sync/to-outlook`: bookings → Outlook for every Outlook mapping, then due retries."""
-    outcomes = _run_all(container, Side.BOOKING)
-    outcomes += _retry(container, Side.BOOKING, outcomes)
-    return {**results_block(outcomes), "details": details(container, outcomes)}
+    runs = _run_all(container, Side.BOOKING)
+    outcomes = runs.results + _retry(container, Side.BOOKING, runs.results)
+    return _results(container, outcomes, runs.failures)
 
 
 def sync_from_outlook(container: Container) -> dict[str, Any]:
     """`POST /sync/from-outlook`: Outlook → booking system for every Outlook mapping. New
     Outlook events become bookings at once (no separate import stage)."""
-    outcomes = _run_all(container, Side.CALENDAR)
-    return {**results_block(outcomes), "details": details(container, outcomes)}
+    runs = _run_all(container, Side.CALENDAR)
+    return _results(container, runs.results, runs.failures)
+
+
+def _results(container: Container, outcomes: list[Outcome],
+             failures: list[MappingFailure]) -> dict[str, Any]:
+    return {**results_block(outcomes, failures),
+            "details": details(container, with_failures(outcomes, failures))}
 
 
 def _retry(container: Container, side: Side, tried: list[Outcome]) -> list[Outcome]:
@@ -137,19 +153,10 @@ def pending_items(container: Container) -> dict[str, Any]:
     changes not yet carried over). A mapping that cannot be read is reported."""
     rows = _links(container, NOT_IN_STEP, Side.BOOKING)
     listed = {row["bridge_mapping_id"] for row in rows}
-    failed: list[dict[str, Any]] = []
     engine = SyncEngine(container)
-    for mapping in outlook_mappings(container):
-        if not allowed(mapping, Side.BOOKING):
-            continue
-        try:
-            planned = engine.run(mapping, Side.BOOKING, full=True, dry_run=True)
-        except CalbridgeError as exc:
-            failed.append({"resource_mapping_id": mapping.id,
-                           "resource_id": mapping.booking_system_resource_id,
-                           "calendar_resource_id": mapping.calendar_resource_id,
-                           "error": exc.message})
-            continue
+    runs = _each_outlook_mapping(container, Side.BOOKING, lambda mapping, source: [
+        (mapping, engine.run(mapping, source, full=True, dry_run=True))])
+    for mapping, planned in runs.results:
         for outcome in planned:
             if outcome.status != "planned" or outcome.link_id in listed:
                 continue
@@ -163,18 +170,16 @@ def pending_items(container: Container) -> dict[str, Any]:
                 "sync_status": "unsynced" if outcome.link_id is None else "changed",
                 "action": outcome.operation.value, "reason": outcome.reason,
                 "title": outcome.title})
-    return {"items": rows, "failed_mappings": failed}
+    return {"items": rows, "failed_mappings": runs.failed_mappings()}
 
 
-def unlinked_outlook_events(container: Container) -> list[dict[str, Any]]:
+def unlinked_outlook_events(container: Container) -> dict[str, Any]:
     """`GET /sync/outlook-events`: Outlook events in the sync window that no link holds and
-    calbridge did not write — what the next `/sync/from-outlook` imports."""
-    engine = SyncEngine(container)
-    window = engine.window()
-    found = []
-    for mapping in outlook_mappings(container):
-        if not allowed(mapping, Side.CALENDAR):
-            continue
+    calbridge did not write — what the next `/sync/from-outlook` imports — and the
+    mappings whose calendar could not be read."""
+    window = SyncEngine(container).window()
+
+    def unlinked(mapping: ResourceMapping, side: Side) -> Iterator[dict[str, Any]]:
         links = container.storage.links.list(mapping.id)
         linked = {link.calendar_event_id for link in links if link.calendar_event_id}
         ours = {link.id for link in links}
@@ -182,12 +187,14 @@ def unlinked_outlook_events(container: Container) -> list[dict[str, Any]]:
         for event in bridge.list_events(mapping.calendar_resource_id, window):
             if event.id in linked or (event.marker and event.marker in ours):
                 continue
-            found.append({"outlook_event_id": event.id, "title": event.title,
-                          "start": event.start, "end": event.end,
-                          "calendar_resource_id": mapping.calendar_resource_id,
-                          "resource_id": mapping.booking_system_resource_id,
-                          "resource_mapping_id": mapping.id})
-    return found
+            yield {"outlook_event_id": event.id, "title": event.title,
+                   "start": event.start, "end": event.end,
+                   "calendar_resource_id": mapping.calendar_resource_id,
+                   "resource_id": mapping.booking_system_resource_id,
+                   "resource_mapping_id": mapping.id}
+
+    runs = _each_outlook_mapping(container, Side.CALENDAR, unlinked)
+    return {"events": runs.results, "failed_mappings": runs.failed_mappings()}
 
 
 def populate_mapping(container: Container) -> dict[str, Any]:
@@ -195,13 +202,12 @@ def populate_mapping(container: Container) -> dict[str, Any]:
     complete listing of every mapped booking resource. Nothing is written: the engine
     makes the link of a booking when it syncs it."""
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
-    for mapping in outlook_mappings(container):
-        if allowed(mapping, Side.BOOKING):
-            outcomes += engine.run(mapping, Side.BOOKING, full=True, dry_run=True)
-    planned = [o.as_dict() for o in outcomes if o.status == "planned"]
+    runs = _each_outlook_mapping(container, Side.BOOKING, lambda mapping, source: engine.run(
+        mapping, source, full=True, dry_run=True))
+    planned = [o.as_dict() for o in runs.results if o.status == "planned"]
     return {"planned": len(planned), "items": planned,
-            "already_linked": sum(o.status == "skipped" for o in outcomes)}
+            "already_linked": sum(o.status == "skipped" for o in runs.results),
+            "errors": len(runs.failures), "failed_mappings": runs.failed_mappings()}
 
 
 def sync_item(container: Container, item_type: str, item_id: str, resource_id: str,
@@ -219,9 +225,11 @@ def sync_item(container: Container, item_type: str, item_id: str, resource_id: s
         raise NotFound(f"resource {resource_id!r} has no active mapping")
     _check_item(container, mappings, item_id, resource_id, cancellation)
     engine = SyncEngine(container)
-    outcomes = [engine.sync_event(m, Side.BOOKING, item_id, reason) for m in mappings]
+    runs = each_mapping(container, [(m, Side.BOOKING) for m in mappings],
+                        lambda mapping, source: [engine.sync_event(mapping, source, item_id,
+                                                                   reason)])
     return {"item_type": item_type, "item_id": item_id, "resource_id": resource_id,
-            **results_block(outcomes), "details": details(container, outcomes)}
+            **_results(container, runs.results, runs.failures)}
 
 
 def _check_item(container: Container, mappings: list[ResourceMapping], item_id: str,
@@ -267,9 +275,9 @@ def pending_imports(container: Container) -> list[dict[str, Any]]:
 def process_imports(container: Container) -> dict[str, Any]:
     """`POST /booking/process-imports`: Outlook → booking system again, then due retries of
     Outlook-born items."""
-    outcomes = _run_all(container, Side.CALENDAR)
-    outcomes += _retry(container, Side.CALENDAR, outcomes)
-    block = results_block(outcomes)
+    runs = _run_all(container, Side.CALENDAR)
+    outcomes = runs.results + _retry(container, Side.CALENDAR, runs.results)
+    block = results_block(outcomes, runs.failures)
     block["reservation_ids"] = [o.target_id for o in outcomes if o.status == "completed"
                                 and o.operation is OperationKind.CREATE and o.target_id]
     return block

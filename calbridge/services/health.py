@@ -1,4 +1,5 @@
-"""Bridge health: every bridge's own check, storage, and link counts by status."""
+"""Bridge health: every bridge's own check, storage, link counts by status, and the
+mappings that cannot be synced."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import Any
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import BridgeHealth, CalendarBridge
 from calbridge.errors import CalbridgeError
-from calbridge.model import HoldStatus, SyncStatus
+from calbridge.model import HoldStatus, ResourceMapping, SyncStatus
+from calbridge.services import mappings as mapping_state
 from calbridge.services import subscriptions as push_subscriptions
+
+# Runs in a row that must fail before a mapping is reported: one failure may be a blip.
+REPEATED_FAILURES = 2
 
 
 def _check(bridge: CalendarBridge) -> BridgeHealth:
@@ -34,6 +39,39 @@ def _bridge_report(health: BridgeHealth, last_sync: str | None) -> dict[str, Any
     }
 
 
+def unsyncable(container: Container, healthy_bridges: set[str]) -> list[dict[str, Any]]:
+    """Active mappings that cannot be synced: a calendar a bridge says does not exist, or
+    runs failing again and again. Mappings not verified yet are checked first, when their
+    bridges answer their own health check."""
+    found = []
+    for mapping in container.storage.mappings.list(active=True):
+        if mapping.verified is not True and {mapping.booking_system,
+                                             mapping.calendar_system} <= healthy_bridges:
+            mapping = mapping_state.recheck(container, mapping)
+        problem = _problem(mapping)
+        if problem is not None:
+            found.append(problem)
+    return found
+
+
+def _problem(mapping: ResourceMapping) -> dict[str, Any] | None:
+    row = {"resource_mapping_id": mapping.id, "resource_id": mapping.booking_system_resource_id,
+           "calendar_system": mapping.calendar_system,
+           "calendar_resource_id": mapping.calendar_resource_id}
+    if mapping.missing_end is not None:
+        bridge, calendar_id = mapping.end(mapping.missing_end)
+        return {**row, "reason": "calendar_missing", "side": mapping.missing_end.value,
+                "bridge": bridge, "calendar_id": calendar_id,
+                "error": mapping.verification_error}
+    failure = mapping.last_failure
+    if failure is not None and mapping.failed_runs >= REPEATED_FAILURES:
+        return {**row, "reason": "failing", "side": failure.side.value,
+                "bridge": failure.bridge, "calendar_id": failure.calendar_id,
+                "error": failure.error, "failed_runs": mapping.failed_runs,
+                "last_failed_at": failure.at}
+    return None
+
+
 def storage_health(container: Container) -> dict[str, Any]:
     started = time.perf_counter()
     try:
@@ -55,6 +93,7 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
     mappings: dict[str, Any] = {"total": 0, "active": 0}
     resource_mappings: dict[str, Any] = {"total": 0, "active": 0}
     subscriptions: dict[str, Any] = {"total": 0, "expiring": 0, "failing": 0}
+    failing: list[dict[str, Any]] = []
     if storage_ok:
         try:
             container.storage.ensure()
@@ -66,6 +105,10 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
             mappings["errors"] = mappings.pop(SyncStatus.ERROR.value)
             mappings["conflicts"] = mappings.pop(SyncStatus.CONFLICT.value)
             resource_mappings = container.storage.mappings.count()
+            failing = unsyncable(container, {bridge.name for bridge, health
+                                             in zip(bridges, checks, strict=True)
+                                             if health.status == "healthy"})
+            resource_mappings["unsyncable"] = len(failing)
             subscriptions = push_subscriptions.summary(container)
             for cursor in container.storage.cursors.list():
                 if cursor.last_poll_at:
@@ -77,13 +120,22 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
 
     reports = {bridge.name: _bridge_report(health, last_sync.get(bridge.name))
                for bridge, health in zip(bridges, checks, strict=True)}
+    for problem in failing:
+        report_of = reports.get(problem["bridge"])
+        if report_of is None:
+            continue
+        # The system answers, but a mapping's calendar in it cannot be synced.
+        if report_of["status"] == "healthy":
+            report_of["status"] = "degraded"
+        report_of.setdefault("unsyncable_mappings", []).append(problem["resource_mapping_id"])
     holds = 0
     if storage_ok:
         try:
             holds = len(container.storage.holds.list(HoldStatus.HELD))
         except CalbridgeError:
             holds = 0
-    healthy = storage_ok and holds == 0 and all(h.status == "healthy" for h in checks)
+    healthy = (storage_ok and holds == 0 and not failing
+               and all(h.status == "healthy" for h in checks))
     report = {
         "success": storage_ok,
         "status": "healthy" if healthy else ("degraded" if storage_ok else "unhealthy"),
@@ -91,6 +143,8 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
         "storage": storage,
         "mappings": mappings,
         "resource_mappings": resource_mappings,
+        # Mappings that cannot be synced, each with its end and what its system said.
+        "unsyncable_mappings": failing,
         # Mass deletions waiting for an operator (GET /bridge/holds).
         "holds": holds,
         # Push subscriptions: total, expiring, failing (renewal timer status).

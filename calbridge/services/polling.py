@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calbridge.bootstrap import Container
-from calbridge.errors import CalbridgeError
 from calbridge.host.ncrontab import Schedule
-from calbridge.model import OperationKind, ResourceMapping, Side, utcnow
+from calbridge.model import ResourceMapping, Side, utcnow
 from calbridge.services import subscriptions
-from calbridge.services.sync import allowed, results_block
+from calbridge.services.sync import MappingRuns, allowed, each_mapping, results_block
 from calbridge.sync.engine import Outcome, SyncEngine
 
 _lock = threading.Lock()
@@ -84,14 +83,18 @@ def _last_poll(container: Container, calendar: PolledCalendar,
     return max(times) if times else None
 
 
-def _run(engine: SyncEngine, calendar: PolledCalendar, **kwargs: Any) -> list[Outcome]:
-    try:
-        outcomes = engine.run(calendar.mapping, calendar.side, **kwargs)
-    except CalbridgeError as exc:  # one unreachable calendar must not stop the rest
-        return [Outcome(OperationKind.SKIP, "failed", "poll failed", calendar.bridge,
-                        calendar.bridge, "", mapping_id=calendar.mapping.id, error=exc.message)]
-    _remember(calendar.bridge, calendar.calendar_id, engine.clock())
-    return outcomes
+def _poll(container: Container, engine: SyncEngine, calendars: list[PolledCalendar],
+          **kwargs: Any) -> MappingRuns[Outcome]:
+    """Each calendar through the engine, mapping by mapping (a failing one is reported,
+    the others are polled)."""
+
+    def poll(mapping: ResourceMapping, side: Side) -> list[Outcome]:
+        calendar = PolledCalendar(mapping, side)
+        outcomes = engine.run(mapping, side, **kwargs)
+        _remember(calendar.bridge, calendar.calendar_id, engine.clock())
+        return outcomes
+
+    return each_mapping(container, [(c.mapping, c.side) for c in calendars], poll)
 
 
 def poll_changes(container: Container, *, due_only: bool = False,
@@ -106,19 +109,20 @@ def poll_changes(container: Container, *, due_only: bool = False,
     cursors = ({(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
                if due_only else {})
     every = timedelta(minutes=container.settings.reconcile_minutes)
-    outcomes: list[Outcome] = []
-    polled, skipped = [], 0
+    due: list[PolledCalendar] = []
+    skipped = 0
     for calendar in calendars:
         if due_only and (calendar.bridge, calendar.calendar_id.casefold()) in subscribed:
             last = _last_poll(container, calendar, cursors)
             if last is not None and moment - last < every:
                 skipped += 1
                 continue
-        outcomes += _run(engine, calendar)
-        polled.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
-                       "mapping_id": calendar.mapping.id})
+        due.append(calendar)
+    runs = _poll(container, engine, due)
+    polled = [{"bridge": c.bridge, "calendar_id": c.calendar_id, "mapping_id": c.mapping.id}
+              for c in due]
     return {"calendars_polled": len(polled), "calendars_skipped": skipped, "polled": polled,
-            **results_block(outcomes)}
+            **results_block(runs.results, runs.failures)}
 
 
 def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
@@ -127,20 +131,23 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
     lists again even where a cursor exists."""
     container.storage.ensure()
     engine = SyncEngine(container)
-    initialized, existing = [], []
-    outcomes: list[Outcome] = []
+    existing, todo = [], []
     for calendar in polled_calendars(container):
         stored = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
         if stored is not None and stored.cursor and not force:
             existing.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id})
-            continue
-        outcomes += _run(engine, calendar, full=True) if force else _run(engine, calendar)
+        else:
+            todo.append(calendar)
+    runs = _poll(container, engine, todo, full=force)
+    initialized = []
+    for calendar in todo:
         after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
         initialized.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
                             "mapping_id": calendar.mapping.id,
                             "cursor_stored": bool(after and after.cursor)})
     return {"initialized": initialized, "already_initialized": existing,
-            "calendars": len(initialized) + len(existing), **results_block(outcomes)}
+            "calendars": len(initialized) + len(existing),
+            **results_block(runs.results, runs.failures)}
 
 
 def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge
 from calbridge.errors import CalbridgeError, NotFound
-from calbridge.model import Identifier, ResourceMapping, Subscription, utcnow
+from calbridge.model import CalendarId, ResourceMapping, Subscription, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class SubscriptionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    calendar_id: Identifier
+    calendar_id: CalendarId
 
 
 class WebhookNotConfigured(CalbridgeError):

@@ -4,16 +4,24 @@ and orphan clean-up — all through the one engine."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import TimeWindow
-from calbridge.errors import CalbridgeError, NotFound, ValidationFailed
+from calbridge.errors import (
+    CalbridgeError,
+    CalendarNotFound,
+    NotFound,
+    StorageUnavailable,
+    ValidationFailed,
+)
 from calbridge.model import (
+    EndFailure,
     EventLink,
     EventStatus,
     Identifier,
@@ -25,6 +33,7 @@ from calbridge.model import (
     SyncWork,
     other_side,
 )
+from calbridge.services import mappings as mapping_state
 from calbridge.sync.engine import Outcome, SyncEngine
 from calbridge.sync.plan import PlannedOperation
 
@@ -92,8 +101,113 @@ def success_rate(done: int, attempted: int, waiting: int = 0) -> str | None:
     return None if waiting else "100%"
 
 
-def results_block(outcomes: list[Outcome]) -> dict:
-    """The guide's results block for a list of outcomes."""
+# ------------------------------------------------------------------ mapping by mapping
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MappingFailure:
+    """A mapping that could not be run: which one, at which end, what that system said."""
+
+    mapping: ResourceMapping
+    end: EndFailure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resource_mapping_id": self.mapping.id,
+                "resource_id": self.mapping.booking_system_resource_id,
+                "calendar_system": self.mapping.calendar_system,
+                "calendar_resource_id": self.mapping.calendar_resource_id,
+                "side": self.end.side.value, "bridge": self.end.bridge,
+                "calendar_id": self.end.calendar_id, "error": self.end.error,
+                "code": self.end.code}
+
+    def outcome(self) -> Outcome:
+        """The failure as a row of the guide's `operations[]`."""
+        side = self.end.side
+        return Outcome(OperationKind.SKIP, "failed",
+                       f"mapping not synced: its {side.value} end ({self.end.bridge}) failed",
+                       self.mapping.end(side)[0], self.mapping.end(other_side(side))[0], "",
+                       mapping_id=self.mapping.id, error=self.end.error)
+
+
+@dataclass
+class MappingRuns(Generic[T]):
+    """What running something mapping by mapping gave: the good mappings' results, the
+    failed mappings, and how many mappings were tried."""
+
+    results: list[T] = field(default_factory=list)
+    failures: list[MappingFailure] = field(default_factory=list)
+    mappings: int = 0
+
+    def failed_mappings(self) -> list[dict[str, Any]]:
+        return [failure.as_dict() for failure in self.failures]
+
+
+def _end_failure(mapping: ResourceMapping, side: Side, exc: CalbridgeError) -> EndFailure:
+    """The end a failure belongs to: the calendar a `CalendarNotFound` names, else the
+    end the work was reading."""
+    if isinstance(exc, CalendarNotFound):
+        side = next((s for s in Side if mapping.end(s) == (exc.bridge, exc.calendar_id)), side)
+    bridge, calendar_id = mapping.end(side)
+    return EndFailure(side=side, bridge=bridge, calendar_id=calendar_id, error=exc.message,
+                      code=exc.code)
+
+
+def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, Side]],
+                 work: Callable[[ResourceMapping, Side], Iterable[T]]) -> MappingRuns[T]:
+    """Run `work(mapping, side)` for every unit, mapping by mapping. A mapping not verified
+    yet is checked first; one whose calendar is missing, or whose work raises, is reported
+    with the end and what its system said, and every other mapping goes on. Storage
+    failing is nobody's mapping: it stops the run."""
+    runs: MappingRuns[T] = MappingRuns()
+    grouped: dict[str, tuple[ResourceMapping, list[Side]]] = {}
+    for mapping, side in units:
+        grouped.setdefault(mapping.id, (mapping, []))[1].append(side)
+    for mapping, sides in grouped.values():
+        runs.mappings += 1
+        if mapping.verified is not True:
+            mapping = mapping_state.recheck(container, mapping)
+            if mapping.missing_end is not None:
+                bridge, calendar_id = mapping.end(mapping.missing_end)
+                runs.failures.append(MappingFailure(mapping, EndFailure(
+                    side=mapping.missing_end, bridge=bridge, calendar_id=calendar_id,
+                    error=mapping.verification_error or "calendar does not exist",
+                    code=CalendarNotFound.code)))
+                continue
+        failure: EndFailure | None = None
+        missing = False
+        for side in sides:
+            try:
+                # Item by item: what a mapping did before it failed is reported too.
+                for item in work(mapping, side):
+                    runs.results.append(item)
+            except StorageUnavailable:
+                raise
+            except CalbridgeError as exc:
+                failure = _end_failure(mapping, side, exc)
+                runs.failures.append(MappingFailure(mapping, failure))
+                if isinstance(exc, CalendarNotFound):
+                    # Unverified until the calendar is back; the other direction needs it too.
+                    mapping_state.record_missing(container, mapping, failure.side, exc.message)
+                    missing = True
+                    break
+        if not missing:
+            mapping_state.record_run(container, mapping, failure)
+    return runs
+
+
+def with_failures(outcomes: list[Outcome], failures: Iterable[MappingFailure]) -> list[Outcome]:
+    """Outcomes plus a failed row for each failed mapping."""
+    return [*outcomes, *(failure.outcome() for failure in failures)]
+
+
+def results_block(outcomes: list[Outcome],
+                  failures: Iterable[MappingFailure] = ()) -> dict:
+    """The guide's results block for a list of outcomes; each failed mapping counts as an
+    error and is named in `failed_mappings`."""
+    failures = list(failures)
+    outcomes = with_failures(outcomes, failures)
     done = [o for o in outcomes if o.status == "completed"]
     kinds = Counter(o.operation for o in done)
     failed = sum(o.status == "failed" for o in outcomes)
@@ -115,6 +229,7 @@ def results_block(outcomes: list[Outcome]) -> dict:
         "next_attempt_at": min((o.next_attempt_at for o in waiting if o.next_attempt_at),
                                default=None),
         "success_rate": success_rate(len(done), len(done) + failed, len(waiting)),
+        "failed_mappings": [failure.as_dict() for failure in failures],
         "operations": [o.as_dict() for o in outcomes],
     }
 
@@ -139,8 +254,7 @@ def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
         raise ValidationFailed("source and target bridge must differ", details={"fields": [
             {"field": "target_bridge", "message": "same as source_bridge"}]})
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
-    mappings = 0
+    units = []
     for mapping in _mappings(container, request.resource_ids):
         pair = (mapping.booking_system, mapping.calendar_system)
         if pair == (source_bridge, target_bridge):
@@ -149,29 +263,25 @@ def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
             source = Side.CALENDAR
         else:
             continue
-        if not allowed(mapping, source):
-            continue
-        mappings += 1
-        outcomes += engine.run(mapping, source, window=request.window(),
-                               dry_run=request.dry_run)
-    return {"mappings": mappings, "dry_run": request.dry_run, **results_block(outcomes)}
+        if allowed(mapping, source):
+            units.append((mapping, source))
+    runs = each_mapping(container, units, lambda mapping, source: engine.run(
+        mapping, source, window=request.window(), dry_run=request.dry_run))
+    return {"mappings": runs.mappings, "dry_run": request.dry_run,
+            **results_block(runs.results, runs.failures)}
+
+
+def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceMapping, Side]]:
+    """Each mapping with every source side its direction allows."""
+    return [(mapping, source) for mapping in mappings
+            for source in (Side.BOOKING, Side.CALENDAR) if allowed(mapping, source)]
 
 
 def sync_everything(container: Container) -> dict:
     """Both directions of every active mapping, then due retries (the sync timer)."""
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
-    for mapping in _mappings(container):
-        for source in (Side.BOOKING, Side.CALENDAR):
-            if allowed(mapping, source):
-                try:
-                    outcomes += engine.run(mapping, source)
-                except CalbridgeError as exc:  # one unreachable calendar must not stop the rest
-                    outcomes.append(Outcome(OperationKind.SKIP, "failed", "run failed",
-                                            mapping.booking_system, mapping.calendar_system,
-                                            "", mapping_id=mapping.id, error=exc.message))
-    outcomes += process_pending(container)
-    return results_block(outcomes)
+    runs = each_mapping(container, both_directions(_mappings(container)), engine.run)
+    return results_block(runs.results + process_pending(container), runs.failures)
 
 
 def process_work(container: Container, work: SyncWork) -> Outcome:
@@ -291,16 +401,19 @@ def _booking_row(outcome: Outcome, mapping: ResourceMapping | None, active: int
             "title": outcome.title}
 
 
-def deletion_report(container: Container, outcomes: list[Outcome]) -> dict[str, Any]:
+def deletion_report(container: Container, outcomes: list[Outcome],
+                    failures: Iterable[MappingFailure] = ()) -> dict[str, Any]:
     """The guide's deletion results: both its `/bridges/sync-deletions` shape (`detected`,
     `cancelled_events`, `<bridge>_deletions`, `pending_resets`) and its
     `/bridges/process-deletion-queue` shape (`detected_deletions`, `bridge_operations`,
-    `summary`). Every count is present, zeros included."""
+    `summary`). Every count is present, zeros included; each failed mapping counts as an
+    error and is named in `failed_mappings`."""
+    failures = list(failures)
     mappings = {m.id: m for m in container.storage.mappings.list()}
     deletions = [o for o in outcomes if o.operation is OperationKind.DELETE
                  and o.status != "skipped"]
     done = [o for o in deletions if o.status == "completed"]
-    errors = sum(o.status == "failed" for o in deletions)
+    errors = sum(o.status == "failed" for o in deletions) + len(failures)
     reenabled = [o for o in outcomes if o.operation is OperationKind.CREATE
                  and o.status == "completed"]
     per_bridge = Counter(o.target_system for o in done)
@@ -322,7 +435,9 @@ def deletion_report(container: Container, outcomes: list[Outcome]) -> dict[str, 
         "detected_deletions": len(deletions),
         "processed_deletions": len(done),
         "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),
-        "bridge_operations": [o.as_dict() for o in outcomes if o.status != "skipped"],
+        "bridge_operations": [o.as_dict() for o in with_failures(outcomes, failures)
+                              if o.status != "skipped"],
+        "failed_mappings": [failure.as_dict() for failure in failures],
         "summary": {**counts, "pending_resets": len(reenabled), "errors": errors},
     }
 
@@ -331,57 +446,83 @@ def sync_deletions(container: Container) -> dict:
     """Complete listings of both sides of every mapping: deletions, cancellations and
     re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
-    for mapping in _mappings(container):
-        for source in (Side.BOOKING, Side.CALENDAR):
-            if allowed(mapping, source):
-                outcomes += engine.run(mapping, source, full=True, only=_deletion_related)
-    return deletion_report(container, outcomes)
+    runs = each_mapping(container, both_directions(_mappings(container)),
+                        lambda mapping, source: engine.run(mapping, source, full=True,
+                                                           only=_deletion_related))
+    return deletion_report(container, runs.results, runs.failures)
 
 
 def process_deletion_queue(container: Container) -> dict:
     """Retry deletions that are still owed: pending or failed links whose source event
     is gone or cancelled (`POST /bridges/process-deletion-queue`)."""
     engine = SyncEngine(container)
-    outcomes: list[Outcome] = []
+    owed: dict[tuple[str, Side], list[EventLink]] = {}
+    units: list[tuple[ResourceMapping, Side]] = []
     for mapping, side, link in list(due_links(container)):
+        if (mapping.id, side) not in owed:
+            units.append((mapping, side))
+        owed.setdefault((mapping.id, side), []).append(link)
+
+    def retry(mapping: ResourceMapping, side: Side) -> Iterator[Outcome]:
         sides = engine.sides(mapping)
-        try:
-            event = sides.bridges[side].get_event(sides.calendar(side), link.side_id(side) or "")
-            if event is None or event.status is EventStatus.CANCELLED:
-                outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "",
-                                                  "queued deletion"))
-        except CalbridgeError as exc:
-            outcomes.append(Outcome(OperationKind.DELETE, "failed", "queued deletion",
-                                    sides.system(side), mapping.calendar_system,
-                                    link.side_id(side) or "", link_id=link.id,
-                                    mapping_id=mapping.id, error=exc.message, source=side))
-    return deletion_report(container, outcomes)
+        for link in owed[(mapping.id, side)]:
+            event_id = link.side_id(side) or ""
+            try:
+                event = sides.bridges[side].get_event(sides.calendar(side), event_id)
+                if event is None or event.status is EventStatus.CANCELLED:
+                    yield engine.sync_event(mapping, side, event_id, "queued deletion")
+            except CalendarNotFound:
+                raise  # the mapping's calendar, not this link: reported once, for the mapping
+            except CalbridgeError as exc:
+                yield Outcome(OperationKind.DELETE, "failed", "queued deletion",
+                              sides.system(side), sides.system(other_side(side)), event_id,
+                              link_id=link.id, mapping_id=mapping.id, error=exc.message,
+                              source=side)
+
+    runs = each_mapping(container, units, retry)
+    return deletion_report(container, runs.results, runs.failures)
 
 
 def cleanup_orphaned(container: Container) -> dict:
-    """Remove links whose events are gone on both sides (`DELETE /bridge/cleanup-orphaned`)."""
+    """Remove links whose events are gone on both sides (`DELETE /bridge/cleanup-orphaned`).
+    A mapping whose calendar cannot be read keeps its links and is reported."""
     container.storage.ensure()
     engine = SyncEngine(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
-    removed, kept_errors = [], 0
+    removed: list[dict[str, Any]] = []
+    by_mapping: dict[str, list[EventLink]] = {}
     for link in container.storage.links.list():
         if link.status is SyncStatus.SYNCED:
             continue
-        mapping = mappings.get(link.mapping_id)
-        try:
-            gone = mapping is None or all(_gone(engine, mapping, side, link.side_id(side))
-                                          for side in Side)
-        except CalbridgeError:
-            kept_errors += 1
-            continue
-        if gone:
-            container.storage.links.delete(link)
-            removed.append({"bridge_mapping_id": link.id, "resource_mapping_id": link.mapping_id,
-                            "status": link.status.value, "title": link.title,
-                            "reason": "mapping removed" if mapping is None
-                            else "gone on both sides"})
-    return {"removed": len(removed), "removed_links": removed, "unchecked": kept_errors}
+        if link.mapping_id not in mappings:
+            removed.append(_remove_link(container, link, "mapping removed"))
+        else:
+            by_mapping.setdefault(link.mapping_id, []).append(link)
+    unchecked = 0
+
+    def sweep(mapping: ResourceMapping, side: Side) -> Iterator[dict[str, Any]]:
+        nonlocal unchecked
+        for link in by_mapping[mapping.id]:
+            try:
+                gone = all(_gone(engine, mapping, end, link.side_id(end)) for end in Side)
+            except CalendarNotFound:
+                raise  # the mapping's calendar: its links are kept, the mapping reported
+            except CalbridgeError:
+                unchecked += 1
+                continue
+            if gone:
+                yield _remove_link(container, link, "gone on both sides")
+
+    runs = each_mapping(container, [(mappings[m], Side.CALENDAR) for m in by_mapping], sweep)
+    removed += runs.results
+    return {"removed": len(removed), "removed_links": removed, "unchecked": unchecked,
+            "failed_mappings": runs.failed_mappings()}
+
+
+def _remove_link(container: Container, link: EventLink, reason: str) -> dict[str, Any]:
+    container.storage.links.delete(link)
+    return {"bridge_mapping_id": link.id, "resource_mapping_id": link.mapping_id,
+            "status": link.status.value, "title": link.title, "reason": reason}
 
 
 def _gone(engine: SyncEngine, mapping: ResourceMapping, side: Side, event_id: str | None) -> bool:
@@ -390,6 +531,8 @@ def _gone(engine: SyncEngine, mapping: ResourceMapping, side: Side, event_id: st
     sides = engine.sides(mapping)
     try:
         event = sides.bridges[side].get_event(sides.calendar(side), event_id)
+    except CalendarNotFound:
+        raise  # a missing calendar says nothing about its events
     except NotFound:
         return True
     return event is None or event.status is EventStatus.CANCELLED

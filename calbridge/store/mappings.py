@@ -92,6 +92,16 @@ class MappingRepository:
             self.table.submit_transaction(operations)
         return self.get(mapping.id)
 
+    def save_state(self, mapping: ResourceMapping) -> ResourceMapping:
+        """Store what calbridge learnt about a mapping read earlier (its check, its runs)
+        without moving `updated_at`; `EtagConflict` when it changed since."""
+        entity = to_entity(mapping, PARTITION, mapping.id, kind="mapping")
+        with storage_errors(f"resource mapping {mapping.id!r}"):
+            written = self.table.update_entity(entity, mode=UpdateMode.REPLACE,
+                                               etag=mapping.etag,
+                                               match_condition=MatchConditions.IfNotModified)
+        return mapping.model_copy(update={"etag": written.get("etag")})
+
     def delete(self, mapping: ResourceMapping) -> None:
         """Remove a mapping and its pair row (`EtagConflict` if it changed since read)."""
         with storage_errors(f"resource mapping {mapping.id!r}"):

@@ -73,6 +73,50 @@ DEFAULT_SEED: dict[str, Any] = {
 }
 
 
+# The mailboxes the usage guide's examples name, as written there: its resource mapping
+# (`conference-room-a@company.com`, "Conference Room A", whose id its bridge example
+# writes as `room-calendar-id`) and its webhook subscription (`room1@company.com`).
+# `make serve` and `make demo` add them beside the default ones; tests keep the default.
+GUIDE_MAILBOXES: list[dict[str, Any]] = [
+    {
+        "kind": "room",
+        "id": "room-calendar-id",
+        "placeId": "b2d4f6a8-1c3e-4a7b-9d2f-4b6c8d0e2f11",
+        "userPrincipalName": "conference-room-a@company.com",
+        "displayName": "Conference Room A",
+        "capacity": 10,
+        "building": "Headquarters",
+        "floorNumber": 1,
+        "floorLabel": "1st floor",
+        "isWheelChairAccessible": True,
+        "tags": ["display"],
+    },
+    {
+        "kind": "room",
+        "id": "a1c3e5f7-0b2d-4f6a-8c1e-3a5b7c9d1e12",
+        "placeId": "b2d4f6a8-1c3e-4a7b-9d2f-4b6c8d0e2f12",
+        "userPrincipalName": "room1@company.com",
+        "displayName": "Room 1",
+        "capacity": 6,
+        "building": "Headquarters",
+        "floorNumber": 2,
+        "floorLabel": "2nd floor",
+        "isWheelChairAccessible": True,
+        "tags": [],
+    },
+]
+
+
+def with_guide_examples(seed: dict[str, Any]) -> dict[str, Any]:
+    """``seed`` plus the usage guide's example mailboxes (those it lacks)."""
+    result = copy.deepcopy(seed)
+    known = {m["userPrincipalName"].lower() for m in result.get("mailboxes", [])}
+    result["mailboxes"] = [*result.get("mailboxes", []),
+                           *(copy.deepcopy(m) for m in GUIDE_MAILBOXES
+                             if m["userPrincipalName"].lower() not in known)]
+    return result
+
+
 def load_seed(path: str | Path | None) -> dict[str, Any]:
     """The default seed, overlaid with the JSON file at ``path`` when given."""
     seed = copy.deepcopy(DEFAULT_SEED)

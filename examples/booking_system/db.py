@@ -54,6 +54,14 @@ DEFAULT_RESOURCES = (
     {"id": "gym_1", "name": "Sports hall", "location": "Community centre"},
 )
 
+# The resources the usage guide's examples name, as written there (`room_123` in its
+# mapping example, `123` in its bridge walkthrough). `make serve` and `make demo` add them
+# beside the seeded ones; tests keep the seed.
+GUIDE_RESOURCES = (
+    {"id": "room_123", "name": "Room 123", "location": "Headquarters, 1st floor"},
+    {"id": "123", "name": "Resource 123", "location": "Headquarters, 1st floor"},
+)
+
 # Columns a listing may filter on by equality (the names are fixed here, values are bound).
 LIST_FILTERS = ("resource_id", "external_id", "source_system", "active")
 

@@ -207,6 +207,7 @@ class BookingSystemServer:
         webhook_secret: str | None = None,
         seed: bool = True,
         *,
+        resources: Sequence[dict[str, Any]] = (),
         webhook_retry_delays: Sequence[float] = (1.0, 3.0),
         webhook_timeout: float = 5.0,
     ):
@@ -218,6 +219,9 @@ class BookingSystemServer:
         self._requested_port = port
         self.db_path = db_path
         self.seed = seed
+        # Resources to have beside the seed: added at start when missing, so a database
+        # kept from an earlier run gains them too.
+        self.resources = tuple(dict(r) for r in resources)
         self._api_key = api_key
         self.notifier = WebhookNotifier(
             webhook_url, webhook_secret, retry_delays=webhook_retry_delays, timeout=webhook_timeout
@@ -255,6 +259,9 @@ class BookingSystemServer:
         bookings = BookingService(self._store, self.notifier)
         if self.seed and not bookings.list_resources():
             bookings.reset(seed=True)
+        for resource in self.resources:
+            if bookings.store.get_resource(resource["id"]) is None:
+                bookings.store.add_resource(dict(resource))
         self._app = BookingApp(
             bookings=bookings, api_key=self._api_key, ui_token=secrets.token_urlsafe(24),
             seed=self.seed,

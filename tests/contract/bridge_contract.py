@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from calbridge.bridges.base import CalendarBridge, TimeWindow
+from calbridge.errors import CalendarNotFound
 from calbridge.model import Event, EventStatus, new_id
 
 START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
@@ -40,6 +41,36 @@ class BridgeContract:
 
     def test_lists_the_calendar(self, bridge: CalendarBridge, calendar_id: str) -> None:
         assert calendar_id in {c.id for c in bridge.list_calendars()}
+
+    def test_knows_which_calendars_exist(self, bridge: CalendarBridge,
+                                         calendar_id: str) -> None:
+        assert bridge.calendar_exists(calendar_id) is True
+        assert bridge.calendar_exists("no-such-calendar-" + new_id()) is False
+        # Ids are escaped wherever they go: none of these reaches another calendar.
+        for odd in (f"../{calendar_id}", f"{calendar_id}?x=1", f"{calendar_id}#x"):
+            assert bridge.calendar_exists(odd) is False, odd
+
+    def test_a_missing_calendar_is_not_an_empty_one(self, bridge: CalendarBridge,
+                                                    calendar_id: str) -> None:
+        written = make_event()
+        created = bridge.create(calendar_id, written, idempotency_key=written.marker)
+        missing = "no-such-calendar-" + new_id()
+        with pytest.raises(CalendarNotFound) as listing:
+            list(bridge.list_events(missing, WINDOW))
+        assert listing.value.calendar_id == missing and listing.value.bridge == bridge.name
+        with pytest.raises(CalendarNotFound):
+            bridge.changes(missing, None, WINDOW)
+        # Asked in a calendar that does not exist, an event is not "deleted": a missing
+        # mailbox or resource must never read as the removal of what was synced into it.
+        with pytest.raises(CalendarNotFound):
+            bridge.get_event(missing, created.id)
+
+    def test_an_odd_event_id_stays_inside_its_calendar(self, bridge: CalendarBridge,
+                                                       calendar_id: str) -> None:
+        written = make_event()
+        created = bridge.create(calendar_id, written, idempotency_key=written.marker)
+        for odd in (f"../{created.id}", f"{created.id}?x=1", f"{created.id}/../{created.id}"):
+            assert bridge.get_event(calendar_id, odd) is None, odd
 
     def test_is_healthy(self, bridge: CalendarBridge) -> None:
         health = bridge.health()

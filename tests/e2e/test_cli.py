@@ -23,7 +23,8 @@ from calbridge.host.processes import free_port
 from calbridge.store import TABLES
 from calbridge.store.clients import table_service
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.host import FUNCTION_KEY, HostProcess, host_env
+from tests.fixtures.booking import BookingApi
+from tests.fixtures.host import E2E_BOOKING_KEY, FUNCTION_KEY, HostProcess, host_env
 
 CALBRIDGE = Path(sys.executable).with_name("calbridge")
 # A second booking system bridge stands in for a calendar system: mappings need one.
@@ -49,9 +50,20 @@ def prefix() -> str:
     return "cli" + uuid.uuid4().hex[:10]
 
 
+# What the tests map; the stand-in calendar system's calendars are booking resources, and
+# mappings are only made between calendars that exist.
+CALENDARS = ("room_cli", "cal-cli", "room_1", "cal-1", "room_2", "cal-2")
+
+
 @pytest.fixture(scope="module")
 def host(azurite: Azurite, e2e_booking_system: BookingSystemServer, prefix: str,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    bookings = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
+    for calendar in CALENDARS:
+        made = bookings.request("POST", "/api/resources", json={"id": calendar,
+                                                                "name": calendar})
+        assert made.status_code in (201, 409), made.text
+    bookings.close()
     folder = tmp_path_factory.mktemp("cli-host")
     env = host_env(azurite, e2e_booking_system, CALBRIDGE_TABLE_PREFIX=prefix,
                    CALBRIDGE_BRIDGES=BRIDGES)

@@ -8,25 +8,44 @@ import pytest
 
 from calbridge.host.processes import free_port
 from calbridge.store.clients import development_connection_string
-from tests.fixtures.host import Api, HostProcess, host_env
+from tests.fixtures.booking import BookingApi
+from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess, host_env
 
 
-def guide_body(**overrides: object) -> dict:
-    body = {
-        "booking_system_resource_id": f"room_{uuid.uuid4().hex[:8]}",
-        "calendar_system": "booking_system_cal",
-        "calendar_resource_id": "conference-room-a@company.com",
-        "calendar_resource_name": "Conference Room A",
-        "active": True,
-    }
-    body.update(overrides)
+@pytest.fixture(scope="module")
+def resources(e2e_booking_system):
+    """Makes booking system resources: mappings are only made between calendars that exist."""
+    client = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
+
+    def make(prefix: str) -> str:
+        resource_id = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        made = client.request("POST", "/api/resources", json={"id": resource_id,
+                                                              "name": resource_id})
+        assert made.status_code == 201, made.text
+        return resource_id
+
+    yield make
+    client.close()
+
+
+@pytest.fixture
+def guide_body(resources):
+    """The guide's mapping body, between two resources that exist."""
+
+    def body(**overrides: object) -> dict:
+        return {"booking_system_resource_id": resources("room"),
+                "calendar_system": "booking_system_cal",
+                "calendar_resource_id": resources("cal"),
+                "calendar_resource_name": "Conference Room A",
+                "active": True, **overrides}
+
     return body
 
 
 @pytest.fixture(scope="module")
 def api(azurite, e2e_booking_system, tmp_path_factory):
-    # A second booking-system bridge stands in as the calendar side until the Outlook
-    # bridge is configured here: mappings only need a configured calendar bridge.
+    # A second booking-system bridge stands in as the calendar side here: mappings only
+    # need a configured calendar bridge.
     folder = tmp_path_factory.mktemp("mappings-host")
     env = host_env(azurite, e2e_booking_system,
                    CALBRIDGE_BRIDGES="booking_system,booking_system_cal=booking_system",
@@ -36,13 +55,15 @@ def api(azurite, e2e_booking_system, tmp_path_factory):
     host.stop()
 
 
-def test_create_then_read_a_mapping(api) -> None:
+def test_create_then_read_a_mapping(api, guide_body) -> None:
     client, _ = api
     body = guide_body()
     created = client("POST", "/mappings/resources", json=body)
     assert created.status_code == 201, created.text
     mapping = created.json()["mapping"]
     assert created.json()["success"] is True and created.json()["id"] == mapping["id"]
+    assert created.json()["verified"] is True and mapping["verified"] is True
+    assert "warning" not in created.json()
     assert {k: mapping[k] for k in body} == body
     assert mapping["sync_direction"] == "both" and mapping["conflict_policy"] == "origin_wins"
 
@@ -56,7 +77,7 @@ def test_create_then_read_a_mapping(api) -> None:
     assert listed["count"] == len(listed["mappings"])
 
 
-def test_the_same_pair_twice_is_409(api) -> None:
+def test_the_same_pair_twice_is_409(api, guide_body) -> None:
     client, _ = api
     body = guide_body()
     first = client("POST", "/mappings/resources", json=body)
@@ -66,7 +87,7 @@ def test_the_same_pair_twice_is_409(api) -> None:
     assert error["code"] == "conflict" and error["details"]["existing_id"] == first.json()["id"]
 
 
-def test_update_and_delete(api) -> None:
+def test_update_and_delete(api, guide_body) -> None:
     client, _ = api
     mapping_id = client("POST", "/mappings/resources", json=guide_body()).json()["id"]
     updated = client("PUT", f"/mappings/resources/{mapping_id}",
@@ -99,6 +120,15 @@ def test_update_and_delete(api) -> None:
      b' "calendar_resource_id": "x", "colour": "red"}', 422, "colour"),
     (b'{"booking_system_resource_id": "r", "calendar_system": "booking_system_cal",'
      b' "calendar_resource_id": "x", "conflict_policy": "coin_toss"}', 422, "conflict_policy"),
+    # Ids that cannot be calendar ids: URL syntax, a step up the path, control characters.
+    (b'{"booking_system_resource_id": "a?b", "calendar_system": "booking_system_cal",'
+     b' "calendar_resource_id": "x"}', 422, "booking_system_resource_id"),
+    (b'{"booking_system_resource_id": "r", "calendar_system": "booking_system_cal",'
+     b' "calendar_resource_id": "../x"}', 422, "calendar_resource_id"),
+    (b'{"booking_system_resource_id": "r", "calendar_system": "booking_system_cal",'
+     b' "calendar_resource_id": "room#1"}', 422, "calendar_resource_id"),
+    (b'{"booking_system_resource_id": "a\\u0007b", "calendar_system": "booking_system_cal",'
+     b' "calendar_resource_id": "x"}', 422, "booking_system_resource_id"),
 ])
 def test_bad_input_is_a_clear_4xx_and_stores_nothing(api, body: bytes, status: int,
                                                      field: str | None) -> None:
@@ -114,14 +144,34 @@ def test_bad_input_is_a_clear_4xx_and_stores_nothing(api, body: bytes, status: i
     assert client("GET", "/mappings/resources").json()["count"] == before
 
 
-def test_oversized_body_is_413(api) -> None:
+@pytest.mark.parametrize("field", ["booking_system_resource_id", "calendar_resource_id"])
+def test_a_calendar_the_bridge_does_not_know_is_422(api, guide_body, field: str) -> None:
+    client, _ = api
+    before = client("GET", "/mappings/resources").json()["count"]
+    missing = f"nowhere_{uuid.uuid4().hex[:8]}"
+    answer = client("POST", "/mappings/resources", json=guide_body(**{field: missing}))
+    assert answer.status_code == 422, answer.text
+    [named] = answer.json()["error"]["details"]["fields"]
+    assert named["field"] == field and missing in named["message"]
+    assert "does not exist" in named["message"]
+    assert client("GET", "/mappings/resources").json()["count"] == before
+
+    # Moving an existing mapping onto it is refused the same way, and changes nothing.
+    mapping = client("POST", "/mappings/resources", json=guide_body()).json()["mapping"]
+    moved = client("PUT", f"/mappings/resources/{mapping['id']}", json={field: missing})
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["error"]["details"]["fields"][0]["field"] == field
+    assert client("GET", f"/mappings/resources/{mapping['id']}").json()["mapping"] == mapping
+
+
+def test_oversized_body_is_413(api, guide_body) -> None:
     client, _ = api
     body = guide_body(calendar_resource_name="x" * (1024 * 1024 + 10))
     answer = client("POST", "/mappings/resources", json=body)
     assert answer.status_code == 413 and answer.json()["error"]["code"] == "payload_too_large"
 
 
-def test_bad_update_changes_nothing(api) -> None:
+def test_bad_update_changes_nothing(api, guide_body) -> None:
     client, _ = api
     mapping = client("POST", "/mappings/resources", json=guide_body()).json()["mapping"]
     for body in ({"active": None}, {"sync_direction": "sideways"}, {"id": "forged"}):
@@ -135,7 +185,7 @@ def test_bad_update_changes_nothing(api) -> None:
         assert answer.status_code == 404, (odd, answer.text)
 
 
-def test_management_needs_the_function_key(api) -> None:
+def test_management_needs_the_function_key(api, guide_body) -> None:
     _, host = api
     anonymous = Api(host.url, key=None)
     answer = anonymous("GET", "/mappings/resources")
@@ -178,7 +228,7 @@ def test_stats_start_at_zero(api) -> None:
     assert stats["total"] == 0
 
 
-def test_a_mapping_survives_a_restart(api) -> None:
+def test_a_mapping_survives_a_restart(api, guide_body) -> None:
     client, host = api
     mapping_id = client("POST", "/mappings/resources", json=guide_body()).json()["id"]
     host.restart()

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from calbridge.model import (
     ConflictPolicy,
+    EndFailure,
     Event,
     EventLink,
     ResourceMapping,
@@ -44,6 +45,42 @@ def test_bad_fields_are_refused(change: dict) -> None:
             "calendar_resource_id": "c", **change}
     with pytest.raises(ValidationError):
         ResourceMappingFields.model_validate(body)
+
+
+@pytest.mark.parametrize("odd", ["a?b", "room#1", "a\\b", "../x", "a/./b", "x/..", "a\x7fb"])
+@pytest.mark.parametrize("field", ["booking_system_resource_id", "calendar_resource_id"])
+def test_an_id_that_cannot_be_a_calendar_id_is_refused_naming_its_field(field: str,
+                                                                      odd: str) -> None:
+    body = {"booking_system_resource_id": "r", "calendar_system": "outlook",
+            "calendar_resource_id": "c", field: odd}
+    for model in (ResourceMappingFields, ResourceMappingPatch):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate(body)
+        assert [error["loc"] for error in refused.value.errors()] == [(field,)]
+
+
+@pytest.mark.parametrize("fine", ["room_123", "123", "conference-room-a@company.com",
+                                  "room-calendar-id", "a/b", "AAMkAD+/="])
+def test_calendar_ids_as_systems_write_them_are_accepted(fine: str) -> None:
+    fields = ResourceMappingFields.model_validate({
+        "booking_system_resource_id": fine, "calendar_system": "outlook",
+        "calendar_resource_id": fine})
+    assert fields.calendar_resource_id == fine
+
+
+def test_a_stored_mapping_loads_as_written_with_its_state() -> None:
+    # Rows from versions that checked ids less still load: a run reports them instead.
+    mapping = ResourceMapping(booking_system_resource_id="a?b", calendar_system="outlook",
+                              calendar_resource_id="../x", verified=False,
+                              missing_end=Side.CALENDAR, failed_runs=2,
+                              last_failure=EndFailure(side=Side.CALENDAR, bridge="outlook",
+                                                      calendar_id="../x", error="gone"))
+    loaded = from_entity(ResourceMapping, to_entity(mapping, "mapping", mapping.id))
+    assert loaded == mapping and loaded.end(Side.CALENDAR) == ("outlook", "../x")
+    older = to_entity(mapping, "mapping", mapping.id)
+    for name in ("verified", "missing_end", "failed_runs", "last_failure"):
+        del older[name]
+    assert from_entity(ResourceMapping, older).verified is None
 
 
 def test_patch_knows_what_was_set() -> None:

@@ -46,9 +46,9 @@ from calbridge.errors import (
     AuthError,
     BadRequest,
     CalbridgeError,
+    CalendarNotFound,
     ConfigurationError,
     EtagConflict,
-    NotFound,
     UpstreamError,
     UpstreamThrottled,
     UpstreamUnavailable,
@@ -103,6 +103,12 @@ class BookingSystemBridge(CalendarBridge):
     def list_calendars(self) -> list[Calendar]:
         return self._calendars(self._http)
 
+    def calendar_exists(self, calendar_id: str) -> bool:
+        """Whether `GET /api/resources` lists the resource (the contract's one resource
+        call), asked once with the health check's short timeout: a mapping's check must
+        answer at once, and an unanswered one is repeated by the next run."""
+        return calendar_id in {c.id for c in self._calendars(self._health_http)}
+
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         self._require_resource(calendar_id)
         params = {"resource_id": calendar_id, "starts_before": format_instant(window.end),
@@ -115,11 +121,13 @@ class BookingSystemBridge(CalendarBridge):
 
     def get_event(self, calendar_id: str, event_id: str) -> Event | None:
         response = self._call("GET", f"/api/events/{quote(event_id, safe='')}", ok=(404,))
-        if response.status_code == 404:
-            return None
-        booking = read_booking(self._json(response))
-        # A booking moved to another resource is gone from this calendar.
-        return event_from_booking(booking) if booking.resource_id == calendar_id else None
+        booking = read_booking(self._json(response)) if response.status_code != 404 else None
+        if booking is not None and booking.resource_id == calendar_id:
+            return event_from_booking(booking)
+        # Gone, or moved to another resource — unless the resource itself is gone, which
+        # is no reason to take its bookings for deleted.
+        self._require_resource(calendar_id)
+        return None
 
     def calendar_of(self, event_id: str) -> str | None:
         response = self._call("GET", f"/api/events/{quote(event_id, safe='')}", ok=(404,))
@@ -314,11 +322,12 @@ class BookingSystemBridge(CalendarBridge):
         return _calendars_of(self._json(self._call("GET", "/api/resources", client=client)))
 
     def _require_resource(self, calendar_id: str) -> datetime:
-        """Raise `NotFound` for an unknown resource; else the booking system's clock.
-        (Only `GET /api/resources` is in the contract, so the listing is checked.)"""
+        """Raise `CalendarNotFound` for an unknown resource; else the booking system's
+        clock. (Only `GET /api/resources` is in the contract, so the listing is checked.)"""
         response = self._call("GET", "/api/resources")
         if calendar_id not in {c.id for c in _calendars_of(self._json(response))}:
-            raise NotFound(f"{self.name}: no resource {calendar_id!r}")
+            raise CalendarNotFound(f"{self.name}: no resource {calendar_id!r}",
+                                   bridge=self.name, calendar_id=calendar_id)
         return _server_now(response)
 
 

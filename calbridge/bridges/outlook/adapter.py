@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -53,6 +54,7 @@ from calbridge.errors import (
     AlreadyExists,
     AuthError,
     CalbridgeError,
+    CalendarNotFound,
     NotFound,
     SyncStateExpired,
     UpstreamError,
@@ -67,6 +69,13 @@ PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
 SUBSCRIPTION_MAX_MINUTES = 10_070  # Outlook events: under 7 days (10,080 minutes)
 _RESYNC_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
 _MALFORMED_ID_CODES = frozenset({"errorinvalididmalformed", "errorinvalidid"})
+# Graph's answers when the mailbox itself is missing (no such user, or a user without an
+# Exchange Online mailbox): the calendar is gone, not one event in it.
+_MAILBOX_MISSING_CODES = frozenset({"errorinvaliduser", "mailboxnotenabledforrestapi",
+                                    "errornonexistentmailbox", "request_resourcenotfound"})
+# A mapping's check must answer at once: one attempt, and an unanswered check is repeated
+# by the next run.
+CHECK_ATTEMPTS = 1
 
 
 class BatchOperation(BaseModel):
@@ -128,6 +137,20 @@ class OutlookBridge(CalendarBridge):
     def _relative(self, url: str) -> str:
         return url[len(self.graph.base_url):]
 
+    @contextmanager
+    def _mailbox(self, mailbox: str) -> Iterator[None]:
+        """Graph's "no such mailbox" from any call naming `mailbox` is `CalendarNotFound`."""
+        try:
+            yield
+        except CalendarNotFound:
+            raise
+        except NotFound as exc:
+            code = str(exc.details.get("code") or "")
+            if code.lower() not in _MAILBOX_MISSING_CODES:
+                raise
+            raise CalendarNotFound(f"{self.name}: mailbox {mailbox!r} does not exist ({code})",
+                                   bridge=self.name, calendar_id=mailbox) from None
+
     def _event(self, data: dict[str, Any], mailbox: str, marker: str | None = None) -> Event:
         try:
             event = event_from_graph(data, mailbox)
@@ -173,31 +196,48 @@ class OutlookBridge(CalendarBridge):
 
     # ------------------------------------------------------------ reading
 
+    def calendar_exists(self, calendar_id: str) -> bool:
+        """`GET /users/{mailbox}/calendar`: Graph answers 404 (`ErrorInvalidUser`) for a
+        mailbox it does not know."""
+        url = with_query(self.graph.url(f"/users/{path_segment(calendar_id)}/calendar"),
+                         {"$select": "id"})
+        response = self.graph.request("GET", url, mailbox=calendar_id, ok=(400, 404),
+                                      max_attempts=CHECK_ATTEMPTS)
+        code = (upstream_code(response) or "").lower()
+        if response.status_code == 404 or code in _MAILBOX_MISSING_CODES:
+            return False
+        if response.status_code >= 400:
+            raise _error(response, f"{self.type_name}: GET calendar")
+        return True
+
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         url = with_query(self.graph.url(f"/users/{path_segment(calendar_id)}/calendarView"), {
             "startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end),
             "$top": self.settings.page_size, "$expand": marker_expand()})
-        for page in self.graph.pages(url, mailbox=calendar_id, headers={"Prefer": PREFER}):
-            for item in page.get("value") or []:
-                if isinstance(item, dict):
-                    yield self._event(item, calendar_id)
+        with self._mailbox(calendar_id):
+            for page in self.graph.pages(url, mailbox=calendar_id, headers={"Prefer": PREFER}):
+                for item in page.get("value") or []:
+                    if isinstance(item, dict):
+                        yield self._event(item, calendar_id)
 
     def get_event(self, calendar_id: str, event_id: str) -> Event | None:
         url = with_query(self._events_url(calendar_id, event_id), {"$expand": marker_expand()})
-        response = self.graph.request("GET", url, mailbox=calendar_id,
-                                      headers={"Prefer": PREFER}, ok=(400, 404))
-        if _is_missing(response.status_code, upstream_code(response)):
-            return None
-        if response.status_code >= 400:
-            raise _error(response, f"{self.type_name}: GET event")
+        with self._mailbox(calendar_id):
+            response = self.graph.request("GET", url, mailbox=calendar_id,
+                                          headers={"Prefer": PREFER}, ok=(400, 404))
+            if _is_missing(response.status_code, upstream_code(response)):
+                return None
+            if response.status_code >= 400:
+                raise _error(response, f"{self.type_name}: GET event")
         return self._event(json_body(response), calendar_id)
 
     def find_by_marker(self, calendar_id: str, marker: str,
                        origin: EventOrigin | None = None) -> Event | None:
         url = with_query(self._events_url(calendar_id), {
             "$filter": marker_filter(marker), "$expand": marker_expand(), "$top": 2})
-        page = json_body(self.graph.request("GET", url, mailbox=calendar_id,
-                                            headers={"Prefer": PREFER}))
+        with self._mailbox(calendar_id):
+            page = json_body(self.graph.request("GET", url, mailbox=calendar_id,
+                                                headers={"Prefer": PREFER}))
         found = [item for item in page.get("value") or [] if isinstance(item, dict)]
         if len(found) > 1:
             log.warning("marker on several events", extra={"bridge": self.name,
@@ -207,6 +247,10 @@ class OutlookBridge(CalendarBridge):
     # ------------------------------------------------------------ changes (delta)
 
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        with self._mailbox(calendar_id):
+            return self._changes(calendar_id, cursor, window)
+
+    def _changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
         if cursor is not None:
             try:
                 changed, deleted, link = self._delta(calendar_id, cursor)
@@ -271,9 +315,10 @@ class OutlookBridge(CalendarBridge):
                               with_attendees=self.settings.write_attendees,
                               organizer_as_attendee=self.settings.organizer_as_attendee)
         # The transactionId makes a repeated POST harmless, so timeouts may be retried.
-        response = self.graph.request("POST", self._events_url(calendar_id), json=body,
-                                      mailbox=calendar_id, headers={"Prefer": PREFER},
-                                      ok=(409,), idempotent=True)
+        with self._mailbox(calendar_id):
+            response = self.graph.request("POST", self._events_url(calendar_id), json=body,
+                                          mailbox=calendar_id, headers={"Prefer": PREFER},
+                                          ok=(409,), idempotent=True)
         if response.status_code == 409:
             existing = self.find_by_marker(calendar_id, event.marker) if event.marker else None
             if existing is None:
@@ -295,18 +340,20 @@ class OutlookBridge(CalendarBridge):
                 raise NotFound(f"{self.type_name}: no event {event_id!r}")
             return current
         # Without If-Match a PATCH is idempotent; with it, a retry could trip on itself.
-        response = self.graph.request("PATCH", self._events_url(calendar_id, event_id),
-                                      json=body, mailbox=calendar_id, headers=headers,
-                                      idempotent=etag is None)
+        with self._mailbox(calendar_id):
+            response = self.graph.request("PATCH", self._events_url(calendar_id, event_id),
+                                          json=body, mailbox=calendar_id, headers=headers,
+                                          idempotent=etag is None)
         return self._event(json_body(response), calendar_id, event.marker)
 
     def delete(self, calendar_id: str, event_id: str) -> bool:
-        response = self.graph.request("DELETE", self._events_url(calendar_id, event_id),
-                                      mailbox=calendar_id, ok=(400, 404))
-        if response.status_code >= 400:
-            if _is_missing(response.status_code, upstream_code(response)):
-                return False
-            raise _error(response, f"{self.type_name}: DELETE event")
+        with self._mailbox(calendar_id):
+            response = self.graph.request("DELETE", self._events_url(calendar_id, event_id),
+                                          mailbox=calendar_id, ok=(400, 404))
+            if response.status_code >= 400:
+                if _is_missing(response.status_code, upstream_code(response)):
+                    return False
+                raise _error(response, f"{self.type_name}: DELETE event")
         return True
 
     # ------------------------------------------------------------ bulk writes ($batch)
@@ -438,8 +485,11 @@ class OutlookBridge(CalendarBridge):
 
 def _is_missing(status: int, code: str | None) -> bool:
     """Graph's answers for an event that is not there: 404, or 400 for an id that cannot
-    exist (ErrorInvalidIdMalformed)."""
-    return status == 404 or (status == 400 and (code or "").lower() in _MALFORMED_ID_CODES)
+    exist (ErrorInvalidIdMalformed) — but not a 404 for the mailbox itself."""
+    lowered = (code or "").lower()
+    if lowered in _MAILBOX_MISSING_CODES:
+        return False
+    return status == 404 or (status == 400 and lowered in _MALFORMED_ID_CODES)
 
 
 def _handshake_failed(response: requests.Response) -> bool:

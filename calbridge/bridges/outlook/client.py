@@ -166,13 +166,14 @@ class GraphClient:
 
     def request(self, method: str, url: str, *, mailbox: str = TENANT_KEY,
                 json: Any = None, headers: dict[str, str] | None = None,
-                ok: Collection[int] = (), idempotent: bool | None = None) -> requests.Response:
+                ok: Collection[int] = (), idempotent: bool | None = None,
+                max_attempts: int | None = None) -> requests.Response:
         """One call (retried by `HttpClient`), paced for `mailbox`. `url` must be ours."""
         self._check_url(url)
         merged = {"Authorization": f"Bearer {self.tokens.token()}", **(headers or {})}
         with self.pacer.slot(mailbox):
             return self.http.request(method, url, json=json, headers=merged, ok=ok,
-                                     idempotent=idempotent)
+                                     idempotent=idempotent, max_attempts=max_attempts)
 
     def pages(self, url: str, *, mailbox: str = TENANT_KEY,
               headers: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
