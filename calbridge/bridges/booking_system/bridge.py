@@ -49,6 +49,7 @@ from calbridge.errors import (
     CalendarNotFound,
     ConfigurationError,
     EtagConflict,
+    NotFound,
     UpstreamError,
     UpstreamThrottled,
     UpstreamUnavailable,
