@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.host",
     "tests.fixtures.sync",
     "tests.fixtures.two_bridges",
+    "tests.fixtures.served",
 ]

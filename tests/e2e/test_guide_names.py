@@ -4,42 +4,15 @@ its resource mappings are made and verified."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import time
-from collections.abc import Iterator
-
 import pytest
 
-from calbridge.host.processes import ChildProcess
-from tests.fixtures.host import ROOT, Api
-
-QUIET = "0 0 0 1 1 *"  # timers stay quiet: the test makes every call itself
+from tests.fixtures.host import Api
+from tests.fixtures.served import Served
 
 
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    folder = tmp_path_factory.mktemp("serve")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CALBRIDGE_", "OUTLOOK_", "BOOKING_SYSTEM_"))}
-    env.update({"SYNC_SCHEDULE": QUIET, "DELETION_SYNC_SCHEDULE": QUIET,
-                "POLL_SCHEDULE": QUIET, "SUBSCRIPTION_RENEWAL_SCHEDULE": QUIET})
-    child = ChildProcess("stack", [sys.executable, "-m", "tests.fixtures.serve_stack",
-                                   str(folder)], cwd=ROOT, env=env,
-                         log_path=folder / "stack.log").start()
-    try:
-        ready = folder / "stack.json"
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert child.process is not None and child.process.poll() is None, (
-                (folder / "stack.log").read_text())
-            assert time.monotonic() < deadline, "the stack did not start"
-            time.sleep(0.2)
-        started = json.loads(ready.read_text())
-        yield Api(started["url"], started["key"])
-    finally:
-        child.stop(timeout=30)
+def serve(served: Served) -> Api:
+    return served.api
 
 
 def ids(api: Api, path: str) -> set[str]:
