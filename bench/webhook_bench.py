@@ -34,12 +34,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sync_bench import KEY
+from sync_bench import Bench as StackBench
+
 from calbridge.config import Settings
 from calbridge.host.stack import LocalStack, Ports
 from calbridge.store import Storage
 from calbridge.store.queues import NOTIFICATIONS
 
-KEY = "bench-function-key"
 SIZES = (1, 100, 1000)
 QUIET = {name: "0 0 0 1 1 *" for name in ("SYNC_SCHEDULE", "DELETION_SYNC_SCHEDULE",
                                           "POLL_SCHEDULE", "SUBSCRIPTION_RENEWAL_SCHEDULE")}
@@ -56,21 +58,11 @@ def item(subscription_id: str, client_state: str, room: str, event_id: str) -> d
                              "id": event_id}}
 
 
-class Bench:
+class Bench(StackBench):
     def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.api = requests.Session()
-        self.api.headers["x-functions-key"] = KEY
-        self.graph = requests.Session()
-        self.graph.verify = stack.graph.ca_path  # type: ignore[union-attr]
-        self.graph.trust_env = False
+        super().__init__(stack)
         self.storage = Storage(Settings.from_env(stack.env))
         self.rounds = 0
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        answer = self.api.request(method, self.stack.url + path, timeout=60, **kwargs)
-        answer.raise_for_status()
-        return answer.json()
 
     def subscribe(self) -> tuple[str, str, str]:
         """Map the first room, subscribe it; its subscription id, clientState and mailbox."""
@@ -84,10 +76,7 @@ class Bench:
         return stored.id, stored.client_state, room
 
     def graph_reads(self, reset: bool = False) -> int:
-        url = f"{self.stack.graph.base_url}/_admin/requests"  # type: ignore[union-attr]
-        routes = self.graph.get(url, timeout=30).json()["by_route"]
-        if reset:
-            self.graph.delete(url, timeout=30)
+        routes = self.graph_requests(reset)["by_route"]
         return sum(count for route, count in routes.items()
                    if route.startswith("GET ") and route.lower().count("/events/{") == 1
                    and route.endswith("}"))
