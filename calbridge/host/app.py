@@ -50,12 +50,23 @@ class LoadedApp:
     queues: list[QueueFunction] = field(default_factory=list)
 
 
+_BUILT: dict[int, list[Any]] = {}
+
+
+def app_functions(app: func.FunctionApp) -> list[Any]:
+    """The app's functions, built once per process: the Functions library refuses a second
+    `get_functions()` on the same app (it counts every name twice)."""
+    if id(app) not in _BUILT:
+        _BUILT[id(app)] = app.get_functions()
+    return _BUILT[id(app)]
+
+
 def load_app(spec: str) -> LoadedApp:
     """Import `module:attribute` (a `func.FunctionApp`) and list its triggers."""
     module_name, _, attribute = spec.partition(":")
     app = getattr(importlib.import_module(module_name), attribute or "app")
     loaded = LoadedApp()
-    for function in app.get_functions():
+    for function in app_functions(app):
         trigger = function.get_trigger().get_dict_repr()
         name = function.get_function_name()
         handler = function.get_user_function()

@@ -338,8 +338,9 @@ def test_odd_ids_and_query_values_get_a_4xx_envelope_and_change_nothing(world: W
 
 def test_a_calendar_id_graph_refuses_is_a_422_naming_it(world: World) -> None:
     api = world.api
-    # A mapping stored before calbridge checked calendars: the id reaches Graph as given.
-    odd = "a?b/../c"
+    # A mapping stored before calbridge checked calendars: an id with a slash passes the
+    # syntax check, reaches Graph as given, and Graph refuses the resource it makes.
+    odd = "rooms/a@example.org"
     storage = Storage(Settings.from_env(world.host.env))
     storage.mappings.add(ResourceMapping(booking_system_resource_id="room_202",
                                          calendar_system="outlook", calendar_resource_id=odd))

@@ -140,9 +140,10 @@ def code_settings() -> dict[str, Any]:
 
 @cache
 def function_bindings() -> list[dict[str, Any]]:
+    from calbridge.host.app import app_functions
     from function_app import app
 
-    return [binding.get_dict_repr() for function in app.get_functions()
+    return [binding.get_dict_repr() for function in app_functions(app)
             for binding in function.get_bindings()]
 
 
