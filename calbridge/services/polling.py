@@ -18,9 +18,9 @@ from typing import Any
 
 from calbridge.bootstrap import Container
 from calbridge.host.ncrontab import Schedule
-from calbridge.model import ResourceMapping, Side, utcnow
+from calbridge.model import End, ResourceMapping, utcnow
 from calbridge.services import subscriptions
-from calbridge.services.sync import MappingRuns, allowed, each_mapping, results_block
+from calbridge.services.sync import MappingRuns, each_mapping, results_block
 from calbridge.sync.engine import Outcome, SyncEngine
 
 _lock = threading.Lock()
@@ -39,33 +39,30 @@ def _remembered(bridge: str, calendar_id: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class PolledCalendar:
-    """One side of one active mapping: a calendar polling reads."""
+    """One end of one active mapping: a calendar polling reads."""
 
     mapping: ResourceMapping
-    side: Side
+    side: End
 
     @property
     def bridge(self) -> str:
-        return (self.mapping.booking_system if self.side is Side.BOOKING
-                else self.mapping.calendar_system)
+        return self.mapping.end(self.side).bridge
 
     @property
     def calendar_id(self) -> str:
-        return (self.mapping.booking_system_resource_id if self.side is Side.BOOKING
-                else self.mapping.calendar_resource_id)
+        return self.mapping.end(self.side).calendar_id
 
 
 def polled_calendars(container: Container) -> list[PolledCalendar]:
-    """Both sides of every active mapping whose bridges are configured, as directions allow."""
+    """Both ends of every active mapping whose bridges are configured, as directions allow."""
     container.storage.ensure()
     found = []
     for mapping in container.storage.mappings.list(active=True):
-        if not (mapping.calendar_system in container.bridges
-                and mapping.booking_system in container.bridges):
+        if not (mapping.a.bridge in container.bridges and mapping.b.bridge in container.bridges):
             continue
-        for side in (Side.CALENDAR, Side.BOOKING):
-            if allowed(mapping, side):
-                found.append(PolledCalendar(mapping, side))
+        for end in (End.B, End.A):
+            if mapping.allows(end):
+                found.append(PolledCalendar(mapping, end))
     return found
 
 
@@ -88,7 +85,7 @@ def _poll(container: Container, engine: SyncEngine, calendars: list[PolledCalend
     """Each calendar through the engine, mapping by mapping (a failing one is reported,
     the others are polled)."""
 
-    def poll(mapping: ResourceMapping, side: Side) -> list[Outcome]:
+    def poll(mapping: ResourceMapping, side: End) -> list[Outcome]:
         calendar = PolledCalendar(mapping, side)
         outcomes = engine.run(mapping, side, **kwargs)
         _remember(calendar.bridge, calendar.calendar_id, engine.clock())

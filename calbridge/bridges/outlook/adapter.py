@@ -120,7 +120,7 @@ class OutlookBridge(CalendarBridge):
 
     @classmethod
     def from_settings(cls, name: str, settings: Settings) -> OutlookBridge:
-        outlook = OutlookSettings.from_env(settings.env)
+        outlook = OutlookSettings.from_env(settings.instance_env(name, cls.type_name))
         tokens = GraphTokens(outlook, timeout=settings.http_timeout_seconds)
         http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
                           verify=outlook.ca_bundle or True)
