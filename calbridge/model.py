@@ -412,10 +412,12 @@ class DeletionHold(BaseModel):
 
 
 class Cursor(BaseModel):
-    """Where change tracking stands for one calendar of one bridge."""
+    """Where change tracking stands for one end of a mapping (one calendar of one bridge,
+    read for that mapping)."""
 
     bridge: str
     calendar_id: str
+    mapping_id: str | None = None
     cursor: str | None = None
     last_poll_at: datetime | None = None
     last_change_at: datetime | None = None

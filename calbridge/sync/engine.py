@@ -173,7 +173,7 @@ class SyncEngine:
         sides = self.sides(mapping)
         bridge, calendar = sides.bridges[source], sides.calendar(source)
         span = window or self.window()
-        known = self.storage.cursors.get(bridge.name, calendar)
+        known = self.storage.cursors.for_end(bridge.name, calendar, mapping.id)
         stored = None if window else known
         cursor = None if (full or window or stored is None) else stored.cursor
         read_at = self._last_read(known)
@@ -207,12 +207,14 @@ class SyncEngine:
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and self._cursor_worth_saving(
                 stored, changes, plan):
+            own = stored is not None and stored.mapping_id == mapping.id
             self.storage.cursors.save(Cursor(
-                bridge=bridge.name, calendar_id=calendar, cursor=changes.cursor,
+                bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
+                cursor=changes.cursor,
                 last_poll_at=self.clock(),
                 last_change_at=self.clock() if changes.changed or changes.deleted
                 else (stored.last_change_at if stored else None),
-                etag=stored.etag if stored else None))
+                etag=stored.etag if own and stored else None))
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
                       direction=f"{source.value}_to_{source.other.value}")
         return outcomes
@@ -583,7 +585,8 @@ class SyncEngine:
                 if other.status is SyncStatus.CANCELLED and other.cancelled_by is source
                 and other.synced_at is not None and other.synced_at >= since
                 and other.id not in confirmed)
-            known = self.storage.cursors.get(sides.system(source), sides.calendar(source))
+            known = self.storage.cursors.for_end(sides.system(source), sides.calendar(source),
+                                                 mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known), recent)
             if not crosses_share(set(recent | held | {link.id}), baseline,
                                  self.settings.mass_delete_share,
