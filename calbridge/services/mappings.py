@@ -138,12 +138,11 @@ def _verified(container: Container, mapping: ResourceMapping,
 
 
 def booking_end(container: Container, mapping: ResourceMapping) -> End | None:
-    """The end whose bridge is a booking system, when exactly one is (the usage guide's
-    booking mappings: end `a`)."""
-    ends = [end for end in End
-            if (bridge := container.bridges.get(mapping.end(end).bridge)) is not None
-            and bridge.capabilities.bookings]
-    return ends[0] if len(ends) == 1 else None
+    """The end whose bridge is a booking system (the usage guide's booking mappings have
+    it at `a`, which is preferred when both ends are)."""
+    return next((end for end in End
+                 if (bridge := container.bridges.get(mapping.end(end).bridge)) is not None
+                 and bridge.capabilities.bookings), None)
 
 
 def describe_pair(mapping: ResourceMapping) -> str:

@@ -379,11 +379,12 @@ def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncW
 def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWorld) -> None:
     world.booking.user_create(ROOM, "Once")
     world.to_outlook()
-    first = world.storage.cursors.get("booking_system", ROOM)
+    mapping_id = world.mapping.id
+    first = world.storage.cursors.get("booking_system", ROOM, mapping_id)
     world.to_outlook()
-    assert world.storage.cursors.get("booking_system", ROOM).etag == first.etag
+    assert world.storage.cursors.get("booking_system", ROOM, mapping_id).etag == first.etag
     engine = world.engine
     engine.clock = lambda: first.last_poll_at + timedelta(hours=2)
     engine.run(world.fresh_mapping(), End.A)
-    refreshed = world.storage.cursors.get("booking_system", ROOM)
+    refreshed = world.storage.cursors.get("booking_system", ROOM, mapping_id)
     assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)
