@@ -80,6 +80,18 @@ class Settings(BaseModel):
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
 
+    def instance_env(self, name: str, type_name: str) -> dict[str, str]:
+        """The environment a bridge instance reads its own settings from: for an instance
+        named other than its type (`outlook_eu=outlook`), `OUTLOOK_EU__<SETTING>` overrides
+        `<SETTING>`, so two instances of one type can point at different tenants."""
+        env = dict(self.env)
+        if name == type_name:
+            return env
+        prefix = f"{name.upper()}__"
+        env.update({key[len(prefix):]: value for key, value in self.env.items()
+                    if key.startswith(prefix) and len(key) > len(prefix)})
+        return env
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Parse and validate settings; a clear `ConfigurationError` names what is wrong."""

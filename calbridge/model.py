@@ -14,7 +14,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 
@@ -64,15 +66,24 @@ class SyncStatus(StrEnum):
     DELETED = "deleted"
 
 
-class SyncDirection(StrEnum):
+class Direction(StrEnum):
+    """Which way changes flow between a mapping's ends."""
+
     BOTH = "both"
-    TO_CALENDAR = "to_calendar"
-    FROM_CALENDAR = "from_calendar"
+    A_TO_B = "a_to_b"
+    B_TO_A = "b_to_a"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Direction | None:
+        # The guide's names: its booking end is `a`, its calendar end `b`.
+        return {"to_calendar": cls.A_TO_B, "from_calendar": cls.B_TO_A}.get(str(value))
 
 
 class ConflictPolicy(StrEnum):
     ORIGIN_WINS = "origin_wins"
     NEWEST_WINS = "newest_wins"
+    A_WINS = "a_wins"
+    B_WINS = "b_wins"
     MANUAL = "manual"
 
 
@@ -90,49 +101,147 @@ class EventField(StrEnum):
     RECURRENCE = "recurrence"
 
 
-class Side(StrEnum):
-    """The two ends of a resource mapping."""
+class End(StrEnum):
+    """The two equal ends of a mapping and of each of its links."""
 
-    BOOKING = "booking"
-    CALENDAR = "calendar"
+    A = "a"
+    B = "b"
+
+    @property
+    def other(self) -> End:
+        return End.B if self is End.A else End.A
+
+    @classmethod
+    def _missing_(cls, value: object) -> End | None:
+        # Rows and queue messages written before ends were equal name them by role.
+        return {"booking": cls.A, "calendar": cls.B}.get(str(value))
 
 
 # ---------------------------------------------------------------- resource mappings
 
+MappingName = Annotated[str, StringConstraints(max_length=256)]
 
-class ResourceMappingFields(BaseModel):
-    """What a user says about a mapping (the guide's body plus direction and policy)."""
+
+class MappingEnd(BaseModel):
+    """One end of a mapping: a calendar of a bridge."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    booking_system_resource_id: CalendarId
-    calendar_system: BridgeName
-    calendar_resource_id: CalendarId
-    calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    bridge: BridgeName
+    calendar_id: CalendarId
+    name: MappingName | None = None
+
+
+class StoredEnd(MappingEnd):
+    """An end as stored: loaded as written, even by versions that checked ids less."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    calendar_id: str  # type: ignore[assignment]
+
+
+def _guide_form(data: Any, booking_bridge: str = "booking_system") -> Any:
+    """The usage guide's body (booking resource, calendar system and id) as two ends:
+    the booking resource is end `a`, the calendar end `b`."""
+    if not isinstance(data, dict) or "a" in data or "b" in data:
+        return data
+    guide = ("booking_system_resource_id", "calendar_system", "calendar_resource_id",
+             "calendar_resource_name", "booking_system")
+    if not any(key in data for key in guide):
+        return data
+    rest = {k: v for k, v in data.items() if k not in guide and k != "sync_direction"}
+    if "sync_direction" in data:
+        rest.setdefault("direction", data["sync_direction"])
+    a = {"bridge": data.get("booking_system") or booking_bridge,
+         "calendar_id": data.get("booking_system_resource_id")}
+    b = {"bridge": data.get("calendar_system"), "calendar_id": data.get("calendar_resource_id")}
+    if data.get("calendar_resource_name") is not None:
+        b["name"] = data["calendar_resource_name"]
+    return {**rest, "a": a, "b": b}
+
+
+# The usage guide's names for the fields of a mapping (its booking end is `a`).
+GUIDE_FIELDS = {"a.calendar_id": "booking_system_resource_id", "a.bridge": "booking_system",
+                "b.bridge": "calendar_system", "b.calendar_id": "calendar_resource_id",
+                "b.name": "calendar_resource_name", "direction": "sync_direction"}
+
+
+def guide_field(name: str) -> str:
+    """A field of a mapping by the guide's name (`a.calendar_id` → its booking resource)."""
+    return GUIDE_FIELDS.get(name, name)
+
+
+class MappingRequest(BaseModel):
+    """What a user says about a new mapping: the guide's body (`booking_system_resource_id`,
+    `calendar_system`, `calendar_resource_id`, `calendar_resource_name`, `sync_direction`)
+    or the general form (`a`, `b`, `direction`), with `conflict_policy` and `active`.
+    Validating with a `context` dict records the form used there (`form`: guide or ends),
+    so answers name fields as the user did."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    a: MappingEnd
+    b: MappingEnd
     active: bool = True
-    sync_direction: SyncDirection = SyncDirection.BOTH
+    direction: Direction = Direction.BOTH
     conflict_policy: ConflictPolicy = ConflictPolicy.ORIGIN_WINS
 
+    @model_validator(mode="before")
+    @classmethod
+    def _either_form(cls, data: Any, info: ValidationInfo) -> Any:
+        context = info.context if isinstance(info.context, dict) else {}
+        converted = _guide_form(data, context.get("booking_bridge", "booking_system"))
+        context["form"] = "guide" if converted is not data else "ends"
+        return converted
 
-class ResourceMappingPatch(BaseModel):
-    """A partial update: only the fields given change."""
+
+class MappingEndPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    bridge: BridgeName | None = None
+    calendar_id: CalendarId | None = None
+    name: MappingName | None = None
+
+
+class MappingPatch(BaseModel):
+    """A partial update in either form: only the fields given change."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    booking_system_resource_id: CalendarId | None = None
-    calendar_system: BridgeName | None = None
-    calendar_resource_id: CalendarId | None = None
-    calendar_resource_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    a: MappingEndPatch | None = None
+    b: MappingEndPatch | None = None
     active: bool | None = None
-    sync_direction: SyncDirection | None = None
+    direction: Direction | None = None
     conflict_policy: ConflictPolicy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_form(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if isinstance(info.context, dict):
+            info.context["form"] = "ends" if {"a", "b", "direction"} & set(data) else "guide"
+        renamed = {"booking_system_resource_id": ("a", "calendar_id"),
+                   "calendar_system": ("b", "bridge"),
+                   "calendar_resource_id": ("b", "calendar_id"),
+                   "calendar_resource_name": ("b", "name")}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in renamed:
+                end, field = renamed[key]
+                out.setdefault(end, {})[field] = value
+            elif key == "sync_direction":
+                out["direction"] = value
+            else:
+                out[key] = value
+        return out
 
 
 class EndFailure(BaseModel):
-    """What went wrong at one end of a mapping: the side, its bridge and calendar, and
+    """What went wrong at one end of a mapping: the end, its bridge and calendar, and
     what that system answered."""
 
-    side: Side
+    side: End
     bridge: str
     calendar_id: str
     error: str
@@ -140,70 +249,102 @@ class EndFailure(BaseModel):
     at: datetime = Field(default_factory=utcnow)
 
 
-class ResourceMapping(ResourceMappingFields):
-    """A stored mapping: booking resource ↔ one calendar of one calendar system."""
+class ResourceMapping(BaseModel):
+    """A stored mapping: a calendar of one bridge kept in step with a calendar of another
+    (or the same) bridge. Neither end is special; the guide's booking mapping has the
+    booking resource at `a` and the calendar at `b`."""
 
     model_config = ConfigDict(extra="ignore")
 
-    # Stored rows load as they were written, even by versions that checked ids less.
-    booking_system_resource_id: str
-    calendar_resource_id: str
     id: str = Field(default_factory=new_id)
-    booking_system: BridgeName = "booking_system"
+    a: StoredEnd
+    b: StoredEnd
+    active: bool = True
+    direction: Direction = Direction.BOTH
+    conflict_policy: ConflictPolicy = ConflictPolicy.ORIGIN_WINS
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Both ends found to exist (None: not checked yet; False: an end is missing, or
     # could not be checked — `verification_error` says which and why).
     verified: bool | None = None
     verification_error: str | None = None
-    missing_end: Side | None = None
+    missing_end: End | None = None
     # Runs of this mapping that failed in a row, and the last failure.
     failed_runs: int = 0
     last_failure: EndFailure | None = None
     etag: str | None = Field(default=None, exclude=True)
 
-    def pair_key(self) -> tuple[str, str, str]:
-        """What makes two mappings the same mapping."""
-        return (self.booking_system_resource_id, self.calendar_system, self.calendar_resource_id)
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_by_role(cls, data: Any) -> Any:
+        return _guide_form(data)
 
-    def end(self, side: Side) -> tuple[str, str]:
-        """One end as (bridge, calendar id)."""
-        if side is Side.BOOKING:
-            return self.booking_system, self.booking_system_resource_id
-        return self.calendar_system, self.calendar_resource_id
+    def end(self, end: End) -> StoredEnd:
+        return self.a if end is End.A else self.b
+
+    def pair_key(self) -> tuple[str, str, str, str]:
+        """What makes two mappings the same mapping."""
+        return (self.a.bridge, self.a.calendar_id, self.b.bridge, self.b.calendar_id)
+
+    def allows(self, source: End) -> bool:
+        """Whether changes flow from `source` to the other end."""
+        if self.direction is Direction.A_TO_B:
+            return source is End.A
+        if self.direction is Direction.B_TO_A:
+            return source is End.B
+        return True
+
+    def ends_on(self, bridge: str, calendar_id: str) -> list[End]:
+        """The ends on this bridge and calendar (both, for a mapping of a calendar to
+        itself, which nothing creates)."""
+        return [end for end in End
+                if (self.end(end).bridge, self.end(end).calendar_id) == (bridge, calendar_id)]
 
 
 # ---------------------------------------------------------------- event links
 
 
+class LinkEnd(BaseModel):
+    """One end of a synced pair: where the event is and what calbridge last knew of it."""
+
+    bridge: str | None = None
+    calendar_id: str | None = None
+    event_id: str | None = None
+    fingerprint: str | None = None
+    etag: str | None = None
+    # A short hash per `EventField` as last synced: which fields changed since, at either
+    # end (only those are written; the same field changed at both ends is a conflict).
+    fields: dict[str, str] | None = None
+
+
+_LEGACY_LINK = {"booking_id": ("a", "event_id"), "calendar_event_id": ("b", "event_id"),
+                "booking_fingerprint": ("a", "fingerprint"),
+                "calendar_fingerprint": ("b", "fingerprint"),
+                "booking_etag": ("a", "etag"), "calendar_etag": ("b", "etag"),
+                "booking_fields": ("a", "fields"), "calendar_fields": ("b", "fields")}
+
+
 class EventLink(BaseModel):
-    """One synced pair of events: the booking side and the calendar side of a mapping."""
+    """One synced pair of events: a record per end of its mapping."""
+
+    model_config = ConfigDict(extra="ignore")
 
     id: str = Field(default_factory=new_id)
     mapping_id: str
     item_type: str = "event"
-    origin: Side
-    booking_id: str | None = None
-    calendar_event_id: str | None = None
+    origin: End
+    a: LinkEnd = Field(default_factory=LinkEnd)
+    b: LinkEnd = Field(default_factory=LinkEnd)
     status: SyncStatus = SyncStatus.PENDING
-    booking_fingerprint: str | None = None
-    calendar_fingerprint: str | None = None
-    booking_etag: str | None = None
-    calendar_etag: str | None = None
-    # A short hash per `EventField` of each side as last synced: which fields changed
-    # since, on either side (only those are written; the same field changed on both
-    # sides is a conflict).
-    booking_fields: dict[str, str] | None = None
-    calendar_fields: dict[str, str] | None = None
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
-    # Which side's state still has to reach the other (for retries and webhooks).
-    pending_side: Side | None = None
+    # Which end's state still has to reach the other (for retries and webhooks).
+    pending_end: End | None = None
     # Bumped when a cancelled pair is re-enabled: a fresh copy needs a fresh idempotency key.
     generation: int = 0
-    # Which side's deletion closed the link (the mass-deletion guard counts bursts by it).
-    cancelled_by: Side | None = None
+    # Which end's deletion closed the link (the mass-deletion guard counts bursts by it).
+    cancelled_by: End | None = None
     title: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -212,49 +353,35 @@ class EventLink(BaseModel):
     synced_at: datetime | None = None
     etag: str | None = Field(default=None, exclude=True)
 
-    def side_id(self, side: Side) -> str | None:
-        return self.booking_id if side is Side.BOOKING else self.calendar_event_id
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_by_role(cls, data: Any) -> Any:
+        # Rows written before ends were equal keep per-role columns.
+        if not isinstance(data, dict) or not any(key in data for key in _LEGACY_LINK):
+            return data
+        out = {k: v for k, v in data.items() if k not in _LEGACY_LINK}
+        for key, (end, field) in _LEGACY_LINK.items():
+            if data.get(key) is not None:
+                out.setdefault(end, {})[field] = data[key]
+        if "pending_side" in data and "pending_end" not in data:
+            out["pending_end"] = data["pending_side"]
+        return out
 
-    def set_side_id(self, side: Side, value: str | None) -> None:
-        if side is Side.BOOKING:
-            self.booking_id = value
-        else:
-            self.calendar_event_id = value
+    def end(self, end: End) -> LinkEnd:
+        return self.a if end is End.A else self.b
 
-    def side_fingerprint(self, side: Side) -> str | None:
-        return self.booking_fingerprint if side is Side.BOOKING else self.calendar_fingerprint
+    def event_id(self, end: End) -> str | None:
+        return self.end(end).event_id
 
-    def set_side_fingerprint(self, side: Side, value: str | None) -> None:
-        if side is Side.BOOKING:
-            self.booking_fingerprint = value
-        else:
-            self.calendar_fingerprint = value
-
-    def side_fields(self, side: Side) -> dict[str, str] | None:
-        return self.booking_fields if side is Side.BOOKING else self.calendar_fields
-
-    def set_side_fields(self, side: Side, value: dict[str, str] | None) -> None:
-        if side is Side.BOOKING:
-            self.booking_fields = value
-        else:
-            self.calendar_fields = value
-
-    def set_side_etag(self, side: Side, value: str | None) -> None:
-        if side is Side.BOOKING:
-            self.booking_etag = value
-        else:
-            self.calendar_etag = value
-
-
-def other_side(side: Side) -> Side:
-    return Side.CALENDAR if side is Side.BOOKING else Side.BOOKING
+    def set_event_id(self, end: End, value: str | None) -> None:
+        self.end(end).event_id = value
 
 
 class SyncWork(BaseModel):
-    """A queued unit of sync work: bring one source event's state to the other side."""
+    """A queued unit of sync work: bring one source event's state to the other end."""
 
     mapping_id: str
-    source: Side
+    source: End
     source_id: str
     reason: str = "queued"
 
@@ -271,7 +398,7 @@ class DeletionHold(BaseModel):
 
     id: str = Field(default_factory=new_id)
     mapping_id: str
-    source: Side
+    source: End
     link_ids: list[str]
     active_links: int
     reason: str
@@ -285,10 +412,12 @@ class DeletionHold(BaseModel):
 
 
 class Cursor(BaseModel):
-    """Where change tracking stands for one calendar of one bridge."""
+    """Where change tracking stands for one end of a mapping (one calendar of one bridge,
+    read for that mapping)."""
 
     bridge: str
     calendar_id: str
+    mapping_id: str | None = None
     cursor: str | None = None
     last_poll_at: datetime | None = None
     last_change_at: datetime | None = None
@@ -328,7 +457,7 @@ class ConflictRecord(BaseModel):
     link_id: str
     mapping_id: str
     policy: str
-    winner: Side
+    winner: End
     winning_system: str
     losing_system: str
     # field → {"kept": the winner's value, "lost": the loser's value}

@@ -31,6 +31,9 @@ class Capabilities(BaseModel):
     recurrence: bool = False
     batch: bool = False
     tombstones: bool = False
+    # A booking system: its calendars are bookable resources and its events bookings
+    # (the usage guide's booking mappings have such a bridge at end `a`).
+    bookings: bool = False
 
 
 class Calendar(BaseModel):

@@ -27,9 +27,9 @@ from azure.data.tables import TableServiceClient, TableTransactionError, UpdateM
 from calbridge.cli import backup_file
 from calbridge.cli.failures import EXIT_OK, CommandFailed, Unreachable, UsageError
 from calbridge.config import Settings
-from calbridge.errors import ConfigurationError
+from calbridge.errors import CalbridgeError, ConfigurationError
 from calbridge.host.app import load_local_settings
-from calbridge.store import TABLES
+from calbridge.store import TABLES, Storage, schema
 from calbridge.store.clients import table_service
 
 SENSITIVE = ("Backups are sensitive: they hold everything calbridge stores, including the "
@@ -203,6 +203,20 @@ def restore_backup(args: argparse.Namespace) -> int:
                                 "restored (restoring again is safe)") from None
     progress(f"restored {sum(counts.values())} entities into {len(counts)} tables "
              f"(backup of {header.get('created_at', 'unknown time')})")
+    if header["schema"] < schema.CURRENT:
+        # Rows of an older schema: upgraded now, as the app would on its next start.
+        storage = Storage(settings)
+        try:
+            with storage_failures("upgrading the restored tables"):
+                with contextlib.suppress(ResourceExistsError):
+                    service.create_table(settings.table_name(schema.TABLE))
+            schema.set_version(storage.schema, header["schema"])
+            storage.ensure()
+        except CalbridgeError as exc:
+            raise CommandFailed(f"upgrading the restored tables failed: {exc.message}; "
+                                "restoring again is safe") from None
+        progress(f"upgraded the restored tables from schema {header['schema']} to "
+                 f"{schema.CURRENT}")
     return EXIT_OK
 
 

@@ -23,7 +23,9 @@ from uuid import UUID
 from azure.data.tables import EdmType, EntityProperty
 
 FORMAT = "calbridge-backup"
-SCHEMA = 1  # bump when a change makes older code unable to restore a file correctly
+# Bump when a change makes older code unable to restore a file correctly; the storage
+# schema's version (`calbridge.store.schema.CURRENT`). Older files are upgraded on restore.
+SCHEMA = 2
 ANNOTATION = "@odata.type"
 KEYS = ("PartitionKey", "RowKey")
 

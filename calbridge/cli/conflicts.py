@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "deleted or cancelled winner deletes the other side's copy).")
     add_connection_options(resolving)
     resolving.add_argument("link_id", metavar="LINK_ID", help="the conflict's link id")
-    resolving.add_argument("--winner", required=True, choices=["booking", "calendar"],
+    resolving.add_argument("--winner", required=True, choices=["a", "b", "booking", "calendar"],
                            help="the side whose version is kept")
     resolving.set_defaults(run=resolve_conflict)
 
@@ -70,18 +70,19 @@ def conflicts_table(conflicts: list[dict[str, Any]],
     rows = []
     for conflict in conflicts:
         versions = conflict.get("versions") or {}
-        booking, calendar = (_version(versions, side) for side in ("booking", "calendar"))
+        a, b = (_version(versions, end) for end in ("a", "b"))
         rows.append([conflict.get("id"), _mapping(conflict.get("resource_mapping_id"), mappings),
-                     conflict.get("title"), *booking, *calendar])
-    return table(["LINK ID", "MAPPING", "TITLE", "BOOKING TITLE", "BOOKING TIME (UTC)",
-                  "CALENDAR TITLE", "CALENDAR TIME (UTC)"], rows)
+                     conflict.get("title"), *a, *b])
+    return table(["LINK ID", "MAPPING", "TITLE", "A TITLE", "A TIME (UTC)",
+                  "B TITLE", "B TIME (UTC)"], rows)
 
 
 def _mapping(mapping_id: str | None, mappings: dict[str, dict[str, Any]]) -> str | None:
     mapping = mappings.get(mapping_id)
     if mapping is None:
         return mapping_id
-    return f"{mapping.get('booking_system_resource_id')} -> {mapping.get('calendar_resource_id')}"
+    a, b = mapping.get("a") or {}, mapping.get("b") or {}
+    return f"{a.get('calendar_id')} <-> {b.get('calendar_id')}"
 
 
 def _version(versions: dict[str, Any], side: str) -> tuple[str | None, str | None]:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from calbridge.cli.api import BridgeApi, add_connection_options
 from calbridge.cli.failures import EXIT_OK
 from calbridge.cli.render import table
-from calbridge.model import ConflictPolicy, SyncDirection
+from calbridge.model import ConflictPolicy, Direction
 
 PATH = "/mappings/resources"
 
@@ -38,8 +38,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     adding.add_argument("--name", help="a readable name for the calendar")
     adding.add_argument("--inactive", action="store_true",
                         help="store the mapping without syncing it yet")
-    adding.add_argument("--direction", choices=[d.value for d in SyncDirection],
-                        default=SyncDirection.BOTH.value, help="default: %(default)s")
+    adding.add_argument("--direction", default=Direction.BOTH.value,
+                        choices=[*(d.value for d in Direction), "to_calendar", "from_calendar"],
+                        help="a_to_b (to_calendar) runs from the booking resource only; "
+                             "default: %(default)s")
     adding.add_argument("--conflict-policy", choices=[p.value for p in ConflictPolicy],
                         default=ConflictPolicy.ORIGIN_WINS.value, help="default: %(default)s")
     adding.set_defaults(run=add_mapping)
@@ -67,7 +69,7 @@ def add_mapping(args: argparse.Namespace) -> int:
         "calendar_system": args.calendar_system,
         "calendar_resource_id": args.calendar_id,
         "active": not args.inactive,
-        "sync_direction": args.direction,
+        "sync_direction": Direction(args.direction).value,
         "conflict_policy": args.conflict_policy,
     }
     if args.name:
@@ -89,7 +91,10 @@ def remove_mapping(args: argparse.Namespace) -> int:
 
 def mappings_table(mappings: list[dict[str, Any]]) -> str:
     return table(
-        ["ID", "RESOURCE", "SYSTEM", "CALENDAR", "NAME", "ACTIVE", "DIRECTION", "POLICY"],
-        [[m.get("id"), m.get("booking_system_resource_id"), m.get("calendar_system"),
-          m.get("calendar_resource_id"), m.get("calendar_resource_name"), m.get("active"),
-          m.get("sync_direction"), m.get("conflict_policy")] for m in mappings])
+        ["ID", "END A", "END B", "NAME", "ACTIVE", "DIRECTION", "POLICY"],
+        [[m.get("id"), _end(m.get("a")), _end(m.get("b")), (m.get("b") or {}).get("name"),
+          m.get("active"), m.get("direction"), m.get("conflict_policy")] for m in mappings])
+
+
+def _end(end: dict[str, Any] | None) -> str | None:
+    return f"{end.get('bridge')}:{end.get('calendar_id')}" if end else None

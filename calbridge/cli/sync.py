@@ -21,8 +21,7 @@ from calbridge.cli.render import table
 # One resource's first sync can take minutes; Azure ends an HTTP call after 230 s anyway.
 SYNC_TIMEOUT_SECONDS = 240.0
 # A mapping's direction, and the side changes come from in a run (see services.sync.allowed).
-FLOWS = {"both": {"booking", "calendar"}, "to_calendar": {"booking"},
-         "from_calendar": {"calendar"}}
+FLOWS = {"both": {"a", "b"}, "a_to_b": {"a"}, "b_to_a": {"b"}}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -124,14 +123,18 @@ def _known_bridges(api: BridgeApi, *names: str) -> None:
 
 def _resources(mappings: list[dict[str, Any]], source: str, target: str,
                wanted: list[str] | None) -> list[str]:
-    """Booking resource ids with an active mapping that lets changes flow source → target."""
+    """Calendar ids at the source end of active mappings that let changes flow
+    source → target."""
     found: set[str] = set()
     for mapping in mappings:
-        pair = (mapping.get("booking_system") or "booking_system", mapping.get("calendar_system"))
-        side = {(source, target): "booking", (target, source): "calendar"}.get(pair)
-        flows = FLOWS.get(mapping.get("sync_direction") or "both", set())
-        if mapping.get("active", True) and side in flows:
-            found.add(str(mapping.get("booking_system_resource_id")))
+        a, b = mapping.get("a") or {}, mapping.get("b") or {}
+        flows = FLOWS.get(mapping.get("direction") or "both", set())
+        if not mapping.get("active", True):
+            continue
+        if (a.get("bridge"), b.get("bridge")) == (source, target) and "a" in flows:
+            found.add(str(a.get("calendar_id")))
+        if (b.get("bridge"), a.get("bridge")) == (source, target) and "b" in flows:
+            found.add(str(b.get("calendar_id")))
     if wanted is None:
         return sorted(found)
     missing = [resource for resource in wanted if resource not in found]

@@ -7,7 +7,7 @@ import azure.functions as func
 from calbridge.bootstrap import Container
 from calbridge.errors import ValidationFailed
 from calbridge.functions.http import api, ok, read_json
-from calbridge.model import HoldStatus, Side
+from calbridge.model import HoldStatus
 from calbridge.services import decisions
 from calbridge.services.sync import results_block
 
@@ -37,8 +37,8 @@ def list_conflicts(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 def resolve_conflict(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     body = read_json(req, decisions.ConflictResolution, c.settings.max_body_bytes)
     assert body is not None
-    outcome = decisions.resolve_conflict(c, req.route_params["link_id"], Side(body.winner))
-    return ok(message=f"Conflict resolved: {body.winner} wins",
+    outcome = decisions.resolve_conflict(c, req.route_params["link_id"], body.winner)
+    return ok(message=f"Conflict resolved: {body.winner.value} wins",
               results=results_block([outcome]))
 
 

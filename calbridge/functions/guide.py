@@ -11,24 +11,27 @@ from calbridge.services import guide
 from calbridge.services.sync import cleanup_orphaned
 
 bp = func.Blueprint()
+# The guide's endpoints name their calendar system: these run over the booking mappings
+# whose calendar end is on a bridge of this type.
+OUTLOOK = "outlook"
 
 
 @bp.route(route="sync/to-outlook", methods=["POST"])
 @api
 def sync_bookings_to_outlook(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Sync completed", results=guide.sync_to_outlook(c))
+    return ok(message="Sync completed", results=guide.sync_to_calendar(c, OUTLOOK))
 
 
 @bp.route(route="sync/from-outlook", methods=["POST"])
 @api
 def sync_outlook_to_bookings(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Outlook events imported", results=guide.sync_from_outlook(c))
+    return ok(message="Outlook events imported", results=guide.sync_from_calendar(c, OUTLOOK))
 
 
 @bp.route(route="sync/pending-items", methods=["GET"])
 @api
 def list_pending_items(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    pending = guide.pending_items(c)
+    pending = guide.pending_items(c, OUTLOOK)
     return ok(pending_items=pending["items"], count=len(pending["items"]),
               failed_mappings=pending["failed_mappings"])
 
@@ -36,7 +39,7 @@ def list_pending_items(req: func.HttpRequest, c: Container) -> func.HttpResponse
 @bp.route(route="sync/outlook-events", methods=["GET"])
 @api
 def list_unlinked_outlook_events(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    found = guide.unlinked_outlook_events(c)
+    found = guide.unlinked_calendar_events(c, OUTLOOK)
     return ok(events=found["events"], count=len(found["events"]),
               failed_mappings=found["failed_mappings"])
 
@@ -45,7 +48,7 @@ def list_unlinked_outlook_events(req: func.HttpRequest, c: Container) -> func.Ht
 @api
 def populate_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return ok(message="Mapping populated (planned; /sync/to-outlook writes it)",
-              results=guide.populate_mapping(c))
+              results=guide.populate_mapping(c, OUTLOOK))
 
 
 @bp.route(route="sync/item/{item_type}/{item_id}/{resource_id}", methods=["POST"])
@@ -80,7 +83,7 @@ def list_pending_imports(req: func.HttpRequest, c: Container) -> func.HttpRespon
 @bp.route(route="booking/process-imports", methods=["POST"])
 @api
 def process_imports(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Import processing completed", results=guide.process_imports(c))
+    return ok(message="Import processing completed", results=guide.process_imports(c, OUTLOOK))
 
 
 @bp.route(route="booking/processed-imports", methods=["GET"])

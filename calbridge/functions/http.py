@@ -54,22 +54,26 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-            for err in exc.errors()]
+def _field_errors(exc: ValidationError, field_name: Callable[[str], str] = str
+                  ) -> list[dict[str, str]]:
+    return [{"field": field_name(".".join(str(p) for p in err["loc"])) or "body",
+             "message": err["msg"]} for err in exc.errors()]
 
 
-def validation_failed(exc: ValidationError) -> ValidationFailed:
-    fields = _field_errors(exc)
+def validation_failed(exc: ValidationError,
+                      field_name: Callable[[str], str] = str) -> ValidationFailed:
+    fields = _field_errors(exc, field_name)
     names = ", ".join(dict.fromkeys(f["field"] for f in fields))
     return ValidationFailed(f"invalid request body: {names}", details={"fields": fields})
 
 
 def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
-              optional: bool = False) -> M | None:
+              optional: bool = False, context: dict[str, Any] | None = None,
+              field_name: Callable[[str], str] = str) -> M | None:
     """Parse and validate a JSON body: 413 over `max_bytes`, 400 when not JSON (or JSON
-    beyond `untrusted_json`'s limits), 422 naming the fields that violate the schema.
-    An empty optional body is None."""
+    beyond `untrusted_json`'s limits), 422 naming the fields that violate the schema
+    (as `field_name` calls them). An empty optional body is None; `context` goes to the
+    model's validators."""
     declared = req.headers.get("content-length") or ""
     # isascii: "²" is a digit to isdigit() but not to int().
     if declared.isascii() and declared.isdigit() and (
@@ -88,9 +92,9 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
                                details={"fields": [{"field": "body",
                                                     "message": "expected an object"}]})
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise validation_failed(exc) from None
+        raise validation_failed(exc, field_name) from None
 
 
 def query_bool(req: func.HttpRequest, name: str) -> bool | None:

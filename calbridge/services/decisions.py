@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 
 from calbridge.bootstrap import Container
 from calbridge.errors import AlreadyExists, CalbridgeError
 from calbridge.model import (
     DeletionHold,
+    End,
     EventStatus,
     HoldStatus,
     OperationKind,
-    Side,
     SyncStatus,
-    other_side,
     utcnow,
 )
 from calbridge.sync.engine import Outcome, SyncEngine
@@ -26,11 +23,12 @@ from calbridge.sync.plan import PlannedOperation, plan_deletion
 class ConflictResolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    winner: Literal["booking", "calendar"]
+    # `a` or `b` (the guide's `booking` and `calendar` name ends `a` and `b`).
+    winner: End
 
 
 def list_conflicts(container: Container) -> list[dict]:
-    """Links changed on both sides under the `manual` policy, with both versions."""
+    """Links changed at both ends under the `manual` policy, with both versions."""
     container.storage.ensure()
     engine = SyncEngine(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
@@ -40,8 +38,8 @@ def list_conflicts(container: Container) -> list[dict]:
         mapping = mappings.get(link.mapping_id)
         if mapping is not None:
             sides = engine.sides(mapping)
-            for side in Side:
-                event_id = link.side_id(side)
+            for side in End:
+                event_id = link.event_id(side)
                 try:
                     event = (sides.bridges[side].get_event(sides.calendar(side), event_id)
                              if event_id else None)
@@ -54,7 +52,8 @@ def list_conflicts(container: Container) -> list[dict]:
                     "last_modified": event.last_modified}
         conflicts.append({"id": link.id, "resource_mapping_id": link.mapping_id,
                           "origin": link.origin.value, "title": link.title,
-                          "detected_at": link.updated_at, "versions": versions})
+                          "fields": link.last_error, "detected_at": link.updated_at,
+                          "versions": versions})
     return conflicts
 
 
@@ -77,8 +76,8 @@ def resolved_conflicts(container: Container, limit: int = 200) -> list[dict]:
     return found
 
 
-def resolve_conflict(container: Container, link_id: str, winner: Side) -> Outcome:
-    """Write the winning side's current version over the other side."""
+def resolve_conflict(container: Container, link_id: str, winner: End) -> Outcome:
+    """Write the winning end's current version over the other end."""
     container.storage.ensure()
     link = container.storage.links.find_by_id(link_id)
     if link.status is not SyncStatus.CONFLICT:
@@ -87,17 +86,16 @@ def resolve_conflict(container: Container, link_id: str, winner: Side) -> Outcom
     engine = SyncEngine(container)
     mapping = container.storage.mappings.get(link.mapping_id)
     sides = engine.sides(mapping)
-    source_id = link.side_id(winner) or ""
+    source_id = link.event_id(winner) or ""
+    reason = f"conflict resolved: {sides.system(winner)} ({winner.value}) wins"
     event = sides.bridges[winner].get_event(sides.calendar(winner), source_id)
     if event is None or event.status is EventStatus.CANCELLED:
         link.status = SyncStatus.SYNCED  # lets the deletion plan proceed
-        op = plan_deletion(winner, source_id, link, f"conflict resolved: {winner.value} wins")
-    elif link.side_id(other_side(winner)) is None:
-        op = PlannedOperation(OperationKind.CREATE, f"conflict resolved: {winner.value} wins",
-                              winner, source_id, event, link)
+        op = plan_deletion(winner, source_id, link, reason)
+    elif link.event_id(winner.other) is None:
+        op = PlannedOperation(OperationKind.CREATE, reason, winner, source_id, event, link)
     else:
-        op = PlannedOperation(OperationKind.UPDATE, f"conflict resolved: {winner.value} wins",
-                              winner, source_id, event, link)
+        op = PlannedOperation(OperationKind.UPDATE, reason, winner, source_id, event, link)
     return engine.apply(sides, op, force=True)
 
 
@@ -127,7 +125,8 @@ def confirm_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list
             link = container.storage.links.get(mapping.id, link_id)
         except CalbridgeError:
             continue
-        outcomes.append(engine.sync_event(mapping, hold.source, link.side_id(hold.source) or "",
+        outcomes.append(engine.sync_event(mapping, hold.source,
+                                          link.event_id(hold.source) or "",
                                           "confirmed mass deletion", guard=False))
     return hold, outcomes
 
@@ -138,19 +137,19 @@ def reject_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[
     hold = _decide(container, hold_id, HoldStatus.REJECTED)
     engine = SyncEngine(container)
     mapping = container.storage.mappings.get(hold.mapping_id)
-    survivor = other_side(hold.source)
+    survivor = hold.source.other
     outcomes = []
     for link_id in hold.link_ids:
         try:
             link = container.storage.links.get(mapping.id, link_id)
-            link.set_side_id(hold.source, None)
-            link.set_side_fingerprint(hold.source, None)
-            link.status, link.pending_side = SyncStatus.PENDING, survivor
+            link.set_event_id(hold.source, None)
+            link.end(hold.source).fingerprint = link.end(hold.source).fields = None
+            link.status, link.pending_end = SyncStatus.PENDING, survivor
             # A fresh copy needs a fresh idempotency key: the first one may still name
             # the deleted (cancelled) event.
             link.generation += 1
             link = container.storage.links.update(link)
-            outcomes.append(engine.sync_event(mapping, survivor, link.side_id(survivor) or "",
+            outcomes.append(engine.sync_event(mapping, survivor, link.event_id(survivor) or "",
                                               "restored after a rejected mass deletion"))
         except CalbridgeError:
             continue

@@ -4,34 +4,37 @@ automation and deletion statistics), mapped onto the generic engine.
 The guide describes a staged flow (populate a mapping table, then sync; import Outlook
 events as pending rows, then process them). calbridge's engine does each step in one
 go and keeps the state on event links, so these endpoints are views of that state and
-runs of the engine in one direction: "to Outlook" is the booking side of every
-mapping whose calendar system is an Outlook bridge, "from Outlook" its calendar side.
+runs of the engine in one direction over the booking mappings (a booking system at one
+end) whose other end is on a bridge of the type the endpoint names: "to Outlook" runs
+from their booking end, "from Outlook" from their calendar end.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from calbridge.bootstrap import Container
 from calbridge.errors import CalbridgeError, NotFound, StateConflict, ValidationFailed
 from calbridge.model import (
+    End,
     EventLink,
     EventStatus,
     HoldStatus,
     OperationKind,
     ResourceMapping,
-    Side,
     SyncStatus,
     utcnow,
 )
+from calbridge.services import mappings as mapping_state
 from calbridge.services import polling, subscriptions, webhooks
 from calbridge.services.sync import (
     MappingFailure,
     MappingRuns,
-    allowed,
     due_links,
     each_mapping,
     process_pending,
@@ -45,41 +48,83 @@ NOT_IN_STEP = (SyncStatus.PENDING, SyncStatus.ERROR, SyncStatus.CONFLICT)
 T = TypeVar("T")
 
 
-def outlook_mappings(container: Container) -> list[ResourceMapping]:
-    """Active mappings whose calendar side is an Outlook bridge."""
+class Role(StrEnum):
+    """The guide's two roles in a booking mapping: the booking end and the calendar end."""
+
+    BOOKING = "booking"
+    CALENDAR = "calendar"
+
+
+@dataclass(frozen=True)
+class BookingMapping:
+    """A mapping with a booking system at one end (the guide's `a`) and a calendar at the
+    other: which end plays which role."""
+
+    mapping: ResourceMapping
+    booking: End
+
+    def end(self, role: Role) -> End:
+        return self.booking if role is Role.BOOKING else self.booking.other
+
+    def role(self, end: End) -> Role:
+        return Role.BOOKING if end is self.booking else Role.CALENDAR
+
+    @property
+    def resource_id(self) -> str:
+        return self.mapping.end(self.booking).calendar_id
+
+    @property
+    def calendar_id(self) -> str:
+        return self.mapping.end(self.booking.other).calendar_id
+
+
+def booking_mappings(container: Container, calendar_type: str | None = None, *,
+                     active: bool = True) -> list[BookingMapping]:
+    """Mappings with a booking system at one end and, when `calendar_type` is given, a
+    bridge of that type at the other (the guide's "Outlook mappings")."""
     container.storage.ensure()
-    return [m for m in container.storage.mappings.list(active=True)
-            if (bridge := container.bridges.get(m.calendar_system)) is not None
-            and bridge.type_name == "outlook" and m.booking_system in container.bridges]
+    found = []
+    for mapping in container.storage.mappings.list(active=True if active else None):
+        booking = mapping_state.booking_end(container, mapping)
+        if booking is None:
+            continue
+        bridge = container.bridges.get(mapping.end(booking.other).bridge)
+        if bridge is not None and calendar_type in (None, bridge.type_name):
+            found.append(BookingMapping(mapping, booking))
+    return found
 
 
-def _each_outlook_mapping(container: Container, source: Side,
-                          work: Callable[[ResourceMapping, Side], Iterable[T]]
-                          ) -> MappingRuns[T]:
-    """`work` for every Outlook mapping whose direction lets changes flow from `source`,
-    mapping by mapping (a failing one is reported, the others go on)."""
-    return each_mapping(container, [(m, source) for m in outlook_mappings(container)
-                                    if allowed(m, source)], work)
+def _each(container: Container, calendar_type: str, source: Role,
+          work: Callable[[ResourceMapping, End], Iterable[T]]) -> MappingRuns[T]:
+    """`work` for every booking mapping of this calendar type whose direction lets changes
+    flow from the `source` role, mapping by mapping (a failing one is reported, the
+    others go on)."""
+    units = [(b.mapping, b.end(source)) for b in booking_mappings(container, calendar_type)
+             if b.mapping.allows(b.end(source))]
+    return each_mapping(container, units, work)
 
 
-def _run_all(container: Container, source: Side) -> MappingRuns[Outcome]:
-    engine = SyncEngine(container)
-    return _each_outlook_mapping(container, source, engine.run)
+def _run_all(container: Container, calendar_type: str, source: Role) -> MappingRuns[Outcome]:
+    return _each(container, calendar_type, source, SyncEngine(container).run)
+
+
+def _roles(container: Container) -> dict[str, BookingMapping]:
+    return {b.mapping.id: b for b in booking_mappings(container, active=False)}
 
 
 def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any]]:
     """The guide's `details[]`: one row per write, named in the booking system's terms."""
-    mappings = {m.id: m for m in container.storage.mappings.list()}
+    roles = _roles(container)
     rows = []
     for outcome in outcomes:
         if outcome.status == "skipped":
             continue
-        mapping = mappings.get(outcome.mapping_id or "")
-        to_calendar = mapping is not None and outcome.source_system == mapping.booking_system
+        mapping = roles.get(outcome.mapping_id or "")
+        to_calendar = mapping is not None and outcome.source is mapping.booking
         rows.append({
             "item_type": "event",
             "item_id": outcome.source_id if to_calendar else outcome.target_id,
-            "resource_id": mapping.booking_system_resource_id if mapping else None,
+            "resource_id": mapping.resource_id if mapping else None,
             "action": {"create": "created", "update": "updated", "delete": "deleted"}.get(
                 outcome.operation.value, outcome.operation.value)
             if outcome.status == "completed" else outcome.status,
@@ -90,17 +135,18 @@ def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any
     return rows
 
 
-def sync_to_outlook(container: Container) -> dict[str, Any]:
-    """`POST /sync/to-outlook`: bookings → Outlook for every Outlook mapping, then due retries."""
-    runs = _run_all(container, Side.BOOKING)
-    outcomes = runs.results + _retry(container, Side.BOOKING, runs.results)
+def sync_to_calendar(container: Container, calendar_type: str) -> dict[str, Any]:
+    """`POST /sync/to-outlook`: bookings → the calendars of every booking mapping of this
+    calendar type, then due retries."""
+    runs = _run_all(container, calendar_type, Role.BOOKING)
+    outcomes = runs.results + _retry(container, calendar_type, Role.BOOKING, runs.results)
     return _results(container, outcomes, runs.failures)
 
 
-def sync_from_outlook(container: Container) -> dict[str, Any]:
-    """`POST /sync/from-outlook`: Outlook → booking system for every Outlook mapping. New
-    Outlook events become bookings at once (no separate import stage)."""
-    runs = _run_all(container, Side.CALENDAR)
+def sync_from_calendar(container: Container, calendar_type: str) -> dict[str, Any]:
+    """`POST /sync/from-outlook`: calendars → booking system. New calendar events become
+    bookings at once (no separate import stage)."""
+    runs = _run_all(container, calendar_type, Role.CALENDAR)
     return _results(container, runs.results, runs.failures)
 
 
@@ -110,99 +156,103 @@ def _results(container: Container, outcomes: list[Outcome],
             "details": details(container, with_failures(outcomes, failures))}
 
 
-def _retry(container: Container, side: Side, tried: list[Outcome]) -> list[Outcome]:
+def _retry(container: Container, calendar_type: str, role: Role,
+           tried: list[Outcome]) -> list[Outcome]:
     """An operator's re-run retries failed items of one direction at once, except those
     the same request has just tried."""
-    outlook = {m.id for m in outlook_mappings(container)}
+    roles = {b.mapping.id: b for b in booking_mappings(container, calendar_type)}
     return process_pending(container, manual=True,
                            exclude=frozenset(o.link_id for o in tried if o.link_id),
-                           where=lambda mapping, source: mapping.id in outlook
-                           and source is side)
+                           where=lambda mapping, source: mapping.id in roles
+                           and source is roles[mapping.id].end(role))
 
 
-def _link_row(link: EventLink, mappings: dict[str, ResourceMapping]) -> dict[str, Any]:
-    mapping = mappings.get(link.mapping_id)
+def _link_row(link: EventLink, mapping: BookingMapping) -> dict[str, Any]:
     return {
         "bridge_mapping_id": link.id, "resource_mapping_id": link.mapping_id,
-        "item_type": link.item_type, "reservation_id": link.booking_id,
-        "resource_id": mapping.booking_system_resource_id if mapping else None,
-        "outlook_event_id": link.calendar_event_id,
-        "calendar_resource_id": mapping.calendar_resource_id if mapping else None,
-        "origin": link.origin.value, "sync_status": link.status.value, "title": link.title,
-        "starts_at": link.starts_at, "ends_at": link.ends_at, "attempts": link.attempts,
-        "last_error": link.last_error, "updated_at": link.updated_at,
+        "item_type": link.item_type, "reservation_id": link.event_id(mapping.booking),
+        "resource_id": mapping.resource_id,
+        "outlook_event_id": link.event_id(mapping.booking.other),
+        "calendar_resource_id": mapping.calendar_id,
+        "origin": mapping.role(link.origin).value, "sync_status": link.status.value,
+        "title": link.title, "starts_at": link.starts_at, "ends_at": link.ends_at,
+        "attempts": link.attempts, "last_error": link.last_error,
+        "updated_at": link.updated_at,
     }
 
 
 def _links(container: Container, statuses: tuple[SyncStatus, ...],
-           origin: Side | None = None) -> list[dict[str, Any]]:
-    container.storage.ensure()
-    mappings = {m.id: m for m in container.storage.mappings.list()}
+           origin: Role | None = None) -> list[dict[str, Any]]:
+    """Links of booking mappings with these statuses (born in one role, when given)."""
+    roles = _roles(container)
     rows = []
     for status in statuses:
         for link in container.storage.links.list(status=status):
-            if origin is None or link.origin is origin:
-                rows.append(_link_row(link, mappings))
+            mapping = roles.get(link.mapping_id)
+            if mapping is not None and (origin is None or mapping.role(link.origin) is origin):
+                rows.append(_link_row(link, mapping))
     return sorted(rows, key=lambda r: r["updated_at"])
 
 
-def pending_items(container: Container) -> dict[str, Any]:
-    """`GET /sync/pending-items`: booking items not yet (or not correctly) in Outlook —
+def pending_items(container: Container, calendar_type: str) -> dict[str, Any]:
+    """`GET /sync/pending-items`: booking items not yet (or not correctly) in the calendar —
     links pending, failed or in conflict, and what the next `/sync/to-outlook` would
     write from a complete listing of each mapped resource (bookings never synced,
     changes not yet carried over). A mapping that cannot be read is reported."""
-    rows = _links(container, NOT_IN_STEP, Side.BOOKING)
+    rows = _links(container, NOT_IN_STEP, Role.BOOKING)
     listed = {row["bridge_mapping_id"] for row in rows}
     engine = SyncEngine(container)
-    runs = _each_outlook_mapping(container, Side.BOOKING, lambda mapping, source: [
-        (mapping, engine.run(mapping, source, full=True, dry_run=True))])
+    roles = _roles(container)
+    runs = _each(container, calendar_type, Role.BOOKING, lambda mapping, source: [
+        (roles[mapping.id], engine.run(mapping, source, full=True, dry_run=True))])
     for mapping, planned in runs.results:
         for outcome in planned:
             if outcome.status != "planned" or outcome.link_id in listed:
                 continue
             rows.append({
-                "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.id,
+                "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.mapping.id,
                 "item_type": "event", "reservation_id": outcome.source_id,
-                "resource_id": mapping.booking_system_resource_id,
+                "resource_id": mapping.resource_id,
                 "outlook_event_id": outcome.target_id,
-                "calendar_resource_id": mapping.calendar_resource_id,
-                "origin": Side.BOOKING.value,
+                "calendar_resource_id": mapping.calendar_id,
+                "origin": Role.BOOKING.value,
                 "sync_status": "unsynced" if outcome.link_id is None else "changed",
                 "action": outcome.operation.value, "reason": outcome.reason,
                 "title": outcome.title})
     return {"items": rows, "failed_mappings": runs.failed_mappings()}
 
 
-def unlinked_outlook_events(container: Container) -> dict[str, Any]:
-    """`GET /sync/outlook-events`: Outlook events in the sync window that no link holds and
-    calbridge did not write — what the next `/sync/from-outlook` imports — and the
+def unlinked_calendar_events(container: Container, calendar_type: str) -> dict[str, Any]:
+    """`GET /sync/outlook-events`: calendar events in the sync window that no link holds
+    and calbridge did not write — what the next `/sync/from-outlook` imports — and the
     mappings whose calendar could not be read."""
     window = SyncEngine(container).window()
+    roles = _roles(container)
 
-    def unlinked(mapping: ResourceMapping, side: Side) -> Iterator[dict[str, Any]]:
+    def unlinked(mapping: ResourceMapping, source: End) -> Iterator[dict[str, Any]]:
         links = container.storage.links.list(mapping.id)
-        linked = {link.calendar_event_id for link in links if link.calendar_event_id}
+        linked = {link.event_id(source) for link in links if link.event_id(source)}
         ours = {link.id for link in links}
-        bridge = container.bridge(mapping.calendar_system)
-        for event in bridge.list_events(mapping.calendar_resource_id, window):
+        bridge = container.bridge(mapping.end(source).bridge)
+        for event in bridge.list_events(mapping.end(source).calendar_id, window):
             if event.id in linked or (event.marker and event.marker in ours):
                 continue
             yield {"outlook_event_id": event.id, "title": event.title,
                    "start": event.start, "end": event.end,
-                   "calendar_resource_id": mapping.calendar_resource_id,
-                   "resource_id": mapping.booking_system_resource_id,
+                   "calendar_resource_id": mapping.end(source).calendar_id,
+                   "resource_id": roles[mapping.id].resource_id,
                    "resource_mapping_id": mapping.id}
 
-    runs = _each_outlook_mapping(container, Side.CALENDAR, unlinked)
+    runs = _each(container, calendar_type, Role.CALENDAR, unlinked)
     return {"events": runs.results, "failed_mappings": runs.failed_mappings()}
 
 
-def populate_mapping(container: Container) -> dict[str, Any]:
+def populate_mapping(container: Container, calendar_type: str) -> dict[str, Any]:
     """`POST /sync/populate-mapping`: what `/sync/to-outlook` would write, planned from a
     complete listing of every mapped booking resource. Nothing is written: the engine
     makes the link of a booking when it syncs it."""
     engine = SyncEngine(container)
-    runs = _each_outlook_mapping(container, Side.BOOKING, lambda mapping, source: engine.run(
+    runs = _each(container, calendar_type, Role.BOOKING, lambda mapping, source: engine.run(
         mapping, source, full=True, dry_run=True))
     planned = [o.as_dict() for o in runs.results if o.status == "planned"]
     return {"planned": len(planned), "items": planned,
@@ -216,26 +266,25 @@ def sync_item(container: Container, item_type: str, item_id: str, resource_id: s
     every calendar its resource is mapped to. A booking that does not exist (and was
     never synced) is 404, one of another resource 422, and a cancellation of a booking
     that is still active 409."""
-    container.storage.ensure()
-    mappings = [m for m in container.storage.mappings.list(active=True,
-                                                           booking_resource_id=resource_id)
-                if m.calendar_system in container.bridges
-                and m.booking_system in container.bridges and allowed(m, Side.BOOKING)]
+    mappings = [b for b in booking_mappings(container) if b.resource_id == resource_id
+                and b.mapping.allows(b.booking)
+                and b.mapping.end(b.booking).bridge in container.bridges]
     if not mappings:
         raise NotFound(f"resource {resource_id!r} has no active mapping")
     _check_item(container, mappings, item_id, resource_id, cancellation)
     engine = SyncEngine(container)
-    runs = each_mapping(container, [(m, Side.BOOKING) for m in mappings],
+    runs = each_mapping(container, [(b.mapping, b.booking) for b in mappings],
                         lambda mapping, source: [engine.sync_event(mapping, source, item_id,
                                                                    reason)])
     return {"item_type": item_type, "item_id": item_id, "resource_id": resource_id,
             **_results(container, runs.results, runs.failures)}
 
 
-def _check_item(container: Container, mappings: list[ResourceMapping], item_id: str,
+def _check_item(container: Container, mappings: list[BookingMapping], item_id: str,
                 resource_id: str, cancellation: bool) -> None:
     """What the booking system's hook says must be true of the booking."""
-    bridge = container.bridge(mappings[0].booking_system)
+    first = mappings[0]
+    bridge = container.bridge(first.mapping.end(first.booking).bridge)
     event = bridge.get_event(resource_id, item_id)
     if event is not None:
         if cancellation and event.status is not EventStatus.CANCELLED:
@@ -243,7 +292,7 @@ def _check_item(container: Container, mappings: list[ResourceMapping], item_id: 
                 f"booking {item_id!r} is still active; cancel it in the booking system "
                 "first, or use /sync/item to sync its current state")
         return
-    if any(container.storage.links.find(m.id, Side.BOOKING, item_id) for m in mappings):
+    if any(container.storage.links.find(b.mapping.id, b.booking, item_id) for b in mappings):
         return  # it was synced from this resource: its deletion follows
     try:
         elsewhere = bridge.calendar_of(item_id)
@@ -268,15 +317,15 @@ def sync_stats(container: Container) -> dict[str, Any]:
 
 
 def pending_imports(container: Container) -> list[dict[str, Any]]:
-    """Outlook-born links whose booking is not (correctly) made yet."""
-    return _links(container, NOT_IN_STEP, Side.CALENDAR)
+    """Calendar-born links whose booking is not (correctly) made yet."""
+    return _links(container, NOT_IN_STEP, Role.CALENDAR)
 
 
-def process_imports(container: Container) -> dict[str, Any]:
-    """`POST /booking/process-imports`: Outlook → booking system again, then due retries of
-    Outlook-born items."""
-    runs = _run_all(container, Side.CALENDAR)
-    outcomes = runs.results + _retry(container, Side.CALENDAR, runs.results)
+def process_imports(container: Container, calendar_type: str) -> dict[str, Any]:
+    """`POST /booking/process-imports`: calendar → booking system again, then due retries
+    of calendar-born items."""
+    runs = _run_all(container, calendar_type, Role.CALENDAR)
+    outcomes = runs.results + _retry(container, calendar_type, Role.CALENDAR, runs.results)
     block = results_block(outcomes, runs.failures)
     block["reservation_ids"] = [o.target_id for o in outcomes if o.status == "completed"
                                 and o.operation is OperationKind.CREATE and o.target_id]
@@ -284,20 +333,22 @@ def process_imports(container: Container) -> dict[str, Any]:
 
 
 def processed_imports(container: Container) -> list[dict[str, Any]]:
-    return [row for row in _links(container, (SyncStatus.SYNCED,), Side.CALENDAR)
+    return [row for row in _links(container, (SyncStatus.SYNCED,), Role.CALENDAR)
             if row["reservation_id"]]
 
 
 def processing_stats(container: Container) -> dict[str, Any]:
-    """Outlook-born links by status, and writes into the booking system by outcome."""
-    container.storage.ensure()
+    """Calendar-born links by status, and writes into the booking systems by outcome."""
+    roles = _roles(container)
     by_status: Counter[str] = Counter(
         link.status.value for link in container.storage.links.list()
-        if link.origin is Side.CALENDAR)
-    booking = container.settings.booking_bridge
+        if (mapping := roles.get(link.mapping_id)) is not None
+        and mapping.role(link.origin) is Role.CALENDAR)
+    booking = {name for name, bridge in container.bridges.items()
+               if bridge.capabilities.bookings}
     writes: dict[str, dict[str, int]] = {}
     for op in _operations(container):
-        if op["target_system"] == booking:
+        if op["target_system"] in booking:
             writes.setdefault(op["operation"], Counter())[op["status"]] += 1
     return {"imports": {status.value: by_status[status.value] for status in SyncStatus},
             "total_imports": sum(by_status.values()),

@@ -45,8 +45,8 @@ def unsyncable(container: Container, healthy_bridges: set[str]) -> list[dict[str
     bridges answer their own health check."""
     found = []
     for mapping in container.storage.mappings.list(active=True):
-        if mapping.verified is not True and {mapping.booking_system,
-                                             mapping.calendar_system} <= healthy_bridges:
+        if mapping.verified is not True and {mapping.a.bridge,
+                                             mapping.b.bridge} <= healthy_bridges:
             mapping = mapping_state.recheck(container, mapping)
         problem = _problem(mapping)
         if problem is not None:
@@ -55,17 +55,18 @@ def unsyncable(container: Container, healthy_bridges: set[str]) -> list[dict[str
 
 
 def _problem(mapping: ResourceMapping) -> dict[str, Any] | None:
-    row = {"resource_mapping_id": mapping.id, "resource_id": mapping.booking_system_resource_id,
-           "calendar_system": mapping.calendar_system,
-           "calendar_resource_id": mapping.calendar_resource_id}
+    # Both ends, and the guide's names for them (its booking end is `a`).
+    row = {"resource_mapping_id": mapping.id, "a": mapping.a.model_dump(),
+           "b": mapping.b.model_dump(), "resource_id": mapping.a.calendar_id,
+           "calendar_system": mapping.b.bridge, "calendar_resource_id": mapping.b.calendar_id}
     if mapping.missing_end is not None:
-        bridge, calendar_id = mapping.end(mapping.missing_end)
-        return {**row, "reason": "calendar_missing", "side": mapping.missing_end.value,
-                "bridge": bridge, "calendar_id": calendar_id,
+        missing = mapping.end(mapping.missing_end)
+        return {**row, "reason": "calendar_missing", "end": mapping.missing_end.value,
+                "bridge": missing.bridge, "calendar_id": missing.calendar_id,
                 "error": mapping.verification_error}
     failure = mapping.last_failure
     if failure is not None and mapping.failed_runs >= REPEATED_FAILURES:
-        return {**row, "reason": "failing", "side": failure.side.value,
+        return {**row, "reason": "failing", "end": failure.side.value,
                 "bridge": failure.bridge, "calendar_id": failure.calendar_id,
                 "error": failure.error, "failed_runs": mapping.failed_runs,
                 "last_failed_at": failure.at}

@@ -1,5 +1,5 @@
-"""Resource mappings: which booking resource is synced with which calendar, and whether
-both of those calendars exist."""
+"""Resource mappings: which calendar is kept in step with which (two equal ends), and
+whether both of those calendars exist."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ from typing import Any
 from calbridge.bootstrap import Container
 from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, ValidationFailed
 from calbridge.model import (
+    End,
     EndFailure,
+    MappingPatch,
+    MappingRequest,
     ResourceMapping,
-    ResourceMappingFields,
-    ResourceMappingPatch,
-    Side,
+    guide_field,
 )
 
 log = logging.getLogger(__name__)
 
-# The field of the API that names each end's calendar.
-END_FIELDS = {Side.BOOKING: "booking_system_resource_id", Side.CALENDAR: "calendar_resource_id"}
-_ENDS = ("booking_system_resource_id", "calendar_system", "calendar_resource_id")
+
+def end_field(end: End, form: str = "guide") -> str:
+    """The field that names an end's calendar, as the user's form of the API calls it."""
+    name = f"{end.value}.calendar_id"
+    return guide_field(name) if form == "guide" else name
 
 
 @dataclass
@@ -29,8 +32,9 @@ class EndsCheck:
     """What the bridges said about a mapping's two calendars: the ends they say do not
     exist, and the ends they could not be asked about (each with its reason)."""
 
-    missing: dict[Side, str] = field(default_factory=dict)
-    unchecked: dict[Side, str] = field(default_factory=dict)
+    missing: dict[End, str] = field(default_factory=dict)
+    unchecked: dict[End, str] = field(default_factory=dict)
+    form: str = "guide"
 
     def state(self) -> dict[str, Any]:
         """The mapping's verification fields for this answer."""
@@ -46,16 +50,17 @@ class EndsCheck:
         """422 naming each field whose calendar a bridge says does not exist."""
         if self.missing:
             raise ValidationFailed("; ".join(self.missing.values()), details={"fields": [
-                {"field": END_FIELDS[side], "message": message}
-                for side, message in self.missing.items()]})
+                {"field": end_field(end, self.form), "message": message}
+                for end, message in self.missing.items()]})
 
 
-def check_ends(container: Container, mapping: ResourceMapping) -> EndsCheck:
+def check_ends(container: Container, mapping: ResourceMapping,
+               form: str = "guide") -> EndsCheck:
     """Ask each end's bridge whether its calendar exists."""
-    check = EndsCheck()
-    for side in Side:
-        bridge_name, calendar_id = mapping.end(side)
-        name = END_FIELDS[side]
+    check = EndsCheck(form=form)
+    for side in End:
+        bridge_name, calendar_id = mapping.end(side).bridge, mapping.end(side).calendar_id
+        name = end_field(side, form)
         bridge = container.bridges.get(bridge_name)
         if bridge is None:
             check.unchecked[side] = f"{name}: bridge {bridge_name!r} is not configured"
@@ -88,11 +93,11 @@ def recheck(container: Container, mapping: ResourceMapping) -> ResourceMapping:
     return _save_state(container, mapping, check_ends(container, mapping).state())
 
 
-def record_missing(container: Container, mapping: ResourceMapping, side: Side,
+def record_missing(container: Container, mapping: ResourceMapping, side: End,
                    message: str) -> ResourceMapping:
     """A run found one end's calendar missing: the mapping is unverified until it is back."""
     return _save_state(container, mapping, {
-        "verified": False, "verification_error": f"{END_FIELDS[side]}: {message}",
+        "verified": False, "verification_error": f"{end_field(side)}: {message}",
         "missing_end": side})
 
 
@@ -107,50 +112,67 @@ def record_run(container: Container, mapping: ResourceMapping,
                                             "last_failure": failure})
 
 
-def _check_bridge(container: Container, calendar_system: str) -> None:
-    if calendar_system not in container.bridges:
-        known = ", ".join(container.bridges) or "none"
-        raise ValidationFailed(
-            f"calendar_system {calendar_system!r} is not a configured bridge (configured: {known})",
-            details={"fields": [{"field": "calendar_system", "message": "unknown bridge"}]})
-    if calendar_system == container.settings.booking_bridge:
-        raise ValidationFailed(
-            "calendar_system must be a calendar bridge, not the booking system itself",
-            details={"fields": [{"field": "calendar_system", "message": "same as booking system"}]})
+def _check_ends(container: Container, mapping: ResourceMapping, form: str) -> None:
+    """Both bridges configured, and two different calendars."""
+    for end in End:
+        bridge = mapping.end(end).bridge
+        if bridge not in container.bridges:
+            known = ", ".join(container.bridges) or "none"
+            name = guide_field(f"{end.value}.bridge") if form == "guide" else f"{end.value}.bridge"
+            raise ValidationFailed(
+                f"{name} {bridge!r} is not a configured bridge (configured: {known})",
+                details={"fields": [{"field": name, "message": "unknown bridge"}]})
+    if mapping.pair_key()[:2] == mapping.pair_key()[2:]:
+        name = end_field(End.B, form)
+        raise ValidationFailed("a calendar cannot be mapped to itself", details={"fields": [
+            {"field": name, "message": "same calendar as the other end"}]})
 
 
-def _verified(container: Container, mapping: ResourceMapping) -> ResourceMapping:
+def _verified(container: Container, mapping: ResourceMapping,
+              form: str = "guide") -> ResourceMapping:
     """The mapping with its ends checked: 422 when a bridge says a calendar does not
     exist; unverified (checked again by the next run) when a bridge cannot be asked."""
-    check = check_ends(container, mapping)
+    check = check_ends(container, mapping, form)
     check.refuse_missing()
     return mapping.model_copy(update={**check.state(), "failed_runs": 0, "last_failure": None})
 
 
-def create_resource_mapping(container: Container, fields: ResourceMappingFields) -> ResourceMapping:
-    """Store a new mapping once both ends are checked; `AlreadyExists` when the same pair
-    is mapped already."""
-    _check_bridge(container, fields.calendar_system)
+def booking_end(container: Container, mapping: ResourceMapping) -> End | None:
+    """The end whose bridge is a booking system (the usage guide's booking mappings have
+    it at `a`, which is preferred when both ends are)."""
+    return next((end for end in End
+                 if (bridge := container.bridges.get(mapping.end(end).bridge)) is not None
+                 and bridge.capabilities.bookings), None)
+
+
+def describe_pair(mapping: ResourceMapping) -> str:
+    return (f"{mapping.a.bridge}:{mapping.a.calendar_id!r} and "
+            f"{mapping.b.bridge}:{mapping.b.calendar_id!r}")
+
+
+def create_resource_mapping(container: Container, request: MappingRequest,
+                            form: str = "guide") -> ResourceMapping:
+    """Store a new mapping once both ends are checked; `AlreadyExists` when the same two
+    calendars are mapped already (in this order)."""
+    mapping = ResourceMapping(**request.model_dump())
+    _check_ends(container, mapping, form)
     container.storage.ensure()
-    mapping = ResourceMapping(**fields.model_dump(),
-                              booking_system=container.settings.booking_bridge)
-    existing = container.storage.mappings.find_pair(*mapping.pair_key())
+    existing = container.storage.mappings.find_pair(mapping)
     if existing is None:
-        mapping = _verified(container, mapping)
+        mapping = _verified(container, mapping, form)
     try:
         return container.storage.mappings.add(mapping)
     except AlreadyExists:
-        existing = container.storage.mappings.find_pair(*mapping.pair_key())
+        existing = container.storage.mappings.find_pair(mapping)
         raise AlreadyExists(
-            f"{mapping.booking_system_resource_id!r} is already mapped to "
-            f"{mapping.calendar_system}:{mapping.calendar_resource_id!r}",
+            f"{describe_pair(mapping)} are already mapped",
             details={"existing_id": existing.id if existing else None}) from None
 
 
 def list_resource_mappings(container: Container, *, active: bool | None = None,
-                           calendar_system: str | None = None) -> list[ResourceMapping]:
+                           bridge: str | None = None) -> list[ResourceMapping]:
     container.storage.ensure()
-    return container.storage.mappings.list(active=active, calendar_system=calendar_system)
+    return container.storage.mappings.list(active=active, bridge=bridge)
 
 
 def get_resource_mapping(container: Container, mapping_id: str) -> ResourceMapping:
@@ -158,36 +180,43 @@ def get_resource_mapping(container: Container, mapping_id: str) -> ResourceMappi
     return container.storage.mappings.get(mapping_id)
 
 
-def mappings_for_resource(container: Container, booking_resource_id: str) -> list[ResourceMapping]:
+def mappings_for_calendar(container: Container, calendar_id: str) -> list[ResourceMapping]:
+    """Mappings with an end on this calendar (either end)."""
     container.storage.ensure()
-    return container.storage.mappings.list(booking_resource_id=booking_resource_id)
+    return container.storage.mappings.list(calendar_id=calendar_id)
 
 
-def update_resource_mapping(container: Container, mapping_id: str,
-                            patch: ResourceMappingPatch) -> ResourceMapping:
+def update_resource_mapping(container: Container, mapping_id: str, patch: MappingPatch,
+                            form: str = "guide") -> ResourceMapping:
     """Apply the given fields; the result is validated like a new mapping, and its ends
     are checked again when they changed."""
     container.storage.ensure()
     previous = container.storage.mappings.get(mapping_id)
     changes = patch.model_dump(exclude_unset=True)
-    if any(value is None and key != "calendar_resource_name" for key, value in changes.items()):
-        nulls = [k for k, v in changes.items() if v is None and k != "calendar_resource_name"]
-        raise ValidationFailed(f"{', '.join(nulls)} cannot be null",
-                               details={"fields": [{"field": k, "message": "cannot be null"}
-                                                   for k in nulls]})
-    merged = ResourceMappingFields.model_validate(
-        {**previous.model_dump(include=set(ResourceMappingFields.model_fields)), **changes})
-    if merged.calendar_system != previous.calendar_system:
-        _check_bridge(container, merged.calendar_system)
-    updated = previous.model_copy(update=merged.model_dump())
-    if any(getattr(updated, name) != getattr(previous, name) for name in _ENDS):
-        updated = _verified(container, updated)
+    ends = {name: changes.pop(name) for name in ("a", "b") if name in changes}
+    nulls = [key for key, value in changes.items() if value is None]
+    nulls += [f"{end}.{key}" for end, given in ends.items()
+              for key, value in given.items() if value is None and key != "name"]
+    if nulls:
+        names = [guide_field(n) if form == "guide" else n for n in nulls]
+        raise ValidationFailed(f"{', '.join(names)} cannot be null",
+                               details={"fields": [{"field": n, "message": "cannot be null"}
+                                                   for n in names]})
+    merged = {"a": previous.a.model_dump(), "b": previous.b.model_dump(),
+              "active": previous.active, "direction": previous.direction,
+              "conflict_policy": previous.conflict_policy, **changes}
+    for end, given in ends.items():
+        merged[end] = {**merged[end], **given}
+    request = MappingRequest.model_validate(merged)
+    updated = ResourceMapping.model_validate({**previous.model_dump(), **request.model_dump()})
+    updated.etag = previous.etag
+    if updated.pair_key() != previous.pair_key():
+        _check_ends(container, updated, form)
+        updated = _verified(container, updated, form)
     try:
         return container.storage.mappings.update(updated, previous=previous)
     except AlreadyExists:
-        raise AlreadyExists(
-            f"{updated.booking_system_resource_id!r} is already mapped to "
-            f"{updated.calendar_system}:{updated.calendar_resource_id!r}") from None
+        raise AlreadyExists(f"{describe_pair(updated)} are already mapped") from None
 
 
 def delete_resource_mapping(container: Container, mapping_id: str) -> ResourceMapping:

@@ -18,54 +18,65 @@ from typing import Any
 
 from calbridge.bootstrap import Container
 from calbridge.host.ncrontab import Schedule
-from calbridge.model import ResourceMapping, Side, utcnow
+from calbridge.model import Cursor, End, ResourceMapping, utcnow
 from calbridge.services import subscriptions
-from calbridge.services.sync import MappingRuns, allowed, each_mapping, results_block
+from calbridge.services.sync import MappingRuns, each_mapping, results_block
 from calbridge.sync.engine import Outcome, SyncEngine
 
 _lock = threading.Lock()
-_last_polled: dict[tuple[str, str], datetime] = {}
+_last_polled: dict[tuple[str, str, str], datetime] = {}
 
 
-def _remember(bridge: str, calendar_id: str, moment: datetime) -> None:
+def _remember(calendar: PolledCalendar, moment: datetime) -> None:
     with _lock:
-        _last_polled[(bridge, calendar_id.casefold())] = moment
+        _last_polled[calendar.key] = moment
 
 
-def _remembered(bridge: str, calendar_id: str) -> datetime | None:
+def _remembered(calendar: PolledCalendar) -> datetime | None:
     with _lock:
-        return _last_polled.get((bridge, calendar_id.casefold()))
+        return _last_polled.get(calendar.key)
 
 
 @dataclass(frozen=True)
 class PolledCalendar:
-    """One side of one active mapping: a calendar polling reads."""
+    """One end of one active mapping: a calendar polling reads."""
 
     mapping: ResourceMapping
-    side: Side
+    side: End
 
     @property
     def bridge(self) -> str:
-        return (self.mapping.booking_system if self.side is Side.BOOKING
-                else self.mapping.calendar_system)
+        return self.mapping.end(self.side).bridge
 
     @property
     def calendar_id(self) -> str:
-        return (self.mapping.booking_system_resource_id if self.side is Side.BOOKING
-                else self.mapping.calendar_resource_id)
+        return self.mapping.end(self.side).calendar_id
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.bridge, self.calendar_id.casefold(), self.mapping.id)
+
+    def cursor(self, cursors: dict[tuple[str, str, str | None], Cursor]) -> Cursor | None:
+        """This end's cursor among `cursors` (see `cursor_index`): its own, or the
+        calendar's older shared one."""
+        own = cursors.get((self.bridge, self.calendar_id, self.mapping.id))
+        return own or cursors.get((self.bridge, self.calendar_id, None))
+
+
+def cursor_index(container: Container) -> dict[tuple[str, str, str | None], Cursor]:
+    return {(c.bridge, c.calendar_id, c.mapping_id): c for c in container.storage.cursors.list()}
 
 
 def polled_calendars(container: Container) -> list[PolledCalendar]:
-    """Both sides of every active mapping whose bridges are configured, as directions allow."""
+    """Both ends of every active mapping whose bridges are configured, as directions allow."""
     container.storage.ensure()
     found = []
     for mapping in container.storage.mappings.list(active=True):
-        if not (mapping.calendar_system in container.bridges
-                and mapping.booking_system in container.bridges):
+        if not (mapping.a.bridge in container.bridges and mapping.b.bridge in container.bridges):
             continue
-        for side in (Side.CALENDAR, Side.BOOKING):
-            if allowed(mapping, side):
-                found.append(PolledCalendar(mapping, side))
+        for end in (End.B, End.A):
+            if mapping.allows(end):
+                found.append(PolledCalendar(mapping, end))
     return found
 
 
@@ -76,10 +87,10 @@ def _healthy_subscriptions(container: Container, now: datetime) -> set[tuple[str
 
 
 def _last_poll(container: Container, calendar: PolledCalendar,
-               cursors: dict[tuple[str, str], Any]) -> datetime | None:
-    stored = cursors.get((calendar.bridge, calendar.calendar_id))
-    times = [t for t in (_remembered(calendar.bridge, calendar.calendar_id),
-                         stored.last_poll_at if stored else None) if t is not None]
+               cursors: dict[tuple[str, str, str | None], Cursor]) -> datetime | None:
+    stored = calendar.cursor(cursors)
+    times = [t for t in (_remembered(calendar), stored.last_poll_at if stored else None)
+             if t is not None]
     return max(times) if times else None
 
 
@@ -88,10 +99,10 @@ def _poll(container: Container, engine: SyncEngine, calendars: list[PolledCalend
     """Each calendar through the engine, mapping by mapping (a failing one is reported,
     the others are polled)."""
 
-    def poll(mapping: ResourceMapping, side: Side) -> list[Outcome]:
+    def poll(mapping: ResourceMapping, side: End) -> list[Outcome]:
         calendar = PolledCalendar(mapping, side)
         outcomes = engine.run(mapping, side, **kwargs)
-        _remember(calendar.bridge, calendar.calendar_id, engine.clock())
+        _remember(calendar, engine.clock())
         return outcomes
 
     return each_mapping(container, [(c.mapping, c.side) for c in calendars], poll)
@@ -106,8 +117,7 @@ def poll_changes(container: Container, *, due_only: bool = False,
     engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
     calendars = polled_calendars(container)
     subscribed = _healthy_subscriptions(container, moment) if due_only else set()
-    cursors = ({(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
-               if due_only else {})
+    cursors = cursor_index(container) if due_only else {}
     every = timedelta(minutes=container.settings.reconcile_minutes)
     due: list[PolledCalendar] = []
     skipped = 0
@@ -133,7 +143,8 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
     engine = SyncEngine(container)
     existing, todo = [], []
     for calendar in polled_calendars(container):
-        stored = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
+        stored = container.storage.cursors.for_end(calendar.bridge, calendar.calendar_id,
+                                                   calendar.mapping.id)
         if stored is not None and stored.cursor and not force:
             existing.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id})
         else:
@@ -141,7 +152,8 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
     runs = _poll(container, engine, todo, full=force)
     initialized = []
     for calendar in todo:
-        after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id)
+        after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id,
+                                              calendar.mapping.id)
         initialized.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
                             "mapping_id": calendar.mapping.id,
                             "cursor_stored": bool(after and after.cursor)})
@@ -154,19 +166,18 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
     """Per calendar: last poll, last change, subscription health, next poll due."""
     moment = now or utcnow()
     container.storage.ensure()
-    cursors = {(c.bridge, c.calendar_id): c for c in container.storage.cursors.list()}
+    cursors = cursor_index(container)
     subscribed = _healthy_subscriptions(container, moment)
     every = timedelta(minutes=container.settings.reconcile_minutes)
     schedule = _schedule(container.settings.poll_schedule)
     rows, seen = [], set()
     for calendar in polled_calendars(container):
-        key = (calendar.bridge, calendar.calendar_id.casefold())
-        if key in seen:
+        if calendar.key in seen:
             continue
-        seen.add(key)
-        stored = cursors.get((calendar.bridge, calendar.calendar_id))
+        seen.add(calendar.key)
+        stored = calendar.cursor(cursors)
         last = _last_poll(container, calendar, cursors)
-        push = key in subscribed
+        push = (calendar.bridge, calendar.calendar_id.casefold()) in subscribed
         earliest = max(moment, last + every) if (push and last) else moment
         rows.append({
             "bridge": calendar.bridge, "calendar_id": calendar.calendar_id,

@@ -110,11 +110,17 @@ def _same_calendar(a: str, b: str) -> bool:
 
 def mappings_for_calendar(container: Container, bridge: str, calendar_id: str
                           ) -> list[ResourceMapping]:
-    """Active mappings whose calendar side is `calendar_id` of `bridge`."""
+    """Active mappings with an end on `calendar_id` of `bridge`."""
     container.storage.ensure()
     return [m for m in container.storage.mappings.list(active=True)
-            if m.calendar_system == bridge and _same_calendar(m.calendar_resource_id,
-                                                             calendar_id)]
+            if any(end.bridge == bridge and _same_calendar(end.calendar_id, calendar_id)
+                   for end in (m.a, m.b))]
+
+
+def _mapped_calendar(mapping: ResourceMapping, bridge: str, calendar_id: str) -> str:
+    """The calendar id as the mapping spells it."""
+    return next(end.calendar_id for end in (mapping.a, mapping.b)
+                if end.bridge == bridge and _same_calendar(end.calendar_id, calendar_id))
 
 
 def list_subscriptions(container: Container, bridge: str | None = None) -> list[Subscription]:
@@ -151,10 +157,11 @@ def subscribe_calendar(container: Container, bridge_name: str, calendar_id: str,
         if _same_calendar(existing.calendar_id, calendar_id) and existing.expires_at > moment:
             return existing, False
     client_state = secrets.token_urlsafe(32)
-    push = bridge.subscribe(mappings[0].calendar_resource_id, url, client_state,
-                            moment + lifetime(container), lifecycle_url=url)
+    mapped = _mapped_calendar(mappings[0], bridge.name, calendar_id)
+    push = bridge.subscribe(mapped, url, client_state, moment + lifetime(container),
+                            lifecycle_url=url)
     stored = container.storage.subscriptions.add(Subscription(
-        id=push.id, bridge=bridge.name, calendar_id=mappings[0].calendar_resource_id,
+        id=push.id, bridge=bridge.name, calendar_id=mapped,
         resource=push.resource, expires_at=push.expires_at, client_state=client_state,
         mapping_id=mappings[0].id))
     log.info("subscription created", extra={"bridge": bridge.name, "calendar": calendar_id,
@@ -223,11 +230,12 @@ def maintain(container: Container, *, now: datetime | None = None) -> dict[str, 
     container.storage.ensure()
     report: dict[str, Any] = {"renewed": [], "recreated": [], "created": [], "removed": [],
                               "failed": []}
-    mapped: dict[tuple[str, str], ResourceMapping] = {}
+    mapped: dict[tuple[str, str], str] = {}  # (bridge, calendar) → the calendar id
     for mapping in container.storage.mappings.list(active=True):
-        bridge = container.bridges.get(mapping.calendar_system)
-        if bridge is not None and can_subscribe(bridge):
-            mapped.setdefault((bridge.name, mapping.calendar_resource_id.casefold()), mapping)
+        for end in (mapping.a, mapping.b):
+            bridge = container.bridges.get(end.bridge)
+            if bridge is not None and can_subscribe(bridge):
+                mapped.setdefault((bridge.name, end.calendar_id.casefold()), end.calendar_id)
     covered: set[tuple[str, str]] = set()
     for subscription in container.storage.subscriptions.list():
         key = (subscription.bridge, subscription.calendar_id.casefold())
@@ -253,16 +261,15 @@ def maintain(container: Container, *, now: datetime | None = None) -> dict[str, 
                                      "calendar_id": subscription.calendar_id,
                                      "error": exc.message})
     if container.settings.webhook_base_url:
-        for (bridge_name, _), mapping in mapped.items():
-            if (bridge_name, mapping.calendar_resource_id.casefold()) in covered:
+        for (bridge_name, folded), calendar_id in mapped.items():
+            if (bridge_name, folded) in covered:
                 continue
             try:
-                created, _ = subscribe_calendar(container, bridge_name,
-                                                mapping.calendar_resource_id, now=moment)
+                created, _ = subscribe_calendar(container, bridge_name, calendar_id,
+                                                now=moment)
                 report["created"].append(created.id)
             except CalbridgeError as exc:
-                report["failed"].append({"subscription_id": None,
-                                         "calendar_id": mapping.calendar_resource_id,
+                report["failed"].append({"subscription_id": None, "calendar_id": calendar_id,
                                          "error": exc.message})
     else:
         report["skipped"] = "WEBHOOK_BASE_URL is not set: no subscriptions are created"

@@ -18,20 +18,17 @@ from calbridge.errors import (
     CalendarNotFound,
     NotFound,
     StorageUnavailable,
-    ValidationFailed,
 )
 from calbridge.model import (
+    End,
     EndFailure,
     EventLink,
     EventStatus,
     Identifier,
     OperationKind,
     ResourceMapping,
-    Side,
-    SyncDirection,
     SyncStatus,
     SyncWork,
-    other_side,
 )
 from calbridge.services import mappings as mapping_state
 from calbridge.sync.engine import Outcome, SyncEngine
@@ -84,15 +81,6 @@ def _instant(value: date | datetime) -> datetime:
     return datetime.combine(value, time(0), tzinfo=UTC)
 
 
-def allowed(mapping: ResourceMapping, source: Side) -> bool:
-    """Whether a mapping's direction lets changes flow from `source`."""
-    if mapping.sync_direction is SyncDirection.TO_CALENDAR:
-        return source is Side.BOOKING
-    if mapping.sync_direction is SyncDirection.FROM_CALENDAR:
-        return source is Side.CALENDAR
-    return True
-
-
 def success_rate(done: int, attempted: int, waiting: int = 0) -> str | None:
     """The guide's success rate; None when nothing was attempted because everything
     waits (a run that did nothing is not "100%" of anything)."""
@@ -114,20 +102,21 @@ class MappingFailure:
     end: EndFailure
 
     def as_dict(self) -> dict[str, Any]:
+        # The guide's names beside the ends: its booking end is `a`, its calendar `b`.
         return {"resource_mapping_id": self.mapping.id,
-                "resource_id": self.mapping.booking_system_resource_id,
-                "calendar_system": self.mapping.calendar_system,
-                "calendar_resource_id": self.mapping.calendar_resource_id,
-                "side": self.end.side.value, "bridge": self.end.bridge,
+                "resource_id": self.mapping.a.calendar_id,
+                "calendar_system": self.mapping.b.bridge,
+                "calendar_resource_id": self.mapping.b.calendar_id,
+                "end": self.end.side.value, "bridge": self.end.bridge,
                 "calendar_id": self.end.calendar_id, "error": self.end.error,
                 "code": self.end.code}
 
     def outcome(self) -> Outcome:
         """The failure as a row of the guide's `operations[]`."""
-        side = self.end.side
+        end = self.end.side
         return Outcome(OperationKind.SKIP, "failed",
-                       f"mapping not synced: its {side.value} end ({self.end.bridge}) failed",
-                       self.mapping.end(side)[0], self.mapping.end(other_side(side))[0], "",
+                       f"mapping not synced: its {end.value} end ({self.end.bridge}) failed",
+                       self.mapping.end(end).bridge, self.mapping.end(end.other).bridge, "",
                        mapping_id=self.mapping.id, error=self.end.error)
 
 
@@ -144,24 +133,24 @@ class MappingRuns(Generic[T]):
         return [failure.as_dict() for failure in self.failures]
 
 
-def _end_failure(mapping: ResourceMapping, side: Side, exc: CalbridgeError) -> EndFailure:
+def _end_failure(mapping: ResourceMapping, end: End, exc: CalbridgeError) -> EndFailure:
     """The end a failure belongs to: the calendar a `CalendarNotFound` names, else the
     end the work was reading."""
     if isinstance(exc, CalendarNotFound):
-        side = next((s for s in Side if mapping.end(s) == (exc.bridge, exc.calendar_id)), side)
-    bridge, calendar_id = mapping.end(side)
-    return EndFailure(side=side, bridge=bridge, calendar_id=calendar_id, error=exc.message,
+        end = next(iter(mapping.ends_on(exc.bridge, exc.calendar_id)), end)
+    return EndFailure(side=end, bridge=mapping.end(end).bridge,
+                      calendar_id=mapping.end(end).calendar_id, error=exc.message,
                       code=exc.code)
 
 
-def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, Side]],
-                 work: Callable[[ResourceMapping, Side], Iterable[T]]) -> MappingRuns[T]:
+def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, End]],
+                 work: Callable[[ResourceMapping, End], Iterable[T]]) -> MappingRuns[T]:
     """Run `work(mapping, side)` for every unit, mapping by mapping. A mapping not verified
     yet is checked first; one whose calendar is missing, or whose work raises, is reported
     with the end and what its system said, and every other mapping goes on. Storage
     failing is nobody's mapping: it stops the run."""
     runs: MappingRuns[T] = MappingRuns()
-    grouped: dict[str, tuple[ResourceMapping, list[Side]]] = {}
+    grouped: dict[str, tuple[ResourceMapping, list[End]]] = {}
     for mapping, side in units:
         grouped.setdefault(mapping.id, (mapping, []))[1].append(side)
     for mapping, sides in grouped.values():
@@ -169,9 +158,10 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, Si
         if mapping.verified is not True:
             mapping = mapping_state.recheck(container, mapping)
             if mapping.missing_end is not None:
-                bridge, calendar_id = mapping.end(mapping.missing_end)
+                missing_end = mapping.end(mapping.missing_end)
                 runs.failures.append(MappingFailure(mapping, EndFailure(
-                    side=mapping.missing_end, bridge=bridge, calendar_id=calendar_id,
+                    side=mapping.missing_end, bridge=missing_end.bridge,
+                    calendar_id=missing_end.calendar_id,
                     error=mapping.verification_error or "calendar does not exist",
                     code=CalendarNotFound.code)))
                 continue
@@ -236,45 +226,38 @@ def results_block(outcomes: list[Outcome],
 
 def _mappings(container: Container, resource_ids: list[str] | None = None
               ) -> list[ResourceMapping]:
+    """Active mappings whose two bridges are configured; with `resource_ids`, only those
+    with an end on one of these calendars."""
     container.storage.ensure()
     mappings = container.storage.mappings.list(active=True)
     if resource_ids is not None:
         wanted = set(resource_ids)
-        mappings = [m for m in mappings if m.booking_system_resource_id in wanted]
-    return [m for m in mappings if m.calendar_system in container.bridges
-            and m.booking_system in container.bridges]
+        mappings = [m for m in mappings if {m.a.calendar_id, m.b.calendar_id} & wanted]
+    return [m for m in mappings if m.a.bridge in container.bridges
+            and m.b.bridge in container.bridges]
 
 
 def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
                  request: SyncRequest) -> dict:
-    """`POST /bridges/sync/{source}/{target}`: every active mapping between the two."""
+    """`POST /bridges/sync/{source}/{target}`: every active mapping with an end on each, in
+    that direction (a mapping of two calendars of one bridge, both ways)."""
     container.bridge(source_bridge)
     container.bridge(target_bridge)
-    if source_bridge == target_bridge:
-        raise ValidationFailed("source and target bridge must differ", details={"fields": [
-            {"field": "target_bridge", "message": "same as source_bridge"}]})
     engine = SyncEngine(container)
-    units = []
-    for mapping in _mappings(container, request.resource_ids):
-        pair = (mapping.booking_system, mapping.calendar_system)
-        if pair == (source_bridge, target_bridge):
-            source = Side.BOOKING
-        elif pair == (target_bridge, source_bridge):
-            source = Side.CALENDAR
-        else:
-            continue
-        if allowed(mapping, source):
-            units.append((mapping, source))
+    units = [(mapping, source) for mapping in _mappings(container, request.resource_ids)
+             for source in End
+             if (mapping.end(source).bridge, mapping.end(source.other).bridge)
+             == (source_bridge, target_bridge) and mapping.allows(source)]
     runs = each_mapping(container, units, lambda mapping, source: engine.run(
         mapping, source, window=request.window(), dry_run=request.dry_run))
     return {"mappings": runs.mappings, "dry_run": request.dry_run,
             **results_block(runs.results, runs.failures)}
 
 
-def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceMapping, Side]]:
-    """Each mapping with every source side its direction allows."""
-    return [(mapping, source) for mapping in mappings
-            for source in (Side.BOOKING, Side.CALENDAR) if allowed(mapping, source)]
+def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceMapping, End]]:
+    """Each mapping with every source end its direction allows."""
+    return [(mapping, source) for mapping in mappings for source in End
+            if mapping.allows(source)]
 
 
 def sync_everything(container: Container) -> dict:
@@ -291,16 +274,14 @@ def process_work(container: Container, work: SyncWork) -> Outcome:
     return SyncEngine(container).sync_event(mapping, work.source, work.source_id, work.reason)
 
 
-def _systems(mapping: ResourceMapping, source: Side) -> tuple[str, str]:
+def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:
     """A mapping's bridges as (source, target) for changes flowing from `source`."""
-    if source is Side.BOOKING:
-        return mapping.booking_system, mapping.calendar_system
-    return mapping.calendar_system, mapping.booking_system
+    return mapping.end(source).bridge, mapping.end(source.other).bridge
 
 
 def retry_candidates(container: Container, *, now: datetime | None = None,
                      ignore_backoff: bool = False, force: bool = False
-                     ) -> Iterator[tuple[ResourceMapping, Side, EventLink, Outcome | None]]:
+                     ) -> Iterator[tuple[ResourceMapping, End, EventLink, Outcome | None]]:
     """Links with work left, with their mappings and the side whose state is owed, and
     for each either None (due now) or a `waiting` outcome saying until when and why.
     The timer keeps the backoff; an operator's call ignores it (`ignore_backoff`);
@@ -312,8 +293,8 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
     for status in (SyncStatus.PENDING, SyncStatus.ERROR):
         for link in container.storage.links.list(status=status):
             mapping = mappings.get(link.mapping_id)
-            side = link.pending_side or link.origin
-            if mapping is None or link.side_id(side) is None:
+            side = link.pending_end or link.origin
+            if mapping is None or link.event_id(side) is None:
                 continue
             waiting = None
             if link.attempts >= limit and not force:
@@ -328,13 +309,13 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
             source_system, target_system = _systems(mapping, side)
             yield mapping, side, link, Outcome(
                 OperationKind.SKIP, "waiting", waiting[0], source_system, target_system,
-                link.side_id(side) or "", target_id=link.side_id(other_side(side)),
+                link.event_id(side) or "", target_id=link.event_id(side.other),
                 link_id=link.id, mapping_id=mapping.id, title=link.title,
                 error=link.last_error, next_attempt_at=waiting[1], source=side)
 
 
 def due_links(container: Container, *, now: datetime | None = None, force: bool = False
-              ) -> Iterator[tuple[ResourceMapping, Side, EventLink]]:
+              ) -> Iterator[tuple[ResourceMapping, End, EventLink]]:
     """Links whose retry is due now (the timer's view; `force` ignores the backoff)."""
     for mapping, side, link, waiting in retry_candidates(container, now=now,
                                                         ignore_backoff=force):
@@ -344,7 +325,7 @@ def due_links(container: Container, *, now: datetime | None = None, force: bool 
 
 def process_pending(container: Container, *, now: datetime | None = None,
                     manual: bool = False, force: bool = False,
-                    where: Callable[[ResourceMapping, Side], bool] | None = None,
+                    where: Callable[[ResourceMapping, End], bool] | None = None,
                     exclude: frozenset[str] = frozenset()) -> list[Outcome]:
     """Retry links with pending work and report the ones still waiting. The timer keeps
     each link's backoff; an operator's call (`manual`) retries at once; `force` also
@@ -361,12 +342,12 @@ def process_pending(container: Container, *, now: datetime | None = None,
             outcomes.append(waiting)
             continue
         try:
-            outcomes.append(engine.sync_event(mapping, side, link.side_id(side) or "", "retry"))
+            outcomes.append(engine.sync_event(mapping, side, link.event_id(side) or "", "retry"))
         except CalbridgeError as exc:
             source_system, target_system = _systems(mapping, side)
             outcomes.append(Outcome(OperationKind.SKIP, "failed", "retry failed",
                                     source_system, target_system,
-                                    link.side_id(side) or "", link_id=link.id,
+                                    link.event_id(side) or "", link_id=link.id,
                                     mapping_id=mapping.id, error=exc.message, source=side))
     return outcomes
 
@@ -390,14 +371,13 @@ def _deletion_related(op: PlannedOperation) -> bool:
 def _booking_row(outcome: Outcome, mapping: ResourceMapping | None, active: int
                  ) -> dict[str, Any]:
     """The guide's `{id, active, resource_id, mapping_id}` for one cancelled or re-enabled
-    pair: the booking's id and resource, and the id of the link (the guide's mapping)."""
-    booking_side = mapping is not None and outcome.source_system == mapping.booking_system
-    return {"id": outcome.source_id if booking_side else outcome.target_id,
-            "active": active,
-            "resource_id": mapping.booking_system_resource_id if mapping else None,
+    pair: the id and calendar at end `a` (the guide's booking and resource), and the id of
+    the link (the guide's mapping)."""
+    return {"id": outcome.internal_id, "active": active,
+            "resource_id": mapping.a.calendar_id if mapping else None,
             "mapping_id": outcome.link_id,
             "resource_mapping_id": outcome.mapping_id,
-            "calendar_event_id": outcome.target_id if booking_side else outcome.source_id,
+            "calendar_event_id": outcome.external_id,
             "title": outcome.title}
 
 
@@ -456,17 +436,17 @@ def process_deletion_queue(container: Container) -> dict:
     """Retry deletions that are still owed: pending or failed links whose source event
     is gone or cancelled (`POST /bridges/process-deletion-queue`)."""
     engine = SyncEngine(container)
-    owed: dict[tuple[str, Side], list[EventLink]] = {}
-    units: list[tuple[ResourceMapping, Side]] = []
+    owed: dict[tuple[str, End], list[EventLink]] = {}
+    units: list[tuple[ResourceMapping, End]] = []
     for mapping, side, link in list(due_links(container)):
         if (mapping.id, side) not in owed:
             units.append((mapping, side))
         owed.setdefault((mapping.id, side), []).append(link)
 
-    def retry(mapping: ResourceMapping, side: Side) -> Iterator[Outcome]:
+    def retry(mapping: ResourceMapping, side: End) -> Iterator[Outcome]:
         sides = engine.sides(mapping)
         for link in owed[(mapping.id, side)]:
-            event_id = link.side_id(side) or ""
+            event_id = link.event_id(side) or ""
             try:
                 event = sides.bridges[side].get_event(sides.calendar(side), event_id)
                 if event is None or event.status is EventStatus.CANCELLED:
@@ -475,7 +455,7 @@ def process_deletion_queue(container: Container) -> dict:
                 raise  # the mapping's calendar, not this link: reported once, for the mapping
             except CalbridgeError as exc:
                 yield Outcome(OperationKind.DELETE, "failed", "queued deletion",
-                              sides.system(side), sides.system(other_side(side)), event_id,
+                              sides.system(side), sides.system(side.other), event_id,
                               link_id=link.id, mapping_id=mapping.id, error=exc.message,
                               source=side)
 
@@ -500,11 +480,11 @@ def cleanup_orphaned(container: Container) -> dict:
             by_mapping.setdefault(link.mapping_id, []).append(link)
     unchecked = 0
 
-    def sweep(mapping: ResourceMapping, side: Side) -> Iterator[dict[str, Any]]:
+    def sweep(mapping: ResourceMapping, side: End) -> Iterator[dict[str, Any]]:
         nonlocal unchecked
         for link in by_mapping[mapping.id]:
             try:
-                gone = all(_gone(engine, mapping, end, link.side_id(end)) for end in Side)
+                gone = all(_gone(engine, mapping, end, link.event_id(end)) for end in End)
             except CalendarNotFound:
                 raise  # the mapping's calendar: its links are kept, the mapping reported
             except CalbridgeError:
@@ -513,7 +493,7 @@ def cleanup_orphaned(container: Container) -> dict:
             if gone:
                 yield _remove_link(container, link, "gone on both sides")
 
-    runs = each_mapping(container, [(mappings[m], Side.CALENDAR) for m in by_mapping], sweep)
+    runs = each_mapping(container, [(mappings[m], End.B) for m in by_mapping], sweep)
     removed += runs.results
     return {"removed": len(removed), "removed_links": removed, "unchecked": unchecked,
             "failed_mappings": runs.failed_mappings()}
@@ -525,7 +505,7 @@ def _remove_link(container: Container, link: EventLink, reason: str) -> dict[str
             "status": link.status.value, "title": link.title, "reason": reason}
 
 
-def _gone(engine: SyncEngine, mapping: ResourceMapping, side: Side, event_id: str | None) -> bool:
+def _gone(engine: SyncEngine, mapping: ResourceMapping, side: End, event_id: str | None) -> bool:
     if event_id is None:
         return True
     sides = engine.sides(mapping)

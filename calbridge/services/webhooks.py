@@ -28,9 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import ChangeNotice, Delivery
 from calbridge.errors import BadRequest, CalbridgeError, NotFound, PayloadTooLarge
-from calbridge.model import ResourceMapping, Side, utcnow
+from calbridge.model import End, ResourceMapping, utcnow
 from calbridge.services import subscriptions
-from calbridge.services.sync import allowed
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.queues import NOTIFICATIONS, batches
 from calbridge.sync.engine import Outcome, SyncEngine
@@ -275,8 +274,8 @@ def _unrecorded_failure(outcomes: list[Outcome]) -> str | None:
 
 
 def _targets(container: Container, notice: PushNotice,
-             mappings: list[ResourceMapping] | None = None) -> list[tuple[ResourceMapping, Side]]:
-    """Which mappings (and from which side) a notice concerns."""
+             mappings: list[ResourceMapping] | None = None) -> list[tuple[ResourceMapping, End]]:
+    """Which mappings (and from which end) a notice concerns."""
     if not notice.calendar_id:
         return []
     if mappings is None:
@@ -285,14 +284,12 @@ def _targets(container: Container, notice: PushNotice,
     found = []
     wanted = notice.calendar_id.casefold()
     for mapping in mappings:
-        if (mapping.calendar_system == notice.bridge
-                and mapping.calendar_resource_id.casefold() == wanted):
-            found.append((mapping, Side.CALENDAR))
-        elif (mapping.booking_system == notice.bridge
-              and mapping.booking_system_resource_id.casefold() == wanted):
-            found.append((mapping, Side.BOOKING))
-    return [(m, side) for m, side in found if allowed(m, side)
-            and m.calendar_system in container.bridges and m.booking_system in container.bridges]
+        for end in End:
+            if (mapping.end(end).bridge == notice.bridge
+                    and mapping.end(end).calendar_id.casefold() == wanted):
+                found.append((mapping, end))
+    return [(m, end) for m, end in found if m.allows(end)
+            and m.a.bridge in container.bridges and m.b.bridge in container.bridges]
 
 
 def process(container: Container, notice: PushNotice,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from azure.core.exceptions import ResourceExistsError
 
 from calbridge.config import Settings
-from calbridge.store import cursors, deliveries, holds, links, mappings, operations, subscriptions
+from calbridge.store import (
+    cursors,
+    deliveries,
+    holds,
+    links,
+    mappings,
+    operations,
+    schema,
+    subscriptions,
+)
 from calbridge.store.clients import queue_service, table_service
 from calbridge.store.cursors import CursorRepository
 from calbridge.store.deliveries import DeliveryRepository
@@ -18,7 +27,7 @@ from calbridge.store.queues import QUEUES, WorkQueue, ensure_queue, poison_queue
 from calbridge.store.subscriptions import SubscriptionRepository
 
 TABLES = (mappings.TABLE, links.TABLE, cursors.TABLE, subscriptions.TABLE, operations.TABLE,
-          holds.TABLE)
+          holds.TABLE, schema.TABLE)
 # Created like the others but not backed up: what they hold means nothing minutes later.
 SHORT_LIVED_TABLES = (deliveries.TABLE,)
 
@@ -38,13 +47,15 @@ class Storage:
         self.operations = OperationRepository(table(operations.TABLE))
         self.holds = HoldRepository(table(holds.TABLE))
         self.deliveries = DeliveryRepository(table(deliveries.TABLE))
+        self.schema = table(schema.TABLE)
         self._ready = False
 
     def queue(self, name: str) -> WorkQueue:
         return WorkQueue(queue_client(self.queues, name))
 
     def ensure(self) -> None:
-        """Create the tables and queues once per process (idempotent)."""
+        """Create the tables and queues, and upgrade tables written by earlier versions,
+        once per process (idempotent)."""
         if self._ready:
             return
         with storage_errors("storage set-up"):
@@ -56,7 +67,13 @@ class Storage:
             for name in QUEUES:
                 ensure_queue(queue_client(self.queues, name))
                 ensure_queue(queue_client(self.queues, poison_queue_name(name)))
+        self.upgrade()
         self._ready = True
+
+    def upgrade(self) -> dict[str, int]:
+        """Bring tables written by earlier versions to the current schema (see `schema`)."""
+        return schema.upgrade(self.schema, self.mappings.table, self.links.table,
+                              self.holds.table)
 
     def ping(self) -> None:
         """Raises `StorageUnavailable` when storage cannot be reached."""

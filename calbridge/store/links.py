@@ -1,8 +1,8 @@
-"""Event links (`BridgeMappings`): one row per synced pair, findable from either side.
+"""Event links (`BridgeMappings`): one row per synced pair, findable from either end.
 
 A mapping's links share its partition. Beside each link row, one index row per known
-side id (`booking-<hash>`, `calendar-<hash>`) points back at it; link and index rows
-are written in one entity-group transaction so they never disagree.
+event id (`a-<hash>`, `b-<hash>`) points back at it; link and index rows are written in
+one entity-group transaction so they never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
 
 from calbridge.errors import NotFound
-from calbridge.model import EventLink, Side, SyncStatus, utcnow
+from calbridge.model import End, EventLink, SyncStatus, utcnow
 from calbridge.store.entities import (
     from_entity,
     is_generated_id,
@@ -31,17 +31,17 @@ def _link_row(link_id: str) -> str:
     return LINK_PREFIX + link_id
 
 
-def _index_row(side: Side, side_id: str) -> str:
-    return f"{side.value}-{key_hash(side_id)}"
+def _index_row(end: End, event_id: str) -> str:
+    return f"{end.value}-{key_hash(event_id)}"
 
 
-def _index_entity(link: EventLink, side: Side, side_id: str) -> dict[str, Any]:
-    return {"PartitionKey": link.mapping_id, "RowKey": _index_row(side, side_id),
-            "kind": "index", "link_id": link.id, "side": side.value, "side_id": side_id}
+def _index_entity(link: EventLink, end: End, event_id: str) -> dict[str, Any]:
+    return {"PartitionKey": link.mapping_id, "RowKey": _index_row(end, event_id),
+            "kind": "index", "link_id": link.id, "end": end.value, "event_id": event_id}
 
 
-def _side_ids(link: EventLink) -> dict[Side, str]:
-    return {side: value for side in Side if (value := link.side_id(side))}
+def _event_ids(link: EventLink) -> dict[End, str]:
+    return {end: value for end in End if (value := link.event_id(end))}
 
 
 class LinkRepository:
@@ -52,8 +52,8 @@ class LinkRepository:
         """Store a new link. Raises `AlreadyExists` when a side id is linked already."""
         operations: list[tuple] = [("create", to_entity(link, link.mapping_id,
                                                         _link_row(link.id), kind="link"))]
-        operations += [("create", _index_entity(link, side, value))
-                       for side, value in _side_ids(link).items()]
+        operations += [("create", _index_entity(link, end, value))
+                       for end, value in _event_ids(link).items()]
         with storage_errors(f"event link {link.id!r}"):
             self.table.submit_transaction(operations)
         return self.get(link.mapping_id, link.id)
@@ -66,12 +66,12 @@ class LinkRepository:
             entity = self.table.get_entity(mapping_id, _link_row(link_id))
         return from_entity(EventLink, entity)
 
-    def find(self, mapping_id: str, side: Side, side_id: str) -> EventLink | None:
-        """The link holding `side_id` on `side` of a mapping, if any."""
+    def find(self, mapping_id: str, end: End, event_id: str) -> EventLink | None:
+        """The link holding `event_id` at `end` of a mapping, if any."""
         with storage_errors("event link index"):
             rows = list(self.table.query_entities(
                 "PartitionKey eq @pk and RowKey eq @rk",
-                parameters={"pk": mapping_id, "rk": _index_row(side, side_id)}))
+                parameters={"pk": mapping_id, "rk": _index_row(end, event_id)}))
         if not rows:
             return None
         try:
@@ -89,20 +89,6 @@ class LinkRepository:
         if not rows:
             raise NotFound(f"event link {link_id!r} not found")
         return from_entity(EventLink, rows[0])
-
-    def find_anywhere(self, side: Side, side_id: str) -> list[EventLink]:
-        """Links holding `side_id` on `side` in any mapping (a scan: prefer `find`)."""
-        with storage_errors("event links"):
-            rows = list(self.table.query_entities(
-                "kind eq @kind and side eq @side and side_id eq @sid",
-                parameters={"kind": "index", "side": side.value, "sid": side_id}))
-        links = []
-        for row in rows:
-            try:
-                links.append(self.get(row["PartitionKey"], row["link_id"]))
-            except NotFound:
-                continue
-        return links
 
     def list(self, mapping_id: str | None = None, *,
              status: SyncStatus | None = None) -> list[EventLink]:
@@ -128,15 +114,15 @@ class LinkRepository:
                                                         _link_row(link.id), kind="link"),
                                     {"mode": UpdateMode.REPLACE, "etag": etag,
                                      "match_condition": MatchConditions.IfNotModified})]
-        old, new = _side_ids(before), _side_ids(link)
-        for side in Side:
-            if old.get(side) == new.get(side):
+        old, new = _event_ids(before), _event_ids(link)
+        for end in End:
+            if old.get(end) == new.get(end):
                 continue
-            if side in old:
+            if end in old:
                 operations.append(("delete", {"PartitionKey": link.mapping_id,
-                                              "RowKey": _index_row(side, old[side])}))
-            if side in new:
-                operations.append(("create", _index_entity(link, side, new[side])))
+                                              "RowKey": _index_row(end, old[end])}))
+            if end in new:
+                operations.append(("create", _index_entity(link, end, new[end])))
         with storage_errors(f"event link {link.id!r}"):
             self.table.submit_transaction(operations)
         return self.get(link.mapping_id, link.id)
@@ -146,8 +132,8 @@ class LinkRepository:
         operations: list[tuple] = [("delete", {"PartitionKey": link.mapping_id,
                                                "RowKey": _link_row(link.id)})]
         operations += [("delete", {"PartitionKey": link.mapping_id,
-                                   "RowKey": _index_row(side, value)})
-                       for side, value in _side_ids(link).items()]
+                                   "RowKey": _index_row(end, value)})
+                       for end, value in _event_ids(link).items()]
         with storage_errors(f"event link {link.id!r}"):
             self.table.submit_transaction(operations)
 

@@ -1,4 +1,4 @@
-"""Resource mappings (`BridgeResourceMappings`): booking resource ↔ calendar.
+"""Resource mappings (`BridgeResourceMappings`): a calendar ↔ a calendar.
 
 Each mapping row has a companion "pair" row in the same partition, written in one
 entity-group transaction, so two mappings of the same pair can never both exist.
@@ -35,8 +35,8 @@ class MappingRepository:
     def add(self, mapping: ResourceMapping) -> ResourceMapping:
         """Store a new mapping. Raises `AlreadyExists` when its pair is mapped already."""
         entity = to_entity(mapping, PARTITION, mapping.id, kind="mapping")
-        with storage_errors(f"mapping of {mapping.booking_system_resource_id!r} to "
-                            f"{mapping.calendar_system}:{mapping.calendar_resource_id!r}"):
+        with storage_errors(f"mapping of {mapping.a.bridge}:{mapping.a.calendar_id!r} to "
+                            f"{mapping.b.bridge}:{mapping.b.calendar_id!r}"):
             self.table.submit_transaction([("create", _pair_row(mapping)), ("create", entity)])
         return self.get(mapping.id)
 
@@ -50,32 +50,31 @@ class MappingRepository:
             raise NotFound(f"resource mapping {mapping_id!r} not found")
         return from_entity(ResourceMapping, entity)
 
-    def find_pair(self, booking_resource_id: str, calendar_system: str,
-                  calendar_resource_id: str) -> ResourceMapping | None:
-        key = key_hash(booking_resource_id, calendar_system, calendar_resource_id)
+    def find_pair(self, mapping: ResourceMapping) -> ResourceMapping | None:
+        """The stored mapping of the same two calendars, if any."""
+        key = key_hash(*mapping.pair_key())
         with storage_errors("resource mapping"):
             rows = list(self.table.query_entities(
                 "PartitionKey eq @pk and RowKey eq @rk",
                 parameters={"pk": PARTITION, "rk": "pair-" + key}))
         return self.get(rows[0]["mapping_id"]) if rows else None
 
-    def list(self, *, active: bool | None = None, booking_resource_id: str | None = None,
-             calendar_system: str | None = None) -> list[ResourceMapping]:
-        """Mappings in creation order, optionally filtered."""
+    def list(self, *, active: bool | None = None, calendar_id: str | None = None,
+             bridge: str | None = None) -> list[ResourceMapping]:
+        """Mappings in creation order, optionally only active ones, or only those with an
+        end on a calendar id or a bridge (either end)."""
         query, params = "PartitionKey eq @pk and kind eq @kind", {"pk": PARTITION,
                                                                   "kind": "mapping"}
         if active is not None:
             query += " and active eq @active"
             params["active"] = active
-        if booking_resource_id is not None:
-            query += " and booking_system_resource_id eq @rid"
-            params["rid"] = booking_resource_id
-        if calendar_system is not None:
-            query += " and calendar_system eq @system"
-            params["system"] = calendar_system
         with storage_errors("resource mappings"):
             rows = list(self.table.query_entities(query, parameters=params))
         mappings = [from_entity(ResourceMapping, row) for row in rows]
+        if calendar_id is not None:
+            mappings = [m for m in mappings if calendar_id in (m.a.calendar_id, m.b.calendar_id)]
+        if bridge is not None:
+            mappings = [m for m in mappings if bridge in (m.a.bridge, m.b.bridge)]
         return sorted(mappings, key=lambda m: (m.created_at, m.id))
 
     def update(self, mapping: ResourceMapping, previous: ResourceMapping) -> ResourceMapping:

@@ -19,19 +19,19 @@ from calbridge.model import (
     ConflictRecord,
     Cursor,
     DeletionHold,
+    End,
     Event,
     EventField,
     EventLink,
     EventOrigin,
     EventStatus,
     HoldStatus,
+    LinkEnd,
     Operation,
     OperationKind,
     ResourceMapping,
-    Side,
     SyncStatus,
     SyncWork,
-    other_side,
     utcnow,
 )
 from calbridge.store.queues import SYNC_WORK
@@ -75,18 +75,19 @@ class Outcome:
     title: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None  # a waiting retry: when it is due
-    source: Side | None = None  # which side of the mapping the change came from
+    source: End | None = None  # which end of the mapping the change came from
     conflict: ConflictRecord | None = None  # a conflict decided by the mapping's policy
 
     @property
     def internal_id(self) -> str | None:
-        """The booking system's id, whatever the direction (the guide's `internal_id`)."""
-        return self.target_id if self.source is not Side.BOOKING else self.source_id
+        """The event's id at end `a`, whatever the direction (the guide's `internal_id`:
+        its booking end is `a`)."""
+        return self.target_id if self.source is not End.A else self.source_id
 
     @property
     def external_id(self) -> str | None:
-        """The calendar system's event id, whatever the direction (`external_id`)."""
-        return self.source_id if self.source is not Side.BOOKING else self.target_id
+        """The event's id at end `b` (the guide's `external_id`, the calendar's id)."""
+        return self.source_id if self.source is not End.A else self.target_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,19 +102,24 @@ class Outcome:
 
 
 @dataclass
-class Sides:
-    """The two ends of a resource mapping as bridges and calendar ids."""
+class Ends:
+    """The two ends of a mapping as bridges and calendar ids."""
 
     mapping: ResourceMapping
-    bridges: dict[Side, CalendarBridge] = field(default_factory=dict)
+    bridges: dict[End, CalendarBridge] = field(default_factory=dict)
 
-    def calendar(self, side: Side) -> str:
-        if side is Side.BOOKING:
-            return self.mapping.booking_system_resource_id
-        return self.mapping.calendar_resource_id
+    def calendar(self, end: End) -> str:
+        return self.mapping.end(end).calendar_id
 
-    def system(self, side: Side) -> str:
-        return self.bridges[side].name
+    def system(self, end: End) -> str:
+        return self.bridges[end].name
+
+    def new_link(self, origin: End) -> EventLink:
+        """A pending link born at `origin`, each end naming its bridge and calendar."""
+        ends = {end.value: LinkEnd(bridge=self.system(end), calendar_id=self.calendar(end))
+                for end in End}
+        return EventLink(mapping_id=self.mapping.id, origin=origin, status=SyncStatus.PENDING,
+                         pending_end=origin, **ends)
 
 
 def copy_for(event: Event, link: EventLink, origin_system: str) -> Event:
@@ -147,9 +153,9 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ set-up
 
-    def sides(self, mapping: ResourceMapping) -> Sides:
-        return Sides(mapping, {Side.BOOKING: self.container.bridge(mapping.booking_system),
-                               Side.CALENDAR: self.container.bridge(mapping.calendar_system)})
+    def sides(self, mapping: ResourceMapping) -> Ends:
+        return Ends(mapping, {end: self.container.bridge(mapping.end(end).bridge)
+                              for end in End})
 
     def window(self) -> TimeWindow:
         now = self.clock()
@@ -158,7 +164,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ runs
 
-    def run(self, mapping: ResourceMapping, source: Side, *, window: TimeWindow | None = None,
+    def run(self, mapping: ResourceMapping, source: End, *, window: TimeWindow | None = None,
             full: bool = False, dry_run: bool = False,
             only: Callable[[PlannedOperation], bool] | None = None) -> list[Outcome]:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
@@ -167,14 +173,14 @@ class SyncEngine:
         sides = self.sides(mapping)
         bridge, calendar = sides.bridges[source], sides.calendar(source)
         span = window or self.window()
-        known = self.storage.cursors.get(bridge.name, calendar)
+        known = self.storage.cursors.for_end(bridge.name, calendar, mapping.id)
         stored = None if window else known
         cursor = None if (full or window or stored is None) else stored.cursor
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.storage.links.list(mapping.id)
         plan = plan_changes(source, changes, links, span,
-                            sides.system(other_side(source)))
+                            sides.system(source.other))
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
@@ -201,17 +207,19 @@ class SyncEngine:
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and self._cursor_worth_saving(
                 stored, changes, plan):
+            own = stored is not None and stored.mapping_id == mapping.id
             self.storage.cursors.save(Cursor(
-                bridge=bridge.name, calendar_id=calendar, cursor=changes.cursor,
+                bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
+                cursor=changes.cursor,
                 last_poll_at=self.clock(),
                 last_change_at=self.clock() if changes.changed or changes.deleted
                 else (stored.last_change_at if stored else None),
-                etag=stored.etag if stored else None))
+                etag=stored.etag if own and stored else None))
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
-                      direction=source.value)
+                      direction=f"{source.value}_to_{source.other.value}")
         return outcomes
 
-    def _apply_all(self, sides: Sides, plan: list[PlannedOperation]) -> list[Outcome]:
+    def _apply_all(self, sides: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
         """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
         own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
         workers = min(self.settings.sync_workers, sum(op.writes for op in plan))
@@ -245,7 +253,7 @@ class SyncEngine:
             log.info("cursor expired, listing again", extra={"bridge": bridge.name})
             return bridge.changes(calendar, None, window)
 
-    def sync_event(self, mapping: ResourceMapping, source: Side, source_id: str,
+    def sync_event(self, mapping: ResourceMapping, source: End, source_id: str,
                    reason: str | None = None, *, guard: bool = True) -> Outcome:
         """Bring one source event's current state to the other side (webhooks, queued
         work, retries): read it, plan it as a one-event change set, apply. A deletion
@@ -253,7 +261,7 @@ class SyncEngine:
         sides = self.sides(mapping)
         event = sides.bridges[source].get_event(sides.calendar(source), source_id)
         links = [link] if (link := self.storage.links.find(mapping.id, source, source_id)) else []
-        other_system = sides.system(other_side(source))
+        other_system = sides.system(source.other)
         if not links and event is not None and event.marker:
             try:
                 links = [self.storage.links.get(mapping.id, event.marker)]
@@ -261,14 +269,14 @@ class SyncEngine:
                 pass
         elif not links and event is not None and event.origin is not None \
                 and is_copy_from(event, other_system):
-            found = self.storage.links.find(mapping.id, other_side(source), event.origin.id)
+            found = self.storage.links.find(mapping.id, source.other, event.origin.id)
             links = [found] if found else []
         changes = (ChangeSet(changed=[event]) if event is not None
                    else ChangeSet(deleted=[source_id]))
         plan = plan_changes(source, changes, links, self.window(), other_system)
         if not plan:
             return Outcome(OperationKind.SKIP, "skipped", "nothing to do",
-                           sides.system(source), sides.system(other_side(source)), source_id,
+                           sides.system(source), sides.system(source.other), source_id,
                            source=source)
         if reason and plan[0].writes:
             plan[0].reason = f"{plan[0].reason} ({reason})"
@@ -280,7 +288,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ apply
 
-    def apply(self, sides: Sides, op: PlannedOperation, *, force: bool = False) -> Outcome:
+    def apply(self, sides: Ends, op: PlannedOperation, *, force: bool = False) -> Outcome:
         """Carry out one planned operation; failures are recorded on the link, never lost."""
         if op.adopt and op.link is not None:
             return self._adopt(sides, op)
@@ -309,15 +317,14 @@ class SyncEngine:
                               bridge=outcome.target_system)
         return outcome
 
-    def _create(self, sides: Sides, op: PlannedOperation) -> Outcome:
+    def _create(self, sides: Ends, op: PlannedOperation) -> Outcome:
         source, target = op.source, op.target
         assert op.event is not None
         link = op.link
         looked_up = link is not None and not op.reenable
         if link is None:
-            link = EventLink(mapping_id=sides.mapping.id, origin=source,
-                             status=SyncStatus.PENDING, pending_side=source)
-            link.set_side_id(source, op.source_id)
+            link = sides.new_link(origin=source)
+            link.set_event_id(source, op.source_id)
             self._describe(link, op.event)
             try:
                 link = self.storage.links.add(link)
@@ -325,9 +332,9 @@ class SyncEngine:
                 return self._outcome(sides, op, "skipped",
                                      reason="already linked by another worker")
         elif op.reenable:
-            link.set_side_id(target, None)
-            link.set_side_fingerprint(target, None)
-            link.status, link.pending_side = SyncStatus.PENDING, source
+            link.set_event_id(target, None)
+            link.end(target).fingerprint = link.end(target).fields = None
+            link.status, link.pending_end = SyncStatus.PENDING, source
             link.attempts, link.generation = 0, link.generation + 1
             link.cancelled_by = None
             link = self.storage.links.update(link)
@@ -345,7 +352,7 @@ class SyncEngine:
             written = bridge.create(calendar, payload, idempotency_key=key)
         return self._succeed(sides, op, link, written)
 
-    def _update(self, sides: Sides, op: PlannedOperation, *, force: bool) -> Outcome:
+    def _update(self, sides: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
         """Write the fields that changed at the source since the last sync, and only those.
         The same field changed on both sides is a conflict: the mapping's policy decides,
         and the losing values are logged; the target's other changes flow back after."""
@@ -353,12 +360,12 @@ class SyncEngine:
         link = op.link
         assert link is not None and op.event is not None
         bridge, calendar = sides.bridges[target], sides.calendar(target)
-        target_id = link.side_id(target)
+        target_id = link.event_id(target)
         assert target_id is not None
         current = bridge.get_event(calendar, target_id)
         if current is None or current.status is EventStatus.CANCELLED:
             return self._outcome(sides, op, "skipped",
-                                 reason=f"the copy is gone from {target.value}; "
+                                 reason="the copy is gone from {target}; "
                                         "the deletion follows from there")
         change = plan_fields(link, source, op.event, current, force=force)
         was_synced = link.status is SyncStatus.SYNCED
@@ -387,27 +394,27 @@ class SyncEngine:
                               f"{conflict.winning_system} wins "
                               f"({sides.mapping.conflict_policy.value})")
         if not change.send and conflict is None:
-            outcome.reason = f"{target.value} already has these values"
+            outcome.reason = f"{sides.system(target)} already has these values"
         if not change.send and was_synced:
             outcome.status = "skipped"  # nothing written, nothing newly in step
         return outcome
 
-    def _record_conflict(self, sides: Sides, link: EventLink, op: PlannedOperation,
-                         winner: Side, current: Event,
+    def _record_conflict(self, sides: Ends, link: EventLink, op: PlannedOperation,
+                         winner: End, current: Event,
                          fields: frozenset[EventField]) -> ConflictRecord:
         """Log a conflict decided by policy with both values of each field, so the losing
         edit can be found and restored (`GET /bridge/conflicts?status=resolved`)."""
         assert op.event is not None
         versions = {op.source: op.event, op.target: current}
         kept = describe(versions[winner], fields)
-        lost = describe(versions[other_side(winner)], fields)
+        lost = describe(versions[winner.other], fields)
         record = ConflictRecord(
             link_id=link.id, mapping_id=sides.mapping.id,
             policy=sides.mapping.conflict_policy.value, winner=winner,
-            winning_system=sides.system(winner), losing_system=sides.system(other_side(winner)),
+            winning_system=sides.system(winner), losing_system=sides.system(winner.other),
             fields={name: {"kept": kept[name], "lost": lost[name]} for name in kept},
             title=link.title)
-        internal, external = (link.booking_id, link.calendar_event_id)
+        internal, external = link.event_id(End.A), link.event_id(End.B)
         try:
             self.storage.operations.record(Operation(
                 link_id=link.id, mapping_id=sides.mapping.id,
@@ -421,7 +428,7 @@ class SyncEngine:
             "fields": sorted(fields)})
         return record
 
-    def _delete(self, sides: Sides, op: PlannedOperation) -> Outcome:
+    def _delete(self, sides: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
         assert link is not None
         if op.event is None:
@@ -431,44 +438,44 @@ class SyncEngine:
                                                          op.source_id)
             if current is not None and current.status is not EventStatus.CANCELLED:
                 return self.apply(sides, plan_event(op.source, current, link))
-        target_id = link.side_id(op.target)
+        target_id = link.event_id(op.target)
         if target_id:
             sides.bridges[op.target].delete(sides.calendar(op.target), target_id)
-        link.status, link.pending_side = SyncStatus.CANCELLED, None
+        link.status, link.pending_end = SyncStatus.CANCELLED, None
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at, link.cancelled_by = self.clock(), op.source
         self.storage.links.update(link)
         return self._outcome(sides, op, "completed")
 
-    def _adopt(self, sides: Sides, op: PlannedOperation) -> Outcome:
+    def _adopt(self, sides: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
         assert link is not None and op.event is not None
-        link.set_side_id(op.source, op.source_id)
-        link.set_side_fingerprint(op.source, fingerprint(op.event))
-        link.set_side_fields(op.source, field_hashes(op.event))
-        link.set_side_etag(op.source, op.event.etag)
+        link.set_event_id(op.source, op.source_id)
+        link.end(op.source).fingerprint = fingerprint(op.event)
+        link.end(op.source).fields = field_hashes(op.event)
+        link.end(op.source).etag = op.event.etag
         try:
             self.storage.links.update(link)
         except (EtagConflict, AlreadyExists):
             pass
         return self._outcome(sides, op, "skipped")
 
-    def _succeed(self, sides: Sides, op: PlannedOperation, link: EventLink,
+    def _succeed(self, sides: Ends, op: PlannedOperation, link: EventLink,
                  written: Event, *, sent: frozenset[EventField] | None = None,
                  owed: frozenset[EventField] = frozenset()) -> Outcome:
         """Record a write: both sides' fingerprints and field hashes as they now are, except
         the target's own changes still `owed` to the source, which stay visible as changes
         (the link stays pending from the target until they have flowed back)."""
         assert op.event is not None
-        link.set_side_id(op.target, written.id)
-        link.set_side_fingerprint(op.source, fingerprint(op.event))
-        link.set_side_fingerprint(op.target, fingerprint(written))
-        link.set_side_fields(op.source, field_hashes(op.event))
-        link.set_side_fields(op.target, field_hashes(written) if sent is None else
-                             merged_hashes(link.side_fields(op.target), written, sent, owed))
-        link.set_side_etag(op.source, op.event.etag)
-        link.set_side_etag(op.target, written.etag)
-        link.status, link.pending_side = ((SyncStatus.PENDING, op.target) if owed
+        link.set_event_id(op.target, written.id)
+        link.end(op.source).fingerprint = fingerprint(op.event)
+        link.end(op.target).fingerprint = fingerprint(written)
+        source, target = link.end(op.source), link.end(op.target)
+        source.fields = field_hashes(op.event)
+        target.fields = (field_hashes(written) if sent is None
+                         else merged_hashes(target.fields, written, sent, owed))
+        source.etag, target.etag = op.event.etag, written.etag
+        link.status, link.pending_end = ((SyncStatus.PENDING, op.target) if owed
                                           else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
@@ -476,7 +483,7 @@ class SyncEngine:
         self.storage.links.update(link)
         return self._outcome(sides, op, "completed", target_id=written.id)
 
-    def _fail(self, sides: Sides, link: EventLink | None, op: PlannedOperation,
+    def _fail(self, sides: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:
         log.warning("sync operation failed", extra={
             "bridge": sides.system(op.target), "mapping_id": sides.mapping.id,
@@ -487,7 +494,7 @@ class SyncEngine:
                 fresh.status = SyncStatus.ERROR
                 fresh.attempts += 1
                 fresh.last_error = exc.message[:500]
-                fresh.pending_side = op.source
+                fresh.pending_end = op.source
                 fresh.next_attempt_at = (self.clock() + backoff(fresh.attempts)
                                          if fresh.attempts < self.settings.max_attempts
                                          else None)
@@ -502,15 +509,17 @@ class SyncEngine:
         link.title = event.title[:200] or None
         link.starts_at, link.ends_at = instant(event.start), instant(event.end)
 
-    def _outcome(self, sides: Sides, op: PlannedOperation, status: str, *,
+    def _outcome(self, sides: Ends, op: PlannedOperation, status: str, *,
                  reason: str | None = None, target_id: str | None = None,
                  error: str | None = None) -> Outcome:
         link = op.link
         return Outcome(
-            operation=op.kind, status=status, reason=reason or op.reason,
+            operation=op.kind, status=status,
+            reason=(reason or op.reason).replace("{source}", sides.system(op.source))
+            .replace("{target}", sides.system(op.target)),
             source_system=sides.system(op.source), target_system=sides.system(op.target),
             source_id=op.source_id,
-            target_id=target_id or (link.side_id(op.target) if link else None),
+            target_id=target_id or (link.event_id(op.target) if link else None),
             link_id=link.id if link else None, mapping_id=sides.mapping.id,
             title=(op.event.title if op.event else (link.title if link else None)),
             error=error, source=op.source)
@@ -527,7 +536,7 @@ class SyncEngine:
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, sides: Sides, op: PlannedOperation) -> Outcome:
+    def _enqueue(self, sides: Ends, op: PlannedOperation) -> Outcome:
         self.storage.queue(SYNC_WORK).send(SyncWork(
             mapping_id=sides.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
@@ -535,15 +544,15 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ holds
 
-    def _open_holds(self, mapping_id: str, source: Side) -> list[DeletionHold]:
+    def _open_holds(self, mapping_id: str, source: End) -> list[DeletionHold]:
         return [hold for hold in self.storage.holds.list(HoldStatus.HELD)
                 if hold.mapping_id == mapping_id and hold.source is source]
 
-    def _held_link_ids(self, mapping_id: str, source: Side) -> set[str]:
+    def _held_link_ids(self, mapping_id: str, source: End) -> set[str]:
         return {link_id for hold in self._open_holds(mapping_id, source)
                 for link_id in hold.link_ids}
 
-    def _hold_deletions(self, sides: Sides, source: Side, plan: list[PlannedOperation],
+    def _hold_deletions(self, sides: Ends, source: End, plan: list[PlannedOperation],
                         baseline: DeletionBaseline
                         ) -> tuple[list[PlannedOperation], list[Outcome]]:
         deletions = [op for op in plan if op.kind is OperationKind.DELETE and op.link]
@@ -552,7 +561,7 @@ class SyncEngine:
         outcomes = [self._outcome(sides, op, "held", reason=hold.reason) for op in deletions]
         return [op for op in plan if op.kind is not OperationKind.DELETE], outcomes
 
-    def _hold_if_burst(self, sides: Sides, op: PlannedOperation) -> Outcome | None:
+    def _hold_if_burst(self, sides: Ends, op: PlannedOperation) -> Outcome | None:
         """A deletion arriving on its own joins an open hold of its mapping and source,
         or opens one when, with the same source's other deletions of the last
         `CALBRIDGE_MASS_DELETE_WINDOW_MINUTES`, it crosses the guard's share."""
@@ -576,7 +585,8 @@ class SyncEngine:
                 if other.status is SyncStatus.CANCELLED and other.cancelled_by is source
                 and other.synced_at is not None and other.synced_at >= since
                 and other.id not in confirmed)
-            known = self.storage.cursors.get(sides.system(source), sides.calendar(source))
+            known = self.storage.cursors.for_end(sides.system(source), sides.calendar(source),
+                                                 mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known), recent)
             if not crosses_share(set(recent | held | {link.id}), baseline,
                                  self.settings.mass_delete_share,
@@ -588,7 +598,7 @@ class SyncEngine:
                         if link.id in h.link_ids)
         return self._outcome(sides, op, "held", reason=hold.reason)
 
-    def _hold(self, sides: Sides, source: Side, link_ids: list[str],
+    def _hold(self, sides: Ends, source: End, link_ids: list[str],
               baseline: int) -> DeletionHold:
         """Add deletions to the open hold of a mapping and source, or open one."""
         for _ in range(5):
@@ -596,7 +606,7 @@ class SyncEngine:
             hold = holds[-1] if holds else None
             ids = list(dict.fromkeys([*(hold.link_ids if hold else []), *link_ids]))
             reason = (f"{len(ids)} of {baseline} linked events would be deleted in "
-                      f"{sides.system(other_side(source))} because they disappeared from "
+                      f"{sides.system(source.other)} because they disappeared from "
                       f"{sides.system(source)}; confirm or reject the hold")
             try:
                 if hold is None:

@@ -1,4 +1,4 @@
-"""Deciding what a change on one side means for the other: pure functions over the
+"""Deciding what a change at one end means for the other: pure functions over the
 source's changes and the mapping's event links, producing an inspectable plan."""
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from datetime import UTC, date, datetime, time
 from calbridge.bridges.base import ChangeSet, TimeWindow
 from calbridge.model import (
     ConflictPolicy,
+    End,
     Event,
     EventField,
     EventLink,
     EventStatus,
     OperationKind,
-    Side,
     SyncStatus,
-    other_side,
 )
 from calbridge.sync.fields import changed_since, differing
 from calbridge.sync.fingerprint import fingerprint
@@ -26,11 +25,12 @@ GONE = (SyncStatus.CANCELLED, SyncStatus.DELETED)
 
 @dataclass
 class PlannedOperation:
-    """One step of a plan: what to do on the target for one source event, and why."""
+    """One step of a plan: what to do on the target for one source event, and why (the
+    reason names the ends `{source}` and `{target}`, filled in with their bridges)."""
 
     kind: OperationKind
     reason: str
-    source: Side
+    source: End
     source_id: str
     event: Event | None = None
     link: EventLink | None = None
@@ -38,8 +38,8 @@ class PlannedOperation:
     adopt: bool = False  # the source event is calbridge's own write whose id was never recorded
 
     @property
-    def target(self) -> Side:
-        return other_side(self.source)
+    def target(self) -> End:
+        return self.source.other
 
     @property
     def writes(self) -> bool:
@@ -60,11 +60,11 @@ def overlaps(link: EventLink, window: TimeWindow) -> bool:
     return link.starts_at < window.end and link.ends_at > window.start
 
 
-def plan_event(source: Side, event: Event, link: EventLink | None,
+def plan_event(source: End, event: Event, link: EventLink | None,
                adopt: bool = False) -> PlannedOperation:
     """What one changed (or cancelled) source event means for the target."""
     assert event.id is not None
-    target = other_side(source)
+    target = source.other
     cancelled = event.status is EventStatus.CANCELLED
 
     def op(kind: OperationKind, reason: str, **extra: bool) -> PlannedOperation:
@@ -73,27 +73,27 @@ def plan_event(source: Side, event: Event, link: EventLink | None,
     if link is None:
         if cancelled:
             return op(OperationKind.SKIP, "cancelled, and linked to no copy")
-        return op(OperationKind.CREATE, f"new in {source.value}")
+        return op(OperationKind.CREATE, "new in {source}")
     if adopt:
         return op(OperationKind.SKIP, "calbridge's own write, now recorded", adopt=True)
     if link.status in GONE:
         if cancelled:
             return op(OperationKind.SKIP, "already cancelled on both sides")
-        if link.side_id(source) == event.id:
-            return op(OperationKind.CREATE, f"re-enabled in {source.value}", reenable=True)
+        if link.event_id(source) == event.id:
+            return op(OperationKind.CREATE, "re-enabled in {source}", reenable=True)
         return op(OperationKind.SKIP, "link was closed")
     if cancelled:
-        if link.side_id(target) is None:
+        if link.event_id(target) is None:
             return op(OperationKind.SKIP, "cancelled before the copy was made")
-        return op(OperationKind.DELETE, f"cancelled in {source.value}")
+        return op(OperationKind.DELETE, "cancelled in {source}")
     if link.status is SyncStatus.CONFLICT:
         return op(OperationKind.SKIP, "waiting for the conflict to be resolved")
-    if link.side_id(target) is None:
-        return op(OperationKind.CREATE, f"no copy in {target.value} yet")
+    if link.event_id(target) is None:
+        return op(OperationKind.CREATE, "no copy in {target} yet")
     if (link.status is SyncStatus.SYNCED
-            and fingerprint(event) == link.side_fingerprint(source)):
+            and fingerprint(event) == link.end(source).fingerprint):
         return op(OperationKind.SKIP, "unchanged since calbridge last saw or wrote it")
-    return op(OperationKind.UPDATE, f"changed in {source.value}")
+    return op(OperationKind.UPDATE, "changed in {source}")
 
 
 def is_copy_from(event: Event, system: str | None) -> bool:
@@ -101,26 +101,26 @@ def is_copy_from(event: Event, system: str | None) -> bool:
     return system is not None and event.origin is not None and event.origin.system == system
 
 
-def plan_deletion(source: Side, source_id: str, link: EventLink | None,
+def plan_deletion(source: End, source_id: str, link: EventLink | None,
                   reason: str) -> PlannedOperation:
     """What the disappearance of a source event means for the target."""
     if link is None or link.status in GONE:
         return PlannedOperation(OperationKind.SKIP, "not linked, or already closed", source,
                                 source_id, link=link)
-    if link.side_id(other_side(source)) is None:
+    if link.event_id(source.other) is None:
         return PlannedOperation(OperationKind.SKIP, "no copy was ever made", source,
                                 source_id, link=link)
     return PlannedOperation(OperationKind.DELETE, reason, source, source_id, link=link)
 
 
-def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
+def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
                  window: TimeWindow, other_system: str | None = None) -> list[PlannedOperation]:
     """A plan for a mapping's changes on one side. Deletions are inferred from a
     listing only when it was complete, and only for linked events inside its window.
     `other_system` is the bridge at the mapping's other end: a source event that names an
     event there as its origin is a copy of it, never a new event."""
-    by_source_id = {sid: link for link in links if (sid := link.side_id(source))}
-    by_target_id = {tid: link for link in links if (tid := link.side_id(other_side(source)))}
+    by_source_id = {sid: link for link in links if (sid := link.event_id(source))}
+    by_target_id = {tid: link for link in links if (tid := link.event_id(source.other))}
     by_id = {link.id: link for link in links}
     plan: list[PlannedOperation] = []
     seen: set[str] = set()
@@ -133,7 +133,7 @@ def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
         if link is None and (event.marker or is_copy_from(event, other_system)):
             marked = (by_id.get(event.marker) if event.marker
                       else by_target_id.get(event.origin.id if event.origin else ""))
-            if marked is None or marked.side_id(source) not in (None, event.id):
+            if marked is None or marked.event_id(source) not in (None, event.id):
                 reason = ("a copy calbridge wrote for another link or mapping" if event.marker
                           else f"a copy of an event in {other_system}; linked when that "
                                "event is read")
@@ -147,12 +147,12 @@ def plan_changes(source: Side, changes: ChangeSet, links: list[EventLink],
             continue
         seen.add(deleted_id)
         plan.append(plan_deletion(source, deleted_id, by_source_id.get(deleted_id),
-                                  f"deleted in {source.value}"))
+                                  "deleted in {source}"))
     if changes.complete:
         for source_id, link in by_source_id.items():
             if source_id not in seen and overlaps(link, window):
                 operation = plan_deletion(source, source_id, link,
-                                          f"no longer listed in {source.value}")
+                                          "no longer listed in {source}")
                 if operation.writes:
                     plan.append(operation)
     return plan
@@ -177,7 +177,7 @@ class FieldChange:
         return FieldChange(self.send - self.conflicting, self.owed, lost=self.conflicting)
 
 
-def plan_fields(link: EventLink, source: Side, event: Event, current: Event, *,
+def plan_fields(link: EventLink, source: End, event: Event, current: Event, *,
                 force: bool = False) -> FieldChange:
     """Which fields an update of `current` (the target) from `event` (the source) writes.
 
@@ -188,16 +188,16 @@ def plan_fields(link: EventLink, source: Side, event: Event, current: Event, *,
     carry them (an HTML body, a zone name) are left alone. `force` (an operator chose the
     source) sends every differing field. Links older than field tracking fall back to
     their fingerprints."""
-    target = other_side(source)
+    target = source.other
     differ = differing(event, current)
     if force:
         return FieldChange(send=differ, owed=frozenset())
-    from_source = changed_since(event, link.side_fields(source))
-    from_target = changed_since(current, link.side_fields(target))
+    from_source = changed_since(event, link.end(source).fields)
+    from_target = changed_since(current, link.end(target).fields)
     if from_source is None:
         from_source = differ
     if from_target is None:
-        seen = link.side_fingerprint(target)
+        seen = link.end(target).fingerprint
         moved = seen is not None and fingerprint(current) != seen
         from_target = differ if moved else frozenset()
     from_source, from_target = from_source & differ, from_target & differ
@@ -205,15 +205,19 @@ def plan_fields(link: EventLink, source: Side, event: Event, current: Event, *,
                        conflicting=from_source & from_target)
 
 
-def conflict_winner(policy: ConflictPolicy, origin: Side, source: Side,
+def conflict_winner(policy: ConflictPolicy, origin: End, source: End,
                     source_modified: datetime | None,
-                    target_modified: datetime | None) -> Side | None:
-    """Which side wins when both changed since the last sync; None: an operator decides."""
+                    target_modified: datetime | None) -> End | None:
+    """Which end wins when both changed since the last sync; None: an operator decides."""
     if policy is ConflictPolicy.MANUAL:
         return None
+    if policy is ConflictPolicy.A_WINS:
+        return End.A
+    if policy is ConflictPolicy.B_WINS:
+        return End.B
     if policy is ConflictPolicy.NEWEST_WINS and source_modified and target_modified:
         if source_modified != target_modified:
-            return source if source_modified > target_modified else other_side(source)
+            return source if source_modified > target_modified else source.other
     return origin
 
 
@@ -226,17 +230,17 @@ class DeletionBaseline:
     active: int
 
 
-def deletion_baseline(links: list[EventLink], source: Side, read_at: datetime,
+def deletion_baseline(links: list[EventLink], source: End, read_at: datetime,
                       recently_gone: frozenset[str] = frozenset()) -> DeletionBaseline:
     """The baseline for deletions from `source`: linked pairs created no later than
     `read_at` (when the source was last read), so pairs the other direction made since
     never dilute the share. `recently_gone` are pairs already deleted by the same burst."""
-    target = other_side(source)
+    target = source.other
     counted = [link for link in links
                if link.status not in GONE or link.id in recently_gone]
     synced = frozenset(link.id for link in counted
                        if link.created_at <= read_at
-                       and link.side_id(source) and link.side_id(target))
+                       and link.event_id(source) and link.event_id(target))
     return DeletionBaseline(synced=synced, active=len(counted))
 
 

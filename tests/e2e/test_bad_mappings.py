@@ -74,7 +74,7 @@ def test_every_run_names_the_bad_mapping_and_syncs_the_good_one(
     planned = call(bridge, "POST", "/sync/populate-mapping")
     assert [item["title"] for item in planned["results"]["items"]] == ["Council meeting"]
     row = failed(planned)[bad]
-    assert row["resource_id"] == "room_123" and row["side"] == "booking"
+    assert row["resource_id"] == "room_123" and row["end"] == "a"
     assert row["bridge"] == "booking_system" and row["calendar_id"] == "room_123"
     assert "'room_123' does not exist" in row["error"]
 
@@ -116,7 +116,7 @@ def test_every_run_names_the_bad_mapping_and_syncs_the_good_one(
 
     # The mapping says why it is not synced.
     shown = call(bridge, "GET", f"/mappings/resources/{bad}")["mapping"]
-    assert shown["verified"] is False and shown["missing_end"] == "booking"
+    assert shown["verified"] is False and shown["missing_end"] == "a"
     assert "booking_system_resource_id" in shown["verification_error"]
     assert "calendar_resource_id" in shown["verification_error"]
 

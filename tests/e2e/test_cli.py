@@ -135,8 +135,8 @@ def test_mappings_add_list_remove(cli: Cli) -> None:
     listed = cli("mappings", "list")
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(mapping_id))
-    assert row.split() == [mapping_id, "room_cli", "rooms", "cal-cli", "CLI", "Room",
-                           "no", "to_calendar", "manual"]
+    assert row.split() == [mapping_id, "booking_system:room_cli", "rooms:cal-cli", "CLI",
+                           "Room", "no", "a_to_b", "manual"]
     as_json = json.loads(cli("mappings", "list", "--json").stdout)
     assert mapping_id in {m["id"] for m in as_json}
 
@@ -248,7 +248,7 @@ def test_backup_wipe_restore_gives_back_every_entity_and_type(
     assert backup.stat().st_mode & 0o777 == 0o600
     lines = backup.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["format"] == "calbridge-backup" and header["schema"] == 1
+    assert header["format"] == "calbridge-backup" and header["schema"] == 2
     assert header["tables"] == list(TABLES)
     assert len(lines) - 1 == sum(len(rows) for rows in populated.values())
     precise = next(json.loads(line)["entity"] for line in lines[1:]
@@ -285,12 +285,12 @@ def test_backup_to_stdout_and_restore_from_stdin(cli: Cli, tables: TableServiceC
 
 def test_a_backup_from_a_newer_schema_is_refused(cli: Cli, tmp_path: Path) -> None:
     newer = tmp_path / "newer.jsonl"
-    newer.write_text(json.dumps({"format": "calbridge-backup", "schema": 2,
+    newer.write_text(json.dumps({"format": "calbridge-backup", "schema": 3,
                                  "created_at": "2031-01-01T00:00:00Z",
                                  "tables": list(TABLES)}) + "\n")
     done = cli("restore", str(newer))
     assert done.returncode == 2
-    assert "schema 2, newer than this calbridge reads" in done.stderr
+    assert "schema 3, newer than this calbridge reads" in done.stderr
 
 
 @pytest.mark.parametrize("content", [

@@ -128,7 +128,7 @@ def test_a_conflict_decided_by_policy_is_counted_and_its_loser_listed(
     assert first["conflicts"] == 1
     resolved = mapped_host("GET", "/bridge/conflicts", params={"status": "resolved"}).json()
     [conflict] = resolved["conflicts"]
-    assert conflict["conflict"]["winner"] == "booking"  # origin_wins: the booking was first
+    assert conflict["conflict"]["winner"] == "a"  # origin_wins: the booking (end a) was first
     assert conflict["conflict"]["fields"]["title"] == {"kept": "Choir (booking)",
                                                        "lost": "Choir (Outlook)"}
     assert mapped_host("GET", "/bridge/conflicts").json()["count"] == 0  # none waiting

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from calbridge.host.azurite import Azurite
-from calbridge.model import HoldStatus, Side, SyncStatus, utcnow
+from calbridge.model import End, HoldStatus, SyncStatus, utcnow
 from calbridge.services import decisions
 from calbridge.sync.engine import SyncEngine
 from tests.fixtures.memory_bridge import MemoryBridge
@@ -22,12 +22,12 @@ SHARE, MINIMUM = 0.2, 3
 GUARD = {"CALBRIDGE_MASS_DELETE_SHARE": str(SHARE), "CALBRIDGE_MASS_DELETE_MIN": str(MINIMUM)}
 
 
-def calendar_of(world: SyncWorld, side: Side) -> tuple[MemoryBridge, str]:
-    return (world.booking, ROOM) if side is Side.BOOKING else (world.outlook, CALENDAR)
+def calendar_of(world: SyncWorld, side: End) -> tuple[MemoryBridge, str]:
+    return (world.booking, ROOM) if side is End.A else (world.outlook, CALENDAR)
 
 
-def run(world: SyncWorld, side: Side) -> list:
-    return world.to_outlook() if side is Side.BOOKING else world.to_booking()
+def run(world: SyncWorld, side: End) -> list:
+    return world.to_outlook() if side is End.A else world.to_booking()
 
 
 def settle(world: SyncWorld, from_booking: int, from_outlook: int) -> None:
@@ -51,20 +51,20 @@ def held(outcomes: list) -> int:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(synced=st.integers(min_value=1, max_value=30), born_in_booking=st.floats(0, 1),
        new=st.integers(min_value=0, max_value=40), deleted_share=st.floats(0, 1),
-       new_side=st.sampled_from(Side), new_first=st.booleans())
+       new_side=st.sampled_from(End), new_first=st.booleans())
 @example(synced=30, born_in_booking=1.0, new=30, deleted_share=0.24,
-         new_side=Side.BOOKING, new_first=True)  # the report's proportions
+         new_side=End.A, new_first=True)  # the report's proportions
 @example(synced=30, born_in_booking=0.0, new=30, deleted_share=0.24,
-         new_side=Side.CALENDAR, new_first=True)
+         new_side=End.B, new_first=True)
 @example(synced=30, born_in_booking=0.5, new=40, deleted_share=0.2,
-         new_side=Side.BOOKING, new_first=False)  # exactly the share: never held
+         new_side=End.A, new_first=False)  # exactly the share: never held
 def test_held_exactly_when_the_share_of_what_was_synced_crosses_the_threshold(
         azurite: Azurite, synced: int, born_in_booking: float, new: int,
-        deleted_share: float, new_side: Side, new_first: bool) -> None:
+        deleted_share: float, new_side: End, new_first: bool) -> None:
     world = make_world(azurite, **GUARD)
     from_booking = round(synced * born_in_booking)
     settle(world, from_booking, synced - from_booking)
-    deleting_side = Side.CALENDAR if new_side is Side.BOOKING else Side.BOOKING
+    deleting_side = End.B if new_side is End.A else End.A
     adding, adding_calendar = calendar_of(world, new_side)
     deleting, deleting_calendar = calendar_of(world, deleting_side)
     survivor, survivor_calendar = adding, adding_calendar
@@ -110,7 +110,7 @@ def burst(world: SyncWorld, count: int, engine: SyncEngine | None = None) -> lis
     outcomes = []
     for booking in world.booking.live(ROOM)[:count]:
         world.booking.user_delete(ROOM, booking.id)
-        outcomes.append(engine.sync_event(world.fresh_mapping(), Side.BOOKING, booking.id,
+        outcomes.append(engine.sync_event(world.fresh_mapping(), End.A, booking.id,
                                           "webhook"))
     return outcomes
 
@@ -125,7 +125,7 @@ def test_push_deletions_that_cross_the_share_are_held(world: SyncWorld) -> None:
     assert [o.status for o in outcomes] == ["completed"] * 9 + ["held"] * 11
     assert len(world.outlook.live(CALENDAR)) == 21
     [hold] = decisions.list_holds(world.container)
-    assert len(hold.link_ids) == 11 and hold.source is Side.BOOKING
+    assert len(hold.link_ids) == 11 and hold.source is End.A
     # A run sees the same cancellations and leaves them with the hold.
     assert held(world.both()) == 0 and len(world.outlook.live(CALENDAR)) == 21
     assert len(decisions.list_holds(world.container)) == 1

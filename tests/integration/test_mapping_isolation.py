@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from calbridge.model import EventStatus, ResourceMapping, Side
+from calbridge.model import End, EventStatus, ResourceMapping
 from calbridge.services import health, sync
 from calbridge.services.health import REPEATED_FAILURES
 from tests.fixtures.sync import ROOM, SyncWorld
@@ -44,13 +44,13 @@ def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
     world.booking.user_create(OTHER_ROOM, "Yoga", hours=2)
     results = sync.sync_everything(world.container)
     row = failed(results)[other.id]
-    assert (row["side"], row["bridge"], row["calendar_id"], row["code"]) == (
-        "calendar", "outlook", OTHER_CALENDAR, "calendar_not_found")
+    assert (row["end"], row["bridge"], row["calendar_id"], row["code"]) == (
+        "b", "outlook", OTHER_CALENDAR, "calendar_not_found")
     assert world.mapping.id not in failed(results)
     assert {e.title for e in world.outlook.live("room-a@example.org")} == {
         "Council meeting", "Choir practice"}
     stored = world.storage.mappings.get(other.id)
-    assert (stored.verified, stored.missing_end) == (False, Side.CALENDAR)
+    assert (stored.verified, stored.missing_end) == (False, End.B)
     assert OTHER_CALENDAR in (stored.verification_error or "")
 
     # Nothing the missing calendar held is taken for deleted: no booking is cancelled,

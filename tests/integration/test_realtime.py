@@ -28,7 +28,7 @@ from calbridge.host.app import QueueFunction, QueueOptions
 from calbridge.host.azurite import Azurite
 from calbridge.host.processes import free_port
 from calbridge.host.triggers import QueueRunner
-from calbridge.model import ResourceMapping, Side, Subscription, SyncStatus, utcnow
+from calbridge.model import End, ResourceMapping, Subscription, SyncStatus, utcnow
 from calbridge.services import health, polling, subscriptions, webhooks
 from calbridge.store import Storage
 from calbridge.store.clients import development_connection_string
@@ -699,7 +699,7 @@ def test_a_webhook_change_reaches_the_other_side_through_the_queue(world: World)
     subjects = [e["subject"] for e in world.graph.get(f"/users/{ROOM}/events").json()["value"]]
     assert subjects.count("Pushed booking") == 1
     assert [o.status for o in webhooks.process(world.container, notice)] == ["skipped"]
-    assert Side.BOOKING  # the notice named the booking side
+    assert End.A  # the notice named the booking side
 
 
 def test_a_body_naming_many_subscriptions_reads_them_in_one_query(world: World) -> None:

@@ -10,11 +10,11 @@ from calbridge.errors import AlreadyExists, EtagConflict, NotFound
 from calbridge.model import (
     ConflictPolicy,
     Cursor,
+    End,
     EventLink,
     Operation,
     OperationKind,
     ResourceMapping,
-    Side,
     Subscription,
     SyncStatus,
     new_id,
@@ -35,7 +35,7 @@ class TestMappings:
         stored = storage.mappings.add(room_mapping(calendar_resource_name="Conference Room A",
                                                    conflict_policy=ConflictPolicy.MANUAL))
         read = storage.mappings.get(stored.id)
-        assert read.calendar_resource_name == "Conference Room A"
+        assert read.b.name == "Conference Room A"
         assert read.conflict_policy is ConflictPolicy.MANUAL
         assert read.created_at.tzinfo is not None and read.etag
 
@@ -49,29 +49,32 @@ class TestMappings:
         storage.mappings.add(room_mapping("room_1", "a@example.org"))
         storage.mappings.add(room_mapping("room_2", "b@example.org", active=False))
         storage.mappings.add(room_mapping("room_1", "c@example.org"))
-        assert len(storage.mappings.list(booking_resource_id="room_1")) == 2
-        assert [m.booking_system_resource_id for m in storage.mappings.list(active=False)] == [
+        assert len(storage.mappings.list(calendar_id="room_1")) == 2
+        assert len(storage.mappings.list(calendar_id="b@example.org")) == 1
+        assert len(storage.mappings.list(bridge="outlook")) == 3
+        assert [m.a.calendar_id for m in storage.mappings.list(active=False)] == [
             "room_2"]
-        # Input is passed as a parameter, never spliced into the filter.
-        assert storage.mappings.list(booking_resource_id="x' or true or 'x") == []
+        assert storage.mappings.list(calendar_id="x' or true or 'x") == []
 
     def test_stale_etag_is_refused(self, storage: Storage) -> None:
         stored = storage.mappings.add(room_mapping())
         first, second = storage.mappings.get(stored.id), storage.mappings.get(stored.id)
         first.active = False
         storage.mappings.update(first, previous=storage.mappings.get(stored.id))
-        second.calendar_resource_name = "Lost update"
+        second.b.name = "Lost update"
         with pytest.raises(EtagConflict):
             storage.mappings.update(second, previous=second)
-        assert storage.mappings.get(stored.id).calendar_resource_name is None
+        assert storage.mappings.get(stored.id).b.name is None
 
     def test_changing_the_pair_moves_uniqueness(self, storage: Storage) -> None:
         stored = storage.mappings.add(room_mapping("room_1"))
         other = storage.mappings.add(room_mapping("room_2"))
-        moved = stored.model_copy(update={"booking_system_resource_id": "room_3"})
+        moved = stored.model_copy(update={"a": stored.a.model_copy(
+            update={"calendar_id": "room_3"})})
         storage.mappings.update(moved, previous=stored)
         storage.mappings.add(room_mapping("room_1"))  # the old pair is free again
-        taken = other.model_copy(update={"booking_system_resource_id": "room_3"})
+        taken = other.model_copy(update={"a": other.a.model_copy(
+            update={"calendar_id": "room_3"})})
         with pytest.raises(AlreadyExists):
             storage.mappings.update(taken, previous=other)
 
@@ -92,32 +95,31 @@ class TestMappings:
 
 class TestLinks:
     def test_found_from_either_side(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=End.A,
                                            booking_id="78268", calendar_event_id="AAMk/a+b=="))
-        assert storage.links.find(M1, Side.BOOKING, "78268").id == link.id
-        assert storage.links.find(M1, Side.CALENDAR, "AAMk/a+b==").id == link.id
-        assert storage.links.find(M1, Side.CALENDAR, "other") is None
-        assert [x.id for x in storage.links.find_anywhere(Side.BOOKING, "78268")] == [link.id]
+        assert storage.links.find(M1, End.A, "78268").id == link.id
+        assert storage.links.find(M1, End.B, "AAMk/a+b==").id == link.id
+        assert storage.links.find(M1, End.B, "other") is None
 
     def test_a_side_id_belongs_to_one_link(self, storage: Storage) -> None:
-        storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id="1"))
+        storage.links.add(EventLink(mapping_id=M1, origin=End.A, booking_id="1"))
         with pytest.raises(AlreadyExists):
-            storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id="1"))
+            storage.links.add(EventLink(mapping_id=M1, origin=End.A, booking_id="1"))
 
     def test_index_follows_updates(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=End.A,
                                            booking_id="1", calendar_event_id="old"))
-        link.calendar_event_id = None
+        link.b.event_id = None
         link.status = SyncStatus.CANCELLED
         link = storage.links.update(link)
-        assert storage.links.find(M1, Side.CALENDAR, "old") is None
-        link.calendar_event_id = "new"
+        assert storage.links.find(M1, End.B, "old") is None
+        link.b.event_id = "new"
         link.status = SyncStatus.PENDING
         storage.links.update(link)
-        assert storage.links.find(M1, Side.CALENDAR, "new").status is SyncStatus.PENDING
+        assert storage.links.find(M1, End.B, "new").status is SyncStatus.PENDING
 
     def test_stale_etag_is_refused(self, storage: Storage) -> None:
-        link = storage.links.add(EventLink(mapping_id=M1, origin=Side.CALENDAR,
+        link = storage.links.add(EventLink(mapping_id=M1, origin=End.B,
                                            calendar_event_id="c1"))
         a, b = storage.links.get(M1, link.id), storage.links.get(M1, link.id)
         a.status = SyncStatus.SYNCED
@@ -129,7 +131,7 @@ class TestLinks:
 
     def test_counts_and_listing(self, storage: Storage) -> None:
         for i, status in enumerate([SyncStatus.SYNCED, SyncStatus.SYNCED, SyncStatus.ERROR]):
-            storage.links.add(EventLink(mapping_id=M1, origin=Side.BOOKING, booking_id=str(i),
+            storage.links.add(EventLink(mapping_id=M1, origin=End.A, booking_id=str(i),
                                         status=status, item_type="booking" if i else "event"))
         by_status, by_type = storage.links.counts()
         assert by_status == {"synced": 2, "error": 1}
@@ -137,7 +139,7 @@ class TestLinks:
         assert len(storage.links.list(M1, status=SyncStatus.SYNCED)) == 2
         link = storage.links.list(M1, status=SyncStatus.ERROR)[0]
         storage.links.delete(link)
-        assert storage.links.find(M1, Side.BOOKING, link.booking_id) is None
+        assert storage.links.find(M1, End.A, link.a.event_id) is None
 
 
 def test_cursors(storage: Storage) -> None:

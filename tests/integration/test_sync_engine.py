@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from calbridge.model import (
     ConflictPolicy,
+    End,
     EventField,
     EventLink,
     EventStatus,
     HoldStatus,
     Person,
-    Side,
     SyncStatus,
     SyncWork,
 )
@@ -36,7 +36,7 @@ def test_a_booking_reaches_outlook_once(world: SyncWorld) -> None:
     [copy] = world.outlook.live(CALENDAR)
     assert copy.title == "Council meeting" and copy.start == booking.start
     link = only_link(world)
-    assert (link.status, link.booking_id, link.calendar_event_id) == (
+    assert (link.status, link.a.event_id, link.b.event_id) == (
         SyncStatus.SYNCED, booking.id, copy.id)
     assert copy.marker == link.id
     assert statuses(world.to_outlook()) == []
@@ -62,7 +62,7 @@ def test_an_outlook_born_event_becomes_one_booking(world: SyncWorld) -> None:
     assert statuses(world.to_booking()) == [("create", "completed")]
     [booking] = world.booking.live(ROOM)
     assert booking.title == "Walk-in meeting" and booking.marker == only_link(world).id
-    assert only_link(world).origin is Side.CALENDAR
+    assert only_link(world).origin is End.B
     assert statuses(world.both()) == []
     assert [e.id for e in world.outlook.live(CALENDAR)] == [event.id]
 
@@ -82,7 +82,7 @@ def test_cancel_then_reenable_makes_a_fresh_outlook_event(world: SyncWorld) -> N
     [second_copy] = world.outlook.live(CALENDAR)
     assert second_copy.id != first_copy.id
     link = only_link(world)
-    assert (link.status, link.calendar_event_id) == (SyncStatus.SYNCED, second_copy.id)
+    assert (link.status, link.b.event_id) == (SyncStatus.SYNCED, second_copy.id)
     assert statuses(world.both()) == []
 
 
@@ -105,7 +105,7 @@ def test_a_create_whose_answer_was_lost_is_not_duplicated(world: SyncWorld) -> N
     # The copy that was made shows up in Outlook carrying the link's marker: it is
     # adopted, not copied back.
     assert statuses(world.both()) == []
-    assert only_link(world).calendar_event_id == world.outlook.live(CALENDAR)[0].id
+    assert only_link(world).b.event_id == world.outlook.live(CALENDAR)[0].id
     outcomes = sync.process_pending(world.container,
                                     now=link.next_attempt_at + timedelta(seconds=1))
     assert statuses(outcomes) == [("update", "completed")]
@@ -170,7 +170,7 @@ def test_the_timer_retries_when_the_backoff_is_over(azurite) -> None:
     assert pending[0]["gave_up"] is True
     world.outlook.fail_next = 0
     # Nothing is silently dropped: a fresh change to the booking still syncs.
-    world.booking.user_edit(ROOM, link.booking_id, "Lucky")
+    world.booking.user_edit(ROOM, link.a.event_id, "Lucky")
     assert statuses(world.to_outlook()) == [("create", "completed")]
 
 
@@ -187,7 +187,7 @@ def test_origin_wins_by_default(world: SyncWorld) -> None:
     # Decided by policy, but still a conflict: counted, and the losing edit is on record.
     assert block["conflicts"] == 1
     [decided] = [op for op in block["operations"] if "conflict" in op]
-    assert decided["conflict"]["winner"] == "booking"
+    assert decided["conflict"]["winner"] == "a"
     assert decided["conflict"]["fields"] == {"title": {"kept": "Booking edit",
                                                        "lost": "Outlook edit"}}
     [logged] = decisions.resolved_conflicts(world.container)
@@ -257,9 +257,9 @@ def test_manual_conflicts_wait_for_a_decision(world: SyncWorld) -> None:
     assert statuses(world.to_outlook()) == [("update", "conflict")]
     assert statuses(world.both()) == []
     [conflict] = decisions.list_conflicts(world.container)
-    assert conflict["versions"]["booking"]["title"] == "Booking edit"
-    assert conflict["versions"]["calendar"]["title"] == "Outlook edit"
-    outcome = decisions.resolve_conflict(world.container, conflict["id"], Side.CALENDAR)
+    assert conflict["versions"]["a"]["title"] == "Booking edit"
+    assert conflict["versions"]["b"]["title"] == "Outlook edit"
+    outcome = decisions.resolve_conflict(world.container, conflict["id"], End.B)
     assert outcome.status == "completed"
     assert world.booking.events[ROOM][booking.id].title == "Outlook edit"
     assert only_link(world).status is SyncStatus.SYNCED
@@ -370,7 +370,7 @@ def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncW
     link = only_link(world)
     engine = world.engine
     outcome = engine.apply(engine.sides(world.fresh_mapping()),
-                           plan_deletion(Side.CALENDAR, event.id, link, "deleted in calendar"))
+                           plan_deletion(End.B, event.id, link, "deleted in calendar"))
     assert (outcome.operation.value, outcome.status) == ("update", "completed")
     [booking] = world.booking.live(ROOM)
     assert booking.title == "Moved far ahead (new time)"
@@ -379,11 +379,12 @@ def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncW
 def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWorld) -> None:
     world.booking.user_create(ROOM, "Once")
     world.to_outlook()
-    first = world.storage.cursors.get("booking_system", ROOM)
+    mapping_id = world.mapping.id
+    first = world.storage.cursors.get("booking_system", ROOM, mapping_id)
     world.to_outlook()
-    assert world.storage.cursors.get("booking_system", ROOM).etag == first.etag
+    assert world.storage.cursors.get("booking_system", ROOM, mapping_id).etag == first.etag
     engine = world.engine
     engine.clock = lambda: first.last_poll_at + timedelta(hours=2)
-    engine.run(world.fresh_mapping(), Side.BOOKING)
-    refreshed = world.storage.cursors.get("booking_system", ROOM)
+    engine.run(world.fresh_mapping(), End.A)
+    refreshed = world.storage.cursors.get("booking_system", ROOM, mapping_id)
     assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)

@@ -107,8 +107,8 @@ def test_both_sides_converge_without_duplicates(azurite: Azurite, script: list[t
     events = {e.id: e for e in world.outlook.live(CALENDAR)}
     links = [link for link in world.storage.links.list(world.mapping.id)
              if link.status is SyncStatus.SYNCED]
-    paired = {(link.booking_id, link.calendar_event_id) for link in links
-              if link.booking_id in bookings and link.calendar_event_id in events}
+    paired = {(link.a.event_id, link.b.event_id) for link in links
+              if link.a.event_id in bookings and link.b.event_id in events}
     # Every live event on either side has exactly one live counterpart with its content.
     assert len(paired) == len(bookings) == len(events), (bookings, events, links)
     for booking_id, event_id in paired:

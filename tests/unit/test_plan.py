@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from calbridge.bridges.base import ChangeSet, TimeWindow
 from calbridge.model import (
     ConflictPolicy,
+    End,
     Event,
     EventField,
     EventLink,
     EventStatus,
     OperationKind,
-    Side,
     SyncStatus,
 )
 from calbridge.sync.fields import changed_since, field_hashes, merged_hashes
@@ -41,11 +41,12 @@ def event(event_id: str = "b1", title: str = "Meeting", **fields: object) -> Eve
 
 
 def synced_link(source_event: Event, **fields: object) -> EventLink:
-    link = EventLink(mapping_id="m", origin=Side.BOOKING, booking_id=source_event.id,
-                     calendar_event_id="c1", status=SyncStatus.SYNCED,
-                     booking_fingerprint=fingerprint(source_event),
-                     starts_at=START, ends_at=START + timedelta(hours=1))
-    return link.model_copy(update=fields)
+    """A synced link from end `a` (given in the stored, per-role form)."""
+    values = {"mapping_id": "m", "origin": End.A, "booking_id": source_event.id,
+              "calendar_event_id": "c1", "status": SyncStatus.SYNCED,
+              "booking_fingerprint": fingerprint(source_event),
+              "starts_at": START, "ends_at": START + timedelta(hours=1)}
+    return EventLink.model_validate({**values, **fields})
 
 
 def kinds(plan: list) -> list[tuple[str, str]]:
@@ -54,34 +55,34 @@ def kinds(plan: list) -> list[tuple[str, str]]:
 
 def test_new_unchanged_changed_cancelled() -> None:
     new = event()
-    assert plan_event(Side.BOOKING, new, None).kind is OperationKind.CREATE
-    assert plan_event(Side.BOOKING, new, synced_link(new)).kind is OperationKind.SKIP
+    assert plan_event(End.A, new, None).kind is OperationKind.CREATE
+    assert plan_event(End.A, new, synced_link(new)).kind is OperationKind.SKIP
     edited = event(title="Meeting, moved")
-    assert plan_event(Side.BOOKING, edited, synced_link(new)).kind is OperationKind.UPDATE
+    assert plan_event(End.A, edited, synced_link(new)).kind is OperationKind.UPDATE
     cancelled = event(status=EventStatus.CANCELLED)
-    assert plan_event(Side.BOOKING, cancelled, synced_link(new)).kind is OperationKind.DELETE
-    assert plan_event(Side.BOOKING, cancelled, None).kind is OperationKind.SKIP
+    assert plan_event(End.A, cancelled, synced_link(new)).kind is OperationKind.DELETE
+    assert plan_event(End.A, cancelled, None).kind is OperationKind.SKIP
 
 
 def test_reenable_and_retry() -> None:
     original = event()
     closed = synced_link(original, status=SyncStatus.CANCELLED)
-    op = plan_event(Side.BOOKING, original, closed)
+    op = plan_event(End.A, original, closed)
     assert (op.kind, op.reenable) == (OperationKind.CREATE, True)
     failed = synced_link(original, status=SyncStatus.ERROR)
-    assert plan_event(Side.BOOKING, original, failed).kind is OperationKind.UPDATE
+    assert plan_event(End.A, original, failed).kind is OperationKind.UPDATE
     no_copy = synced_link(original, calendar_event_id=None, status=SyncStatus.PENDING)
-    assert plan_event(Side.BOOKING, original, no_copy).kind is OperationKind.CREATE
+    assert plan_event(End.A, original, no_copy).kind is OperationKind.CREATE
     waiting = synced_link(original, status=SyncStatus.CONFLICT)
-    assert plan_event(Side.BOOKING, event(title="x"), waiting).kind is OperationKind.SKIP
+    assert plan_event(End.A, event(title="x"), waiting).kind is OperationKind.SKIP
 
 
 def test_markers_adopt_our_own_writes_and_skip_foreign_copies() -> None:
-    link = EventLink(mapping_id="m", origin=Side.CALENDAR, calendar_event_id="c9",
+    link = EventLink(mapping_id="m", origin=End.B, calendar_event_id="c9",
                      status=SyncStatus.PENDING)
     ours = event("b7", marker=link.id)
     foreign = event("b8", marker="0" * 32)
-    plan = plan_changes(Side.BOOKING, ChangeSet(changed=[ours, foreign]), [link], WINDOW)
+    plan = plan_changes(End.A, ChangeSet(changed=[ours, foreign]), [link], WINDOW)
     assert [(op.kind.value, op.adopt) for op in plan] == [("skip", True), ("skip", False)]
 
 
@@ -90,44 +91,44 @@ def test_deletions_from_listings_need_a_complete_listing_inside_the_window() -> 
     far = synced_link(event("b2"), starts_at=START + timedelta(days=90),
                       ends_at=START + timedelta(days=90, hours=1), calendar_event_id="c2")
     partial = ChangeSet(changed=[], complete=False)
-    assert plan_changes(Side.BOOKING, partial, [here, far], WINDOW) == []
+    assert plan_changes(End.A, partial, [here, far], WINDOW) == []
     complete = ChangeSet(changed=[], complete=True)
-    assert kinds(plan_changes(Side.BOOKING, complete, [here, far], WINDOW)) == [
+    assert kinds(plan_changes(End.A, complete, [here, far], WINDOW)) == [
         ("delete", "b1")]
     tombstone = ChangeSet(deleted=["b2"])
-    assert kinds(plan_changes(Side.BOOKING, tombstone, [here, far], WINDOW)) == [
+    assert kinds(plan_changes(End.A, tombstone, [here, far], WINDOW)) == [
         ("delete", "b2")]
 
 
 @pytest.mark.parametrize(("policy", "source_newer", "winner"), [
-    (ConflictPolicy.ORIGIN_WINS, True, Side.CALENDAR),
-    (ConflictPolicy.ORIGIN_WINS, False, Side.CALENDAR),
-    (ConflictPolicy.NEWEST_WINS, True, Side.BOOKING),
-    (ConflictPolicy.NEWEST_WINS, False, Side.CALENDAR),
+    (ConflictPolicy.ORIGIN_WINS, True, End.B),
+    (ConflictPolicy.ORIGIN_WINS, False, End.B),
+    (ConflictPolicy.NEWEST_WINS, True, End.A),
+    (ConflictPolicy.NEWEST_WINS, False, End.B),
     (ConflictPolicy.MANUAL, True, None),
 ])
-def test_conflict_winner(policy: ConflictPolicy, source_newer: bool, winner: Side | None) -> None:
+def test_conflict_winner(policy: ConflictPolicy, source_newer: bool, winner: End | None) -> None:
     older, newer = START, START + timedelta(minutes=5)
     source_time, target_time = (newer, older) if source_newer else (older, newer)
-    assert conflict_winner(policy, Side.CALENDAR, Side.BOOKING, source_time,
+    assert conflict_winner(policy, End.B, End.A, source_time,
                            target_time) is winner
 
 
 def synced_pairs(count: int, created: datetime) -> list[EventLink]:
-    return [EventLink(mapping_id="m", origin=Side.BOOKING, booking_id=f"b{n}",
+    return [EventLink(mapping_id="m", origin=End.A, booking_id=f"b{n}",
                       calendar_event_id=f"c{n}", status=SyncStatus.SYNCED, created_at=created)
             for n in range(count)]
 
 
 def deleting(links: list[EventLink]) -> list:
-    return [plan_event(Side.BOOKING, event(link.booking_id or "", status=EventStatus.CANCELLED),
+    return [plan_event(End.A, event(link.a.event_id or "", status=EventStatus.CANCELLED),
                        link) for link in links]
 
 
 def test_mass_deletion_needs_both_a_count_and_a_share() -> None:
     def held(deletions: int, links: int) -> bool:
         pairs = synced_pairs(links, START)
-        baseline = deletion_baseline(pairs, Side.BOOKING, START)
+        baseline = deletion_baseline(pairs, End.A, START)
         return mass_deletion(deleting(pairs[:deletions]), baseline, share=0.2, minimum=10)
 
     assert held(10, 40) is True
@@ -137,10 +138,11 @@ def test_mass_deletion_needs_both_a_count_and_a_share() -> None:
 
 def test_pairs_made_after_the_last_read_do_not_dilute_the_share() -> None:
     before = synced_pairs(30, START)
-    after = [link.model_copy(update={"id": f"new{n}", "booking_id": f"nb{n}",
-                                     "created_at": START + timedelta(minutes=1)})
+    after = [EventLink.model_validate({**link.model_dump(), "id": f"new{n}",
+                                       "a": {"event_id": f"nb{n}"},
+                                       "created_at": START + timedelta(minutes=1)})
              for n, link in enumerate(synced_pairs(300, START))]
-    baseline = deletion_baseline(before + after, Side.BOOKING, START)
+    baseline = deletion_baseline(before + after, End.A, START)
     assert (len(baseline.synced), baseline.active) == (30, 330)
     assert mass_deletion(deleting(before[:10]), baseline, share=0.2, minimum=10) is True
     assert mass_deletion(deleting(before[:6]), baseline, share=0.2, minimum=1) is False
@@ -151,11 +153,11 @@ def test_pairs_made_after_the_last_read_do_not_dilute_the_share() -> None:
 
 def test_the_baseline_counts_only_pairs_with_both_ends() -> None:
     pairs = synced_pairs(4, START)
-    pairs[0].calendar_event_id = None
+    pairs[0].b.event_id = None
     pairs[1].status = SyncStatus.CANCELLED
-    baseline = deletion_baseline(pairs, Side.BOOKING, START)
+    baseline = deletion_baseline(pairs, End.A, START)
     assert baseline.synced == {pairs[2].id, pairs[3].id} and baseline.active == 3
-    burst = deletion_baseline(pairs, Side.BOOKING, START, recently_gone=frozenset({pairs[1].id}))
+    burst = deletion_baseline(pairs, End.A, START, recently_gone=frozenset({pairs[1].id}))
     assert burst.synced == {pairs[1].id, pairs[2].id, pairs[3].id} and burst.active == 4
 
 
@@ -177,7 +179,7 @@ def test_only_the_fields_changed_at_the_source_are_sent() -> None:
     renamed = before.model_copy(update={"title": "Meeting (moved)",
                                         "start": START + timedelta(hours=1),
                                         "end": START + timedelta(hours=2)})
-    change = plan_fields(link, Side.BOOKING, renamed, copy)
+    change = plan_fields(link, End.A, renamed, copy)
     assert change.send == {EventField.TITLE, EventField.WHEN}
     assert (change.owed, change.conflicting) == (frozenset(), frozenset())
 
@@ -187,7 +189,7 @@ def test_target_changes_are_owed_back_and_same_field_edits_conflict() -> None:
     link = in_step(before, copy)
     source = before.model_copy(update={"title": "Booking title", "location": "Hall"})
     target = copy.model_copy(update={"title": "Outlook title", "description": "Notes"})
-    change = plan_fields(link, Side.BOOKING, source, target)
+    change = plan_fields(link, End.A, source, target)
     assert change.send == {EventField.TITLE, EventField.LOCATION}
     assert change.owed == {EventField.TITLE, EventField.DESCRIPTION}
     assert change.conflicting == {EventField.TITLE}
@@ -203,7 +205,7 @@ def test_the_same_edit_on_both_sides_is_no_conflict() -> None:
     before, copy = event(), event("c1")
     link = in_step(before, copy)
     same = {"title": "Renamed on both sides"}
-    change = plan_fields(link, Side.BOOKING, before.model_copy(update=same),
+    change = plan_fields(link, End.A, before.model_copy(update=same),
                          copy.model_copy(update=same))
     assert change == FieldChange(send=frozenset(), owed=frozenset())
 
@@ -212,11 +214,11 @@ def test_links_without_field_hashes_fall_back_to_fingerprints() -> None:
     before, copy = event(), event("c1")
     link = synced_link(before, calendar_fingerprint=fingerprint(copy))
     renamed = before.model_copy(update={"title": "New"})
-    assert plan_fields(link, Side.BOOKING, renamed, copy).send == {EventField.TITLE}
+    assert plan_fields(link, End.A, renamed, copy).send == {EventField.TITLE}
     edited = copy.model_copy(update={"title": "Other"})
-    assert plan_fields(link, Side.BOOKING, renamed, edited).conflicting == {EventField.TITLE}
+    assert plan_fields(link, End.A, renamed, edited).conflicting == {EventField.TITLE}
     # An operator's choice sends every differing field.
-    assert plan_fields(link, Side.BOOKING, renamed, edited, force=True).send == {
+    assert plan_fields(link, End.A, renamed, edited, force=True).send == {
         EventField.TITLE}
 
 

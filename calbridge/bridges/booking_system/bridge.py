@@ -74,7 +74,8 @@ class BookingSystemBridge(CalendarBridge):
 
     type_name: ClassVar[str] = "booking_system"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        write=True, delta=True, push=True, recurrence=False, batch=False, tombstones=False)
+        write=True, delta=True, push=True, recurrence=False, batch=False, tombstones=False,
+        bookings=True)
     settings_model = BookingSystemSettings
 
     def __init__(self, name: str, config: BookingSystemSettings, http: HttpClient, *,
@@ -92,7 +93,7 @@ class BookingSystemBridge(CalendarBridge):
 
     @classmethod
     def from_settings(cls, name: str, settings: Settings) -> BookingSystemBridge:
-        config = BookingSystemSettings.from_env(settings.env)
+        config = BookingSystemSettings.from_env(settings.instance_env(name, cls.type_name))
         verify: str | bool = config.ca_bundle or True
         http = HttpClient(name, timeout=settings.http_timeout_seconds, verify=verify)
         health_http = HttpClient(name, timeout=min(settings.http_timeout_seconds, HEALTH_TIMEOUT),

@@ -120,7 +120,7 @@ class OutlookBridge(CalendarBridge):
 
     @classmethod
     def from_settings(cls, name: str, settings: Settings) -> OutlookBridge:
-        outlook = OutlookSettings.from_env(settings.env)
+        outlook = OutlookSettings.from_env(settings.instance_env(name, cls.type_name))
         tokens = GraphTokens(outlook, timeout=settings.http_timeout_seconds)
         http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
                           verify=outlook.ca_bundle or True)
@@ -251,6 +251,12 @@ class OutlookBridge(CalendarBridge):
             return self._changes(calendar_id, cursor, window)
 
     def _changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        if cursor is not None and not self.graph.owns(cursor):
+            # A delta link of another Graph endpoint (the setting changed since it was
+            # stored): never followed, a full round starts instead.
+            log.info("stored delta link is not of this Graph endpoint, full sync",
+                     extra={"bridge": self.name, "calendar": calendar_id})
+            cursor = None
         if cursor is not None:
             try:
                 changed, deleted, link = self._delta(calendar_id, cursor)

@@ -242,9 +242,13 @@ class GraphClient:
             raise UpstreamError(f"{SYSTEM}: $batch answer lacks parts {', '.join(missing)}")
         return [by_id[str(n)] for n in range(len(chunk))]
 
+    def owns(self, url: str) -> bool:
+        """Whether a link is of this Graph endpoint."""
+        return url == self.base_url or url.startswith(self.base_url + "/")
+
     def _check_url(self, url: str) -> None:
         # Links and stored cursors come from outside: never send our token elsewhere.
-        if not (url == self.base_url or url.startswith(self.base_url + "/")):
+        if not self.owns(url):
             raise UpstreamError(f"{SYSTEM}: refusing a link outside {self.base_url}")
 
 
