@@ -12,6 +12,7 @@ from calbridge.functions.http import api, ok, query_bool, query_int, read_json
 from calbridge.model import SyncWork
 from calbridge.services import stats, sync
 from calbridge.store.queues import SYNC_WORK
+from calbridge.sync.outcome import OutcomeStatus
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -91,5 +92,5 @@ def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
 def process_sync_work(msg: func.QueueMessage) -> None:
     # Failures raise: the host makes the message visible again, and poisons it after 5.
     outcome = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()))
-    if outcome.status == "failed":
+    if outcome.status is OutcomeStatus.FAILED:
         raise RuntimeError(f"sync work failed: {outcome.error}")

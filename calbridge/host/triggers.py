@@ -11,7 +11,7 @@ from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueServiceClient
 
 from calbridge.host.app import QueueFunction, QueueOptions, TimerFunction
-from calbridge.host.ncrontab import Schedule
+from calbridge.ncrontab import Schedule
 from calbridge.store.queues import ensure_queue, poison_queue_name, queue_client
 
 log = logging.getLogger("calbridge.host")

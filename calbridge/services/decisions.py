@@ -16,7 +16,8 @@ from calbridge.model import (
     SyncStatus,
     utcnow,
 )
-from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.engine import SyncEngine
+from calbridge.sync.outcome import Outcome
 from calbridge.sync.plan import PlannedOperation, plan_deletion
 
 

@@ -42,7 +42,8 @@ from calbridge.services.sync import (
     with_failures,
 )
 from calbridge.store.queues import NOTIFICATIONS, QUEUES, poison_queue_name
-from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.engine import SyncEngine
+from calbridge.sync.outcome import Outcome, OutcomeStatus
 
 NOT_IN_STEP = (SyncStatus.PENDING, SyncStatus.ERROR, SyncStatus.CONFLICT)
 T = TypeVar("T")
@@ -117,7 +118,7 @@ def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any
     roles = _roles(container)
     rows = []
     for outcome in outcomes:
-        if outcome.status == "skipped":
+        if outcome.status is OutcomeStatus.SKIPPED:
             continue
         mapping = roles.get(outcome.mapping_id or "")
         to_calendar = mapping is not None and outcome.source is mapping.booking
@@ -127,7 +128,7 @@ def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any
             "resource_id": mapping.resource_id if mapping else None,
             "action": {"create": "created", "update": "updated", "delete": "deleted"}.get(
                 outcome.operation.value, outcome.operation.value)
-            if outcome.status == "completed" else outcome.status,
+            if outcome.status is OutcomeStatus.COMPLETED else outcome.status,
             "outlook_event_id": outcome.target_id if to_calendar else outcome.source_id,
             "title": outcome.title,
             "error": outcome.error,
@@ -207,7 +208,7 @@ def pending_items(container: Container, calendar_type: str) -> dict[str, Any]:
         (roles[mapping.id], engine.run(mapping, source, full=True, dry_run=True))])
     for mapping, planned in runs.results:
         for outcome in planned:
-            if outcome.status != "planned" or outcome.link_id in listed:
+            if outcome.status is not OutcomeStatus.PLANNED or outcome.link_id in listed:
                 continue
             rows.append({
                 "bridge_mapping_id": outcome.link_id, "resource_mapping_id": mapping.mapping.id,
@@ -254,9 +255,9 @@ def populate_mapping(container: Container, calendar_type: str) -> dict[str, Any]
     engine = SyncEngine(container)
     runs = _each(container, calendar_type, Role.BOOKING, lambda mapping, source: engine.run(
         mapping, source, full=True, dry_run=True))
-    planned = [o.as_dict() for o in runs.results if o.status == "planned"]
+    planned = [o.as_dict() for o in runs.results if o.status is OutcomeStatus.PLANNED]
     return {"planned": len(planned), "items": planned,
-            "already_linked": sum(o.status == "skipped" for o in runs.results),
+            "already_linked": sum(o.status is OutcomeStatus.SKIPPED for o in runs.results),
             "errors": len(runs.failures), "failed_mappings": runs.failed_mappings()}
 
 
@@ -327,7 +328,7 @@ def process_imports(container: Container, calendar_type: str) -> dict[str, Any]:
     runs = _run_all(container, calendar_type, Role.CALENDAR)
     outcomes = runs.results + _retry(container, calendar_type, Role.CALENDAR, runs.results)
     block = results_block(outcomes, runs.failures)
-    block["reservation_ids"] = [o.target_id for o in outcomes if o.status == "completed"
+    block["reservation_ids"] = [o.target_id for o in outcomes if o.status is OutcomeStatus.COMPLETED
                                 and o.operation is OperationKind.CREATE and o.target_id]
     return block
 

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calbridge.bootstrap import Container
-from calbridge.host.ncrontab import Schedule
 from calbridge.model import Cursor, End, ResourceMapping, utcnow
+from calbridge.ncrontab import Schedule
 from calbridge.services import subscriptions
 from calbridge.services.sync import MappingRuns, each_mapping, results_block
-from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.engine import SyncEngine
+from calbridge.sync.outcome import Outcome
 
 _lock = threading.Lock()
 _last_polled: dict[tuple[str, str, str], datetime] = {}

@@ -31,7 +31,8 @@ from calbridge.model import (
     SyncWork,
 )
 from calbridge.services import mappings as mapping_state
-from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.engine import SyncEngine
+from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import PlannedOperation
 
 MAX_WINDOW_DAYS = 3 * 366
@@ -114,10 +115,10 @@ class MappingFailure:
     def outcome(self) -> Outcome:
         """The failure as a row of the guide's `operations[]`."""
         end = self.end.side
-        return Outcome(OperationKind.SKIP, "failed",
-                       f"mapping not synced: its {end.value} end ({self.end.bridge}) failed",
-                       self.mapping.end(end).bridge, self.mapping.end(end.other).bridge, "",
-                       mapping_id=self.mapping.id, error=self.end.error)
+        return Outcome.failed(
+            f"mapping not synced: its {end.value} end ({self.end.bridge}) failed",
+            self.mapping.end(end).bridge, self.mapping.end(end.other).bridge, self.end.error,
+            mapping_id=self.mapping.id)
 
 
 @dataclass
@@ -198,23 +199,25 @@ def results_block(outcomes: list[Outcome],
     error and is named in `failed_mappings`."""
     failures = list(failures)
     outcomes = with_failures(outcomes, failures)
-    done = [o for o in outcomes if o.status == "completed"]
+    done = [o for o in outcomes if o.status is OutcomeStatus.COMPLETED]
     kinds = Counter(o.operation for o in done)
-    failed = sum(o.status == "failed" for o in outcomes)
-    waiting = [o for o in outcomes if o.status == "waiting"]
+    failed = sum(o.status is OutcomeStatus.FAILED for o in outcomes)
+    waiting = [o for o in outcomes if o.status is OutcomeStatus.WAITING]
     return {
-        "processed": sum(o.status not in ("skipped", "waiting") for o in outcomes),
+        "processed": sum(o.status not in (OutcomeStatus.SKIPPED, OutcomeStatus.WAITING)
+                         for o in outcomes),
         "successful": len(done),
         "created": kinds[OperationKind.CREATE],
         "updated": kinds[OperationKind.UPDATE],
         "deleted": kinds[OperationKind.DELETE],
-        "skipped": sum(o.status == "skipped" for o in outcomes),
+        "skipped": sum(o.status is OutcomeStatus.SKIPPED for o in outcomes),
         "errors": failed,
         # Waiting for an operator, or decided by the mapping's policy (its loser logged).
-        "conflicts": sum(o.status == "conflict" or o.conflict is not None for o in outcomes),
-        "queued": sum(o.status == "queued" for o in outcomes),
-        "held": sum(o.status == "held" for o in outcomes),
-        "planned": sum(o.status == "planned" for o in outcomes),
+        "conflicts": sum(o.status is OutcomeStatus.CONFLICT or o.conflict is not None
+                         for o in outcomes),
+        "queued": sum(o.status is OutcomeStatus.QUEUED for o in outcomes),
+        "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
+        "planned": sum(o.status is OutcomeStatus.PLANNED for o in outcomes),
         "waiting": len(waiting),
         "next_attempt_at": min((o.next_attempt_at for o in waiting if o.next_attempt_at),
                                default=None),
@@ -307,11 +310,10 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
                 yield mapping, side, link, None
                 continue
             source_system, target_system = _systems(mapping, side)
-            yield mapping, side, link, Outcome(
-                OperationKind.SKIP, "waiting", waiting[0], source_system, target_system,
-                link.event_id(side) or "", target_id=link.event_id(side.other),
-                link_id=link.id, mapping_id=mapping.id, title=link.title,
-                error=link.last_error, next_attempt_at=waiting[1], source=side)
+            yield mapping, side, link, Outcome.waiting(
+                waiting[0], source_system, target_system, link.event_id(side) or "",
+                waiting[1], target_id=link.event_id(side.other), link_id=link.id,
+                mapping_id=mapping.id, title=link.title, error=link.last_error, source=side)
 
 
 def due_links(container: Container, *, now: datetime | None = None, force: bool = False
@@ -345,10 +347,10 @@ def process_pending(container: Container, *, now: datetime | None = None,
             outcomes.append(engine.sync_event(mapping, side, link.event_id(side) or "", "retry"))
         except CalbridgeError as exc:
             source_system, target_system = _systems(mapping, side)
-            outcomes.append(Outcome(OperationKind.SKIP, "failed", "retry failed",
-                                    source_system, target_system,
-                                    link.event_id(side) or "", link_id=link.id,
-                                    mapping_id=mapping.id, error=exc.message, source=side))
+            outcomes.append(Outcome.failed("retry failed", source_system, target_system,
+                                           exc.message, source_id=link.event_id(side) or "",
+                                           link_id=link.id, mapping_id=mapping.id,
+                                           source=side))
     return outcomes
 
 
@@ -391,11 +393,11 @@ def deletion_report(container: Container, outcomes: list[Outcome],
     failures = list(failures)
     mappings = {m.id: m for m in container.storage.mappings.list()}
     deletions = [o for o in outcomes if o.operation is OperationKind.DELETE
-                 and o.status != "skipped"]
-    done = [o for o in deletions if o.status == "completed"]
-    errors = sum(o.status == "failed" for o in deletions) + len(failures)
+                 and o.status is not OutcomeStatus.SKIPPED]
+    done = [o for o in deletions if o.status is OutcomeStatus.COMPLETED]
+    errors = sum(o.status is OutcomeStatus.FAILED for o in deletions) + len(failures)
     reenabled = [o for o in outcomes if o.operation is OperationKind.CREATE
-                 and o.status == "completed"]
+                 and o.status is OutcomeStatus.COMPLETED]
     per_bridge = Counter(o.target_system for o in done)
     counts = {f"{name}_deletions": per_bridge[name] for name in container.bridges}
     counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
@@ -411,12 +413,12 @@ def deletion_report(container: Container, outcomes: list[Outcome],
         **counts,
         "pending_resets": len(reenabled),
         "errors": errors,
-        "held": sum(o.status == "held" for o in outcomes),
+        "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
         "detected_deletions": len(deletions),
         "processed_deletions": len(done),
         "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),
         "bridge_operations": [o.as_dict() for o in with_failures(outcomes, failures)
-                              if o.status != "skipped"],
+                              if o.status is not OutcomeStatus.SKIPPED],
         "failed_mappings": [failure.as_dict() for failure in failures],
         "summary": {**counts, "pending_resets": len(reenabled), "errors": errors},
     }
@@ -454,10 +456,10 @@ def process_deletion_queue(container: Container) -> dict:
             except CalendarNotFound:
                 raise  # the mapping's calendar, not this link: reported once, for the mapping
             except CalbridgeError as exc:
-                yield Outcome(OperationKind.DELETE, "failed", "queued deletion",
-                              sides.system(side), sides.system(side.other), event_id,
-                              link_id=link.id, mapping_id=mapping.id, error=exc.message,
-                              source=side)
+                yield Outcome.failed("queued deletion", sides.system(side),
+                                     sides.system(side.other), exc.message,
+                                     operation=OperationKind.DELETE, source_id=event_id,
+                                     link_id=link.id, mapping_id=mapping.id, source=side)
 
     runs = each_mapping(container, units, retry)
     return deletion_report(container, runs.results, runs.failures)

@@ -32,7 +32,8 @@ from calbridge.model import End, ResourceMapping, utcnow
 from calbridge.services import subscriptions
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.queues import NOTIFICATIONS, batches
-from calbridge.sync.engine import Outcome, SyncEngine
+from calbridge.sync.engine import SyncEngine
+from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.telemetry import WEBHOOK_DELAY, record_metric
 
 log = logging.getLogger(__name__)
@@ -268,7 +269,7 @@ def _unrecorded_failure(outcomes: list[Outcome]) -> str | None:
     """The error of a failure not recorded on an event link. A failed write is recorded
     on its link and retried with backoff by the engine, so it is not retried here too."""
     for outcome in outcomes:
-        if outcome.status == "failed" and outcome.link_id is None:
+        if outcome.status is OutcomeStatus.FAILED and outcome.link_id is None:
             return outcome.error or "unknown error"
     return None
 

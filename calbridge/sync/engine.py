@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow
@@ -37,6 +36,7 @@ from calbridge.model import (
 from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
+from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
     DeletionBaseline,
     PlannedOperation,
@@ -57,48 +57,6 @@ MAX_BACKOFF = timedelta(hours=1)
 # How long an unchanged calendar may keep reusing its stored cursor (delta links and
 # sync tokens expire; refreshing them now and then avoids a full listing later).
 CURSOR_REFRESH = timedelta(hours=1)
-
-
-@dataclass
-class Outcome:
-    """What happened to one planned operation (one row of the guide's `operations[]`)."""
-
-    operation: OperationKind
-    status: str  # completed, skipped, failed, conflict, held, queued, planned, waiting
-    reason: str
-    source_system: str
-    target_system: str
-    source_id: str
-    target_id: str | None = None
-    link_id: str | None = None
-    mapping_id: str | None = None
-    title: str | None = None
-    error: str | None = None
-    next_attempt_at: datetime | None = None  # a waiting retry: when it is due
-    source: End | None = None  # which end of the mapping the change came from
-    conflict: ConflictRecord | None = None  # a conflict decided by the mapping's policy
-
-    @property
-    def internal_id(self) -> str | None:
-        """The event's id at end `a`, whatever the direction (the guide's `internal_id`:
-        its booking end is `a`)."""
-        return self.target_id if self.source is not End.A else self.source_id
-
-    @property
-    def external_id(self) -> str | None:
-        """The event's id at end `b` (the guide's `external_id`, the calendar's id)."""
-        return self.source_id if self.source is not End.A else self.target_id
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bridge_mapping_id": self.link_id, "resource_mapping_id": self.mapping_id,
-            "source_system": self.source_system, "target_system": self.target_system,
-            "external_id": self.external_id, "internal_id": self.internal_id,
-            "operation": self.operation.value, "status": self.status, "reason": self.reason,
-            "title": self.title, "error": self.error,
-            **({"next_attempt_at": self.next_attempt_at} if self.status == "waiting" else {}),
-            **({"conflict": self.conflict.model_dump(mode="json")} if self.conflict else {}),
-        }
 
 
 @dataclass
@@ -187,8 +145,8 @@ class SyncEngine:
         if only is not None:
             plan = [op for op in plan if only(op)]
         if dry_run:
-            return [self._outcome(sides, op, "planned" if op.writes else "skipped")
-                    for op in plan]
+            return [self._outcome(sides, op, OutcomeStatus.PLANNED if op.writes
+                                  else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = []
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.settings.mass_delete_share,
@@ -275,7 +233,7 @@ class SyncEngine:
                    else ChangeSet(deleted=[source_id]))
         plan = plan_changes(source, changes, links, self.window(), other_system)
         if not plan:
-            return Outcome(OperationKind.SKIP, "skipped", "nothing to do",
+            return Outcome(OperationKind.SKIP, OutcomeStatus.SKIPPED, "nothing to do",
                            sides.system(source), sides.system(source.other), source_id,
                            source=source)
         if reason and plan[0].writes:
@@ -293,7 +251,7 @@ class SyncEngine:
         if op.adopt and op.link is not None:
             return self._adopt(sides, op)
         if not op.writes:
-            return self._outcome(sides, op, "skipped")
+            return self._outcome(sides, op, OutcomeStatus.SKIPPED)
         link = op.link
         try:
             if op.kind is OperationKind.CREATE:
@@ -304,15 +262,16 @@ class SyncEngine:
                 outcome = self._delete(sides, op)
         except EtagConflict:
             # Another worker changed the link meanwhile; the next run converges.
-            outcome = self._outcome(sides, op, "skipped",
+            outcome = self._outcome(sides, op, OutcomeStatus.SKIPPED,
                                     reason="handled concurrently by another worker")
         except CalbridgeError as exc:
             outcome = self._fail(sides, op.link or link, op, exc)
-        if outcome.status in ("completed", "failed", "conflict"):
+        if outcome.status in (OutcomeStatus.COMPLETED, OutcomeStatus.FAILED,
+                              OutcomeStatus.CONFLICT):
             self._log(outcome)
             record_metric(SYNC_OPERATIONS, 1, operation=outcome.operation.value,
                           status=outcome.status, bridge=outcome.target_system)
-            if outcome.status == "failed":
+            if outcome.status == OutcomeStatus.FAILED:
                 record_metric(SYNC_ERRORS, 1, operation=outcome.operation.value,
                               bridge=outcome.target_system)
         return outcome
@@ -329,7 +288,7 @@ class SyncEngine:
             try:
                 link = self.storage.links.add(link)
             except AlreadyExists:
-                return self._outcome(sides, op, "skipped",
+                return self._outcome(sides, op, OutcomeStatus.SKIPPED,
                                      reason="already linked by another worker")
         elif op.reenable:
             link.set_event_id(target, None)
@@ -364,7 +323,7 @@ class SyncEngine:
         assert target_id is not None
         current = bridge.get_event(calendar, target_id)
         if current is None or current.status is EventStatus.CANCELLED:
-            return self._outcome(sides, op, "skipped",
+            return self._outcome(sides, op, OutcomeStatus.SKIPPED,
                                  reason="the copy is gone from {target}; "
                                         "the deletion follows from there")
         change = plan_fields(link, source, op.event, current, force=force)
@@ -377,7 +336,7 @@ class SyncEngine:
                 link.status, link.last_error = SyncStatus.CONFLICT, (
                     "changed on both sides: " + ", ".join(sorted(change.conflicting)))
                 self.storage.links.update(link)
-                return self._outcome(sides, op, "conflict",
+                return self._outcome(sides, op, OutcomeStatus.CONFLICT,
                                      reason="changed on both sides; waiting for a decision")
             change = change.decided(winner is source)
             conflict = self._record_conflict(sides, link, op, winner, current, change.lost)
@@ -396,7 +355,7 @@ class SyncEngine:
         if not change.send and conflict is None:
             outcome.reason = f"{sides.system(target)} already has these values"
         if not change.send and was_synced:
-            outcome.status = "skipped"  # nothing written, nothing newly in step
+            outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
 
     def _record_conflict(self, sides: Ends, link: EventLink, op: PlannedOperation,
@@ -445,7 +404,7 @@ class SyncEngine:
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at, link.cancelled_by = self.clock(), op.source
         self.storage.links.update(link)
-        return self._outcome(sides, op, "completed")
+        return self._outcome(sides, op, OutcomeStatus.COMPLETED)
 
     def _adopt(self, sides: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
@@ -458,7 +417,7 @@ class SyncEngine:
             self.storage.links.update(link)
         except (EtagConflict, AlreadyExists):
             pass
-        return self._outcome(sides, op, "skipped")
+        return self._outcome(sides, op, OutcomeStatus.SKIPPED)
 
     def _succeed(self, sides: Ends, op: PlannedOperation, link: EventLink,
                  written: Event, *, sent: frozenset[EventField] | None = None,
@@ -481,7 +440,7 @@ class SyncEngine:
         link.synced_at = self.clock()
         self._describe(link, op.event)
         self.storage.links.update(link)
-        return self._outcome(sides, op, "completed", target_id=written.id)
+        return self._outcome(sides, op, OutcomeStatus.COMPLETED, target_id=written.id)
 
     def _fail(self, sides: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:
@@ -501,7 +460,7 @@ class SyncEngine:
                 self.storage.links.update(fresh)
             except CalbridgeError:
                 log.exception("could not record a failed operation")
-        return self._outcome(sides, op, "failed", error=exc.message)
+        return self._outcome(sides, op, OutcomeStatus.FAILED, error=exc.message)
 
     # ------------------------------------------------------------------ helpers
 
@@ -509,7 +468,7 @@ class SyncEngine:
         link.title = event.title[:200] or None
         link.starts_at, link.ends_at = instant(event.start), instant(event.end)
 
-    def _outcome(self, sides: Ends, op: PlannedOperation, status: str, *,
+    def _outcome(self, sides: Ends, op: PlannedOperation, status: OutcomeStatus, *,
                  reason: str | None = None, target_id: str | None = None,
                  error: str | None = None) -> Outcome:
         link = op.link
@@ -531,7 +490,7 @@ class SyncEngine:
                 source_system=outcome.source_system, target_system=outcome.target_system,
                 operation=outcome.operation, status=outcome.status,
                 external_id=outcome.external_id, internal_id=outcome.internal_id,
-                error=outcome.error or (outcome.reason if outcome.status != "completed"
+                error=outcome.error or (outcome.reason if outcome.status != OutcomeStatus.COMPLETED
                                         else None)))
         except CalbridgeError:
             log.exception("could not log an operation")
@@ -540,7 +499,7 @@ class SyncEngine:
         self.storage.queue(SYNC_WORK).send(SyncWork(
             mapping_id=sides.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
-        return self._outcome(sides, op, "queued")
+        return self._outcome(sides, op, OutcomeStatus.QUEUED)
 
     # ------------------------------------------------------------------ holds
 
@@ -558,7 +517,8 @@ class SyncEngine:
         deletions = [op for op in plan if op.kind is OperationKind.DELETE and op.link]
         hold = self._hold(sides, source, [op.link.id for op in deletions if op.link],
                           len(baseline.synced))
-        outcomes = [self._outcome(sides, op, "held", reason=hold.reason) for op in deletions]
+        outcomes = [self._outcome(sides, op, OutcomeStatus.HELD, reason=hold.reason)
+                    for op in deletions]
         return [op for op in plan if op.kind is not OperationKind.DELETE], outcomes
 
     def _hold_if_burst(self, sides: Ends, op: PlannedOperation) -> Outcome | None:
@@ -596,7 +556,7 @@ class SyncEngine:
         else:
             hold = next(h for h in self._open_holds(mapping.id, source)
                         if link.id in h.link_ids)
-        return self._outcome(sides, op, "held", reason=hold.reason)
+        return self._outcome(sides, op, OutcomeStatus.HELD, reason=hold.reason)
 
     def _hold(self, sides: Ends, source: End, link_ids: list[str],
               baseline: int) -> DeletionHold:

@@ -17,12 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from calbridge.bridges.base import TimeWindow
-from calbridge.bridges.outlook import BatchOperation, OutlookBridge
+from calbridge.bridges.outlook import OutlookBridge
 from calbridge.config import Settings
 from calbridge.errors import (
     AuthError,
     ConfigurationError,
-    EtagConflict,
     UpstreamError,
     UpstreamRejected,
     UpstreamThrottled,
@@ -146,8 +145,8 @@ def test_refused_places_fall_back_to_configured_mailboxes(graph: GraphClient) ->
 def test_events_are_listed_over_all_pages_with_markers(graph: GraphClient) -> None:
     bridge = make_bridge(graph, OUTLOOK_PAGE_SIZE="5")
     written = [event(f"E{n}", hour=n) for n in range(12)]
-    outcomes = bridge.create_many(ROOM, [(e, e.marker or "") for e in written])
-    assert all(o.ok for o in outcomes)
+    for item in written:
+        bridge.create(ROOM, item, item.marker or "")
     graph.admin("DELETE", "/requests")
     listed = list(bridge.list_events(ROOM, WINDOW))
     assert sorted(e.title for e in listed) == sorted(e.title for e in written)
@@ -202,40 +201,20 @@ def test_a_foreign_link_as_cursor_is_never_followed(graph: GraphClient) -> None:
 # ------------------------------------------------------------------ $batch
 
 
-def test_batch_reports_each_part(graph: GraphClient) -> None:
-    bridge = make_bridge(graph)
-    existing = bridge.create(ROOM, event("Existing"), new_id())
-    stale = bridge.create(ROOM, event("Stale", hour=3), new_id())
-    bridge.update(ROOM, stale.id or "", event("Stale, changed", hour=3))
-    created = event("New", hour=5)
-    outcomes = bridge.apply_batch(ROOM, [
-        BatchOperation(action="create", event=created, idempotency_key=created.marker),
-        BatchOperation(action="update", event_id="does-not-exist", event=event("x")),
-        BatchOperation(action="update", event_id=stale.id, event=event("Lost", hour=3),
-                       etag=stale.etag),
-        BatchOperation(action="delete", event_id=existing.id),
-        BatchOperation(action="delete", event_id="already-gone"),
-    ])
-    assert [o.ok for o in outcomes] == [True, False, False, True, True]
-    assert outcomes[0].event is not None and outcomes[0].event.marker == created.marker
-    assert outcomes[1].error_code == "not_found"
-    assert outcomes[2].error_code == EtagConflict.code
-    assert (outcomes[3].deleted, outcomes[4].deleted) == (True, False)
-    assert sorted(e["subject"] for e in stored_events(graph)) == ["New", "Stale, changed"]
-
-
-def test_batch_splits_into_twenty_and_retries_throttled_parts(
+def test_delta_reads_go_in_batches_of_twenty_and_throttled_parts_are_retried(
         graph: GraphClient) -> None:
+    # A delta round reads each changed event again (for its marker) through $batch.
     bridge = make_bridge(graph)
-    fault(graph, match={"method": "POST", "path_regex": "/events$"}, status=429, retry_after=1,
-          times=3)
-    written = [event(f"Bulk {n}", hour=n) for n in range(25)]
+    for n in range(25):
+        bridge.create(ROOM, event(f"Bulk {n}", hour=n), new_id())
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "GET", "path_regex": "/events/[^/]+$"}, status=429,
+          retry_after=1, times=3)
     began = time.monotonic()
-    outcomes = bridge.create_many(ROOM, [(e, e.marker or "") for e in written])
+    changes = bridge.changes(ROOM, None, WINDOW)
     waited = time.monotonic() - began
-    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    assert sorted(e.title for e in changes.changed) == sorted(f"Bulk {n}" for n in range(25))
     assert waited >= 1.0
-    assert len(stored_events(graph)) == 25
     assert route_count(graph, "POST /$batch") == 3  # 20 + 5, then the 3 throttled parts
 
 

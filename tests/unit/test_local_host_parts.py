@@ -14,8 +14,8 @@ from calbridge.host.app import (
     load_local_settings,
     resolve_setting_expression,
 )
-from calbridge.host.ncrontab import Schedule
 from calbridge.host.routing import Router
+from calbridge.ncrontab import Schedule
 
 MONDAY = datetime(2026, 11, 30, 10, 3, 7, tzinfo=UTC)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import requests
 from pydantic import BaseModel
@@ -26,7 +26,6 @@ from calbridge.bridges.http import HttpClient, error_for_status, upstream_code
 from calbridge.bridges.outlook.auth import GraphTokens
 from calbridge.bridges.outlook.client import (
     BatchRequest,
-    BatchResponse,
     GraphClient,
     MailboxPacer,
     json_body,
@@ -76,28 +75,6 @@ _MAILBOX_MISSING_CODES = frozenset({"errorinvaliduser", "mailboxnotenabledforres
 # A mapping's check must answer at once: one attempt, and an unanswered check is repeated
 # by the next run.
 CHECK_ATTEMPTS = 1
-
-
-class BatchOperation(BaseModel):
-    """One write of a bulk `apply_batch`: create (needs `event` + `idempotency_key`),
-    update (`event_id` + `event`, optional `etag`) or delete (`event_id`)."""
-
-    action: Literal["create", "update", "delete"]
-    event: Event | None = None
-    event_id: str | None = None
-    idempotency_key: str | None = None
-    etag: str | None = None
-
-
-class BatchOutcome(BaseModel):
-    """What became of one `BatchOperation`; `error_code` is a `calbridge.errors` code."""
-
-    ok: bool
-    status: int
-    event: Event | None = None
-    deleted: bool | None = None
-    error_code: str | None = None
-    error: str | None = None
 
 
 class _Resync(Exception):
@@ -361,60 +338,6 @@ class OutlookBridge(CalendarBridge):
                     return False
                 raise _error(response, f"{self.type_name}: DELETE event")
         return True
-
-    # ------------------------------------------------------------ bulk writes ($batch)
-
-    def create_many(self, calendar_id: str,
-                    items: Sequence[tuple[Event, str]]) -> list[BatchOutcome]:
-        """Create `(event, idempotency_key)` pairs through `$batch`, one outcome each."""
-        return self.apply_batch(calendar_id, [
-            BatchOperation(action="create", event=event, idempotency_key=key)
-            for event, key in items])
-
-    def apply_batch(self, calendar_id: str,
-                    operations: Sequence[BatchOperation]) -> list[BatchOutcome]:
-        """Apply writes to one calendar through `$batch` (20 per request, throttled parts
-        retried); never raises for one part's failure: each outcome says what happened."""
-        requests_ = [self._batch_request(calendar_id, op) for op in operations]
-        answers = self.graph.batch(requests_, mailbox=calendar_id)
-        return [self._outcome(calendar_id, op, answer)
-                for op, answer in zip(operations, answers, strict=True)]
-
-    def _batch_request(self, mailbox: str, op: BatchOperation) -> BatchRequest:
-        if op.action == "create":
-            if op.event is None or not op.idempotency_key:
-                raise ValueError("a create needs an event and an idempotency key")
-            return BatchRequest(
-                method="POST", url=self._relative(self._events_url(mailbox)),
-                body=event_to_graph(op.event, idempotency_key=op.idempotency_key,
-                                    with_attendees=self.settings.write_attendees,
-                                    organizer_as_attendee=self.settings.organizer_as_attendee),
-                headers={"Prefer": PREFER}, idempotent=True)
-        if not op.event_id:
-            raise ValueError(f"an {op.action} needs an event id")
-        url = self._relative(self._events_url(mailbox, op.event_id))
-        if op.action == "delete":
-            return BatchRequest(method="DELETE", url=url)
-        if op.event is None:
-            raise ValueError("an update needs an event")
-        headers = {"Prefer": PREFER, **({"If-Match": _if_match(op.etag)} if op.etag else {})}
-        return BatchRequest(method="PATCH", url=url, headers=headers,
-                            body=event_to_graph(op.event,
-                                                with_attendees=self.settings.write_attendees),
-                            idempotent=op.etag is None)
-
-    def _outcome(self, mailbox: str, op: BatchOperation, answer: BatchResponse) -> BatchOutcome:
-        if answer.ok:
-            if op.action == "delete":
-                return BatchOutcome(ok=True, status=answer.status, deleted=True)
-            event = (self._event(answer.body, mailbox, op.event.marker if op.event else None)
-                     if isinstance(answer.body, dict) else None)
-            return BatchOutcome(ok=True, status=answer.status, event=event)
-        if op.action == "delete" and _is_missing(answer.status, answer.code):
-            return BatchOutcome(ok=True, status=answer.status, deleted=False)
-        error = part_error(answer, f"{self.type_name}: {op.action} in $batch")
-        return BatchOutcome(ok=False, status=answer.status,
-                            error_code=getattr(error, "code", "upstream_error"), error=str(error))
 
     # ------------------------------------------------------------ health
 
