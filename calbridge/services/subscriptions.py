@@ -1,5 +1,5 @@
 """Push subscriptions: creating them for mapped calendars, renewing them well before they
-expire, re-creating lost ones, and removing them — with a secret `clientState` each.
+expire, re-creating lost ones, and removing them — with a secret client state each.
 
 Every bridge whose adapter declares subscriptions (`PushSemantics.subscriptions`) gets
 the same treatment; how a renewal works is the adapter's declaration too (extended in
@@ -97,7 +97,7 @@ def status_of(container: Container, subscription: Subscription, now: datetime) -
 
 def public(container: Container, subscription: Subscription,
            now: datetime | None = None) -> dict[str, Any]:
-    """A subscription as the API shows it: never its clientState."""
+    """A subscription as the API shows it: never its client state."""
     moment = now or utcnow()
     shown = subscription.model_dump(mode="json", exclude={"client_state", "etag"})
     shown["status"] = status_of(container, subscription, moment)

@@ -46,7 +46,7 @@ PRELOAD_ABOVE = 5  # distinct subscriptions in one body before they are read in 
 # large batch still spreads over several workers.
 NOTICES_PER_MESSAGE = 50
 
-# Notifications refused because their clientState did not match (or named no known
+# Notifications refused because their client state did not match (or named no known
 # subscription). Counted per process: a forged request must not cause a storage write.
 _rejected_lock = threading.Lock()
 _rejected = {"count": 0}
