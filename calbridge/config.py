@@ -5,13 +5,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calbridge.errors import ConfigurationError
 
 STORAGE_SETTING = "AzureWebJobsStorage"
+# Marks a settings field whose value is a secret (`Field(..., json_schema_extra=SECRET)`):
+# logs mask its value wherever it turns up, and in Azure it is a Key Vault reference.
+SECRET: dict[str, Any] = {"secret": True}
+
+
+class DeclaredSetting(BaseModel):
+    """One setting a settings model reads: its environment name, whether its value is a
+    secret, whether it must be set, and its default."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    secret: bool = False
+    required: bool = False
+    default: Any = None
+
+
+def declared(model: type[BaseModel]) -> list[DeclaredSetting]:
+    """The settings a pydantic settings model reads, by their environment names (aliases)."""
+    found = []
+    for info in model.model_fields.values():
+        if not info.alias:
+            continue
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        required = info.is_required()
+        found.append(DeclaredSetting(name=info.alias, secret=bool(extra.get("secret")),
+                                     required=required,
+                                     default=None if required else info.default))
+    return found
 
 
 class Settings(BaseModel):
@@ -29,7 +58,8 @@ class Settings(BaseModel):
         default="", alias="CALBRIDGE_TABLE_PREFIX"
     )
 
-    function_key: str | None = Field(default=None, alias="CALBRIDGE_FUNCTION_KEY", repr=False)
+    function_key: str | None = Field(default=None, alias="CALBRIDGE_FUNCTION_KEY", repr=False,
+                                     json_schema_extra=SECRET)
     bridges: str = Field(default="booking_system,outlook", alias="CALBRIDGE_BRIDGES")
     booking_bridge: str = Field(default="booking_system", alias="CALBRIDGE_BOOKING_BRIDGE")
     max_body_bytes: int = Field(default=1_048_576, alias="CALBRIDGE_MAX_BODY_BYTES", gt=0)

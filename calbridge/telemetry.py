@@ -2,7 +2,9 @@
 
 - Every log record passes a redaction filter: bearer tokens, JWTs, `client_secret=`,
   `code=`, `sig=`, `AccountKey=` values, function keys and the values of the secret
-  settings are masked in the message, its arguments, extras and tracebacks.
+  settings (those the shared settings and every registered adapter declare secret, also
+  in an instance's `NAME__<SETTING>` form) are masked in the message, its arguments,
+  extras and tracebacks.
 - Records may carry `bridge`, `mapping_id`, `link_id` and `operation_id` through
   `extra=`; local output shows them, as JSON lines when `CALBRIDGE_LOG_FORMAT=json`.
 - With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, logs, traces and metrics go to
@@ -26,16 +28,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from calbridge.bridges.registry import secret_settings
 from calbridge.config import STORAGE_SETTING
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT_SETTING = "CALBRIDGE_LOG_FORMAT"
 CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-# Settings whose values are secrets: never in a log line, wherever they turn up.
-SECRET_SETTINGS = ("OUTLOOK_CLIENT_SECRET", "BOOKING_SYSTEM_API_KEY",
-                   "BOOKING_SYSTEM_CLIENT_SECRET", "BOOKING_SYSTEM_WEBHOOK_SECRET",
-                   "CALBRIDGE_FUNCTION_KEY")
 CONTEXT_FIELDS = ("bridge", "mapping_id", "link_id", "operation_id")
 LOGGER_NAME = "calbridge"  # the logger whose records go to Application Insights
 MASK = "***"
@@ -153,8 +152,12 @@ class Redactor:
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
-    """The values of the secret settings, and the storage account key if one is set."""
-    values = [env.get(name, "") for name in SECRET_SETTINGS]
+    """The values of the secret settings — as named, or with an instance's `NAME__`
+    prefix — and the storage account key if one is set."""
+    names = secret_settings()
+    suffixes = tuple(f"__{name}" for name in names)
+    values = [value for key, value in env.items()
+              if key in names or key.endswith(suffixes)]
     match = re.search(r"(?i)AccountKey=([^;]+)", env.get(STORAGE_SETTING, ""))
     if match:
         values.append(match.group(1))

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.sync",
     "tests.fixtures.two_bridges",
     "tests.fixtures.served",
+    "tests.fixtures.toy_bridge",
 ]

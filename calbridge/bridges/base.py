@@ -12,11 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from calbridge.config import Settings
+from calbridge.config import DeclaredSetting, Settings, declared
 from calbridge.model import Event, EventField, EventOrigin
 
 
@@ -34,6 +35,39 @@ class Capabilities(BaseModel):
     # A booking system: its calendars are bookable resources and its events bookings
     # (the usage guide's booking mappings have such a bridge at end `a`).
     bookings: bool = False
+
+
+class LifecycleAction(StrEnum):
+    """What a lifecycle notification asks of calbridge."""
+
+    REAUTHORIZE = "reauthorize"  # renew the subscription now (re-create it when it is gone)
+    RECREATE = "recreate"  # the subscription is gone: open another, then catch up
+    RESYNC = "resync"  # notifications were lost: catch up from the cursor
+
+
+class PushSemantics(BaseModel):
+    """How an adapter's push notifications work. The webhook and subscription services read
+    this instead of knowing which calendar system they talk to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # calbridge opens a subscription (a channel) for every mapped calendar and keeps it
+    # alive: the adapter implements `subscribe` and `unsubscribe`, and `renew` when
+    # `renewal_keeps_id`.
+    subscriptions: bool = False
+    # A renewal extends the same subscription under its id (Graph). False: a subscription
+    # cannot be extended, so renewing opens a new channel under a new id and stops the old
+    # one (as Google Calendar channels are renewed).
+    renewal_keeps_id: bool = True
+    # Every notice names its subscription and carries that subscription's client state,
+    # which calbridge compares in constant time with the one it keeps. False: the request
+    # is authenticated by `parse_notification` itself (a signature over the body).
+    client_state: bool = False
+    # A query parameter whose value the webhook endpoint echoes as text/plain to prove it
+    # is reachable (Graph's `validationToken`); None: no such handshake.
+    handshake_parameter: str | None = None
+    # The lifecycle events the adapter's notices carry as `change_type`, and what each asks.
+    lifecycle: dict[str, LifecycleAction] = Field(default_factory=dict)
 
 
 class Calendar(BaseModel):
@@ -104,12 +138,22 @@ class CalendarBridge(ABC):
 
     type_name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-    # The pydantic model of this adapter's own settings (fields aliased to the
-    # environment names); start-up validation and the infra checks read it.
+    # The pydantic model of this adapter's own settings (fields aliased to the environment
+    # names, secrets marked with `calbridge.config.SECRET`); see `declared_settings`.
     settings_model: ClassVar[type[BaseModel] | None] = None
+    # How its push notifications work (the default: none calbridge subscribes to, and
+    # `parse_notification`, where implemented, authenticates each request itself).
+    push: ClassVar[PushSemantics] = PushSemantics()
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @classmethod
+    def declared_settings(cls) -> list[DeclaredSetting]:
+        """The settings this adapter reads. An instance named other than its type
+        (`outlook_eu=outlook`) reads each as `OUTLOOK_EU__<SETTING>` first; log redaction
+        masks the secret ones in either form, and the deployment keeps them in Key Vault."""
+        return declared(cls.settings_model) if cls.settings_model is not None else []
 
     @classmethod
     @abstractmethod
@@ -188,7 +232,8 @@ class CalendarBridge(ABC):
         raise NotImplementedError(f"{self.type_name} has no push notifications")
 
     def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
-        """Turn a webhook body into notices. Raises `ValidationFailed` on a bad body."""
+        """Turn a webhook request into notices, authenticating it as `push` declares.
+        Raises `Unauthorized` for a request it cannot trust, `ValidationFailed` on a bad body."""
         raise NotImplementedError(f"{self.type_name} has no push notifications")
 
     def describe(self) -> dict[str, Any]:

@@ -89,8 +89,12 @@ def renew_subscriptions(args: argparse.Namespace) -> int:
             failed.append(subscription_id)
             print(f"subscription {subscription_id} not renewed: {exc.message}")
             continue
-        expires = moment((renewed.get("subscription") or {}).get("expires_at"))
-        print(f"subscription {subscription_id} renewed, expires {expires} UTC")
+        current = renewed.get("subscription") or {}
+        # A system whose subscriptions cannot be extended renews by replacing them.
+        replaced = (f" as {current.get('id')}" if current.get("id") not in (None, subscription_id)
+                    else "")
+        print(f"subscription {subscription_id} renewed{replaced}, expires "
+              f"{moment(current.get('expires_at'))} UTC")
     if args.all and not wanted:
         print("no push subscriptions")
     if failed:

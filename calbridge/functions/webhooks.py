@@ -1,9 +1,9 @@
-"""Webhooks: Graph's validation handshake and notifications, signed booking system
-notifications, push subscription management, the renewal timer and the
-`notifications` queue trigger.
+"""Webhooks: every bridge's notifications (and the validation handshake its adapter
+declares), the usage guide's Outlook endpoints, push subscription management, the
+renewal timer and the `notifications` queue trigger.
 
-Receiving endpoints are anonymous (Graph and the booking system present no function
-key); they trust nothing: clientState or a signature, size limits, schema checks.
+Receiving endpoints are anonymous (calendar systems present no function key); they trust
+nothing: a client state or a signature, size limits, schema checks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.errors import BadRequest
 from calbridge.functions.http import api, json_response, ok, read_json, refused_input
 from calbridge.model import utcnow
 from calbridge.services import subscriptions, webhooks
@@ -22,25 +21,23 @@ from calbridge.store.queues import NOTIFICATIONS
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
+# The calendar system the usage guide's `/webhook/*` endpoints are about.
+OUTLOOK = "outlook"
 
 
 def _handshake(token: str) -> func.HttpResponse:
     """Echo the decoded token as plain text, never as something a browser renders."""
-    text = webhooks.validation_token(token)
-    if not text:
-        raise BadRequest("validationToken is empty")
-    return func.HttpResponse(text, status_code=200, mimetype="text/plain", charset="utf-8",
+    return func.HttpResponse(token, status_code=200, mimetype="text/plain", charset="utf-8",
                              headers={"X-Content-Type-Options": "nosniff",
                                       "Cache-Control": "no-store",
                                       "Content-Security-Policy": "default-src 'none'"})
 
 
 def _receive(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpResponse:
-    token = req.params.get("validationToken")
+    token = webhooks.handshake(c.bridge(bridge), req.params)
     if token is not None:
         return _handshake(token)
     if req.method.upper() == "GET":
-        c.bridge(bridge)
         return ok(message=f"{bridge} webhook endpoint is alive", bridge=bridge,
                   notification_url=_url_or_none(c, bridge))
     receipt = webhooks.receive(c, bridge, dict(req.headers), req.get_body() or b"")
@@ -68,17 +65,13 @@ def receive_bridge_webhook(req: func.HttpRequest, c: Container) -> func.HttpResp
           auth_level=ANONYMOUS)
 @api
 def receive_outlook_notifications(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    if req.params.get("validationToken") is not None:
-        return _handshake(req.params["validationToken"])
-    return _receive(req, c, subscriptions.outlook_bridge(c).name)
+    return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 @bp.route(route="webhook/outlook-lifecycle", methods=["GET", "POST"], auth_level=ANONYMOUS)
 @api
 def receive_outlook_lifecycle(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    if req.params.get("validationToken") is not None:
-        return _handshake(req.params["validationToken"])
-    return _receive(req, c, subscriptions.outlook_bridge(c).name)
+    return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 # ------------------------------------------------------------------ subscriptions
@@ -98,7 +91,7 @@ def _subscribe(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpRes
 @bp.route(route="webhook/create", methods=["POST"])
 @api
 def create_outlook_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return _subscribe(req, c, subscriptions.outlook_bridge(c).name)
+    return _subscribe(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 @bp.route(route="bridges/{bridge}/subscriptions", methods=["POST"])

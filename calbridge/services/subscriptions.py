@@ -1,8 +1,9 @@
 """Push subscriptions: creating them for mapped calendars, renewing them well before they
-expire, re-creating lost ones, and removing them — with a secret `clientState` each.
+expire, re-creating lost ones, and removing them — with a secret client state each.
 
-Graph calls these `subscriptions`; every bridge whose adapter implements `subscribe`
-gets the same treatment. Notification and lifecycle URLs are both
+Every bridge whose adapter declares subscriptions (`PushSemantics.subscriptions`) gets
+the same treatment; how a renewal works is the adapter's declaration too (extended in
+place, or replaced by a new channel). Notification and lifecycle URLs are both
 `{WEBHOOK_BASE_URL}/bridges/webhook/{bridge}` (Graph allows the two to be equal).
 """
 
@@ -49,9 +50,8 @@ class CalendarNotMapped(CalbridgeError):
 
 
 def can_subscribe(bridge: CalendarBridge) -> bool:
-    """Whether the adapter implements push subscriptions (not just signed webhooks)."""
-    return bool(bridge.capabilities.push) and (
-        type(bridge).subscribe is not CalendarBridge.subscribe)
+    """Whether the adapter declares push subscriptions (not just signed webhooks)."""
+    return bridge.push.subscriptions
 
 
 def webhook_url(container: Container, bridge: str) -> str:
@@ -60,19 +60,20 @@ def webhook_url(container: Container, bridge: str) -> str:
     if not base:
         raise WebhookNotConfigured(
             "WEBHOOK_BASE_URL is not set: calbridge does not know the public HTTPS address "
-            "Microsoft Graph should send notifications to")
+            "calendar systems should send notifications to")
     return f"{base.rstrip('/')}/bridges/webhook/{bridge}"
 
 
-def outlook_bridge(container: Container) -> CalendarBridge:
-    """The bridge the guide's `/webhook/*` endpoints mean: the one named `outlook`, else
-    the first bridge of type outlook."""
-    if "outlook" in container.bridges:
-        return container.bridges["outlook"]
+def bridge_of_type(container: Container, type_name: str) -> CalendarBridge:
+    """The bridge an endpoint naming a calendar system means: the one named as the type,
+    else the first bridge of that type. Raises `NotFound`."""
+    named = container.bridges.get(type_name)
+    if named is not None and named.type_name == type_name:
+        return named
     for bridge in container.bridges.values():
-        if bridge.type_name == "outlook":
+        if bridge.type_name == type_name:
             return bridge
-    raise NotFound("no outlook bridge is configured (CALBRIDGE_BRIDGES)")
+    raise NotFound(f"no {type_name} bridge is configured (CALBRIDGE_BRIDGES)")
 
 
 def lifetime(container: Container) -> timedelta:
@@ -96,7 +97,7 @@ def status_of(container: Container, subscription: Subscription, now: datetime) -
 
 def public(container: Container, subscription: Subscription,
            now: datetime | None = None) -> dict[str, Any]:
-    """A subscription as the API shows it: never its clientState."""
+    """A subscription as the API shows it: never its client state."""
     moment = now or utcnow()
     shown = subscription.model_dump(mode="json", exclude={"client_state", "etag"})
     shown["status"] = status_of(container, subscription, moment)
@@ -146,7 +147,7 @@ def subscribe_calendar(container: Container, bridge_name: str, calendar_id: str,
     bridge = container.bridge(bridge_name)
     if not can_subscribe(bridge):
         raise PushNotSupported(f"bridge {bridge_name!r} has no push subscriptions")
-    url = webhook_url(container, bridge.name)
+    webhook_url(container, bridge.name)  # refused first: notifications could not arrive
     mappings = mappings_for_calendar(container, bridge.name, calendar_id)
     if not mappings:
         raise CalendarNotMapped(
@@ -156,25 +157,36 @@ def subscribe_calendar(container: Container, bridge_name: str, calendar_id: str,
     for existing in container.storage.subscriptions.list(bridge.name):
         if _same_calendar(existing.calendar_id, calendar_id) and existing.expires_at > moment:
             return existing, False
-    client_state = secrets.token_urlsafe(32)
     mapped = _mapped_calendar(mappings[0], bridge.name, calendar_id)
-    push = bridge.subscribe(mapped, url, client_state, moment + lifetime(container),
+    return _open(container, bridge, mapped, mappings[0].id, moment), True
+
+
+def _open(container: Container, bridge: CalendarBridge, calendar_id: str,
+          mapping_id: str | None, moment: datetime, *, renewed: bool = False) -> Subscription:
+    """A new subscription with the calendar system, with a fresh client state, stored."""
+    url = webhook_url(container, bridge.name)
+    client_state = secrets.token_urlsafe(32)
+    push = bridge.subscribe(calendar_id, url, client_state, moment + lifetime(container),
                             lifecycle_url=url)
     stored = container.storage.subscriptions.add(Subscription(
-        id=push.id, bridge=bridge.name, calendar_id=mapped,
-        resource=push.resource, expires_at=push.expires_at, client_state=client_state,
-        mapping_id=mappings[0].id))
+        id=push.id, bridge=bridge.name, calendar_id=calendar_id, resource=push.resource,
+        expires_at=push.expires_at, client_state=client_state, mapping_id=mapping_id,
+        renewed_at=moment if renewed else None))
     log.info("subscription created", extra={"bridge": bridge.name, "calendar": calendar_id,
                                             "subscription_id": push.id})
-    return stored, True
+    return stored
 
 
 def renew(container: Container, subscription: Subscription, *,
           now: datetime | None = None) -> Subscription:
-    """Extend a subscription; a failure is recorded on it (`last_error`) and raised."""
+    """Extend a subscription: under its id, or — for a system whose subscriptions cannot
+    be extended (`PushSemantics.renewal_keeps_id` false) — by a new one that replaces it.
+    A failure is recorded on it (`last_error`) and raised."""
     moment = now or utcnow()
     bridge = container.bridge(subscription.bridge)
     try:
+        if not bridge.push.renewal_keeps_id:
+            return _replace(container, bridge, subscription, moment)
         push = bridge.renew(subscription.id, moment + lifetime(container))
     except CalbridgeError as exc:
         _record_failure(container, subscription, exc)
@@ -182,6 +194,24 @@ def renew(container: Container, subscription: Subscription, *,
     subscription.expires_at, subscription.renewed_at = push.expires_at, moment
     subscription.last_error = None
     return container.storage.subscriptions.update(subscription)
+
+
+def _replace(container: Container, bridge: CalendarBridge, old: Subscription,
+             moment: datetime) -> Subscription:
+    """A new subscription for `old`'s calendar, stored before `old` is stopped and
+    forgotten, so no change goes unannounced in between."""
+    fresh = _open(container, bridge, old.calendar_id, old.mapping_id, moment, renewed=True)
+    try:
+        bridge.unsubscribe(old.id)
+    except CalbridgeError as exc:
+        # It expires by itself; its notifications are ignored once it is forgotten.
+        log.warning("replaced subscription not stopped", extra={
+            "bridge": bridge.name, "subscription_id": old.id, "code": exc.code})
+    try:
+        container.storage.subscriptions.delete(old.bridge, old.id)
+    except NotFound:
+        pass
+    return fresh
 
 
 def renew_by_id(container: Container, subscription_id: str, *,
@@ -249,8 +279,8 @@ def maintain(container: Container, *, now: datetime | None = None) -> dict[str, 
                 report["recreated"].append(created.id)
             elif renewal_due(container, subscription, moment) or subscription.last_error:
                 try:
-                    renew(container, subscription, now=moment)
-                    report["renewed"].append(subscription.id)
+                    renewed = renew(container, subscription, now=moment)
+                    report["renewed"].append(renewed.id)
                 except NotFound:
                     created = recreate(container, subscription, now=moment)
                     report["recreated"].append(created.id)

@@ -2,15 +2,18 @@
 queued — nothing slow happens in the request), and processing them from the
 `notifications` queue through the sync engine.
 
-Graph counts a notification as delivered only when it is answered 2xx within 3 seconds;
-it retries slower answers, delays every notification to an endpoint once more than 10%
-of its answers in 10 minutes took over 10 seconds, and drops them (for good) past 15%
-(learn.microsoft.com/graph/change-notifications-delivery-webhooks, "Throttling"). So a
-request only checks each item's `clientState` against the stored subscription, merges
-items announcing the same event, and queues the distinct notices packed many to a
-message (Storage Queues have no batch send; one send per item made a 1,000-item batch
-take seconds). The queue trigger reads each event once and syncs it. Delivery is at
-least once; the engine is idempotent.
+What a request must carry, and what its lifecycle events mean, is what the bridge's
+adapter declares (`CalendarBridge.push`): a client state per subscription compared in
+constant time, or a signature `parse_notification` verifies.
+
+Senders count a notification as delivered only when it is answered quickly: Graph wants
+2xx within 3 seconds; it retries slower answers, delays every notification to an endpoint
+once more than 10% of its answers in 10 minutes took over 10 seconds, and drops them (for
+good) past 15% (learn.microsoft.com/graph/change-notifications-delivery-webhooks,
+"Throttling"). So a request only authenticates each item, merges items announcing the
+same event, and queues the distinct notices packed many to a message (Storage Queues have
+no batch send; one send per item made a 1,000-item batch take seconds). The queue trigger
+reads each event once and syncs it. Delivery is at least once; the engine is idempotent.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.bootstrap import Container
-from calbridge.bridges.base import ChangeNotice, Delivery
+from calbridge.bridges.base import CalendarBridge, ChangeNotice, Delivery, LifecycleAction
 from calbridge.errors import BadRequest, CalbridgeError, NotFound, PayloadTooLarge
-from calbridge.model import End, ResourceMapping, utcnow
+from calbridge.model import End, ResourceMapping, Subscription, utcnow
 from calbridge.services import subscriptions
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.queues import NOTIFICATIONS, batches
@@ -40,12 +43,11 @@ log = logging.getLogger(__name__)
 
 MAX_VALIDATION_TOKEN = 1024
 PRELOAD_ABOVE = 5  # distinct subscriptions in one body before they are read in one query
-LIFECYCLE = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 # Notices per queue message: few enough that one message is processed in seconds and a
 # large batch still spreads over several workers.
 NOTICES_PER_MESSAGE = 50
 
-# Notifications refused because their clientState did not match (or named no known
+# Notifications refused because their client state did not match (or named no known
 # subscription). Counted per process: a forged request must not cause a storage write.
 _rejected_lock = threading.Lock()
 _rejected = {"count": 0}
@@ -70,6 +72,8 @@ class PushNotice(BaseModel):
     calendar_id: str | None = None
     event_id: str | None = None
     change_type: str = "updated"
+    # Set when the adapter declares `change_type` a lifecycle event (`PushSemantics`).
+    lifecycle: LifecycleAction | None = None
     subscription_id: str | None = None
     received_at: datetime | None = None
 
@@ -98,20 +102,29 @@ class NoticeFailed(CalbridgeError):
     status = 503
 
 
-def validation_token(token: str) -> str:
-    """The handshake's token, checked before it is echoed: bounded, printable."""
+def handshake(bridge: CalendarBridge, params: Mapping[str, str]) -> str | None:
+    """The token to echo when a request is the validation handshake the bridge's adapter
+    declares (`PushSemantics.handshake_parameter`), else None. Checked before it is
+    echoed: present, bounded, printable."""
+    parameter = bridge.push.handshake_parameter
+    token = params.get(parameter) if parameter else None
+    if parameter is None or token is None:
+        return None
+    if not token:
+        raise BadRequest(f"{parameter} is empty")
     if len(token) > MAX_VALIDATION_TOKEN:
-        raise BadRequest(f"validationToken longer than {MAX_VALIDATION_TOKEN} characters")
+        raise BadRequest(f"{parameter} longer than {MAX_VALIDATION_TOKEN} characters")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in token):
-        raise BadRequest("validationToken contains control characters")
+        raise BadRequest(f"{parameter} contains control characters")
     return token
 
 
 def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
             body: bytes) -> Receipt:
-    """Authenticate a webhook body and queue what it announces. Items naming a
-    subscription must carry its clientState; the rest must have been authenticated by
-    the adapter itself (a signature), and a signed delivery is accepted once."""
+    """Authenticate a webhook body and queue what it announces. When the adapter declares
+    client states, each item must name a stored subscription and carry its client state;
+    otherwise the adapter authenticated the request itself (a signature), and a signed
+    delivery is accepted once."""
     bridge = container.bridge(bridge_name)
     if len(body) > container.settings.max_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {container.settings.max_body_bytes} bytes")
@@ -125,15 +138,14 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
     accepted: list[tuple[ChangeNotice, PushNotice]] = []
     ignored = 0
     known: dict[str, Any] = {}
-    if len({n.subscription_id for n in notices if n.subscription_id}) > PRELOAD_ABOVE:
+    named = {n.subscription_id for n in notices if n.subscription_id}
+    if bridge.push.client_state and len(named) > PRELOAD_ABOVE:
         # Many subscriptions in one body: one query for all, not one read per id.
         known = {s.id: s for s in container.storage.subscriptions.list(bridge.name)}
-        known.update({n.subscription_id: known.get(n.subscription_id)
-                      for n in notices if n.subscription_id})
-    needs_subscription = subscriptions.can_subscribe(bridge)
+        known.update({sid: known.get(sid) for sid in named})
     for notice in notices:
-        message = (None if needs_subscription and notice.subscription_id is None
-                   else _authenticated(container, bridge.name, notice, known))
+        message = (_authenticated(container, bridge, notice, known) if bridge.push.client_state
+                   else _notice(bridge, notice))
         if message is None:
             ignored += 1
         else:
@@ -179,7 +191,7 @@ def _identity(notice: PushNotice) -> tuple[str | None, ...]:
     """Notices with the same identity ask for the same work. A change notice means "read
     this event (or calendar) again", whatever its change type, so those of one event
     merge; lifecycle notices merge per subscription and kind."""
-    if notice.change_type in LIFECYCLE:
+    if notice.lifecycle is not None:
         return ("lifecycle", notice.bridge, notice.subscription_id, notice.change_type)
     return ("change", notice.bridge, (notice.calendar_id or "").casefold(), notice.event_id)
 
@@ -192,15 +204,24 @@ def merged(notices: Iterable[PushNotice]) -> list[PushNotice]:
     return list(distinct.values())
 
 
-def _authenticated(container: Container, bridge: str, notice: ChangeNotice,
+def _notice(bridge: CalendarBridge, notice: ChangeNotice,
+            calendar_id: str | None = None) -> PushNotice:
+    """An authentic notice as the queue carries it, its lifecycle event classified."""
+    return PushNotice(bridge=bridge.name, calendar_id=calendar_id or notice.calendar_id,
+                      event_id=notice.event_id, change_type=notice.change_type,
+                      lifecycle=bridge.push.lifecycle.get(notice.change_type),
+                      subscription_id=notice.subscription_id)
+
+
+def _authenticated(container: Container, bridge: CalendarBridge, notice: ChangeNotice,
                    known: dict[str, Any]) -> PushNotice | None:
+    """The notice when it names a stored subscription and carries its client state."""
     if notice.subscription_id is None:
-        return PushNotice(bridge=bridge, calendar_id=notice.calendar_id,
-                          event_id=notice.event_id, change_type=notice.change_type)
+        return None
     sid = notice.subscription_id
     if sid not in known:
         try:
-            known[sid] = container.storage.subscriptions.get(bridge, sid)
+            known[sid] = container.storage.subscriptions.get(bridge.name, sid)
         except NotFound:
             known[sid] = None
     stored = known[sid]
@@ -210,8 +231,7 @@ def _authenticated(container: Container, bridge: str, notice: ChangeNotice,
     matched = hmac.compare_digest(given, expected) and stored is not None and bool(given)
     if not matched:
         return None
-    return PushNotice(bridge=bridge, calendar_id=stored.calendar_id, event_id=notice.event_id,
-                      change_type=notice.change_type, subscription_id=sid)
+    return _notice(bridge, notice, calendar_id=stored.calendar_id)
 
 
 def forget_expired_deliveries(container: Container) -> int:
@@ -238,7 +258,7 @@ def process_message(container: Container, body: bytes | str) -> list[Outcome]:
     so the host retries the message and poisons it after 5 attempts; a notice failing
     inside a batch is queued again on its own, where the same rules apply to it alone,
     and the rest of the batch is done."""
-    notices = merged(read_message(body))
+    notices = merged(_classified(container, read_message(body)))
     container.storage.ensure()
     mappings = container.storage.mappings.list(active=True)
     if len(notices) == 1:
@@ -263,6 +283,16 @@ def process_message(container: Container, body: bytes | str) -> list[Outcome]:
     container.storage.queue(NOTIFICATIONS).send_all(
         [NoticeBatch(notices=[notice]) for notice in failed])
     return outcomes
+
+
+def _classified(container: Container, notices: list[PushNotice]) -> list[PushNotice]:
+    """`notices` with their lifecycle action: notices queued before they carried it name
+    only their adapter's event, which its declaration classifies."""
+    for notice in notices:
+        bridge = container.bridges.get(notice.bridge)
+        if notice.lifecycle is None and bridge is not None:
+            notice.lifecycle = bridge.push.lifecycle.get(notice.change_type)
+    return notices
 
 
 def _unrecorded_failure(outcomes: list[Outcome]) -> str | None:
@@ -296,7 +326,7 @@ def _targets(container: Container, notice: PushNotice,
 def process(container: Container, notice: PushNotice,
             mappings: list[ResourceMapping] | None = None) -> list[Outcome]:
     """One notice; `mappings` are the active ones, when already read."""
-    if notice.change_type in LIFECYCLE:
+    if notice.lifecycle is not None:
         return process_lifecycle(container, notice)
     engine = SyncEngine(container)
     outcomes: list[Outcome] = []
@@ -313,24 +343,25 @@ def process(container: Container, notice: PushNotice,
 
 
 def process_lifecycle(container: Container, notice: PushNotice) -> list[Outcome]:
-    """reauthorizationRequired → renew; subscriptionRemoved → re-create, then catch up
-    from the delta link; missed → catch up from the delta link."""
-    if notice.subscription_id is None:
-        return []
-    try:
-        stored = container.storage.subscriptions.get(notice.bridge, notice.subscription_id)
-    except NotFound:
-        stored = None
+    """Reauthorize → renew; recreate → open a new subscription, then catch up from the
+    cursor; resync → catch up from the cursor."""
+    stored: Subscription | None = None
+    if notice.subscription_id is not None:
+        try:
+            stored = container.storage.subscriptions.get(notice.bridge, notice.subscription_id)
+        except NotFound:
+            pass
     log.info("lifecycle notification", extra={"bridge": notice.bridge,
-                                              "event": notice.change_type})
-    if notice.change_type == "reauthorizationRequired":
+                                              "event": notice.change_type,
+                                              "action": notice.lifecycle})
+    if notice.lifecycle is LifecycleAction.REAUTHORIZE:
         if stored is not None:
             try:
                 subscriptions.renew(container, stored)
             except NotFound:
                 subscriptions.recreate(container, stored)
         return []
-    if notice.change_type == "subscriptionRemoved" and stored is not None:
+    if notice.lifecycle is LifecycleAction.RECREATE and stored is not None:
         subscriptions.recreate(container, stored)
     engine = SyncEngine(container)
     outcomes: list[Outcome] = []

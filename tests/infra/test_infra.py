@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+from calbridge.config import DeclaredSetting
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
@@ -45,14 +47,6 @@ LOCAL_ONLY_SETTINGS = {
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential",  # the host's storage clients use managed identity
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry
-}
-
-# Secrets that must reach the app only as Key Vault references.
-KEY_VAULT_SETTINGS = {
-    "OUTLOOK_CLIENT_SECRET",
-    "BOOKING_SYSTEM_API_KEY",
-    "BOOKING_SYSTEM_WEBHOOK_SECRET",
-    "BOOKING_SYSTEM_CLIENT_SECRET",
 }
 
 # Built-in roles the app's identity needs, by role definition id.
@@ -115,27 +109,40 @@ def text(value: Any) -> str:
 
 # ---- reading the code --------------------------------------------------------------
 
-def setting_aliases(model: type) -> dict[str, Any]:
-    """Environment names (aliases) of a pydantic settings model, with their defaults."""
-    return {field.alias: field.default for field in model.model_fields.values()
-            if field.alias}
+def declared_settings() -> list[DeclaredSetting]:
+    """Every setting the code declares: the shared ones, telemetry's, and each registered
+    adapter's (as `CalendarBridge.declared_settings` gives them)."""
+    from calbridge.bridges.registry import adapter_types
+    from calbridge.config import Settings, declared
+    from calbridge.telemetry import TelemetrySettings
+
+    found = [*declared(Settings), *declared(TelemetrySettings)]
+    for adapter in adapter_types().values():
+        found += adapter.declared_settings()
+    return found
+
+
+def read_settings() -> dict[str, Any]:
+    """Every app setting the code reads, with its default (`PydanticUndefined` when it
+    must be set)."""
+    from pydantic_core import PydanticUndefined
+
+    settings = {s.name: PydanticUndefined if s.required else s.default
+                for s in declared_settings()}
+    for name in trigger_settings():  # a binding expression may name a defaulted setting
+        settings.setdefault(name, None)
+    return settings
 
 
 @cache
 def code_settings() -> dict[str, Any]:
-    """Every app setting the code reads, with its default where it has one."""
-    import calbridge.bridges.adapters  # noqa: F401  (registers the adapters)
-    from calbridge.bridges.registry import ADAPTERS
-    from calbridge.config import Settings
-    from calbridge.telemetry import TelemetrySettings
+    return read_settings()
 
-    settings = {**setting_aliases(Settings), **setting_aliases(TelemetrySettings)}
-    for adapter in ADAPTERS.values():
-        if adapter.settings_model is not None:
-            settings.update(setting_aliases(adapter.settings_model))
-    for name in trigger_settings():  # a binding expression may name a defaulted setting
-        settings.setdefault(name, None)
-    return settings
+
+def key_vault_settings() -> set[str]:
+    """Secrets that must reach the app only as Key Vault references: every setting the
+    code declares secret, except those used only locally."""
+    return {s.name for s in declared_settings() if s.secret} - set(LOCAL_ONLY_SETTINGS)
 
 
 @cache
@@ -338,10 +345,20 @@ def test_key_vault_uses_rbac_soft_delete_and_purge_protection() -> None:
     assert props["enablePurgeProtection"] is True
 
 
-@pytest.mark.parametrize("setting", sorted(KEY_VAULT_SETTINGS))
+@pytest.mark.parametrize("setting", sorted(key_vault_settings()))
 def test_secret_settings_are_key_vault_references(setting: str) -> None:
     value = text(deployed_settings()[setting])
     assert "@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=" in value
+
+
+def test_a_registered_adapters_settings_are_demanded_of_the_deployment(
+        toy_adapter: type) -> None:
+    # What an adapter declares is what these checks hold infra/ to: a new calendar system
+    # needs its settings deployed, and its secrets in Key Vault, with no list to update.
+    missing = set(read_settings()) - set(deployed_settings()) - set(LOCAL_ONLY_SETTINGS)
+    assert missing == {"TOY_CALENDARS", "TOY_SIGNING_KEY"}
+    assert "TOY_SIGNING_KEY" in key_vault_settings()
+    assert "TOY_CALENDARS" not in key_vault_settings()
 
 
 def _secure_parameters(path: Path) -> dict[str, dict[str, Any]]:

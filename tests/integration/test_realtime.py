@@ -228,6 +228,15 @@ def test_a_too_long_or_control_character_token_is_refused(world: World) -> None:
         assert answer.mimetype == "application/json"
 
 
+def test_only_a_bridge_whose_adapter_declares_the_handshake_echoes_it(world: World) -> None:
+    answer = webhook_functions.receive_bridge_webhook(request(
+        "POST", "/bridges/webhook/booking_system", params={"validationToken": "<b>echo</b>"},
+        route_params={"bridge": "booking_system"}))
+    assert answer.status_code == 400 and answer.mimetype == "application/json"
+    assert b"<b>echo</b>" not in answer.get_body()
+    assert world.queued() == []
+
+
 def test_the_handshake_needs_no_storage_even_when_it_is_slow(world: World) -> None:
     class SlowStorage:
         def __getattr__(self, name: str) -> Any:
@@ -578,6 +587,15 @@ def test_lifecycle_notifications_renew_recreate_and_resync(world: World) -> None
     post_outlook(json.dumps(documented_lifecycle(replacement, "subscriptionRemoved",
                                                  state)).encode())
     assert world.queued() == []
+
+    # A notice queued by an earlier version names only Graph's event; it still re-creates.
+    world.graph.admin("POST", f"/subscriptions/{replacement.id}/lifecycle",
+                      {"event": "subscriptionRemoved"}).raise_for_status()
+    webhooks.process_message(world.container, json.dumps({"notices": [{
+        "bridge": "outlook", "calendar_id": ROOM, "change_type": "subscriptionRemoved",
+        "subscription_id": replacement.id}]}))
+    [third] = world.storage.subscriptions.list()
+    assert third.id not in (created.id, replacement.id)
 
 
 def test_the_renewal_timer_renews_late_records_failures_and_recreates(world: World) -> None:

@@ -7,15 +7,21 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from calbridge.bridges.base import LifecycleAction
 from calbridge.services.webhooks import NoticeBatch, PushNotice, merged, read_message
 from calbridge.store.queues import MAX_MESSAGE_BYTES, batches
 
 ids = st.text(alphabet="AZaz09-_=", min_size=1, max_size=160)
-notices = st.builds(PushNotice, bridge=st.just("outlook"),
-                    calendar_id=st.sampled_from(["room-a@x.org", "ROOM-A@x.org", "room-b@x.org"]),
-                    event_id=st.one_of(st.none(), ids),
-                    change_type=st.sampled_from(["created", "updated", "deleted", "missed"]),
-                    subscription_id=st.sampled_from(["s1", "s2"]))
+calendars = st.sampled_from(["room-a@x.org", "ROOM-A@x.org", "room-b@x.org"])
+subscription_ids = st.sampled_from(["s1", "s2"])
+notices = st.one_of(
+    st.builds(PushNotice, bridge=st.just("outlook"), calendar_id=calendars,
+              event_id=st.one_of(st.none(), ids),
+              change_type=st.sampled_from(["created", "updated", "deleted"]),
+              subscription_id=subscription_ids),
+    st.builds(PushNotice, bridge=st.just("outlook"), calendar_id=calendars,
+              change_type=st.just("missed"), lifecycle=st.just(LifecycleAction.RESYNC),
+              subscription_id=subscription_ids))
 
 
 @given(st.lists(notices, max_size=300), st.integers(min_value=1, max_value=80))
@@ -42,8 +48,8 @@ def test_merging_keeps_the_first_of_each_piece_of_work(items: list[PushNotice]) 
     assert merged(once) == once
     assert all(n in items for n in once)
     changes = {((n.calendar_id or "").casefold(), n.event_id) for n in items
-               if n.change_type != "missed"}
-    assert len([n for n in once if n.change_type != "missed"]) == len(changes)
+               if n.lifecycle is None}
+    assert len([n for n in once if n.lifecycle is None]) == len(changes)
 
 
 def test_one_event_created_then_updated_in_one_body_is_read_once() -> None:
@@ -51,7 +57,8 @@ def test_one_event_created_then_updated_in_one_body_is_read_once() -> None:
                          change_type="created", subscription_id="s1")
     updated = created.model_copy(update={"change_type": "updated",
                                          "calendar_id": "Room-A@x.org"})
-    missed = created.model_copy(update={"change_type": "missed", "event_id": None})
+    missed = created.model_copy(update={"change_type": "missed", "event_id": None,
+                                        "lifecycle": LifecycleAction.RESYNC})
     assert merged([created, updated, missed, missed]) == [created, missed]
 
 

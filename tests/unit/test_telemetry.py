@@ -145,6 +145,25 @@ def test_secret_values_come_from_the_settings_and_the_storage_key() -> None:
     assert secret_values({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}) == []
 
 
+def test_an_instance_secret_is_masked_like_the_shared_one() -> None:
+    env = {"CALBRIDGE_BRIDGES": "booking_system,outlook,outlook_eu=outlook",
+           "OUTLOOK_EU__OUTLOOK_CLIENT_SECRET": "eu-tenant-secret-61",
+           "OUTLOOK_EU__OUTLOOK_TENANT_ID": "eu-tenant-62",
+           "BOOKING_SYSTEM_BASE_URL": "https://bookings.example.org"}
+    redactor = Redactor(secret_values(env))
+    assert redactor("eu-tenant-62 refused eu-tenant-secret-61 from "
+                    "https://bookings.example.org") == (
+        "eu-tenant-62 refused *** from https://bookings.example.org")
+
+
+def test_a_registered_adapters_declared_secret_is_masked(toy_adapter: type) -> None:
+    env = {"CALBRIDGE_BRIDGES": "toy,studio=toy", "TOY_CALENDARS": "studio-1",
+           "TOY_SIGNING_KEY": "shared-toy-signing-key-63",
+           "STUDIO__TOY_SIGNING_KEY": "studio-toy-signing-key-64"}
+    assert set(secret_values(env)) == {"shared-toy-signing-key-63",
+                                       "studio-toy-signing-key-64"}
+
+
 # ---- formats -----------------------------------------------------------------------------
 
 def test_json_lines_carry_the_context_ids(json_log: Captured) -> None:

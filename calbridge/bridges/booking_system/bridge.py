@@ -22,6 +22,7 @@ from calbridge.bridges.base import (
     Capabilities,
     ChangeNotice,
     ChangeSet,
+    PushSemantics,
     TimeWindow,
 )
 from calbridge.bridges.booking_system.auth import ApiKey, ClientCredentials, Credentials
@@ -77,6 +78,9 @@ class BookingSystemBridge(CalendarBridge):
         write=True, delta=True, push=True, recurrence=False, batch=False, tombstones=False,
         bookings=True)
     settings_model = BookingSystemSettings
+    # Signed webhooks: nothing to subscribe to; `parse_notification` verifies each
+    # delivery's signature with BOOKING_SYSTEM_WEBHOOK_SECRET.
+    push: ClassVar[PushSemantics] = PushSemantics()
 
     def __init__(self, name: str, config: BookingSystemSettings, http: HttpClient, *,
                  health_http: HttpClient | None = None, page_size: int = PAGE_SIZE) -> None:

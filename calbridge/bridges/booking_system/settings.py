@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from calbridge.config import SECRET
 from calbridge.errors import ConfigurationError
 
 BASE_URL_SETTING = "BOOKING_SYSTEM_BASE_URL"
@@ -27,15 +28,17 @@ class BookingSystemSettings(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
     base_url: str = Field(alias=BASE_URL_SETTING)
-    api_key: str | None = Field(default=None, alias=API_KEY_SETTING, repr=False)
+    api_key: str | None = Field(default=None, alias=API_KEY_SETTING, repr=False,
+                                json_schema_extra=SECRET)
     api_key_header: str = Field(default="X-API-Key", alias="BOOKING_SYSTEM_API_KEY_HEADER",
                                 pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
     token_url: str | None = Field(default=None, alias=TOKEN_URL_SETTING)
     client_id: str | None = Field(default=None, alias=CLIENT_ID_SETTING)
-    client_secret: str | None = Field(default=None, alias=CLIENT_SECRET_SETTING, repr=False)
+    client_secret: str | None = Field(default=None, alias=CLIENT_SECRET_SETTING, repr=False,
+                                      json_schema_extra=SECRET)
     scope: str | None = Field(default=None, alias="BOOKING_SYSTEM_SCOPE")
     webhook_secret: str | None = Field(default=None, alias="BOOKING_SYSTEM_WEBHOOK_SECRET",
-                                       repr=False)
+                                       repr=False, json_schema_extra=SECRET)
     ca_bundle: str | None = Field(default=None, alias=CA_BUNDLE_SETTING)
 
     @field_validator("api_key", "token_url", "client_id", "client_secret", "scope",

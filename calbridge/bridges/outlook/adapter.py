@@ -19,6 +19,7 @@ from calbridge.bridges.base import (
     Capabilities,
     ChangeNotice,
     ChangeSet,
+    PushSemantics,
     PushSubscription,
     TimeWindow,
 )
@@ -42,6 +43,7 @@ from calbridge.bridges.outlook.convert import (
     marker_filter,
 )
 from calbridge.bridges.outlook.notifications import (
+    LIFECYCLE_EVENTS,
     clamp_expiry,
     parse_notifications,
     subscription_from_graph,
@@ -89,6 +91,12 @@ class OutlookBridge(CalendarBridge):
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=True, recurrence=False, batch=True, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = OutlookSettings
+    # Graph subscriptions are renewed in place; each notification carries the
+    # subscription's clientState, and a new notification URL is proved by echoing the
+    # validationToken Graph sends to it.
+    push: ClassVar[PushSemantics] = PushSemantics(
+        subscriptions=True, renewal_keeps_id=True, client_state=True,
+        handshake_parameter="validationToken", lifecycle=LIFECYCLE_EVENTS)
 
     def __init__(self, name: str, settings: OutlookSettings, graph: GraphClient) -> None:
         super().__init__(name)

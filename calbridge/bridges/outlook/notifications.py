@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calbridge import untrusted_json
-from calbridge.bridges.base import ChangeNotice, PushSubscription
+from calbridge.bridges.base import ChangeNotice, LifecycleAction, PushSubscription
 from calbridge.bridges.outlook.convert import parse_graph_datetime
 from calbridge.errors import BadRequest, UpstreamError, ValidationFailed
 
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
-LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+# Graph's lifecycle events (learn.microsoft.com/graph/change-notifications-lifecycle-events).
+LIFECYCLE_EVENTS = {
+    "reauthorizationRequired": LifecycleAction.REAUTHORIZE,
+    "subscriptionRemoved": LifecycleAction.RECREATE,
+    "missed": LifecycleAction.RESYNC,
+}
 # Graph's ids and resource paths are a few hundred characters at most.
 MAX_TEXT = 1024
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from calbridge.config import SECRET
 from calbridge.errors import ConfigurationError
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -21,7 +22,8 @@ class OutlookSettings(BaseModel):
 
     tenant_id: str = Field(alias="OUTLOOK_TENANT_ID", min_length=1)
     client_id: str = Field(alias="OUTLOOK_CLIENT_ID", min_length=1)
-    client_secret: str | None = Field(default=None, alias="OUTLOOK_CLIENT_SECRET", repr=False)
+    client_secret: str | None = Field(default=None, alias="OUTLOOK_CLIENT_SECRET", repr=False,
+                                      json_schema_extra=SECRET)
     client_certificate_path: str | None = Field(default=None,
                                                 alias="OUTLOOK_CLIENT_CERTIFICATE_PATH")
     client_certificate_thumbprint: str | None = Field(
