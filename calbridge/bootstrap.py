@@ -1,21 +1,28 @@
-"""The one place that wires settings, storage and bridges together, once per process."""
+"""The one place that wires settings, storage and bridges together, once per process,
+and sets storage up (tables and queues created, rows of older versions upgraded) before
+anything uses it."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from calbridge.bridges.base import CalendarBridge
 from calbridge.bridges.registry import configured_bridges
 from calbridge.config import Settings
-from calbridge.errors import NotFound
+from calbridge.errors import NotFound, StorageUnavailable
 from calbridge.store import Storage
+from calbridge.store.protocols import Stores
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Container:
     settings: Settings
-    storage: Storage
+    storage: Stores
     bridges: dict[str, CalendarBridge]
 
     def bridge(self, name: str) -> CalendarBridge:
@@ -27,27 +34,58 @@ class Container:
             raise NotFound(f"unknown bridge {name!r} (configured: {known})") from None
 
 
+# While storage is unreachable, set-up is tried again at most this often, so requests
+# (health probes above all) do not each wait for its time-outs.
+SET_UP_RETRY_SECONDS = 10.0
+
 _lock = threading.Lock()
+_set_up_lock = threading.Lock()
 _container: Container | None = None
+_set_up = False
+_failed_at: float | None = None
 
 
 def build(settings: Settings) -> Container:
+    """A container of these settings; its storage is not touched (see `container`)."""
     return Container(settings=settings, storage=Storage(settings),
                      bridges=configured_bridges(settings))
 
 
 def container() -> Container:
-    """The process-wide container, built on first use from the environment."""
+    """The process-wide container, built on first use from the environment, with its
+    storage set up once. While storage cannot be reached it is handed out anyway:
+    health reports the outage, every other use of storage fails with
+    `StorageUnavailable`, and set-up is tried again later."""
     global _container
     if _container is None:
         with _lock:
             if _container is None:
                 _container = build(Settings.from_env())
-    return _container
+    built = _container
+    if not _set_up:
+        _set_up_storage(built)
+    return built
+
+
+def _set_up_storage(built: Container) -> None:
+    global _set_up, _failed_at
+    with _set_up_lock:
+        recently_failed = (_failed_at is not None
+                           and time.monotonic() - _failed_at < SET_UP_RETRY_SECONDS)
+        if _set_up or recently_failed:
+            return
+        try:
+            built.storage.ensure()
+        except StorageUnavailable as exc:
+            _failed_at = time.monotonic()
+            log.warning("storage is not set up yet", extra={"error": exc.message})
+            return
+        _set_up, _failed_at = True, None
 
 
 def use(built: Container | None) -> None:
-    """Replace the process-wide container (tests, the local host after loading settings)."""
-    global _container
-    with _lock:
-        _container = built
+    """Replace the process-wide container (tests). Whoever built it has set its storage
+    up."""
+    global _container, _set_up, _failed_at
+    with _lock, _set_up_lock:
+        _container, _set_up, _failed_at = built, built is not None, None

@@ -47,7 +47,6 @@ def list_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpRes
 @api
 def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     limit = query_int(req, "limit", 50, low=1, high=500)
-    c.storage.ensure()
     operations, token = c.storage.operations.page(
         status=req.params.get("status") or None, limit=limit,
         continuation=req.params.get("page_token") or None)

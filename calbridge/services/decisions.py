@@ -30,8 +30,7 @@ class ConflictResolution(BaseModel):
 
 def list_conflicts(container: Container) -> list[dict]:
     """Links changed at both ends under the `manual` policy, with both versions."""
-    container.storage.ensure()
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
     conflicts = []
     for link in container.storage.links.list(status=SyncStatus.CONFLICT):
@@ -61,7 +60,6 @@ def list_conflicts(container: Container) -> list[dict]:
 def resolved_conflicts(container: Container, limit: int = 200) -> list[dict]:
     """Conflicts the mapping's policy decided, newest first: which fields, the value kept
     and the value that lost, so a losing edit can be found and made again."""
-    container.storage.ensure()
     found, token = [], None
     while len(found) < limit:
         page, token = container.storage.operations.page(
@@ -79,12 +77,11 @@ def resolved_conflicts(container: Container, limit: int = 200) -> list[dict]:
 
 def resolve_conflict(container: Container, link_id: str, winner: End) -> Outcome:
     """Write the winning end's current version over the other end."""
-    container.storage.ensure()
     link = container.storage.links.find_by_id(link_id)
     if link.status is not SyncStatus.CONFLICT:
         raise AlreadyExists(f"event link {link_id!r} is not in conflict "
                             f"(status {link.status.value})")
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     mapping = container.storage.mappings.get(link.mapping_id)
     sides = engine.sides(mapping)
     source_id = link.event_id(winner) or ""
@@ -102,7 +99,6 @@ def resolve_conflict(container: Container, link_id: str, winner: End) -> Outcome
 
 def list_holds(container: Container, status: HoldStatus | None = HoldStatus.HELD
                ) -> list[DeletionHold]:
-    container.storage.ensure()
     return container.storage.holds.list(status)
 
 
@@ -116,9 +112,8 @@ def _decide(container: Container, hold_id: str, status: HoldStatus) -> DeletionH
 
 def confirm_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[Outcome]]:
     """Carry out the held deletions (each re-checked against the source first)."""
-    container.storage.ensure()
     hold = _decide(container, hold_id, HoldStatus.CONFIRMED)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     mapping = container.storage.mappings.get(hold.mapping_id)
     outcomes = []
     for link_id in hold.link_ids:
@@ -134,9 +129,8 @@ def confirm_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list
 
 def reject_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[Outcome]]:
     """The deletions were a mistake: re-create the missing events from the copies."""
-    container.storage.ensure()
     hold = _decide(container, hold_id, HoldStatus.REJECTED)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     mapping = container.storage.mappings.get(hold.mapping_id)
     survivor = hold.source.other
     outcomes = []

@@ -83,7 +83,6 @@ def booking_mappings(container: Container, calendar_type: str | None = None, *,
                      active: bool = True) -> list[BookingMapping]:
     """Mappings with a booking system at one end and, when `calendar_type` is given, a
     bridge of that type at the other (the guide's "Outlook mappings")."""
-    container.storage.ensure()
     found = []
     for mapping in container.storage.mappings.list(active=True if active else None):
         booking = mapping_state.booking_end(container, mapping)
@@ -106,7 +105,7 @@ def _each(container: Container, calendar_type: str, source: Role,
 
 
 def _run_all(container: Container, calendar_type: str, source: Role) -> MappingRuns[Outcome]:
-    return _each(container, calendar_type, source, SyncEngine(container).run)
+    return _each(container, calendar_type, source, SyncEngine.for_container(container).run)
 
 
 def _roles(container: Container) -> dict[str, BookingMapping]:
@@ -202,7 +201,7 @@ def pending_items(container: Container, calendar_type: str) -> dict[str, Any]:
     changes not yet carried over). A mapping that cannot be read is reported."""
     rows = _links(container, NOT_IN_STEP, Role.BOOKING)
     listed = {row["bridge_mapping_id"] for row in rows}
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     roles = _roles(container)
     runs = _each(container, calendar_type, Role.BOOKING, lambda mapping, source: [
         (roles[mapping.id], engine.run(mapping, source, full=True, dry_run=True))])
@@ -227,7 +226,7 @@ def unlinked_calendar_events(container: Container, calendar_type: str) -> dict[s
     """`GET /sync/outlook-events`: calendar events in the sync window that no link holds
     and calbridge did not write — what the next `/sync/from-outlook` imports — and the
     mappings whose calendar could not be read."""
-    window = SyncEngine(container).window()
+    window = SyncEngine.for_container(container).window()
     roles = _roles(container)
 
     def unlinked(mapping: ResourceMapping, source: End) -> Iterator[dict[str, Any]]:
@@ -252,7 +251,7 @@ def populate_mapping(container: Container, calendar_type: str) -> dict[str, Any]
     """`POST /sync/populate-mapping`: what `/sync/to-outlook` would write, planned from a
     complete listing of every mapped booking resource. Nothing is written: the engine
     makes the link of a booking when it syncs it."""
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     runs = _each(container, calendar_type, Role.BOOKING, lambda mapping, source: engine.run(
         mapping, source, full=True, dry_run=True))
     planned = [o.as_dict() for o in runs.results if o.status is OutcomeStatus.PLANNED]
@@ -273,7 +272,7 @@ def sync_item(container: Container, item_type: str, item_id: str, resource_id: s
     if not mappings:
         raise NotFound(f"resource {resource_id!r} has no active mapping")
     _check_item(container, mappings, item_id, resource_id, cancellation)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     runs = each_mapping(container, [(b.mapping, b.booking) for b in mappings],
                         lambda mapping, source: [engine.sync_event(mapping, source, item_id,
                                                                    reason)])
@@ -376,7 +375,6 @@ def cancelled_reservations(container: Container) -> list[dict[str, Any]]:
 
 def deletion_stats(container: Container) -> dict[str, Any]:
     """`GET /cancel/stats`, `/bridges/sync-deletions-stats`: cancellations done, owed and held."""
-    container.storage.ensure()
     by_status, _ = container.storage.links.counts()
     deletions: dict[str, int] = Counter()
     by_system: dict[str, int] = Counter()
@@ -404,7 +402,6 @@ def deletion_stats(container: Container) -> dict[str, Any]:
 def automation_stats(container: Container, *, now: datetime | None = None) -> dict[str, Any]:
     """`GET /bridge/automation-stats`: schedules, queues, subscriptions and polling."""
     moment = now or utcnow()
-    container.storage.ensure()
     settings = container.settings
     queues = {}
     for name in QUEUES:

@@ -97,7 +97,6 @@ def bridge_health(container: Container) -> tuple[dict[str, Any], bool]:
     failing: list[dict[str, Any]] = []
     if storage_ok:
         try:
-            container.storage.ensure()
             by_status, _ = container.storage.links.counts()
             total = sum(by_status.values())
             gone = by_status[SyncStatus.CANCELLED.value] + by_status[SyncStatus.DELETED.value]

@@ -156,7 +156,6 @@ def create_resource_mapping(container: Container, request: MappingRequest,
     calendars are mapped already (in this order)."""
     mapping = ResourceMapping(**request.model_dump())
     _check_ends(container, mapping, form)
-    container.storage.ensure()
     existing = container.storage.mappings.find_pair(mapping)
     if existing is None:
         mapping = _verified(container, mapping, form)
@@ -171,18 +170,15 @@ def create_resource_mapping(container: Container, request: MappingRequest,
 
 def list_resource_mappings(container: Container, *, active: bool | None = None,
                            bridge: str | None = None) -> list[ResourceMapping]:
-    container.storage.ensure()
     return container.storage.mappings.list(active=active, bridge=bridge)
 
 
 def get_resource_mapping(container: Container, mapping_id: str) -> ResourceMapping:
-    container.storage.ensure()
     return container.storage.mappings.get(mapping_id)
 
 
 def mappings_for_calendar(container: Container, calendar_id: str) -> list[ResourceMapping]:
     """Mappings with an end on this calendar (either end)."""
-    container.storage.ensure()
     return container.storage.mappings.list(calendar_id=calendar_id)
 
 
@@ -190,7 +186,6 @@ def update_resource_mapping(container: Container, mapping_id: str, patch: Mappin
                             form: str = "guide") -> ResourceMapping:
     """Apply the given fields; the result is validated like a new mapping, and its ends
     are checked again when they changed."""
-    container.storage.ensure()
     previous = container.storage.mappings.get(mapping_id)
     changes = patch.model_dump(exclude_unset=True)
     ends = {name: changes.pop(name) for name in ("a", "b") if name in changes}
@@ -220,7 +215,6 @@ def update_resource_mapping(container: Container, mapping_id: str, patch: Mappin
 
 
 def delete_resource_mapping(container: Container, mapping_id: str) -> ResourceMapping:
-    container.storage.ensure()
     mapping = container.storage.mappings.get(mapping_id)
     container.storage.mappings.delete(mapping)
     return mapping

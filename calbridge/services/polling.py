@@ -70,7 +70,6 @@ def cursor_index(container: Container) -> dict[tuple[str, str, str | None], Curs
 
 def polled_calendars(container: Container) -> list[PolledCalendar]:
     """Both ends of every active mapping whose bridges are configured, as directions allow."""
-    container.storage.ensure()
     found = []
     for mapping in container.storage.mappings.list(active=True):
         if not (mapping.a.bridge in container.bridges and mapping.b.bridge in container.bridges):
@@ -115,7 +114,7 @@ def poll_changes(container: Container, *, due_only: bool = False,
     the poll timer passes `due_only`, skipping subscribed calendars between
     reconciliations)."""
     moment = now or utcnow()
-    engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
+    engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     calendars = polled_calendars(container)
     subscribed = _healthy_subscriptions(container, moment) if due_only else set()
     cursors = cursor_index(container) if due_only else {}
@@ -140,8 +139,7 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
     """Store a cursor for every mapped calendar that has none (`POST /polling/initialize`):
     a complete listing through the engine, which also syncs what it finds. `force`
     lists again even where a cursor exists."""
-    container.storage.ensure()
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     existing, todo = [], []
     for calendar in polled_calendars(container):
         stored = container.storage.cursors.for_end(calendar.bridge, calendar.calendar_id,
@@ -166,7 +164,6 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
 def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any]:
     """Per calendar: last poll, last change, subscription health, next poll due."""
     moment = now or utcnow()
-    container.storage.ensure()
     cursors = cursor_index(container)
     subscribed = _healthy_subscriptions(container, moment)
     every = timedelta(minutes=container.settings.reconcile_minutes)

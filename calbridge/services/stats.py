@@ -12,7 +12,6 @@ from calbridge.telemetry import QUEUE_DEPTH, record_metric
 
 def bridge_stats(container: Container) -> dict[str, Any]:
     """Links by status and by item type, plus processed operations by kind."""
-    container.storage.ensure()
     by_status, by_type = container.storage.links.counts()
     operations: dict[str, dict[str, int]] = {}
     for (kind, status), count in container.storage.operations.counts().items():
@@ -27,7 +26,6 @@ def bridge_stats(container: Container) -> dict[str, Any]:
 
 def record_queue_depths(container: Container) -> dict[str, int]:
     """Messages waiting in each work queue and its poison queue, as metrics."""
-    container.storage.ensure()
     depths = {}
     for name in QUEUES:
         for queue in (name, poison_queue_name(name)):

@@ -112,7 +112,6 @@ def _same_calendar(a: str, b: str) -> bool:
 def mappings_for_calendar(container: Container, bridge: str, calendar_id: str
                           ) -> list[ResourceMapping]:
     """Active mappings with an end on `calendar_id` of `bridge`."""
-    container.storage.ensure()
     return [m for m in container.storage.mappings.list(active=True)
             if any(end.bridge == bridge and _same_calendar(end.calendar_id, calendar_id)
                    for end in (m.a, m.b))]
@@ -125,13 +124,11 @@ def _mapped_calendar(mapping: ResourceMapping, bridge: str, calendar_id: str) ->
 
 
 def list_subscriptions(container: Container, bridge: str | None = None) -> list[Subscription]:
-    container.storage.ensure()
     return container.storage.subscriptions.list(bridge)
 
 
 def find(container: Container, subscription_id: str) -> Subscription:
     """A stored subscription by id, whatever its bridge. Raises `NotFound`."""
-    container.storage.ensure()
     for name in container.bridges:
         try:
             return container.storage.subscriptions.get(name, subscription_id)
@@ -257,7 +254,6 @@ def maintain(container: Container, *, now: datetime | None = None) -> dict[str, 
     """The renewal timer: renew what is due, re-create what was lost, subscribe mapped
     calendars that have none, and drop subscriptions no active mapping needs."""
     moment = now or utcnow()
-    container.storage.ensure()
     report: dict[str, Any] = {"renewed": [], "recreated": [], "created": [], "removed": [],
                               "failed": []}
     mapped: dict[tuple[str, str], str] = {}  # (bridge, calendar) → the calendar id

@@ -29,6 +29,7 @@ from calbridge.model import (
     ResourceMapping,
     SyncStatus,
     SyncWork,
+    utcnow,
 )
 from calbridge.services import mappings as mapping_state
 from calbridge.sync.engine import SyncEngine
@@ -231,7 +232,6 @@ def _mappings(container: Container, resource_ids: list[str] | None = None
               ) -> list[ResourceMapping]:
     """Active mappings whose two bridges are configured; with `resource_ids`, only those
     with an end on one of these calendars."""
-    container.storage.ensure()
     mappings = container.storage.mappings.list(active=True)
     if resource_ids is not None:
         wanted = set(resource_ids)
@@ -246,7 +246,7 @@ def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
     that direction (a mapping of two calendars of one bridge, both ways)."""
     container.bridge(source_bridge)
     container.bridge(target_bridge)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     units = [(mapping, source) for mapping in _mappings(container, request.resource_ids)
              for source in End
              if (mapping.end(source).bridge, mapping.end(source.other).bridge)
@@ -265,16 +265,16 @@ def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceM
 
 def sync_everything(container: Container) -> dict:
     """Both directions of every active mapping, then due retries (the sync timer)."""
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)), engine.run)
     return results_block(runs.results + process_pending(container), runs.failures)
 
 
 def process_work(container: Container, work: SyncWork) -> Outcome:
     """One queued unit of work (the `sync-work` queue trigger)."""
-    container.storage.ensure()
     mapping = container.storage.mappings.get(work.mapping_id)
-    return SyncEngine(container).sync_event(mapping, work.source, work.source_id, work.reason)
+    return SyncEngine.for_container(container).sync_event(mapping, work.source,
+                                                          work.source_id, work.reason)
 
 
 def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:
@@ -289,8 +289,7 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
     for each either None (due now) or a `waiting` outcome saying until when and why.
     The timer keeps the backoff; an operator's call ignores it (`ignore_backoff`);
     `force` also retries links that used up their attempts."""
-    container.storage.ensure()
-    moment = now or SyncEngine(container).clock()
+    moment = now or utcnow()
     mappings = {m.id: m for m in _mappings(container)}
     limit = container.settings.max_attempts
     for status in (SyncStatus.PENDING, SyncStatus.ERROR):
@@ -333,7 +332,7 @@ def process_pending(container: Container, *, now: datetime | None = None,
     each link's backoff; an operator's call (`manual`) retries at once; `force` also
     retries links that gave up. `where` narrows it to some mappings and source sides;
     `exclude` skips links the same request has just tried."""
-    engine = SyncEngine(container) if now is None else SyncEngine(container, clock=lambda: now)
+    engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     outcomes = []
     candidates = list(retry_candidates(container, now=now, ignore_backoff=manual,
                                        force=force))
@@ -356,7 +355,6 @@ def process_pending(container: Container, *, now: datetime | None = None,
 
 def pending_items(container: Container) -> list[dict]:
     """Links not yet in step (`GET /bridge/pending`), failed ones included."""
-    container.storage.ensure()
     limit = container.settings.max_attempts
     rows = []
     for status in (SyncStatus.PENDING, SyncStatus.ERROR, SyncStatus.CONFLICT):
@@ -427,7 +425,7 @@ def deletion_report(container: Container, outcomes: list[Outcome],
 def sync_deletions(container: Container) -> dict:
     """Complete listings of both sides of every mapping: deletions, cancellations and
     re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
                         lambda mapping, source: engine.run(mapping, source, full=True,
                                                            only=_deletion_related))
@@ -437,7 +435,7 @@ def sync_deletions(container: Container) -> dict:
 def process_deletion_queue(container: Container) -> dict:
     """Retry deletions that are still owed: pending or failed links whose source event
     is gone or cancelled (`POST /bridges/process-deletion-queue`)."""
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     owed: dict[tuple[str, End], list[EventLink]] = {}
     units: list[tuple[ResourceMapping, End]] = []
     for mapping, side, link in list(due_links(container)):
@@ -468,8 +466,7 @@ def process_deletion_queue(container: Container) -> dict:
 def cleanup_orphaned(container: Container) -> dict:
     """Remove links whose events are gone on both sides (`DELETE /bridge/cleanup-orphaned`).
     A mapping whose calendar cannot be read keeps its links and is reported."""
-    container.storage.ensure()
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
     removed: list[dict[str, Any]] = []
     by_mapping: dict[str, list[EventLink]] = {}

@@ -134,7 +134,6 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
         notices = bridge.parse_notification(headers, body)
     except NotImplementedError:
         raise NotFound(f"bridge {bridge_name!r} takes no webhooks") from None
-    container.storage.ensure()
     accepted: list[tuple[ChangeNotice, PushNotice]] = []
     ignored = 0
     known: dict[str, Any] = {}
@@ -236,7 +235,6 @@ def _authenticated(container: Container, bridge: CalendarBridge, notice: ChangeN
 
 def forget_expired_deliveries(container: Container) -> int:
     """Drop remembered deliveries whose replays the signature check refuses by itself."""
-    container.storage.ensure()
     return container.storage.deliveries.forget_expired()
 
 
@@ -259,7 +257,6 @@ def process_message(container: Container, body: bytes | str) -> list[Outcome]:
     inside a batch is queued again on its own, where the same rules apply to it alone,
     and the rest of the batch is done."""
     notices = merged(_classified(container, read_message(body)))
-    container.storage.ensure()
     mappings = container.storage.mappings.list(active=True)
     if len(notices) == 1:
         outcomes = process(container, notices[0], mappings)
@@ -310,7 +307,6 @@ def _targets(container: Container, notice: PushNotice,
     if not notice.calendar_id:
         return []
     if mappings is None:
-        container.storage.ensure()
         mappings = container.storage.mappings.list(active=True)
     found = []
     wanted = notice.calendar_id.casefold()
@@ -328,7 +324,7 @@ def process(container: Container, notice: PushNotice,
     """One notice; `mappings` are the active ones, when already read."""
     if notice.lifecycle is not None:
         return process_lifecycle(container, notice)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     outcomes: list[Outcome] = []
     for mapping, side in _targets(container, notice, mappings):
         if notice.event_id:
@@ -363,7 +359,7 @@ def process_lifecycle(container: Container, notice: PushNotice) -> list[Outcome]
         return []
     if notice.lifecycle is LifecycleAction.RECREATE and stored is not None:
         subscriptions.recreate(container, stored)
-    engine = SyncEngine(container)
+    engine = SyncEngine.for_container(container)
     outcomes: list[Outcome] = []
     for mapping, side in _targets(container, notice):
         outcomes += engine.run(mapping, side)

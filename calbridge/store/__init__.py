@@ -53,6 +53,12 @@ class Storage:
     def queue(self, name: str) -> WorkQueue:
         return WorkQueue(queue_client(self.queues, name))
 
+    def create_queue(self, name: str) -> None:
+        """Create a queue and its poison queue (idempotent)."""
+        with storage_errors(f"queue {name}"):
+            ensure_queue(queue_client(self.queues, name))
+            ensure_queue(queue_client(self.queues, poison_queue_name(name)))
+
     def ensure(self) -> None:
         """Create the tables and queues, and upgrade tables written by earlier versions,
         once per process (idempotent)."""
@@ -64,9 +70,8 @@ class Storage:
                     self.tables.create_table(self.settings.table_name(base))
                 except ResourceExistsError:
                     pass
-            for name in QUEUES:
-                ensure_queue(queue_client(self.queues, name))
-                ensure_queue(queue_client(self.queues, poison_queue_name(name)))
+        for name in QUEUES:
+            self.create_queue(name)
         self.upgrade()
         self._ready = True
 

@@ -51,10 +51,6 @@ class CursorRepository:
                         else self.table.list_entities())
         return [from_entity(Cursor, row) for row in rows]
 
-    def delete(self, bridge: str, calendar_id: str, mapping_id: str | None = None) -> None:
-        with storage_errors("cursor"):
-            self.table.delete_entity(bridge, _row_key(calendar_id, mapping_id))
-
 
 def _row_key(calendar_id: str, mapping_id: str | None) -> str:
     return key_hash(calendar_id, mapping_id) if mapping_id else key_hash(calendar_id)

@@ -15,7 +15,8 @@ _MAX_MS = 10**15  # row keys count down from here so the newest sorts first
 _TOKEN_KEYS = frozenset({"PartitionKey", "RowKey"})
 
 
-def _row_key(operation: Operation) -> str:
+def row_key(operation: Operation) -> str:
+    """Newest first, ties by id."""
     millis = int(operation.at.timestamp() * 1000)
     return f"{_MAX_MS - millis:016d}-{operation.id}"
 
@@ -26,15 +27,7 @@ class OperationRepository:
 
     def record(self, operation: Operation) -> None:
         with storage_errors("operation log"):
-            self.table.create_entity(to_entity(operation, PARTITION, _row_key(operation)))
-
-    def record_many(self, operations: list[Operation]) -> None:
-        """One entity-group transaction per 100 operations."""
-        for start in range(0, len(operations), 100):
-            chunk = operations[start:start + 100]
-            with storage_errors("operation log"):
-                self.table.submit_transaction(
-                    [("create", to_entity(op, PARTITION, _row_key(op))) for op in chunk])
+            self.table.create_entity(to_entity(operation, PARTITION, row_key(operation)))
 
     def page(self, *, status: str | None = None, operation: str | None = None,
              limit: int = 50, continuation: str | None = None
@@ -50,10 +43,10 @@ class OperationRepository:
         with storage_errors("operation log"):
             pages = self.table.query_entities(query, parameters=params,
                                               results_per_page=limit).by_page(
-                continuation_token=_decode(continuation))
+                continuation_token=decode_page_token(continuation))
             rows = list(next(pages, []))
             token = pages.continuation_token
-        return [from_entity(Operation, row) for row in rows], _encode(token)
+        return [from_entity(Operation, row) for row in rows], encode_page_token(token)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """(operation, status) → count over the whole log."""
@@ -63,7 +56,8 @@ class OperationRepository:
             return Counter((row["operation"], row["status"]) for row in rows)
 
 
-def _encode(token: dict | None) -> str | None:
+def encode_page_token(token: dict | None) -> str | None:
+    """The SDK's continuation token as an opaque text for an API answer."""
     if not token:
         return None
     import base64
@@ -72,7 +66,7 @@ def _encode(token: dict | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
 
 
-def _decode(token: str | None) -> dict | None:
+def decode_page_token(token: str | None) -> dict | None:
     """A page token from a request, back to the SDK's continuation token; anything
     else — it comes from outside — is `BadRequest`."""
     if not token:

@@ -71,6 +71,15 @@ def batches(items: Sequence[M], *, most: int) -> list[list[M]]:
     return runs
 
 
+def message_body(message: BaseModel) -> bytes:
+    """A message as the queue holds it; `ValueError` when it is over the size limit."""
+    body = message.model_dump_json().encode()
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"a queue message of {len(body)} bytes is over the "
+                         f"{MAX_MESSAGE_BYTES}-byte limit")
+    return body
+
+
 class WorkQueue:
     """Sends pydantic messages to one queue."""
 
@@ -78,10 +87,7 @@ class WorkQueue:
         self.client = client
 
     def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
-        body = message.model_dump_json().encode()
-        if len(body) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"a queue message of {len(body)} bytes is over the "
-                             f"{MAX_MESSAGE_BYTES}-byte limit")
+        body = message_body(message)
         with storage_errors(f"queue {self.client.queue_name}"):
             self.client.send_message(body, visibility_timeout=delay_seconds or None)
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow
+from calbridge.config import Settings
 from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound, SyncStateExpired
 from calbridge.model import (
     ConflictRecord,
@@ -33,6 +34,7 @@ from calbridge.model import (
     SyncWork,
     utcnow,
 )
+from calbridge.store.protocols import CursorStore, HoldStore, LinkStore, MessageQueue, OperationLog
 from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
@@ -52,11 +54,50 @@ from calbridge.sync.plan import (
 )
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
+if TYPE_CHECKING:
+    from calbridge.bootstrap import Container
+
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 # How long an unchanged calendar may keep reusing its stored cursor (delta links and
 # sync tokens expire; refreshing them now and then avoids a full listing later).
 CURSOR_REFRESH = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SyncStores:
+    """The state the engine reads and writes."""
+
+    links: LinkStore
+    cursors: CursorStore
+    holds: HoldStore
+    operations: OperationLog
+    # Operations beyond a run's inline share wait here (the `sync-work` queue).
+    work: MessageQueue
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """The settings the engine runs by (see `Settings` for what each means)."""
+
+    past_days: int
+    future_days: int
+    max_attempts: int
+    mass_delete_share: float
+    mass_delete_min: int
+    mass_delete_window: timedelta
+    inline_operations: int
+    workers: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SyncOptions:
+        return cls(past_days=settings.sync_past_days, future_days=settings.sync_future_days,
+                   max_attempts=settings.max_attempts,
+                   mass_delete_share=settings.mass_delete_share,
+                   mass_delete_min=settings.mass_delete_min,
+                   mass_delete_window=timedelta(minutes=settings.mass_delete_window_minutes),
+                   inline_operations=settings.inline_operations,
+                   workers=settings.sync_workers)
 
 
 @dataclass
@@ -101,24 +142,35 @@ def backoff(attempts: int) -> timedelta:
 
 
 class SyncEngine:
-    """Runs sync for resource mappings against the configured bridges and storage."""
+    """Runs sync for resource mappings: one code path for either direction of any two
+    bridges. `bridge` finds a bridge by name (`NotFound` for an unknown one)."""
 
-    def __init__(self, container: Container, clock: Callable[[], datetime] = utcnow) -> None:
-        self.container = container
-        self.storage = container.storage
-        self.settings = container.settings
+    def __init__(self, stores: SyncStores, bridge: Callable[[str], CalendarBridge],
+                 options: SyncOptions, clock: Callable[[], datetime] = utcnow) -> None:
+        self.stores = stores
+        self.bridge = bridge
+        self.options = options
         self.clock = clock
+
+    @classmethod
+    def for_container(cls, container: Container,
+                      clock: Callable[[], datetime] = utcnow) -> SyncEngine:
+        """The engine over a container's storage, bridges and settings."""
+        storage = container.storage
+        stores = SyncStores(links=storage.links, cursors=storage.cursors, holds=storage.holds,
+                            operations=storage.operations, work=storage.queue(SYNC_WORK))
+        return cls(stores, container.bridge, SyncOptions.from_settings(container.settings),
+                   clock)
 
     # ------------------------------------------------------------------ set-up
 
     def sides(self, mapping: ResourceMapping) -> Ends:
-        return Ends(mapping, {end: self.container.bridge(mapping.end(end).bridge)
-                              for end in End})
+        return Ends(mapping, {end: self.bridge(mapping.end(end).bridge) for end in End})
 
     def window(self) -> TimeWindow:
         now = self.clock()
-        return TimeWindow(start=now - timedelta(days=self.settings.sync_past_days),
-                          end=now + timedelta(days=self.settings.sync_future_days))
+        return TimeWindow(start=now - timedelta(days=self.options.past_days),
+                          end=now + timedelta(days=self.options.future_days))
 
     # ------------------------------------------------------------------ runs
 
@@ -131,12 +183,12 @@ class SyncEngine:
         sides = self.sides(mapping)
         bridge, calendar = sides.bridges[source], sides.calendar(source)
         span = window or self.window()
-        known = self.storage.cursors.for_end(bridge.name, calendar, mapping.id)
+        known = self.stores.cursors.for_end(bridge.name, calendar, mapping.id)
         stored = None if window else known
         cursor = None if (full or window or stored is None) else stored.cursor
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
-        links = self.storage.links.list(mapping.id)
+        links = self.stores.links.list(mapping.id)
         plan = plan_changes(source, changes, links, span,
                             sides.system(source.other))
         held = self._held_link_ids(mapping.id, source)
@@ -149,13 +201,13 @@ class SyncEngine:
                                   else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = []
         baseline = deletion_baseline(links, source, read_at)
-        if mass_deletion(plan, baseline, self.settings.mass_delete_share,
-                         self.settings.mass_delete_min):
+        if mass_deletion(plan, baseline, self.options.mass_delete_share,
+                         self.options.mass_delete_min):
             plan, held_outcomes = self._hold_deletions(sides, source, plan, baseline)
             outcomes += held_outcomes
         inline, queued, writes = [], [], 0
         for op in plan:
-            if op.writes and writes >= self.settings.inline_operations:
+            if op.writes and writes >= self.options.inline_operations:
                 queued.append(op)
                 continue
             writes += op.writes
@@ -166,7 +218,7 @@ class SyncEngine:
         if not window and only is None and changes.cursor and self._cursor_worth_saving(
                 stored, changes, plan):
             own = stored is not None and stored.mapping_id == mapping.id
-            self.storage.cursors.save(Cursor(
+            self.stores.cursors.save(Cursor(
                 bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
                 cursor=changes.cursor,
                 last_poll_at=self.clock(),
@@ -180,7 +232,7 @@ class SyncEngine:
     def _apply_all(self, sides: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
         """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
         own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
-        workers = min(self.settings.sync_workers, sum(op.writes for op in plan))
+        workers = min(self.options.workers, sum(op.writes for op in plan))
         if workers <= 1:
             return [self.apply(sides, op) for op in plan]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
@@ -218,16 +270,16 @@ class SyncEngine:
         goes through the mass-deletion guard unless an operator confirmed it (`guard`)."""
         sides = self.sides(mapping)
         event = sides.bridges[source].get_event(sides.calendar(source), source_id)
-        links = [link] if (link := self.storage.links.find(mapping.id, source, source_id)) else []
+        links = [link] if (link := self.stores.links.find(mapping.id, source, source_id)) else []
         other_system = sides.system(source.other)
         if not links and event is not None and event.marker:
             try:
-                links = [self.storage.links.get(mapping.id, event.marker)]
+                links = [self.stores.links.get(mapping.id, event.marker)]
             except NotFound:
                 pass
         elif not links and event is not None and event.origin is not None \
                 and is_copy_from(event, other_system):
-            found = self.storage.links.find(mapping.id, source.other, event.origin.id)
+            found = self.stores.links.find(mapping.id, source.other, event.origin.id)
             links = [found] if found else []
         changes = (ChangeSet(changed=[event]) if event is not None
                    else ChangeSet(deleted=[source_id]))
@@ -286,7 +338,7 @@ class SyncEngine:
             link.set_event_id(source, op.source_id)
             self._describe(link, op.event)
             try:
-                link = self.storage.links.add(link)
+                link = self.stores.links.add(link)
             except AlreadyExists:
                 return self._outcome(sides, op, OutcomeStatus.SKIPPED,
                                      reason="already linked by another worker")
@@ -296,7 +348,7 @@ class SyncEngine:
             link.status, link.pending_end = SyncStatus.PENDING, source
             link.attempts, link.generation = 0, link.generation + 1
             link.cancelled_by = None
-            link = self.storage.links.update(link)
+            link = self.stores.links.update(link)
         op.link = link
         bridge, calendar = sides.bridges[target], sides.calendar(target)
         payload = copy_for(op.event, link, sides.system(source))
@@ -335,7 +387,7 @@ class SyncEngine:
             if winner is None:
                 link.status, link.last_error = SyncStatus.CONFLICT, (
                     "changed on both sides: " + ", ".join(sorted(change.conflicting)))
-                self.storage.links.update(link)
+                self.stores.links.update(link)
                 return self._outcome(sides, op, OutcomeStatus.CONFLICT,
                                      reason="changed on both sides; waiting for a decision")
             change = change.decided(winner is source)
@@ -375,7 +427,7 @@ class SyncEngine:
             title=link.title)
         internal, external = link.event_id(End.A), link.event_id(End.B)
         try:
-            self.storage.operations.record(Operation(
+            self.stores.operations.record(Operation(
                 link_id=link.id, mapping_id=sides.mapping.id,
                 source_system=sides.system(op.source), target_system=sides.system(op.target),
                 operation=OperationKind.CONFLICT, status="resolved", external_id=external,
@@ -403,7 +455,7 @@ class SyncEngine:
         link.status, link.pending_end = SyncStatus.CANCELLED, None
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at, link.cancelled_by = self.clock(), op.source
-        self.storage.links.update(link)
+        self.stores.links.update(link)
         return self._outcome(sides, op, OutcomeStatus.COMPLETED)
 
     def _adopt(self, sides: Ends, op: PlannedOperation) -> Outcome:
@@ -414,7 +466,7 @@ class SyncEngine:
         link.end(op.source).fields = field_hashes(op.event)
         link.end(op.source).etag = op.event.etag
         try:
-            self.storage.links.update(link)
+            self.stores.links.update(link)
         except (EtagConflict, AlreadyExists):
             pass
         return self._outcome(sides, op, OutcomeStatus.SKIPPED)
@@ -439,7 +491,7 @@ class SyncEngine:
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
         self._describe(link, op.event)
-        self.storage.links.update(link)
+        self.stores.links.update(link)
         return self._outcome(sides, op, OutcomeStatus.COMPLETED, target_id=written.id)
 
     def _fail(self, sides: Ends, link: EventLink | None, op: PlannedOperation,
@@ -449,15 +501,15 @@ class SyncEngine:
             "link_id": link.id if link else None, "code": exc.code})
         if link is not None:
             try:
-                fresh = self.storage.links.get(link.mapping_id, link.id)
+                fresh = self.stores.links.get(link.mapping_id, link.id)
                 fresh.status = SyncStatus.ERROR
                 fresh.attempts += 1
                 fresh.last_error = exc.message[:500]
                 fresh.pending_end = op.source
                 fresh.next_attempt_at = (self.clock() + backoff(fresh.attempts)
-                                         if fresh.attempts < self.settings.max_attempts
+                                         if fresh.attempts < self.options.max_attempts
                                          else None)
-                self.storage.links.update(fresh)
+                self.stores.links.update(fresh)
             except CalbridgeError:
                 log.exception("could not record a failed operation")
         return self._outcome(sides, op, OutcomeStatus.FAILED, error=exc.message)
@@ -485,7 +537,7 @@ class SyncEngine:
 
     def _log(self, outcome: Outcome) -> None:
         try:
-            self.storage.operations.record(Operation(
+            self.stores.operations.record(Operation(
                 link_id=outcome.link_id, mapping_id=outcome.mapping_id,
                 source_system=outcome.source_system, target_system=outcome.target_system,
                 operation=outcome.operation, status=outcome.status,
@@ -496,7 +548,7 @@ class SyncEngine:
             log.exception("could not log an operation")
 
     def _enqueue(self, sides: Ends, op: PlannedOperation) -> Outcome:
-        self.storage.queue(SYNC_WORK).send(SyncWork(
+        self.stores.work.send(SyncWork(
             mapping_id=sides.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
         return self._outcome(sides, op, OutcomeStatus.QUEUED)
@@ -504,7 +556,7 @@ class SyncEngine:
     # ------------------------------------------------------------------ holds
 
     def _open_holds(self, mapping_id: str, source: End) -> list[DeletionHold]:
-        return [hold for hold in self.storage.holds.list(HoldStatus.HELD)
+        return [hold for hold in self.stores.holds.list(HoldStatus.HELD)
                 if hold.mapping_id == mapping_id and hold.source is source]
 
     def _held_link_ids(self, mapping_id: str, source: End) -> set[str]:
@@ -530,8 +582,8 @@ class SyncEngine:
         mapping, source = sides.mapping, op.source
         held = self._held_link_ids(mapping.id, source)
         if link.id not in held:
-            since = self.clock() - timedelta(minutes=self.settings.mass_delete_window_minutes)
-            decided = [hold for hold in self.storage.holds.list()
+            since = self.clock() - self.options.mass_delete_window
+            decided = [hold for hold in self.stores.holds.list()
                        if hold.mapping_id == mapping.id and hold.source is source
                        and hold.decided_at is not None and hold.decided_at >= since]
             # An operator's decision closes a burst: count afresh from it, and never
@@ -539,18 +591,18 @@ class SyncEngine:
             since = max([since, *(hold.decided_at for hold in decided if hold.decided_at)])
             confirmed = {link_id for hold in decided if hold.status is HoldStatus.CONFIRMED
                          for link_id in hold.link_ids}
-            links = self.storage.links.list(mapping.id)
+            links = self.stores.links.list(mapping.id)
             recent = frozenset(
                 other.id for other in links
                 if other.status is SyncStatus.CANCELLED and other.cancelled_by is source
                 and other.synced_at is not None and other.synced_at >= since
                 and other.id not in confirmed)
-            known = self.storage.cursors.for_end(sides.system(source), sides.calendar(source),
+            known = self.stores.cursors.for_end(sides.system(source), sides.calendar(source),
                                                  mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known), recent)
             if not crosses_share(set(recent | held | {link.id}), baseline,
-                                 self.settings.mass_delete_share,
-                                 self.settings.mass_delete_min):
+                                 self.options.mass_delete_share,
+                                 self.options.mass_delete_min):
                 return None
             hold = self._hold(sides, source, [link.id], len(baseline.synced))
         else:
@@ -570,13 +622,13 @@ class SyncEngine:
                       f"{sides.system(source)}; confirm or reject the hold")
             try:
                 if hold is None:
-                    hold = self.storage.holds.add(DeletionHold(
+                    hold = self.stores.holds.add(DeletionHold(
                         mapping_id=sides.mapping.id, source=source, active_links=baseline,
                         reason=reason, link_ids=ids))
                 else:
                     hold.link_ids, hold.reason = ids, reason
                     hold.active_links = max(hold.active_links, baseline)
-                    hold = self.storage.holds.update(hold)
+                    hold = self.stores.holds.update(hold)
             except EtagConflict:
                 continue  # decided or grown meanwhile: look again
             log.warning("mass deletion held", extra={"mapping_id": sides.mapping.id,

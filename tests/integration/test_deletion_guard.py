@@ -163,7 +163,8 @@ def test_push_deletions_are_measured_within_their_window(azurite: Azurite) -> No
     world.both()
     assert [o.status for o in burst(world, 6)] == ["completed"] * 6  # 6 of 30: not over
     # Eleven minutes later those six are past the window; 24 remain, 4 of them may go.
-    later = SyncEngine(world.container, clock=lambda: utcnow() + timedelta(minutes=11))
+    later = SyncEngine.for_container(world.container,
+                                     clock=lambda: utcnow() + timedelta(minutes=11))
     assert [o.status for o in burst(world, 5, later)] == ["completed"] * 4 + ["held"]
     [hold] = decisions.list_holds(world.container)
     assert len(hold.link_ids) == 1 and "1 of 24 " in hold.reason
