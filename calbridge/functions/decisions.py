@@ -7,9 +7,9 @@ import azure.functions as func
 from calbridge.bootstrap import Container
 from calbridge.errors import ValidationFailed
 from calbridge.functions.http import api, ok, read_json
+from calbridge.functions.results import results_block
 from calbridge.model import HoldStatus
 from calbridge.services import decisions
-from calbridge.services.sync import results_block
 
 bp = func.Blueprint()
 

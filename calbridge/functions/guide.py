@@ -3,10 +3,13 @@ deletion statistics — each a view of the engine's state or a run of it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.functions as func
 
 from calbridge.bootstrap import Container
 from calbridge.functions.http import api, ok, refused_input
+from calbridge.functions.results import guide_results, import_results
 from calbridge.services import guide
 from calbridge.services.sync import cleanup_orphaned
 
@@ -16,16 +19,22 @@ bp = func.Blueprint()
 OUTLOOK = "outlook"
 
 
+def _item_results(route: dict[str, str], report: guide.GuideReport) -> dict[str, Any]:
+    return {"item_type": route["item_type"], "item_id": route["item_id"],
+            "resource_id": route["resource_id"], **guide_results(report)}
+
+
 @bp.route(route="sync/to-outlook", methods=["POST"])
 @api
 def sync_bookings_to_outlook(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Sync completed", results=guide.sync_to_calendar(c, OUTLOOK))
+    return ok(message="Sync completed", results=guide_results(guide.sync_to_calendar(c, OUTLOOK)))
 
 
 @bp.route(route="sync/from-outlook", methods=["POST"])
 @api
 def sync_outlook_to_bookings(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Outlook events imported", results=guide.sync_from_calendar(c, OUTLOOK))
+    return ok(message="Outlook events imported",
+              results=guide_results(guide.sync_from_calendar(c, OUTLOOK)))
 
 
 @bp.route(route="sync/pending-items", methods=["GET"])
@@ -56,9 +65,8 @@ def populate_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 def sync_one_item(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
     with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):
-        results = guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
-                                  "item sync")
-    return ok(message="Sync completed", results=results)
+        report = guide.sync_item(c, p["item_id"], p["resource_id"], "item sync")
+    return ok(message="Sync completed", results=_item_results(p, report))
 
 
 @bp.route(route="sync/stats", methods=["GET"])
@@ -83,7 +91,8 @@ def list_pending_imports(req: func.HttpRequest, c: Container) -> func.HttpRespon
 @bp.route(route="booking/process-imports", methods=["POST"])
 @api
 def process_imports(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Import processing completed", results=guide.process_imports(c, OUTLOOK))
+    return ok(message="Import processing completed",
+              results=import_results(guide.process_imports(c, OUTLOOK)))
 
 
 @bp.route(route="booking/processed-imports", methods=["GET"])
@@ -104,9 +113,9 @@ def show_processing_stats(req: func.HttpRequest, c: Container) -> func.HttpRespo
 def cancel_booking(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
     with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):
-        results = guide.sync_item(c, p["item_type"], p["item_id"], p["resource_id"],
-                                  "cancellation", cancellation=True)
-    return ok(message="Cancellation processed", results=results)
+        report = guide.sync_item(c, p["item_id"], p["resource_id"], "cancellation",
+                                 cancellation=True)
+    return ok(message="Cancellation processed", results=_item_results(p, report))
 
 
 @bp.route(route="cancel/stats", methods=["GET"])

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from calbridge.bootstrap import Container, container
 from calbridge.functions.http import api, ok, query_bool
+from calbridge.functions.results import init_results, poll_results
 from calbridge.services import polling
 
 bp = func.Blueprint()
@@ -18,14 +19,14 @@ log = logging.getLogger(__name__)
 @bp.route(route="polling/initialize", methods=["POST"])
 @api
 def initialize_polling(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    results = polling.initialize(c, force=bool(query_bool(req, "force")))
-    return ok(message="Polling initialized", results=results)
+    report = polling.initialize(c, force=bool(query_bool(req, "force")))
+    return ok(message="Polling initialized", results=init_results(report))
 
 
 @bp.route(route="bridges/poll-changes", methods=["POST"])
 @api
 def poll_bridge_changes(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Polling completed", results=polling.poll_changes(c))
+    return ok(message="Polling completed", results=poll_results(polling.poll_changes(c)))
 
 
 @bp.route(route="polling/stats", methods=["GET"])
@@ -36,6 +37,6 @@ def show_polling_stats(req: func.HttpRequest, c: Container) -> func.HttpResponse
 
 @bp.timer_trigger(schedule="%POLL_SCHEDULE%", arg_name="timer")
 def poll_on_schedule(timer: func.TimerRequest) -> None:
-    results = polling.poll_changes(container(), due_only=True)
+    results = poll_results(polling.poll_changes(container(), due_only=True))
     log.info("scheduled poll", extra={"polled": results["calendars_polled"],
                                       "processed": results["processed"]})

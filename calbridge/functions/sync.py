@@ -9,6 +9,7 @@ import azure.functions as func
 
 from calbridge.bootstrap import Container, container
 from calbridge.functions.http import api, ok, query_bool, query_int, read_json
+from calbridge.functions.results import deletion_results, results_block, run_results
 from calbridge.model import SyncWork
 from calbridge.services import stats, sync
 from calbridge.store.queues import SYNC_WORK
@@ -22,18 +23,19 @@ log = logging.getLogger(__name__)
 @api
 def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     request = read_json(req, sync.SyncRequest, c.settings.max_body_bytes, optional=True)
-    results = sync.sync_bridges(c, req.route_params["source_bridge"],
-                                req.route_params["target_bridge"],
-                                request or sync.SyncRequest())
-    message = "Bridge sync planned (dry run)" if results["dry_run"] else "Bridge sync completed"
-    return ok(message=message, results=results)
+    report = sync.sync_bridges(c, req.route_params["source_bridge"],
+                               req.route_params["target_bridge"],
+                               request or sync.SyncRequest())
+    message = "Bridge sync planned (dry run)" if report.dry_run else "Bridge sync completed"
+    return ok(message=message, results={"mappings": report.mappings,
+                                         "dry_run": report.dry_run, **run_results(report)})
 
 
 @bp.route(route="bridge/process-pending", methods=["POST"])
 @api
 def process_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     outcomes = sync.process_pending(c, manual=True, force=bool(query_bool(req, "force")))
-    return ok(message="Bridge sync operations completed", results=sync.results_block(outcomes))
+    return ok(message="Bridge sync operations completed", results=results_block(outcomes))
 
 
 @bp.route(route="bridge/pending", methods=["GET"])
@@ -57,14 +59,15 @@ def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpR
 @bp.route(route="bridges/sync-deletions", methods=["POST"])
 @api
 def sync_deletions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Bridge deletion sync completed", results=sync.sync_deletions(c))
+    return ok(message="Bridge deletion sync completed",
+              results=deletion_results(sync.sync_deletions(c), c.bridges))
 
 
 @bp.route(route="bridges/process-deletion-queue", methods=["POST"])
 @api
 def process_deletion_queue(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return ok(message="Bridge deletion processing completed",
-              results=sync.process_deletion_queue(c))
+              results=deletion_results(sync.process_deletion_queue(c), c.bridges))
 
 
 @bp.route(route="bridge/cleanup-orphaned", methods=["DELETE"])
@@ -76,14 +79,14 @@ def cleanup_orphaned_links(req: func.HttpRequest, c: Container) -> func.HttpResp
 @bp.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer")
 def sync_on_schedule(timer: func.TimerRequest) -> None:
     stats.record_queue_depths(container())
-    results = sync.sync_everything(container())
+    results = run_results(sync.sync_everything(container()))
     log.info("scheduled sync", extra={"processed": results["processed"],
                                       "errors": results["errors"]})
 
 
 @bp.timer_trigger(schedule="%DELETION_SYNC_SCHEDULE%", arg_name="timer")
 def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
-    results = sync.sync_deletions(container())
+    results = deletion_results(sync.sync_deletions(container()), container().bridges)
     log.info("scheduled deletion sync", extra={"processed": results["processed_deletions"]})
 
 

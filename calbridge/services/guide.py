@@ -33,13 +33,11 @@ from calbridge.model import (
 from calbridge.services import mappings as mapping_state
 from calbridge.services import polling, subscriptions, webhooks
 from calbridge.services.sync import (
-    MappingFailure,
     MappingRuns,
+    RunReport,
     due_links,
     each_mapping,
     process_pending,
-    results_block,
-    with_failures,
 )
 from calbridge.store.queues import NOTIFICATIONS, QUEUES, poison_queue_name
 from calbridge.sync.engine import SyncEngine
@@ -112,48 +110,33 @@ def _roles(container: Container) -> dict[str, BookingMapping]:
     return {b.mapping.id: b for b in booking_mappings(container, active=False)}
 
 
-def details(container: Container, outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    """The guide's `details[]`: one row per write, named in the booking system's terms."""
-    roles = _roles(container)
-    rows = []
-    for outcome in outcomes:
-        if outcome.status is OutcomeStatus.SKIPPED:
-            continue
-        mapping = roles.get(outcome.mapping_id or "")
-        to_calendar = mapping is not None and outcome.source is mapping.booking
-        rows.append({
-            "item_type": "event",
-            "item_id": outcome.source_id if to_calendar else outcome.target_id,
-            "resource_id": mapping.resource_id if mapping else None,
-            "action": {"create": "created", "update": "updated", "delete": "deleted"}.get(
-                outcome.operation.value, outcome.operation.value)
-            if outcome.status is OutcomeStatus.COMPLETED else outcome.status,
-            "outlook_event_id": outcome.target_id if to_calendar else outcome.source_id,
-            "title": outcome.title,
-            "error": outcome.error,
-        })
-    return rows
+@dataclass
+class GuideReport:
+    """A run over booking mappings, and which end of each is its booking end (the guide
+    names everything in the booking system's terms)."""
+
+    runs: RunReport
+    booking: dict[str, End]
 
 
-def sync_to_calendar(container: Container, calendar_type: str) -> dict[str, Any]:
+def _report(container: Container, runs: RunReport) -> GuideReport:
+    ends = {mapping_id: end for mapping_id, mapping in runs.tried.items()
+            if (end := mapping_state.booking_end(container, mapping)) is not None}
+    return GuideReport(runs, ends)
+
+
+def sync_to_calendar(container: Container, calendar_type: str) -> GuideReport:
     """`POST /sync/to-outlook`: bookings → the calendars of every booking mapping of this
     calendar type, then due retries."""
     runs = _run_all(container, calendar_type, Role.BOOKING)
-    outcomes = runs.results + _retry(container, calendar_type, Role.BOOKING, runs.results)
-    return _results(container, outcomes, runs.failures)
+    return _report(container, runs.with_results(
+        _retry(container, calendar_type, Role.BOOKING, runs.results)))
 
 
-def sync_from_calendar(container: Container, calendar_type: str) -> dict[str, Any]:
+def sync_from_calendar(container: Container, calendar_type: str) -> GuideReport:
     """`POST /sync/from-outlook`: calendars → booking system. New calendar events become
     bookings at once (no separate import stage)."""
-    runs = _run_all(container, calendar_type, Role.CALENDAR)
-    return _results(container, runs.results, runs.failures)
-
-
-def _results(container: Container, outcomes: list[Outcome],
-             failures: list[MappingFailure]) -> dict[str, Any]:
-    return {**results_block(outcomes, failures),
-            "details": details(container, with_failures(outcomes, failures))}
+    return _report(container, _run_all(container, calendar_type, Role.CALENDAR))
 
 
 def _retry(container: Container, calendar_type: str, role: Role,
@@ -260,8 +243,8 @@ def populate_mapping(container: Container, calendar_type: str) -> dict[str, Any]
             "errors": len(runs.failures), "failed_mappings": runs.failed_mappings()}
 
 
-def sync_item(container: Container, item_type: str, item_id: str, resource_id: str,
-              reason: str, *, cancellation: bool = False) -> dict[str, Any]:
+def sync_item(container: Container, item_id: str, resource_id: str,
+              reason: str, *, cancellation: bool = False) -> GuideReport:
     """`POST /sync/item/...` and `/cancel/booking/...`: one booking's current state to
     every calendar its resource is mapped to. A booking that does not exist (and was
     never synced) is 404, one of another resource 422, and a cancellation of a booking
@@ -276,8 +259,7 @@ def sync_item(container: Container, item_type: str, item_id: str, resource_id: s
     runs = each_mapping(container, [(b.mapping, b.booking) for b in mappings],
                         lambda mapping, source: [engine.sync_event(mapping, source, item_id,
                                                                    reason)])
-    return {"item_type": item_type, "item_id": item_id, "resource_id": resource_id,
-            **_results(container, runs.results, runs.failures)}
+    return _report(container, runs)
 
 
 def _check_item(container: Container, mappings: list[BookingMapping], item_id: str,
@@ -321,15 +303,12 @@ def pending_imports(container: Container) -> list[dict[str, Any]]:
     return _links(container, NOT_IN_STEP, Role.CALENDAR)
 
 
-def process_imports(container: Container, calendar_type: str) -> dict[str, Any]:
+def process_imports(container: Container, calendar_type: str) -> GuideReport:
     """`POST /booking/process-imports`: calendar → booking system again, then due retries
     of calendar-born items."""
     runs = _run_all(container, calendar_type, Role.CALENDAR)
-    outcomes = runs.results + _retry(container, calendar_type, Role.CALENDAR, runs.results)
-    block = results_block(outcomes, runs.failures)
-    block["reservation_ids"] = [o.target_id for o in outcomes if o.status is OutcomeStatus.COMPLETED
-                                and o.operation is OperationKind.CREATE and o.target_id]
-    return block
+    return _report(container, runs.with_results(
+        _retry(container, calendar_type, Role.CALENDAR, runs.results)))
 
 
 def processed_imports(container: Container) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from calbridge.bootstrap import Container
 from calbridge.model import Cursor, End, ResourceMapping, utcnow
 from calbridge.ncrontab import Schedule
 from calbridge.services import subscriptions
-from calbridge.services.sync import MappingRuns, each_mapping, results_block
+from calbridge.services.sync import MappingRuns, RunReport, each_mapping
 from calbridge.sync.engine import SyncEngine
 from calbridge.sync.outcome import Outcome
 
@@ -108,8 +108,28 @@ def _poll(container: Container, engine: SyncEngine, calendars: list[PolledCalend
     return each_mapping(container, [(c.mapping, c.side) for c in calendars], poll)
 
 
+@dataclass
+class PollReport:
+    """A poll: the calendars read (bridge, calendar, mapping), how many were skipped
+    (subscribed and reconciled recently), and the run."""
+
+    runs: RunReport
+    polled: list[PolledCalendar]
+    skipped: int = 0
+
+
+@dataclass
+class InitReport:
+    """Polling set up: calendars that got a cursor (and whether one was stored), those
+    that had one, and the run that listed them."""
+
+    runs: RunReport
+    initialized: list[tuple[PolledCalendar, bool]]
+    existing: list[PolledCalendar]
+
+
 def poll_changes(container: Container, *, due_only: bool = False,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None) -> PollReport:
     """Read every mapped calendar's changes and sync them (`POST /bridges/poll-changes`;
     the poll timer passes `due_only`, skipping subscribed calendars between
     reconciliations)."""
@@ -128,14 +148,10 @@ def poll_changes(container: Container, *, due_only: bool = False,
                 skipped += 1
                 continue
         due.append(calendar)
-    runs = _poll(container, engine, due)
-    polled = [{"bridge": c.bridge, "calendar_id": c.calendar_id, "mapping_id": c.mapping.id}
-              for c in due]
-    return {"calendars_polled": len(polled), "calendars_skipped": skipped, "polled": polled,
-            **results_block(runs.results, runs.failures)}
+    return PollReport(_poll(container, engine, due), due, skipped)
 
 
-def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
+def initialize(container: Container, *, force: bool = False) -> InitReport:
     """Store a cursor for every mapped calendar that has none (`POST /polling/initialize`):
     a complete listing through the engine, which also syncs what it finds. `force`
     lists again even where a cursor exists."""
@@ -145,7 +161,7 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
         stored = container.storage.cursors.for_end(calendar.bridge, calendar.calendar_id,
                                                    calendar.mapping.id)
         if stored is not None and stored.cursor and not force:
-            existing.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id})
+            existing.append(calendar)
         else:
             todo.append(calendar)
     runs = _poll(container, engine, todo, full=force)
@@ -153,12 +169,8 @@ def initialize(container: Container, *, force: bool = False) -> dict[str, Any]:
     for calendar in todo:
         after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id,
                                               calendar.mapping.id)
-        initialized.append({"bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
-                            "mapping_id": calendar.mapping.id,
-                            "cursor_stored": bool(after and after.cursor)})
-    return {"initialized": initialized, "already_initialized": existing,
-            "calendars": len(initialized) + len(existing),
-            **results_block(runs.results, runs.failures)}
+        initialized.append((calendar, bool(after and after.cursor)))
+    return InitReport(runs, initialized, existing)
 
 
 def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@ and orphan clean-up — all through the one engine."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -33,7 +32,7 @@ from calbridge.model import (
 )
 from calbridge.services import mappings as mapping_state
 from calbridge.sync.engine import SyncEngine
-from calbridge.sync.outcome import Outcome, OutcomeStatus
+from calbridge.sync.outcome import Outcome
 from calbridge.sync.plan import PlannedOperation
 
 MAX_WINDOW_DAYS = 3 * 366
@@ -83,14 +82,6 @@ def _instant(value: date | datetime) -> datetime:
     return datetime.combine(value, time(0), tzinfo=UTC)
 
 
-def success_rate(done: int, attempted: int, waiting: int = 0) -> str | None:
-    """The guide's success rate; None when nothing was attempted because everything
-    waits (a run that did nothing is not "100%" of anything)."""
-    if attempted:
-        return f"{round(100 * done / attempted)}%"
-    return None if waiting else "100%"
-
-
 # ------------------------------------------------------------------ mapping by mapping
 
 T = TypeVar("T")
@@ -125,14 +116,28 @@ class MappingFailure:
 @dataclass
 class MappingRuns(Generic[T]):
     """What running something mapping by mapping gave: the good mappings' results, the
-    failed mappings, and how many mappings were tried."""
+    failed mappings, and the mappings tried (by id). A sync service returns this; the
+    functions layer shapes it into the guide's answer."""
 
     results: list[T] = field(default_factory=list)
     failures: list[MappingFailure] = field(default_factory=list)
-    mappings: int = 0
+    tried: dict[str, ResourceMapping] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def mappings(self) -> int:
+        return len(self.tried)
 
     def failed_mappings(self) -> list[dict[str, Any]]:
         return [failure.as_dict() for failure in self.failures]
+
+    def with_results(self, results: list[T]) -> MappingRuns[T]:
+        """The same runs with more results (retries done after them)."""
+        return MappingRuns([*self.results, *results], self.failures, self.tried,
+                           self.dry_run)
+
+
+RunReport = MappingRuns[Outcome]
 
 
 def _end_failure(mapping: ResourceMapping, end: End, exc: CalbridgeError) -> EndFailure:
@@ -156,7 +161,7 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
     for mapping, side in units:
         grouped.setdefault(mapping.id, (mapping, []))[1].append(side)
     for mapping, sides in grouped.values():
-        runs.mappings += 1
+        runs.tried[mapping.id] = mapping
         if mapping.verified is not True:
             mapping = mapping_state.recheck(container, mapping)
             if mapping.missing_end is not None:
@@ -189,45 +194,6 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
     return runs
 
 
-def with_failures(outcomes: list[Outcome], failures: Iterable[MappingFailure]) -> list[Outcome]:
-    """Outcomes plus a failed row for each failed mapping."""
-    return [*outcomes, *(failure.outcome() for failure in failures)]
-
-
-def results_block(outcomes: list[Outcome],
-                  failures: Iterable[MappingFailure] = ()) -> dict:
-    """The guide's results block for a list of outcomes; each failed mapping counts as an
-    error and is named in `failed_mappings`."""
-    failures = list(failures)
-    outcomes = with_failures(outcomes, failures)
-    done = [o for o in outcomes if o.status is OutcomeStatus.COMPLETED]
-    kinds = Counter(o.operation for o in done)
-    failed = sum(o.status is OutcomeStatus.FAILED for o in outcomes)
-    waiting = [o for o in outcomes if o.status is OutcomeStatus.WAITING]
-    return {
-        "processed": sum(o.status not in (OutcomeStatus.SKIPPED, OutcomeStatus.WAITING)
-                         for o in outcomes),
-        "successful": len(done),
-        "created": kinds[OperationKind.CREATE],
-        "updated": kinds[OperationKind.UPDATE],
-        "deleted": kinds[OperationKind.DELETE],
-        "skipped": sum(o.status is OutcomeStatus.SKIPPED for o in outcomes),
-        "errors": failed,
-        # Waiting for an operator, or decided by the mapping's policy (its loser logged).
-        "conflicts": sum(o.status is OutcomeStatus.CONFLICT or o.conflict is not None
-                         for o in outcomes),
-        "queued": sum(o.status is OutcomeStatus.QUEUED for o in outcomes),
-        "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
-        "planned": sum(o.status is OutcomeStatus.PLANNED for o in outcomes),
-        "waiting": len(waiting),
-        "next_attempt_at": min((o.next_attempt_at for o in waiting if o.next_attempt_at),
-                               default=None),
-        "success_rate": success_rate(len(done), len(done) + failed, len(waiting)),
-        "failed_mappings": [failure.as_dict() for failure in failures],
-        "operations": [o.as_dict() for o in outcomes],
-    }
-
-
 def _mappings(container: Container, resource_ids: list[str] | None = None
               ) -> list[ResourceMapping]:
     """Active mappings whose two bridges are configured; with `resource_ids`, only those
@@ -241,7 +207,7 @@ def _mappings(container: Container, resource_ids: list[str] | None = None
 
 
 def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
-                 request: SyncRequest) -> dict:
+                 request: SyncRequest) -> RunReport:
     """`POST /bridges/sync/{source}/{target}`: every active mapping with an end on each, in
     that direction (a mapping of two calendars of one bridge, both ways)."""
     container.bridge(source_bridge)
@@ -253,8 +219,8 @@ def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
              == (source_bridge, target_bridge) and mapping.allows(source)]
     runs = each_mapping(container, units, lambda mapping, source: engine.run(
         mapping, source, window=request.window(), dry_run=request.dry_run))
-    return {"mappings": runs.mappings, "dry_run": request.dry_run,
-            **results_block(runs.results, runs.failures)}
+    runs.dry_run = request.dry_run
+    return runs
 
 
 def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceMapping, End]]:
@@ -263,11 +229,11 @@ def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceM
             if mapping.allows(source)]
 
 
-def sync_everything(container: Container) -> dict:
+def sync_everything(container: Container) -> RunReport:
     """Both directions of every active mapping, then due retries (the sync timer)."""
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)), engine.run)
-    return results_block(runs.results + process_pending(container), runs.failures)
+    return runs.with_results(process_pending(container))
 
 
 def process_work(container: Container, work: SyncWork) -> Outcome:
@@ -368,71 +334,17 @@ def _deletion_related(op: PlannedOperation) -> bool:
     return op.kind is OperationKind.DELETE or op.reenable
 
 
-def _booking_row(outcome: Outcome, mapping: ResourceMapping | None, active: int
-                 ) -> dict[str, Any]:
-    """The guide's `{id, active, resource_id, mapping_id}` for one cancelled or re-enabled
-    pair: the id and calendar at end `a` (the guide's booking and resource), and the id of
-    the link (the guide's mapping)."""
-    return {"id": outcome.internal_id, "active": active,
-            "resource_id": mapping.a.calendar_id if mapping else None,
-            "mapping_id": outcome.link_id,
-            "resource_mapping_id": outcome.mapping_id,
-            "calendar_event_id": outcome.external_id,
-            "title": outcome.title}
-
-
-def deletion_report(container: Container, outcomes: list[Outcome],
-                    failures: Iterable[MappingFailure] = ()) -> dict[str, Any]:
-    """The guide's deletion results: both its `/bridges/sync-deletions` shape (`detected`,
-    `cancelled_events`, `<bridge>_deletions`, `pending_resets`) and its
-    `/bridges/process-deletion-queue` shape (`detected_deletions`, `bridge_operations`,
-    `summary`). Every count is present, zeros included; each failed mapping counts as an
-    error and is named in `failed_mappings`."""
-    failures = list(failures)
-    mappings = {m.id: m for m in container.storage.mappings.list()}
-    deletions = [o for o in outcomes if o.operation is OperationKind.DELETE
-                 and o.status is not OutcomeStatus.SKIPPED]
-    done = [o for o in deletions if o.status is OutcomeStatus.COMPLETED]
-    errors = sum(o.status is OutcomeStatus.FAILED for o in deletions) + len(failures)
-    reenabled = [o for o in outcomes if o.operation is OperationKind.CREATE
-                 and o.status is OutcomeStatus.COMPLETED]
-    per_bridge = Counter(o.target_system for o in done)
-    counts = {f"{name}_deletions": per_bridge[name] for name in container.bridges}
-    counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
-    rate = success_rate(len(done), len(done) + errors)
-    return {
-        "detected": len(deletions) + len(reenabled),
-        "processed": len(done) + len(reenabled),
-        "success_rate": rate,
-        "cancelled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 0)
-                             for o in done],
-        "reenabled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 1)
-                             for o in reenabled],
-        **counts,
-        "pending_resets": len(reenabled),
-        "errors": errors,
-        "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
-        "detected_deletions": len(deletions),
-        "processed_deletions": len(done),
-        "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),
-        "bridge_operations": [o.as_dict() for o in with_failures(outcomes, failures)
-                              if o.status is not OutcomeStatus.SKIPPED],
-        "failed_mappings": [failure.as_dict() for failure in failures],
-        "summary": {**counts, "pending_resets": len(reenabled), "errors": errors},
-    }
-
-
-def sync_deletions(container: Container) -> dict:
+def sync_deletions(container: Container) -> RunReport:
     """Complete listings of both sides of every mapping: deletions, cancellations and
     re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
                         lambda mapping, source: engine.run(mapping, source, full=True,
                                                            only=_deletion_related))
-    return deletion_report(container, runs.results, runs.failures)
+    return runs
 
 
-def process_deletion_queue(container: Container) -> dict:
+def process_deletion_queue(container: Container) -> RunReport:
     """Retry deletions that are still owed: pending or failed links whose source event
     is gone or cancelled (`POST /bridges/process-deletion-queue`)."""
     engine = SyncEngine.for_container(container)
@@ -459,8 +371,7 @@ def process_deletion_queue(container: Container) -> dict:
                                      operation=OperationKind.DELETE, source_id=event_id,
                                      link_id=link.id, mapping_id=mapping.id, source=side)
 
-    runs = each_mapping(container, units, retry)
-    return deletion_report(container, runs.results, runs.failures)
+    return each_mapping(container, units, retry)
 
 
 def cleanup_orphaned(container: Container) -> dict:

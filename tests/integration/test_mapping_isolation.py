@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from calbridge.functions.results import run_results
 from calbridge.model import End, EventStatus, ResourceMapping
 from calbridge.services import health, sync
 from calbridge.services.health import REPEATED_FAILURES
+from calbridge.services.sync import MappingRuns
 from tests.fixtures.sync import ROOM, SyncWorld
 
 OTHER_ROOM, OTHER_CALENDAR = "room_2", "room-b@example.org"
@@ -25,8 +27,15 @@ def two(world: SyncWorld) -> tuple[SyncWorld, ResourceMapping]:
     return world, other
 
 
-def failed(results: dict) -> dict[str, dict]:
-    return {row["resource_mapping_id"]: row for row in results["failed_mappings"]}
+def failed(results: dict | MappingRuns) -> dict[str, dict]:
+    rows = (results.failed_mappings() if isinstance(results, MappingRuns)
+            else results["failed_mappings"])
+    return {row["resource_mapping_id"]: row for row in rows}
+
+
+def everything(world: SyncWorld) -> dict:
+    """The sync timer's run, as its results block."""
+    return run_results(sync.sync_everything(world.container))
 
 
 def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
@@ -34,7 +43,7 @@ def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
     world, other = two
     world.booking.user_create(ROOM, "Council meeting")
     kept = world.booking.user_create(OTHER_ROOM, "Chess club")
-    first = sync.sync_everything(world.container)
+    first = everything(world)
     assert (first["created"], first["errors"], first["failed_mappings"]) == (2, 0, [])
     assert world.storage.mappings.get(other.id).verified is True
 
@@ -42,7 +51,7 @@ def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
     del world.outlook.events[OTHER_CALENDAR]
     world.booking.user_create(ROOM, "Choir practice", hours=2)
     world.booking.user_create(OTHER_ROOM, "Yoga", hours=2)
-    results = sync.sync_everything(world.container)
+    results = everything(world)
     row = failed(results)[other.id]
     assert (row["end"], row["bridge"], row["calendar_id"], row["code"]) == (
         "b", "outlook", OTHER_CALENDAR, "calendar_not_found")
@@ -70,7 +79,7 @@ def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
     # The mailbox comes back: the next run checks again, and an operator's re-run carries
     # over the booking whose copy failed meanwhile.
     world.outlook.events[OTHER_CALENDAR] = {}
-    assert sync.sync_everything(world.container)["failed_mappings"] == []
+    assert everything(world)["failed_mappings"] == []
     retried = sync.process_pending(world.container, manual=True)
     assert [(o.title, o.status) for o in retried] == [("Yoga", "completed")]
     assert {e.title for e in world.outlook.live(OTHER_CALENDAR)} == {"Yoga"}
@@ -81,12 +90,12 @@ def test_a_calendar_gone_after_checking_is_reported_and_its_bookings_kept(
 def test_a_mapping_failing_again_and_again_degrades_health(
         two: tuple[SyncWorld, ResourceMapping]) -> None:
     world, other = two
-    sync.sync_everything(world.container)  # both checked and synced once
+    everything(world)  # both checked and synced once
     world.outlook.down.add(OTHER_CALENDAR)
     world.booking.user_create(ROOM, "Council meeting")
 
     for run in range(1, REPEATED_FAILURES + 1):
-        results = sync.sync_everything(world.container)
+        results = everything(world)
         assert results["created"] == (1 if run == 1 else 0)  # the good mapping's booking
         row = failed(results)[other.id]
         assert (row["bridge"], row["code"]) == ("outlook", "upstream_unavailable")
@@ -102,7 +111,7 @@ def test_a_mapping_failing_again_and_again_degrades_health(
     assert report["bridges"]["outlook"]["status"] == "degraded"
 
     world.outlook.down.clear()
-    assert sync.sync_everything(world.container)["failed_mappings"] == []
+    assert everything(world)["failed_mappings"] == []
     assert world.storage.mappings.get(other.id).failed_runs == 0
     assert health.bridge_health(world.container)[0]["status"] == "healthy"
 
@@ -110,7 +119,7 @@ def test_a_mapping_failing_again_and_again_degrades_health(
 def test_a_quiet_run_of_good_mappings_writes_no_mapping(
         two: tuple[SyncWorld, ResourceMapping]) -> None:
     world, _ = two
-    sync.sync_everything(world.container)
+    everything(world)
     before = {m.id: m.etag for m in world.storage.mappings.list()}
-    sync.sync_everything(world.container)
+    everything(world)
     assert {m.id: m.etag for m in world.storage.mappings.list()} == before

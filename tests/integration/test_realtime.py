@@ -647,9 +647,9 @@ def graph_calls(world: World) -> dict[str, int]:
 def test_polling_follows_creates_edits_deletions_and_a_410(world: World) -> None:
     container = world.container
     initialized = polling.initialize(container)
-    assert {(c["bridge"], c["cursor_stored"]) for c in initialized["initialized"]} == {
+    assert {(c.bridge, stored) for c, stored in initialized.initialized} == {
         ("outlook", True), ("booking_system", True)}
-    assert polling.initialize(container)["initialized"] == []
+    assert polling.initialize(container).initialized == []
 
     event = world.outlook_event("Polled in")
     polling.poll_changes(container)
@@ -697,9 +697,9 @@ def test_subscribed_calendars_are_polled_only_to_reconcile(world: World) -> None
     polling.initialize(container)  # a poll of both sides, just now
     now = utcnow()
     soon = polling.poll_changes(container, due_only=True, now=now + timedelta(minutes=1))
-    assert [p["bridge"] for p in soon["polled"]] == ["booking_system"]
+    assert [p.bridge for p in soon.polled] == ["booking_system"]
     later = polling.poll_changes(container, due_only=True, now=now + timedelta(minutes=31))
-    assert "outlook" in {p["bridge"] for p in later["polled"]}
+    assert "outlook" in {p.bridge for p in later.polled}
     rows = {r["bridge"]: r for r in polling.stats(container)["calendars"]}
     assert rows["outlook"]["has_healthy_subscription"] is True
     assert rows["booking_system"]["has_healthy_subscription"] is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from calbridge.functions.results import deletion_results, results_block, run_results
 from calbridge.model import (
     ConflictPolicy,
     End,
@@ -143,7 +144,7 @@ def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> Non
     waiting = sync.process_pending(world.container)
     assert statuses(waiting) == [("skip", "waiting")]
     assert waiting[0].next_attempt_at == link.next_attempt_at
-    block = sync.results_block(waiting)
+    block = results_block(waiting)
     assert (block["processed"], block["waiting"], block["success_rate"]) == (0, 1, None)
     # An operator's call retries at once.
     assert statuses(sync.process_pending(world.container, manual=True)) == [
@@ -180,7 +181,7 @@ def test_origin_wins_by_default(world: SyncWorld) -> None:
     [copy] = world.outlook.live(CALENDAR)
     world.booking.user_edit(ROOM, booking.id, "Booking edit")
     world.outlook.user_edit(CALENDAR, copy.id, "Outlook edit")
-    block = sync.results_block(world.both() + world.both())
+    block = results_block(world.both() + world.both())
     assert world.booking.events[ROOM][booking.id].title == "Booking edit"
     assert world.outlook.events[CALENDAR][copy.id].title == "Booking edit"
     assert statuses(world.both()) == []
@@ -222,7 +223,7 @@ def test_changes_to_different_fields_on_both_sides_are_merged(world: SyncWorld) 
                             start=booking.start + timedelta(hours=1),
                             end=booking.end + timedelta(hours=1))
     world.outlook.user_edit(CALENDAR, copy.id, location="Annex, room 3")
-    block = sync.results_block(world.both() + world.both())
+    block = results_block(world.both() + world.both())
     assert block["conflicts"] == 0
     for event in (world.booking.events[ROOM][booking.id], world.outlook.events[CALENDAR][copy.id]):
         assert (event.title, event.location) == ("Board (moved)", "Annex, room 3")
@@ -290,7 +291,7 @@ def test_mass_deletion_is_held_then_confirmed(world: SyncWorld) -> None:
     assert len(world.booking.live(ROOM)) == 12
     [hold] = decisions.list_holds(world.container)
     assert len(hold.link_ids) == 11 and "11 of 12" in hold.reason
-    assert statuses(sync.sync_deletions(world.container) and []) == []
+    assert statuses(sync.sync_deletions(world.container).results) == []
     assert len(decisions.list_holds(world.container)) == 1  # not held twice
     hold, results = decisions.confirm_hold(world.container, hold.id)
     assert hold.status is HoldStatus.CONFIRMED
@@ -317,7 +318,7 @@ def test_a_listing_infers_deletions_only_when_complete(azurite) -> None:
     # The booking system purges the row: no tombstone, no change reported.
     del world.booking.events[ROOM][booking.id]
     assert statuses(world.to_outlook()) == []
-    results = sync.sync_deletions(world.container)
+    results = deletion_results(sync.sync_deletions(world.container), world.container.bridges)
     assert results["processed_deletions"] == 1 and results["summary"]["outlook_deletions"] == 1
     assert world.outlook.live(CALENDAR) == []
 
@@ -335,11 +336,11 @@ def test_cleanup_removes_links_gone_on_both_sides(world: SyncWorld) -> None:
 def test_the_timer_syncs_both_directions_of_every_mapping(world: SyncWorld) -> None:
     world.booking.user_create(ROOM, "From the booking system")
     world.outlook.user_create(CALENDAR, "From Outlook", hours=5)
-    results = sync.sync_everything(world.container)
+    results = run_results(sync.sync_everything(world.container))
     assert (results["created"], results["errors"]) == (2, 0)
     assert {e.title for e in world.booking.live(ROOM)} == {e.title for e in
                                                            world.outlook.live(CALENDAR)}
-    assert sync.sync_everything(world.container)["processed"] == 0
+    assert run_results(sync.sync_everything(world.container))["processed"] == 0
 
 
 def test_large_runs_fan_out_to_the_queue(azurite) -> None:
