@@ -1,4 +1,4 @@
-"""What operators decide: conflicts (which side wins) and mass-deletion holds
+"""What operators decide: conflicts (which end wins) and mass-deletion holds
 (confirm the deletions, or reject them and restore the copies)."""
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ def list_conflicts(container: Container) -> list[dict]:
         versions: dict[str, object] = {}
         mapping = mappings.get(link.mapping_id)
         if mapping is not None:
-            sides = engine.sides(mapping)
-            for side in End:
-                event_id = link.event_id(side)
+            ends = engine.ends(mapping)
+            for end in End:
+                event_id = link.event_id(end)
                 try:
-                    event = (sides.bridges[side].get_event(sides.calendar(side), event_id)
+                    event = (ends.bridges[end].get_event(ends.calendar(end), event_id)
                              if event_id else None)
                 except CalbridgeError as exc:
-                    versions[side.value] = {"error": exc.message}
+                    versions[end.value] = {"error": exc.message}
                     continue
-                versions[side.value] = None if event is None else {
-                    "system": sides.system(side), "id": event.id, "title": event.title,
+                versions[end.value] = None if event is None else {
+                    "system": ends.system(end), "id": event.id, "title": event.title,
                     "start": event.start, "end": event.end, "location": event.location,
                     "last_modified": event.last_modified}
         conflicts.append({"id": link.id, "resource_mapping_id": link.mapping_id,
@@ -83,10 +83,10 @@ def resolve_conflict(container: Container, link_id: str, winner: End) -> Outcome
                             f"(status {link.status.value})")
     engine = SyncEngine.for_container(container)
     mapping = container.storage.mappings.get(link.mapping_id)
-    sides = engine.sides(mapping)
+    ends = engine.ends(mapping)
     source_id = link.event_id(winner) or ""
-    reason = f"conflict resolved: {sides.system(winner)} ({winner.value}) wins"
-    event = sides.bridges[winner].get_event(sides.calendar(winner), source_id)
+    reason = f"conflict resolved: {ends.system(winner)} ({winner.value}) wins"
+    event = ends.bridges[winner].get_event(ends.calendar(winner), source_id)
     if event is None or event.status is EventStatus.CANCELLED:
         link.status = SyncStatus.SYNCED  # lets the deletion plan proceed
         op = plan_deletion(winner, source_id, link, reason)
@@ -94,7 +94,7 @@ def resolve_conflict(container: Container, link_id: str, winner: End) -> Outcome
         op = PlannedOperation(OperationKind.CREATE, reason, winner, source_id, event, link)
     else:
         op = PlannedOperation(OperationKind.UPDATE, reason, winner, source_id, event, link)
-    return engine.apply(sides, op, force=True)
+    return engine.apply(ends, op, force=True)
 
 
 def list_holds(container: Container, status: HoldStatus | None = HoldStatus.HELD

@@ -58,21 +58,21 @@ def check_ends(container: Container, mapping: ResourceMapping,
                form: str = "guide") -> EndsCheck:
     """Ask each end's bridge whether its calendar exists."""
     check = EndsCheck(form=form)
-    for side in End:
-        bridge_name, calendar_id = mapping.end(side).bridge, mapping.end(side).calendar_id
-        name = end_field(side, form)
+    for end in End:
+        bridge_name, calendar_id = mapping.end(end).bridge, mapping.end(end).calendar_id
+        name = end_field(end, form)
         bridge = container.bridges.get(bridge_name)
         if bridge is None:
-            check.unchecked[side] = f"{name}: bridge {bridge_name!r} is not configured"
+            check.unchecked[end] = f"{name}: bridge {bridge_name!r} is not configured"
             continue
         try:
             exists = bridge.calendar_exists(calendar_id)
         except CalbridgeError as exc:
-            check.unchecked[side] = (f"{name}: {bridge_name} could not be asked about "
+            check.unchecked[end] = (f"{name}: {bridge_name} could not be asked about "
                                      f"{calendar_id!r} ({exc.message})")
             continue
         if not exists:
-            check.missing[side] = f"{name}: {bridge_name} says {calendar_id!r} does not exist"
+            check.missing[end] = f"{name}: {bridge_name} says {calendar_id!r} does not exist"
     return check
 
 
@@ -93,12 +93,12 @@ def recheck(container: Container, mapping: ResourceMapping) -> ResourceMapping:
     return _save_state(container, mapping, check_ends(container, mapping).state())
 
 
-def record_missing(container: Container, mapping: ResourceMapping, side: End,
+def record_missing(container: Container, mapping: ResourceMapping, end: End,
                    message: str) -> ResourceMapping:
     """A run found one end's calendar missing: the mapping is unverified until it is back."""
     return _save_state(container, mapping, {
-        "verified": False, "verification_error": f"{end_field(side)}: {message}",
-        "missing_end": side})
+        "verified": False, "verification_error": f"{end_field(end)}: {message}",
+        "missing_end": end})
 
 
 def record_run(container: Container, mapping: ResourceMapping,

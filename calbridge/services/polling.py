@@ -43,15 +43,15 @@ class PolledCalendar:
     """One end of one active mapping: a calendar polling reads."""
 
     mapping: ResourceMapping
-    side: End
+    end: End
 
     @property
     def bridge(self) -> str:
-        return self.mapping.end(self.side).bridge
+        return self.mapping.end(self.end).bridge
 
     @property
     def calendar_id(self) -> str:
-        return self.mapping.end(self.side).calendar_id
+        return self.mapping.end(self.end).calendar_id
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -99,13 +99,13 @@ def _poll(container: Container, engine: SyncEngine, calendars: list[PolledCalend
     """Each calendar through the engine, mapping by mapping (a failing one is reported,
     the others are polled)."""
 
-    def poll(mapping: ResourceMapping, side: End) -> list[Outcome]:
-        calendar = PolledCalendar(mapping, side)
-        outcomes = engine.run(mapping, side, **kwargs)
+    def poll(mapping: ResourceMapping, end: End) -> list[Outcome]:
+        calendar = PolledCalendar(mapping, end)
+        outcomes = engine.run(mapping, end, **kwargs)
         _remember(calendar, engine.clock())
         return outcomes
 
-    return each_mapping(container, [(c.mapping, c.side) for c in calendars], poll)
+    return each_mapping(container, [(c.mapping, c.end) for c in calendars], poll)
 
 
 @dataclass
@@ -191,7 +191,7 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
         earliest = max(moment, last + every) if (push and last) else moment
         rows.append({
             "bridge": calendar.bridge, "calendar_id": calendar.calendar_id,
-            "side": calendar.side.value, "mapping_id": calendar.mapping.id,
+            "end": calendar.end.value, "mapping_id": calendar.mapping.id,
             "initialized": bool(stored and stored.cursor),
             "last_poll": last, "last_change": stored.last_change_at if stored else None,
             "has_healthy_subscription": push,

@@ -152,15 +152,15 @@ def _end_failure(mapping: ResourceMapping, end: End, exc: CalbridgeError) -> End
 
 def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, End]],
                  work: Callable[[ResourceMapping, End], Iterable[T]]) -> MappingRuns[T]:
-    """Run `work(mapping, side)` for every unit, mapping by mapping. A mapping not verified
+    """Run `work(mapping, end)` for every unit, mapping by mapping. A mapping not verified
     yet is checked first; one whose calendar is missing, or whose work raises, is reported
     with the end and what its system said, and every other mapping goes on. Storage
     failing is nobody's mapping: it stops the run."""
     runs: MappingRuns[T] = MappingRuns()
     grouped: dict[str, tuple[ResourceMapping, list[End]]] = {}
-    for mapping, side in units:
-        grouped.setdefault(mapping.id, (mapping, []))[1].append(side)
-    for mapping, sides in grouped.values():
+    for mapping, end in units:
+        grouped.setdefault(mapping.id, (mapping, []))[1].append(end)
+    for mapping, ends in grouped.values():
         runs.tried[mapping.id] = mapping
         if mapping.verified is not True:
             mapping = mapping_state.recheck(container, mapping)
@@ -174,15 +174,15 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
                 continue
         failure: EndFailure | None = None
         missing = False
-        for side in sides:
+        for end in ends:
             try:
                 # Item by item: what a mapping did before it failed is reported too.
-                for item in work(mapping, side):
+                for item in work(mapping, end):
                     runs.results.append(item)
             except StorageUnavailable:
                 raise
             except CalbridgeError as exc:
-                failure = _end_failure(mapping, side, exc)
+                failure = _end_failure(mapping, end, exc)
                 runs.failures.append(MappingFailure(mapping, failure))
                 if isinstance(exc, CalendarNotFound):
                     # Unverified until the calendar is back; the other direction needs it too.
@@ -251,7 +251,7 @@ def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:
 def retry_candidates(container: Container, *, now: datetime | None = None,
                      ignore_backoff: bool = False, force: bool = False
                      ) -> Iterator[tuple[ResourceMapping, End, EventLink, Outcome | None]]:
-    """Links with work left, with their mappings and the side whose state is owed, and
+    """Links with work left, with their mappings and the end whose state is owed, and
     for each either None (due now) or a `waiting` outcome saying until when and why.
     The timer keeps the backoff; an operator's call ignores it (`ignore_backoff`);
     `force` also retries links that used up their attempts."""
@@ -261,8 +261,8 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
     for status in (SyncStatus.PENDING, SyncStatus.ERROR):
         for link in container.storage.links.list(status=status):
             mapping = mappings.get(link.mapping_id)
-            side = link.pending_end or link.origin
-            if mapping is None or link.event_id(side) is None:
+            end = link.pending_end or link.origin
+            if mapping is None or link.event_id(end) is None:
                 continue
             waiting = None
             if link.attempts >= limit and not force:
@@ -272,22 +272,22 @@ def retry_candidates(container: Container, *, now: datetime | None = None,
                     and link.next_attempt_at > moment):
                 waiting = ("retry waits for its backoff", link.next_attempt_at)
             if waiting is None:
-                yield mapping, side, link, None
+                yield mapping, end, link, None
                 continue
-            source_system, target_system = _systems(mapping, side)
-            yield mapping, side, link, Outcome.waiting(
-                waiting[0], source_system, target_system, link.event_id(side) or "",
-                waiting[1], target_id=link.event_id(side.other), link_id=link.id,
-                mapping_id=mapping.id, title=link.title, error=link.last_error, source=side)
+            source_system, target_system = _systems(mapping, end)
+            yield mapping, end, link, Outcome.waiting(
+                waiting[0], source_system, target_system, link.event_id(end) or "",
+                waiting[1], target_id=link.event_id(end.other), link_id=link.id,
+                mapping_id=mapping.id, title=link.title, error=link.last_error, source=end)
 
 
 def due_links(container: Container, *, now: datetime | None = None, force: bool = False
               ) -> Iterator[tuple[ResourceMapping, End, EventLink]]:
     """Links whose retry is due now (the timer's view; `force` ignores the backoff)."""
-    for mapping, side, link, waiting in retry_candidates(container, now=now,
+    for mapping, end, link, waiting in retry_candidates(container, now=now,
                                                         ignore_backoff=force):
         if waiting is None:
-            yield mapping, side, link
+            yield mapping, end, link
 
 
 def process_pending(container: Container, *, now: datetime | None = None,
@@ -296,26 +296,26 @@ def process_pending(container: Container, *, now: datetime | None = None,
                     exclude: frozenset[str] = frozenset()) -> list[Outcome]:
     """Retry links with pending work and report the ones still waiting. The timer keeps
     each link's backoff; an operator's call (`manual`) retries at once; `force` also
-    retries links that gave up. `where` narrows it to some mappings and source sides;
+    retries links that gave up. `where` narrows it to some mappings and source ends;
     `exclude` skips links the same request has just tried."""
     engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     outcomes = []
     candidates = list(retry_candidates(container, now=now, ignore_backoff=manual,
                                        force=force))
-    for mapping, side, link, waiting in candidates:
-        if link.id in exclude or (where is not None and not where(mapping, side)):
+    for mapping, end, link, waiting in candidates:
+        if link.id in exclude or (where is not None and not where(mapping, end)):
             continue
         if waiting is not None:
             outcomes.append(waiting)
             continue
         try:
-            outcomes.append(engine.sync_event(mapping, side, link.event_id(side) or "", "retry"))
+            outcomes.append(engine.sync_event(mapping, end, link.event_id(end) or "", "retry"))
         except CalbridgeError as exc:
-            source_system, target_system = _systems(mapping, side)
+            source_system, target_system = _systems(mapping, end)
             outcomes.append(Outcome.failed("retry failed", source_system, target_system,
-                                           exc.message, source_id=link.event_id(side) or "",
+                                           exc.message, source_id=link.event_id(end) or "",
                                            link_id=link.id, mapping_id=mapping.id,
-                                           source=side))
+                                           source=end))
     return outcomes
 
 
@@ -335,7 +335,7 @@ def _deletion_related(op: PlannedOperation) -> bool:
 
 
 def sync_deletions(container: Container) -> RunReport:
-    """Complete listings of both sides of every mapping: deletions, cancellations and
+    """Complete listings of both ends of every mapping: deletions, cancellations and
     re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
@@ -350,32 +350,32 @@ def process_deletion_queue(container: Container) -> RunReport:
     engine = SyncEngine.for_container(container)
     owed: dict[tuple[str, End], list[EventLink]] = {}
     units: list[tuple[ResourceMapping, End]] = []
-    for mapping, side, link in list(due_links(container)):
-        if (mapping.id, side) not in owed:
-            units.append((mapping, side))
-        owed.setdefault((mapping.id, side), []).append(link)
+    for mapping, end, link in list(due_links(container)):
+        if (mapping.id, end) not in owed:
+            units.append((mapping, end))
+        owed.setdefault((mapping.id, end), []).append(link)
 
-    def retry(mapping: ResourceMapping, side: End) -> Iterator[Outcome]:
-        sides = engine.sides(mapping)
-        for link in owed[(mapping.id, side)]:
-            event_id = link.event_id(side) or ""
+    def retry(mapping: ResourceMapping, end: End) -> Iterator[Outcome]:
+        ends = engine.ends(mapping)
+        for link in owed[(mapping.id, end)]:
+            event_id = link.event_id(end) or ""
             try:
-                event = sides.bridges[side].get_event(sides.calendar(side), event_id)
+                event = ends.bridges[end].get_event(ends.calendar(end), event_id)
                 if event is None or event.status is EventStatus.CANCELLED:
-                    yield engine.sync_event(mapping, side, event_id, "queued deletion")
+                    yield engine.sync_event(mapping, end, event_id, "queued deletion")
             except CalendarNotFound:
                 raise  # the mapping's calendar, not this link: reported once, for the mapping
             except CalbridgeError as exc:
-                yield Outcome.failed("queued deletion", sides.system(side),
-                                     sides.system(side.other), exc.message,
+                yield Outcome.failed("queued deletion", ends.system(end),
+                                     ends.system(end.other), exc.message,
                                      operation=OperationKind.DELETE, source_id=event_id,
-                                     link_id=link.id, mapping_id=mapping.id, source=side)
+                                     link_id=link.id, mapping_id=mapping.id, source=end)
 
     return each_mapping(container, units, retry)
 
 
 def cleanup_orphaned(container: Container) -> dict:
-    """Remove links whose events are gone on both sides (`DELETE /bridge/cleanup-orphaned`).
+    """Remove links whose events are gone on both ends (`DELETE /bridge/cleanup-orphaned`).
     A mapping whose calendar cannot be read keeps its links and is reported."""
     engine = SyncEngine.for_container(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
@@ -390,7 +390,7 @@ def cleanup_orphaned(container: Container) -> dict:
             by_mapping.setdefault(link.mapping_id, []).append(link)
     unchecked = 0
 
-    def sweep(mapping: ResourceMapping, side: End) -> Iterator[dict[str, Any]]:
+    def sweep(mapping: ResourceMapping, end: End) -> Iterator[dict[str, Any]]:
         nonlocal unchecked
         for link in by_mapping[mapping.id]:
             try:
@@ -401,7 +401,7 @@ def cleanup_orphaned(container: Container) -> dict:
                 unchecked += 1
                 continue
             if gone:
-                yield _remove_link(container, link, "gone on both sides")
+                yield _remove_link(container, link, "gone on both ends")
 
     runs = each_mapping(container, [(mappings[m], End.B) for m in by_mapping], sweep)
     removed += runs.results
@@ -415,12 +415,12 @@ def _remove_link(container: Container, link: EventLink, reason: str) -> dict[str
             "status": link.status.value, "title": link.title, "reason": reason}
 
 
-def _gone(engine: SyncEngine, mapping: ResourceMapping, side: End, event_id: str | None) -> bool:
+def _gone(engine: SyncEngine, mapping: ResourceMapping, end: End, event_id: str | None) -> bool:
     if event_id is None:
         return True
-    sides = engine.sides(mapping)
+    ends = engine.ends(mapping)
     try:
-        event = sides.bridges[side].get_event(sides.calendar(side), event_id)
+        event = ends.bridges[end].get_event(ends.calendar(end), event_id)
     except CalendarNotFound:
         raise  # a missing calendar says nothing about its events
     except NotFound:

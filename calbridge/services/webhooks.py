@@ -326,13 +326,13 @@ def process(container: Container, notice: PushNotice,
         return process_lifecycle(container, notice)
     engine = SyncEngine.for_container(container)
     outcomes: list[Outcome] = []
-    for mapping, side in _targets(container, notice, mappings):
+    for mapping, end in _targets(container, notice, mappings):
         if notice.event_id:
-            outcomes.append(engine.sync_event(mapping, side, notice.event_id, "webhook"))
+            outcomes.append(engine.sync_event(mapping, end, notice.event_id, "webhook"))
         else:
-            outcomes += engine.run(mapping, side)
+            outcomes += engine.run(mapping, end)
     if notice.received_at is not None:
-        # From the webhook's arrival to its change being applied on the other side.
+        # From the webhook's arrival to its change being applied on the other end.
         record_metric(WEBHOOK_DELAY, (utcnow() - notice.received_at).total_seconds(),
                       bridge=notice.bridge)
     return outcomes
@@ -361,6 +361,6 @@ def process_lifecycle(container: Container, notice: PushNotice) -> list[Outcome]
         subscriptions.recreate(container, stored)
     engine = SyncEngine.for_container(container)
     outcomes: list[Outcome] = []
-    for mapping, side in _targets(container, notice):
-        outcomes += engine.run(mapping, side)
+    for mapping, end in _targets(container, notice):
+        outcomes += engine.run(mapping, end)
     return outcomes

@@ -164,7 +164,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ set-up
 
-    def sides(self, mapping: ResourceMapping) -> Ends:
+    def ends(self, mapping: ResourceMapping) -> Ends:
         return Ends(mapping, {end: self.bridge(mapping.end(end).bridge) for end in End})
 
     def window(self) -> TimeWindow:
@@ -180,8 +180,8 @@ class SyncEngine:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
         complete listing), plan, and apply. A custom window never moves the cursor."""
         started = time.perf_counter()
-        sides = self.sides(mapping)
-        bridge, calendar = sides.bridges[source], sides.calendar(source)
+        ends = self.ends(mapping)
+        bridge, calendar = ends.bridges[source], ends.calendar(source)
         span = window or self.window()
         known = self.stores.cursors.for_end(bridge.name, calendar, mapping.id)
         stored = None if window else known
@@ -190,20 +190,20 @@ class SyncEngine:
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
         plan = plan_changes(source, changes, links, span,
-                            sides.system(source.other))
+                            ends.system(source.other))
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
         if only is not None:
             plan = [op for op in plan if only(op)]
         if dry_run:
-            return [self._outcome(sides, op, OutcomeStatus.PLANNED if op.writes
+            return [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
                                   else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = []
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.options.mass_delete_share,
                          self.options.mass_delete_min):
-            plan, held_outcomes = self._hold_deletions(sides, source, plan, baseline)
+            plan, held_outcomes = self._hold_deletions(ends, source, plan, baseline)
             outcomes += held_outcomes
         inline, queued, writes = [], [], 0
         for op in plan:
@@ -212,8 +212,8 @@ class SyncEngine:
                 continue
             writes += op.writes
             inline.append(op)
-        outcomes += self._apply_all(sides, inline)
-        outcomes += [self._enqueue(sides, op) for op in queued]
+        outcomes += self._apply_all(ends, inline)
+        outcomes += [self._enqueue(ends, op) for op in queued]
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and self._cursor_worth_saving(
                 stored, changes, plan):
@@ -229,14 +229,14 @@ class SyncEngine:
                       direction=f"{source.value}_to_{source.other.value}")
         return outcomes
 
-    def _apply_all(self, sides: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
+    def _apply_all(self, ends: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
         """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
         own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
         workers = min(self.options.workers, sum(op.writes for op in plan))
         if workers <= 1:
-            return [self.apply(sides, op) for op in plan]
+            return [self.apply(ends, op) for op in plan]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda op: self.apply(sides, op), plan))
+            return list(pool.map(lambda op: self.apply(ends, op), plan))
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation]) -> bool:
@@ -268,10 +268,10 @@ class SyncEngine:
         """Bring one source event's current state to the other side (webhooks, queued
         work, retries): read it, plan it as a one-event change set, apply. A deletion
         goes through the mass-deletion guard unless an operator confirmed it (`guard`)."""
-        sides = self.sides(mapping)
-        event = sides.bridges[source].get_event(sides.calendar(source), source_id)
+        ends = self.ends(mapping)
+        event = ends.bridges[source].get_event(ends.calendar(source), source_id)
         links = [link] if (link := self.stores.links.find(mapping.id, source, source_id)) else []
-        other_system = sides.system(source.other)
+        other_system = ends.system(source.other)
         if not links and event is not None and event.marker:
             try:
                 links = [self.stores.links.get(mapping.id, event.marker)]
@@ -286,38 +286,38 @@ class SyncEngine:
         plan = plan_changes(source, changes, links, self.window(), other_system)
         if not plan:
             return Outcome(OperationKind.SKIP, OutcomeStatus.SKIPPED, "nothing to do",
-                           sides.system(source), sides.system(source.other), source_id,
+                           ends.system(source), ends.system(source.other), source_id,
                            source=source)
         if reason and plan[0].writes:
             plan[0].reason = f"{plan[0].reason} ({reason})"
         if guard and plan[0].kind is OperationKind.DELETE and plan[0].link is not None:
-            held = self._hold_if_burst(sides, plan[0])
+            held = self._hold_if_burst(ends, plan[0])
             if held is not None:
                 return held
-        return self.apply(sides, plan[0])
+        return self.apply(ends, plan[0])
 
     # ------------------------------------------------------------------ apply
 
-    def apply(self, sides: Ends, op: PlannedOperation, *, force: bool = False) -> Outcome:
+    def apply(self, ends: Ends, op: PlannedOperation, *, force: bool = False) -> Outcome:
         """Carry out one planned operation; failures are recorded on the link, never lost."""
         if op.adopt and op.link is not None:
-            return self._adopt(sides, op)
+            return self._adopt(ends, op)
         if not op.writes:
-            return self._outcome(sides, op, OutcomeStatus.SKIPPED)
+            return self._outcome(ends, op, OutcomeStatus.SKIPPED)
         link = op.link
         try:
             if op.kind is OperationKind.CREATE:
-                outcome = self._create(sides, op)
+                outcome = self._create(ends, op)
             elif op.kind is OperationKind.UPDATE:
-                outcome = self._update(sides, op, force=force)
+                outcome = self._update(ends, op, force=force)
             else:
-                outcome = self._delete(sides, op)
+                outcome = self._delete(ends, op)
         except EtagConflict:
             # Another worker changed the link meanwhile; the next run converges.
-            outcome = self._outcome(sides, op, OutcomeStatus.SKIPPED,
+            outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED,
                                     reason="handled concurrently by another worker")
         except CalbridgeError as exc:
-            outcome = self._fail(sides, op.link or link, op, exc)
+            outcome = self._fail(ends, op.link or link, op, exc)
         if outcome.status in (OutcomeStatus.COMPLETED, OutcomeStatus.FAILED,
                               OutcomeStatus.CONFLICT):
             self._log(outcome)
@@ -328,19 +328,19 @@ class SyncEngine:
                               bridge=outcome.target_system)
         return outcome
 
-    def _create(self, sides: Ends, op: PlannedOperation) -> Outcome:
+    def _create(self, ends: Ends, op: PlannedOperation) -> Outcome:
         source, target = op.source, op.target
         assert op.event is not None
         link = op.link
         looked_up = link is not None and not op.reenable
         if link is None:
-            link = sides.new_link(origin=source)
+            link = ends.new_link(origin=source)
             link.set_event_id(source, op.source_id)
             self._describe(link, op.event)
             try:
                 link = self.stores.links.add(link)
             except AlreadyExists:
-                return self._outcome(sides, op, OutcomeStatus.SKIPPED,
+                return self._outcome(ends, op, OutcomeStatus.SKIPPED,
                                      reason="already linked by another worker")
         elif op.reenable:
             link.set_event_id(target, None)
@@ -350,8 +350,8 @@ class SyncEngine:
             link.cancelled_by = None
             link = self.stores.links.update(link)
         op.link = link
-        bridge, calendar = sides.bridges[target], sides.calendar(target)
-        payload = copy_for(op.event, link, sides.system(source))
+        bridge, calendar = ends.bridges[target], ends.calendar(target)
+        payload = copy_for(op.event, link, ends.system(source))
         existing = (bridge.find_by_marker(calendar, link.id, payload.origin) if looked_up
                     else None)
         if existing is not None and existing.status is EventStatus.CANCELLED:
@@ -361,56 +361,56 @@ class SyncEngine:
         else:
             key = link.id if link.generation == 0 else f"{link.id}.{link.generation}"
             written = bridge.create(calendar, payload, idempotency_key=key)
-        return self._succeed(sides, op, link, written)
+        return self._succeed(ends, op, link, written)
 
-    def _update(self, sides: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
+    def _update(self, ends: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
         """Write the fields that changed at the source since the last sync, and only those.
-        The same field changed on both sides is a conflict: the mapping's policy decides,
+        The same field changed on both ends is a conflict: the mapping's policy decides,
         and the losing values are logged; the target's other changes flow back after."""
         source, target = op.source, op.target
         link = op.link
         assert link is not None and op.event is not None
-        bridge, calendar = sides.bridges[target], sides.calendar(target)
+        bridge, calendar = ends.bridges[target], ends.calendar(target)
         target_id = link.event_id(target)
         assert target_id is not None
         current = bridge.get_event(calendar, target_id)
         if current is None or current.status is EventStatus.CANCELLED:
-            return self._outcome(sides, op, OutcomeStatus.SKIPPED,
+            return self._outcome(ends, op, OutcomeStatus.SKIPPED,
                                  reason="the copy is gone from {target}; "
                                         "the deletion follows from there")
         change = plan_fields(link, source, op.event, current, force=force)
         was_synced = link.status is SyncStatus.SYNCED
         conflict = None
         if change.conflicting:
-            winner = conflict_winner(sides.mapping.conflict_policy, link.origin, source,
+            winner = conflict_winner(ends.mapping.conflict_policy, link.origin, source,
                                      op.event.last_modified, current.last_modified)
             if winner is None:
                 link.status, link.last_error = SyncStatus.CONFLICT, (
-                    "changed on both sides: " + ", ".join(sorted(change.conflicting)))
+                    "changed on both ends: " + ", ".join(sorted(change.conflicting)))
                 self.stores.links.update(link)
-                return self._outcome(sides, op, OutcomeStatus.CONFLICT,
-                                     reason="changed on both sides; waiting for a decision")
+                return self._outcome(ends, op, OutcomeStatus.CONFLICT,
+                                     reason="changed on both ends; waiting for a decision")
             change = change.decided(winner is source)
-            conflict = self._record_conflict(sides, link, op, winner, current, change.lost)
+            conflict = self._record_conflict(ends, link, op, winner, current, change.lost)
         written = current
         if change.send:
-            payload = in_own_zone(copy_for(op.event, link, sides.system(source)), current)
+            payload = in_own_zone(copy_for(op.event, link, ends.system(source)), current)
             written = bridge.update(calendar, target_id, payload, etag=current.etag,
                                     fields=change.send)
-        outcome = self._succeed(sides, op, link, written, sent=change.send,
+        outcome = self._succeed(ends, op, link, written, sent=change.send,
                                 owed=change.owed)
         if conflict is not None:
             outcome.conflict = conflict
-            outcome.reason = (f"changed on both sides ({', '.join(sorted(conflict.fields))}); "
+            outcome.reason = (f"changed on both ends ({', '.join(sorted(conflict.fields))}); "
                               f"{conflict.winning_system} wins "
-                              f"({sides.mapping.conflict_policy.value})")
+                              f"({ends.mapping.conflict_policy.value})")
         if not change.send and conflict is None:
-            outcome.reason = f"{sides.system(target)} already has these values"
+            outcome.reason = f"{ends.system(target)} already has these values"
         if not change.send and was_synced:
             outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
 
-    def _record_conflict(self, sides: Ends, link: EventLink, op: PlannedOperation,
+    def _record_conflict(self, ends: Ends, link: EventLink, op: PlannedOperation,
                          winner: End, current: Event,
                          fields: frozenset[EventField]) -> ConflictRecord:
         """Log a conflict decided by policy with both values of each field, so the losing
@@ -420,45 +420,45 @@ class SyncEngine:
         kept = describe(versions[winner], fields)
         lost = describe(versions[winner.other], fields)
         record = ConflictRecord(
-            link_id=link.id, mapping_id=sides.mapping.id,
-            policy=sides.mapping.conflict_policy.value, winner=winner,
-            winning_system=sides.system(winner), losing_system=sides.system(winner.other),
+            link_id=link.id, mapping_id=ends.mapping.id,
+            policy=ends.mapping.conflict_policy.value, winner=winner,
+            winning_system=ends.system(winner), losing_system=ends.system(winner.other),
             fields={name: {"kept": kept[name], "lost": lost[name]} for name in kept},
             title=link.title)
         internal, external = link.event_id(End.A), link.event_id(End.B)
         try:
             self.stores.operations.record(Operation(
-                link_id=link.id, mapping_id=sides.mapping.id,
-                source_system=sides.system(op.source), target_system=sides.system(op.target),
+                link_id=link.id, mapping_id=ends.mapping.id,
+                source_system=ends.system(op.source), target_system=ends.system(op.target),
                 operation=OperationKind.CONFLICT, status="resolved", external_id=external,
                 internal_id=internal, conflict=record))
         except CalbridgeError:
             log.exception("could not log a conflict")
         log.info("conflict decided by policy", extra={
-            "mapping_id": sides.mapping.id, "link_id": link.id, "winner": winner.value,
+            "mapping_id": ends.mapping.id, "link_id": link.id, "winner": winner.value,
             "fields": sorted(fields)})
         return record
 
-    def _delete(self, sides: Ends, op: PlannedOperation) -> Outcome:
+    def _delete(self, ends: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
         assert link is not None
         if op.event is None:
             # A tombstone or an absence from a listing: make sure the event is really gone
             # (Graph's windowed delta also reports events moved out of its window).
-            current = sides.bridges[op.source].get_event(sides.calendar(op.source),
+            current = ends.bridges[op.source].get_event(ends.calendar(op.source),
                                                          op.source_id)
             if current is not None and current.status is not EventStatus.CANCELLED:
-                return self.apply(sides, plan_event(op.source, current, link))
+                return self.apply(ends, plan_event(op.source, current, link))
         target_id = link.event_id(op.target)
         if target_id:
-            sides.bridges[op.target].delete(sides.calendar(op.target), target_id)
+            ends.bridges[op.target].delete(ends.calendar(op.target), target_id)
         link.status, link.pending_end = SyncStatus.CANCELLED, None
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at, link.cancelled_by = self.clock(), op.source
         self.stores.links.update(link)
-        return self._outcome(sides, op, OutcomeStatus.COMPLETED)
+        return self._outcome(ends, op, OutcomeStatus.COMPLETED)
 
-    def _adopt(self, sides: Ends, op: PlannedOperation) -> Outcome:
+    def _adopt(self, ends: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
         assert link is not None and op.event is not None
         link.set_event_id(op.source, op.source_id)
@@ -469,12 +469,12 @@ class SyncEngine:
             self.stores.links.update(link)
         except (EtagConflict, AlreadyExists):
             pass
-        return self._outcome(sides, op, OutcomeStatus.SKIPPED)
+        return self._outcome(ends, op, OutcomeStatus.SKIPPED)
 
-    def _succeed(self, sides: Ends, op: PlannedOperation, link: EventLink,
+    def _succeed(self, ends: Ends, op: PlannedOperation, link: EventLink,
                  written: Event, *, sent: frozenset[EventField] | None = None,
                  owed: frozenset[EventField] = frozenset()) -> Outcome:
-        """Record a write: both sides' fingerprints and field hashes as they now are, except
+        """Record a write: both ends' fingerprints and field hashes as they now are, except
         the target's own changes still `owed` to the source, which stay visible as changes
         (the link stays pending from the target until they have flowed back)."""
         assert op.event is not None
@@ -492,12 +492,12 @@ class SyncEngine:
         link.synced_at = self.clock()
         self._describe(link, op.event)
         self.stores.links.update(link)
-        return self._outcome(sides, op, OutcomeStatus.COMPLETED, target_id=written.id)
+        return self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
 
-    def _fail(self, sides: Ends, link: EventLink | None, op: PlannedOperation,
+    def _fail(self, ends: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:
         log.warning("sync operation failed", extra={
-            "bridge": sides.system(op.target), "mapping_id": sides.mapping.id,
+            "bridge": ends.system(op.target), "mapping_id": ends.mapping.id,
             "link_id": link.id if link else None, "code": exc.code})
         if link is not None:
             try:
@@ -512,7 +512,7 @@ class SyncEngine:
                 self.stores.links.update(fresh)
             except CalbridgeError:
                 log.exception("could not record a failed operation")
-        return self._outcome(sides, op, OutcomeStatus.FAILED, error=exc.message)
+        return self._outcome(ends, op, OutcomeStatus.FAILED, error=exc.message)
 
     # ------------------------------------------------------------------ helpers
 
@@ -520,18 +520,18 @@ class SyncEngine:
         link.title = event.title[:200] or None
         link.starts_at, link.ends_at = instant(event.start), instant(event.end)
 
-    def _outcome(self, sides: Ends, op: PlannedOperation, status: OutcomeStatus, *,
+    def _outcome(self, ends: Ends, op: PlannedOperation, status: OutcomeStatus, *,
                  reason: str | None = None, target_id: str | None = None,
                  error: str | None = None) -> Outcome:
         link = op.link
         return Outcome(
             operation=op.kind, status=status,
-            reason=(reason or op.reason).replace("{source}", sides.system(op.source))
-            .replace("{target}", sides.system(op.target)),
-            source_system=sides.system(op.source), target_system=sides.system(op.target),
+            reason=(reason or op.reason).replace("{source}", ends.system(op.source))
+            .replace("{target}", ends.system(op.target)),
+            source_system=ends.system(op.source), target_system=ends.system(op.target),
             source_id=op.source_id,
             target_id=target_id or (link.event_id(op.target) if link else None),
-            link_id=link.id if link else None, mapping_id=sides.mapping.id,
+            link_id=link.id if link else None, mapping_id=ends.mapping.id,
             title=(op.event.title if op.event else (link.title if link else None)),
             error=error, source=op.source)
 
@@ -547,11 +547,11 @@ class SyncEngine:
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, sides: Ends, op: PlannedOperation) -> Outcome:
+    def _enqueue(self, ends: Ends, op: PlannedOperation) -> Outcome:
         self.stores.work.send(SyncWork(
-            mapping_id=sides.mapping.id, source=op.source, source_id=op.source_id,
+            mapping_id=ends.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
-        return self._outcome(sides, op, OutcomeStatus.QUEUED)
+        return self._outcome(ends, op, OutcomeStatus.QUEUED)
 
     # ------------------------------------------------------------------ holds
 
@@ -563,23 +563,23 @@ class SyncEngine:
         return {link_id for hold in self._open_holds(mapping_id, source)
                 for link_id in hold.link_ids}
 
-    def _hold_deletions(self, sides: Ends, source: End, plan: list[PlannedOperation],
+    def _hold_deletions(self, ends: Ends, source: End, plan: list[PlannedOperation],
                         baseline: DeletionBaseline
                         ) -> tuple[list[PlannedOperation], list[Outcome]]:
         deletions = [op for op in plan if op.kind is OperationKind.DELETE and op.link]
-        hold = self._hold(sides, source, [op.link.id for op in deletions if op.link],
+        hold = self._hold(ends, source, [op.link.id for op in deletions if op.link],
                           len(baseline.synced))
-        outcomes = [self._outcome(sides, op, OutcomeStatus.HELD, reason=hold.reason)
+        outcomes = [self._outcome(ends, op, OutcomeStatus.HELD, reason=hold.reason)
                     for op in deletions]
         return [op for op in plan if op.kind is not OperationKind.DELETE], outcomes
 
-    def _hold_if_burst(self, sides: Ends, op: PlannedOperation) -> Outcome | None:
+    def _hold_if_burst(self, ends: Ends, op: PlannedOperation) -> Outcome | None:
         """A deletion arriving on its own joins an open hold of its mapping and source,
         or opens one when, with the same source's other deletions of the last
         `CALBRIDGE_MASS_DELETE_WINDOW_MINUTES`, it crosses the guard's share."""
         link = op.link
         assert link is not None
-        mapping, source = sides.mapping, op.source
+        mapping, source = ends.mapping, op.source
         held = self._held_link_ids(mapping.id, source)
         if link.id not in held:
             since = self.clock() - self.options.mass_delete_window
@@ -597,33 +597,33 @@ class SyncEngine:
                 if other.status is SyncStatus.CANCELLED and other.cancelled_by is source
                 and other.synced_at is not None and other.synced_at >= since
                 and other.id not in confirmed)
-            known = self.stores.cursors.for_end(sides.system(source), sides.calendar(source),
+            known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known), recent)
             if not crosses_share(set(recent | held | {link.id}), baseline,
                                  self.options.mass_delete_share,
                                  self.options.mass_delete_min):
                 return None
-            hold = self._hold(sides, source, [link.id], len(baseline.synced))
+            hold = self._hold(ends, source, [link.id], len(baseline.synced))
         else:
             hold = next(h for h in self._open_holds(mapping.id, source)
                         if link.id in h.link_ids)
-        return self._outcome(sides, op, OutcomeStatus.HELD, reason=hold.reason)
+        return self._outcome(ends, op, OutcomeStatus.HELD, reason=hold.reason)
 
-    def _hold(self, sides: Ends, source: End, link_ids: list[str],
+    def _hold(self, ends: Ends, source: End, link_ids: list[str],
               baseline: int) -> DeletionHold:
         """Add deletions to the open hold of a mapping and source, or open one."""
         for _ in range(5):
-            holds = self._open_holds(sides.mapping.id, source)
+            holds = self._open_holds(ends.mapping.id, source)
             hold = holds[-1] if holds else None
             ids = list(dict.fromkeys([*(hold.link_ids if hold else []), *link_ids]))
             reason = (f"{len(ids)} of {baseline} linked events would be deleted in "
-                      f"{sides.system(source.other)} because they disappeared from "
-                      f"{sides.system(source)}; confirm or reject the hold")
+                      f"{ends.system(source.other)} because they disappeared from "
+                      f"{ends.system(source)}; confirm or reject the hold")
             try:
                 if hold is None:
                     hold = self.stores.holds.add(DeletionHold(
-                        mapping_id=sides.mapping.id, source=source, active_links=baseline,
+                        mapping_id=ends.mapping.id, source=source, active_links=baseline,
                         reason=reason, link_ids=ids))
                 else:
                     hold.link_ids, hold.reason = ids, reason
@@ -631,7 +631,7 @@ class SyncEngine:
                     hold = self.stores.holds.update(hold)
             except EtagConflict:
                 continue  # decided or grown meanwhile: look again
-            log.warning("mass deletion held", extra={"mapping_id": sides.mapping.id,
+            log.warning("mass deletion held", extra={"mapping_id": ends.mapping.id,
                                                      "count": len(ids)})
             return hold
         raise EtagConflict("the deletion hold kept changing; try again")

@@ -106,12 +106,18 @@ def test_two_outlook_rooms_through_two_instances(host: Api, graph: GraphClient) 
     assert subjects(graph, ROOM_A)["Stand-up (moved)"] == 1
     assert both_ways(host, "outlook", "outlook_eu")["processed"] == 0
 
-    # Deletions follow, both ways.
+    # Deletions follow, both ways; so does a meeting its organizer cancels.
+    party = meet(graph, ROOM_A, "Leaving party", hours=5)
+    assert both_ways(host, "outlook", "outlook_eu")["created"] == 1
     assert graph.delete(f"/users/{ROOM_A}/events/{standup['id']}").status_code == 204
     assert graph.delete(f"/users/{ROOM_B}/events/{review['id']}").status_code == 204
+    cancelled = graph.post(f"/users/{ROOM_A}/events/{party['id']}/cancel",
+                           json={"comment": "Postponed"})
+    assert cancelled.status_code == 202, cancelled.text
     ran = both_ways(host, "outlook", "outlook_eu")
-    assert ran["deleted"] == 2
+    assert ran["deleted"] == 3
     assert events(graph, ROOM_A) == [] and events(graph, ROOM_B) == []
+    assert both_ways(host, "outlook", "outlook_eu")["processed"] == 0
 
 
 @pytest.mark.parametrize(("policy", "winner"), [

@@ -370,7 +370,7 @@ def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncW
     world.outlook.user_edit(CALENDAR, event.id, "Moved far ahead (new time)")
     link = only_link(world)
     engine = world.engine
-    outcome = engine.apply(engine.sides(world.fresh_mapping()),
+    outcome = engine.apply(engine.ends(world.fresh_mapping()),
                            plan_deletion(End.B, event.id, link, "deleted in calendar"))
     assert (outcome.operation.value, outcome.status) == ("update", "completed")
     [booking] = world.booking.live(ROOM)
