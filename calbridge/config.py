@@ -72,6 +72,11 @@ class Settings(BaseModel):
     sync_past_days: int = Field(default=30, alias="CALBRIDGE_SYNC_PAST_DAYS", ge=0, le=3650)
     sync_future_days: int = Field(default=365, alias="CALBRIDGE_SYNC_FUTURE_DAYS", ge=1,
                                   le=3650)
+    # Occurrences of a recurring series are synced one by one to calendars without
+    # recurrence (the booking system) up to this many days ahead, and never beyond the
+    # sync window; the window rolls forward daily, so a series with no end keeps coming.
+    recurrence_horizon_days: int = Field(default=365, alias="CALBRIDGE_RECURRENCE_HORIZON_DAYS",
+                                         ge=1, le=3650)
     max_attempts: int = Field(default=8, alias="CALBRIDGE_MAX_ATTEMPTS", ge=1, le=100)
     mass_delete_share: float = Field(default=0.2, alias="CALBRIDGE_MASS_DELETE_SHARE", gt=0,
                                      le=1)

@@ -345,6 +345,11 @@ class EventLink(BaseModel):
     generation: int = 0
     # Which end's deletion closed the link (the mass-deletion guard counts bursts by it).
     cancelled_by: End | None = None
+    # A pair made for one occurrence of a recurring series (`item_type` "occurrence"): the
+    # end the series is at, its id there and the occurrence's original start.
+    series_end: End | None = None
+    series_id: str | None = None
+    occurrence_start: datetime | None = None
     title: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -369,6 +374,11 @@ class EventLink(BaseModel):
 
     def end(self, end: End) -> LinkEnd:
         return self.a if end is End.A else self.b
+
+    @property
+    def unit(self) -> str:
+        """What a person deletes at once: a whole series, or one event."""
+        return f"series:{self.series_id}" if self.series_id else self.id
 
     def event_id(self, end: End) -> str | None:
         return self.end(end).event_id
@@ -419,6 +429,9 @@ class Cursor(BaseModel):
     calendar_id: str
     mapping_id: str | None = None
     cursor: str | None = None
+    # The end of the time window the cursor covers (a delta link keeps the window it was
+    # opened with): when the sync window has moved on, a fresh listing opens a new one.
+    window_end: datetime | None = None
     last_poll_at: datetime | None = None
     last_change_at: datetime | None = None
     etag: str | None = Field(default=None, exclude=True)
@@ -518,6 +531,23 @@ class Recurrence(BaseModel):
     exdates: list[datetime | date] = Field(default_factory=list)
 
 
+class EventKind(StrEnum):
+    """What an event is in a recurring series, if anything. Calendar views list single
+    events, occurrences and exceptions; a series (its master, with the rule) is read on its
+    own."""
+
+    SINGLE = "single"
+    SERIES = "series"
+    OCCURRENCE = "occurrence"
+    # An occurrence changed on its own (moved, retitled): still part of its series.
+    EXCEPTION = "exception"
+
+    @property
+    def in_series(self) -> bool:
+        """An occurrence or an exception: one date of a series."""
+        return self in (EventKind.OCCURRENCE, EventKind.EXCEPTION)
+
+
 class Event(BaseModel):
     """A calendar event in the shape every adapter speaks.
 
@@ -537,6 +567,11 @@ class Event(BaseModel):
     organizer: Person | None = None
     attendees: list[Person] = Field(default_factory=list)
     recurrence: Recurrence | None = None
+    kind: EventKind = EventKind.SINGLE
+    # An occurrence's or exception's series (its master's id in the same system) and the
+    # start the series rule gave it (its identity in the series, whatever it was moved to).
+    series_id: str | None = None
+    original_start: datetime | date | None = None
     status: EventStatus = EventStatus.CONFIRMED
     privacy: Privacy = Privacy.NORMAL
     etag: str | None = None

@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.two_bridges",
     "tests.fixtures.served",
     "tests.fixtures.toy_bridge",
+    "tests.fixtures.real_bridges",
 ]

@@ -186,6 +186,13 @@ class CalendarBridge(ABC):
         an origin instead, from this origin, if any: the look-up before re-creating after
         a crash or timeout."""
 
+    def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
+        """The occurrences and exceptions of a series inside the window (cancelled ones
+        left out), each with its `series_id` and `original_start`; [] when the series is
+        gone. Systems with recurrence implement it; `list_events` and `changes` of such
+        systems give occurrences and exceptions, never the series itself."""
+        raise NotImplementedError(f"{self.type_name} has no recurring series")
+
     def calendar_of(self, event_id: str) -> str | None:
         """Which calendar holds an event, or None when it does not exist. Only systems
         that address events without their calendar answer; others raise

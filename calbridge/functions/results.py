@@ -128,7 +128,7 @@ def details(report: GuideReport) -> list[dict[str, Any]]:
         mapping, booking = report.runs.tried.get(mapping_id), report.booking.get(mapping_id)
         to_calendar = booking is not None and outcome.source is booking
         rows.append({
-            "item_type": "event",
+            "item_type": outcome.item_type,
             "item_id": outcome.source_id if to_calendar else outcome.target_id,
             "resource_id": (mapping.end(booking).calendar_id
                             if mapping is not None and booking is not None else None),

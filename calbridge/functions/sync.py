@@ -93,6 +93,7 @@ def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name=SYNC_WORK, connection="AzureWebJobsStorage")
 def process_sync_work(msg: func.QueueMessage) -> None:
     # Failures raise: the host makes the message visible again, and poisons it after 5.
-    outcome = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()))
-    if outcome.status is OutcomeStatus.FAILED:
-        raise RuntimeError(f"sync work failed: {outcome.error}")
+    outcomes = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()))
+    failed = [outcome for outcome in outcomes if outcome.status is OutcomeStatus.FAILED]
+    if failed:
+        raise RuntimeError(f"sync work failed: {failed[0].error}")

@@ -236,11 +236,11 @@ def sync_everything(container: Container) -> RunReport:
     return runs.with_results(process_pending(container))
 
 
-def process_work(container: Container, work: SyncWork) -> Outcome:
-    """One queued unit of work (the `sync-work` queue trigger)."""
+def process_work(container: Container, work: SyncWork) -> list[Outcome]:
+    """One queued unit of work (the `sync-work` queue trigger): an event, or a series."""
     mapping = container.storage.mappings.get(work.mapping_id)
-    return SyncEngine.for_container(container).sync_event(mapping, work.source,
-                                                          work.source_id, work.reason)
+    return SyncEngine.for_container(container).sync_item(mapping, work.source,
+                                                         work.source_id, work.reason)
 
 
 def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:

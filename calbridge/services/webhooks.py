@@ -328,7 +328,7 @@ def process(container: Container, notice: PushNotice,
     outcomes: list[Outcome] = []
     for mapping, end in _targets(container, notice, mappings):
         if notice.event_id:
-            outcomes.append(engine.sync_event(mapping, end, notice.event_id, "webhook"))
+            outcomes += engine.sync_item(mapping, end, notice.event_id, "webhook")
         else:
             outcomes += engine.run(mapping, end)
     if notice.received_at is not None:

@@ -22,6 +22,7 @@ from calbridge.store.entities import (
     storage_errors,
     to_entity,
 )
+from calbridge.store.protocols import tally_links
 
 TABLE = "BridgeMappings"
 LINK_PREFIX = "link-"
@@ -138,15 +139,10 @@ class LinkRepository:
             self.table.submit_transaction(operations)
 
     def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
-        """Link counts by status, and by item type then status."""
+        """Link counts by status, and by item type then status (series counted too)."""
         with storage_errors("event links"):
             rows = list(self.table.query_entities(
                 "kind eq @kind", parameters={"kind": "link"},
-                select=["status", "item_type"]))
-        by_status: Counter[str] = Counter()
-        by_type: dict[str, Counter[str]] = {}
-        for row in rows:
-            status, item_type = row.get("status", "pending"), row.get("item_type", "event")
-            by_status[status] += 1
-            by_type.setdefault(item_type, Counter())[status] += 1
-        return by_status, by_type
+                select=["PartitionKey", "status", "item_type", "series_id"]))
+        return tally_links((row.get("status", "pending"), row.get("item_type", "event"),
+                            row.get("PartitionKey"), row.get("series_id")) for row in rows)

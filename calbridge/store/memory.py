@@ -35,6 +35,7 @@ from calbridge.model import (
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.entities import is_generated_id
 from calbridge.store.operations import PARTITION, decode_page_token, encode_page_token, row_key
+from calbridge.store.protocols import tally_links
 from calbridge.store.queues import QUEUES, message_body, poison_queue_name
 
 M = TypeVar("M", bound=BaseModel)
@@ -243,12 +244,8 @@ class MemoryLinkStore(_Store):
                 del self._index[key]
 
     def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
-        by_status: Counter[str] = Counter()
-        by_type: dict[str, Counter[str]] = {}
-        for link in self.list():
-            by_status[link.status.value] += 1
-            by_type.setdefault(link.item_type, Counter())[link.status.value] += 1
-        return by_status, by_type
+        return tally_links((link.status.value, link.item_type, link.mapping_id,
+                            link.series_id) for link in self.list())
 
 
 class MemoryCursorStore(_Store):

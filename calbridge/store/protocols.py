@@ -9,7 +9,7 @@ with `EtagConflict` when someone wrote it since; reads return copies.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -97,7 +97,7 @@ class LinkStore(Protocol):
         ...
 
     def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
-        """Links by status, and by item type then status."""
+        """Links by status, and by item type then status (see `tally_links`)."""
         ...
 
 
@@ -232,3 +232,21 @@ class Stores(Protocol):
     def ping(self) -> None:
         """`StorageUnavailable` when storage cannot be reached."""
         ...
+
+
+def tally_links(rows: Iterable[tuple[str, str, str | None, str | None]]
+                ) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """Counts of links given as (status, item type, mapping id, series id): by status, and
+    by item type then status. Occurrence links also count their series once per status
+    under `series` (a series some of whose occurrences are cancelled counts under both)."""
+    by_status: Counter[str] = Counter()
+    by_type: dict[str, Counter[str]] = {}
+    series: set[tuple[str, str | None, str]] = set()
+    for status, item_type, mapping_id, series_id in rows:
+        by_status[status] += 1
+        by_type.setdefault(item_type, Counter())[status] += 1
+        if series_id:
+            series.add((status, mapping_id, series_id))
+    for status, _mapping, _series in series:
+        by_type.setdefault("series", Counter())[status] += 1
+    return by_status, by_type

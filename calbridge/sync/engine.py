@@ -22,6 +22,7 @@ from calbridge.model import (
     End,
     Event,
     EventField,
+    EventKind,
     EventLink,
     EventOrigin,
     EventStatus,
@@ -40,6 +41,7 @@ from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
+    GONE,
     DeletionBaseline,
     PlannedOperation,
     conflict_winner,
@@ -48,6 +50,7 @@ from calbridge.sync.plan import (
     instant,
     is_copy_from,
     mass_deletion,
+    overlaps,
     plan_changes,
     plan_event,
     plan_fields,
@@ -62,6 +65,10 @@ MAX_BACKOFF = timedelta(hours=1)
 # How long an unchanged calendar may keep reusing its stored cursor (delta links and
 # sync tokens expire; refreshing them now and then avoids a full listing later).
 CURSOR_REFRESH = timedelta(hours=1)
+# A cursor keeps the window it was opened with (Graph's delta links do): once the sync
+# window has moved on by this much, a fresh listing opens the current one, so events and
+# occurrences that came into the window (a series with no end) are read.
+WINDOW_ROLL = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class SyncOptions:
     mass_delete_window: timedelta
     inline_operations: int
     workers: int
+    horizon_days: int = 365
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncOptions:
@@ -97,7 +105,8 @@ class SyncOptions:
                    mass_delete_min=settings.mass_delete_min,
                    mass_delete_window=timedelta(minutes=settings.mass_delete_window_minutes),
                    inline_operations=settings.inline_operations,
-                   workers=settings.sync_workers)
+                   workers=settings.sync_workers,
+                   horizon_days=settings.recurrence_horizon_days)
 
 
 @dataclass
@@ -125,9 +134,12 @@ def copy_for(event: Event, link: EventLink, origin_system: str) -> Event:
     """The event as calbridge writes it on the other side: its content plus the marker
     and the origin (the bridge and id it was copied from)."""
     origin = EventOrigin(system=origin_system, id=event.id) if event.id else None
+    # One occurrence of a series becomes an event of its own in the other calendar.
     return event.model_copy(update={"id": None, "etag": None, "calendar_id": None,
                                     "last_modified": None, "marker": link.id,
-                                    "origin": origin, "native_zone": None})
+                                    "origin": origin, "native_zone": None,
+                                    "kind": EventKind.SINGLE, "series_id": None,
+                                    "original_start": None})
 
 
 def in_own_zone(copy: Event, current: Event) -> Event:
@@ -172,6 +184,11 @@ class SyncEngine:
         return TimeWindow(start=now - timedelta(days=self.options.past_days),
                           end=now + timedelta(days=self.options.future_days))
 
+    def horizon(self, window: TimeWindow) -> TimeWindow:
+        """The part of a window in which a series' occurrences are synced one by one."""
+        end = min(window.end, self.clock() + timedelta(days=self.options.horizon_days))
+        return TimeWindow(start=window.start, end=max(end, window.start))
+
     # ------------------------------------------------------------------ runs
 
     def run(self, mapping: ResourceMapping, source: End, *, window: TimeWindow | None = None,
@@ -186,9 +203,13 @@ class SyncEngine:
         known = self.stores.cursors.for_end(bridge.name, calendar, mapping.id)
         stored = None if window else known
         cursor = None if (full or window or stored is None) else stored.cursor
+        rolled = cursor is not None and self._window_moved(stored, span)
+        if rolled:
+            cursor = None
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
+        changes = self._occurrences(ends, source, changes, links, span)
         plan = plan_changes(source, changes, links, span,
                             ends.system(source.other))
         held = self._held_link_ids(mapping.id, source)
@@ -215,12 +236,14 @@ class SyncEngine:
         outcomes += self._apply_all(ends, inline)
         outcomes += [self._enqueue(ends, op) for op in queued]
         # A filtered run has not applied everything it read: its cursor must not move.
-        if not window and only is None and changes.cursor and self._cursor_worth_saving(
-                stored, changes, plan):
+        if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
+                stored, changes, plan)):
             own = stored is not None and stored.mapping_id == mapping.id
             self.stores.cursors.save(Cursor(
                 bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
                 cursor=changes.cursor,
+                window_end=span.end if changes.complete or stored is None
+                else stored.window_end,
                 last_poll_at=self.clock(),
                 last_change_at=self.clock() if changes.changed or changes.deleted
                 else (stored.last_change_at if stored else None),
@@ -249,6 +272,46 @@ class SyncEngine:
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
 
+    def _window_moved(self, stored: Cursor | None, span: TimeWindow) -> bool:
+        """Whether a stored cursor's window has fallen behind the sync window (or was
+        opened before windows were recorded)."""
+        if stored is None or not stored.cursor:
+            return False
+        return stored.window_end is None or span.end - stored.window_end > WINDOW_ROLL
+
+    def _occurrences(self, ends: Ends, source: End, changes: ChangeSet,
+                     links: list[EventLink], window: TimeWindow) -> ChangeSet:
+        """A change set as one event per occurrence (sync rule 7): a series read as a whole
+        (a webhook naming it) becomes its occurrences and exceptions inside the horizon,
+        and its linked occurrences no longer among them are deletions; a series that is
+        gone takes its occurrences' links with it; occurrences beyond the horizon wait
+        until the window rolls forward to them."""
+        horizon = self.horizon(window)
+        bridge, calendar = ends.bridges[source], ends.calendar(source)
+        by_series: dict[str, list[EventLink]] = {}
+        for link in links:
+            if link.series_id and link.series_end is source and link.status not in GONE:
+                by_series.setdefault(link.series_id, []).append(link)
+        changed: list[Event] = []
+        deleted = list(changes.deleted)
+        for event in changes.changed:
+            if event.kind is EventKind.SERIES and event.id:
+                found = bridge.instances(calendar, event.id, horizon)
+                changed += found
+                listed = {each.id for each in found}
+                deleted += [sid for link in by_series.get(event.id, [])
+                            if (sid := link.event_id(source)) and sid not in listed
+                            and overlaps(link, horizon)]
+            elif event.kind.in_series and instant(event.start) >= horizon.end:
+                continue
+            else:
+                changed.append(event)
+        for gone in changes.deleted:
+            deleted += [sid for link in by_series.get(gone, [])
+                        if (sid := link.event_id(source))]
+        return ChangeSet(changed=changed, deleted=list(dict.fromkeys(deleted)),
+                         cursor=changes.cursor, complete=changes.complete)
+
     def _last_read(self, stored: Cursor | None) -> datetime:
         """When a calendar was last read: its stored cursor's poll time (a write by the
         other direction makes the next read non-quiet, so the cursor is saved then), or
@@ -270,6 +333,44 @@ class SyncEngine:
         goes through the mass-deletion guard unless an operator confirmed it (`guard`)."""
         ends = self.ends(mapping)
         event = ends.bridges[source].get_event(ends.calendar(source), source_id)
+        return self._sync_read(ends, source, source_id, event, reason, guard=guard)
+
+    def sync_item(self, mapping: ResourceMapping, source: End, source_id: str,
+                  reason: str | None = None, *, guard: bool = True) -> list[Outcome]:
+        """`sync_event` for whatever an id names (a webhook's, a queued message's): one
+        event, or a whole recurring series — its occurrences one by one, and all of its
+        linked occurrences when the series is gone."""
+        ends = self.ends(mapping)
+        event = ends.bridges[source].get_event(ends.calendar(source), source_id)
+        if event is None or event.kind is not EventKind.SERIES:
+            linked = self.stores.links.find(mapping.id, source, source_id)
+            links = [] if (event is not None or linked) else self.stores.links.list(mapping.id)
+            if not any(link.series_id == source_id and link.series_end is source
+                       for link in links):
+                return [self._sync_read(ends, source, source_id, event, reason, guard=guard)]
+        links = self.stores.links.list(mapping.id)
+        window = self.window()
+        changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
+            deleted=[source_id])
+        changes = self._occurrences(ends, source, changes, links, window)
+        plan = plan_changes(source, changes, links, window, ends.system(source.other))
+        for op in plan:
+            if reason and op.writes:
+                op.reason = f"{op.reason} ({reason})"
+        outcomes: list[Outcome] = []
+        if guard:
+            known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
+                                                 mapping.id)
+            baseline = deletion_baseline(links, source, self._last_read(known))
+            if mass_deletion(plan, baseline, self.options.mass_delete_share,
+                             self.options.mass_delete_min):
+                plan, outcomes = self._hold_deletions(ends, source, plan, baseline)
+        return outcomes + self._apply_all(ends, plan)
+
+    def _sync_read(self, ends: Ends, source: End, source_id: str, event: Event | None,
+                   reason: str | None, *, guard: bool) -> Outcome:
+        """`sync_event` once the source event has been read (None: it is gone)."""
+        mapping = ends.mapping
         links = [link] if (link := self.stores.links.find(mapping.id, source, source_id)) else []
         other_system = ends.system(source.other)
         if not links and event is not None and event.marker:
@@ -336,7 +437,7 @@ class SyncEngine:
         if link is None:
             link = ends.new_link(origin=source)
             link.set_event_id(source, op.source_id)
-            self._describe(link, op.event)
+            self._describe(link, op.event, source)
             try:
                 link = self.stores.links.add(link)
             except AlreadyExists:
@@ -490,7 +591,7 @@ class SyncEngine:
                                           else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
-        self._describe(link, op.event)
+        self._describe(link, op.event, op.source)
         self.stores.links.update(link)
         return self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
 
@@ -516,9 +617,15 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _describe(self, link: EventLink, event: Event) -> None:
+    def _describe(self, link: EventLink, event: Event, end: End) -> None:
+        """What a link shows of its pair: title and times, and for one occurrence of a
+        series (at `end`) its series and original start."""
         link.title = event.title[:200] or None
         link.starts_at, link.ends_at = instant(event.start), instant(event.end)
+        if event.kind.in_series and event.series_id:
+            link.item_type, link.series_end, link.series_id = "occurrence", end, event.series_id
+            original = event.original_start or event.start
+            link.occurrence_start = instant(original)
 
     def _outcome(self, ends: Ends, op: PlannedOperation, status: OutcomeStatus, *,
                  reason: str | None = None, target_id: str | None = None,
@@ -533,7 +640,9 @@ class SyncEngine:
             target_id=target_id or (link.event_id(op.target) if link else None),
             link_id=link.id if link else None, mapping_id=ends.mapping.id,
             title=(op.event.title if op.event else (link.title if link else None)),
-            error=error, source=op.source)
+            error=error, source=op.source,
+            item_type="occurrence" if ((op.event is not None and op.event.kind.in_series)
+                                       or (link is not None and link.series_id)) else "event")
 
     def _log(self, outcome: Outcome) -> None:
         try:
@@ -600,7 +709,9 @@ class SyncEngine:
             known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known), recent)
-            if not crosses_share(set(recent | held | {link.id}), baseline,
+            unit = {each.id: each.unit for each in links}
+            deleting = {unit.get(link_id, link_id) for link_id in recent | held | {link.id}}
+            if not crosses_share(deleting, baseline,
                                  self.options.mass_delete_share,
                                  self.options.mass_delete_min):
                 return None

@@ -39,6 +39,8 @@ class Outcome:
     next_attempt_at: datetime | None = None  # a waiting retry: when it is due
     source: End | None = None  # which end of the mapping the change came from
     conflict: ConflictRecord | None = None  # a conflict decided by the mapping's policy
+    # "event", or "occurrence" for one occurrence of a recurring series.
+    item_type: str = "event"
 
     @classmethod
     def failed(cls, reason: str, source_system: str, target_system: str, error: str, *,
@@ -75,6 +77,7 @@ class Outcome:
             "bridge_mapping_id": self.link_id, "resource_mapping_id": self.mapping_id,
             "source_system": self.source_system, "target_system": self.target_system,
             "external_id": self.external_id, "internal_id": self.internal_id,
+            "item_type": self.item_type,
             "operation": self.operation.value, "status": self.status.value,
             "reason": self.reason, "title": self.title, "error": self.error,
             **({"next_attempt_at": self.next_attempt_at}

@@ -224,7 +224,9 @@ def conflict_winner(policy: ConflictPolicy, origin: End, source: End,
 @dataclass(frozen=True)
 class DeletionBaseline:
     """What a share of deletions from one side is measured against: the pairs that side
-    already held when it was last read, and every active link of the mapping."""
+    already held when it was last read, and every active pair of the mapping. Pairs are
+    counted as a person deletes them (`EventLink.unit`): the occurrences of one series
+    are one, so deleting a weekly series is one deletion, not fifty-two."""
 
     synced: frozenset[str]
     active: int
@@ -234,20 +236,22 @@ def deletion_baseline(links: list[EventLink], source: End, read_at: datetime,
                       recently_gone: frozenset[str] = frozenset()) -> DeletionBaseline:
     """The baseline for deletions from `source`: linked pairs created no later than
     `read_at` (when the source was last read), so pairs the other direction made since
-    never dilute the share. `recently_gone` are pairs already deleted by the same burst."""
+    never dilute the share. `recently_gone` are pairs (link ids) already deleted by the
+    same burst."""
     target = source.other
     counted = [link for link in links
                if link.status not in GONE or link.id in recently_gone]
-    synced = frozenset(link.id for link in counted
+    synced = frozenset(link.unit for link in counted
                        if link.created_at <= read_at
                        and link.event_id(source) and link.event_id(target))
-    return DeletionBaseline(synced=synced, active=len(counted))
+    return DeletionBaseline(synced=synced, active=len({link.unit for link in counted}))
 
 
 def crosses_share(deleted: set[str], baseline: DeletionBaseline, share: float,
                   minimum: int) -> bool:
-    """Whether deleting `deleted` (link ids) removes an unusual share: of the pairs the
-    source held when last read, or of every active link (pairs synced since that read)."""
+    """Whether deleting `deleted` (units, see `EventLink.unit`) removes an unusual share:
+    of the pairs the source held when last read, or of every active pair (pairs synced
+    since that read)."""
     if len(deleted) < minimum:
         return False
     of_synced = len(deleted & baseline.synced)
@@ -258,5 +262,5 @@ def crosses_share(deleted: set[str], baseline: DeletionBaseline, share: float,
 def mass_deletion(plan: list[PlannedOperation], baseline: DeletionBaseline, share: float,
                   minimum: int) -> bool:
     """Whether a plan deletes an unusual share of a calendar's linked events."""
-    deleted = {op.link.id for op in plan if op.kind is OperationKind.DELETE and op.link}
+    deleted = {op.link.unit for op in plan if op.kind is OperationKind.DELETE and op.link}
     return crosses_share(deleted, baseline, share, minimum)

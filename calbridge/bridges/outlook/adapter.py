@@ -216,6 +216,33 @@ class OutlookBridge(CalendarBridge):
                 raise _error(response, f"{self.type_name}: GET event")
         return self._event(json_body(response), calendar_id)
 
+    def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
+        """`GET …/events/{id}/instances`: the series' occurrences and exceptions in the
+        window (Graph leaves cancelled ones out)."""
+        url = with_query(self._events_url(calendar_id, series_id, "instances"), {
+            "startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end),
+            "$top": self.settings.page_size, "$expand": marker_expand()})
+        found: list[Event] = []
+        with self._mailbox(calendar_id):
+            first = self.graph.request("GET", url, mailbox=calendar_id,
+                                       headers={"Prefer": PREFER}, ok=(400, 404))
+            if _is_missing(first.status_code, upstream_code(first)):
+                return []
+            if first.status_code >= 400:
+                raise _error(first, f"{self.type_name}: GET instances")
+            page = json_body(first)
+            pages = [page]
+            if page.get("@odata.nextLink"):
+                pages = [page, *self.graph.pages(str(page["@odata.nextLink"]),
+                                                 mailbox=calendar_id, headers={"Prefer": PREFER})]
+            for each in pages:
+                for item in each.get("value") or []:
+                    if isinstance(item, dict):
+                        event = self._event(item, calendar_id)
+                        found.append(event if event.series_id else event.model_copy(
+                            update={"series_id": series_id}))
+        return found
+
     def find_by_marker(self, calendar_id: str, marker: str,
                        origin: EventOrigin | None = None) -> Event | None:
         url = with_query(self._events_url(calendar_id), {

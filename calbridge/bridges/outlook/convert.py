@@ -14,7 +14,7 @@ from bs4 import BeautifulSoup, NavigableString
 
 from calbridge.bridges.base import Calendar
 from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
-from calbridge.model import Event, EventField, EventStatus, Person, Privacy
+from calbridge.model import Event, EventField, EventKind, EventStatus, Person, Privacy
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ ORGANIZER_PROPERTY_ID = f"String {{{MARKER_PROPERTY_SET}}} Name calbridgeOrganiz
 TRANSACTION_NAMESPACE = uuid.UUID("763d560f-50bd-4037-b209-a275018e1a1b")
 
 _PRIVATE_SENSITIVITIES = frozenset({"private", "confidential"})
+# Graph's event `type` values.
+_KINDS = {"singleInstance": EventKind.SINGLE, "seriesMaster": EventKind.SERIES,
+          "occurrence": EventKind.OCCURRENCE, "exception": EventKind.EXCEPTION}
 # Block boundaries become line breaks; paragraph-like blocks a blank line between them.
 _LINE_TAGS = ("div", "li", "tr", "section", "article", "header", "footer", "dt", "dd")
 _PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
@@ -244,6 +247,14 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
     attendees = [p for p in (_person(a) for a in data.get("attendees") or []) if p]
     modified = data.get("lastModifiedDateTime")
     sensitivity = str(data.get("sensitivity") or "normal").lower()
+    kind = _KINDS.get(str(data.get("type") or ""), EventKind.SINGLE)
+    original_start: datetime | date | None = None
+    if kind.in_series and data.get("originalStart"):
+        # Graph gives it in UTC; an all-day occurrence is known by its date.
+        moment = parse_graph_datetime(str(data["originalStart"]))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        original_start = (moment.astimezone(zone(original_zone)).date() if all_day
+                          else moment)
     return Event(
         id=data.get("id"),
         calendar_id=calendar_id,
@@ -256,6 +267,9 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
         location=(location or {}).get("displayName") or "",
         organizer=organizer_of(data, calendar_id),
         attendees=attendees,
+        kind=kind,
+        series_id=(data.get("seriesMasterId") or None) if kind.in_series else None,
+        original_start=original_start,
         status=EventStatus.CANCELLED if data.get("isCancelled") else EventStatus.CONFIRMED,
         privacy=Privacy.PRIVATE if sensitivity in _PRIVATE_SENSITIVITIES else Privacy.NORMAL,
         etag=data.get("changeKey") or None,
