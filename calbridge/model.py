@@ -350,6 +350,11 @@ class EventLink(BaseModel):
     series_end: End | None = None
     series_id: str | None = None
     occurrence_start: datetime | None = None
+    # Between two calendars with recurrence: an occurrence pair names its series pair
+    # (`item_type` "series"); a series the other end cannot carry says why, and goes
+    # across one occurrence at a time.
+    series_link: str | None = None
+    expanded_because: str | None = None
     title: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None

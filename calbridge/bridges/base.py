@@ -193,6 +193,14 @@ class CalendarBridge(ABC):
         systems give occurrences and exceptions, never the series itself."""
         raise NotImplementedError(f"{self.type_name} has no recurring series")
 
+    def refuses(self, event: Event) -> str | None:
+        """Why this system cannot hold the event as it is (a recurrence rule it has no
+        way to express), or None. The engine then writes the series one occurrence at a
+        time and records the reason."""
+        if event.recurrence is not None and not self.capabilities.recurrence:
+            return f"{self.type_name} has no recurring series"
+        return None
+
     def calendar_of(self, event_id: str) -> str | None:
         """Which calendar holds an event, or None when it does not exist. Only systems
         that address events without their calendar answer; others raise

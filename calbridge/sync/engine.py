@@ -55,6 +55,7 @@ from calbridge.sync.plan import (
     plan_event,
     plan_fields,
 )
+from calbridge.sync.series import SeriesPass
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
 if TYPE_CHECKING:
@@ -134,11 +135,13 @@ def copy_for(event: Event, link: EventLink, origin_system: str) -> Event:
     """The event as calbridge writes it on the other side: its content plus the marker
     and the origin (the bridge and id it was copied from)."""
     origin = EventOrigin(system=origin_system, id=event.id) if event.id else None
-    # One occurrence of a series becomes an event of its own in the other calendar.
+    # A series goes across as a series; one occurrence of a series becomes an event of
+    # its own in the other calendar.
+    kind = EventKind.SERIES if event.kind is EventKind.SERIES else EventKind.SINGLE
     return event.model_copy(update={"id": None, "etag": None, "calendar_id": None,
                                     "last_modified": None, "marker": link.id,
                                     "origin": origin, "native_zone": None,
-                                    "kind": EventKind.SINGLE, "series_id": None,
+                                    "kind": kind, "series_id": None,
                                     "original_start": None})
 
 
@@ -209,6 +212,11 @@ class SyncEngine:
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
+        early: list[Outcome] = []
+        if self.keeps_series(ends):
+            series = SeriesPass(self, ends, source, links, self.horizon(span))
+            changes = series.run(changes)
+            early, links = series.outcomes, self.stores.links.list(mapping.id)
         changes = self._occurrences(ends, source, changes, links, span)
         plan = plan_changes(source, changes, links, span,
                             ends.system(source.other))
@@ -220,7 +228,7 @@ class SyncEngine:
         if dry_run:
             return [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
                                   else OutcomeStatus.SKIPPED) for op in plan]
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome] = early
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.options.mass_delete_share,
                          self.options.mass_delete_min):
@@ -271,6 +279,10 @@ class SyncEngine:
             return True
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
+
+    def keeps_series(self, ends: Ends) -> bool:
+        """Whether series stay series between a mapping's ends (both have recurrence)."""
+        return all(bridge.capabilities.recurrence for bridge in ends.bridges.values())
 
     def _window_moved(self, stored: Cursor | None, span: TimeWindow) -> bool:
         """Whether a stored cursor's window has fallen behind the sync window (or was
@@ -345,19 +357,25 @@ class SyncEngine:
         if event is None or event.kind is not EventKind.SERIES:
             linked = self.stores.links.find(mapping.id, source, source_id)
             links = [] if (event is not None or linked) else self.stores.links.list(mapping.id)
-            if not any(link.series_id == source_id and link.series_end is source
-                       for link in links):
+            series_gone = event is None and linked is not None and linked.item_type == "series"
+            if not series_gone and not any(
+                    link.series_id == source_id and link.series_end is source for link in links):
                 return [self._sync_read(ends, source, source_id, event, reason, guard=guard)]
         links = self.stores.links.list(mapping.id)
         window = self.window()
         changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
             deleted=[source_id])
+        early: list[Outcome] = []
+        if self.keeps_series(ends):
+            series = SeriesPass(self, ends, source, links, self.horizon(window))
+            changes = series.run(changes)
+            early, links = series.outcomes, self.stores.links.list(mapping.id)
         changes = self._occurrences(ends, source, changes, links, window)
         plan = plan_changes(source, changes, links, window, ends.system(source.other))
         for op in plan:
             if reason and op.writes:
                 op.reason = f"{op.reason} ({reason})"
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome] = early
         if guard:
             known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
@@ -437,7 +455,7 @@ class SyncEngine:
         if link is None:
             link = ends.new_link(origin=source)
             link.set_event_id(source, op.source_id)
-            self._describe(link, op.event, source)
+            self.describe(link, op.event, source)
             try:
                 link = self.stores.links.add(link)
             except AlreadyExists:
@@ -591,7 +609,7 @@ class SyncEngine:
                                           else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
-        self._describe(link, op.event, op.source)
+        self.describe(link, op.event, op.source)
         self.stores.links.update(link)
         return self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
 
@@ -617,12 +635,14 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _describe(self, link: EventLink, event: Event, end: End) -> None:
-        """What a link shows of its pair: title and times, and for one occurrence of a
-        series (at `end`) its series and original start."""
+    def describe(self, link: EventLink, event: Event, end: End) -> None:
+        """What a link shows of its pair: title and times; for a series (at `end`) its id
+        there, and for one occurrence of a series its series and original start."""
         link.title = event.title[:200] or None
         link.starts_at, link.ends_at = instant(event.start), instant(event.end)
-        if event.kind.in_series and event.series_id:
+        if event.kind is EventKind.SERIES and link.item_type == "event":
+            link.item_type, link.series_end, link.series_id = "series", end, event.id
+        elif event.kind.in_series and event.series_id and not link.series_link:
             link.item_type, link.series_end, link.series_id = "occurrence", end, event.series_id
             original = event.original_start or event.start
             link.occurrence_start = instant(original)

@@ -4,8 +4,9 @@ emulator and the example booking system, with the engine's clock moved to let da
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged
 from tests.fixtures.two_bridges import ROOM
@@ -36,3 +37,199 @@ def test_the_window_rolls_forward_so_events_far_ahead_arrive_when_their_time_com
     bridged.to_booking()
     assert [b["title"] for b in bridged.live_bookings()] == ["Annual general meeting"]
     assert not [o for o in bridged.to_booking() if o.written]  # and only once
+
+
+# ------------------------------------------------------------------ series
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+BERLIN = "W. Europe Standard Time"  # CLDR: Europe/Berlin (as Oslo: the same rules)
+
+
+def local(moment: datetime, zone: str = "Europe/Berlin") -> datetime:
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def next_weekday(after: datetime, weekday: int) -> datetime:
+    days = (weekday - after.weekday()) % 7 or 7
+    return after + timedelta(days=days)
+
+
+def series(bridged: Bridged, subject: str, first: datetime, pattern: dict[str, Any],
+           range_: dict[str, Any], zone: str = BERLIN, hours: float = 1,
+           **extra: Any) -> dict[str, Any]:
+    """A recurring meeting made in Outlook as a person makes it: a master with its
+    pattern; `first` is its first occurrence's wall-clock start in `zone`."""
+    wall = "%Y-%m-%dT%H:%M:%S"
+    made = bridged.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+        "subject": subject,
+        "start": {"dateTime": first.strftime(wall), "timeZone": zone},
+        "end": {"dateTime": (first + timedelta(hours=hours)).strftime(wall), "timeZone": zone},
+        "recurrence": {"pattern": pattern, "range": {
+            "startDate": first.date().isoformat(), "recurrenceTimeZone": zone, **range_}},
+        **extra})
+    assert made.status_code == 201, made.text
+    assert made.json()["type"] == "seriesMaster"
+    return made.json()
+
+
+def weekly(bridged: Bridged, subject: str, count: int = 4, **extra: Any
+           ) -> tuple[dict[str, Any], datetime]:
+    """A weekly meeting on Mondays at 09:00 Berlin time, `count` times."""
+    first = next_weekday(bridged.now() + timedelta(days=2), 0).replace(
+        hour=9, minute=0, second=0, microsecond=0, tzinfo=None)
+    master = series(bridged, subject, first,
+                    {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                     "firstDayOfWeek": "sunday"},
+                    {"type": "numbered", "numberOfOccurrences": count}, **extra)
+    return master, first
+
+
+def instances(bridged: Bridged, master: dict[str, Any]) -> list[dict[str, Any]]:
+    start, end = bridged.now() - timedelta(days=1), bridged.now() + timedelta(days=400)
+    answer = bridged.graph.get(
+        f"/users/{ROOM}/events/{master['id']}/instances", headers=IMMUTABLE, params={
+            "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "$top": "500"})
+    assert answer.status_code == 200, answer.text
+    return sorted(answer.json()["value"], key=lambda e: e["originalStart"])
+
+
+def booked_starts(bridged: Bridged) -> list[datetime]:
+    return [local(datetime.fromisoformat(b["start_time"].replace("Z", "+00:00")))
+            for b in bridged.live_bookings()]
+
+
+def test_a_weekly_series_of_four_gives_four_bookings_each_linked_to_its_series(
+        bridged: Bridged) -> None:
+    master, first = weekly(bridged, "Team meeting")
+    outcomes = bridged.to_booking()
+    assert [(o.operation, o.status, o.item_type) for o in outcomes] == [
+        ("create", "completed", "occurrence")] * 4
+    starts = booked_starts(bridged)
+    assert [(s.date(), s.hour, s.minute) for s in starts] == [
+        ((first + timedelta(weeks=n)).date(), 9, 0) for n in range(4)]
+    assert {b["title"] for b in bridged.live_bookings()} == {"Team meeting"}
+    links = bridged.container.storage.links.list(bridged.mapping.id)
+    assert {(link.item_type, link.series_id) for link in links} == {("occurrence", master["id"])}
+    assert sorted(local(link.occurrence_start).date() for link in links) == [
+        s.date() for s in starts]
+    # Stats count the series once and its occurrences one by one.
+    _status, by_type = bridged.container.storage.links.counts()
+    assert by_type["occurrence"] == {"synced": 4} and by_type["series"] == {"synced": 1}
+    # A second sync changes nothing, and no booking comes back as a new Outlook event.
+    assert not [o for o in bridged.to_booking() if o.written]
+    assert not [o for o in bridged.to_outlook() if o.written]
+    assert len(bridged.view(ROOM, bridged.now(), bridged.now() + timedelta(days=60))) == 4
+
+
+def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) -> None:
+    master, first = weekly(bridged, "Stand-up")
+    bridged.to_booking()
+    changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+                       "range": {"type": "numbered", "numberOfOccurrences": 10,
+                                 "startDate": first.date().isoformat(),
+                                 "recurrenceTimeZone": BERLIN}}})
+    assert changed.status_code == 200, changed.text
+    bridged.to_booking()
+    starts = booked_starts(bridged)
+    assert [s.date() for s in starts] == [(first + timedelta(days=n)).date() for n in range(10)]
+    assert all((s.hour, s.minute) == (9, 0) for s in starts)
+
+
+def test_one_exception_moves_one_booking_and_one_cancelled_occurrence_cancels_one(
+        bridged: Bridged) -> None:
+    master, first = weekly(bridged, "Planning")
+    bridged.to_booking()
+    second, third = instances(bridged, master)[1:3]
+    moved = bridged.graph.patch(f"/users/{ROOM}/events/{second['id']}", json={
+        "start": {"dateTime": (first + timedelta(weeks=1, hours=2)).strftime(
+            "%Y-%m-%dT%H:%M:%S"), "timeZone": BERLIN},
+        "end": {"dateTime": (first + timedelta(weeks=1, hours=3)).strftime(
+            "%Y-%m-%dT%H:%M:%S"), "timeZone": BERLIN}})
+    assert moved.status_code == 200 and moved.json()["type"] == "exception", moved.text
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{third['id']}").status_code == 204
+    outcomes = [o for o in bridged.to_booking() if o.written]
+    assert sorted((o.operation, o.source_id) for o in outcomes) == sorted(
+        [("update", second["id"]), ("delete", third["id"])])
+    starts = booked_starts(bridged)
+    assert [(s.date(), s.hour) for s in starts] == [
+        (first.date(), 9), ((first + timedelta(weeks=1)).date(), 11),
+        ((first + timedelta(weeks=3)).date(), 9)]
+
+
+def test_deleting_the_series_cancels_every_booking_and_is_one_deletion_to_the_guard(
+        bridged: Bridged) -> None:
+    # Twenty occurrences: well over the guard's minimum of ten deletions.
+    master, _first = weekly(bridged, "Choir practice", count=20)
+    bridged.to_booking()
+    assert len(bridged.live_bookings()) == 20
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    outcomes = bridged.to_booking()
+    assert [o.status for o in outcomes if o.operation == "delete"] == ["completed"] * 20
+    assert bridged.live_bookings() == []
+
+
+def test_a_booking_edited_in_the_booking_system_changes_its_occurrence_only(
+        bridged: Bridged) -> None:
+    master, _first = weekly(bridged, "Reading group")
+    bridged.to_booking()
+    booking = bridged.live_bookings()[1]
+    edited = bridged.bookings.request("PUT", f"/api/events/{booking['id']}",
+                                      json={"title": "Reading group (moved to the library)"})
+    assert edited.status_code == 200, edited.text
+    bridged.to_outlook()
+    occurrences = instances(bridged, master)
+    assert [(o["type"], o["subject"]) for o in occurrences] == [
+        ("occurrence", "Reading group"),
+        ("exception", "Reading group (moved to the library)"),
+        ("occurrence", "Reading group"), ("occurrence", "Reading group")]
+    current = bridged.graph.get(f"/users/{ROOM}/events/{master['id']}", headers=IMMUTABLE)
+    assert current.json()["subject"] == "Reading group"
+    assert current.json()["recurrence"]["range"]["numberOfOccurrences"] == 4
+    # The exception is an echo of the booking when it comes back: nothing more is written.
+    assert not [o for o in bridged.to_booking() if o.written]
+
+
+def test_a_series_keeps_its_wall_clock_time_across_the_change_to_summer_time(
+        bridged: Bridged) -> None:
+    # Weekly on Mondays at 09:00 Berlin time over the last Sunday of March.
+    year = (bridged.now() + timedelta(days=60)).year
+    march_end = datetime(year, 3, 31)
+    change = march_end - timedelta(days=(march_end.weekday() + 1) % 7)  # last Sunday
+    first = change - timedelta(days=13, hours=-9)  # a Monday two weeks before, 09:00
+    series(bridged, "Board", first, {"type": "weekly", "interval": 1,
+                                     "daysOfWeek": ["monday"], "firstDayOfWeek": "monday"},
+           {"type": "numbered", "numberOfOccurrences": 4})
+    bridged.to_booking()
+    starts = booked_starts(bridged)
+    assert [(s.date(), s.hour, s.minute) for s in starts] == [
+        ((first + timedelta(weeks=n)).date(), 9, 0) for n in range(4)]
+    assert [s.utcoffset() for s in starts] == [timedelta(hours=1)] * 2 + [
+        timedelta(hours=2)] * 2
+
+
+def test_a_series_with_no_end_stops_at_the_horizon_and_grows_as_days_pass(
+        bridged: Bridged) -> None:
+    first = next_weekday(bridged.now() + timedelta(days=2), 2).replace(
+        hour=7, minute=30, second=0, microsecond=0, tzinfo=None)
+    series(bridged, "Morning swim", first, {"type": "daily", "interval": 1},
+           {"type": "noEnd"})
+    settings = bridged.container.settings
+    bridged.container.settings = settings.model_copy(update={"recurrence_horizon_days": 30})
+
+    def expected() -> list[date]:
+        # One a day at 07:30 Berlin time from the first, each starting before the horizon.
+        horizon = bridged.now() + timedelta(days=30)
+        days = [(first + timedelta(days=n)).replace(tzinfo=ZoneInfo("Europe/Berlin"))
+                for n in range(60)]
+        return [day.date() for day in days if day < horizon]
+
+    bridged.to_booking()
+    assert [s.date() for s in booked_starts(bridged)] == expected()
+    bridged.days_pass(10)
+    bridged.to_booking()
+    starts = booked_starts(bridged)
+    assert [s.date() for s in starts] == expected()
+    assert all((s.hour, s.minute) == (7, 30) for s in starts)

@@ -1,0 +1,224 @@
+"""Recurring series kept as series between two calendars that both have recurrence
+(Outlook ↔ Outlook today): the master travels with its rule, and each occurrence is a
+linked pair of its own, so an exception moves one occurrence at the other end and a
+cancelled occurrence cancels one (sync rule 7).
+
+A series pair is a link of item type `series` between the two masters; each occurrence
+pair is an `occurrence` link naming it (`series_link`). Calendar views list occurrences
+and exceptions, never masters, so a run finds the series its changes touch, brings each
+master across (created, updated field by field, or deleted) and pairs the occurrences of
+both ends by their original start. What is left — exceptions and cancellations — goes
+through the ordinary plan as changes of linked pairs. A rule the other end cannot carry
+(an hourly rule in Outlook) is recorded on the series link, and that series is synced one
+occurrence at a time instead."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.model import (
+    End,
+    Event,
+    EventKind,
+    EventLink,
+    EventStatus,
+    OperationKind,
+    SyncStatus,
+)
+from calbridge.sync.fields import field_hashes
+from calbridge.sync.fingerprint import fingerprint
+from calbridge.sync.outcome import Outcome, OutcomeStatus
+from calbridge.sync.plan import GONE, PlannedOperation, instant, plan_event
+
+if TYPE_CHECKING:
+    from calbridge.sync.engine import Ends, SyncEngine
+
+SERIES = "series"
+OCCURRENCE = "occurrence"
+
+
+def occurrence_key(event: Event) -> str:
+    """An occurrence's identity in its series: the start the rule gave it."""
+    original: datetime | date = event.original_start or event.start
+    return instant(original).isoformat() if isinstance(original, datetime) \
+        else original.isoformat()
+
+
+class SeriesPass:
+    """One direction's pass over the series a change set touches."""
+
+    def __init__(self, engine: SyncEngine, ends: Ends, source: End, links: list[EventLink],
+                 horizon: TimeWindow) -> None:
+        self.engine = engine
+        self.ends = ends
+        self.source = source
+        self.target = source.other
+        self.links = links
+        self.horizon = horizon
+        self.outcomes: list[Outcome] = []
+        # Source occurrences whose series' copy has no such occurrence (cancelled there):
+        # never written as events of their own.
+        self.unpaired: set[str] = set()
+        self._by_source = {sid: link for link in links if (sid := link.event_id(source))}
+        self._by_id = {link.id: link for link in links}
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self, changes: ChangeSet) -> ChangeSet:
+        """Bring every touched series' master across and pair its occurrences; returns
+        the changes left for the ordinary plan (masters and whole-series deletions taken
+        out)."""
+        touched: dict[str, Event | None] = {}
+        for event in changes.changed:
+            if event.kind is EventKind.SERIES and event.id:
+                touched[event.id] = event
+            elif event.kind.in_series and event.series_id:
+                touched.setdefault(event.series_id, None)
+        for gone in changes.deleted:
+            series = self._series_of(self._by_source.get(gone))
+            if series is not None and (series_id := series.event_id(self.source)):
+                touched.setdefault(series_id, None)
+        closed: set[str] = set()
+        expanded: set[str] = set()
+        for series_id, master in touched.items():
+            done = self._one(series_id, master)
+            if done is None:
+                expanded.add(series_id)
+            else:
+                closed |= done
+        changed = [event for event in changes.changed
+                   if (event.kind is not EventKind.SERIES or event.id in expanded)
+                   and event.id not in self.unpaired
+                   and not (event.kind.in_series and instant(event.start) >= self.horizon.end
+                            and event.series_id not in expanded)]
+        deleted = [gone for gone in changes.deleted if gone not in closed]
+        return ChangeSet(changed=changed, deleted=deleted, cursor=changes.cursor,
+                         complete=changes.complete)
+
+    # ------------------------------------------------------------------ one series
+
+    def _series_of(self, link: EventLink | None) -> EventLink | None:
+        if link is None:
+            return None
+        if link.item_type == SERIES:
+            return link
+        return self._by_id.get(link.series_link) if link.series_link else None
+
+    def _one(self, series_id: str, master: Event | None) -> set[str] | None:
+        """Sync one series; the source ids its deletion closed, or None when the series
+        is synced one occurrence at a time instead."""
+        link = self._by_source.get(series_id)
+        if link is not None and link.item_type == SERIES and link.expanded_because:
+            return None
+        bridge, calendar = self.ends.bridges[self.source], self.ends.calendar(self.source)
+        if master is None:
+            master = bridge.get_event(calendar, series_id)
+        if master is None or master.status is EventStatus.CANCELLED:
+            return self._gone(series_id, link)
+        if master.kind is not EventKind.SERIES:
+            return set()  # not (or no longer) a series: its events sync one by one
+        reason = self.ends.bridges[self.target].refuses(master)
+        if reason is not None:
+            self._expand(master, link, reason)
+            return None
+        operation = plan_event(self.source, master, link)
+        if operation.writes:
+            outcome = self.engine.apply(self.ends, operation)
+            self.outcomes.append(outcome)
+            if outcome.status is not OutcomeStatus.COMPLETED:
+                return set()
+        link = self.engine.stores.links.find(self.ends.mapping.id, self.source, series_id)
+        if link is None or link.status in GONE or not link.event_id(self.target):
+            return set()
+        self._pair(link)
+        return set()
+
+    def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
+        """The series was deleted at the source: delete it at the target once, and close
+        its occurrences' pairs with it."""
+        if link is None or link.item_type != SERIES or link.status in GONE:
+            return set()
+        outcome = self.engine.apply(self.ends, PlannedOperation(
+            OperationKind.DELETE, "series deleted in {source}", self.source, series_id,
+            link=link))
+        self.outcomes.append(outcome)
+        if outcome.status is not OutcomeStatus.COMPLETED:
+            return set()
+        closed = {series_id}
+        for pair in self.links:
+            if pair.series_link != link.id or pair.status in GONE:
+                continue
+            pair.status, pair.pending_end = SyncStatus.CANCELLED, None
+            pair.synced_at, pair.cancelled_by = self.engine.clock(), self.source
+            self.engine.stores.links.update(pair)
+            if sid := pair.event_id(self.source):
+                closed.add(sid)
+        return closed
+
+    def _expand(self, master: Event, link: EventLink | None, reason: str) -> None:
+        """Record why a series goes across one occurrence at a time."""
+        if link is None:
+            link = self.ends.new_link(origin=self.source)
+            link.set_event_id(self.source, master.id)
+            link.item_type, link.status, link.pending_end = SERIES, SyncStatus.SYNCED, None
+            link.series_end, link.series_id = self.source, master.id
+            link.expanded_because = reason
+            self.engine.describe(link, master, self.source)
+            self.engine.stores.links.add(link)
+        else:
+            link.expanded_because = reason
+            self.engine.stores.links.update(link)
+
+    def _pair(self, series: EventLink) -> None:
+        """Link each occurrence of the source's series to the target's occurrence with the
+        same original start; cancel target occurrences the source's series does not have
+        (cancelled there). Pairs start from the target's values, so an exception at the
+        source shows as a change to send."""
+        source, target = self.source, self.target
+        bridges, ends = self.ends.bridges, self.ends
+        ours = bridges[source].instances(ends.calendar(source), series.event_id(source) or "",
+                                         self.horizon)
+        theirs = bridges[target].instances(ends.calendar(target), series.event_id(target) or "",
+                                           self.horizon)
+        paired = [pair for pair in self.engine.stores.links.list(ends.mapping.id)
+                  if pair.series_link == series.id and pair.status not in GONE]
+        linked = {end: {pair.event_id(end) for pair in paired} for end in (source, target)}
+        waiting = {occurrence_key(each): each for each in theirs
+                   if each.id not in linked[target]}
+        keys = set()
+        for occurrence in ours:
+            keys.add(occurrence_key(occurrence))
+            if occurrence.id in linked[source]:
+                continue
+            match = waiting.pop(occurrence_key(occurrence), None)
+            if match is None or not occurrence.id or not match.id:
+                if occurrence.id:
+                    self.unpaired.add(occurrence.id)
+                continue
+            pair = ends.new_link(origin=series.origin)
+            self.engine.describe(pair, match, target)
+            pair.item_type, pair.series_link = OCCURRENCE, series.id
+            pair.series_end, pair.series_id = series.series_end, series.series_id
+            pair.set_event_id(source, occurrence.id)
+            pair.set_event_id(target, match.id)
+            for end in (source, target):
+                pair.end(end).fingerprint = fingerprint(match)
+                pair.end(end).fields = field_hashes(match)
+            pair.end(target).etag = match.etag
+            pair.status, pair.pending_end = SyncStatus.SYNCED, None
+            pair.synced_at = self.engine.clock()
+            pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
+            self.engine.stores.links.add(pair)
+        for key, extra in waiting.items():
+            if key in keys or not extra.id:
+                continue
+            # An occurrence the source's series does not have: cancelled at the source.
+            bridges[target].delete(ends.calendar(target), extra.id)
+            self.outcomes.append(Outcome(
+                OperationKind.DELETE, OutcomeStatus.COMPLETED,
+                "occurrence cancelled in {source}".replace("{source}", ends.system(source)),
+                ends.system(source), ends.system(target), series.event_id(source) or "",
+                target_id=extra.id, link_id=series.id, mapping_id=ends.mapping.id,
+                title=extra.title, source=source, item_type=OCCURRENCE))
