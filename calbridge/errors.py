@@ -34,6 +34,31 @@ class ValidationFailed(CalbridgeError):
     status = 422
 
 
+class Inexpressible(ValidationFailed):
+    """A recurrence rule the target calendar system cannot carry exactly (an hourly rule
+    for Outlook, say). `reason` is a short sentence for the link's record; callers fall
+    back to single occurrences."""
+
+    code = "recurrence_inexpressible"
+
+    def __init__(self, reason: str, *, rule: str | None = None) -> None:
+        super().__init__(reason, details={"fields": ["recurrence"], "reason": reason,
+                                          "rule": rule})
+        self.reason = reason
+        self.rule = rule
+
+
+class TooManyOccurrences(ValidationFailed):
+    """Expanding a series would pass the hard cap on occurrences (an absurd window, or a
+    rule that repeats every minute for years); `limit` is the cap."""
+
+    code = "too_many_occurrences"
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, details={"fields": ["recurrence"], "limit": limit})
+        self.limit = limit
+
+
 class PayloadTooLarge(CalbridgeError):
     code = "payload_too_large"
     status = 413
