@@ -145,6 +145,15 @@ def copy_for(event: Event, link: EventLink, origin_system: str) -> Event:
                                     "original_start": None})
 
 
+def item_type(event: Event | None, link: EventLink | None) -> str:
+    """What a pair is: an `event`, a `series`, or one `occurrence` of a series."""
+    if link is not None and link.item_type != "event":
+        return link.item_type
+    if event is not None and event.kind is EventKind.SERIES:
+        return "series"
+    return "occurrence" if event is not None and event.kind.in_series else "event"
+
+
 def in_own_zone(copy: Event, current: Event) -> Event:
     """A copy whose times are written in the zone the target event already has (its own
     name for it, a Windows name in Graph), so an update never swaps the zone."""
@@ -661,8 +670,7 @@ class SyncEngine:
             link_id=link.id if link else None, mapping_id=ends.mapping.id,
             title=(op.event.title if op.event else (link.title if link else None)),
             error=error, source=op.source,
-            item_type="occurrence" if ((op.event is not None and op.event.kind.in_series)
-                                       or (link is not None and link.series_id)) else "event")
+            item_type=item_type(op.event, link))
 
     def _log(self, outcome: Outcome) -> None:
         try:

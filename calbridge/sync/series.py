@@ -119,7 +119,8 @@ class SeriesPass:
             return self._gone(series_id, link)
         if master.kind is not EventKind.SERIES:
             return set()  # not (or no longer) a series: its events sync one by one
-        reason = self.ends.bridges[self.target].refuses(master)
+        reason = ("the series' rule could not be read" if master.recurrence is None
+                  else self.ends.bridges[self.target].refuses(master))
         if reason is not None:
             self._expand(master, link, reason)
             return None

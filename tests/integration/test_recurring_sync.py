@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.fixtures.real_bridges import IMMUTABLE, Bridged
+from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged
 from tests.fixtures.two_bridges import ROOM
 
 
@@ -233,3 +233,99 @@ def test_a_series_with_no_end_stops_at_the_horizon_and_grows_as_days_pass(
     starts = booked_starts(bridged)
     assert [s.date() for s in starts] == expected()
     assert all((s.hour, s.minute) == (7, 30) for s in starts)
+
+
+# ------------------------------------------------------------------ Outlook ↔ Outlook
+
+
+def masters(bridged: Bridged, room: str) -> list[dict[str, Any]]:
+    """The series masters and single events of a room (`GET …/events` lists those)."""
+    answer = bridged.graph.get(f"/users/{room}/events", headers=IMMUTABLE,
+                               params={"$top": "500"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["value"]
+
+
+def both_ways(bridged: Bridged, mapping: Any) -> list[Any]:
+    return bridged.to_outlook(mapping) + bridged.to_booking(mapping)
+
+
+def shown(bridged: Bridged, room: str) -> list[tuple[str, str, str]]:
+    """(type, subject, start in UTC) of everything a room shows in the next months."""
+    rows = bridged.view(room, bridged.now() - timedelta(days=1),
+                        bridged.now() + timedelta(days=120))
+    return sorted((row["type"], row["subject"], row["start"]["dateTime"][:16]) for row in rows)
+
+
+def test_a_series_reaches_another_room_as_one_series_with_its_rule(bridged: Bridged) -> None:
+    rooms = bridged.map_rooms()
+    master, _first = weekly(bridged, "Team meeting")
+    outcomes = both_ways(bridged, rooms)
+    assert [(o.operation, o.status, o.item_type) for o in outcomes if o.written] == [
+        ("create", "completed", "series")]
+    copies = masters(bridged, OTHER_ROOM)
+    assert [(c["type"], c["subject"]) for c in copies] == [("seriesMaster", "Team meeting")]
+    ours, theirs = master["recurrence"], copies[0]["recurrence"]
+    assert theirs["pattern"] == ours["pattern"]
+    assert {k: v for k, v in theirs["range"].items() if k != "recurrenceTimeZone"} == {
+        k: v for k, v in ours["range"].items() if k != "recurrenceTimeZone"}
+    assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
+    assert len(shown(bridged, ROOM)) == 4
+    # Nothing more to do either way, and no copy comes back to the first room.
+    assert not [o for o in both_ways(bridged, rooms) if o.written]
+    assert [m["type"] for m in masters(bridged, ROOM)] == ["seriesMaster"]
+
+
+def occurrences_in(bridged: Bridged, room: str) -> list[dict[str, Any]]:
+    rows = [row for row in bridged.view(room, bridged.now() - timedelta(days=1),
+                                        bridged.now() + timedelta(days=120))
+            if row["type"] in ("occurrence", "exception")]
+    return sorted(rows, key=lambda row: row["originalStart"])
+
+
+def test_exceptions_cancellations_and_pattern_changes_reach_the_other_rooms_series(
+        bridged: Bridged) -> None:
+    rooms = bridged.map_rooms()
+    master, first = weekly(bridged, "Planning")
+    both_ways(bridged, rooms)
+    second, third = instances(bridged, master)[1:3]
+    # An exception (moved two hours, retitled) and a cancelled occurrence in room A.
+    moved = bridged.graph.patch(f"/users/{ROOM}/events/{second['id']}", json={
+        "subject": "Planning (long)",
+        "end": {"dateTime": (first + timedelta(weeks=1, hours=3)).strftime(
+            "%Y-%m-%dT%H:%M:%S"), "timeZone": BERLIN}})
+    assert moved.status_code == 200, moved.text
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{third['id']}").status_code == 204
+    both_ways(bridged, rooms)
+    theirs = occurrences_in(bridged, OTHER_ROOM)
+    assert [(o["type"], o["subject"]) for o in theirs] == [
+        ("occurrence", "Planning"), ("exception", "Planning (long)"),
+        ("occurrence", "Planning")]
+    assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
+    assert [m["type"] for m in masters(bridged, OTHER_ROOM)] == ["seriesMaster"]
+    # An exception made in room B comes back to its occurrence in room A.
+    fourth = theirs[2]
+    retitled = bridged.graph.patch(f"/users/{OTHER_ROOM}/events/{fourth['id']}",
+                                   json={"subject": "Planning (in the library)"})
+    assert retitled.status_code == 200, retitled.text
+    both_ways(bridged, rooms)
+    assert [o["subject"] for o in occurrences_in(bridged, ROOM)] == [
+        "Planning", "Planning (long)", "Planning (in the library)"]
+    assert not [o for o in both_ways(bridged, rooms) if o.written]
+    # Weekly → daily ten times: the other room's series follows, still one series.
+    changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+                       "range": {"type": "numbered", "numberOfOccurrences": 10,
+                                 "startDate": first.date().isoformat(),
+                                 "recurrenceTimeZone": BERLIN}}})
+    assert changed.status_code == 200, changed.text
+    both_ways(bridged, rooms)
+    assert len(occurrences_in(bridged, OTHER_ROOM)) == 10
+    assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
+    assert [m["recurrence"]["pattern"]["type"] for m in masters(bridged, OTHER_ROOM)] == [
+        "daily"]
+    # Deleting the series in room A deletes the other room's series.
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    both_ways(bridged, rooms)
+    assert masters(bridged, OTHER_ROOM) == []
+    assert occurrences_in(bridged, OTHER_ROOM) == []

@@ -38,6 +38,7 @@ from calbridge.bridges.outlook.convert import (
     calendar_from_room,
     event_from_graph,
     event_to_graph,
+    graph_recurrence,
     iso_utc,
     marker_expand,
     marker_filter,
@@ -59,8 +60,9 @@ from calbridge.errors import (
     NotFound,
     SyncStateExpired,
     UpstreamError,
+    ValidationFailed,
 )
-from calbridge.model import Event, EventField, EventOrigin, utcnow
+from calbridge.model import Event, EventField, EventKind, EventOrigin, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class OutlookBridge(CalendarBridge):
 
     type_name: ClassVar[str] = "outlook"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        write=True, delta=True, push=True, recurrence=False, batch=True, tombstones=True)
+        write=True, delta=True, push=True, recurrence=True, batch=True, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = OutlookSettings
     # Graph subscriptions are renewed in place; each notification carries the
     # subscription's clientState, and a new notification URL is proved by echoing the
@@ -215,6 +217,19 @@ class OutlookBridge(CalendarBridge):
             if response.status_code >= 400:
                 raise _error(response, f"{self.type_name}: GET event")
         return self._event(json_body(response), calendar_id)
+
+    def refuses(self, event: Event) -> str | None:
+        """A series whose rule has no Outlook pattern (hourly, or a day set Outlook cannot
+        pick) is refused with the reason; the engine then writes its occurrences."""
+        if event.kind is not EventKind.SERIES:
+            return None
+        if event.recurrence is None:
+            return "the series' rule could not be read"
+        try:
+            graph_recurrence(event, event.timezone)
+        except ValidationFailed as exc:
+            return getattr(exc, "reason", None) or exc.message
+        return None
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """`GET …/events/{id}/instances`: the series' occurrences and exceptions in the

@@ -14,7 +14,17 @@ from bs4 import BeautifulSoup, NavigableString
 
 from calbridge.bridges.base import Calendar
 from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
-from calbridge.model import Event, EventField, EventKind, EventStatus, Person, Privacy
+from calbridge.errors import ValidationFailed
+from calbridge.model import (
+    Event,
+    EventField,
+    EventKind,
+    EventStatus,
+    Person,
+    Privacy,
+    Recurrence,
+)
+from calbridge.recurrence import pattern_to_rrule, rrule_to_pattern
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +265,9 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         original_start = (moment.astimezone(zone(original_zone)).date() if all_day
                           else moment)
+    recurrence = (series_rule(data["recurrence"], start, original_zone)
+                  if kind is EventKind.SERIES and isinstance(data.get("recurrence"), dict)
+                  else None)
     return Event(
         id=data.get("id"),
         calendar_id=calendar_id,
@@ -267,6 +280,7 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
         location=(location or {}).get("displayName") or "",
         organizer=organizer_of(data, calendar_id),
         attendees=attendees,
+        recurrence=recurrence,
         kind=kind,
         series_id=(data.get("seriesMasterId") or None) if kind.in_series else None,
         original_start=original_start,
@@ -279,12 +293,36 @@ def event_from_graph(data: dict[str, Any], calendar_id: str | None = None) -> Ev
     )
 
 
+def series_rule(recurrence: dict[str, Any], start: datetime | date,
+                zone_name: str | None) -> Recurrence | None:
+    """A series master's `patternedRecurrence` as an RRULE, on the series' own wall clock
+    (`recurrenceTimeZone`, else the event's zone); None when Graph gave a pattern that
+    cannot be read (the series then goes across one occurrence at a time)."""
+    series_zone = (recurrence.get("range") or {}).get("recurrenceTimeZone") or zone_name
+    try:
+        return Recurrence(rrule=pattern_to_rrule(recurrence, start, to_iana(series_zone)))
+    except ValidationFailed as exc:
+        log.warning("series rule not read", extra={"bridge": "outlook", "code": exc.code})
+        return None
+
+
+def graph_recurrence(event: Event, zone_name: str) -> dict[str, Any]:
+    """A series' rule as the `patternedRecurrence` Graph takes, its time zone named as the
+    event's times are. Raises `Inexpressible` for a rule Outlook has no pattern for."""
+    assert event.recurrence is not None
+    iana = zone_name if is_iana(zone_name) else to_iana(zone_name)
+    pattern = rrule_to_pattern(event.recurrence.rrule, event.start, iana)
+    pattern["range"]["recurrenceTimeZone"] = zone_name
+    return pattern
+
+
 # The Graph properties each event field is written as (status is not writable: a
 # cancellation is a delete).
 _FIELD_PROPERTIES = {
     EventField.TITLE: ("subject",), EventField.DESCRIPTION: ("body",),
     EventField.WHEN: ("isAllDay", "start", "end"), EventField.LOCATION: ("location",),
-    EventField.PRIVACY: ("sensitivity",), EventField.STATUS: (), EventField.RECURRENCE: (),
+    EventField.PRIVACY: ("sensitivity",), EventField.STATUS: (),
+    EventField.RECURRENCE: ("recurrence",),
 }
 
 
@@ -315,6 +353,8 @@ def event_to_graph(event: Event, *, idempotency_key: str | None = None,
     else:
         body["start"] = graph_time(_as_instant(event.start), zone_name)
         body["end"] = graph_time(_as_instant(event.end), zone_name)
+    if event.kind is EventKind.SERIES and event.recurrence is not None:
+        body["recurrence"] = graph_recurrence(event, zone_name)
     if fields is not None:
         wanted = {name for field in fields for name in _FIELD_PROPERTIES[field]}
         return {name: value for name, value in body.items() if name in wanted}
