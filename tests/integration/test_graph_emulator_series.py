@@ -530,3 +530,19 @@ def test_series_exceptions_and_cancellations_survive_a_restart(tmp_path: Path) -
             assert again.get(f"{EVENTS}/{master['id']}").json()["type"] == "seriesMaster"
         finally:
             again.http.close()
+
+
+def test_moving_the_master_moves_every_occurrence_and_delta_reports_them(
+        graph: GraphClient) -> None:
+    master, shown = weekly_series(graph)
+    _, link = delta_round(graph)
+    moved = graph.patch(f"{EVENTS}/{master['id']}", json={
+        "start": {"dateTime": "2025-03-03T11:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2025-03-03T12:30:00", "timeZone": "W. Europe Standard Time"}})
+    assert moved.status_code == 200, moved.text
+    after = calendar_view(graph, *MARCH, Prefer='outlook.timezone="W. Europe Standard Time"')
+    assert [e["id"] for e in after] == [e["id"] for e in shown]  # same dates, same ids
+    assert {(e["start"]["dateTime"][11:16], e["end"]["dateTime"][11:16]) for e in after} == {
+        ("11:00", "12:30")}
+    items, _ = delta_round(graph, link)
+    assert changes(items) == ({e["id"] for e in shown}, set())
