@@ -1,7 +1,9 @@
-"""Graph v1.0 calendar routes: rooms, users, calendars, events and calendarView."""
+"""Graph v1.0 calendar routes: rooms, users, calendars, events (and their series instances),
+calendarView."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -308,7 +310,8 @@ class CalendarApi:
             self._remove(record, day)
         return ApiResponse(204)
 
-    def _remove(self, record: EventRecord, day: Any) -> None:
+    def _remove(self, record: EventRecord, day: dt.date | None) -> None:
+        """Delete an event, or cancel the one occurrence of a series originally on ``day``."""
         if day is None:
             self.store.remove(record)
         else:

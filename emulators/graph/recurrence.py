@@ -75,8 +75,8 @@ def _date(value: Any, name: str) -> dt.date | None:
     if value in (None, "", NO_DATE):
         return None
     try:
-        return dt.date.fromisoformat(str(value)[:10]) if len(str(value)) >= 10 else \
-            dt.date.fromisoformat(str(value))
+        # a timestamp ("2015-05-27T00:00:00Z", as older clients send) counts by its date
+        return dt.date.fromisoformat(str(value)[:10])
     except ValueError as exc:
         # What Graph answers for a date it cannot read ("14/03/2021").
         raise GraphError(400, "UnableToDeserializePostBody",
