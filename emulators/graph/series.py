@@ -32,10 +32,11 @@ import datetime as dt
 import hashlib
 import struct
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import recurrence as patterns
 from .api import GraphError, iso_utc, not_found, parse_iso
-from .events import apply_payload, overlaps
+from .events import apply_payload, local_start_date, overlaps, shift_to
 from .store import EventRecord, Mailbox, Store, new_change_key
 from .timezones import resolve_zone
 
@@ -87,45 +88,26 @@ def _occurrence_change_key(master: EventRecord) -> str:
 # one instance ------------------------------------------------------------------------------
 
 
-def _zone_names(master: EventRecord) -> tuple[str, str]:
-    start_zone = master.fields.get("originalStartTimeZone") or "UTC"
-    return start_zone, master.fields.get("originalEndTimeZone") or start_zone
-
-
-def _spec(moment: dt.datetime, zone_name: str) -> dict[str, str]:
-    local = moment.astimezone(resolve_zone(zone_name)).replace(tzinfo=None)
-    return {"dateTime": local.isoformat(), "timeZone": zone_name}
+def _start_zone(master: EventRecord) -> ZoneInfo:
+    return resolve_zone(master.fields.get("originalStartTimeZone") or "UTC")
 
 
 def occurrence(master: EventRecord, day: dt.date) -> EventRecord:
     """The occurrence of ``master`` originally on ``day``, as Graph renders it (a view: it is
     never stored)."""
     fields = {k: copy.deepcopy(v) for k, v in master.fields.items() if k != "recurrence"}
-    start_zone, end_zone = _zone_names(master)
-    zone = resolve_zone(start_zone)
-    if fields.get("isAllDay"):
-        first = dt.datetime.fromisoformat(fields["_allDayStart"])
-        length = dt.datetime.fromisoformat(fields["_allDayEnd"]) - first
-        local = dt.datetime.combine(day, dt.time())
-        fields["_allDayStart"] = local.isoformat()
-        fields["_allDayEnd"] = (local + length).isoformat()
-        start = local.replace(tzinfo=zone).astimezone(dt.UTC)
-        end = (local + length).replace(tzinfo=zone).astimezone(dt.UTC)
-    else:
-        local = dt.datetime.combine(day, master.start.astimezone(zone).time(), tzinfo=zone)
-        start = local.astimezone(dt.UTC)
-        end = start + (master.end - master.start)
-    fields["start"], fields["end"] = _spec(start, start_zone), _spec(end, end_zone)
-    fields["_instance"] = {"type": "occurrence", "masterId": master.id,
-                           "masterImmutableId": master.immutable_id,
-                           "originalStart": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    return EventRecord(
+    view = EventRecord(
         id=occurrence_id(master.id, day), immutable_id=occurrence_id(master.immutable_id, day),
         mailbox_id=master.mailbox_id, calendar_id=master.calendar_id, fields=fields,
-        start=start, end=end, created=master.created, modified=master.modified,
+        start=master.start, end=master.end, created=master.created, modified=master.modified,
         change_key=_occurrence_change_key(master),
         ical_uid=_instance_uid(master.ical_uid, day), ext_props=dict(master.ext_props),
         seq=master.series_seq, created_seq=master.created_seq, deleted=master.deleted)
+    shift_to(view, day)
+    fields["_instance"] = {"type": "occurrence", "masterId": master.id,
+                           "masterImmutableId": master.immutable_id,
+                           "originalStart": view.start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return view
 
 
 def instance(master: EventRecord, day: dt.date) -> EventRecord:
@@ -146,7 +128,7 @@ def instance(master: EventRecord, day: dt.date) -> EventRecord:
 
 def _window_dates(master: EventRecord, start: dt.datetime, end: dt.datetime
                   ) -> tuple[dt.date, dt.date]:
-    zone = resolve_zone(_zone_names(master)[0])
+    zone = _start_zone(master)
     length = master.end - master.start
     # a day either side: all-day occurrences are floating dates, compared in any zone
     since = (start - length).astimezone(zone).date() - dt.timedelta(days=1)
@@ -231,19 +213,12 @@ def update_instance(store: Store, master: EventRecord, day: dt.date,
 def _check_boundaries(master: EventRecord, day: dt.date, moved: EventRecord) -> None:
     """Outlook's rule for exceptions: not on or before the previous occurrence's day, not on
     or after the next one's."""
-    recurrence = master.fields["recurrence"]
-    zone = resolve_zone(_zone_names(master)[0])
-    before, after = patterns.neighbours(recurrence, day)
-    new_day = moved.start.astimezone(zone).date()
-    if moved.fields.get("isAllDay"):
-        new_day = dt.date.fromisoformat(moved.fields["_allDayStart"][:10])
+    before, after = patterns.neighbours(master.fields["recurrence"], day)
+    new_day = local_start_date(moved)
     for neighbour, later in ((before, False), (after, True)):
         if neighbour is None:
             continue
-        placed = instance(master, neighbour)
-        placed_day = placed.start.astimezone(zone).date()
-        if placed.fields.get("isAllDay"):
-            placed_day = dt.date.fromisoformat(placed.fields["_allDayStart"][:10])
+        placed_day = local_start_date(instance(master, neighbour))
         if (new_day >= placed_day) if later else (new_day <= placed_day):
             raise GraphError(400, "ErrorOccurrenceCrossingBoundary",
                              "Modified occurrence is crossing or overlapping adjacent "
