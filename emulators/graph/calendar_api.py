@@ -1,15 +1,17 @@
-"""Graph v1.0 calendar routes: rooms, users, calendars, events and calendarView."""
+"""Graph v1.0 calendar routes: rooms, users, calendars, events (and their series instances),
+calendarView."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from . import series
 from .api import ApiRequest, ApiResponse, GraphError, parse_iso
 from .events import (
     apply_payload,
     new_record,
-    overlaps,
     parse_expand,
     parse_filter,
     render,
@@ -66,6 +68,7 @@ class CalendarApi:
             router.add("PATCH", base + "/{event}", self.update_event)
             router.add("DELETE", base + "/{event}", self.delete_event)
             router.add("POST", base + "/{event}/cancel", self.cancel_event)
+            router.add("GET", base + "/{event}/instances", self.list_instances)
         for view in VIEWS:
             router.add("GET", view, self.calendar_view)
 
@@ -269,17 +272,25 @@ class CalendarApi:
             )
 
     def get_event(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """GET .../events/{id}."""
+        """GET .../events/{id} (an event, or an occurrence or exception of a series)."""
         mailbox = self._mailbox(params)
-        return self._one(req, mailbox, self.store.event(mailbox, params["event"]))
+        with self.store.lock:
+            found = series.view(self.store, mailbox, params["event"])
+        return self._one(req, mailbox, found)
 
     def update_event(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """PATCH .../events/{id}: merge properties, new changeKey."""
+        """PATCH .../events/{id}: merge properties, new changeKey. An occurrence becomes an
+        exception; a master's new timing regenerates its series (series.py)."""
         mailbox = self._mailbox(params)
         payload = validate_payload(req.json(), creating=False)
         with self.store.lock:
-            record = self.store.event(mailbox, params["event"])
+            record, day = series.find(self.store, mailbox, params["event"])
+            if day is not None:
+                self._check_if_match(req, series.instance(record, day))
+                return self._one(req, mailbox,
+                                 series.update_instance(self.store, record, day, payload))
             self._check_if_match(req, record)
+            before = series.timing(record)
             backup = (dict(record.fields), dict(record.ext_props), record.start, record.end)
             try:
                 apply_payload(record, payload)
@@ -287,25 +298,51 @@ class CalendarApi:
                 record.fields, record.ext_props, record.start, record.end = backup
                 raise
             self.store.touch(record)
+            series.after_master_update(record, before)
         return self._one(req, mailbox, record)
 
     def delete_event(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """DELETE .../events/{id} → 204."""
+        """DELETE .../events/{id} → 204 (of an occurrence: that occurrence only)."""
         mailbox = self._mailbox(params)
         with self.store.lock:
-            record = self.store.event(mailbox, params["event"])
-            self._check_if_match(req, record)
-            self.store.remove(record)
+            record, day = series.find(self.store, mailbox, params["event"])
+            self._check_if_match(req, record if day is None else series.instance(record, day))
+            self._remove(record, day)
         return ApiResponse(204)
 
+    def _remove(self, record: EventRecord, day: dt.date | None) -> None:
+        """Delete an event, or cancel the one occurrence of a series originally on ``day``."""
+        if day is None:
+            self.store.remove(record)
+        else:
+            series.cancel_instance(self.store, record, day)
+
     def cancel_event(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """POST .../events/{id}/cancel: the organizer's copy is removed → 202."""
+        """POST .../events/{id}/cancel: the organizer's copy is removed → 202 (of an
+        occurrence: that occurrence only)."""
         mailbox = self._mailbox(params)
         if req.body.strip():
             req.json()
         with self.store.lock:
-            self.store.remove(self.store.event(mailbox, params["event"]))
+            self._remove(*series.find(self.store, mailbox, params["event"]))
         return ApiResponse(202)
+
+    def list_instances(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+        """GET .../events/{id}/instances?startDateTime=&endDateTime=: a master's occurrences
+        and exceptions in the window (a single event or an occurrence: itself)."""
+        mailbox = self._mailbox(params)
+        start, end = self.view_window(req)
+        with self.store.lock:
+            record, day = series.find(self.store, mailbox, params["event"])
+            if day is None:
+                found = series.instances(record, start, end)
+            else:
+                one = series.instance(record, day)
+                found = [v for v in series.instances(record, start, end) if v.id == one.id]
+        found = self._order(req, found)
+        context = (f"{self.service.graph_url}/$metadata#users('{mailbox.id}')/events"
+                   f"('{params['event']}')/instances")
+        return self._collection(req, context, found, 10, mailbox)
 
     # calendarView --------------------------------------------------------------------------
 
@@ -333,10 +370,11 @@ class CalendarApi:
         cal = self._calendar(mailbox, params)
         start, end = self.view_window(req)
         predicate = parse_filter(req.q("$filter"))
-        records = [
-            r for r in self.store.mailbox_events(mailbox, cal.id)
-            if overlaps(r, start, end) and predicate(r)
-        ]
-        records = self._order(req, records)
+        with self.store.lock:
+            records = [
+                v for r in self.store.mailbox_events(mailbox, cal.id)
+                for v in series.instances(r, start, end) if predicate(v)
+            ]
+        records = self._order(req, sorted(records, key=lambda v: (v.start, v.created_seq)))
         context = f"{self.service.graph_url}/$metadata#users('{mailbox.id}')/calendarView"
         return self._collection(req, context, records, 10, mailbox)

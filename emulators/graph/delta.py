@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from . import series
 from .api import ApiRequest, ApiResponse, GraphError, iso_utc
 from .calendar_api import VIEWS, preference_headers, wants_immutable_ids
-from .events import overlaps, render
+from .events import render
 from .routing import Router
 from .timezones import output_zone
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from .service import GraphService
+    from .store import EventRecord, Mailbox
 
 DEFAULT_PAGE_SIZE = 10
 MAX_TOKENS = 10_000
@@ -40,7 +42,8 @@ class DeltaRound:
     start: dt.datetime
     end: dt.datetime
     upto: int
-    items: list[tuple[str, bool]] = field(default_factory=list)  # (event id, removed)
+    # (event id, immutable id, removed); series show as their occurrences and exceptions
+    items: list[tuple[str, str, bool]] = field(default_factory=list)
     offset: int = 0
 
 
@@ -139,22 +142,24 @@ class DeltaApi:
         mailbox = self.store.mailboxes[mailbox_id]
         with self.store.lock:
             upto = self.store.seq
-            items: list[tuple[str, bool]] = []
+            items: list[tuple[str, str, bool]] = []
             if since is None:
                 for record in self.store.mailbox_events(mailbox, calendar_id):
-                    if overlaps(record, start, end):
-                        items.append((record.id, False))
+                    items += [(v.id, v.immutable_id, False)
+                              for v in series.instances(record, start, end)]
             else:
                 for record in self.store.changed_since(mailbox, calendar_id, since, upto):
-                    inside = overlaps(record, start, end)
-                    if record.deleted:
-                        if inside:
-                            items.append((record.id, True))
-                    elif inside:
-                        items.append((record.id, False))
-                    elif record.created_seq <= since:
-                        items.append((record.id, True))  # moved out of the window
+                    items += [(v.id, v.immutable_id, removed)
+                              for v, removed in series.delta_items(record, start, end, since)]
         return DeltaRound(path, mailbox_id, calendar_id, start, end, upto, items)
+
+    def _current(self, mailbox: Mailbox, event_id: str) -> EventRecord | None:
+        """The event or instance as it is now, None when it is gone."""
+        try:
+            with self.store.lock:
+                return series.view(self.store, mailbox, event_id)
+        except GraphError:
+            return None
 
     def _page(self, req: ApiRequest, current: DeltaRound) -> ApiResponse:
         prefer = req.prefer()
@@ -167,14 +172,12 @@ class DeltaApi:
         immutable = wants_immutable_ids(req)
         chunk = current.items[current.offset : current.offset + size]
         values: list[dict[str, Any]] = []
-        for event_id, removed in chunk:
-            record = self.store.events.get(event_id)
-            if removed or record is None:
-                gone = self.store.tombstones.get(event_id) or record
-                shown = gone.immutable_id if (gone and immutable) else event_id
+        for event_id, immutable_id, removed in chunk:
+            record = None if removed else self._current(mailbox, event_id)
+            if record is None:  # removed, or gone again since the round was computed
                 values.append({
                     "@odata.type": "#microsoft.graph.event",
-                    "id": shown,
+                    "id": immutable_id if immutable else event_id,
                     "@removed": {"reason": "deleted"},
                 })
             else:

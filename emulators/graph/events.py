@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from . import recurrence as patterns
 from .api import GraphError, iso_utc, utc_now
 from .store import EventRecord, Mailbox, new_change_key, outlook_id
 from .timezones import format_local, is_midnight, parse_local, resolve_zone
@@ -135,6 +136,69 @@ def apply_payload(record: EventRecord, payload: dict[str, Any]) -> None:
     fields["originalStartTimeZone"] = start_zone
     fields["originalEndTimeZone"] = end_zone
     record.start, record.end = start, end
+    if fields.get("recurrence"):
+        settle_recurrence(record, strict="recurrence" in payload)
+
+
+def local_start_date(record: EventRecord) -> dt.date:
+    """The date the event starts on in its own time zone."""
+    if record.fields.get("isAllDay"):
+        return dt.date.fromisoformat(record.fields["_allDayStart"][:10])
+    zone = resolve_zone(record.fields.get("originalStartTimeZone") or "UTC")
+    return record.start.astimezone(zone).date()
+
+
+def settle_recurrence(record: EventRecord, strict: bool) -> None:
+    """Validate a series' recurrence, store it in the form Graph answers with, and start the
+    master on the series' first occurrence (Exchange moves a master whose start does not fit
+    the pattern there). ``strict`` when the request set the recurrence: its startDate must
+    then be the start's date; otherwise the stored range follows a moved start."""
+    fields = record.fields
+    zone_name = fields.get("originalStartTimeZone") or "UTC"
+    start_date = local_start_date(record)
+    raw = fields["recurrence"]
+    if not strict and isinstance(raw, dict) and isinstance(raw.get("range"), dict):
+        raw = {**raw, "range": {**raw["range"], "startDate": start_date.isoformat()}}
+    normal = patterns.normalize(raw, start_date, zone_name)
+    first = patterns.first_date(normal)
+    if first is None:
+        raise GraphError(400, "ErrorRecurrenceHasNoOccurrence",
+                         "Recurrence has no occurrences in the specified range.")
+    if first != start_date:
+        shift_to(record, first)
+        normal["range"]["startDate"] = first.isoformat()
+    fields["recurrence"] = normal
+
+
+def shift_to(record: EventRecord, day: dt.date) -> None:
+    """Move the event to ``day`` keeping its local start time and its duration."""
+    fields = record.fields
+    start_zone = fields.get("originalStartTimeZone") or "UTC"
+    end_zone = fields.get("originalEndTimeZone") or start_zone
+    if fields.get("isAllDay"):
+        old = dt.datetime.fromisoformat(fields["_allDayStart"])
+        length = dt.datetime.fromisoformat(fields["_allDayEnd"]) - old
+        local = dt.datetime.combine(day, dt.time())
+        fields["_allDayStart"] = local.isoformat()
+        fields["_allDayEnd"] = (local + length).isoformat()
+        zone = resolve_zone(start_zone)
+        record.start = local.replace(tzinfo=zone).astimezone(dt.UTC)
+        record.end = (local + length).replace(tzinfo=zone).astimezone(dt.UTC)
+        fields["start"] = {"dateTime": fields["_allDayStart"], "timeZone": start_zone}
+        fields["end"] = {"dateTime": fields["_allDayEnd"], "timeZone": end_zone}
+        return
+    length = record.end - record.start
+    zone = resolve_zone(start_zone)
+    local = dt.datetime.combine(day, record.start.astimezone(zone).time(), tzinfo=zone)
+    record.start = local.astimezone(dt.UTC)
+    record.end = record.start + length
+    fields["start"] = _local_spec(record.start, start_zone)
+    fields["end"] = _local_spec(record.end, end_zone)
+
+
+def _local_spec(moment: dt.datetime, zone_name: str) -> dict[str, str]:
+    local = moment.astimezone(resolve_zone(zone_name)).replace(tzinfo=None)
+    return {"dateTime": local.isoformat(), "timeZone": zone_name}
 
 
 def new_record(mailbox: Mailbox, calendar_id: str, payload: dict[str, Any]) -> EventRecord:
@@ -235,6 +299,11 @@ def render(
                       or {"name": mailbox.display_name, "address": mailbox.upn}},
         "onlineMeeting": None,
     }
+    instance = f.get("_instance")
+    if instance:  # an occurrence or exception of a series (see series.py)
+        out["type"] = instance["type"]
+        out["seriesMasterId"] = instance["masterImmutableId" if immutable else "masterId"]
+        out["originalStart"] = instance["originalStart"]
     if select:
         wanted = {s.strip().lower() for s in select if s.strip()}
         out = {k: v for k, v in out.items() if k in {"@odata.etag", "id"} or k.lower() in wanted}

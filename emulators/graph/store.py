@@ -73,6 +73,19 @@ class EventRecord:
     seq: int = 0
     created_seq: int = 0
     deleted: bool = False
+    # Series masters only (see series.py). `series_seq` is the last change every occurrence
+    # inherits; `exceptions` and `cancelled` are keyed by the occurrence's original local
+    # date; `history` keeps the timings a series had before, so delta can name the
+    # occurrences a change removed.
+    series_seq: int = 0
+    exceptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_series(self) -> bool:
+        """True for a series master (an event with a recurrence)."""
+        return bool(self.fields.get("recurrence"))
 
 
 def _record_data(record: EventRecord) -> dict[str, Any]:
@@ -82,7 +95,9 @@ def _record_data(record: EventRecord) -> dict[str, Any]:
         "end": record.end.isoformat(), "created": record.created.isoformat(),
         "modified": record.modified.isoformat(), "change_key": record.change_key,
         "ical_uid": record.ical_uid, "ext_props": record.ext_props, "seq": record.seq,
-        "created_seq": record.created_seq,
+        "created_seq": record.created_seq, "series_seq": record.series_seq,
+        "exceptions": record.exceptions, "cancelled": record.cancelled,
+        "history": record.history,
     }
 
 
@@ -190,17 +205,23 @@ class Store:
     def add(self, record: EventRecord) -> None:
         """Store a new event and tell the listeners."""
         with self.lock:
-            record.seq = record.created_seq = self.next_seq()
+            record.seq = record.created_seq = record.series_seq = self.next_seq()
             self.events[record.id] = record
             self.by_immutable[record.immutable_id] = record.id
         self._notify("created", record)
 
-    def touch(self, record: EventRecord) -> None:
-        """Mark an event as modified (new changeKey, sequence) and tell the listeners."""
+    def touch(self, record: EventRecord, whole_series: bool = True) -> None:
+        """Mark an event as modified (new changeKey, sequence) and tell the listeners.
+
+        ``whole_series`` is False for a change to one occurrence of a series (an exception
+        or a cancellation): it is kept in the master, but the other occurrences are
+        unchanged."""
         with self.lock:
             record.change_key = new_change_key()
             record.modified = dt.datetime.now(dt.UTC)
             record.seq = self.next_seq()
+            if whole_series:
+                record.series_seq = record.seq
         self._notify("updated", record)
 
     def remove(self, record: EventRecord) -> None:
@@ -277,7 +298,10 @@ class Store:
                     modified=dt.datetime.fromisoformat(item["modified"]),
                     change_key=item["change_key"], ical_uid=item["ical_uid"],
                     ext_props=item.get("ext_props", {}), seq=item["seq"],
-                    created_seq=item["created_seq"], deleted=item["tombstone"])
+                    created_seq=item["created_seq"], deleted=item["tombstone"],
+                    series_seq=item.get("series_seq", 0),
+                    exceptions=item.get("exceptions", {}), cancelled=item.get("cancelled", {}),
+                    history=item.get("history", []))
                 (self.tombstones if record.deleted else self.events)[record.id] = record
                 self.by_immutable[record.immutable_id] = record.id
             self.seq = max(self.seq, int(data.get("seq", 0)))

@@ -4,6 +4,14 @@ Outlook event subscriptions may last at most 10080 minutes (under 7 days). Both 
 notification URL and the lifecycle URL are validated on creation. Change notifications are
 posted from background threads, three tries within about ten seconds; expired
 subscriptions are dropped and stop notifying.
+
+Recurring series: a notification always names the series master, never an occurrence.
+Creating or deleting a series notifies `created` / `deleted` for the master; any change to
+the series or to one of its occurrences (an exception, a cancelled occurrence) notifies
+`updated` for the master. That is what Graph is observed to send ("Removal of a recurring
+event instance causes only update notification on the SeriesMaster event"); the docs name
+no occurrence-level notification. A subscriber reads the master's instances (or runs a
+calendarView delta round) to learn which occurrences changed.
 """
 
 from __future__ import annotations
