@@ -194,8 +194,10 @@ def _rule_pattern(rule: Rule, start: datetime | date) -> dict[str, Any]:
 def _refuse_beyond_graph(rule: Rule, start: datetime | date) -> None:
     if rule.freq in _FREQ_NAMES:
         raise Inexpressible(f"Outlook has no {_FREQ_NAMES[rule.freq]} recurrence")
-    if rule.rscale not in (None, "GREGORIAN") or rule.skip not in (None, "OMIT"):
+    if rule.rscale not in (None, "GREGORIAN"):
         raise Inexpressible("Outlook has only the Gregorian calendar")
+    if rule.skip not in (None, "OMIT"):
+        raise Inexpressible("Outlook cannot move a date a month lacks to a neighbouring day")
     if any(not name.startswith("X-") for name in rule.extra):
         raise Inexpressible(f"Outlook has no {', '.join(sorted(rule.extra))} rule part")
     if rule.byweekno:
