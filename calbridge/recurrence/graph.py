@@ -80,7 +80,7 @@ def rrule_to_pattern(rrule: str, start: datetime | date, zone: str) -> dict[str,
         raise Inexpressible(
             "the series' start is not one of its rule's occurrences, and Outlook would drop it",
             rule=rrule)
-    return {"pattern": pattern, "range": _rule_range(rule, start, local, zone)}
+    return {"pattern": pattern, "range": _rule_range(rule, local, zone)}
 
 
 # ---- Graph -> RRULE ---------------------------------------------------------------------
@@ -326,8 +326,7 @@ def _short_months_covered(rule: Rule, start: datetime | date, day: int) -> bool:
     return all((28 if m == 2 else calendar.monthrange(2023, m)[1]) >= day for m in months)
 
 
-def _rule_range(rule: Rule, start: datetime | date, local: datetime | date,
-                zone: str) -> dict[str, Any]:
+def _rule_range(rule: Rule, local: datetime | date, zone: str) -> dict[str, Any]:
     first = local.date() if isinstance(local, datetime) else local
     out: dict[str, Any] = {"startDate": first.isoformat()}
     if rule.count is not None:
