@@ -45,11 +45,12 @@ def expand(rrule: str | Rule, start: datetime | date, end: datetime | date, zone
 
     The series' first start is always an occurrence, whether or not the rule produces it
     (as most calendar software reads RFC 5545's "undefined" case); it does not count
-    towards COUNT. Timed occurrences last the series' exact duration (RFC 5545 section
-    3.8.5.3). An exdate removes the occurrence starting at that instant (a naive one is
-    read in `zone`); a date exdate on a timed series removes that local day's. Windows
-    given as dates or naive datetimes are read in `zone`. Raises `ValidationFailed` for a
-    rule that is not RFC 5545 or uses a calendar scale other than Gregorian, and
+    towards COUNT. A rule whose UNTIL is before the start has no occurrences. Timed
+    occurrences last the series' exact duration (RFC 5545 section 3.8.5.3). An exdate
+    removes the occurrence starting at that instant (a naive one is read in `zone`); a
+    date exdate on a timed series removes that local day's. Windows given as dates or
+    naive datetimes are read in `zone`. Raises `ValidationFailed` for a rule that is not
+    RFC 5545 or uses a calendar scale other than Gregorian, and
     `TooManyOccurrences` past `MAX_OCCURRENCES`.
     """
     rule = rrule if isinstance(rrule, Rule) else Rule.parse(rrule)
@@ -117,6 +118,7 @@ class _Series:
             self.start = local
             self.anchor = local.replace(fold=0)
         until = _until(rule.until, tz, all_day)
+        self.ended_before_start = until is not None and until < self.anchor
         try:
             self.rule = du.rrule(
                 _FREQ[rule.freq], dtstart=self.anchor, interval=rule.interval,
@@ -133,6 +135,8 @@ class _Series:
 
     def starts(self, stop: datetime) -> Iterator[datetime | date]:
         """The series' starts in order, up to a little past the instant `stop`."""
+        if self.ended_before_start:
+            return  # UNTIL before the start: nothing, as recurring-ical-events reads it
         yield self.start
         walked = 0
         for moment in self.rule:

@@ -80,7 +80,7 @@ def rrule_to_pattern(rrule: str, start: datetime | date, zone: str) -> dict[str,
         raise Inexpressible(
             "the series' start is not one of its rule's occurrences, and Outlook would drop it",
             rule=rrule)
-    return {"pattern": pattern, "range": _rule_range(rule, start, local, zone)}
+    return {"pattern": pattern, "range": _rule_range(rule, local, zone)}
 
 
 # ---- Graph -> RRULE ---------------------------------------------------------------------
@@ -194,8 +194,10 @@ def _rule_pattern(rule: Rule, start: datetime | date) -> dict[str, Any]:
 def _refuse_beyond_graph(rule: Rule, start: datetime | date) -> None:
     if rule.freq in _FREQ_NAMES:
         raise Inexpressible(f"Outlook has no {_FREQ_NAMES[rule.freq]} recurrence")
-    if rule.rscale not in (None, "GREGORIAN") or rule.skip not in (None, "OMIT"):
+    if rule.rscale not in (None, "GREGORIAN"):
         raise Inexpressible("Outlook has only the Gregorian calendar")
+    if rule.skip not in (None, "OMIT"):
+        raise Inexpressible("Outlook cannot move a date a month lacks to a neighbouring day")
     if any(not name.startswith("X-") for name in rule.extra):
         raise Inexpressible(f"Outlook has no {', '.join(sorted(rule.extra))} rule part")
     if rule.byweekno:
@@ -324,8 +326,7 @@ def _short_months_covered(rule: Rule, start: datetime | date, day: int) -> bool:
     return all((28 if m == 2 else calendar.monthrange(2023, m)[1]) >= day for m in months)
 
 
-def _rule_range(rule: Rule, start: datetime | date, local: datetime | date,
-                zone: str) -> dict[str, Any]:
+def _rule_range(rule: Rule, local: datetime | date, zone: str) -> dict[str, Any]:
     first = local.date() if isinstance(local, datetime) else local
     out: dict[str, Any] = {"startDate": first.isoformat()}
     if rule.count is not None:
