@@ -4,10 +4,15 @@ emulator and the example booking system, with the engine's clock moved to let da
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from calbridge.bridges.base import Capabilities, TimeWindow
+from calbridge.model import End, Event, EventKind, Recurrence, ResourceMapping, StoredEnd
+from calbridge.recurrence import expand
+from tests.fixtures.memory_bridge import MemoryBridge
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged
 from tests.fixtures.two_bridges import ROOM
 
@@ -329,3 +334,138 @@ def test_exceptions_cancellations_and_pattern_changes_reach_the_other_rooms_seri
     both_ways(bridged, rooms)
     assert masters(bridged, OTHER_ROOM) == []
     assert occurrences_in(bridged, OTHER_ROOM) == []
+
+
+def test_notices_naming_only_the_master_bring_the_whole_series_across(
+        bridged: Bridged) -> None:
+    # Graph's change notifications for a series name its master, whatever changed in it
+    # (an exception, a cancelled occurrence): each is handled as the webhook handles it.
+    rooms = bridged.map_rooms()
+
+    def notice(master_id: str) -> None:
+        engine = bridged.engine
+        engine.sync_item(bridged.fresh(), End.B, master_id, "webhook")
+        engine.sync_item(bridged.fresh(rooms), End.A, master_id, "webhook")
+
+    master, first = weekly(bridged, "Yoga")
+    notice(master["id"])
+    assert [local(s).date() for s in booked_starts(bridged)] == [
+        (first + timedelta(weeks=n)).date() for n in range(4)]
+    assert [m["type"] for m in masters(bridged, OTHER_ROOM)] == ["seriesMaster"]
+    second, third = instances(bridged, master)[1:3]
+    assert bridged.graph.patch(f"/users/{ROOM}/events/{second['id']}",
+                               json={"subject": "Yoga (outdoors)"}).status_code == 200
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{third['id']}").status_code == 204
+    notice(master["id"])
+    assert [b["title"] for b in bridged.live_bookings()] == ["Yoga", "Yoga (outdoors)", "Yoga"]
+    assert [(o["type"], o["subject"]) for o in occurrences_in(bridged, OTHER_ROOM)] == [
+        ("occurrence", "Yoga"), ("exception", "Yoga (outdoors)"), ("occurrence", "Yoga")]
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    notice(master["id"])
+    assert bridged.live_bookings() == []
+    assert masters(bridged, OTHER_ROOM) == []
+
+
+class RecurringBoard(MemoryBridge):
+    """A calendar system with recurrence whose rules may be ones Outlook cannot express
+    (an RFC 5545 calendar such as CalDAV's): masters with their RRULE, listed as their
+    occurrences, as Graph's calendar view lists them."""
+
+    type_name = "board"
+    capabilities: ClassVar[Capabilities] = Capabilities(delta=True, recurrence=True)
+
+    def add_series(self, calendar_id: str, title: str, start: datetime, rrule: str) -> Event:
+        return self._store(calendar_id, Event(
+            id=f"series-{len(self.events[calendar_id]) + 1}", title=title, start=start,
+            end=start + timedelta(minutes=30), timezone="Europe/Oslo",
+            kind=EventKind.SERIES, recurrence=Recurrence(rrule=rrule)))
+
+    def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
+        for event in list(super().list_events(calendar_id, window)):
+            if event.kind is EventKind.SERIES and event.id:
+                yield from self.instances(calendar_id, event.id, window)
+            else:
+                yield event
+
+    def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
+        master = self._calendar(calendar_id).get(series_id)
+        if master is None or master.recurrence is None:
+            return []
+        found = expand(master.recurrence.rrule, master.start, master.end, master.timezone,
+                       master.recurrence.exdates, window.start, window.end)
+        return [master.model_copy(update={
+            "id": f"{series_id}@{each.start.isoformat()}", "kind": EventKind.OCCURRENCE,
+            "series_id": series_id, "original_start": each.start, "start": each.start,
+            "end": each.end, "recurrence": None}) for each in found]
+
+
+def test_a_rule_outlook_cannot_express_goes_across_one_occurrence_at_a_time(
+        bridged: Bridged) -> None:
+    board = RecurringBoard("board", ("studio",))
+    bridged.container.bridges["board"] = board
+    mapping = bridged.container.storage.mappings.add(ResourceMapping(
+        a=StoredEnd(bridge="board", calendar_id="studio"),
+        b=StoredEnd(bridge="outlook", calendar_id=OTHER_ROOM)))
+    start = (bridged.now() + timedelta(days=3)).replace(hour=8, minute=0, second=0,
+                                                        microsecond=0)
+    series_event = board.add_series("studio", "Open studio", start,
+                                    "FREQ=HOURLY;INTERVAL=2;COUNT=5")
+    engine = bridged.engine
+    outcomes = engine.run(bridged.fresh(mapping), End.A)
+    assert [(o.operation, o.status) for o in outcomes if o.written] == [
+        ("create", "completed")] * 5
+    copies = bridged.view(OTHER_ROOM, start - timedelta(hours=1), start + timedelta(days=1))
+    assert sorted((c["type"], c["start"]["dateTime"][:16]) for c in copies) == [
+        ("singleInstance", (start + timedelta(hours=2 * n)).strftime("%Y-%m-%dT%H:%M"))
+        for n in range(5)]
+    series_links = [link for link in bridged.container.storage.links.list(mapping.id)
+                    if link.item_type == "series"]
+    assert [(link.event_id(End.A), link.expanded_because) for link in series_links] == [
+        (series_event.id, "Outlook has no hourly recurrence")]
+    assert not [o for o in engine.run(bridged.fresh(mapping), End.A) if o.written]
+    assert not [o for o in engine.run(bridged.fresh(mapping), End.B) if o.written]
+
+
+def test_all_day_series_stay_all_day_in_the_booking_system_and_the_other_room(
+        bridged: Bridged) -> None:
+    rooms = bridged.map_rooms()
+    first = next_weekday(bridged.now() + timedelta(days=2), 4).replace(
+        hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    wall = "%Y-%m-%dT%H:%M:%S"
+    made = bridged.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Market day", "isAllDay": True,
+        "start": {"dateTime": first.strftime(wall), "timeZone": BERLIN},
+        "end": {"dateTime": (first + timedelta(days=1)).strftime(wall), "timeZone": BERLIN},
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["friday"]},
+                       "range": {"type": "numbered", "numberOfOccurrences": 3,
+                                 "startDate": first.date().isoformat()}}})
+    assert made.status_code == 201, made.text
+    bridged.to_booking()
+    both_ways(bridged, rooms)
+    bookings = bridged.live_bookings()
+    assert [(b["all_day"], b["start_time"][:10]) for b in bookings] == [
+        (True, (first + timedelta(weeks=n)).date().isoformat()) for n in range(3)]
+    theirs = occurrences_in(bridged, OTHER_ROOM)
+    assert [(o["isAllDay"], o["start"]["dateTime"][:10]) for o in theirs] == [
+        (True, (first + timedelta(weeks=n)).date().isoformat()) for n in range(3)]
+    assert [m["isAllDay"] for m in masters(bridged, OTHER_ROOM)] == [True]
+
+
+def test_a_series_in_new_york_time_keeps_nine_oclock_there_in_the_other_room(
+        bridged: Bridged) -> None:
+    # Weekly on Tuesdays at 09:00 New York time, over the second Sunday of March.
+    rooms = bridged.map_rooms()
+    year = (bridged.now() + timedelta(days=60)).year
+    march = datetime(year, 3, 1)
+    change = march + timedelta(days=(6 - march.weekday()) % 7 + 7)  # second Sunday
+    first = change - timedelta(days=12) + timedelta(hours=9)  # a Tuesday, 09:00
+    series(bridged, "Standup (NY)", first, {"type": "weekly", "interval": 1,
+                                            "daysOfWeek": ["tuesday"]},
+           {"type": "numbered", "numberOfOccurrences": 4}, zone="Eastern Standard Time")
+    both_ways(bridged, rooms)
+    theirs = occurrences_in(bridged, OTHER_ROOM)
+    starts = [local(datetime.fromisoformat(o["start"]["dateTime"][:19]).replace(tzinfo=UTC),
+                    "America/New_York") for o in theirs]
+    assert [(s.date(), s.hour) for s in starts] == [
+        ((first + timedelta(weeks=n)).date(), 9) for n in range(4)]
+    assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
