@@ -131,6 +131,7 @@ def test_a_weekly_series_of_four_gives_four_bookings_each_linked_to_its_series(
 def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) -> None:
     master, first = weekly(bridged, "Stand-up")
     bridged.to_booking()
+    before = {b["start_time"]: b["id"] for b in bridged.live_bookings()}
     changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
         "recurrence": {"pattern": {"type": "daily", "interval": 1},
                        "range": {"type": "numbered", "numberOfOccurrences": 10,
@@ -141,6 +142,29 @@ def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) 
     starts = booked_starts(bridged)
     assert [s.date() for s in starts] == [(first + timedelta(days=n)).date() for n in range(10)]
     assert all((s.hour, s.minute) == (9, 0) for s in starts)
+    # The two Mondays still in the series keep their bookings; the other two are cancelled.
+    after = {b["start_time"]: b["id"] for b in bridged.live_bookings()}
+    kept = {start: booking for start, booking in before.items() if start in after}
+    assert len(kept) == 2 and all(after[start] == booking for start, booking in kept.items())
+
+
+def test_moving_and_renaming_the_series_updates_every_booking_in_place(
+        bridged: Bridged) -> None:
+    master, first = weekly(bridged, "Council")
+    bridged.to_booking()
+    ids = [b["id"] for b in bridged.live_bookings()]
+    wall = "%Y-%m-%dT%H:%M:%S"
+    moved = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
+        "subject": "Council (open session)",
+        "start": {"dateTime": (first + timedelta(hours=1)).strftime(wall), "timeZone": BERLIN},
+        "end": {"dateTime": (first + timedelta(hours=2)).strftime(wall), "timeZone": BERLIN}})
+    assert moved.status_code == 200, moved.text
+    outcomes = [o for o in bridged.to_booking() if o.written]
+    assert [(o.operation, o.item_type) for o in outcomes] == [("update", "occurrence")] * 4
+    assert [b["id"] for b in bridged.live_bookings()] == ids
+    assert {b["title"] for b in bridged.live_bookings()} == {"Council (open session)"}
+    assert [(s.date(), s.hour) for s in booked_starts(bridged)] == [
+        ((first + timedelta(weeks=n)).date(), 10) for n in range(4)]
 
 
 def test_one_exception_moves_one_booking_and_one_cancelled_occurrence_cancels_one(
