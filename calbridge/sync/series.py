@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.errors import AlreadyExists
 from calbridge.model import (
     End,
     Event,
@@ -133,6 +134,12 @@ class SeriesPass:
             return set()  # not (or no longer) a series: its events sync one by one
         reason = ("the series' rule could not be read" if master.recurrence is None
                   else self.ends.bridges[self.target].refuses(master))
+        if reason is None and link is None and any(
+                each.id in self._by_source
+                for each in bridge.instances(calendar, series_id, self.horizon)):
+            # Its occurrences were synced as events of their own before series were kept:
+            # a copy of the series now would show every date twice.
+            reason = "its occurrences were already synced one by one"
         if reason is not None:
             self._expand(master, link, reason)
             return None
@@ -208,7 +215,7 @@ class SeriesPass:
         keys = set()
         for occurrence in ours:
             keys.add(occurrence_key(occurrence))
-            if occurrence.id in linked[source]:
+            if occurrence.id in linked[source] or occurrence.id in self._by_source:
                 continue
             match = waiting.pop(occurrence_key(occurrence), None)
             if match is None or not occurrence.id or not match.id:
@@ -228,7 +235,10 @@ class SeriesPass:
             pair.status, pair.pending_end = SyncStatus.SYNCED, None
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
-            self.engine.stores.links.add(pair)
+            try:
+                self.engine.stores.links.add(pair)
+            except AlreadyExists:
+                continue  # paired meanwhile by another worker
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue

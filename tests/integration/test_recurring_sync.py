@@ -10,7 +10,17 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from calbridge.bridges.base import Capabilities, TimeWindow
-from calbridge.model import End, Event, EventKind, Recurrence, ResourceMapping, StoredEnd
+from calbridge.model import (
+    End,
+    Event,
+    EventKind,
+    EventLink,
+    LinkEnd,
+    Recurrence,
+    ResourceMapping,
+    StoredEnd,
+    SyncStatus,
+)
 from calbridge.recurrence import expand
 from tests.fixtures.memory_bridge import MemoryBridge
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged
@@ -493,3 +503,29 @@ def test_a_series_in_new_york_time_keeps_nine_oclock_there_in_the_other_room(
     assert [(s.date(), s.hour) for s in starts] == [
         ((first + timedelta(weeks=n)).date(), 9) for n in range(4)]
     assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
+
+
+def test_a_series_synced_occurrence_by_occurrence_before_is_never_doubled(
+        bridged: Bridged) -> None:
+    # Before series were kept as series, an occurrence went to the other room as an event
+    # of its own: such a pair stays, and the series keeps going across that way.
+    rooms = bridged.map_rooms()
+    master, _first = weekly(bridged, "Orchestra")
+    first_occurrence = instances(bridged, master)[0]
+    copy = bridged.graph.post(f"/users/{OTHER_ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Orchestra", "start": first_occurrence["start"],
+        "end": first_occurrence["end"]}).json()
+    old = EventLink(mapping_id=rooms.id, origin=End.A, status=SyncStatus.SYNCED,
+                    a=LinkEnd(bridge="outlook", calendar_id=ROOM,
+                              event_id=first_occurrence["id"]),
+                    b=LinkEnd(bridge="outlook", calendar_id=OTHER_ROOM, event_id=copy["id"]))
+    bridged.container.storage.links.add(old)
+    both_ways(bridged, rooms)
+    assert [m["type"] for m in masters(bridged, OTHER_ROOM)] == ["singleInstance"] * 4
+    assert shown(bridged, OTHER_ROOM) == [
+        ("singleInstance", subject, start) for _type, subject, start in shown(bridged, ROOM)]
+    series_links = [link for link in bridged.container.storage.links.list(rooms.id)
+                    if link.item_type == "series"]
+    assert [link.expanded_because for link in series_links] == [
+        "its occurrences were already synced one by one"]
+    assert not [o for o in both_ways(bridged, rooms) if o.written]
