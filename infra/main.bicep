@@ -88,6 +88,11 @@ param calbridgeSyncPastDays int = 30
 @minValue(1)
 param calbridgeSyncFutureDays int = 365
 
+@description('CALBRIDGE_RECURRENCE_HORIZON_DAYS: days ahead that the occurrences of a recurring series become one event each in a calendar without recurrence.')
+@minValue(1)
+@maxValue(3650)
+param calbridgeRecurrenceHorizonDays int = 365
+
 @description('CALBRIDGE_MAX_ATTEMPTS: attempts before a failing operation is left for an operator.')
 @minValue(1)
 param calbridgeMaxAttempts int = 8
@@ -313,6 +318,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deletionSyncSchedule: deletionSyncSchedule
     calbridgeSyncPastDays: calbridgeSyncPastDays
     calbridgeSyncFutureDays: calbridgeSyncFutureDays
+    calbridgeRecurrenceHorizonDays: calbridgeRecurrenceHorizonDays
     calbridgeMaxAttempts: calbridgeMaxAttempts
     calbridgeMassDeleteShare: calbridgeMassDeleteShare
     calbridgeMassDeleteMin: calbridgeMassDeleteMin

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.errors import AlreadyExists
 from calbridge.model import (
     End,
     Event,
@@ -30,7 +31,7 @@ from calbridge.model import (
 from calbridge.sync.fields import field_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
-from calbridge.sync.plan import GONE, PlannedOperation, instant, plan_event
+from calbridge.sync.plan import GONE, PlannedOperation, instant, overlaps, plan_event
 
 if TYPE_CHECKING:
     from calbridge.sync.engine import Ends, SyncEngine
@@ -61,6 +62,12 @@ class SeriesPass:
         # Source occurrences whose series' copy has no such occurrence (cancelled there):
         # never written as events of their own.
         self.unpaired: set[str] = set()
+        # What the pass read of each touched series at the source: its occurrences and
+        # exceptions in the horizon (a webhook names only the master, so these carry its
+        # exceptions), and its paired occurrences no longer among them (cancelled).
+        self.read: list[Event] = []
+        self.vanished: list[str] = []
+        self._whole: set[str] = set()
         self._by_source = {sid: link for link in links if (sid := link.event_id(source))}
         self._by_id = {link.id: link for link in links}
 
@@ -82,18 +89,24 @@ class SeriesPass:
                 touched.setdefault(series_id, None)
         closed: set[str] = set()
         expanded: set[str] = set()
+        # A series named as a whole (a webhook names only its master) is read whole: its
+        # occurrences carry the exceptions and cancellations the notice stands for.
+        self._whole = {series_id for series_id, master in touched.items() if master}
         for series_id, master in touched.items():
             done = self._one(series_id, master)
             if done is None:
                 expanded.add(series_id)
             else:
                 closed |= done
-        changed = [event for event in changes.changed
+        listed = {event.id for event in changes.changed}
+        changed = [event for event in [*changes.changed,
+                                       *(e for e in self.read if e.id not in listed)]
                    if (event.kind is not EventKind.SERIES or event.id in expanded)
                    and event.id not in self.unpaired
                    and not (event.kind.in_series and instant(event.start) >= self.horizon.end
                             and event.series_id not in expanded)]
-        deleted = [gone for gone in changes.deleted if gone not in closed]
+        deleted = [gone for gone in dict.fromkeys([*changes.deleted, *self.vanished])
+                   if gone not in closed]
         return ChangeSet(changed=changed, deleted=deleted, cursor=changes.cursor,
                          complete=changes.complete)
 
@@ -121,6 +134,12 @@ class SeriesPass:
             return set()  # not (or no longer) a series: its events sync one by one
         reason = ("the series' rule could not be read" if master.recurrence is None
                   else self.ends.bridges[self.target].refuses(master))
+        if reason is None and link is None and any(
+                each.id in self._by_source
+                for each in bridge.instances(calendar, series_id, self.horizon)):
+            # Its occurrences were synced as events of their own before series were kept:
+            # a copy of the series now would show every date twice.
+            reason = "its occurrences were already synced one by one"
         if reason is not None:
             self._expand(master, link, reason)
             return None
@@ -186,12 +205,17 @@ class SeriesPass:
         paired = [pair for pair in self.engine.stores.links.list(ends.mapping.id)
                   if pair.series_link == series.id and pair.status not in GONE]
         linked = {end: {pair.event_id(end) for pair in paired} for end in (source, target)}
+        if series.event_id(source) in self._whole:
+            self.read += ours
+        present = {each.id for each in ours}
+        self.vanished += [sid for pair in paired if (sid := pair.event_id(source))
+                          and sid not in present and overlaps(pair, self.horizon)]
         waiting = {occurrence_key(each): each for each in theirs
                    if each.id not in linked[target]}
         keys = set()
         for occurrence in ours:
             keys.add(occurrence_key(occurrence))
-            if occurrence.id in linked[source]:
+            if occurrence.id in linked[source] or occurrence.id in self._by_source:
                 continue
             match = waiting.pop(occurrence_key(occurrence), None)
             if match is None or not occurrence.id or not match.id:
@@ -211,7 +235,10 @@ class SeriesPass:
             pair.status, pair.pending_end = SyncStatus.SYNCED, None
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
-            self.engine.stores.links.add(pair)
+            try:
+                self.engine.stores.links.add(pair)
+            except AlreadyExists:
+                continue  # paired meanwhile by another worker
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue

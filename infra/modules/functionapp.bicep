@@ -96,6 +96,11 @@ param calbridgeSyncPastDays int
 @minValue(1)
 param calbridgeSyncFutureDays int
 
+@description('CALBRIDGE_RECURRENCE_HORIZON_DAYS: days ahead that the occurrences of a recurring series become one event each in a calendar without recurrence.')
+@minValue(1)
+@maxValue(3650)
+param calbridgeRecurrenceHorizonDays int
+
 @description('CALBRIDGE_MAX_ATTEMPTS: attempts before a failing operation is left for an operator.')
 @minValue(1)
 param calbridgeMaxAttempts int
@@ -259,6 +264,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DELETION_SYNC_SCHEDULE', value: deletionSyncSchedule }
         { name: 'CALBRIDGE_SYNC_PAST_DAYS', value: string(calbridgeSyncPastDays) }
         { name: 'CALBRIDGE_SYNC_FUTURE_DAYS', value: string(calbridgeSyncFutureDays) }
+        { name: 'CALBRIDGE_RECURRENCE_HORIZON_DAYS', value: string(calbridgeRecurrenceHorizonDays) }
         { name: 'CALBRIDGE_MAX_ATTEMPTS', value: string(calbridgeMaxAttempts) }
         { name: 'CALBRIDGE_MASS_DELETE_SHARE', value: calbridgeMassDeleteShare }
         { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }

@@ -4,10 +4,25 @@ emulator and the example booking system, with the engine's clock moved to let da
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from calbridge.bridges.base import Capabilities, TimeWindow
+from calbridge.model import (
+    End,
+    Event,
+    EventKind,
+    EventLink,
+    LinkEnd,
+    Recurrence,
+    ResourceMapping,
+    StoredEnd,
+    SyncStatus,
+)
+from calbridge.recurrence import expand
+from tests.fixtures.memory_bridge import MemoryBridge
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged
 from tests.fixtures.two_bridges import ROOM
 
@@ -126,6 +141,7 @@ def test_a_weekly_series_of_four_gives_four_bookings_each_linked_to_its_series(
 def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) -> None:
     master, first = weekly(bridged, "Stand-up")
     bridged.to_booking()
+    before = {b["start_time"]: b["id"] for b in bridged.live_bookings()}
     changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
         "recurrence": {"pattern": {"type": "daily", "interval": 1},
                        "range": {"type": "numbered", "numberOfOccurrences": 10,
@@ -136,6 +152,29 @@ def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) 
     starts = booked_starts(bridged)
     assert [s.date() for s in starts] == [(first + timedelta(days=n)).date() for n in range(10)]
     assert all((s.hour, s.minute) == (9, 0) for s in starts)
+    # The two Mondays still in the series keep their bookings; the other two are cancelled.
+    after = {b["start_time"]: b["id"] for b in bridged.live_bookings()}
+    kept = {start: booking for start, booking in before.items() if start in after}
+    assert len(kept) == 2 and all(after[start] == booking for start, booking in kept.items())
+
+
+def test_moving_and_renaming_the_series_updates_every_booking_in_place(
+        bridged: Bridged) -> None:
+    master, first = weekly(bridged, "Council")
+    bridged.to_booking()
+    ids = [b["id"] for b in bridged.live_bookings()]
+    wall = "%Y-%m-%dT%H:%M:%S"
+    moved = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
+        "subject": "Council (open session)",
+        "start": {"dateTime": (first + timedelta(hours=1)).strftime(wall), "timeZone": BERLIN},
+        "end": {"dateTime": (first + timedelta(hours=2)).strftime(wall), "timeZone": BERLIN}})
+    assert moved.status_code == 200, moved.text
+    outcomes = [o for o in bridged.to_booking() if o.written]
+    assert [(o.operation, o.item_type) for o in outcomes] == [("update", "occurrence")] * 4
+    assert [b["id"] for b in bridged.live_bookings()] == ids
+    assert {b["title"] for b in bridged.live_bookings()} == {"Council (open session)"}
+    assert [(s.date(), s.hour) for s in booked_starts(bridged)] == [
+        ((first + timedelta(weeks=n)).date(), 10) for n in range(4)]
 
 
 def test_one_exception_moves_one_booking_and_one_cancelled_occurrence_cancels_one(
@@ -329,3 +368,164 @@ def test_exceptions_cancellations_and_pattern_changes_reach_the_other_rooms_seri
     both_ways(bridged, rooms)
     assert masters(bridged, OTHER_ROOM) == []
     assert occurrences_in(bridged, OTHER_ROOM) == []
+
+
+def test_notices_naming_only_the_master_bring_the_whole_series_across(
+        bridged: Bridged) -> None:
+    # Graph's change notifications for a series name its master, whatever changed in it
+    # (an exception, a cancelled occurrence): each is handled as the webhook handles it.
+    rooms = bridged.map_rooms()
+
+    def notice(master_id: str) -> None:
+        engine = bridged.engine
+        engine.sync_item(bridged.fresh(), End.B, master_id, "webhook")
+        engine.sync_item(bridged.fresh(rooms), End.A, master_id, "webhook")
+
+    master, first = weekly(bridged, "Yoga")
+    notice(master["id"])
+    assert [local(s).date() for s in booked_starts(bridged)] == [
+        (first + timedelta(weeks=n)).date() for n in range(4)]
+    assert [m["type"] for m in masters(bridged, OTHER_ROOM)] == ["seriesMaster"]
+    second, third = instances(bridged, master)[1:3]
+    assert bridged.graph.patch(f"/users/{ROOM}/events/{second['id']}",
+                               json={"subject": "Yoga (outdoors)"}).status_code == 200
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{third['id']}").status_code == 204
+    notice(master["id"])
+    assert [b["title"] for b in bridged.live_bookings()] == ["Yoga", "Yoga (outdoors)", "Yoga"]
+    assert [(o["type"], o["subject"]) for o in occurrences_in(bridged, OTHER_ROOM)] == [
+        ("occurrence", "Yoga"), ("exception", "Yoga (outdoors)"), ("occurrence", "Yoga")]
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    notice(master["id"])
+    assert bridged.live_bookings() == []
+    assert masters(bridged, OTHER_ROOM) == []
+
+
+class RecurringBoard(MemoryBridge):
+    """A calendar system with recurrence whose rules may be ones Outlook cannot express
+    (an RFC 5545 calendar such as CalDAV's): masters with their RRULE, listed as their
+    occurrences, as Graph's calendar view lists them."""
+
+    type_name = "board"
+    capabilities: ClassVar[Capabilities] = Capabilities(delta=True, recurrence=True)
+
+    def add_series(self, calendar_id: str, title: str, start: datetime, rrule: str) -> Event:
+        return self._store(calendar_id, Event(
+            id=f"series-{len(self.events[calendar_id]) + 1}", title=title, start=start,
+            end=start + timedelta(minutes=30), timezone="Europe/Oslo",
+            kind=EventKind.SERIES, recurrence=Recurrence(rrule=rrule)))
+
+    def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
+        for event in list(super().list_events(calendar_id, window)):
+            if event.kind is EventKind.SERIES and event.id:
+                yield from self.instances(calendar_id, event.id, window)
+            else:
+                yield event
+
+    def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
+        master = self._calendar(calendar_id).get(series_id)
+        if master is None or master.recurrence is None:
+            return []
+        found = expand(master.recurrence.rrule, master.start, master.end, master.timezone,
+                       master.recurrence.exdates, window.start, window.end)
+        return [master.model_copy(update={
+            "id": f"{series_id}@{each.start.isoformat()}", "kind": EventKind.OCCURRENCE,
+            "series_id": series_id, "original_start": each.start, "start": each.start,
+            "end": each.end, "recurrence": None}) for each in found]
+
+
+def test_a_rule_outlook_cannot_express_goes_across_one_occurrence_at_a_time(
+        bridged: Bridged) -> None:
+    board = RecurringBoard("board", ("studio",))
+    bridged.container.bridges["board"] = board
+    mapping = bridged.container.storage.mappings.add(ResourceMapping(
+        a=StoredEnd(bridge="board", calendar_id="studio"),
+        b=StoredEnd(bridge="outlook", calendar_id=OTHER_ROOM)))
+    start = (bridged.now() + timedelta(days=3)).replace(hour=8, minute=0, second=0,
+                                                        microsecond=0)
+    series_event = board.add_series("studio", "Open studio", start,
+                                    "FREQ=HOURLY;INTERVAL=2;COUNT=5")
+    engine = bridged.engine
+    outcomes = engine.run(bridged.fresh(mapping), End.A)
+    assert [(o.operation, o.status) for o in outcomes if o.written] == [
+        ("create", "completed")] * 5
+    copies = bridged.view(OTHER_ROOM, start - timedelta(hours=1), start + timedelta(days=1))
+    assert sorted((c["type"], c["start"]["dateTime"][:16]) for c in copies) == [
+        ("singleInstance", (start + timedelta(hours=2 * n)).strftime("%Y-%m-%dT%H:%M"))
+        for n in range(5)]
+    series_links = [link for link in bridged.container.storage.links.list(mapping.id)
+                    if link.item_type == "series"]
+    assert [(link.event_id(End.A), link.expanded_because) for link in series_links] == [
+        (series_event.id, "Outlook has no hourly recurrence")]
+    assert not [o for o in engine.run(bridged.fresh(mapping), End.A) if o.written]
+    assert not [o for o in engine.run(bridged.fresh(mapping), End.B) if o.written]
+
+
+def test_all_day_series_stay_all_day_in_the_booking_system_and_the_other_room(
+        bridged: Bridged) -> None:
+    rooms = bridged.map_rooms()
+    first = next_weekday(bridged.now() + timedelta(days=2), 4).replace(
+        hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    wall = "%Y-%m-%dT%H:%M:%S"
+    made = bridged.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Market day", "isAllDay": True,
+        "start": {"dateTime": first.strftime(wall), "timeZone": BERLIN},
+        "end": {"dateTime": (first + timedelta(days=1)).strftime(wall), "timeZone": BERLIN},
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["friday"]},
+                       "range": {"type": "numbered", "numberOfOccurrences": 3,
+                                 "startDate": first.date().isoformat()}}})
+    assert made.status_code == 201, made.text
+    bridged.to_booking()
+    both_ways(bridged, rooms)
+    bookings = bridged.live_bookings()
+    assert [(b["all_day"], b["start_time"][:10]) for b in bookings] == [
+        (True, (first + timedelta(weeks=n)).date().isoformat()) for n in range(3)]
+    theirs = occurrences_in(bridged, OTHER_ROOM)
+    assert [(o["isAllDay"], o["start"]["dateTime"][:10]) for o in theirs] == [
+        (True, (first + timedelta(weeks=n)).date().isoformat()) for n in range(3)]
+    assert [m["isAllDay"] for m in masters(bridged, OTHER_ROOM)] == [True]
+
+
+def test_a_series_in_new_york_time_keeps_nine_oclock_there_in_the_other_room(
+        bridged: Bridged) -> None:
+    # Weekly on Tuesdays at 09:00 New York time, over the second Sunday of March.
+    rooms = bridged.map_rooms()
+    year = (bridged.now() + timedelta(days=60)).year
+    march = datetime(year, 3, 1)
+    change = march + timedelta(days=(6 - march.weekday()) % 7 + 7)  # second Sunday
+    first = change - timedelta(days=12) + timedelta(hours=9)  # a Tuesday, 09:00
+    series(bridged, "Standup (NY)", first, {"type": "weekly", "interval": 1,
+                                            "daysOfWeek": ["tuesday"]},
+           {"type": "numbered", "numberOfOccurrences": 4}, zone="Eastern Standard Time")
+    both_ways(bridged, rooms)
+    theirs = occurrences_in(bridged, OTHER_ROOM)
+    starts = [local(datetime.fromisoformat(o["start"]["dateTime"][:19]).replace(tzinfo=UTC),
+                    "America/New_York") for o in theirs]
+    assert [(s.date(), s.hour) for s in starts] == [
+        ((first + timedelta(weeks=n)).date(), 9) for n in range(4)]
+    assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
+
+
+def test_a_series_synced_occurrence_by_occurrence_before_is_never_doubled(
+        bridged: Bridged) -> None:
+    # Before series were kept as series, an occurrence went to the other room as an event
+    # of its own: such a pair stays, and the series keeps going across that way.
+    rooms = bridged.map_rooms()
+    master, _first = weekly(bridged, "Orchestra")
+    first_occurrence = instances(bridged, master)[0]
+    copy = bridged.graph.post(f"/users/{OTHER_ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Orchestra", "start": first_occurrence["start"],
+        "end": first_occurrence["end"]}).json()
+    old = EventLink(mapping_id=rooms.id, origin=End.A, status=SyncStatus.SYNCED,
+                    a=LinkEnd(bridge="outlook", calendar_id=ROOM,
+                              event_id=first_occurrence["id"]),
+                    b=LinkEnd(bridge="outlook", calendar_id=OTHER_ROOM, event_id=copy["id"]))
+    bridged.container.storage.links.add(old)
+    both_ways(bridged, rooms)
+    assert [m["type"] for m in masters(bridged, OTHER_ROOM)] == ["singleInstance"] * 4
+    assert shown(bridged, OTHER_ROOM) == [
+        ("singleInstance", subject, start) for _type, subject, start in shown(bridged, ROOM)]
+    series_links = [link for link in bridged.container.storage.links.list(rooms.id)
+                    if link.item_type == "series"]
+    assert [link.expanded_because for link in series_links] == [
+        "its occurrences were already synced one by one"]
+    assert not [o for o in both_ways(bridged, rooms) if o.written]
