@@ -310,6 +310,9 @@ def test_a_series_reaches_another_room_as_one_series_with_its_rule(bridged: Brid
         k: v for k, v in ours["range"].items() if k != "recurrenceTimeZone"}
     assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
     assert len(shown(bridged, ROOM)) == 4
+    # One series, four paired occurrences.
+    assert bridged.container.storage.links.counts()[1] == {
+        "occurrence": {"synced": 4}, "series": {"synced": 1}}
     # Nothing more to do either way, and no copy comes back to the first room.
     assert not [o for o in both_ways(bridged, rooms) if o.written]
     assert [m["type"] for m in masters(bridged, ROOM)] == ["seriesMaster"]
