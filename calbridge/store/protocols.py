@@ -237,14 +237,16 @@ class Stores(Protocol):
 def tally_links(rows: Iterable[tuple[str, str, str | None, str | None]]
                 ) -> tuple[Counter[str], dict[str, Counter[str]]]:
     """Counts of links given as (status, item type, mapping id, series id): by status, and
-    by item type then status. Occurrence links also count their series once per status
-    under `series` (a series some of whose occurrences are cancelled counts under both)."""
+    by item type then status. Each series of a mapping counts once per status of its pairs
+    under `series` (a series some of whose occurrences are cancelled counts under both),
+    whether it went across as a series or one occurrence at a time."""
     by_status: Counter[str] = Counter()
     by_type: dict[str, Counter[str]] = {}
     series: set[tuple[str, str | None, str]] = set()
     for status, item_type, mapping_id, series_id in rows:
         by_status[status] += 1
-        by_type.setdefault(item_type, Counter())[status] += 1
+        if item_type != "series":  # a series pair is counted with its series below
+            by_type.setdefault(item_type, Counter())[status] += 1
         if series_id:
             series.add((status, mapping_id, series_id))
     for status, _mapping, _series in series:

@@ -222,13 +222,15 @@ class SyncEngine:
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
         early: list[Outcome] = []
+        planned: list[PlannedOperation] = []
         if self.keeps_series(ends):
             series = SeriesPass(self, ends, source, links, self.horizon(span))
             changes = series.run(changes)
-            early, links = series.outcomes, self.stores.links.list(mapping.id)
+            early, planned = series.outcomes, series.planned
+            links = self.stores.links.list(mapping.id)
         changes = self._occurrences(ends, source, changes, links, span)
-        plan = plan_changes(source, changes, links, span,
-                            ends.system(source.other))
+        plan = planned + plan_changes(source, changes, links, span,
+                                      ends.system(source.other))
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
@@ -375,12 +377,15 @@ class SyncEngine:
         changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
             deleted=[source_id])
         early: list[Outcome] = []
+        planned: list[PlannedOperation] = []
         if self.keeps_series(ends):
             series = SeriesPass(self, ends, source, links, self.horizon(window))
             changes = series.run(changes)
-            early, links = series.outcomes, self.stores.links.list(mapping.id)
+            early, planned = series.outcomes, series.planned
+            links = self.stores.links.list(mapping.id)
         changes = self._occurrences(ends, source, changes, links, window)
-        plan = plan_changes(source, changes, links, window, ends.system(source.other))
+        plan = planned + plan_changes(source, changes, links, window,
+                                      ends.system(source.other))
         for op in plan:
             if reason and op.writes:
                 op.reason = f"{op.reason} ({reason})"
@@ -580,10 +585,16 @@ class SyncEngine:
         target_id = link.event_id(op.target)
         if target_id:
             ends.bridges[op.target].delete(ends.calendar(op.target), target_id)
-        link.status, link.pending_end = SyncStatus.CANCELLED, None
-        link.attempts, link.last_error, link.next_attempt_at = 0, None, None
-        link.synced_at, link.cancelled_by = self.clock(), op.source
-        self.stores.links.update(link)
+        closing = [link]
+        if link.item_type == "series":
+            # The copy of the series is gone, and its occurrences with it.
+            closing += [pair for pair in self.stores.links.list(link.mapping_id)
+                        if pair.series_link == link.id and pair.status not in GONE]
+        for each in closing:
+            each.status, each.pending_end = SyncStatus.CANCELLED, None
+            each.attempts, each.last_error, each.next_attempt_at = 0, None, None
+            each.synced_at, each.cancelled_by = self.clock(), op.source
+            self.stores.links.update(each)
         return self._outcome(ends, op, OutcomeStatus.COMPLETED)
 
     def _adopt(self, ends: Ends, op: PlannedOperation) -> Outcome:

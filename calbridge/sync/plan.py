@@ -150,7 +150,11 @@ def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
                                   "deleted in {source}"))
     if changes.complete:
         for source_id, link in by_source_id.items():
-            if source_id not in seen and overlaps(link, window):
+            # A series' master is never listed (calendar views list its occurrences):
+            # whether a series kept as a series, or one of its occurrences, is gone is
+            # decided from the master itself (`calbridge.sync.series`).
+            if (source_id not in seen and overlaps(link, window)
+                    and link.item_type != "series" and not link.series_link):
                 operation = plan_deletion(source, source_id, link,
                                           "no longer listed in {source}")
                 if operation.writes:

@@ -59,6 +59,8 @@ class SeriesPass:
         self.links = links
         self.horizon = horizon
         self.outcomes: list[Outcome] = []
+        # Deletions of whole series, planned with the rest of the run.
+        self.planned: list[PlannedOperation] = []
         # Source occurrences whose series' copy has no such occurrence (cancelled there):
         # never written as events of their own.
         self.unpaired: set[str] = set()
@@ -87,6 +89,14 @@ class SeriesPass:
             series = self._series_of(self._by_source.get(gone))
             if series is not None and (series_id := series.event_id(self.source)):
                 touched.setdefault(series_id, None)
+        if changes.complete:
+            # A complete listing with none of a series' occurrences: look at its master.
+            listed = {event.series_id for event in changes.changed if event.series_id}
+            for link in self.links:
+                series_id = link.event_id(self.source)
+                if (link.item_type == SERIES and link.status not in GONE and series_id
+                        and series_id not in listed and overlaps(link, self.horizon)):
+                    touched.setdefault(series_id, None)
         closed: set[str] = set()
         expanded: set[str] = set()
         # A series named as a whole (a webhook names only its master) is read whole: its
@@ -156,26 +166,17 @@ class SeriesPass:
         return set()
 
     def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
-        """The series was deleted at the source: delete it at the target once, and close
-        its occurrences' pairs with it."""
+        """The series was deleted at the source: one deletion of the target's series,
+        planned with the run's other deletions (the mass-deletion guard weighs it as one);
+        its occurrences' pairs close with it, so they are not deleted one by one."""
         if link is None or link.item_type != SERIES or link.status in GONE:
             return set()
-        outcome = self.engine.apply(self.ends, PlannedOperation(
+        self.planned.append(PlannedOperation(
             OperationKind.DELETE, "series deleted in {source}", self.source, series_id,
             link=link))
-        self.outcomes.append(outcome)
-        if outcome.status is not OutcomeStatus.COMPLETED:
-            return set()
-        closed = {series_id}
-        for pair in self.links:
-            if pair.series_link != link.id or pair.status in GONE:
-                continue
-            pair.status, pair.pending_end = SyncStatus.CANCELLED, None
-            pair.synced_at, pair.cancelled_by = self.engine.clock(), self.source
-            self.engine.stores.links.update(pair)
-            if sid := pair.event_id(self.source):
-                closed.add(sid)
-        return closed
+        return {series_id, *(sid for pair in self.links
+                             if pair.series_link == link.id and pair.status not in GONE
+                             and (sid := pair.event_id(self.source)))}
 
     def _expand(self, master: Event, link: EventLink | None, reason: str) -> None:
         """Record why a series goes across one occurrence at a time."""

@@ -310,6 +310,9 @@ def test_a_series_reaches_another_room_as_one_series_with_its_rule(bridged: Brid
         k: v for k, v in ours["range"].items() if k != "recurrenceTimeZone"}
     assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
     assert len(shown(bridged, ROOM)) == 4
+    # One series, four paired occurrences.
+    assert bridged.container.storage.links.counts()[1] == {
+        "occurrence": {"synced": 4}, "series": {"synced": 1}}
     # Nothing more to do either way, and no copy comes back to the first room.
     assert not [o for o in both_ways(bridged, rooms) if o.written]
     assert [m["type"] for m in masters(bridged, ROOM)] == ["seriesMaster"]
@@ -529,3 +532,39 @@ def test_a_series_synced_occurrence_by_occurrence_before_is_never_doubled(
     assert [link.expanded_because for link in series_links] == [
         "its occurrences were already synced one by one"]
     assert not [o for o in both_ways(bridged, rooms) if o.written]
+
+
+def test_deleting_every_series_of_a_room_is_held_by_the_guard(bridged: Bridged) -> None:
+    # Eleven series, each one deletion to the guard: deleting them all is a wipe.
+    rooms = bridged.map_rooms()
+    made = [weekly(bridged, f"Course {n}", count=2)[0] for n in range(11)]
+    assert not [o for o in both_ways(bridged, rooms) if o.status == "held"]
+    assert len(masters(bridged, OTHER_ROOM)) == 11
+    for master in made:
+        assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    outcomes = bridged.to_outlook(rooms)
+    assert [(o.operation, o.status, o.item_type) for o in outcomes if o.status == "held"] == [
+        ("delete", "held", "series")] * 11
+    assert len(masters(bridged, OTHER_ROOM)) == 11
+    assert [len(hold.link_ids) for hold in bridged.container.storage.holds.list()] == [11]
+
+
+def test_a_series_deleted_while_nobody_watched_is_found_by_a_fresh_listing(
+        bridged: Bridged) -> None:
+    rooms = bridged.map_rooms()
+    master, _first = weekly(bridged, "Book club")
+    both_ways(bridged, rooms)
+    # One occurrence cancelled, then the whole series, each read by a fresh listing.
+    second = instances(bridged, master)[1]
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{second['id']}").status_code == 204
+    bridged.days_pass(2)
+    outcomes = bridged.to_outlook(rooms)
+    assert [(o.operation, o.status, o.item_type) for o in outcomes if o.written] == [
+        ("delete", "completed", "occurrence")]
+    assert len(occurrences_in(bridged, OTHER_ROOM)) == 3
+    assert bridged.graph.delete(f"/users/{ROOM}/events/{master['id']}").status_code == 204
+    bridged.days_pass(2)  # the sync window has moved on: a fresh listing, no delta
+    outcomes = bridged.to_outlook(rooms)
+    assert [(o.operation, o.status, o.item_type) for o in outcomes if o.written] == [
+        ("delete", "completed", "series")]
+    assert masters(bridged, OTHER_ROOM) == []
