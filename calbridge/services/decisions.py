@@ -144,8 +144,13 @@ def reject_hold(container: Container, hold_id: str) -> tuple[DeletionHold, list[
             # the deleted (cancelled) event.
             link.generation += 1
             link = container.storage.links.update(link)
-            outcomes.append(engine.sync_event(mapping, survivor, link.event_id(survivor) or "",
-                                              "restored after a rejected mass deletion"))
+            if link.item_type == "series":
+                # The restored series gets occurrences of its own: they pair up afresh.
+                for pair in container.storage.links.list(mapping.id):
+                    if pair.series_link == link.id:
+                        container.storage.links.delete(pair)
+            outcomes += engine.sync_item(mapping, survivor, link.event_id(survivor) or "",
+                                         "restored after a rejected mass deletion")
         except CalbridgeError:
             continue
     return hold, outcomes

@@ -309,7 +309,7 @@ def process_pending(container: Container, *, now: datetime | None = None,
             outcomes.append(waiting)
             continue
         try:
-            outcomes.append(engine.sync_event(mapping, end, link.event_id(end) or "", "retry"))
+            outcomes += engine.sync_item(mapping, end, link.event_id(end) or "", "retry")
         except CalbridgeError as exc:
             source_system, target_system = _systems(mapping, end)
             outcomes.append(Outcome.failed("retry failed", source_system, target_system,

@@ -22,6 +22,7 @@ from calbridge.model import (
     SyncStatus,
 )
 from calbridge.recurrence import expand
+from calbridge.services.decisions import reject_hold
 from tests.fixtures.memory_bridge import MemoryBridge
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged
 from tests.fixtures.two_bridges import ROOM
@@ -546,7 +547,17 @@ def test_deleting_every_series_of_a_room_is_held_by_the_guard(bridged: Bridged) 
     assert [(o.operation, o.status, o.item_type) for o in outcomes if o.status == "held"] == [
         ("delete", "held", "series")] * 11
     assert len(masters(bridged, OTHER_ROOM)) == 11
-    assert [len(hold.link_ids) for hold in bridged.container.storage.holds.list()] == [11]
+    holds = bridged.container.storage.holds.list()
+    assert [len(hold.link_ids) for hold in holds] == [11]
+    # The operator rejects it: room A gets its series back from room B's copies.
+    _hold, restored = reject_hold(bridged.container, holds[0].id)
+    assert [(o.operation, o.status) for o in restored if o.written] == [
+        ("create", "completed")] * 11
+    assert sorted(m["subject"] for m in masters(bridged, ROOM)) == sorted(
+        f"Course {n}" for n in range(11))
+    assert {m["type"] for m in masters(bridged, ROOM)} == {"seriesMaster"}
+    assert shown(bridged, ROOM) == shown(bridged, OTHER_ROOM)
+    assert not [o for o in both_ways(bridged, rooms) if o.written]
 
 
 def test_a_series_deleted_while_nobody_watched_is_found_by_a_fresh_listing(
