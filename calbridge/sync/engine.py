@@ -221,16 +221,7 @@ class SyncEngine:
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
-        early: list[Outcome] = []
-        planned: list[PlannedOperation] = []
-        if self.keeps_series(ends):
-            series = SeriesPass(self, ends, source, links, self.horizon(span))
-            changes = series.run(changes)
-            early, planned = series.outcomes, series.planned
-            links = self.stores.links.list(mapping.id)
-        changes = self._occurrences(ends, source, changes, links, span)
-        plan = planned + plan_changes(source, changes, links, span,
-                                      ends.system(source.other))
+        early, plan, links = self._plan(ends, source, changes, links, span)
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
@@ -290,6 +281,25 @@ class SyncEngine:
             return True
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
+
+    def _plan(self, ends: Ends, source: End, changes: ChangeSet, links: list[EventLink],
+              window: TimeWindow
+              ) -> tuple[list[Outcome], list[PlannedOperation], list[EventLink]]:
+        """What a source's changes mean for the other end: series kept as series first
+        (their masters written, occurrences paired; deletions of whole series planned),
+        then every event and occurrence planned. Returns what the series pass already
+        did, the plan, and the links as they now are."""
+        early: list[Outcome] = []
+        planned: list[PlannedOperation] = []
+        if self.keeps_series(ends):
+            series = SeriesPass(self, ends, source, links, self.horizon(window))
+            changes = series.run(changes)
+            early, planned = series.outcomes, series.planned
+            links = self.stores.links.list(ends.mapping.id)
+        changes = self._occurrences(ends, source, changes, links, window)
+        plan = planned + plan_changes(source, changes, links, window,
+                                      ends.system(source.other))
+        return early, plan, links
 
     def keeps_series(self, ends: Ends) -> bool:
         """Whether series stay series between a mapping's ends (both have recurrence)."""
@@ -372,20 +382,10 @@ class SyncEngine:
             if not series_gone and not any(
                     link.series_id == source_id and link.series_end is source for link in links):
                 return [self._sync_read(ends, source, source_id, event, reason, guard=guard)]
-        links = self.stores.links.list(mapping.id)
-        window = self.window()
         changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
             deleted=[source_id])
-        early: list[Outcome] = []
-        planned: list[PlannedOperation] = []
-        if self.keeps_series(ends):
-            series = SeriesPass(self, ends, source, links, self.horizon(window))
-            changes = series.run(changes)
-            early, planned = series.outcomes, series.planned
-            links = self.stores.links.list(mapping.id)
-        changes = self._occurrences(ends, source, changes, links, window)
-        plan = planned + plan_changes(source, changes, links, window,
-                                      ends.system(source.other))
+        early, plan, links = self._plan(ends, source, changes,
+                                        self.stores.links.list(mapping.id), self.window())
         for op in plan:
             if reason and op.writes:
                 op.reason = f"{op.reason} ({reason})"

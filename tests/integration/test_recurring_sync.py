@@ -111,6 +111,16 @@ def instances(bridged: Bridged, master: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(answer.json()["value"], key=lambda e: e["originalStart"])
 
 
+def daily_ten_times(bridged: Bridged, master: dict[str, Any], first: datetime) -> None:
+    """The series changed, as a person changes it, to every day, ten times."""
+    changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+                       "range": {"type": "numbered", "numberOfOccurrences": 10,
+                                 "startDate": first.date().isoformat(),
+                                 "recurrenceTimeZone": BERLIN}}})
+    assert changed.status_code == 200, changed.text
+
+
 def booked_starts(bridged: Bridged) -> list[datetime]:
     return [local(datetime.fromisoformat(b["start_time"].replace("Z", "+00:00")))
             for b in bridged.live_bookings()]
@@ -143,12 +153,7 @@ def test_weekly_changed_to_daily_ten_times_gives_ten_bookings(bridged: Bridged) 
     master, first = weekly(bridged, "Stand-up")
     bridged.to_booking()
     before = {b["start_time"]: b["id"] for b in bridged.live_bookings()}
-    changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
-        "recurrence": {"pattern": {"type": "daily", "interval": 1},
-                       "range": {"type": "numbered", "numberOfOccurrences": 10,
-                                 "startDate": first.date().isoformat(),
-                                 "recurrenceTimeZone": BERLIN}}})
-    assert changed.status_code == 200, changed.text
+    daily_ten_times(bridged, master, first)
     bridged.to_booking()
     starts = booked_starts(bridged)
     assert [s.date() for s in starts] == [(first + timedelta(days=n)).date() for n in range(10)]
@@ -356,12 +361,7 @@ def test_exceptions_cancellations_and_pattern_changes_reach_the_other_rooms_seri
         "Planning", "Planning (long)", "Planning (in the library)"]
     assert not [o for o in both_ways(bridged, rooms) if o.written]
     # Weekly → daily ten times: the other room's series follows, still one series.
-    changed = bridged.graph.patch(f"/users/{ROOM}/events/{master['id']}", json={
-        "recurrence": {"pattern": {"type": "daily", "interval": 1},
-                       "range": {"type": "numbered", "numberOfOccurrences": 10,
-                                 "startDate": first.date().isoformat(),
-                                 "recurrenceTimeZone": BERLIN}}})
-    assert changed.status_code == 200, changed.text
+    daily_ten_times(bridged, master, first)
     both_ways(bridged, rooms)
     assert len(occurrences_in(bridged, OTHER_ROOM)) == 10
     assert shown(bridged, OTHER_ROOM) == shown(bridged, ROOM)
