@@ -183,7 +183,7 @@ class ChannelApi:
         with store.lock:
             count = 0
             for channel in store.channels.values():
-                if not channel.expired():
+                if not channel.expired() and not channel.stopped:
                     channel.expiration_ms = now_ms - 1
                     count += 1
         store.changed()
