@@ -1,10 +1,11 @@
 """`make serve`: the whole local stack in the foreground until Ctrl-C.
 
 Azurite (state kept in `.local/azurite`), the example booking system, the Microsoft
-Graph emulator and the local Functions host serving `function_app.py`, all on
-127.0.0.1. Stopping stops everything that was started; a start after a crash stops
-what the crashed one left running (recorded in `.local/stack.pids.json`), and refuses
-to start next to anything else holding one of its ports.
+Graph emulator, the Google Calendar emulator and the local Functions host serving
+`function_app.py`, all on 127.0.0.1. Stopping stops everything that was started; a start
+after a crash stops what the crashed one left running (recorded in
+`.local/stack.pids.json`), and refuses to start next to anything else holding one of its
+ports.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ LOCAL = ROOT / ".local"
 DEMO_BOOKING_KEY = "local-booking-key"
 DEMO_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local demo value
 PID_FILE = "stack.pids.json"
+GOOGLE_KEY_FILE = "google-service-account.json"
 log = logging.getLogger(__name__)
 
 
@@ -36,15 +38,18 @@ class Ports:
     booking: int = 8090
     graph: int = 8443
     azurite: tuple[int, int, int] = (10000, 10001, 10002)
+    google: int = 8444
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), (free_port(), free_port(), free_port()))
+        return cls(free_port(), free_port(), free_port(), (free_port(), free_port(), free_port()),
+                   free_port())
 
     def named(self) -> list[tuple[str, int]]:
         blob, queue, table = self.azurite
         return [("Functions host", self.host), ("booking system", self.booking),
-                ("Graph emulator", self.graph), ("Azurite blob service", blob),
+                ("Graph emulator", self.graph), ("Google Calendar emulator", self.google),
+                ("Azurite blob service", blob),
                 ("Azurite queue service", queue), ("Azurite table service", table)]
 
 
@@ -60,10 +65,12 @@ class LocalStack:
     azurite: Azurite | None = None
     booking: object | None = None
     graph: object | None = None
+    google: object | None = None
     host: LocalHost | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LocalStack:
+        from emulators.google_calendar import GoogleCalendarEmulator
         from emulators.graph import GraphEmulator
         from emulators.graph.seed import load_seed, with_guide_examples
         from examples.booking_system import BookingSystemServer
@@ -94,6 +101,11 @@ class LocalStack:
                 seed=with_guide_examples(load_seed(None)),
                 state_file=self.workdir / "graph-events.json" if self.persistent else None)
             self.graph.start()
+            self.google = GoogleCalendarEmulator(
+                port=self.ports.google, cert_dir=self.workdir / "google-certs",
+                state_file=self.workdir / "google-events.json" if self.persistent else None)
+            self.google.start()
+            self.google.write_service_account_key(self.workdir / GOOGLE_KEY_FILE)
             self.env = self._settings()
             os.environ.update(self.env)
             configure_telemetry()
@@ -131,14 +143,30 @@ class LocalStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports.host}"
 
+    @property
+    def google_calendar(self) -> dict[str, str]:
+        """Where the Google Calendar emulator is and how to authenticate to it: the API
+        base URL (Google's https://www.googleapis.com), the token URI, the service-account
+        key file (which names that token URI) and the CA bundle to trust."""
+        assert self.google is not None
+        google = self.google
+        return {
+            "base_url": google.base_url,  # type: ignore[attr-defined]
+            "api_url": google.api_url,  # type: ignore[attr-defined]
+            "token_uri": google.token_uri,  # type: ignore[attr-defined]
+            "key_file": str(self.workdir / GOOGLE_KEY_FILE),
+            "ca_path": google.ca_path,  # type: ignore[attr-defined]
+            "service_account": google.service_account_email,  # type: ignore[attr-defined]
+        }
+
     def stop(self) -> None:
-        for part in (self.host, self.graph, self.booking, self.azurite):
+        for part in (self.host, self.google, self.graph, self.booking, self.azurite):
             if part is not None:
                 try:
                     part.stop()  # type: ignore[attr-defined]
                 except Exception:  # keep stopping the rest
                     log.exception("stopping %r failed", part)
-        self.host = self.graph = self.booking = self.azurite = None
+        self.host = self.google = self.graph = self.booking = self.azurite = None
         PidFile(self.workdir / PID_FILE).release()
 
 
@@ -151,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="port of the example booking system (default %(default)d)")
     parser.add_argument("--graph-port", type=int, default=defaults.graph,
                         help="port of the Graph emulator (default %(default)d)")
+    parser.add_argument("--google-port", type=int, default=defaults.google,
+                        help="port of the Google Calendar emulator (default %(default)d)")
     parser.add_argument("--azurite-ports", type=_three_ports, default=defaults.azurite,
                         metavar="BLOB,QUEUE,TABLE", help="ports of Azurite (default "
                         + ",".join(map(str, defaults.azurite)) + ")")
@@ -165,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     ports = Ports(host=args.port, booking=args.booking_port, graph=args.graph_port,
-                  azurite=args.azurite_ports)
+                  azurite=args.azurite_ports, google=args.google_port)
     stack = LocalStack(ports=ports, persistent=not args.in_memory,
                        function_key=args.function_key, workdir=args.workdir)
     try:
@@ -175,11 +205,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     state = f"state in {stack.workdir / 'azurite'}" if stack.persistent else "state in memory"
+    google = stack.google_calendar
     print(f"""
 calbridge is running (Ctrl-C stops everything):
   Functions host      {stack.url}
   booking system      {stack.booking.base_url}   (open it in a browser)
   Graph emulator      {stack.graph.base_url}
+  Google Calendar     {google["base_url"]}   (service account key {google["key_file"]})
   Azurite             tables on 127.0.0.1:{stack.ports.azurite[2]}, {state}
 
 Try:
