@@ -7,7 +7,8 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Any, ClassVar
 
 import requests
@@ -254,9 +255,12 @@ class GoogleCalendarBridge(CalendarBridge):
             token = page.get("nextSyncToken") or token
         if not token:
             raise UpstreamError(f"{self.type_name}: the listing ended without a sync token")
-        return ChangeSet(changed=[e for e in latest.values() if e is not None],
-                         deleted=[i for i, e in latest.items() if e is None],
-                         cursor=token, complete=cursor is None)
+        # An incremental answer covers the whole calendar: an event now outside the window
+        # is reported as gone from it, as a window's delta (and a complete listing) would.
+        changed = [e for e in latest.values() if e is not None and _inside(e, window)]
+        deleted = [i for i, e in latest.items() if e is None or not _inside(e, window)]
+        return ChangeSet(changed=changed, deleted=deleted, cursor=token,
+                         complete=cursor is None)
 
     # ------------------------------------------------------------ writing
 
@@ -373,6 +377,17 @@ class GoogleCalendarBridge(CalendarBridge):
         described = super().describe()
         described["api_base_url"] = self.settings.api_base_url
         return described
+
+
+def _inside(event: Event, window: TimeWindow) -> bool:
+    """Whether an event overlaps the window (all-day dates from UTC midnight)."""
+    start, end = _instant(event.start), _instant(event.end)
+    return start < window.end and (end > window.start or start >= window.start)
+
+
+def _instant(value: datetime | date) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, dt_time(0),
+                                                                      tzinfo=UTC)
 
 
 def _rejected_watch(response: requests.Response) -> Exception:
