@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.booking",
     "tests.fixtures.graph",
+    "tests.fixtures.google",
     "tests.fixtures.host",
     "tests.fixtures.sync",
     "tests.fixtures.two_bridges",

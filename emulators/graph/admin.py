@@ -91,7 +91,7 @@ class AdminApi:
             fault = self.service.faults.add(self._json_object(req))
         except (ValueError, TypeError, KeyError) as exc:
             raise GraphError(400, "BadRequest", f"Invalid fault: {exc}") from exc
-        return ApiResponse(201, fault.as_json())
+        return ApiResponse(201, self.service.faults.as_json(fault))
 
     def clear_faults(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Remove every fault."""

@@ -5,103 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
-import ssl
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..certs import ensure_certificates
+from ..https import LOOPBACK_HOSTS, TlsServer, server_context
+from ..state import StateWriter
 from .admin import AdminApi
 from .api import ApiRequest, ApiResponse, GraphError, error_response
-from .certs import ensure_certificates
 from .seed import load_seed
 from .service import GraphService
-from .store import StateWriter
 
 log = logging.getLogger("emulators.graph")
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
-MAX_BODY = 4 * 1024 * 1024
-
-
-class _TlsServer(ThreadingHTTPServer):
-    """A threading HTTP server doing the TLS handshake in each connection's own thread."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], context: ssl.SSLContext,
-                 app: GraphEmulator) -> None:
-        super().__init__(address, _Handler)
-        self.ssl_context = context
-        self.app = app
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(10)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        with self.connections_lock:
-            self.connections.add(tls)
-        try:
-            super().finish_request(tls, client_address)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            with self.connections_lock:
-                self.connections.discard(tls)
-            tls.close()
-
-    def close_connections(self) -> None:
-        """Shut every open keep-alive connection."""
-        with self.connections_lock:
-            for conn in list(self.connections):
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "GraphEmulator/1.0"
-    timeout = 30  # idle keep-alive connections are closed after this many seconds
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.send_error(413)
-            return
-        body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items()}
-        app: GraphEmulator = self.server.app  # type: ignore[attr-defined]
-        try:
-            response = app.dispatch(self.command, self.path, headers, body)
-        except Exception:  # keep serving; answer in Graph's shape
-            log.exception("unhandled error for %s %s", self.command, self.path)
-            response = error_response(GraphError(500, "InternalServerError", "Unexpected error."))
-        payload = response.encode()
-        self.send_response(response.status)
-        if response.body is not None:
-            content_type = response.content_type
-            if content_type == "application/json":
-                content_type = "application/json; odata.metadata=minimal; charset=utf-8"
-            self.send_header("Content-Type", content_type)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
 
 
 class GraphEmulator:
@@ -136,7 +53,7 @@ class GraphEmulator:
         self.service: GraphService | None = None
         self._state: StateWriter | None = None
         self._admin: AdminApi | None = None
-        self._server: _TlsServer | None = None
+        self._server: TlsServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -156,20 +73,21 @@ class GraphEmulator:
 
     def start(self) -> GraphEmulator:
         """Generate or reuse certificates, bind, and serve from a background thread."""
-        paths = ensure_certificates(self.cert_dir)
+        paths = ensure_certificates(self.cert_dir, "calbridge Graph emulator CA")
         self.ca_path = str(paths.ca_path)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(paths.cert_path, paths.key_path)
+        context = server_context(paths.cert_path, paths.key_path)
         self.service = GraphService(
             self._seed, self.tenant_id, self.client_id, self.client_secret, self.ca_path
         )
         if self.state_file is not None:
             if self.state_file.exists():
                 self.service.store.restore(json.loads(self.state_file.read_text()))
-            self._state = StateWriter(self.service.store, self.state_file).start()
+            self._state = StateWriter(self.service.store, self.state_file, "graph-state").start()
         self._admin = AdminApi(self.service)
-        self._server = _TlsServer((self.host, self.port), context, self)
+        self._server = TlsServer(
+            (self.host, self.port), context, self.dispatch, _internal_error,
+            server_version="GraphEmulator/1.0",
+            json_content_type="application/json; odata.metadata=minimal; charset=utf-8")
         self.port = self._server.server_address[1]
         self.service.base_url = self.base_url
         self.service.identity.base_url = self.base_url
@@ -274,3 +192,8 @@ class GraphEmulator:
     def describe_json(self, include_secret: bool = False) -> str:
         """`describe()` as one JSON line."""
         return json.dumps(self.describe(include_secret))
+
+
+def _internal_error() -> ApiResponse:
+    """A request whose handling raised, answered in Graph's shape."""
+    return error_response(GraphError(500, "InternalServerError", "Unexpected error."))

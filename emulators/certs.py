@@ -1,4 +1,7 @@
-"""A local certificate authority and a server certificate for the emulator's HTTPS listener.
+"""A local certificate authority and a server certificate for an emulator's HTTPS listener.
+
+Shared by the emulators under `emulators/` (Graph, Google Calendar): each keeps its own
+``cert_dir``, so each has its own CA.
 
 The CA and the server certificate are kept in ``cert_dir`` and reused while they are valid
 (not expiring within a day, server certificate signed by the CA, SANs present); otherwise a
@@ -35,8 +38,10 @@ class CertificatePaths:
     key_path: Path
 
 
-def ensure_certificates(cert_dir: str | os.PathLike[str]) -> CertificatePaths:
-    """Return usable CA and server certificate files in ``cert_dir``, generating them if needed."""
+def ensure_certificates(cert_dir: str | os.PathLike[str],
+                        ca_name: str = "calbridge emulator CA") -> CertificatePaths:
+    """Return usable CA and server certificate files in ``cert_dir``, generating them if needed
+    (the CA named ``ca_name``)."""
     directory = Path(cert_dir)
     directory.mkdir(parents=True, exist_ok=True)
     paths = CertificatePaths(
@@ -45,7 +50,7 @@ def ensure_certificates(cert_dir: str | os.PathLike[str]) -> CertificatePaths:
         key_path=directory / SERVER_KEY_FILE,
     )
     if not _existing_pair_is_valid(directory):
-        _generate(directory)
+        _generate(directory, ca_name)
     return paths
 
 
@@ -87,10 +92,10 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _generate(directory: Path) -> None:
+def _generate(directory: Path, ca_name_text: str) -> None:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "calbridge Graph emulator CA")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name_text)])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
