@@ -214,6 +214,54 @@ param outlookWriteAttendees bool = false
 @description('OUTLOOK_ORGANIZER_AS_ATTENDEE: add the booker as an attendee of Outlook copies (Exchange then sends them an invitation).')
 param outlookOrganizerAsAttendee bool = false
 
+// ---- Google Calendar -------------------------------------------------------------
+
+@description('How the google_calendar bridge signs in: service_account (a service account key with domain-wide delegation to googleCalendarSubject) or oauth (one account\'s client id, secret and refresh token).')
+@allowed([
+  'service_account'
+  'oauth'
+])
+param googleCalendarAuth string = 'service_account'
+
+@description('Secret: Google service account JSON key. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param googleCalendarServiceAccountKey string = ''
+
+@description('GOOGLE_CALENDAR_SUBJECT: the Workspace user the service account acts as (domain-wide delegation).')
+param googleCalendarSubject string = ''
+
+@description('GOOGLE_CALENDAR_CLIENT_ID: OAuth client id, with googleCalendarAuth oauth.')
+param googleCalendarClientId string = ''
+
+@description('Secret: Google OAuth client secret, with googleCalendarAuth oauth. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param googleCalendarClientSecret string = ''
+
+@description('Secret: Google OAuth refresh token, with googleCalendarAuth oauth. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param googleCalendarRefreshToken string = ''
+
+@description('GOOGLE_CALENDAR_TOKEN_URI: Google OAuth 2.0 token endpoint.')
+param googleCalendarTokenUri string = 'https://oauth2.googleapis.com/token'
+
+@description('GOOGLE_CALENDAR_API_BASE_URL: Google Calendar API v3 endpoint.')
+param googleCalendarApiBaseUrl string = 'https://www.googleapis.com/calendar/v3'
+
+@description('GOOGLE_CALENDAR_MAX_CONCURRENCY: concurrent Calendar API requests.')
+@minValue(1)
+@maxValue(16)
+param googleCalendarMaxConcurrency int = 4
+
+@description('GOOGLE_CALENDAR_REQUESTS_PER_MINUTE: request budget of the user calbridge acts as (Google allows 600 a minute per user).')
+@minValue(1)
+@maxValue(600)
+param googleCalendarRequestsPerMinute int = 500
+
+@description('GOOGLE_CALENDAR_PAGE_SIZE: events per Calendar API page.')
+@minValue(1)
+@maxValue(2500)
+param googleCalendarPageSize int = 250
+
 // ---- names -----------------------------------------------------------------------
 
 var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -271,6 +319,9 @@ module keyVault 'modules/keyvault.bicep' = {
     bookingSystemApiKey: bookingSystemApiKey
     bookingSystemWebhookSecret: bookingSystemWebhookSecret
     bookingSystemClientSecret: bookingSystemClientSecret
+    googleCalendarServiceAccountKey: googleCalendarServiceAccountKey
+    googleCalendarClientSecret: googleCalendarClientSecret
+    googleCalendarRefreshToken: googleCalendarRefreshToken
     tags: tags
   }
 }
@@ -346,6 +397,14 @@ module functionApp 'modules/functionapp.bicep' = {
     outlookPageSize: outlookPageSize
     outlookWriteAttendees: outlookWriteAttendees
     outlookOrganizerAsAttendee: outlookOrganizerAsAttendee
+    googleCalendarAuth: googleCalendarAuth
+    googleCalendarSubject: googleCalendarSubject
+    googleCalendarClientId: googleCalendarClientId
+    googleCalendarTokenUri: googleCalendarTokenUri
+    googleCalendarApiBaseUrl: googleCalendarApiBaseUrl
+    googleCalendarMaxConcurrency: googleCalendarMaxConcurrency
+    googleCalendarRequestsPerMinute: googleCalendarRequestsPerMinute
+    googleCalendarPageSize: googleCalendarPageSize
   }
 }
 

@@ -66,6 +66,9 @@ class PushSemantics(BaseModel):
     # A query parameter whose value the webhook endpoint echoes as text/plain to prove it
     # is reachable (Graph's `validationToken`); None: no such handshake.
     handshake_parameter: str | None = None
+    # Notifications carry everything in their headers and have an empty body (Google
+    # Calendar's channel notifications): the webhook takes a request without a body.
+    notice_in_headers: bool = False
     # The lifecycle events the adapter's notices carry as `change_type`, and what each asks.
     lifecycle: dict[str, LifecycleAction] = Field(default_factory=dict)
 
@@ -243,7 +246,9 @@ class CalendarBridge(ABC):
     def renew(self, subscription_id: str, expires_at: datetime) -> PushSubscription:
         raise NotImplementedError(f"{self.type_name} has no push notifications")
 
-    def unsubscribe(self, subscription_id: str) -> None:
+    def unsubscribe(self, subscription_id: str, resource: str | None = None) -> None:
+        """Stop a subscription; `resource` is the one `subscribe` returned with it (some
+        systems need it to stop a channel). Stopping one already gone is not an error."""
         raise NotImplementedError(f"{self.type_name} has no push notifications")
 
     def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:

@@ -95,13 +95,17 @@ def error_for_status(status: int, where: str, code: str | None = None) -> Except
 
 
 class HttpClient:
-    """Sends requests to one calendar system (`system` names it in errors and logs)."""
+    """Sends requests to one calendar system (`system` names it in errors and logs).
+    `throttled` recognises throttling a system answers with another status than 429
+    (Google's 403 `rateLimitExceeded`): such answers are retried and reported as 429s."""
 
     def __init__(self, system: str, *, timeout: float = 30.0, verify: str | bool = True,
                  max_attempts: int = 5, max_backoff: float = 30.0,
                  session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 throttled: Callable[[requests.Response], bool] | None = None) -> None:
         self.system = system
+        self._throttled = throttled
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.verify = verify
@@ -149,12 +153,17 @@ class HttpClient:
             raise UpstreamError(
                 f"{self.system}: {method} {_path(url)} failed: {type(exc).__name__}") from None
         status = response.status_code
-        if status == THROTTLED or (idempotent and status in TRANSIENT):
+        if status == THROTTLED or (idempotent and status in TRANSIENT) or self._is_throttled(
+                response):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             log.info("upstream retry", extra={"bridge": self.system, "status": status,
                                                "retry_after": retry_after})
             raise _Retryable(response, retry_after=retry_after)
         return response
+
+    def _is_throttled(self, response: requests.Response) -> bool:
+        return (self._throttled is not None and response.status_code != THROTTLED
+                and 400 <= response.status_code < 500 and self._throttled(response))
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
@@ -168,7 +177,7 @@ class HttpClient:
         if failure.response is None:
             return UpstreamUnavailable(f"{where} unreachable after {attempts} attempts")
         status = failure.response.status_code
-        if status == THROTTLED:
+        if status == THROTTLED or self._is_throttled(failure.response):
             return UpstreamThrottled(f"{where} still throttled after {attempts} attempts",
                                      retry_after=failure.retry_after)
         return UpstreamUnavailable(f"{where} answered {status} after {attempts} attempts")

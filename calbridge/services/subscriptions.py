@@ -199,7 +199,7 @@ def _replace(container: Container, bridge: CalendarBridge, old: Subscription,
     forgotten, so no change goes unannounced in between."""
     fresh = _open(container, bridge, old.calendar_id, old.mapping_id, moment, renewed=True)
     try:
-        bridge.unsubscribe(old.id)
+        bridge.unsubscribe(old.id, old.resource)
     except CalbridgeError as exc:
         # It expires by itself; its notifications are ignored once it is forgotten.
         log.warning("replaced subscription not stopped", extra={
@@ -221,7 +221,7 @@ def delete(container: Container, subscription_id: str) -> Subscription:
     subscription = find(container, subscription_id)
     bridge = container.bridges.get(subscription.bridge)
     if bridge is not None:
-        bridge.unsubscribe(subscription.id)
+        bridge.unsubscribe(subscription.id, subscription.resource)
     container.storage.subscriptions.delete(subscription.bridge, subscription.id)
     return subscription
 

@@ -128,7 +128,7 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
     bridge = container.bridge(bridge_name)
     if len(body) > container.settings.max_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {container.settings.max_body_bytes} bytes")
-    if not body.strip():
+    if not body.strip() and not bridge.push.notice_in_headers:
         raise BadRequest("a notification body is required")
     try:
         notices = bridge.parse_notification(headers, body)

@@ -193,7 +193,32 @@ param outlookWriteAttendees bool
 @description('OUTLOOK_ORGANIZER_AS_ATTENDEE: add the booker as an attendee of Outlook copies (Exchange invites them).')
 param outlookOrganizerAsAttendee bool
 
+@description('How the google_calendar bridge signs in: service_account or oauth.')
+param googleCalendarAuth string
+
+@description('GOOGLE_CALENDAR_SUBJECT: the Workspace user the service account acts as.')
+param googleCalendarSubject string
+
+@description('GOOGLE_CALENDAR_CLIENT_ID: OAuth client id (oauth sign-in).')
+param googleCalendarClientId string
+
+@description('GOOGLE_CALENDAR_TOKEN_URI: Google OAuth 2.0 token endpoint.')
+param googleCalendarTokenUri string
+
+@description('GOOGLE_CALENDAR_API_BASE_URL: Google Calendar API v3 endpoint.')
+param googleCalendarApiBaseUrl string
+
+@description('GOOGLE_CALENDAR_MAX_CONCURRENCY: concurrent Calendar API requests.')
+param googleCalendarMaxConcurrency int
+
+@description('GOOGLE_CALENDAR_REQUESTS_PER_MINUTE: request budget of the user calbridge acts as.')
+param googleCalendarRequestsPerMinute int
+
+@description('GOOGLE_CALENDAR_PAGE_SIZE: events per Calendar API page.')
+param googleCalendarPageSize int
+
 var usesBookingOAuth = !empty(bookingSystemTokenUrl)
+var usesGoogleOAuth = googleCalendarAuth == 'oauth'
 // The default host name of a Function App in the public cloud; webhookBaseUrl
 // overrides it for a custom domain, a gateway or another cloud.
 var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
@@ -298,6 +323,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'OUTLOOK_PAGE_SIZE', value: string(outlookPageSize) }
         { name: 'OUTLOOK_WRITE_ATTENDEES', value: outlookWriteAttendees ? 'true' : 'false' }
         { name: 'OUTLOOK_ORGANIZER_AS_ATTENDEE', value: outlookOrganizerAsAttendee ? 'true' : 'false' }
+        // Google Calendar: a service account key or an OAuth refresh token, never both set
+        // (an unused Key Vault reference would reach the app as its literal text).
+        { name: 'GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY', value: usesGoogleOAuth ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.googleCalendarServiceAccountKey})' }
+        { name: 'GOOGLE_CALENDAR_SUBJECT', value: googleCalendarSubject }
+        { name: 'GOOGLE_CALENDAR_CLIENT_ID', value: googleCalendarClientId }
+        { name: 'GOOGLE_CALENDAR_CLIENT_SECRET', value: usesGoogleOAuth ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.googleCalendarClientSecret})' : '' }
+        { name: 'GOOGLE_CALENDAR_REFRESH_TOKEN', value: usesGoogleOAuth ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.googleCalendarRefreshToken})' : '' }
+        { name: 'GOOGLE_CALENDAR_TOKEN_URI', value: googleCalendarTokenUri }
+        { name: 'GOOGLE_CALENDAR_API_BASE_URL', value: googleCalendarApiBaseUrl }
+        { name: 'GOOGLE_CALENDAR_MAX_CONCURRENCY', value: string(googleCalendarMaxConcurrency) }
+        { name: 'GOOGLE_CALENDAR_REQUESTS_PER_MINUTE', value: string(googleCalendarRequestsPerMinute) }
+        { name: 'GOOGLE_CALENDAR_PAGE_SIZE', value: string(googleCalendarPageSize) }
       ]
     }
     functionAppConfig: {

@@ -30,6 +30,18 @@ param bookingSystemWebhookSecret string = ''
 @secure()
 param bookingSystemClientSecret string = ''
 
+@description('Google service account JSON key, for domain-wide delegation (GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY).')
+@secure()
+param googleCalendarServiceAccountKey string = ''
+
+@description('Google OAuth client secret, with a refresh token (GOOGLE_CALENDAR_CLIENT_SECRET).')
+@secure()
+param googleCalendarClientSecret string = ''
+
+@description('Google OAuth refresh token of the account calbridge acts as (GOOGLE_CALENDAR_REFRESH_TOKEN).')
+@secure()
+param googleCalendarRefreshToken string = ''
+
 @description('Days a deleted vault or secret can be recovered.')
 @minValue(7)
 @maxValue(90)
@@ -52,6 +64,9 @@ var secretNames = {
   bookingSystemApiKey: 'booking-system-api-key'
   bookingSystemWebhookSecret: 'booking-system-webhook-secret'
   bookingSystemClientSecret: 'booking-system-client-secret'
+  googleCalendarServiceAccountKey: 'google-calendar-service-account-key'
+  googleCalendarClientSecret: 'google-calendar-client-secret'
+  googleCalendarRefreshToken: 'google-calendar-refresh-token'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -132,6 +147,48 @@ resource bookingSystemClientSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-
   name: secretNames.bookingSystemClientSecret
   properties: {
     value: bookingSystemClientSecret
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource googleCalendarServiceAccountKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(googleCalendarServiceAccountKey)) {
+  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
+  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+  parent: vault
+  name: secretNames.googleCalendarServiceAccountKey
+  properties: {
+    value: googleCalendarServiceAccountKey
+    contentType: 'application/json'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource googleCalendarClientSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(googleCalendarClientSecret)) {
+  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
+  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+  parent: vault
+  name: secretNames.googleCalendarClientSecret
+  properties: {
+    value: googleCalendarClientSecret
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource googleCalendarRefreshTokenValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(googleCalendarRefreshToken)) {
+  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
+  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+  parent: vault
+  name: secretNames.googleCalendarRefreshToken
+  properties: {
+    value: googleCalendarRefreshToken
     contentType: 'text/plain'
     attributes: {
       exp: secretExpiry

@@ -35,6 +35,10 @@ LOCAL_ONLY_SETTINGS = {
     # Extra CAs for the local emulators; in Azure the endpoints have public certificates.
     "BOOKING_SYSTEM_CA_BUNDLE": "local emulator CA",
     "OUTLOOK_CA_BUNDLE": "local emulator CA",
+    "GOOGLE_CALENDAR_CA_BUNDLE": "local emulator CA",
+    # The key file is the alternative to the Key Vault key (a file would have to ship in
+    # the package).
+    "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE": "alternative to the Key Vault key",
     # The certificate credential is the alternative to the client secret; in Azure the
     # secret comes from Key Vault (a certificate file would have to ship in the package).
     "OUTLOOK_CLIENT_CERTIFICATE_PATH": "alternative to the Key Vault client secret",

@@ -107,3 +107,42 @@ def test_error_messages_leave_the_query_out() -> None:
     with pytest.raises(UpstreamError) as raised:
         http.request("GET", "https://graph.example/v1.0/users/a/events?secret=x")
     assert "secret" not in str(raised.value) and "BadRequest" in str(raised.value)
+
+
+def google_403(reason: str) -> requests.Response:
+    return response(403, {"error": {"code": 403, "message": reason,
+                                    "errors": [{"domain": "usageLimits", "reason": reason}]}})
+
+
+@pytest.mark.parametrize("reason", ["rateLimitExceeded", "userRateLimitExceeded"])
+def test_a_403_the_system_calls_throttling_is_retried(reason: str) -> None:
+    from calbridge.bridges.google_calendar.client import rate_limited
+
+    session = ScriptedSession([google_403(reason), google_403(reason), response(200, {"ok": 1})])
+    waits: list[float] = []
+    client = HttpClient("google_calendar", session=session, sleep=waits.append,
+                        throttled=rate_limited)
+    assert client.request("GET", "https://api.example/events").json() == {"ok": 1}
+    assert len(session.calls) == 3 and len(waits) == 2
+
+
+def test_a_403_that_is_a_refusal_is_not_retried() -> None:
+    from calbridge.bridges.google_calendar.client import rate_limited
+
+    session = ScriptedSession([google_403("forbidden")])
+    client = HttpClient("google_calendar", session=session, sleep=lambda _: None,
+                        throttled=rate_limited)
+    with pytest.raises(AuthError):
+        client.request("GET", "https://api.example/events")
+    assert len(session.calls) == 1
+
+
+def test_throttling_403s_that_never_end_are_upstream_throttled() -> None:
+    from calbridge.bridges.google_calendar.client import rate_limited
+
+    session = ScriptedSession([google_403("rateLimitExceeded") for _ in range(3)])
+    client = HttpClient("google_calendar", session=session, sleep=lambda _: None,
+                        max_attempts=3, throttled=rate_limited)
+    with pytest.raises(UpstreamThrottled):
+        client.request("GET", "https://api.example/events")
+    assert len(session.calls) == 3

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calbridge.bridges.outlook.client import SlidingWindow, with_query
+from calbridge.bridges.outlook.client import with_query
 from calbridge.bridges.outlook.convert import (
     MARKER_PROPERTY_ID,
     calendar_from_room,
@@ -26,6 +26,7 @@ from calbridge.bridges.outlook.convert import (
 from calbridge.bridges.outlook.notifications import clamp_expiry, parse_notifications
 from calbridge.bridges.outlook.settings import OutlookSettings
 from calbridge.bridges.outlook.timezones import to_iana
+from calbridge.bridges.pacing import SlidingWindow
 from calbridge.errors import ConfigurationError, ValidationFailed
 from calbridge.model import Event, EventField, EventStatus, Person, Privacy
 

@@ -26,9 +26,9 @@ from calbridge.bridges.base import (
 from calbridge.bridges.http import HttpClient, error_for_status, upstream_code
 from calbridge.bridges.outlook.auth import GraphTokens
 from calbridge.bridges.outlook.client import (
+    WINDOW_SECONDS,
     BatchRequest,
     GraphClient,
-    MailboxPacer,
     json_body,
     part_error,
     path_segment,
@@ -50,6 +50,7 @@ from calbridge.bridges.outlook.notifications import (
     subscription_from_graph,
 )
 from calbridge.bridges.outlook.settings import OutlookSettings
+from calbridge.bridges.pacing import Pacer
 from calbridge.bridges.registry import register
 from calbridge.config import Settings
 from calbridge.errors import (
@@ -111,7 +112,8 @@ class OutlookBridge(CalendarBridge):
         tokens = GraphTokens(outlook, timeout=settings.http_timeout_seconds)
         http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
                           verify=outlook.ca_bundle or True)
-        pacer = MailboxPacer(outlook.max_concurrency, outlook.requests_per_10_min)
+        pacer = Pacer(cls.type_name, outlook.max_concurrency, outlook.requests_per_10_min,
+                      WINDOW_SECONDS)
         return cls(name, outlook, GraphClient(outlook.graph_base_url, tokens, http, pacer))
 
     # ------------------------------------------------------------ helpers
@@ -447,7 +449,7 @@ class OutlookBridge(CalendarBridge):
             json=body, idempotent=True)
         return subscription_from_graph(json_body(response))
 
-    def unsubscribe(self, subscription_id: str) -> None:
+    def unsubscribe(self, subscription_id: str, resource: str | None = None) -> None:
         self.graph.request("DELETE",
                            self.graph.url(f"/subscriptions/{path_segment(subscription_id)}"),
                            ok=(404,))

@@ -1,16 +1,13 @@
 """Microsoft Graph calls for the Outlook bridge: authentication header, paging, `$batch`,
 and per-mailbox pacing (at most 4 concurrent requests and a 10-minute request budget,
-as Outlook's throttling limits are per app and mailbox)."""
+as Outlook's throttling limits are per app and mailbox; see `calbridge.bridges.pacing`)."""
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from calbridge.bridges.http import HttpClient, error_for_status, parse_retry_after
 from calbridge.bridges.outlook.auth import GraphTokens
+from calbridge.bridges.pacing import Pacer
 from calbridge.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -42,79 +40,6 @@ def with_query(url: str, params: dict[str, Any] | None) -> str:
     query = urlencode({k: v for k, v in params.items() if v is not None},
                       quote_via=quote, safe="$:,")
     return f"{url}{'&' if '?' in url else '?'}{query}"
-
-
-# ------------------------------------------------------------------ pacing
-
-
-class SlidingWindow:
-    """At most `limit` requests in any `period` seconds; `take` waits for room."""
-
-    def __init__(self, limit: int, period: float = WINDOW_SECONDS, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.limit = limit
-        self.period = period
-        self._clock = clock
-        self._sleep = sleep
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def take(self, cost: int = 1) -> float:
-        """Record `cost` requests, first waiting until they fit; returns seconds waited."""
-        cost = max(1, min(cost, self.limit))
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._sent and self._sent[0] <= now - self.period:
-                    self._sent.popleft()
-                room = self.limit - len(self._sent)
-                if room >= cost:
-                    self._sent.extend([now] * cost)
-                    return waited
-                # The entry whose expiry makes room for `cost` more requests.
-                delay = self._sent[cost - room - 1] + self.period - now
-            delay = max(delay, 0.001)
-            waited += delay
-            self._sleep(delay)
-
-
-class MailboxPacer:
-    """A concurrency cap and a request budget per mailbox."""
-
-    def __init__(self, max_concurrency: int, requests_per_window: int,
-                 period: float = WINDOW_SECONDS, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._max_concurrency = max_concurrency
-        self._limit = requests_per_window
-        self._period = period
-        self._clock = clock
-        self._sleep = sleep
-        self._gates: dict[str, tuple[threading.BoundedSemaphore, SlidingWindow]] = {}
-        self._lock = threading.Lock()
-
-    def _gate(self, mailbox: str) -> tuple[threading.BoundedSemaphore, SlidingWindow]:
-        key = mailbox.lower()
-        with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = (threading.BoundedSemaphore(self._max_concurrency),
-                        SlidingWindow(self._limit, self._period, clock=self._clock,
-                                      sleep=self._sleep))
-                self._gates[key] = gate
-            return gate
-
-    @contextmanager
-    def slot(self, mailbox: str, cost: int = 1) -> Iterator[None]:
-        """Hold one of the mailbox's concurrent slots, after `cost` fits the budget."""
-        semaphore, window = self._gate(mailbox)
-        waited = window.take(cost)
-        if waited:
-            log.info("paced", extra={"bridge": SYSTEM, "calendar": mailbox, "waited": waited})
-        with semaphore:
-            yield
 
 
 # ------------------------------------------------------------------ batch payloads
@@ -153,7 +78,7 @@ class BatchResponse(BaseModel):
 class GraphClient:
     """Authenticated, paced Graph requests through the shared `HttpClient`."""
 
-    def __init__(self, base_url: str, tokens: GraphTokens, http: HttpClient, pacer: MailboxPacer,
+    def __init__(self, base_url: str, tokens: GraphTokens, http: HttpClient, pacer: Pacer,
                  *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens

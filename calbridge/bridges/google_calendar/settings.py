@@ -1,0 +1,92 @@
+"""The Google Calendar bridge's own settings, parsed from the raw environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from calbridge.config import SECRET
+from calbridge.errors import ConfigurationError
+
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+DEFAULT_API_BASE_URL = "https://www.googleapis.com/calendar/v3"
+# Read and write events, list calendars, open and stop push channels.
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
+
+
+class GoogleCalendarSettings(BaseModel):
+    """How calbridge signs in to Google (a service account with domain-wide delegation, or
+    one account's OAuth refresh token) and its request budget (environment names as
+    aliases)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    # A service account's JSON key: its content (a secret), or the path of a file holding it.
+    service_account_key: str | None = Field(
+        default=None, alias="GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY", repr=False,
+        json_schema_extra=SECRET)
+    service_account_key_file: str | None = Field(
+        default=None, alias="GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE")
+    # The Workspace user the service account acts as (domain-wide delegation).
+    subject: str | None = Field(default=None, alias="GOOGLE_CALENDAR_SUBJECT")
+    # Or one account's OAuth client and refresh token.
+    client_id: str | None = Field(default=None, alias="GOOGLE_CALENDAR_CLIENT_ID")
+    client_secret: str | None = Field(default=None, alias="GOOGLE_CALENDAR_CLIENT_SECRET",
+                                      repr=False, json_schema_extra=SECRET)
+    refresh_token: str | None = Field(default=None, alias="GOOGLE_CALENDAR_REFRESH_TOKEN",
+                                      repr=False, json_schema_extra=SECRET)
+    token_uri: str = Field(default=DEFAULT_TOKEN_URI, alias="GOOGLE_CALENDAR_TOKEN_URI")
+    api_base_url: str = Field(default=DEFAULT_API_BASE_URL, alias="GOOGLE_CALENDAR_API_BASE_URL")
+    ca_bundle: str | None = Field(default=None, alias="GOOGLE_CALENDAR_CA_BUNDLE")
+    max_concurrency: int = Field(default=4, alias="GOOGLE_CALENDAR_MAX_CONCURRENCY", ge=1, le=16)
+    # Google allows 600 requests per minute per user and project: stay below it.
+    requests_per_minute: int = Field(default=500, alias="GOOGLE_CALENDAR_REQUESTS_PER_MINUTE",
+                                     ge=1, le=600)
+    page_size: int = Field(default=250, alias="GOOGLE_CALENDAR_PAGE_SIZE", ge=1, le=2500)
+
+    @field_validator("service_account_key", "service_account_key_file", "subject", "client_id",
+                     "client_secret", "refresh_token", "ca_bundle", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("token_uri", "api_base_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @property
+    def uses_service_account(self) -> bool:
+        return bool(self.service_account_key or self.service_account_key_file)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GoogleCalendarSettings:
+        """Parse; a `ConfigurationError` names the setting that is missing or wrong."""
+        try:
+            parsed = cls.model_validate(dict(env))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_alias(err['loc'])}: {'is required' if err['type'] == 'missing' else err['msg']}"
+                for err in exc.errors())
+            raise ConfigurationError(f"invalid google_calendar settings: {problems}") from None
+        oauth = (parsed.client_id, parsed.client_secret, parsed.refresh_token)
+        if parsed.service_account_key and parsed.service_account_key_file:
+            raise ConfigurationError(
+                "invalid google_calendar settings: set GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY or "
+                "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE, not both")
+        if not parsed.uses_service_account and not all(oauth):
+            raise ConfigurationError(
+                "invalid google_calendar settings: GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY (or "
+                "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE), or GOOGLE_CALENDAR_CLIENT_ID with "
+                "GOOGLE_CALENDAR_CLIENT_SECRET and GOOGLE_CALENDAR_REFRESH_TOKEN, is required")
+        return parsed
+
+
+def _alias(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = GoogleCalendarSettings.model_fields.get(field)
+    return info.alias if info and info.alias else field

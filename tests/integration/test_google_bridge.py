@@ -1,0 +1,151 @@
+"""The Google Calendar bridge against the Google Calendar emulator: what a production
+sync meets — lost answers, stale etags, expired sync tokens, rate limits, channel
+rotation and recurring series with exceptions and cancellations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from calbridge.bootstrap import Container
+from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.google_calendar import GoogleCalendarBridge
+from calbridge.config import Settings
+from calbridge.errors import AuthError, EtagConflict, SyncStateExpired
+from calbridge.model import Event, EventKind, Recurrence, Subscription, new_id, utcnow
+from calbridge.services import subscriptions
+from calbridge.store.memory import MemoryStorage
+from emulators.google_calendar import GoogleCalendarEmulator
+from tests.contract.test_google_contract import ROOM, google_env
+
+START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
+WINDOW = TimeWindow(start=START - timedelta(days=7), end=START + timedelta(days=60))
+
+
+@pytest.fixture
+def emulator(google_emulator: GoogleCalendarEmulator) -> GoogleCalendarEmulator:
+    return google_emulator
+
+
+@pytest.fixture
+def bridge(emulator: GoogleCalendarEmulator) -> GoogleCalendarBridge:
+    emulator.reset()
+    built = GoogleCalendarBridge.from_settings("google_calendar",
+                                               Settings.from_env(google_env(emulator)))
+    built.api.http._sleep = lambda _: None  # backoff waits are counted, not slept
+    return built
+
+
+def meeting(title: str = "Board meeting", hours: int = 0) -> Event:
+    start = START + timedelta(hours=hours)
+    return Event(title=title, start=start, end=start + timedelta(hours=1),
+                 timezone="Europe/Oslo", marker=new_id())
+
+
+def statuses(emulator: GoogleCalendarEmulator) -> dict[str, int]:
+    return {str(k): v for k, v in emulator.request_counts()["by_status"].items()}
+
+
+def test_a_retried_insert_after_a_lost_answer_returns_the_same_event(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    written = meeting()
+    first = bridge.create(ROOM, written, idempotency_key="link-1:0")
+    # The answer was lost: the engine sends the same insert again.
+    again = bridge.create(ROOM, written, idempotency_key="link-1:0")
+    assert again.id == first.id
+    assert statuses(emulator).get("409") == 1
+    assert [e.id for e in bridge.list_events(ROOM, WINDOW)] == [first.id]
+
+
+def test_a_stale_etag_is_an_etag_conflict(bridge: GoogleCalendarBridge) -> None:
+    written = meeting()
+    created = bridge.create(ROOM, written, idempotency_key=written.marker or "")
+    bridge.update(ROOM, created.id or "", written.model_copy(update={"title": "Someone else"}))
+    with pytest.raises(EtagConflict):
+        bridge.update(ROOM, created.id or "", written.model_copy(update={"title": "Mine"}),
+                      etag=created.etag)
+    current = bridge.get_event(ROOM, created.id or "")
+    assert current is not None and current.title == "Someone else"
+
+
+def test_an_expired_sync_token_asks_for_a_complete_listing(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    kept, dropped = meeting("Kept"), meeting("Dropped", hours=2)
+    kept_id = bridge.create(ROOM, kept, idempotency_key="kept").id
+    dropped_id = bridge.create(ROOM, dropped, idempotency_key="dropped").id
+    initial = bridge.changes(ROOM, None, WINDOW)
+    bridge.delete(ROOM, dropped_id or "")
+    emulator.expire_sync_tokens()
+    with pytest.raises(SyncStateExpired):
+        bridge.changes(ROOM, initial.cursor, WINDOW)
+    fresh = bridge.changes(ROOM, None, WINDOW)
+    # Only a complete listing may tell a deletion by absence.
+    assert fresh.complete is True and fresh.cursor
+    assert [e.id for e in fresh.changed] == [kept_id]
+
+
+def test_google_rate_limits_are_waited_out_and_real_refusals_are_not(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    bridge.create(ROOM, meeting(), idempotency_key="one")
+    waits: list[float] = []
+    bridge.api.http._sleep = waits.append
+    emulator.request_counts()  # counts since reset
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/events$"}, "status": 403,
+                        "code": "userRateLimitExceeded", "times": 2})
+    before = statuses(emulator).get("403", 0)
+    assert len(list(bridge.list_events(ROOM, WINDOW))) == 1
+    assert statuses(emulator).get("403", 0) - before == 2 and len(waits) == 2
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/events$"}, "status": 403,
+                        "code": "forbidden", "message": "Forbidden", "times": 1})
+    with pytest.raises(AuthError):
+        list(bridge.list_events(ROOM, WINDOW))
+    assert len(waits) == 2  # refused at once, not retried
+
+
+def test_a_series_reads_as_occurrences_exceptions_and_cancellations(
+        bridge: GoogleCalendarBridge) -> None:
+    series = meeting("Weekly sync").model_copy(update={
+        "kind": EventKind.SERIES, "recurrence": Recurrence(rrule="FREQ=WEEKLY;COUNT=4")})
+    master = bridge.create(ROOM, series, idempotency_key="series")
+    assert master.kind is EventKind.SERIES and master.recurrence is not None
+    listed = {e.original_start: e for e in bridge.list_events(ROOM, WINDOW)}
+    assert len(listed) == 4 and all(e.series_id == master.id for e in listed.values())
+    second, third = START + timedelta(weeks=1), START + timedelta(weeks=2)
+    moved = listed[second].model_copy(update={"start": second + timedelta(hours=2),
+                                              "end": second + timedelta(hours=3)})
+    bridge.update(ROOM, listed[second].id or "", moved)
+    bridge.delete(ROOM, listed[third].id or "")
+    window = TimeWindow(start=START - timedelta(days=1), end=START + timedelta(weeks=5))
+    kinds = {e.original_start: e.kind for e in bridge.instances(ROOM, master.id or "", window)}
+    # 10:00 in Oslo every week: after the DST change on 30 March that is 08:00 UTC.
+    fourth = START + timedelta(weeks=3, hours=-1)
+    assert kinds == {START: EventKind.OCCURRENCE, second: EventKind.EXCEPTION,
+                     fourth: EventKind.OCCURRENCE}
+    changes = bridge.changes(ROOM, None, WINDOW)
+    assert listed[third].id in changes.deleted
+    assert {e.kind for e in changes.changed} == {EventKind.OCCURRENCE, EventKind.EXCEPTION}
+
+
+def test_a_channel_is_replaced_by_a_new_one_before_it_is_stopped(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    url = "https://calbridge.example.org/bridges/webhook/google_calendar"
+    settings = Settings.from_env({**google_env(emulator), "WEBHOOK_BASE_URL":
+                                  "https://calbridge.example.org"})
+    storage = MemoryStorage()
+    storage.ensure()
+    container = Container(settings=settings, storage=storage,
+                          bridges={"google_calendar": bridge})
+    opened = bridge.subscribe(ROOM, url, "state-1", utcnow() + timedelta(days=1))
+    old = storage.subscriptions.add(Subscription(
+        id=opened.id, bridge="google_calendar", calendar_id=ROOM, resource=opened.resource,
+        expires_at=opened.expires_at, client_state="state-1"))
+    renewed = subscriptions.renew(container, old)
+    assert renewed.id != old.id and renewed.resource
+    assert [s.id for s in storage.subscriptions.list("google_calendar")] == [renewed.id]
+    state = requests.get(f"{emulator.base_url}/_admin/state", verify=emulator.ca_path,
+                         timeout=10).json()
+    channels = {c["id"]: c for c in state["channels"]}
+    assert channels[old.id]["stopped"] is True
+    assert channels[renewed.id]["stopped"] is False
