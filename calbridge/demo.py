@@ -16,7 +16,13 @@ from typing import Any
 import requests
 
 from calbridge.demo_realtime import show_realtime
-from calbridge.host.stack import DEMO_BOOKING_KEY, DEMO_WEBHOOK_SECRET, LocalStack, Ports
+from calbridge.host.stack import (
+    DEMO_BOOKING_KEY,
+    DEMO_WEBHOOK_SECRET,
+    GOOGLE_SUBJECT,
+    LocalStack,
+    Ports,
+)
 
 KEY = "demo-function-key"
 # The demo's bookings: tomorrow morning, well inside the sync window.
@@ -85,6 +91,16 @@ class Walkthrough:
         outlook = Outlook(self.stack)
         self.show_outlook(outlook, rooms_by_resource.values())
 
+        self.title("Google Calendar too: room_101 is also a room calendar in Google")
+        google_room = "room-a@rooms.example.org"
+        created = self.call("POST", "/mappings/resources", json={
+            "a": {"bridge": "booking_system", "calendar_id": "room_101"},
+            "b": {"bridge": "google_calendar", "calendar_id": google_room}})
+        print(f"    room_101 ↔ Google {google_room}  (mapping {created['id'][:8]}…)")
+        self.report(self.call("POST", "/bridges/sync/booking_system/google_calendar"))
+        google = Google(self.stack)
+        print(f"    Google {google_room}: " + "; ".join(google.titles(google_room)))
+
         self.title("Someone edits a meeting in Outlook; sync it back")
         room_a = rooms_by_resource["room_101"]
         event = next(e for e in outlook.events(room_a) if e["subject"] == "Council meeting")
@@ -106,6 +122,10 @@ class Walkthrough:
         people.reenable(council["id"])
         self.report(self.call("POST", "/bridges/sync/booking_system/outlook"))
         self.show_outlook(outlook, [room_a])
+
+        self.title("Google follows the same changes")
+        self.report(self.call("POST", "/bridges/sync/booking_system/google_calendar"))
+        print(f"    Google {google_room}: " + "; ".join(google.titles(google_room)))
 
         self.title("Final state of both sides")
         print(f"    {'booking system':<52} outlook")
@@ -206,13 +226,34 @@ class Outlook:
                            json={"subject": subject}, timeout=30).raise_for_status()
 
 
+class Google:
+    """People looking at a Google room calendar, through the Google Calendar emulator."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        google = stack.google
+        self.url = google.api_url  # type: ignore[union-attr]
+        self.session = requests.Session()
+        self.session.verify = google.ca_path  # type: ignore[union-attr]
+        self.session.trust_env = False
+        token = google.issue_token(GOOGLE_SUBJECT)  # type: ignore[union-attr]
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def titles(self, calendar: str) -> list[str]:
+        answer = self.session.get(f"{self.url}/calendars/{calendar}/events", params={
+            "singleEvents": "true", "timeMin": (SOON - timedelta(days=1)).isoformat(),
+            "timeMax": (SOON + timedelta(days=2)).isoformat()}, timeout=30)
+        answer.raise_for_status()
+        return [item.get("summary", "") for item in answer.json()["items"]
+                if item.get("status") != "cancelled"]
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="calbridge-demo-") as folder:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))
-        print("Starting Azurite, the example booking system, the Graph emulator and the "
-              "Functions host on 127.0.0.1 …")
+        print("Starting Azurite, the example booking system, the Graph and Google Calendar "
+              "emulators and the Functions host on 127.0.0.1 …")
         # The walkthrough triggers every sync itself, so the timers stay quiet.
         os.environ.setdefault("SYNC_SCHEDULE", "0 0 0 1 1 *")
         os.environ.setdefault("DELETION_SYNC_SCHEDULE", "0 0 0 1 1 *")

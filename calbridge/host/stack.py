@@ -29,6 +29,7 @@ DEMO_BOOKING_KEY = "local-booking-key"
 DEMO_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local demo value
 PID_FILE = "stack.pids.json"
 GOOGLE_KEY_FILE = "google-service-account.json"
+GOOGLE_SUBJECT = "alex@example.org"
 log = logging.getLogger(__name__)
 
 
@@ -123,7 +124,7 @@ class LocalStack:
         graph = self.graph
         settings = {
             "AzureWebJobsStorage": self.azurite.connection_string,
-            "CALBRIDGE_BRIDGES": "booking_system,outlook",
+            "CALBRIDGE_BRIDGES": "booking_system,outlook,google_calendar",
             "WEBHOOK_BASE_URL": f"http://127.0.0.1:{self.ports.host}",
             "BOOKING_SYSTEM_BASE_URL": self.booking.base_url,  # type: ignore[attr-defined]
             "BOOKING_SYSTEM_API_KEY": DEMO_BOOKING_KEY,
@@ -134,6 +135,12 @@ class LocalStack:
             "OUTLOOK_AUTHORITY_HOST": graph.authority_host,  # type: ignore[attr-defined]
             "GRAPH_BASE_URL": graph.graph_url,  # type: ignore[attr-defined]
             "OUTLOOK_CA_BUNDLE": graph.ca_path,  # type: ignore[attr-defined]
+            # The service account acts for alex@example.org, who can write the rooms.
+            "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE": self.google_calendar["key_file"],
+            "GOOGLE_CALENDAR_SUBJECT": GOOGLE_SUBJECT,
+            "GOOGLE_CALENDAR_TOKEN_URI": self.google_calendar["token_uri"],
+            "GOOGLE_CALENDAR_API_BASE_URL": self.google_calendar["api_url"],
+            "GOOGLE_CALENDAR_CA_BUNDLE": self.google_calendar["ca_path"],
         }
         if self.function_key:
             settings["CALBRIDGE_FUNCTION_KEY"] = self.function_key

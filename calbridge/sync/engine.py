@@ -170,11 +170,15 @@ class SyncEngine:
     bridges. `bridge` finds a bridge by name (`NotFound` for an unknown one)."""
 
     def __init__(self, stores: SyncStores, bridge: Callable[[str], CalendarBridge],
-                 options: SyncOptions, clock: Callable[[], datetime] = utcnow) -> None:
+                 options: SyncOptions, clock: Callable[[], datetime] = utcnow,
+                 systems: frozenset[str] = frozenset()) -> None:
         self.stores = stores
         self.bridge = bridge
         self.options = options
         self.clock = clock
+        # The configured bridges: an event copied from one of them by another mapping is
+        # not copied on.
+        self.systems = systems
 
     @classmethod
     def for_container(cls, container: Container,
@@ -184,7 +188,7 @@ class SyncEngine:
         stores = SyncStores(links=storage.links, cursors=storage.cursors, holds=storage.holds,
                             operations=storage.operations, work=storage.queue(SYNC_WORK))
         return cls(stores, container.bridge, SyncOptions.from_settings(container.settings),
-                   clock)
+                   clock, frozenset(container.bridges))
 
     # ------------------------------------------------------------------ set-up
 
@@ -298,7 +302,7 @@ class SyncEngine:
             links = self.stores.links.list(ends.mapping.id)
         changes = self._occurrences(ends, source, changes, links, window)
         plan = planned + plan_changes(source, changes, links, window,
-                                      ends.system(source.other))
+                                      ends.system(source.other), self.systems)
         return early, plan, links
 
     def keeps_series(self, ends: Ends) -> bool:
@@ -416,7 +420,7 @@ class SyncEngine:
             links = [found] if found else []
         changes = (ChangeSet(changed=[event]) if event is not None
                    else ChangeSet(deleted=[source_id]))
-        plan = plan_changes(source, changes, links, self.window(), other_system)
+        plan = plan_changes(source, changes, links, self.window(), other_system, self.systems)
         if not plan:
             return Outcome(OperationKind.SKIP, OutcomeStatus.SKIPPED, "nothing to do",
                            ends.system(source), ends.system(source.other), source_id,

@@ -114,11 +114,15 @@ def plan_deletion(source: End, source_id: str, link: EventLink | None,
 
 
 def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
-                 window: TimeWindow, other_system: str | None = None) -> list[PlannedOperation]:
+                 window: TimeWindow, other_system: str | None = None,
+                 systems: frozenset[str] = frozenset()) -> list[PlannedOperation]:
     """A plan for a mapping's changes on one side. Deletions are inferred from a
     listing only when it was complete, and only for linked events inside its window.
     `other_system` is the bridge at the mapping's other end: a source event that names an
-    event there as its origin is a copy of it, never a new event."""
+    event there as its origin is a copy of it, never a new event. An unlinked event whose
+    origin is an event of another configured bridge (`systems`) is a copy another mapping
+    made, and is not copied on (as a marker of another mapping says for systems that keep
+    markers)."""
     by_source_id = {sid: link for link in links if (sid := link.event_id(source))}
     by_target_id = {tid: link for link in links if (tid := link.event_id(source.other))}
     by_id = {link.id: link for link in links}
@@ -141,6 +145,12 @@ def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
                                              event))
                 continue
             link, adopt = marked, True
+        elif (link is None and event.origin is not None and event.origin.system in systems
+              and event.origin.system != other_system):
+            plan.append(PlannedOperation(
+                OperationKind.SKIP, f"a copy of an event in {event.origin.system}, made "
+                "through another mapping", source, event.id, event))
+            continue
         plan.append(plan_event(source, event, link, adopt))
     for deleted_id in changes.deleted:
         if deleted_id in seen:

@@ -18,7 +18,7 @@ from calbridge.model import Event, EventKind, Recurrence, Subscription, new_id, 
 from calbridge.services import subscriptions
 from calbridge.store.memory import MemoryStorage
 from emulators.google_calendar import GoogleCalendarEmulator
-from tests.contract.test_google_contract import ROOM, google_env
+from tests.fixtures.google import ROOM, google_env
 
 START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
 WINDOW = TimeWindow(start=START - timedelta(days=7), end=START + timedelta(days=60))

@@ -280,3 +280,14 @@ def test_settings_need_a_service_account_or_a_whole_oauth_grant() -> None:
         GoogleCalendarSettings.from_env({"GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY": key,
                                          "GOOGLE_CALENDAR_TOKEN_URI": "http://plain"})
 
+
+
+def test_a_cancelled_instance_with_only_its_guaranteed_fields_reads_as_cancelled() -> None:
+    # Google guarantees only id, recurringEventId, originalStartTime and status for a
+    # cancelled instance of a series.
+    gone = event_from_google({
+        "id": "abc_20310310T090000Z", "recurringEventId": "abc", "status": "cancelled",
+        "originalStartTime": {"dateTime": "2031-03-10T09:00:00Z", "timeZone": "UTC"}}, "cal")
+    assert (gone.status, gone.kind, gone.series_id) == (
+        EventStatus.CANCELLED, EventKind.OCCURRENCE, "abc")
+    assert gone.original_start == datetime(2031, 3, 10, 9, tzinfo=UTC)

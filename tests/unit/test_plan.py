@@ -15,6 +15,7 @@ from calbridge.model import (
     Event,
     EventField,
     EventLink,
+    EventOrigin,
     EventStatus,
     OperationKind,
     SyncStatus,
@@ -232,3 +233,14 @@ def test_merged_hashes_keep_owed_changes_visible(sent: set[EventField],
     still_changed = changed_since(written, stored) or frozenset()
     visible = {f for f in owed - sent if field_hashes(before)[f] != field_hashes(written)[f]}
     assert still_changed == visible
+
+
+def test_a_copy_another_mapping_made_is_never_copied_on() -> None:
+    # A booking calbridge made from a Google event (its origin), read by the booking ↔
+    # Outlook mapping: Google reaches Outlook through its own mapping, not through this one.
+    from_google = event("b7", origin=EventOrigin(system="google_calendar", id="g1"))
+    from_elsewhere = event("b8", origin=EventOrigin(system="front-desk", id="42"))
+    plan = plan_changes(End.A, ChangeSet(changed=[from_google, from_elsewhere]), [], WINDOW,
+                        "outlook", frozenset({"booking_system", "outlook", "google_calendar"}))
+    assert kinds(plan) == [("skip", "b7"), ("create", "b8")]
+    assert "another mapping" in plan[0].reason

@@ -244,6 +244,11 @@ def event_from_google(data: dict[str, Any], calendar_id: str | None = None,
     """A Google event as a canonical `Event`. `default_zone` is the calendar's zone (the
     list's `timeZone`); `master`, when known, tells an exception (an instance changed on
     its own) from a plain occurrence."""
+    if "start" not in data and isinstance(data.get("originalStartTime"), dict):
+        # A cancelled instance of a series carries only its id, series, original start and
+        # status (Calendar API: "only the fields id, recurringEventId, originalStartTime
+        # and status are guaranteed to be filled" for cancelled exceptions).
+        data = {**data, "start": data["originalStartTime"], "end": data["originalStartTime"]}
     start_raw, end_raw = data["start"], data["end"]
     start, end = read_boundary(start_raw), read_boundary(end_raw)
     all_day = isinstance(start, date) and not isinstance(start, datetime)
