@@ -11,7 +11,9 @@ you; a reader writing gets 403 `requiredAccessLevel`.
 
 Injected faults are answered as Google's usage-limit errors ("Handle API errors" guide):
 403 or 429 with `rateLimitExceeded` ("Rate Limit Exceeded", domain `usageLimits`), 403
-`userRateLimitExceeded` ("User Rate Limit Exceeded"), 403 `quotaExceeded`, and 5xx
+`userRateLimitExceeded` ("User Rate Limit Exceeded"), 403 `quotaExceeded` ("Calendar
+usage limits exceeded."), 403 `dailyLimitExceeded` ("Daily Limit Exceeded", the project's
+courtesy limit), and 5xx
 `backendError` ("Backend Error"), with `Retry-After` when the fault names one.
 """
 
@@ -42,6 +44,7 @@ USAGE_MESSAGES = {
     "rateLimitExceeded": "Rate Limit Exceeded",
     "userRateLimitExceeded": "User Rate Limit Exceeded",
     "quotaExceeded": "Calendar usage limits exceeded.",
+    "dailyLimitExceeded": "Daily Limit Exceeded",
 }
 
 

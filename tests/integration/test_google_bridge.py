@@ -13,7 +13,7 @@ from calbridge.bootstrap import Container
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.google_calendar import GoogleCalendarBridge
 from calbridge.config import Settings
-from calbridge.errors import AuthError, EtagConflict, SyncStateExpired
+from calbridge.errors import AuthError, EtagConflict, SyncStateExpired, UpstreamThrottled
 from calbridge.model import Event, EventKind, Recurrence, Subscription, new_id, utcnow
 from calbridge.services import subscriptions
 from calbridge.store.memory import MemoryStorage
@@ -102,6 +102,42 @@ def test_google_rate_limits_are_waited_out_and_real_refusals_are_not(
     with pytest.raises(AuthError):
         list(bridge.list_events(ROOM, WINDOW))
     assert len(waits) == 2  # refused at once, not retried
+
+
+@pytest.mark.parametrize("reason", ["quotaExceeded", "dailyLimitExceeded"])
+def test_a_used_up_quota_is_throttling_reported_at_once_not_retried(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator, reason: str) -> None:
+    waits: list[float] = []
+    bridge.api.http._sleep = waits.append
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/events$"}, "status": 403,
+                        "code": reason, "times": 5})
+    before = statuses(emulator).get("403", 0)
+    with pytest.raises(UpstreamThrottled) as raised:
+        list(bridge.list_events(ROOM, WINDOW))
+    assert not isinstance(raised.value, AuthError)
+    assert statuses(emulator).get("403", 0) - before == 1 and waits == []
+    if reason == "dailyLimitExceeded":  # until the quota day ends, at most a day away
+        assert raised.value.retry_after is not None and 0 < raised.value.retry_after <= 86400
+
+
+def test_a_used_up_quota_leaves_health_authenticated(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/calendarList$"},
+                        "status": 403, "code": "quotaExceeded", "times": 1})
+    health = bridge.health()
+    assert (health.status, health.authenticated) == ("degraded", True)
+    assert "quotaExceeded" in (health.error or "")
+
+
+def test_a_channel_is_asked_for_at_most_a_week(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    asked_at = utcnow()
+    opened = bridge.subscribe(ROOM, "https://calbridge.example.org/bridges/webhook/google",
+                              "state-1", asked_at + timedelta(days=30))
+    # A week from the moment of asking (milliseconds on the wire), not the 30 days wanted.
+    week = timedelta(days=7)
+    assert asked_at + week - timedelta(milliseconds=1) <= opened.expires_at <= utcnow() + week
+    bridge.unsubscribe(opened.id, opened.resource)
 
 
 def test_a_series_reads_as_occurrences_exceptions_and_cancellations(

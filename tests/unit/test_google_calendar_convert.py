@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from calbridge.bridges.google_calendar.client import quota_reset_after
 from calbridge.bridges.google_calendar.convert import (
     MARKER_PROPERTY,
     event_from_google,
@@ -20,7 +21,9 @@ from calbridge.bridges.google_calendar.convert import (
     refusal,
 )
 from calbridge.bridges.google_calendar.notifications import (
+    MAX_CHANNEL_TTL,
     channel_from_google,
+    clamp_expiry,
     parse_channel_notification,
 )
 from calbridge.bridges.google_calendar.settings import GoogleCalendarSettings
@@ -263,6 +266,27 @@ def test_a_watch_answer_becomes_a_subscription() -> None:
     assert (found.id, found.resource, found.expires_at) == ("chan-1", "res-1", expires)
     with pytest.raises(UpstreamError):
         channel_from_google({"id": "chan-1"}, "chan-1")
+
+
+def test_a_channel_is_asked_for_no_longer_than_a_channel_lives() -> None:
+    now = datetime(2031, 3, 10, 9, tzinfo=UTC)
+    assert MAX_CHANNEL_TTL == timedelta(seconds=604800)
+    assert clamp_expiry(now + timedelta(days=30), now) == now + timedelta(seconds=604800)
+    assert clamp_expiry(now + timedelta(days=2), now) == now + timedelta(days=2)
+    oslo = now.astimezone(ZoneInfo("Europe/Oslo")) + timedelta(days=1)
+    assert clamp_expiry(oslo, now).tzinfo is UTC
+
+
+@pytest.mark.parametrize(("now", "seconds"), [
+    # 09:00 UTC is 01:00 in Los Angeles (PST, UTC-8): 23 hours to its midnight.
+    (datetime(2031, 1, 15, 9, tzinfo=UTC), 23 * 3600),
+    # 06:30 UTC in summer is 23:30 the day before there (PDT, UTC-7).
+    (datetime(2031, 7, 15, 6, 30, tzinfo=UTC), 30 * 60),
+    # The night DST starts (2031-03-09) that day has 23 hours.
+    (datetime(2031, 3, 9, 8, tzinfo=UTC), 23 * 3600),
+])
+def test_the_daily_quota_ends_at_midnight_pacific_time(now: datetime, seconds: int) -> None:
+    assert quota_reset_after(now) == seconds
 
 
 # ------------------------------------------------------------------ settings

@@ -44,6 +44,7 @@ from calbridge.bridges.google_calendar.convert import (
 )
 from calbridge.bridges.google_calendar.notifications import (
     channel_from_google,
+    clamp_expiry,
     expiration_ms,
     parse_channel_notification,
 )
@@ -346,11 +347,13 @@ class GoogleCalendarBridge(CalendarBridge):
 
     def subscribe(self, calendar_id: str, notification_url: str, client_state: str,
                   expires_at: datetime, lifecycle_url: str | None = None) -> PushSubscription:
-        """`events.watch`: a new channel (a fresh UUID) whose token is the client state.
-        Google may grant a shorter life than asked; its answer is kept."""
+        """`events.watch`: a new channel (a fresh UUID) whose token is the client state,
+        asked to live until `expires_at` but no longer than a channel's life
+        (`MAX_CHANNEL_TTL`). Google may grant a shorter life than asked; its answer is kept."""
         channel_id = str(uuid.uuid4())
+        expiry = clamp_expiry(expires_at, datetime.now(UTC))
         body = {"id": channel_id, "type": "web_hook", "address": notification_url,
-                "token": client_state, "expiration": expiration_ms(expires_at)}
+                "token": client_state, "expiration": expiration_ms(expiry)}
         response = self.api.request("POST", self._events(calendar_id, "watch"), json=body,
                                     ok=(400, 404))
         if response.status_code == 404:
