@@ -244,8 +244,8 @@ def test_the_sync_handshake_is_acknowledged_with_nothing_to_do() -> None:
 def test_a_change_names_the_channel_and_carries_its_token(state: str) -> None:
     lowered = {k.lower(): v for k, v in headers(state).items()}
     [notice] = parse_channel_notification(lowered)
-    assert (notice.subscription_id, notice.client_state, notice.event_id) == (
-        "chan-1", "state-1", None)
+    assert (notice.subscription_id, notice.client_state, notice.event_id,
+            notice.subscription_resource) == ("chan-1", "state-1", None, "res-1")
 
 
 @pytest.mark.parametrize("bad", [

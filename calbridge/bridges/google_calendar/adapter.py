@@ -83,10 +83,11 @@ class GoogleCalendarBridge(CalendarBridge):
     settings_model: ClassVar[type[BaseModel] | None] = GoogleCalendarSettings
     # Channels cannot be extended: a renewal opens a new channel and stops the old one.
     # Each notification names its channel and carries the channel's token (compared as
-    # the client state); it has an empty body, its headers say everything.
+    # the client state) and the watched resource's id (compared with the one the watch
+    # answer gave); it has an empty body, its headers say everything.
     push: ClassVar[PushSemantics] = PushSemantics(
         subscriptions=True, renewal_keeps_id=False, client_state=True,
-        notice_in_headers=True)
+        notice_in_headers=True, notice_names_resource=True)
 
     def __init__(self, name: str, settings: GoogleCalendarSettings, api: GoogleClient) -> None:
         super().__init__(name)

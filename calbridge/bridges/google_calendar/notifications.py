@@ -46,8 +46,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def parse_channel_notification(headers: Mapping[str, str]) -> list[ChangeNotice]:
     """The notice a channel notification stands for: none for the `sync` handshake, one
-    naming the channel (and carrying its token) for a change. Raises `ValidationFailed`
-    for a request that is not a channel notification."""
+    naming the channel (with its token and the resource id it watches) for a change.
+    Raises `ValidationFailed` for a request that is not a channel notification."""
     channel = _header(headers, CHANNEL_ID)
     state = (_header(headers, RESOURCE_STATE) or "").lower()
     if not channel:
@@ -58,6 +58,7 @@ def parse_channel_notification(headers: Mapping[str, str]) -> list[ChangeNotice]
         raise ValidationFailed(f"{RESOURCE_STATE} must be sync, exists or not_exists",
                                details={"fields": [RESOURCE_STATE]})
     return [ChangeNotice(subscription_id=channel, client_state=_header(headers, CHANNEL_TOKEN),
+                         subscription_resource=_header(headers, RESOURCE_ID),
                          change_type="updated")]
 
 
