@@ -27,6 +27,7 @@ from ..routing import Router
 from .api import GoogleError, Request, Response, not_found
 from .calendar_api import CalendarApi
 from .channels import ChannelApi, Pusher
+from .directory import DirectoryApi
 from .oauth import Identity, Principal
 from .store import CalendarRecord, Store
 
@@ -95,6 +96,10 @@ class CalendarService:
         self.router = GoogleRouter()
         self.calendar = CalendarApi(self)
         self.calendar.register(self.router)
+        # The Admin SDK Directory API (rooms) is another API root on the same host here.
+        self.directory_router = GoogleRouter()
+        self.directory = DirectoryApi(self)
+        self.directory.register(self.directory_router)
 
     def reset(self) -> None:
         """Back to the seed: events, channels, sync tokens, faults, counts."""
@@ -102,10 +107,11 @@ class CalendarService:
         self.faults.clear()
         self.counter.reset()
 
-    def handle(self, req: Request) -> Response:
-        """Answer one Calendar API request (path below `/calendar/v3`)."""
+    def handle(self, req: Request, router: Router | None = None) -> Response:
+        """Answer one Calendar API request (path below `/calendar/v3`), or one of the
+        API `router` serves (the Directory API's, path below its root)."""
         try:
-            match = self.router.match(req.method, req.path)
+            match = (router or self.router).match(req.method, req.path)
         except GoogleError:
             self.counter.record(req.method, "(unmatched)", None)
             raise

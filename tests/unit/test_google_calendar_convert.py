@@ -13,6 +13,7 @@ import pytest
 from calbridge.bridges.google_calendar.client import quota_reset_after
 from calbridge.bridges.google_calendar.convert import (
     MARKER_PROPERTY,
+    calendar_from_resource,
     event_from_google,
     event_id_for,
     event_to_google,
@@ -26,7 +27,11 @@ from calbridge.bridges.google_calendar.notifications import (
     clamp_expiry,
     parse_channel_notification,
 )
-from calbridge.bridges.google_calendar.settings import GoogleCalendarSettings
+from calbridge.bridges.google_calendar.settings import (
+    CALENDAR_SCOPE,
+    ROOMS_SCOPE,
+    GoogleCalendarSettings,
+)
 from calbridge.errors import ConfigurationError, UpstreamError, ValidationFailed
 from calbridge.model import Event, EventField, EventKind, EventStatus, Person, Privacy, Recurrence
 
@@ -289,7 +294,40 @@ def test_the_daily_quota_ends_at_midnight_pacific_time(now: datetime, seconds: i
     assert quota_reset_after(now) == seconds
 
 
+def test_a_directory_calendar_resource_is_a_room_named_and_sized() -> None:
+    room = calendar_from_resource({
+        "kind": "admin#directory#resources#calendars#CalendarResource",
+        "resourceEmail": "c_188@resource.calendar.google.com", "resourceName": "Room 1A",
+        "generatedResourceName": "NYC-2-Room 1A (16)", "resourceCategory": "CONFERENCE_ROOM",
+        "capacity": 16})
+    assert room is not None
+    assert (room.id, room.name, room.kind, room.capacity, room.email) == (
+        "c_188@resource.calendar.google.com", "Room 1A", "room", 16,
+        "c_188@resource.calendar.google.com")
+    unnamed = calendar_from_resource({"resourceEmail": "c_2@resource.calendar.google.com",
+                                      "generatedResourceName": "NYC-3-Phone booth (1)"})
+    assert unnamed is not None and (unnamed.name, unnamed.kind) == ("NYC-3-Phone booth (1)",
+                                                                    "room")
+    gear = calendar_from_resource({"resourceEmail": "c_3@resource.calendar.google.com",
+                                   "resourceCategory": "OTHER", "capacity": "many"})
+    assert gear is not None and (gear.kind, gear.capacity) == ("resource", None)
+    assert calendar_from_resource({"resourceName": "no calendar"}) is None
+
+
 # ------------------------------------------------------------------ settings
+
+
+def test_rooms_add_the_directory_scope_and_a_customer_is_one_id() -> None:
+    grant = {"GOOGLE_CALENDAR_CLIENT_ID": "c", "GOOGLE_CALENDAR_CLIENT_SECRET": "s",
+             "GOOGLE_CALENDAR_REFRESH_TOKEN": "r"}
+    plain = GoogleCalendarSettings.from_env(grant)
+    assert (plain.list_rooms, plain.customer, plain.scopes) == (
+        False, "my_customer", [CALENDAR_SCOPE])
+    rooms = GoogleCalendarSettings.from_env({**grant, "GOOGLE_CALENDAR_LIST_ROOMS": "true",
+                                             "GOOGLE_CALENDAR_CUSTOMER": "C03az79cb"})
+    assert (rooms.customer, rooms.scopes) == ("C03az79cb", [CALENDAR_SCOPE, ROOMS_SCOPE])
+    with pytest.raises(ConfigurationError, match="GOOGLE_CALENDAR_CUSTOMER"):
+        GoogleCalendarSettings.from_env({**grant, "GOOGLE_CALENDAR_CUSTOMER": "a/../b"})
 
 
 def test_settings_need_a_service_account_or_a_whole_oauth_grant() -> None:
