@@ -262,6 +262,15 @@ param googleCalendarRequestsPerMinute int = 500
 @maxValue(2500)
 param googleCalendarPageSize int = 250
 
+@description('GOOGLE_CALENDAR_LIST_ROOMS: also list the Workspace\'s room calendars (Admin SDK Directory API); the subject must be an administrator and the delegation must cover admin.directory.resource.calendar.readonly.')
+param googleCalendarListRooms bool = false
+
+@description('GOOGLE_CALENDAR_CUSTOMER: the Workspace customer id whose rooms are listed (my_customer: the subject\'s own).')
+param googleCalendarCustomer string = 'my_customer'
+
+@description('GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL: Admin SDK Directory API endpoint.')
+param googleCalendarDirectoryApiBaseUrl string = 'https://admin.googleapis.com/admin/directory/v1'
+
 // ---- names -----------------------------------------------------------------------
 
 var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -405,6 +414,9 @@ module functionApp 'modules/functionapp.bicep' = {
     googleCalendarMaxConcurrency: googleCalendarMaxConcurrency
     googleCalendarRequestsPerMinute: googleCalendarRequestsPerMinute
     googleCalendarPageSize: googleCalendarPageSize
+    googleCalendarListRooms: googleCalendarListRooms
+    googleCalendarCustomer: googleCalendarCustomer
+    googleCalendarDirectoryApiBaseUrl: googleCalendarDirectoryApiBaseUrl
   }
 }
 

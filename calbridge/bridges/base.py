@@ -69,6 +69,11 @@ class PushSemantics(BaseModel):
     # Notifications carry everything in their headers and have an empty body (Google
     # Calendar's channel notifications): the webhook takes a request without a body.
     notice_in_headers: bool = False
+    # Every notice also names the resource its subscription was opened on (Google's
+    # `X-Goog-Resource-ID`, the `resourceId` of the watch answer): a notice naming no
+    # resource, or another than the stored subscription's, is ignored like a forged client
+    # state. False where notices name the changed item instead (Graph's `resource`).
+    notice_names_resource: bool = False
     # The lifecycle events the adapter's notices carry as `change_type`, and what each asks.
     lifecycle: dict[str, LifecycleAction] = Field(default_factory=dict)
 
@@ -133,6 +138,9 @@ class ChangeNotice(BaseModel):
     event_id: str | None = None
     change_type: str = "updated"
     client_state: str | None = Field(default=None, repr=False)
+    # The resource the subscription watches, as the notice names it (read only when the
+    # adapter declares `PushSemantics.notice_names_resource`).
+    subscription_resource: str | None = None
     delivery: Delivery | None = None
 
 

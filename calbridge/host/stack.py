@@ -140,6 +140,8 @@ class LocalStack:
             "GOOGLE_CALENDAR_SUBJECT": GOOGLE_SUBJECT,
             "GOOGLE_CALENDAR_TOKEN_URI": self.google_calendar["token_uri"],
             "GOOGLE_CALENDAR_API_BASE_URL": self.google_calendar["api_url"],
+            # Rooms are listed only with GOOGLE_CALENDAR_LIST_ROOMS=true; alex is an admin.
+            "GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL": self.google_calendar["directory_url"],
             "GOOGLE_CALENDAR_CA_BUNDLE": self.google_calendar["ca_path"],
         }
         if self.function_key:
@@ -160,6 +162,7 @@ class LocalStack:
         return {
             "base_url": google.base_url,  # type: ignore[attr-defined]
             "api_url": google.api_url,  # type: ignore[attr-defined]
+            "directory_url": google.directory_url,  # type: ignore[attr-defined]
             "token_uri": google.token_uri,  # type: ignore[attr-defined]
             "key_file": str(self.workdir / GOOGLE_KEY_FILE),
             "ca_path": google.ca_path,  # type: ignore[attr-defined]

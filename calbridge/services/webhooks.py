@@ -4,7 +4,8 @@ queued — nothing slow happens in the request), and processing them from the
 
 What a request must carry, and what its lifecycle events mean, is what the bridge's
 adapter declares (`CalendarBridge.push`): a client state per subscription compared in
-constant time, or a signature `parse_notification` verifies.
+constant time (and the subscription's resource, where notices name it), or a signature
+`parse_notification` verifies.
 
 Senders count a notification as delivered only when it is answered quickly: Graph wants
 2xx within 3 seconds; it retries slower answers, delays every notification to an endpoint
@@ -214,7 +215,8 @@ def _notice(bridge: CalendarBridge, notice: ChangeNotice,
 
 def _authenticated(container: Container, bridge: CalendarBridge, notice: ChangeNotice,
                    known: dict[str, Any]) -> PushNotice | None:
-    """The notice when it names a stored subscription and carries its client state."""
+    """The notice when it names a stored subscription and carries its client state (and,
+    where the adapter declares it, names the resource that subscription watches)."""
     if notice.subscription_id is None:
         return None
     sid = notice.subscription_id
@@ -228,6 +230,11 @@ def _authenticated(container: Container, bridge: CalendarBridge, notice: ChangeN
     expected = (stored.client_state if stored else "").encode()
     # compare_digest runs even for unknown subscriptions so timing tells nothing.
     matched = hmac.compare_digest(given, expected) and stored is not None and bool(given)
+    if bridge.push.notice_names_resource:
+        # A channel's token replayed against another resource is not that channel's notice.
+        named = (notice.subscription_resource or "").encode()
+        watched = (stored.resource if stored else "").encode()
+        matched = hmac.compare_digest(named, watched) and bool(named) and matched
     if not matched:
         return None
     return _notice(bridge, notice, calendar_id=stored.calendar_id)

@@ -11,6 +11,7 @@ Public Python API::
     emu.start()                       # returns when serving
     emu.base_url                      # https://127.0.0.1:PORT  (www.googleapis.com)
     emu.api_url                       # base_url + "/calendar/v3"
+    emu.directory_url                 # base_url + "/admin/directory/v1" (rooms)
     emu.token_uri                     # base_url + token_path   (oauth2.googleapis.com/token)
     emu.ca_path                       # the emulator's CA certificate (trust it; keep TLS on)
     emu.service_account_email         # the seeded service account (domain-wide delegation)
@@ -30,8 +31,8 @@ The same admin operations are served over HTTP under `/_admin` (see README.md).
 
 from __future__ import annotations
 
-from .seed import CALENDAR_SCOPE, DEFAULT_SEED, SERVICE_ACCOUNT, load_seed
+from .seed import CALENDAR_SCOPE, DEFAULT_SEED, ROOMS_SCOPE, SERVICE_ACCOUNT, load_seed
 from .server import GoogleCalendarEmulator
 
-__all__ = ["CALENDAR_SCOPE", "DEFAULT_SEED", "SERVICE_ACCOUNT", "GoogleCalendarEmulator",
-           "load_seed"]
+__all__ = ["CALENDAR_SCOPE", "DEFAULT_SEED", "ROOMS_SCOPE", "SERVICE_ACCOUNT",
+           "GoogleCalendarEmulator", "load_seed"]

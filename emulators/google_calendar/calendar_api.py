@@ -162,7 +162,7 @@ class CalendarApi:
         minimum = req.param("minAccessRole")
         with self.store.lock:
             entries = [self._list_entry(c, principal) for c in self.store.calendars.values()
-                       if not c.deleted and principal in c.access
+                       if not c.deleted and c.listed and principal in c.access
                        and (minimum is None or roles.index(c.access[principal])
                             >= roles.index(minimum))]
         offset = self._page_offset(req)

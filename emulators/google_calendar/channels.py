@@ -192,8 +192,10 @@ class ChannelApi:
     def summary(self) -> list[dict[str, Any]]:
         """Channels for the admin state."""
         with self.service.store.lock:
+            # The token as the watch answer gave it to the watcher: tests replay it.
             return [{"id": c.id, "resourceId": c.resource_id, "calendarId": c.calendar_id,
-                     "address": c.address, "expiration": str(c.expiration_ms),
+                     "address": c.address, "token": c.token,
+                     "expiration": str(c.expiration_ms),
                      "messages": c.messages, "stopped": c.stopped, "expired": c.expired()}
                     for c in self.service.store.channels.values()]
 

@@ -15,6 +15,7 @@ from ..https import LOOPBACK_HOSTS, TlsServer, server_context
 from ..state import StateWriter
 from .admin import AdminApi
 from .api import GoogleError, Request, Response, not_found
+from .directory import DIRECTORY_ROOT
 from .oauth import Identity, load_or_create_key
 from .seed import CALENDAR_SCOPE, load_seed
 from .service import API_ROOT, CalendarService
@@ -38,7 +39,8 @@ class GoogleCalendarEmulator:
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError("the Google Calendar emulator binds to 127.0.0.1 only")
-        if not token_path.startswith("/") or token_path.startswith((API_ROOT, "/_admin")):
+        if not token_path.startswith("/") or token_path.startswith(
+                (API_ROOT, DIRECTORY_ROOT, "/_admin")):
             raise ValueError("token_path must be an absolute path outside the API")
         self.host = "127.0.0.1"
         self.port = port
@@ -67,6 +69,12 @@ class GoogleCalendarEmulator:
     def api_url(self) -> str:
         """The Calendar API root, base_url + "/calendar/v3"."""
         return self.base_url + API_ROOT
+
+    @property
+    def directory_url(self) -> str:
+        """The Admin SDK Directory API root (https://admin.googleapis.com/admin/directory/v1
+        at Google), base_url + "/admin/directory/v1"."""
+        return self.base_url + DIRECTORY_ROOT
 
     @property
     def token_uri(self) -> str:
@@ -211,6 +219,9 @@ class GoogleCalendarEmulator:
             if req.path == API_ROOT or req.path.startswith(API_ROOT + "/"):
                 req.path = req.path[len(API_ROOT):] or "/"
                 response = service.handle(req)
+            elif req.path.startswith(DIRECTORY_ROOT + "/"):
+                req.path = req.path[len(DIRECTORY_ROOT):]
+                response = service.handle(req, service.directory_router)
             elif req.path == self.token_path and req.method == "POST":
                 service.counter.record("POST", self.token_path, None)
                 response = self.identity.token(req)
@@ -231,6 +242,7 @@ class GoogleCalendarEmulator:
         """What a client needs to connect (no private key)."""
         return {"base_url": self.base_url, "api_url": self.api_url,
                 "token_uri": self.token_uri, "ca_path": self.ca_path,
+                "directory_url": self.directory_url,
                 "service_account": self.service_account_email,
                 "oauth_client_id": self.oauth_client_id}
 

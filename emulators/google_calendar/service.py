@@ -11,7 +11,9 @@ you; a reader writing gets 403 `requiredAccessLevel`.
 
 Injected faults are answered as Google's usage-limit errors ("Handle API errors" guide):
 403 or 429 with `rateLimitExceeded` ("Rate Limit Exceeded", domain `usageLimits`), 403
-`userRateLimitExceeded` ("User Rate Limit Exceeded"), 403 `quotaExceeded`, and 5xx
+`userRateLimitExceeded` ("User Rate Limit Exceeded"), 403 `quotaExceeded` ("Calendar
+usage limits exceeded."), 403 `dailyLimitExceeded` ("Daily Limit Exceeded", the project's
+courtesy limit), and 5xx
 `backendError` ("Backend Error"), with `Retry-After` when the fault names one.
 """
 
@@ -25,6 +27,7 @@ from ..routing import Router
 from .api import GoogleError, Request, Response, not_found
 from .calendar_api import CalendarApi
 from .channels import ChannelApi, Pusher
+from .directory import DirectoryApi
 from .oauth import Identity, Principal
 from .store import CalendarRecord, Store
 
@@ -42,6 +45,7 @@ USAGE_MESSAGES = {
     "rateLimitExceeded": "Rate Limit Exceeded",
     "userRateLimitExceeded": "User Rate Limit Exceeded",
     "quotaExceeded": "Calendar usage limits exceeded.",
+    "dailyLimitExceeded": "Daily Limit Exceeded",
 }
 
 
@@ -92,6 +96,10 @@ class CalendarService:
         self.router = GoogleRouter()
         self.calendar = CalendarApi(self)
         self.calendar.register(self.router)
+        # The Admin SDK Directory API (rooms) is another API root on the same host here.
+        self.directory_router = GoogleRouter()
+        self.directory = DirectoryApi(self)
+        self.directory.register(self.directory_router)
 
     def reset(self) -> None:
         """Back to the seed: events, channels, sync tokens, faults, counts."""
@@ -99,10 +107,11 @@ class CalendarService:
         self.faults.clear()
         self.counter.reset()
 
-    def handle(self, req: Request) -> Response:
-        """Answer one Calendar API request (path below `/calendar/v3`)."""
+    def handle(self, req: Request, router: Router | None = None) -> Response:
+        """Answer one Calendar API request (path below `/calendar/v3`), or one of the
+        API `router` serves (the Directory API's, path below its root)."""
         try:
-            match = self.router.match(req.method, req.path)
+            match = (router or self.router).match(req.method, req.path)
         except GoogleError:
             self.counter.record(req.method, "(unmatched)", None)
             raise

@@ -31,6 +31,11 @@ class CalendarRecord:
     time_zone: str
     access: dict[str, str]
     deleted: bool = False
+    # Whether it shows in the calendar list of those with access: a room calendar nobody
+    # subscribed to is reachable by id but listed by no one.
+    listed: bool = True
+    # A Workspace calendar resource (a room): its Directory API fields.
+    resource: dict[str, Any] | None = None
 
 
 @dataclass
@@ -107,7 +112,9 @@ class Store:
                     id=c["id"], summary=c.get("summary", c["id"]),
                     description=c.get("description", ""),
                     time_zone=c.get("timeZone", "UTC"),
-                    access={k.lower(): v for k, v in c.get("access", {}).items()})
+                    access={k.lower(): v for k, v in c.get("access", {}).items()},
+                    listed=bool(c.get("listed", True)),
+                    resource=copy.deepcopy(c.get("resource")))
                 for c in self.seed.get("calendars", [])
             }
             self.events.clear()

@@ -217,6 +217,15 @@ param googleCalendarRequestsPerMinute int
 @description('GOOGLE_CALENDAR_PAGE_SIZE: events per Calendar API page.')
 param googleCalendarPageSize int
 
+@description('GOOGLE_CALENDAR_LIST_ROOMS: also list the Workspace\'s room calendars (Directory API).')
+param googleCalendarListRooms bool
+
+@description('GOOGLE_CALENDAR_CUSTOMER: the Workspace customer id whose rooms are listed.')
+param googleCalendarCustomer string
+
+@description('GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL: Admin SDK Directory API endpoint.')
+param googleCalendarDirectoryApiBaseUrl string
+
 var usesBookingOAuth = !empty(bookingSystemTokenUrl)
 var usesGoogleOAuth = googleCalendarAuth == 'oauth'
 // The default host name of a Function App in the public cloud; webhookBaseUrl
@@ -335,6 +344,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GOOGLE_CALENDAR_MAX_CONCURRENCY', value: string(googleCalendarMaxConcurrency) }
         { name: 'GOOGLE_CALENDAR_REQUESTS_PER_MINUTE', value: string(googleCalendarRequestsPerMinute) }
         { name: 'GOOGLE_CALENDAR_PAGE_SIZE', value: string(googleCalendarPageSize) }
+        { name: 'GOOGLE_CALENDAR_LIST_ROOMS', value: googleCalendarListRooms ? 'true' : 'false' }
+        { name: 'GOOGLE_CALENDAR_CUSTOMER', value: googleCalendarCustomer }
+        { name: 'GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL', value: googleCalendarDirectoryApiBaseUrl }
       ]
     }
     functionAppConfig: {

@@ -1,7 +1,8 @@
 """Google Calendar in real time through a running local host: a push channel opened with
 `events.watch`, the emulator's `sync` handshake and `exists` notices reaching
 `POST /bridges/webhook/google_calendar`, a change in Google reaching the booking system
-by push alone, and a forged channel token changing nothing."""
+by push alone, and a forged channel token — or the channel's own token naming another
+resource than the channel watches — changing nothing."""
 
 from __future__ import annotations
 
@@ -83,3 +84,42 @@ def test_a_google_change_reaches_the_booking_system_by_push_and_forgeries_do_not
     assert google.admin("GET", "/requests").json()["by_route"] == before
     assert len([b for b in bookings.list_all(resource_id=RESOURCE)
                 if b["title"] == "Orchestra rehearsal"]) == 1
+
+
+def test_a_notice_naming_another_resource_than_its_channel_reads_nothing(
+        host: HostProcess, google: GoogleClient) -> None:
+    api = Api(host.url)
+    mapped = api("POST", "/mappings/resources", json={
+        "a": {"bridge": "booking_system", "calendar_id": RESOURCE},
+        "b": {"bridge": "google_calendar", "calendar_id": CALENDAR}})
+    assert mapped.status_code == 201, mapped.text
+    opened = api("POST", "/bridges/google_calendar/subscriptions",
+                 json={"calendar_id": CALENDAR})
+    assert opened.status_code == 201, opened.text
+    channel_id = opened.json()["subscription"]["id"]
+    [channel] = [c for c in google.admin("GET", "/channels").json()["channels"]
+                 if c["id"] == channel_id]
+    webhook = f"{host.url}/bridges/webhook/google_calendar"
+
+    def notice(resource_id: str, number: str) -> dict[str, Any]:
+        answer = api.session.post(webhook, data=b"", timeout=10, headers={
+            "X-Goog-Channel-ID": channel_id, "X-Goog-Channel-Token": channel["token"],
+            "X-Goog-Resource-State": "exists", "X-Goog-Resource-ID": resource_id,
+            "X-Goog-Message-Number": number})
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    def reads() -> int:
+        routes = google.admin("GET", "/requests").json()["by_route"]
+        return int(routes.get("GET /calendars/{calendarId}/events", 0))
+
+    before = reads()
+    # The channel's id and token, but a resource the channel was not opened on.
+    crossed = notice(channel["resourceId"] + "-other", "8")
+    assert (crossed["accepted"], crossed["ignored"]) == (0, 1)
+    time.sleep(1.5)  # long enough for queued work to have run, had any been queued
+    assert reads() == before
+    # The same notice naming the channel's own resource is read.
+    genuine = notice(channel["resourceId"], "9")
+    assert (genuine["accepted"], genuine["ignored"]) == (1, 0)
+    assert wait_until(lambda: reads() > before)

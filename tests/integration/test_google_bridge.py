@@ -13,7 +13,7 @@ from calbridge.bootstrap import Container
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.google_calendar import GoogleCalendarBridge
 from calbridge.config import Settings
-from calbridge.errors import AuthError, EtagConflict, SyncStateExpired
+from calbridge.errors import AuthError, EtagConflict, SyncStateExpired, UpstreamThrottled
 from calbridge.model import Event, EventKind, Recurrence, Subscription, new_id, utcnow
 from calbridge.services import subscriptions
 from calbridge.store.memory import MemoryStorage
@@ -104,6 +104,42 @@ def test_google_rate_limits_are_waited_out_and_real_refusals_are_not(
     assert len(waits) == 2  # refused at once, not retried
 
 
+@pytest.mark.parametrize("reason", ["quotaExceeded", "dailyLimitExceeded"])
+def test_a_used_up_quota_is_throttling_reported_at_once_not_retried(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator, reason: str) -> None:
+    waits: list[float] = []
+    bridge.api.http._sleep = waits.append
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/events$"}, "status": 403,
+                        "code": reason, "times": 5})
+    before = statuses(emulator).get("403", 0)
+    with pytest.raises(UpstreamThrottled) as raised:
+        list(bridge.list_events(ROOM, WINDOW))
+    assert not isinstance(raised.value, AuthError)
+    assert statuses(emulator).get("403", 0) - before == 1 and waits == []
+    if reason == "dailyLimitExceeded":  # until the quota day ends, at most a day away
+        assert raised.value.retry_after is not None and 0 < raised.value.retry_after <= 86400
+
+
+def test_a_used_up_quota_leaves_health_authenticated(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    emulator.add_fault({"match": {"method": "GET", "path_regex": "/calendarList$"},
+                        "status": 403, "code": "quotaExceeded", "times": 1})
+    health = bridge.health()
+    assert (health.status, health.authenticated) == ("degraded", True)
+    assert "quotaExceeded" in (health.error or "")
+
+
+def test_a_channel_is_asked_for_at_most_a_week(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    asked_at = utcnow()
+    opened = bridge.subscribe(ROOM, "https://calbridge.example.org/bridges/webhook/google",
+                              "state-1", asked_at + timedelta(days=30))
+    # A week from the moment of asking (milliseconds on the wire), not the 30 days wanted.
+    week = timedelta(days=7)
+    assert asked_at + week - timedelta(milliseconds=1) <= opened.expires_at <= utcnow() + week
+    bridge.unsubscribe(opened.id, opened.resource)
+
+
 def test_a_series_reads_as_occurrences_exceptions_and_cancellations(
         bridge: GoogleCalendarBridge) -> None:
     series = meeting("Weekly sync").model_copy(update={
@@ -149,3 +185,55 @@ def test_a_channel_is_replaced_by_a_new_one_before_it_is_stopped(
     channels = {c["id"]: c for c in state["channels"]}
     assert channels[old.id]["stopped"] is True
     assert channels[renewed.id]["stopped"] is False
+
+
+# ------------------------------------------------------------------ Workspace rooms
+
+
+def rooms_bridge(emulator: GoogleCalendarEmulator, **extra: str) -> GoogleCalendarBridge:
+    env = google_env(emulator, GOOGLE_CALENDAR_LIST_ROOMS="true", **extra)
+    return GoogleCalendarBridge.from_settings("google_calendar", Settings.from_env(env))
+
+
+def directory_reads(emulator: GoogleCalendarEmulator) -> int:
+    routes = emulator.request_counts()["by_route"]
+    return int(routes.get("GET /customer/{customer}/resources/calendars", 0))
+
+
+def test_without_the_setting_only_the_calendar_list_is_listed(
+        bridge: GoogleCalendarBridge, emulator: GoogleCalendarEmulator) -> None:
+    calendars = {c.id: c for c in bridge.list_calendars()}
+    assert set(calendars) == {"alex@example.org", ROOM, "room-b@rooms.example.org",
+                              "room-c@rooms.example.org"}
+    assert directory_reads(emulator) == 0
+
+
+def test_with_the_setting_the_workspace_rooms_are_listed_once_each(
+        emulator: GoogleCalendarEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator.reset()
+    monkeypatch.setattr("calbridge.bridges.google_calendar.adapter.DIRECTORY_PAGE_SIZE", 2)
+    listed = rooms_bridge(emulator).list_calendars()
+    assert directory_reads(emulator) == 3  # five resources, two a page
+    ids = [c.id for c in listed]
+    assert len(ids) == len(set(ids)) == 6
+    calendars = {c.id: c for c in listed}
+    assert calendars["alex@example.org"].kind == "calendar"
+    # In alex's calendar list and in the Directory: once, as a room with its capacity.
+    assert (calendars[ROOM].kind, calendars[ROOM].capacity) == ("room", 8)
+    # In no calendar list: found through the Directory only.
+    studio = calendars["room-d@rooms.example.org"]
+    assert (studio.name, studio.kind, studio.capacity, studio.email) == (
+        "Studio D", "room", 4, "room-d@rooms.example.org")
+    assert calendars["projector-1@rooms.example.org"].kind == "resource"
+
+
+def test_rooms_for_a_user_who_is_not_an_administrator_are_refused_by_name(
+        emulator: GoogleCalendarEmulator) -> None:
+    emulator.reset()
+    bridge = rooms_bridge(emulator, GOOGLE_CALENDAR_SUBJECT="sam@example.org")
+    with pytest.raises(AuthError, match="GOOGLE_CALENDAR_LIST_ROOMS"):
+        bridge.list_calendars()
+    # The calendars themselves are still checked and read.
+    assert bridge.calendar_exists("room-c@rooms.example.org")
+    health = bridge.health()
+    assert (health.status, health.authenticated) == ("degraded", False)

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 import requests
 from google.auth.exceptions import RefreshError
-from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
 from emulators.google_calendar import CALENDAR_SCOPE, GoogleCalendarEmulator
-from tests.fixtures.google import GoogleClient, google_http_session
+from tests.fixtures.google import GoogleClient, authorized, google_http_session
 
 ROOM = "room-a@rooms.example.org"
 
@@ -27,14 +26,6 @@ def timed(day: str, start: str, end: str, zone: str = "Europe/Berlin", **extra: 
     """An event body from local times in ``zone``."""
     return {"start": {"dateTime": f"{day}T{start}:00", "timeZone": zone},
             "end": {"dateTime": f"{day}T{end}:00", "timeZone": zone}, **extra}
-
-
-def authorized(emulator: GoogleCalendarEmulator, creds: Any) -> AuthorizedSession:
-    """google-auth's own session, trusting the emulator's CA."""
-    session = AuthorizedSession(creds, auth_request=AuthRequest(google_http_session(emulator)))
-    session.verify = emulator.ca_path
-    session.trust_env = False
-    return session
 
 
 # OAuth ---------------------------------------------------------------------------------

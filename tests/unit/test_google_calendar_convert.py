@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from calbridge.bridges.google_calendar.client import quota_reset_after
 from calbridge.bridges.google_calendar.convert import (
     MARKER_PROPERTY,
+    calendar_from_resource,
     event_from_google,
     event_id_for,
     event_to_google,
@@ -20,10 +22,16 @@ from calbridge.bridges.google_calendar.convert import (
     refusal,
 )
 from calbridge.bridges.google_calendar.notifications import (
+    MAX_CHANNEL_TTL,
     channel_from_google,
+    clamp_expiry,
     parse_channel_notification,
 )
-from calbridge.bridges.google_calendar.settings import GoogleCalendarSettings
+from calbridge.bridges.google_calendar.settings import (
+    CALENDAR_SCOPE,
+    ROOMS_SCOPE,
+    GoogleCalendarSettings,
+)
 from calbridge.errors import ConfigurationError, UpstreamError, ValidationFailed
 from calbridge.model import Event, EventField, EventKind, EventStatus, Person, Privacy, Recurrence
 
@@ -241,8 +249,8 @@ def test_the_sync_handshake_is_acknowledged_with_nothing_to_do() -> None:
 def test_a_change_names_the_channel_and_carries_its_token(state: str) -> None:
     lowered = {k.lower(): v for k, v in headers(state).items()}
     [notice] = parse_channel_notification(lowered)
-    assert (notice.subscription_id, notice.client_state, notice.event_id) == (
-        "chan-1", "state-1", None)
+    assert (notice.subscription_id, notice.client_state, notice.event_id,
+            notice.subscription_resource) == ("chan-1", "state-1", None, "res-1")
 
 
 @pytest.mark.parametrize("bad", [
@@ -265,7 +273,61 @@ def test_a_watch_answer_becomes_a_subscription() -> None:
         channel_from_google({"id": "chan-1"}, "chan-1")
 
 
+def test_a_channel_is_asked_for_no_longer_than_a_channel_lives() -> None:
+    now = datetime(2031, 3, 10, 9, tzinfo=UTC)
+    assert MAX_CHANNEL_TTL == timedelta(seconds=604800)
+    assert clamp_expiry(now + timedelta(days=30), now) == now + timedelta(seconds=604800)
+    assert clamp_expiry(now + timedelta(days=2), now) == now + timedelta(days=2)
+    oslo = now.astimezone(ZoneInfo("Europe/Oslo")) + timedelta(days=1)
+    assert clamp_expiry(oslo, now).tzinfo is UTC
+
+
+@pytest.mark.parametrize(("now", "seconds"), [
+    # 09:00 UTC is 01:00 in Los Angeles (PST, UTC-8): 23 hours to its midnight.
+    (datetime(2031, 1, 15, 9, tzinfo=UTC), 23 * 3600),
+    # 06:30 UTC in summer is 23:30 the day before there (PDT, UTC-7).
+    (datetime(2031, 7, 15, 6, 30, tzinfo=UTC), 30 * 60),
+    # The night DST starts (2031-03-09) that day has 23 hours.
+    (datetime(2031, 3, 9, 8, tzinfo=UTC), 23 * 3600),
+])
+def test_the_daily_quota_ends_at_midnight_pacific_time(now: datetime, seconds: int) -> None:
+    assert quota_reset_after(now) == seconds
+
+
+def test_a_directory_calendar_resource_is_a_room_named_and_sized() -> None:
+    room = calendar_from_resource({
+        "kind": "admin#directory#resources#calendars#CalendarResource",
+        "resourceEmail": "c_188@resource.calendar.google.com", "resourceName": "Room 1A",
+        "generatedResourceName": "NYC-2-Room 1A (16)", "resourceCategory": "CONFERENCE_ROOM",
+        "capacity": 16})
+    assert room is not None
+    assert (room.id, room.name, room.kind, room.capacity, room.email) == (
+        "c_188@resource.calendar.google.com", "Room 1A", "room", 16,
+        "c_188@resource.calendar.google.com")
+    unnamed = calendar_from_resource({"resourceEmail": "c_2@resource.calendar.google.com",
+                                      "generatedResourceName": "NYC-3-Phone booth (1)"})
+    assert unnamed is not None and (unnamed.name, unnamed.kind) == ("NYC-3-Phone booth (1)",
+                                                                    "room")
+    gear = calendar_from_resource({"resourceEmail": "c_3@resource.calendar.google.com",
+                                   "resourceCategory": "OTHER", "capacity": "many"})
+    assert gear is not None and (gear.kind, gear.capacity) == ("resource", None)
+    assert calendar_from_resource({"resourceName": "no calendar"}) is None
+
+
 # ------------------------------------------------------------------ settings
+
+
+def test_rooms_add_the_directory_scope_and_a_customer_is_one_id() -> None:
+    grant = {"GOOGLE_CALENDAR_CLIENT_ID": "c", "GOOGLE_CALENDAR_CLIENT_SECRET": "s",
+             "GOOGLE_CALENDAR_REFRESH_TOKEN": "r"}
+    plain = GoogleCalendarSettings.from_env(grant)
+    assert (plain.list_rooms, plain.customer, plain.scopes) == (
+        False, "my_customer", [CALENDAR_SCOPE])
+    rooms = GoogleCalendarSettings.from_env({**grant, "GOOGLE_CALENDAR_LIST_ROOMS": "true",
+                                             "GOOGLE_CALENDAR_CUSTOMER": "C03az79cb"})
+    assert (rooms.customer, rooms.scopes) == ("C03az79cb", [CALENDAR_SCOPE, ROOMS_SCOPE])
+    with pytest.raises(ConfigurationError, match="GOOGLE_CALENDAR_CUSTOMER"):
+        GoogleCalendarSettings.from_env({**grant, "GOOGLE_CALENDAR_CUSTOMER": "a/../b"})
 
 
 def test_settings_need_a_service_account_or_a_whole_oauth_grant() -> None:

@@ -1,6 +1,7 @@
 """Google channel notifications through the webhook service (in-memory storage): the
 `sync` handshake is acknowledged with nothing queued, a change is queued as a calendar
-read, and a forged channel token is ignored and counted with nothing queued."""
+read, and a forged channel token — or the right one naming another resource than the
+channel watches — is ignored and counted with nothing queued."""
 
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ def container() -> Container:
     return Container(settings=settings, storage=storage, bridges={"google_calendar": bridge})
 
 
-def notification(state: str, token: str = CHANNEL_TOKEN,
-                 channel: str = "chan-1") -> dict[str, str]:
+def notification(state: str, token: str = CHANNEL_TOKEN, channel: str = "chan-1",
+                 resource: str | None = "res-1") -> dict[str, str]:
+    named = {"X-Goog-Resource-ID": resource} if resource is not None else {}
     return {"X-Goog-Channel-ID": channel, "X-Goog-Channel-Token": token,
-            "X-Goog-Resource-State": state, "X-Goog-Resource-ID": "res-1",
+            "X-Goog-Resource-State": state, **named,
             "X-Goog-Resource-URI": f"https://calendar.example/v3/calendars/{CALENDAR}/events",
             "X-Goog-Message-Number": "1", "Content-Length": "0"}
 
@@ -78,3 +80,31 @@ def test_a_forged_channel_token_is_ignored_with_nothing_queued(
     assert (receipt.accepted, receipt.ignored) == (0, 1)
     assert queued(container) == 0
     assert webhooks.rejected_notifications() == before + 1
+
+
+@pytest.mark.parametrize("resource", ["res-2", "", None, "RES-1", "res-1x"])
+def test_a_notice_naming_another_resource_than_its_channel_is_ignored(
+        container: Container, resource: str | None) -> None:
+    # The channel's own token, replayed for a resource the channel was not opened on.
+    before = webhooks.rejected_notifications()
+    receipt = webhooks.receive(container, "google_calendar",
+                               notification("exists", resource=resource), b"")
+    assert (receipt.accepted, receipt.ignored) == (0, 1)
+    assert queued(container) == 0
+    assert webhooks.rejected_notifications() == before + 1
+
+
+def test_among_several_notices_only_those_naming_their_channels_resource_are_queued(
+        container: Container) -> None:
+    container.storage.subscriptions.add(Subscription(
+        id="chan-2", bridge="google_calendar", calendar_id="room-b@example.org",
+        resource="res-2", expires_at=utcnow() + timedelta(days=1), client_state=CHANNEL_TOKEN))
+    right = webhooks.receive(container, "google_calendar",
+                             notification("exists", channel="chan-2", resource="res-2"), b"")
+    # chan-1's token and id with chan-2's resource: not chan-1's notice.
+    crossed = webhooks.receive(container, "google_calendar",
+                               notification("exists", channel="chan-1", resource="res-2"), b"")
+    assert (right.accepted, crossed.accepted, crossed.ignored) == (1, 0, 1)
+    [message] = container.storage.queue(NOTIFICATIONS)._messages()
+    [notice] = webhooks.read_message(message)
+    assert (notice.subscription_id, notice.calendar_id) == ("chan-2", "room-b@example.org")

@@ -31,10 +31,13 @@ from calbridge.bridges.google_calendar.client import (
     GoogleClient,
     google_error,
     json_body,
+    path_segment,
     rate_limited,
+    with_query,
 )
 from calbridge.bridges.google_calendar.convert import (
     calendar_from_entry,
+    calendar_from_resource,
     event_from_google,
     event_id_for,
     event_to_google,
@@ -44,6 +47,7 @@ from calbridge.bridges.google_calendar.convert import (
 )
 from calbridge.bridges.google_calendar.notifications import (
     channel_from_google,
+    clamp_expiry,
     expiration_ms,
     parse_channel_notification,
 )
@@ -68,6 +72,8 @@ log = logging.getLogger(__name__)
 
 # A mapping's check must answer at once: one attempt; the next run asks again.
 CHECK_ATTEMPTS = 1
+# resources.calendars.list answers at most 500 a page.
+DIRECTORY_PAGE_SIZE = 500
 _GONE = (404, 410)
 
 
@@ -82,10 +88,11 @@ class GoogleCalendarBridge(CalendarBridge):
     settings_model: ClassVar[type[BaseModel] | None] = GoogleCalendarSettings
     # Channels cannot be extended: a renewal opens a new channel and stops the old one.
     # Each notification names its channel and carries the channel's token (compared as
-    # the client state); it has an empty body, its headers say everything.
+    # the client state) and the watched resource's id (compared with the one the watch
+    # answer gave); it has an empty body, its headers say everything.
     push: ClassVar[PushSemantics] = PushSemantics(
         subscriptions=True, renewal_keeps_id=False, client_state=True,
-        notice_in_headers=True)
+        notice_in_headers=True, notice_names_resource=True)
 
     def __init__(self, name: str, settings: GoogleCalendarSettings, api: GoogleClient) -> None:
         super().__init__(name)
@@ -139,14 +146,41 @@ class GoogleCalendarBridge(CalendarBridge):
     # ------------------------------------------------------------ calendars
 
     def list_calendars(self) -> list[Calendar]:
+        """The user's calendar list and, with `GOOGLE_CALENDAR_LIST_ROOMS`, the
+        Workspace's room calendars (once each: a room also in the list reads as a room)."""
         url = self.api.url("users", "me", "calendarList",
                            query={"maxResults": min(self.settings.page_size, 250)})
-        calendars: list[Calendar] = []
+        calendars: dict[str, Calendar] = {}
         for _, page in self.api.pages(url):
             for entry in page.get("items") or []:
                 if isinstance(entry, dict) and (found := calendar_from_entry(entry)):
-                    calendars.append(found)
-        return calendars
+                    calendars.setdefault(found.id.casefold(), found)
+        if self.settings.list_rooms:
+            for room in self.list_rooms():
+                listed = calendars.get(room.id.casefold())
+                calendars[room.id.casefold()] = room if listed is None else room.model_copy(
+                    update={"id": listed.id})
+        return list(calendars.values())
+
+    def list_rooms(self) -> list[Calendar]:
+        """`resources.calendars.list` of the Admin SDK Directory API, every page: the
+        customer's room and resource calendars. A refusal (the subject is no administrator,
+        or the delegation lacks the scope) is an `AuthError` naming the setting."""
+        base = self.settings.directory_api_base_url
+        url = with_query(f"{base}/customer/{path_segment(self.settings.customer)}"
+                         "/resources/calendars", {"maxResults": DIRECTORY_PAGE_SIZE})
+        rooms: list[Calendar] = []
+        try:
+            for _, page in self.api.pages(url):
+                for item in page.get("items") or []:
+                    if isinstance(item, dict) and (found := calendar_from_resource(item)):
+                        rooms.append(found)
+        except AuthError as exc:
+            raise AuthError(f"{exc.message}: GOOGLE_CALENDAR_LIST_ROOMS needs "
+                            "GOOGLE_CALENDAR_SUBJECT to be an administrator of customer "
+                            f"{self.settings.customer!r} who may read calendar resources"
+                            ) from None
+        return rooms
 
     def calendar_exists(self, calendar_id: str) -> bool:
         """`calendars.get`: 404 (or 400 for an id that cannot be one) is no calendar."""
@@ -346,11 +380,13 @@ class GoogleCalendarBridge(CalendarBridge):
 
     def subscribe(self, calendar_id: str, notification_url: str, client_state: str,
                   expires_at: datetime, lifecycle_url: str | None = None) -> PushSubscription:
-        """`events.watch`: a new channel (a fresh UUID) whose token is the client state.
-        Google may grant a shorter life than asked; its answer is kept."""
+        """`events.watch`: a new channel (a fresh UUID) whose token is the client state,
+        asked to live until `expires_at` but no longer than a channel's life
+        (`MAX_CHANNEL_TTL`). Google may grant a shorter life than asked; its answer is kept."""
         channel_id = str(uuid.uuid4())
+        expiry = clamp_expiry(expires_at, datetime.now(UTC))
         body = {"id": channel_id, "type": "web_hook", "address": notification_url,
-                "token": client_state, "expiration": expiration_ms(expires_at)}
+                "token": client_state, "expiration": expiration_ms(expiry)}
         response = self.api.request("POST", self._events(calendar_id, "watch"), json=body,
                                     ok=(400, 404))
         if response.status_code == 404:

@@ -19,7 +19,7 @@ from google.auth.credentials import Credentials
 from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 
-from calbridge.bridges.google_calendar.settings import CALENDAR_SCOPE, GoogleCalendarSettings
+from calbridge.bridges.google_calendar.settings import GoogleCalendarSettings
 from calbridge.errors import AuthError, ConfigurationError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def build_credentials(settings: GoogleCalendarSettings) -> Credentials:
         info = {**service_account_info(settings), "token_uri": settings.token_uri}
         try:
             built = service_account.Credentials.from_service_account_info(
-                info, scopes=[CALENDAR_SCOPE], subject=settings.subject)
+                info, scopes=settings.scopes, subject=settings.subject)
         except (ValueError, KeyError):
             raise ConfigurationError("the Google service account key cannot be used "
                                      "(malformed private key)") from None
@@ -82,7 +82,7 @@ def build_credentials(settings: GoogleCalendarSettings) -> Credentials:
     return oauth2_credentials.Credentials(
         token=None, refresh_token=settings.refresh_token, client_id=settings.client_id,
         client_secret=settings.client_secret, token_uri=settings.token_uri,
-        scopes=[CALENDAR_SCOPE])
+        scopes=settings.scopes)
 
 
 class GoogleTokens:

@@ -1,20 +1,23 @@
 """Google Calendar API calls: the bearer token, paging by `pageToken`, Google's error
-bodies (`error.errors[].reason`), the 403 rate limits told from real refusals, and
-pacing under the per-user quota (600 requests a minute per user and project)."""
+bodies (`error.errors[].reason`), the 403 rate limits and used-up quotas told from real
+refusals, and pacing under the per-user quota (600 requests a minute per user and
+project)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterator
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import requests
 
 from calbridge.bridges.google_calendar.auth import SYSTEM, GoogleTokens
-from calbridge.bridges.http import HttpClient, error_for_status
+from calbridge.bridges.http import HttpClient, error_for_status, parse_retry_after
 from calbridge.bridges.pacing import Pacer
-from calbridge.errors import UpstreamError
+from calbridge.errors import UpstreamError, UpstreamThrottled
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,13 @@ QUOTA_PERIOD = 60.0  # Google's quotas are per minute, over a sliding window
 # 403 reasons that are throttling, not a refusal: retried with backoff
 # (developers.google.com/workspace/calendar/api/guides/errors).
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+# 403 reasons for a quota that is used up rather than a rate: `dailyLimitExceeded` (the
+# project's daily limit; the errors guide: ask for more quota) and `quotaExceeded`
+# (Calendar's usage limits for a user). Retrying within the call only spends more of
+# it, so the call fails at once as throttled and a later run tries again.
+QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+# Google's daily quotas end at midnight Pacific time.
+QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")
 
 
 def path_segment(value: str) -> str:
@@ -66,6 +76,31 @@ def rate_limited(response: requests.Response) -> bool:
     return response.status_code == 403 and error_reason(response) in RATE_LIMIT_REASONS
 
 
+def quota_reset_after(now: datetime) -> float:
+    """Seconds from `now` until Google's quota day ends (midnight Pacific time)."""
+    local = now.astimezone(QUOTA_DAY_ZONE)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0),
+                                tzinfo=QUOTA_DAY_ZONE)
+    return (midnight.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
+
+
+def quota_exhausted(response: requests.Response, where: str,
+                    now: datetime | None = None) -> UpstreamThrottled | None:
+    """`UpstreamThrottled` for a 403 whose reason is a used-up quota, else None. Its
+    `retry_after` is Google's `Retry-After`, or for the daily limit the end of the quota
+    day; the run reports it and the next run (not this call) tries again."""
+    reason = error_reason(response)
+    if response.status_code != 403 or reason not in QUOTA_REASONS:
+        return None
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if retry_after is None and reason == "dailyLimitExceeded":
+        retry_after = quota_reset_after(now or datetime.now(UTC))
+    log.warning("google quota used up", extra={"bridge": SYSTEM, "reason": reason,
+                                                "retry_after": retry_after})
+    return UpstreamThrottled(f"{where} answered 403 ({reason}): the quota is used up",
+                             retry_after=retry_after)
+
+
 def google_error(response: requests.Response, where: str) -> Exception:
     """The project error for a Google error answer, its reason as the code."""
     return error_for_status(response.status_code, where, error_reason(response))
@@ -104,13 +139,17 @@ class GoogleClient:
                 idempotent: bool | None = None,
                 max_attempts: int | None = None) -> requests.Response:
         """One call, retried by `HttpClient`, paced under the user's quota. A 401 (the
-        token was revoked or expired early) is tried once more with a fresh token."""
+        token was revoked or expired early) is tried once more with a fresh token; a 403
+        for a used-up quota is `UpstreamThrottled` at once, any other 403 `AuthError`."""
         for fresh in (False, True):
             merged = {"Authorization": f"Bearer {self.tokens.token()}", **(headers or {})}
             with self.pacer.slot(SYSTEM):
                 response = self.http.request(method, url, json=json, headers=merged,
-                                             ok=(*ok, 401), idempotent=idempotent,
+                                             ok=(*ok, 401, 403), idempotent=idempotent,
                                              max_attempts=max_attempts)
+            if response.status_code == 403 and 403 not in ok:
+                where = f"{SYSTEM}: {method} {_path(url)}"
+                raise quota_exhausted(response, where) or google_error(response, where)
             if response.status_code != 401 or 401 in ok:
                 return response
             if fresh:

@@ -383,3 +383,17 @@ def calendar_from_entry(entry: dict[str, Any]) -> Calendar | None:
     kind = "room" if str(calendar_id).endswith("@resource.calendar.google.com") else "calendar"
     return Calendar(id=str(calendar_id), name=str(name), kind=kind,
                     email=str(calendar_id) if "@" in str(calendar_id) else None)
+
+
+def calendar_from_resource(item: dict[str, Any]) -> Calendar | None:
+    """A Directory API `CalendarResource` as a calendar: its `resourceEmail` is the
+    calendar id; `resourceCategory` OTHER (equipment) is a resource, anything else
+    (CONFERENCE_ROOM, legacy CATEGORY_UNKNOWN) a room."""
+    email = item.get("resourceEmail")
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    name = item.get("resourceName") or item.get("generatedResourceName") or email
+    capacity = item.get("capacity")
+    kind = "resource" if item.get("resourceCategory") == "OTHER" else "room"
+    return Calendar(id=email, name=str(name), kind=kind, email=email,
+                    capacity=capacity if isinstance(capacity, int) and capacity >= 0 else None)

@@ -12,7 +12,7 @@ names no event: the calendar is read again from its sync token.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calbridge.bridges.base import ChangeNotice, PushSubscription
@@ -27,6 +27,10 @@ SYNC = "sync"
 # States announcing a change somewhere in the watched events collection.
 CHANGED = frozenset({"exists", "not_exists"})
 MAX_HEADER = 1024
+# The life of an events.watch channel: the reference gives `params.ttl` a default of
+# 604800 seconds and publishes no longer maximum, so calbridge never asks for more (a
+# longer request may be cut short by Google; its answer's `expiration` is what is kept).
+MAX_CHANNEL_TTL = timedelta(seconds=604800)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -42,8 +46,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def parse_channel_notification(headers: Mapping[str, str]) -> list[ChangeNotice]:
     """The notice a channel notification stands for: none for the `sync` handshake, one
-    naming the channel (and carrying its token) for a change. Raises `ValidationFailed`
-    for a request that is not a channel notification."""
+    naming the channel (with its token and the resource id it watches) for a change.
+    Raises `ValidationFailed` for a request that is not a channel notification."""
     channel = _header(headers, CHANNEL_ID)
     state = (_header(headers, RESOURCE_STATE) or "").lower()
     if not channel:
@@ -54,6 +58,7 @@ def parse_channel_notification(headers: Mapping[str, str]) -> list[ChangeNotice]
         raise ValidationFailed(f"{RESOURCE_STATE} must be sync, exists or not_exists",
                                details={"fields": [RESOURCE_STATE]})
     return [ChangeNotice(subscription_id=channel, client_state=_header(headers, CHANNEL_TOKEN),
+                         subscription_resource=_header(headers, RESOURCE_ID),
                          change_type="updated")]
 
 
@@ -69,6 +74,12 @@ def channel_from_google(data: dict[str, Any], channel_id: str) -> PushSubscripti
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamError(f"google_calendar: watch answer lacks {exc}") from None
     return PushSubscription(id=channel_id, resource=resource, expires_at=expires)
+
+
+def clamp_expiry(wanted: datetime, now: datetime,
+                 longest: timedelta = MAX_CHANNEL_TTL) -> datetime:
+    """The expiry to ask `events.watch` for: `wanted`, or at most `longest` from `now`."""
+    return min(wanted.astimezone(UTC), now.astimezone(UTC) + longest)
 
 
 def expiration_ms(moment: datetime) -> int:

@@ -11,8 +11,11 @@ from calbridge.errors import ConfigurationError
 
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
 DEFAULT_API_BASE_URL = "https://www.googleapis.com/calendar/v3"
+DEFAULT_DIRECTORY_API_BASE_URL = "https://admin.googleapis.com/admin/directory/v1"
 # Read and write events, list calendars, open and stop push channels.
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
+# List the Workspace's room (resource) calendars through the Admin SDK Directory API.
+ROOMS_SCOPE = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
 
 
 class GoogleCalendarSettings(BaseModel):
@@ -44,6 +47,15 @@ class GoogleCalendarSettings(BaseModel):
     requests_per_minute: int = Field(default=500, alias="GOOGLE_CALENDAR_REQUESTS_PER_MINUTE",
                                      ge=1, le=600)
     page_size: int = Field(default=250, alias="GOOGLE_CALENDAR_PAGE_SIZE", ge=1, le=2500)
+    # Also list the Workspace's room calendars (Directory API resources), which a user's
+    # calendar list leaves out unless they subscribed to them. The user calbridge acts as
+    # must be an administrator who may read resources, and the delegation must cover
+    # ROOMS_SCOPE.
+    list_rooms: bool = Field(default=False, alias="GOOGLE_CALENDAR_LIST_ROOMS")
+    customer: str = Field(default="my_customer", alias="GOOGLE_CALENDAR_CUSTOMER",
+                          min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    directory_api_base_url: str = Field(default=DEFAULT_DIRECTORY_API_BASE_URL,
+                                        alias="GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL")
 
     @field_validator("service_account_key", "service_account_key_file", "subject", "client_id",
                      "client_secret", "refresh_token", "ca_bundle", mode="before")
@@ -51,7 +63,7 @@ class GoogleCalendarSettings(BaseModel):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("token_uri", "api_base_url")
+    @field_validator("token_uri", "api_base_url", "directory_api_base_url")
     @classmethod
     def _https_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -62,6 +74,11 @@ class GoogleCalendarSettings(BaseModel):
     @property
     def uses_service_account(self) -> bool:
         return bool(self.service_account_key or self.service_account_key_file)
+
+    @property
+    def scopes(self) -> list[str]:
+        """The OAuth scopes the credentials ask for (the rooms' only when listing them)."""
+        return [CALENDAR_SCOPE, ROOMS_SCOPE] if self.list_rooms else [CALENDAR_SCOPE]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GoogleCalendarSettings:
