@@ -14,7 +14,7 @@ occurrence at a time instead."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
@@ -41,9 +41,10 @@ OCCURRENCE = "occurrence"
 
 
 def occurrence_key(event: Event) -> str:
-    """An occurrence's identity in its series: the start the rule gave it."""
+    """An occurrence's identity in its series: the start the rule gave it, as an instant
+    (systems name it in their own zones: the same start in Oslo and in UTC is one)."""
     original: datetime | date = event.original_start or event.start
-    return instant(original).isoformat() if isinstance(original, datetime) \
+    return original.astimezone(UTC).isoformat() if isinstance(original, datetime) \
         else original.isoformat()
 
 

@@ -244,3 +244,14 @@ def test_a_copy_another_mapping_made_is_never_copied_on() -> None:
                         "outlook", frozenset({"booking_system", "outlook", "google_calendar"}))
     assert kinds(plan) == [("skip", "b7"), ("create", "b8")]
     assert "another mapping" in plan[0].reason
+
+
+def test_an_occurrence_is_known_by_its_original_instant_whatever_zone_names_it() -> None:
+    from zoneinfo import ZoneInfo
+
+    from calbridge.model import EventKind
+    from calbridge.sync.series import occurrence_key
+    oslo = START.astimezone(ZoneInfo("Europe/Oslo"))
+    ours = event("o1", kind=EventKind.OCCURRENCE, series_id="s", original_start=START)
+    theirs = event("o2", kind=EventKind.OCCURRENCE, series_id="t", original_start=oslo)
+    assert occurrence_key(ours) == occurrence_key(theirs)
