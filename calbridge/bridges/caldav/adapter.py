@@ -64,8 +64,9 @@ CHECK_ATTEMPTS = 1
 # Cursor forms: an RFC 6578 sync token, or a collection's ctag where the server has none.
 SYNC, CTAG = "sync:", "ctag:"
 # RFC 6578 3.2: a token the server no longer honours fails the valid-sync-token
-# precondition (403 by the RFC; some servers answer 409 or 400 with the same body).
-_TOKEN_REFUSED = (400, 403, 409)
+# precondition: 403 by the RFC (Radicale); Xandikos answers 412, others 409 or 400, with
+# the same `DAV:error` body.
+_TOKEN_REFUSED = (400, 403, 409, 412)
 _MULTIGET_BATCH = 100
 
 
@@ -293,10 +294,12 @@ class CalDavBridge(CalendarBridge):
                                     ok=(*_TOKEN_REFUSED, 507))
             if response.status_code in _TOKEN_REFUSED:
                 names = dav.error_names(response.content)
-                if "valid-sync-token" in names or response.status_code != 400:
+                if "valid-sync-token" in names or response.status_code in (403, 409):
                     raise SyncStateExpired(f"{self.type_name}: the sync token of "
                                            f"{calendar_id!r} is no longer valid")
-                raise UpstreamError(f"{self.type_name}: sync-collection refused (400)")
+                raise UpstreamError(f"{self.type_name}: sync-collection refused "
+                                    f"({response.status_code})",
+                                    details={"status": response.status_code})
             found = self._multistatus(response)
             truncated = False
             for member in found.responses:
