@@ -214,7 +214,13 @@ def _override(resource: Resource, component: VEvent, calendar_id: str) -> Event:
         marker = str(inherited) if inherited else None
     return event.model_copy(update={
         "id": occurrence_id(resource.id, original), "kind": EventKind.EXCEPTION,
-        "series_id": resource.id, "original_start": original, "marker": marker})
+        "series_id": resource.id, "original_start": _utc(original), "marker": marker})
+
+
+def _utc(value: datetime | date) -> datetime | date:
+    """An original start in UTC, as Graph and Google give theirs: the engine pairs the
+    occurrences of two calendars by it, so both ends must spell an instant alike."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _rdates(component: VEvent) -> list[datetime | date]:
@@ -256,7 +262,8 @@ def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
         seen.add(key)
         out.append(base.model_copy(update={
             "id": occurrence_id(resource.id, start), "kind": EventKind.OCCURRENCE,
-            "series_id": resource.id, "original_start": start, "start": start, "end": end}))
+            "series_id": resource.id, "original_start": _utc(start), "start": start,
+            "end": end}))
     for component in resource.overrides.values():
         event = _override(resource, component, calendar_id)
         if (cancelled or event.status is not EventStatus.CANCELLED) and overlaps(
