@@ -271,6 +271,29 @@ param googleCalendarCustomer string = 'my_customer'
 @description('GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL: Admin SDK Directory API endpoint.')
 param googleCalendarDirectoryApiBaseUrl string = 'https://admin.googleapis.com/admin/directory/v1'
 
+// ---- CalDAV -------------------------------------------------------------------------
+
+@description('CALDAV_URL: the CalDAV server\'s base URL; calendars are discovered from there. Empty when no caldav bridge is enabled.')
+param caldavUrl string = ''
+
+@description('How the caldav bridge signs in: basic (caldavUsername and the password) or bearer (a token).')
+@allowed([
+  'basic'
+  'bearer'
+])
+param caldavAuth string = 'basic'
+
+@description('CALDAV_USERNAME: the account calbridge signs in as, with caldavAuth basic.')
+param caldavUsername string = ''
+
+@description('Secret: the CalDAV account\'s password, with caldavAuth basic. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param caldavPassword string = ''
+
+@description('Secret: a bearer token for the CalDAV server, with caldavAuth bearer. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param caldavToken string = ''
+
 // ---- names -----------------------------------------------------------------------
 
 var token = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -331,6 +354,8 @@ module keyVault 'modules/keyvault.bicep' = {
     googleCalendarServiceAccountKey: googleCalendarServiceAccountKey
     googleCalendarClientSecret: googleCalendarClientSecret
     googleCalendarRefreshToken: googleCalendarRefreshToken
+    caldavPassword: caldavPassword
+    caldavToken: caldavToken
     tags: tags
   }
 }
@@ -417,6 +442,9 @@ module functionApp 'modules/functionapp.bicep' = {
     googleCalendarListRooms: googleCalendarListRooms
     googleCalendarCustomer: googleCalendarCustomer
     googleCalendarDirectoryApiBaseUrl: googleCalendarDirectoryApiBaseUrl
+    caldavUrl: caldavUrl
+    caldavAuth: caldavAuth
+    caldavUsername: caldavUsername
   }
 }
 

@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.served",
     "tests.fixtures.toy_bridge",
     "tests.fixtures.real_bridges",
+    "tests.fixtures.caldav_servers",
 ]

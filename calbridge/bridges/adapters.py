@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 import calbridge.bridges.outlook  # noqa: F401
-from calbridge.bridges import booking_system, google_calendar  # noqa: F401
+from calbridge.bridges import booking_system, caldav, google_calendar  # noqa: F401

@@ -226,8 +226,18 @@ param googleCalendarCustomer string
 @description('GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL: Admin SDK Directory API endpoint.')
 param googleCalendarDirectoryApiBaseUrl string
 
+@description('CALDAV_URL: the CalDAV server\'s base URL.')
+param caldavUrl string
+
+@description('How the caldav bridge signs in: basic or bearer.')
+param caldavAuth string
+
+@description('CALDAV_USERNAME: the account calbridge signs in as (basic).')
+param caldavUsername string
+
 var usesBookingOAuth = !empty(bookingSystemTokenUrl)
 var usesGoogleOAuth = googleCalendarAuth == 'oauth'
+var usesCaldavBearer = caldavAuth == 'bearer'
 // The default host name of a Function App in the public cloud; webhookBaseUrl
 // overrides it for a custom domain, a gateway or another cloud.
 var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
@@ -347,6 +357,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GOOGLE_CALENDAR_LIST_ROOMS', value: googleCalendarListRooms ? 'true' : 'false' }
         { name: 'GOOGLE_CALENDAR_CUSTOMER', value: googleCalendarCustomer }
         { name: 'GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL', value: googleCalendarDirectoryApiBaseUrl }
+        // CalDAV: a username and password (Basic) or a bearer token, never both set
+        { name: 'CALDAV_URL', value: caldavUrl }
+        { name: 'CALDAV_USERNAME', value: usesCaldavBearer ? '' : caldavUsername }
+        { name: 'CALDAV_PASSWORD', value: usesCaldavBearer ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.caldavPassword})' }
+        { name: 'CALDAV_TOKEN', value: usesCaldavBearer ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.caldavToken})' : '' }
       ]
     }
     functionAppConfig: {

@@ -42,6 +42,14 @@ param googleCalendarClientSecret string = ''
 @secure()
 param googleCalendarRefreshToken string = ''
 
+@description('Password of the CalDAV account calbridge signs in as, with Basic authentication (CALDAV_PASSWORD).')
+@secure()
+param caldavPassword string = ''
+
+@description('Bearer token for the CalDAV server, in place of a username and password (CALDAV_TOKEN).')
+@secure()
+param caldavToken string = ''
+
 @description('Days a deleted vault or secret can be recovered.')
 @minValue(7)
 @maxValue(90)
@@ -67,6 +75,8 @@ var secretNames = {
   googleCalendarServiceAccountKey: 'google-calendar-service-account-key'
   googleCalendarClientSecret: 'google-calendar-client-secret'
   googleCalendarRefreshToken: 'google-calendar-refresh-token'
+  caldavPassword: 'caldav-password'
+  caldavToken: 'caldav-token'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -189,6 +199,34 @@ resource googleCalendarRefreshTokenValue 'Microsoft.KeyVault/vaults/secrets@2023
   name: secretNames.googleCalendarRefreshToken
   properties: {
     value: googleCalendarRefreshToken
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource caldavPasswordValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(caldavPassword)) {
+  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
+  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+  parent: vault
+  name: secretNames.caldavPassword
+  properties: {
+    value: caldavPassword
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource caldavTokenValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(caldavToken)) {
+  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
+  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+  parent: vault
+  name: secretNames.caldavToken
+  properties: {
+    value: caldavToken
     contentType: 'text/plain'
     attributes: {
       exp: secretExpiry

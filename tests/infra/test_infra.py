@@ -36,6 +36,7 @@ LOCAL_ONLY_SETTINGS = {
     "BOOKING_SYSTEM_CA_BUNDLE": "local emulator CA",
     "OUTLOOK_CA_BUNDLE": "local emulator CA",
     "GOOGLE_CALENDAR_CA_BUNDLE": "local emulator CA",
+    "CALDAV_CA_BUNDLE": "a private CA of a self-hosted CalDAV server",
     # The key file is the alternative to the Key Vault key (a file would have to ship in
     # the package).
     "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY_FILE": "alternative to the Key Vault key",

@@ -1,0 +1,495 @@
+"""The CalDAV bridge: calendars discovered from a server's base URL, events read with
+calendar-query, changes with sync-collection (or the collection's ctag), writes guarded
+by etags, recurring series kept in one resource (RFC 4791, RFC 6578)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urljoin
+
+import requests
+from pydantic import BaseModel
+
+from calbridge.bridges.base import (
+    BridgeHealth,
+    Calendar,
+    CalendarBridge,
+    Capabilities,
+    ChangeSet,
+    TimeWindow,
+)
+from calbridge.bridges.caldav import dav
+from calbridge.bridges.caldav.convert import (
+    Resource,
+    apply_fields,
+    exclude,
+    new_resource,
+    occurrences,
+    one_occurrence,
+    override_for,
+    parse_resource,
+    refusal,
+    resource_name,
+    serialise,
+    series_event,
+    split_id,
+    valid_resource_id,
+)
+from calbridge.bridges.caldav.settings import CalDavSettings
+from calbridge.bridges.http import HttpClient
+from calbridge.bridges.registry import register
+from calbridge.config import Settings
+from calbridge.errors import (
+    AlreadyExists,
+    AuthError,
+    CalbridgeError,
+    CalendarNotFound,
+    EtagConflict,
+    Inexpressible,
+    NotFound,
+    SyncStateExpired,
+    UpstreamError,
+)
+from calbridge.model import Event, EventField, EventKind, EventOrigin, EventStatus
+
+log = logging.getLogger(__name__)
+
+ICAL_TYPE = "text/calendar; charset=utf-8"
+# A mapping's check must answer at once: one attempt; the next run asks again.
+CHECK_ATTEMPTS = 1
+# Cursor forms: an RFC 6578 sync token, or a collection's ctag where the server has none.
+SYNC, CTAG = "sync:", "ctag:"
+# RFC 6578 3.2: a token the server no longer honours fails the valid-sync-token
+# precondition: 403 by the RFC (Radicale); Xandikos answers 412, others 409 or 400, with
+# the same `DAV:error` body.
+_TOKEN_REFUSED = (400, 403, 409, 412)
+_MULTIGET_BATCH = 100
+
+
+@register
+class CalDavBridge(CalendarBridge):
+    """A CalDAV server (Nextcloud, Fastmail, iCloud, Radicale, Xandikos…): one calendar
+    collection per calendar, one resource per event or series. No push: polled."""
+
+    type_name: ClassVar[str] = "caldav"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        write=True, delta=True, push=False, recurrence=True, batch=False, tombstones=True)
+    settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
+
+    def __init__(self, name: str, settings: CalDavSettings, http: HttpClient,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.http = http
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, name: str, settings: Settings) -> CalDavBridge:
+        caldav = CalDavSettings.from_env(settings.instance_env(name, cls.type_name))
+        session = requests.Session()
+        if caldav.token:
+            session.headers["Authorization"] = f"Bearer {caldav.token}"
+        elif caldav.username and caldav.password:
+            session.auth = (caldav.username, caldav.password)
+        http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
+                          verify=caldav.ca_bundle or True, session=session)
+        return cls(name, caldav, http)
+
+    # ------------------------------------------------------------ requests
+
+    def _url(self, path: str) -> str:
+        return urljoin(self.settings.url, path)
+
+    def _dav(self, method: str, path: str, body: bytes, depth: str,
+             ok: tuple[int, ...] = (), max_attempts: int | None = None) -> requests.Response:
+        # PROPFIND and REPORT only read: retrying them is safe.
+        return self.http.request(method, self._url(path), data=body, idempotent=True,
+                                 headers={"Content-Type": dav.XML_TYPE, "Depth": depth},
+                                 ok=ok, max_attempts=max_attempts)
+
+    def _multistatus(self, response: requests.Response) -> dav.Multistatus:
+        return dav.parse_multistatus(response.content, self.settings.url)
+
+    def _missing(self, calendar_id: str) -> CalendarNotFound:
+        return CalendarNotFound(f"{self.name}: calendar {calendar_id!r} does not exist",
+                                bridge=self.name, calendar_id=calendar_id)
+
+    def _collection(self, calendar_id: str) -> str:
+        """The calendar's collection path; an id that cannot be one is no calendar."""
+        path = _collection_path(calendar_id)
+        if path is None:
+            raise self._missing(calendar_id)
+        return path
+
+    def _member(self, calendar_id: str, resource_id: str) -> str:
+        return self._collection(calendar_id) + quote(resource_id, safe="@")
+
+    def _gone(self, calendar_id: str) -> None:
+        """After a 404 naming a resource: `CalendarNotFound` when the calendar is missing."""
+        if not self.calendar_exists(calendar_id):
+            raise self._missing(calendar_id)
+
+    # ------------------------------------------------------------ calendars
+
+    def _homes(self) -> list[str]:
+        """RFC 4791 6.2.1 / RFC 5397: the principal from the base URL, its calendar homes.
+        A base URL without a principal is taken as the calendar home itself."""
+        base = dav.absolute_path(self.settings.url, self.settings.url)
+        found = self._multistatus(self._dav("PROPFIND", base, dav.propfind(
+            [dav.CURRENT_USER_PRINCIPAL]), "0"))
+        principal = next((p for r in found.responses
+                          if (p := r.href_in(dav.CURRENT_USER_PRINCIPAL))), None)
+        if principal is None:
+            return [base]
+        principal = dav.absolute_path(principal, self.settings.url)
+        homes = self._multistatus(self._dav("PROPFIND", principal, dav.propfind(
+            [dav.CALENDAR_HOME_SET]), "0"))
+        paths = []
+        for response in homes.responses:
+            element = response.props.get(dav.CALENDAR_HOME_SET)
+            for href in element.findall(dav.tag(dav.DAV, "href")) if element is not None else []:
+                if href.text:
+                    paths.append(dav.absolute_path(href.text.strip(), self.settings.url))
+        return paths or [principal]
+
+    def list_calendars(self) -> list[Calendar]:
+        """Every calendar collection in the calendar homes that holds events."""
+        calendars: dict[str, Calendar] = {}
+        for home in self._homes():
+            found = self._multistatus(self._dav("PROPFIND", home, dav.propfind(
+                [dav.RESOURCETYPE, dav.DISPLAYNAME, dav.COMPONENT_SET]), "1"))
+            for response in found.responses:
+                if _is_event_calendar(response):
+                    name = response.text(dav.DISPLAYNAME) or dav.last_segment(response.href)
+                    calendars.setdefault(response.href, Calendar(id=response.href, name=name))
+        return list(calendars.values())
+
+    def calendar_exists(self, calendar_id: str) -> bool:
+        path = _collection_path(calendar_id)
+        if path is None:
+            return False
+        response = self._dav("PROPFIND", path, dav.propfind([dav.RESOURCETYPE]), "0",
+                             ok=(404, 410), max_attempts=CHECK_ATTEMPTS)
+        if response.status_code >= 400:
+            return False
+        return any(_is_calendar(r) for r in self._multistatus(response).responses
+                   if r.href.rstrip("/") == path.rstrip("/"))
+
+    # ------------------------------------------------------------ reading
+
+    def _report(self, calendar_id: str, body: bytes, depth: str = "1",
+                ok: tuple[int, ...] = ()) -> requests.Response:
+        response = self._dav("REPORT", self._collection(calendar_id), body, depth,
+                             ok=(404, 410, *ok))
+        if response.status_code in (404, 410):
+            raise self._missing(calendar_id)
+        return response
+
+    def _resources(self, found: dav.Multistatus) -> Iterator[Resource]:
+        for response in found.responses:
+            data = response.text(dav.CALENDAR_DATA)
+            if data is None or response.href.endswith("/"):
+                continue
+            yield parse_resource(dav.last_segment(response.href), _etag(
+                response.text(dav.GETETAG)), data)
+
+    def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
+        """calendar-query with the window; series are expanded here, not by the server."""
+        found = self._multistatus(self._report(
+            calendar_id, dav.calendar_query(window.start, window.end)))
+        for resource in self._resources(found):
+            yield from occurrences(resource, calendar_id, window)
+
+    def _read(self, calendar_id: str, resource_id: str) -> Resource | None:
+        if not valid_resource_id(resource_id):
+            self._collection(calendar_id)
+            return None
+        response = self.http.request("GET", self._url(self._member(calendar_id, resource_id)),
+                                     ok=(404, 410))
+        if response.status_code in (404, 410):
+            self._gone(calendar_id)
+            return None
+        return parse_resource(resource_id, _etag(response.headers.get("ETag")),
+                              response.content)
+
+    def get_event(self, calendar_id: str, event_id: str) -> Event | None:
+        """A single event, a series' master (with its rule), or one occurrence by its id."""
+        resource_id, rid = split_id(event_id)
+        resource = self._read(calendar_id, resource_id)
+        if resource is None:
+            return None
+        if rid is not None:
+            return one_occurrence(resource, rid, calendar_id)
+        return series_event(resource, calendar_id)
+
+    def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
+        """The series' occurrences and exceptions in the window, cancelled ones left out."""
+        resource = self._read(calendar_id, split_id(series_id)[0])
+        if resource is None or not resource.recurring:
+            return []
+        return occurrences(resource, calendar_id, window, cancelled=False)
+
+    def refuses(self, event: Event) -> str | None:
+        return refusal(event)
+
+    def find_by_marker(self, calendar_id: str, marker: str,
+                       origin: EventOrigin | None = None) -> Event | None:
+        """calendar-query on the marker property (a substring match by RFC 4791 9.7.5,
+        so the value is compared here too)."""
+        found = self._multistatus(self._report(calendar_id, dav.calendar_query(marker=marker)))
+        for resource in self._resources(found):
+            event = series_event(resource, calendar_id)
+            if event.marker == marker and event.status is not EventStatus.CANCELLED:
+                return event
+        return None
+
+    # ------------------------------------------------------------ changes
+
+    def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        """No cursor: a complete listing of the window and the collection's sync token
+        (read first, so a change during the listing comes again, never not at all). A sync
+        token: the members changed or removed since (RFC 6578). Servers without
+        sync-collection: the ctag, and a complete listing only when it moved."""
+        if cursor is None:
+            return self._listing(calendar_id, window)
+        if cursor.startswith(CTAG):
+            state = self._state(calendar_id)
+            if state == cursor:
+                return ChangeSet(cursor=cursor)
+            return self._listing(calendar_id, window, state)
+        if not cursor.startswith(SYNC):
+            raise SyncStateExpired(f"{self.type_name}: a cursor of unknown form")
+        return self._since(calendar_id, cursor[len(SYNC):], window)
+
+    def _state(self, calendar_id: str) -> str:
+        response = self._dav("PROPFIND", self._collection(calendar_id), dav.propfind(
+            [dav.SYNC_TOKEN, dav.GETCTAG]), "0", ok=(404, 410))
+        if response.status_code in (404, 410):
+            raise self._missing(calendar_id)
+        found = self._multistatus(response).responses
+        token = next((t for r in found if (t := r.text(dav.SYNC_TOKEN))), None)
+        if token:
+            return SYNC + token.strip()
+        ctag = next((t for r in found if (t := r.text(dav.GETCTAG))), None)
+        if ctag:
+            return CTAG + ctag.strip()
+        raise UpstreamError(f"{self.type_name}: calendar {calendar_id!r} has neither a sync "
+                            "token nor a ctag; changes cannot be followed")
+
+    def _listing(self, calendar_id: str, window: TimeWindow,
+                 state: str | None = None) -> ChangeSet:
+        state = state or self._state(calendar_id)
+        return ChangeSet(changed=list(self.list_events(calendar_id, window)), cursor=state,
+                         complete=True)
+
+    def _since(self, calendar_id: str, token: str, window: TimeWindow) -> ChangeSet:
+        changed_hrefs: dict[str, None] = {}
+        removed: dict[str, None] = {}
+        while True:
+            response = self._report(calendar_id, dav.sync_collection(token), depth="0",
+                                    ok=(*_TOKEN_REFUSED, 507))
+            if response.status_code in _TOKEN_REFUSED:
+                names = dav.error_names(response.content)
+                if "valid-sync-token" in names or response.status_code in (403, 409):
+                    raise SyncStateExpired(f"{self.type_name}: the sync token of "
+                                           f"{calendar_id!r} is no longer valid")
+                raise UpstreamError(f"{self.type_name}: sync-collection refused "
+                                    f"({response.status_code})",
+                                    details={"status": response.status_code})
+            found = self._multistatus(response)
+            truncated = False
+            for member in found.responses:
+                if member.href.endswith("/"):
+                    # The collection itself (RFC 6578 3.6: 507 when the answer was cut).
+                    truncated = truncated or member.status == 507
+                    continue
+                if member.status == 404:
+                    changed_hrefs.pop(member.href, None)
+                    removed[member.href] = None
+                else:
+                    removed.pop(member.href, None)
+                    changed_hrefs[member.href] = None
+            if not found.sync_token:
+                raise UpstreamError(f"{self.type_name}: sync-collection gave no sync token")
+            if not truncated or found.sync_token == token:
+                token = found.sync_token
+                break
+            token = found.sync_token
+        changed: list[Event] = []
+        deleted = [dav.last_segment(href) for href in removed]
+        hrefs = list(changed_hrefs)
+        for first in range(0, len(hrefs), _MULTIGET_BATCH):
+            batch = hrefs[first:first + _MULTIGET_BATCH]
+            found = self._multistatus(self._report(calendar_id, dav.multiget(batch)))
+            read = {dav.last_segment(r.href) for r in found.responses
+                    if r.text(dav.CALENDAR_DATA) is not None}
+            deleted += [name for href in batch if (name := dav.last_segment(href)) not in read]
+            for resource in self._resources(found):
+                events = occurrences(resource, calendar_id, window)
+                if resource.recurring:
+                    # The master too: the engine reads its instances and so notices the
+                    # occurrences a new EXDATE removed.
+                    changed.append(series_event(resource, calendar_id))
+                    changed += events
+                elif events:
+                    changed += events
+                else:  # moved out of the window: gone from it, as a listing would say
+                    deleted.append(resource.id)
+        return ChangeSet(changed=changed, deleted=deleted, cursor=SYNC + token)
+
+    # ------------------------------------------------------------ writing
+
+    def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
+        """PUT to a name derived from the idempotency key with `If-None-Match: *`: a
+        retried create (after a lost answer) is refused with 412 and the resource it made
+        is returned; never a second resource."""
+        if (why := refusal(event)) is not None:
+            raise Inexpressible(why, rule=event.recurrence.rrule if event.recurrence else None)
+        name = resource_name(idempotency_key)
+        uid = f"{idempotency_key}@calbridge"
+        body = serialise(new_resource(event, uid, self.clock()))
+        response = self.http.request(
+            "PUT", self._url(self._member(calendar_id, name)), data=body, idempotent=True,
+            headers={"Content-Type": ICAL_TYPE, "If-None-Match": "*"},
+            ok=(404, 409, 412))
+        if response.status_code in (404, 409):
+            self._gone(calendar_id)
+            raise UpstreamError(f"{self.type_name}: PUT refused ({response.status_code})",
+                                details={"status": response.status_code})
+        written = self.get_event(calendar_id, name)
+        if written is None:
+            raise UpstreamError(f"{self.type_name}: the created event cannot be read back")
+        if response.status_code == 412 and written.marker != event.marker:
+            raise AlreadyExists(f"{self.type_name}: {name!r} exists and is not this "
+                                "link's copy")
+        return written
+
+    def _put(self, calendar_id: str, resource: Resource) -> None:
+        headers = {"Content-Type": ICAL_TYPE}
+        if resource.etag:
+            headers["If-Match"] = f'"{resource.etag}"'
+        # With If-Match a retried PUT could trip on its own first write: not retried.
+        response = self.http.request(
+            "PUT", self._url(self._member(calendar_id, resource.id)),
+            data=serialise(resource.calendar), headers=headers, idempotent=False,
+            ok=(404, 410, 412))
+        if response.status_code == 412:
+            raise EtagConflict(f"{self.type_name}: {resource.id!r} changed since it was read")
+        if response.status_code in (404, 410):
+            self._gone(calendar_id)
+            raise NotFound(f"{self.type_name}: no event {resource.id!r}")
+
+    def update(self, calendar_id: str, event_id: str, event: Event,
+               etag: str | None = None,
+               fields: frozenset[EventField] | None = None) -> Event:
+        """Write `fields` into the stored component (of an occurrence: its RECURRENCE-ID
+        override), everything else kept, with `If-Match`: a stale etag is `EtagConflict`."""
+        resource_id, rid = split_id(event_id)
+        resource = self._read(calendar_id, resource_id)
+        if resource is None:
+            raise NotFound(f"{self.type_name}: no event {event_id!r}")
+        if etag and resource.etag and _etag(etag) != resource.etag:
+            raise EtagConflict(f"{self.type_name}: {event_id!r} changed since it was read")
+        wanted = frozenset(EventField) if fields is None else fields
+        if rid is not None:
+            component = override_for(resource, rid)
+            wanted = wanted - {EventField.RECURRENCE}
+        elif resource.master is not None:
+            component = resource.master
+            if event.kind is not EventKind.SERIES and event.recurrence is None:
+                wanted = wanted - {EventField.RECURRENCE}
+        else:
+            raise NotFound(f"{self.type_name}: {event_id!r} has no master to update")
+        if (EventField.RECURRENCE in wanted and (why := refusal(event)) is not None):
+            raise Inexpressible(why, rule=event.recurrence.rrule if event.recurrence else None)
+        apply_fields(component, event, wanted, self.clock())
+        self._put(calendar_id, resource)
+        updated = self.get_event(calendar_id, event_id)
+        if updated is None:
+            raise NotFound(f"{self.type_name}: {event_id!r} is gone after the update")
+        return updated
+
+    def delete(self, calendar_id: str, event_id: str) -> bool:
+        """DELETE the resource; an occurrence is removed with an EXDATE on its master."""
+        resource_id, rid = split_id(event_id)
+        if rid is not None:
+            resource = self._read(calendar_id, resource_id)
+            if resource is None or not exclude(resource, rid):
+                return False
+            self._put(calendar_id, resource)
+            return True
+        if not valid_resource_id(resource_id):
+            self._collection(calendar_id)
+            return False
+        response = self.http.request("DELETE", self._url(self._member(calendar_id, resource_id)),
+                                     ok=(404, 410))
+        if response.status_code in (404, 410):
+            self._gone(calendar_id)
+            return False
+        return True
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> BridgeHealth:
+        started = time.perf_counter()
+        try:
+            calendars = self.list_calendars()
+        except AuthError as exc:
+            return BridgeHealth(status="unhealthy", authenticated=False,
+                                latency_ms=_ms(started), error=exc.message)
+        except Exception as exc:  # health never raises: it reports
+            return BridgeHealth(status="degraded", latency_ms=_ms(started),
+                                error=_describe(exc))
+        return BridgeHealth(status="healthy", authenticated=True, latency_ms=_ms(started),
+                            calendars_available=len(calendars))
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        described["url"] = self.settings.url
+        return described
+
+
+def _collection_path(calendar_id: str) -> str | None:
+    """A calendar id as the absolute collection path it names, or None when it cannot
+    name one (a relative path, a query, a fragment, a step up)."""
+    if not calendar_id.startswith("/") or any(c in calendar_id for c in "?#\\"):
+        return None
+    if not calendar_id.isprintable() or any(
+            part in (".", "..") for part in calendar_id.split("/")):
+        return None
+    return calendar_id if calendar_id.endswith("/") else calendar_id + "/"
+
+
+def _is_calendar(response: dav.DavResponse) -> bool:
+    kinds = response.props.get(dav.RESOURCETYPE)
+    return kinds is not None and kinds.find(dav.tag(dav.CALDAV, "calendar")) is not None
+
+
+def _is_event_calendar(response: dav.DavResponse) -> bool:
+    if not _is_calendar(response):
+        return False
+    components = response.props.get(dav.COMPONENT_SET)
+    if components is None or len(components) == 0:
+        return True  # RFC 4791 5.2.3: absent means any component
+    return any(c.get("name", "").upper() == "VEVENT" for c in components)
+
+
+def _etag(value: str | None) -> str | None:
+    """An entity tag without quotes or weakness marker, as compared here."""
+    if not value:
+        return None
+    value = value.strip()
+    value = value[2:] if value.startswith("W/") else value
+    return value.strip('"') or None
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__

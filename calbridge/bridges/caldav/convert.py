@@ -1,0 +1,482 @@
+"""iCalendar resources ⇄ canonical events, with `icalendar` doing the parsing.
+
+One CalDAV resource holds one event, or one recurring series: its master (RRULE, EXDATE)
+and the RECURRENCE-ID overrides of single occurrences (RFC 4791 4.1). Read like a calendar
+view, a series is its occurrences and exceptions, each with an id of its own made of the
+resource's id and its RECURRENCE-ID in UTC, so the id stays the same whatever the
+occurrence is moved to. Writing changes only the properties calbridge knows, in the
+component the server gave, so everything else (VALARMs, other clients' X- properties)
+survives a round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from icalendar import Calendar as ICalendar
+from icalendar import Event as VEvent
+from icalendar import vCalAddress, vRecur
+
+from calbridge.bridges.base import TimeWindow
+from calbridge.errors import UpstreamError, ValidationFailed
+from calbridge.model import (
+    Event,
+    EventField,
+    EventKind,
+    EventStatus,
+    Person,
+    Privacy,
+    Recurrence,
+)
+from calbridge.recurrence import expand
+
+MARKER_PROPERTY = "X-CALBRIDGE-LINK"
+PRODID = "-//calbridge//calbridge//EN"
+# The span VTIMEZONE blocks describe: past any sync window in both directions.
+ZONE_SPAN = (date(1970, 1, 1), date(2100, 1, 1))
+_OCCURRENCE = re.compile(r"^(?P<resource>.+)@(?P<rid>\d{8}(T\d{6}Z)?)$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def rid_key(value: datetime | date) -> str:
+    """An occurrence's RECURRENCE-ID as it goes into ids: UTC for a time, the day for a date."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%d")
+
+
+def occurrence_id(resource_id: str, original: datetime | date) -> str:
+    return f"{resource_id}@{rid_key(original)}"
+
+
+def split_id(event_id: str) -> tuple[str, str | None]:
+    """A resource's id and, for an occurrence, its RECURRENCE-ID key."""
+    found = _OCCURRENCE.match(event_id)
+    return (found["resource"], found["rid"]) if found else (event_id, None)
+
+
+def valid_resource_id(resource_id: str) -> bool:
+    """Whether an id can only name a member of its calendar (never a path elsewhere)."""
+    return (bool(resource_id) and resource_id not in (".", "..") and len(resource_id) <= 512
+            and not any(c in resource_id for c in "/\\?#") and resource_id.isprintable())
+
+
+def resource_name(idempotency_key: str) -> str:
+    """The member name a create PUTs to: the same for every retry of one create."""
+    if _SAFE_NAME.match(idempotency_key):
+        return f"{idempotency_key}.ics"
+    return f"{hashlib.sha256(idempotency_key.encode()).hexdigest()}.ics"
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass
+class Resource:
+    """One parsed calendar object resource."""
+
+    id: str
+    etag: str | None
+    calendar: ICalendar
+    master: VEvent | None
+    overrides: dict[str, VEvent] = field(default_factory=dict)
+
+    @property
+    def recurring(self) -> bool:
+        return self.master is not None and ("RRULE" in self.master or "RDATE" in self.master)
+
+
+def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Resource:
+    """Parse calendar data; `UpstreamError` when it is not iCalendar with a VEVENT."""
+    try:
+        calendar = ICalendar.from_ical(data)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise UpstreamError(f"caldav: {resource_id!r} is not iCalendar "
+                            f"({type(exc).__name__})") from None
+    master: VEvent | None = None
+    overrides: dict[str, VEvent] = {}
+    for component in calendar.walk("VEVENT"):
+        rid = component.get("RECURRENCE-ID")
+        if rid is None:
+            master = master or component
+        else:
+            overrides[rid_key(_aware(rid.dt))] = component
+    if master is None and not overrides:
+        raise UpstreamError(f"caldav: {resource_id!r} holds no VEVENT")
+    return Resource(resource_id, etag, calendar, master, overrides)
+
+
+def _zone_of(value: object) -> str:
+    tz = getattr(value, "tzinfo", None)
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return key
+    if tz is not None and value.utcoffset() == timedelta(0):  # type: ignore[attr-defined]
+        return "UTC"
+    return "UTC"
+
+
+def _aware(value: datetime | date) -> datetime | date:
+    """A floating time read as UTC: calbridge has no calendar zone to read it in."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _times(component: VEvent) -> tuple[datetime | date, datetime | date, bool]:
+    if "DTSTART" not in component:
+        raise UpstreamError("caldav: a VEVENT without DTSTART")
+    start = _aware(component.decoded("DTSTART"))
+    all_day = not isinstance(start, datetime)
+    if "DTEND" in component:
+        end = _aware(component.decoded("DTEND"))
+    elif "DURATION" in component:
+        end = start + component.decoded("DURATION")
+    else:  # RFC 5545 3.6.1: a day for a date, no length for a time
+        end = start + timedelta(days=1) if all_day else start
+    return start, end, all_day
+
+
+def _person(value: object) -> Person | None:
+    if value is None:
+        return None
+    address = str(value)
+    email = address[7:] if address.lower().startswith("mailto:") else None
+    params = getattr(value, "params", {})
+    name = params.get("CN") if params else None
+    return Person(name=str(name) if name else None, email=email)
+
+
+def _text(component: VEvent, name: str) -> str:
+    value = component.get(name)
+    return str(value) if value is not None else ""
+
+
+def event_from_component(component: VEvent, resource: Resource, calendar_id: str) -> Event:
+    """One VEVENT as it stands on its own (a single event, or a master read whole)."""
+    start, end, all_day = _times(component)
+    zone_param = component["DTSTART"].params.get("TZID")
+    zone = _zone_of(start) if not all_day else "UTC"
+    status = (EventStatus.CANCELLED if _text(component, "STATUS").upper() == "CANCELLED"
+              else EventStatus.CONFIRMED)
+    privacy = (Privacy.PRIVATE if _text(component, "CLASS").upper() in ("PRIVATE", "CONFIDENTIAL")
+               else Privacy.NORMAL)
+    attendees = component.get("ATTENDEE")
+    if attendees is not None and not isinstance(attendees, list):
+        attendees = [attendees]
+    modified = component.get("LAST-MODIFIED")
+    marker = component.get(MARKER_PROPERTY)
+    return Event(
+        id=resource.id, calendar_id=calendar_id, title=_text(component, "SUMMARY"),
+        description=_text(component, "DESCRIPTION"), start=start, end=end, all_day=all_day,
+        timezone=zone, location=_text(component, "LOCATION"),
+        organizer=_person(component.get("ORGANIZER")),
+        attendees=[p for a in attendees or [] if (p := _person(a)) is not None],
+        status=status, privacy=privacy, etag=resource.etag,
+        last_modified=_aware(modified.dt) if modified is not None else None,
+        marker=str(marker) if marker else None,
+        native_zone=str(zone_param) if zone_param and str(zone_param) != zone else None)
+
+
+def _recurrence(component: VEvent) -> Recurrence | None:
+    rule = component.get("RRULE")
+    if rule is None:
+        return None
+    rules = rule if isinstance(rule, list) else [rule]
+    exdates: list[datetime | date] = []
+    found = component.get("EXDATE")
+    for group in found if isinstance(found, list) else [found] if found is not None else []:
+        exdates += [_aware(each.dt) for each in group.dts]
+    return Recurrence(rrule=rules[0].to_ical().decode(), exdates=exdates)
+
+
+def series_event(resource: Resource, calendar_id: str) -> Event:
+    """The resource read whole: a single event, or a series' master with its rule."""
+    if resource.master is None:  # only overrides (an invitation to some occurrences)
+        first = min(resource.overrides)
+        return _override(resource, resource.overrides[first], calendar_id)
+    event = event_from_component(resource.master, resource, calendar_id)
+    if not resource.recurring:
+        return event
+    return event.model_copy(update={"kind": EventKind.SERIES,
+                                    "recurrence": _recurrence(resource.master)})
+
+
+def _override(resource: Resource, component: VEvent, calendar_id: str) -> Event:
+    original = _aware(component.decoded("RECURRENCE-ID"))
+    event = event_from_component(component, resource, calendar_id)
+    marker = event.marker
+    if marker is None and resource.master is not None:
+        inherited = resource.master.get(MARKER_PROPERTY)
+        marker = str(inherited) if inherited else None
+    return event.model_copy(update={
+        "id": occurrence_id(resource.id, original), "kind": EventKind.EXCEPTION,
+        "series_id": resource.id, "original_start": _utc(original), "marker": marker})
+
+
+def _utc(value: datetime | date) -> datetime | date:
+    """An original start in UTC, as Graph and Google give theirs: the engine pairs the
+    occurrences of two calendars by it, so both ends must spell an instant alike."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _rdates(component: VEvent) -> list[datetime | date]:
+    found = component.get("RDATE")
+    out: list[datetime | date] = []
+    for group in found if isinstance(found, list) else [found] if found is not None else []:
+        out += [_aware(each.dt) for each in group.dts if not isinstance(each.dt, tuple)]
+    return out
+
+
+def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
+                cancelled: bool = True) -> list[Event]:
+    """What a calendar view shows of a resource inside the window: the event itself, or
+    the series' occurrences and exceptions (cancelled exceptions only with `cancelled`)."""
+    if not resource.recurring:
+        event = series_event(resource, calendar_id)
+        return [event] if overlaps(event.start, event.end, window) else []
+    master = resource.master
+    assert master is not None
+    base = event_from_component(master, resource, calendar_id)
+    recurrence = _recurrence(master)
+    zone = base.timezone
+    starts: list[tuple[datetime | date, datetime | date]] = []
+    if recurrence is not None:
+        starts += [(o.start, o.end) for o in expand(
+            recurrence.rrule, base.start, base.end, zone, recurrence.exdates,
+            window.start, window.end, all_day=base.all_day)]
+    length = _length(base)
+    excluded = {rid_key(value) for value in (recurrence.exdates if recurrence else [])}
+    for extra in _rdates(master):
+        if rid_key(extra) not in excluded and overlaps(extra, extra + length, window):
+            starts.append((extra, extra + length))
+    out: list[Event] = []
+    seen: set[str] = set()
+    for start, end in starts:
+        key = rid_key(start)
+        if key in resource.overrides or key in seen:
+            continue
+        seen.add(key)
+        out.append(base.model_copy(update={
+            "id": occurrence_id(resource.id, start), "kind": EventKind.OCCURRENCE,
+            "series_id": resource.id, "original_start": _utc(start), "start": start,
+            "end": end}))
+    for component in resource.overrides.values():
+        event = _override(resource, component, calendar_id)
+        if (cancelled or event.status is not EventStatus.CANCELLED) and overlaps(
+                event.start, event.end, window):
+            out.append(event)
+    return sorted(out, key=lambda e: instant(e.start))
+
+
+def one_occurrence(resource: Resource, rid: str, calendar_id: str) -> Event | None:
+    """The occurrence with this RECURRENCE-ID key, or None when the series has none."""
+    if rid in resource.overrides:
+        return _override(resource, resource.overrides[rid], calendar_id)
+    if not resource.recurring or resource.master is None:
+        return None
+    moment = _rid_moment(rid)
+    day = timedelta(days=1)
+    window = TimeWindow(start=instant(moment) - day, end=instant(moment) + 2 * day)
+    for event in occurrences(resource, calendar_id, window):
+        if event.kind is EventKind.OCCURRENCE and rid_key(event.original_start) == rid:  # type: ignore[arg-type]
+            return event
+    return None
+
+
+def _rid_moment(rid: str) -> datetime | date:
+    if "T" in rid:
+        return datetime.strptime(rid, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.strptime(rid, "%Y%m%d").date()
+
+
+def _length(event: Event) -> timedelta:
+    return instant(event.end) - instant(event.start)
+
+
+def instant(value: datetime | date) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, time(0),
+                                                                      tzinfo=UTC)
+
+
+def overlaps(start: datetime | date, end: datetime | date, window: TimeWindow) -> bool:
+    first, last = instant(start), instant(end)
+    return first < window.end and (last > window.start or (last == first
+                                                           and first >= window.start))
+
+
+# ------------------------------------------------------------------ writing
+
+
+def refusal(event: Event) -> str | None:
+    """Why a CalDAV resource written by calbridge cannot carry the event, or None."""
+    if event.recurrence is None:
+        return None
+    rule = event.recurrence.rrule.strip()
+    if rule.upper().startswith("RRULE:"):
+        rule = rule[6:]
+    if not rule:
+        return "a series without a rule (RDATE only) is not written as a series"
+    try:
+        vRecur.from_ical(rule)
+    except ValueError:
+        return f"the rule {rule!r} is not an RFC 5545 RRULE"
+    return None
+
+
+def _zone_for_writing(event: Event) -> ZoneInfo | None:
+    for name in (event.native_zone, event.timezone):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return None
+
+
+def _local(value: datetime | date, zone: ZoneInfo | None) -> datetime | date:
+    if not isinstance(value, datetime):
+        return value
+    return value.astimezone(zone) if zone is not None else value.astimezone(UTC)
+
+
+def _set(component: VEvent, name: str, value: object) -> None:
+    component.pop(name, None)
+    if value not in (None, ""):
+        component.add(name, value)
+
+
+def _set_times(component: VEvent, event: Event) -> None:
+    zone = _zone_for_writing(event)
+    start, end = event.start, event.end
+    if event.all_day:
+        start = start.date() if isinstance(start, datetime) else start
+        end = end.date() if isinstance(end, datetime) else end
+    component.pop("DURATION", None)
+    _set(component, "DTSTART", _local(start, zone))
+    _set(component, "DTEND", _local(end, zone))
+
+
+def _set_recurrence(component: VEvent, event: Event) -> None:
+    for name in ("RRULE", "EXDATE", "RDATE"):
+        component.pop(name, None)
+    if event.recurrence is None:
+        return
+    rule = event.recurrence.rrule.strip()
+    rule = rule[6:] if rule.upper().startswith("RRULE:") else rule
+    component.add("RRULE", vRecur.from_ical(rule))
+    zone = _zone_for_writing(event)
+    # An all-day series excludes days; a timed one instants, on the series' wall clock.
+    exdates = [value.astimezone(zone or UTC).date()
+               if event.all_day and isinstance(value, datetime) else _local(value, zone)
+               for value in event.recurrence.exdates]
+    if exdates:
+        component.add("EXDATE", exdates)
+
+
+def apply_fields(component: VEvent, event: Event, fields: frozenset[EventField],
+                 now: datetime) -> None:
+    """Write only `fields` of the event into the component, leaving the rest as it is."""
+    if EventField.TITLE in fields:
+        _set(component, "SUMMARY", event.title)
+    if EventField.DESCRIPTION in fields:
+        _set(component, "DESCRIPTION", event.description)
+    if EventField.LOCATION in fields:
+        _set(component, "LOCATION", event.location)
+    if EventField.WHEN in fields:
+        _set_times(component, event)
+        # RFC 5545 3.8.7.4: a changed time is a new revision.
+        sequence = int(component.get("SEQUENCE", 0)) + 1
+        _set(component, "SEQUENCE", sequence)
+    if EventField.STATUS in fields:
+        _set(component, "STATUS", "CANCELLED" if event.status is EventStatus.CANCELLED
+             else "CONFIRMED")
+    if EventField.PRIVACY in fields:
+        _set(component, "CLASS", "PRIVATE" if event.privacy is Privacy.PRIVATE else "PUBLIC")
+    if EventField.RECURRENCE in fields and "RECURRENCE-ID" not in component:
+        _set_recurrence(component, event)
+    _set(component, "DTSTAMP", now)
+    _set(component, "LAST-MODIFIED", now)
+
+
+def new_resource(event: Event, uid: str, now: datetime) -> ICalendar:
+    """A calendar object resource for a new event (with its rule, for a series)."""
+    calendar = ICalendar()
+    calendar.add("PRODID", PRODID)
+    calendar.add("VERSION", "2.0")
+    component = VEvent()
+    component.add("UID", uid)
+    fields = frozenset(EventField) if event.kind is EventKind.SERIES or event.recurrence \
+        else frozenset(EventField) - {EventField.RECURRENCE}
+    apply_fields(component, event, fields, now)
+    component.pop("SEQUENCE", None)
+    if event.organizer is not None and event.organizer.email:
+        organizer = vCalAddress(f"mailto:{event.organizer.email}")
+        if event.organizer.name:
+            organizer.params["CN"] = event.organizer.name
+        component.add("ORGANIZER", organizer)
+    if event.marker:
+        component.add(MARKER_PROPERTY, event.marker)
+    calendar.add_component(component)
+    return calendar
+
+
+def override_for(resource: Resource, rid: str) -> VEvent:
+    """The RECURRENCE-ID override of one occurrence, made from the master when the
+    occurrence has none yet (RFC 5545 3.8.4.4: same UID, the original start as its id)."""
+    if rid in resource.overrides:
+        return resource.overrides[rid]
+    master = resource.master
+    if master is None:
+        raise ValidationFailed("caldav: no series master to override",
+                               details={"fields": ["id"]})
+    original = one_occurrence(resource, rid, "")
+    if original is None:
+        raise ValidationFailed(f"caldav: the series has no occurrence {rid}",
+                               details={"fields": ["id"]})
+    component = VEvent()
+    for name, value in master.property_items(recursive=False):
+        if name in ("BEGIN", "END", "RRULE", "RDATE", "EXDATE", "DTSTART", "DTEND",
+                    "DURATION", "SEQUENCE"):
+            continue
+        component.add(name, value)
+    for sub in master.subcomponents:  # keep the master's alarms on the occurrence
+        component.add_component(sub)
+    start = master.decoded("DTSTART")
+    moved = original.original_start
+    assert moved is not None
+    zone = start.tzinfo if isinstance(start, datetime) else None
+    value = moved.astimezone(zone) if isinstance(moved, datetime) and zone else moved
+    component.add("RECURRENCE-ID", value)
+    component.add("DTSTART", value)
+    component.add("DTEND", value + _length(original))
+    resource.calendar.add_component(component)
+    resource.overrides[rid] = component
+    return component
+
+
+def exclude(resource: Resource, rid: str) -> bool:
+    """Remove one occurrence (an EXDATE on the master, its override dropped); False when
+    it was not there to remove."""
+    master = resource.master
+    existing = one_occurrence(resource, rid, "")
+    if master is None or existing is None or existing.original_start is None:
+        return False
+    if rid in resource.overrides:
+        resource.calendar.subcomponents.remove(resource.overrides.pop(rid))
+    start = master.decoded("DTSTART")
+    original = existing.original_start
+    zone = start.tzinfo if isinstance(start, datetime) else None
+    master.add("EXDATE", [original.astimezone(zone) if isinstance(original, datetime)
+                          and zone else original])
+    return True
+
+
+def serialise(calendar: ICalendar) -> bytes:
+    """The resource as it is PUT: with a VTIMEZONE for every zone its times name."""
+    calendar.add_missing_timezones(*ZONE_SPAN)
+    return calendar.to_ical()
+

@@ -1,0 +1,343 @@
+"""The CalDAV bridge against real Radicale and Xandikos servers: incremental changes by
+sync token, an invalid token, concurrent edits, a create whose answer was lost, recurring
+series with an override and an EXDATE, and text that is long or not ASCII."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from icalendar import Calendar as ICalendar
+
+from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.caldav import CalDavBridge, dav
+from calbridge.errors import EtagConflict, SyncStateExpired
+from calbridge.model import Event, EventField, EventKind, EventStatus, Recurrence, new_id
+from tests.fixtures.caldav_servers import CalDavServer
+
+OSLO = ZoneInfo("Europe/Oslo")
+START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
+WINDOW = TimeWindow(start=START - timedelta(days=30), end=START + timedelta(days=60))
+
+# A series as another client writes it: daily at 09:00 Oslo time, five times, the third
+# removed (EXDATE), the second moved an hour later and retitled (RECURRENCE-ID), with an
+# alarm and a property of that client's own.
+SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp//Other Client//EN
+BEGIN:VTIMEZONE
+TZID:Europe/Oslo
+BEGIN:STANDARD
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+END:DAYLIGHT
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:standup-{uid}
+DTSTAMP:20310101T000000Z
+DTSTART;TZID=Europe/Oslo:20310324T090000
+DTEND;TZID=Europe/Oslo:20310324T091500
+RRULE:FREQ=DAILY;COUNT=5
+EXDATE;TZID=Europe/Oslo:20310326T090000
+SUMMARY:Stand-up
+X-OTHER-CLIENT:keep me
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Stand-up soon
+TRIGGER:-PT5M
+END:VALARM
+END:VEVENT
+BEGIN:VEVENT
+UID:standup-{uid}
+DTSTAMP:20310101T000000Z
+RECURRENCE-ID;TZID=Europe/Oslo:20310325T090000
+DTSTART;TZID=Europe/Oslo:20310325T100000
+DTEND;TZID=Europe/Oslo:20310325T101500
+SUMMARY:Stand-up (moved)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def timed(title: str, hours: int = 0, **extra: Any) -> Event:
+    start = START + timedelta(hours=hours)
+    return Event(title=title, start=start, end=start + timedelta(hours=1),
+                 timezone="Europe/Oslo", marker=new_id(), **extra)
+
+
+def put_raw(server: CalDavServer, calendar: str, name: str, body: str,
+            headers: dict[str, str] | None = None) -> requests.Response:
+    """What another CalDAV client does: PUT a resource of its own."""
+    return server.session().put(
+        server.url.rstrip("/") + calendar + name,
+        data=body.replace("\r\n", "\n").replace("\n", "\r\n").encode(),
+        headers={"Content-Type": "text/calendar; charset=utf-8", **(headers or {})},
+        timeout=15)
+
+
+def get_raw(server: CalDavServer, calendar: str, name: str) -> ICalendar:
+    response = server.session().get(server.url.rstrip("/") + calendar + name, timeout=15)
+    response.raise_for_status()
+    return ICalendar.from_ical(response.content)
+
+
+def member_names(server: CalDavServer, calendar: str) -> list[str]:
+    """The resources in a calendar, as a PROPFIND lists them."""
+    response = server.session().request(
+        "PROPFIND", server.url.rstrip("/") + calendar, data=dav.propfind([dav.GETETAG]),
+        headers={"Depth": "1", "Content-Type": dav.XML_TYPE}, timeout=15)
+    found = dav.parse_multistatus(response.content, server.url)
+    return sorted(dav.last_segment(r.href) for r in found.responses if not r.href.endswith("/"))
+
+
+@pytest.fixture
+def bridge(caldav_server: CalDavServer) -> CalDavBridge:
+    return caldav_server.bridge()
+
+
+# ------------------------------------------------------------------ changes
+
+
+def test_sync_token_reports_updates_deletions_and_other_clients_writes(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    kept = bridge.create(caldav_calendar, timed("Kept"), idempotency_key=new_id())
+    dropped = bridge.create(caldav_calendar, timed("Dropped", 2), idempotency_key=new_id())
+    initial = bridge.changes(caldav_calendar, None, WINDOW)
+    assert initial.complete and initial.cursor and initial.cursor.startswith("sync:")
+    assert {e.id for e in initial.changed} == {kept.id, dropped.id}
+
+    bridge.update(caldav_calendar, kept.id, timed("Kept, renamed"),
+                  fields=frozenset({EventField.TITLE}))
+    bridge.delete(caldav_calendar, dropped.id)
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    later = bridge.changes(caldav_calendar, initial.cursor, WINDOW)
+    assert later.complete is False
+    titles = {e.id: e.title for e in later.changed if e.kind is not EventKind.SERIES}
+    assert titles[kept.id] == "Kept, renamed"
+    assert later.deleted == [dropped.id]
+    # The other client's series: its master and its occurrences in the window.
+    series = [e for e in later.changed if e.kind is EventKind.SERIES]
+    assert [e.id for e in series] == ["theirs.ics"]
+    assert sorted(e.title for e in later.changed if e.series_id == "theirs.ics") == [
+        "Stand-up", "Stand-up", "Stand-up", "Stand-up (moved)"]
+
+    quiet = bridge.changes(caldav_calendar, later.cursor, WINDOW)
+    assert quiet.changed == [] and quiet.deleted == [] and quiet.cursor
+
+
+def test_an_invalid_sync_token_asks_for_a_full_listing(bridge: CalDavBridge,
+                                                       caldav_calendar: str) -> None:
+    bridge.create(caldav_calendar, timed("Still here"), idempotency_key=new_id())
+    with pytest.raises(SyncStateExpired):
+        bridge.changes(caldav_calendar, "sync:http://example.org/ns/sync/no-such-token",
+                       WINDOW)
+    # What the engine does then: a complete listing with a fresh cursor.
+    fresh = bridge.changes(caldav_calendar, None, WINDOW)
+    assert fresh.complete and [e.title for e in fresh.changed] == ["Still here"]
+    assert bridge.changes(caldav_calendar, fresh.cursor, WINDOW).changed == []
+
+
+def test_a_moved_ctag_lists_again_and_a_still_one_lists_nothing(
+        bridge: CalDavBridge, caldav_calendar: str) -> None:
+    # A cursor of a server without sync-collection: its ctag. This one has moved on.
+    old = bridge.changes(caldav_calendar, "ctag:an-old-ctag", WINDOW)
+    assert old.complete and old.changed == []
+    bridge.create(caldav_calendar, timed("New"), idempotency_key=new_id())
+    assert old.cursor is not None
+    assert [e.title for e in bridge.changes(caldav_calendar, old.cursor, WINDOW).changed] \
+        == ["New"]
+
+
+# ------------------------------------------------------------------ writes
+
+
+def test_a_concurrent_edit_is_an_etag_conflict_not_overwritten(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    created = bridge.create(caldav_calendar, timed("Planning"), idempotency_key=new_id())
+    assert created.id and created.etag
+    theirs = get_raw(caldav_server, caldav_calendar, created.id)
+    for component in theirs.walk("VEVENT"):
+        component["SUMMARY"] = "Planning (edited elsewhere)"
+    edited = put_raw(caldav_server, caldav_calendar, created.id, theirs.to_ical().decode(),
+                     headers={"If-Match": f'"{created.etag}"'})
+    assert edited.status_code in (201, 204)
+
+    with pytest.raises(EtagConflict):
+        bridge.update(caldav_calendar, created.id, timed("Planning, ours"),
+                      etag=created.etag, fields=frozenset({EventField.TITLE}))
+    read = bridge.get_event(caldav_calendar, created.id)
+    assert read is not None and read.title == "Planning (edited elsewhere)"
+
+
+class _LosesFirstPutAnswer(requests.Session):
+    """A session whose first PUT reaches the server but whose answer never arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, *args, **kwargs)
+        if method == "PUT" and not self.lost:
+            self.lost += 1
+            raise requests.ConnectionError("connection reset before the answer")
+        return response
+
+
+def test_a_create_retried_after_a_lost_answer_leaves_one_resource(
+        caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    bridge = caldav_server.bridge()
+    session = _LosesFirstPutAnswer()
+    session.auth, session.headers = bridge.http.session.auth, bridge.http.session.headers
+    bridge.http.session = session
+    written = timed("Retried")
+    created = bridge.create(caldav_calendar, written, idempotency_key="link-4711-0")
+    assert session.lost == 1
+    assert created.marker == written.marker and created.title == "Retried"
+    assert member_names(caldav_server, caldav_calendar) == ["link-4711-0.ics"]
+    # And a second create with the same key (the engine's own retry) changes nothing.
+    again = bridge.create(caldav_calendar, written, idempotency_key="link-4711-0")
+    assert again.id == created.id
+    assert member_names(caldav_server, caldav_calendar) == ["link-4711-0.ics"]
+
+
+@pytest.mark.parametrize("description", [
+    "Agenda: økonomi, ærlighet; 会议; 🗓️ — «sitat»\nline two, with a comma; and a semicolon\\",
+    ("Lang beskrivelse med æøå og emoji 🎉. " * 3000).strip(),
+])
+def test_long_and_non_ascii_descriptions_survive(bridge: CalDavBridge, caldav_calendar: str,
+                                                 description: str) -> None:
+    written = timed("Møte 🗓️", description=description, location="Rådhuset, sal 2")
+    created = bridge.create(caldav_calendar, written, idempotency_key=new_id())
+    read = bridge.get_event(caldav_calendar, created.id)
+    assert read is not None
+    assert (read.title, read.description, read.location) == (
+        "Møte 🗓️", description, "Rådhuset, sal 2")
+    listed = list(bridge.list_events(caldav_calendar, WINDOW))
+    assert [e.description for e in listed] == [description]
+
+
+def test_an_update_keeps_what_calbridge_does_not_know(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    master = bridge.get_event(caldav_calendar, "theirs.ics")
+    assert master is not None and master.kind is EventKind.SERIES
+    bridge.update(caldav_calendar, "theirs.ics", master.model_copy(
+        update={"title": "Daily stand-up"}), etag=master.etag,
+        fields=frozenset({EventField.TITLE}))
+    stored = get_raw(caldav_server, caldav_calendar, "theirs.ics")
+    main = next(c for c in stored.walk("VEVENT") if "RECURRENCE-ID" not in c)
+    assert str(main["SUMMARY"]) == "Daily stand-up"
+    assert str(main["X-OTHER-CLIENT"]) == "keep me"
+    assert [str(a["ACTION"]) for a in main.walk("VALARM")] == ["DISPLAY"]
+    assert len(stored.walk("VEVENT")) == 2  # the override is still there
+
+
+# ------------------------------------------------------------------ recurrence
+
+
+def _shape(events: list[Event]) -> list[tuple[Any, ...]]:
+    return sorted((e.original_start, e.start, e.end, e.title, e.kind) for e in events)
+
+
+def test_a_series_with_an_override_and_an_exdate_reads_like_a_calendar_view(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    listed = list(bridge.list_events(caldav_calendar, WINDOW))
+    nine = [datetime(2031, 3, day, 9, 0, tzinfo=OSLO) for day in (24, 25, 27, 28)]
+    assert [e.original_start for e in listed] == nine
+    moved = listed[1]
+    assert moved.kind is EventKind.EXCEPTION and moved.title == "Stand-up (moved)"
+    assert moved.start == datetime(2031, 3, 25, 10, 0, tzinfo=OSLO)
+    assert moved.id == "theirs.ics@20310325T080000Z"
+    assert {e.kind for e in listed[::2]} == {EventKind.OCCURRENCE}
+    assert all(e.series_id == "theirs.ics" and e.timezone == "Europe/Oslo" for e in listed)
+    # Ids are stable: each reads back alone, and as the series' instances.
+    assert bridge.get_event(caldav_calendar, moved.id) == moved
+    assert _shape(bridge.instances(caldav_calendar, "theirs.ics", WINDOW)) == _shape(listed)
+
+    master = bridge.get_event(caldav_calendar, "theirs.ics")
+    assert master is not None and master.kind is EventKind.SERIES
+    assert master.recurrence is not None and master.recurrence.rrule == "FREQ=DAILY;COUNT=5"
+    assert master.recurrence.exdates == [datetime(2031, 3, 26, 9, 0, tzinfo=OSLO)]
+    assert master.start == nine[0] and master.timezone == "Europe/Oslo"
+
+
+def test_a_series_written_back_keeps_its_occurrences_and_zone(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    master = bridge.get_event(caldav_calendar, "theirs.ics")
+    source = bridge.instances(caldav_calendar, "theirs.ics", WINDOW)
+    assert master is not None
+
+    # Written as calbridge writes a series: the master with its rule and EXDATE, then the
+    # exception as an update of that occurrence.
+    target = caldav_server.new_calendar()
+    copy = bridge.create(target, master.model_copy(update={"id": None, "marker": new_id()}),
+                         idempotency_key=new_id())
+    assert copy.kind is EventKind.SERIES and copy.id
+    exception = next(e for e in source if e.kind is EventKind.EXCEPTION)
+    copy_id = f"{copy.id}@20310325T080000Z"
+    bridge.update(target, copy_id, exception, fields=frozenset(
+        {EventField.TITLE, EventField.WHEN}))
+    copied = bridge.instances(target, copy.id, WINDOW)
+    assert [(e.original_start, e.start, e.end, e.title, e.kind) for e in copied] == [
+        (e.original_start, e.start, e.end, e.title, e.kind) for e in source]
+    assert {e.timezone for e in copied} == {"Europe/Oslo"}
+    stored = get_raw(caldav_server, target, copy.id)
+    assert {str(z["TZID"]) for z in stored.walk("VTIMEZONE")} == {"Europe/Oslo"}
+    main = next(c for c in stored.walk("VEVENT") if "RECURRENCE-ID" not in c)
+    assert main["DTSTART"].params["TZID"] == "Europe/Oslo"
+
+    # Deleting one occurrence is an EXDATE: the occurrence goes, the series stays.
+    assert bridge.delete(target, f"{copy.id}@20310327T080000Z") is True
+    assert bridge.delete(target, f"{copy.id}@20310327T080000Z") is False
+    assert bridge.get_event(target, f"{copy.id}@20310327T080000Z") is None
+    left = bridge.instances(target, copy.id, WINDOW)
+    assert [e.original_start.day for e in left] == [24, 25, 28]  # type: ignore[union-attr]
+    after = bridge.get_event(target, copy.id)
+    assert after is not None and after.recurrence is not None
+    assert sorted(after.recurrence.exdates) == [datetime(2031, 3, 26, 9, 0, tzinfo=OSLO),
+                                                datetime(2031, 3, 27, 9, 0, tzinfo=OSLO)]
+
+
+def test_an_all_day_series_keeps_its_dates(bridge: CalDavBridge, caldav_calendar: str) -> None:
+    written = Event(title="Cleaning day", start=date(2031, 3, 3), end=date(2031, 3, 4),
+                    all_day=True, kind=EventKind.SERIES, marker=new_id(),
+                    recurrence=Recurrence(rrule="FREQ=WEEKLY;COUNT=4",
+                                          exdates=[date(2031, 3, 17)]))
+    created = bridge.create(caldav_calendar, written, idempotency_key=new_id())
+    read = bridge.get_event(caldav_calendar, created.id)
+    assert read is not None and read.all_day and read.start == date(2031, 3, 3)
+    assert read.recurrence is not None and read.recurrence.exdates == [date(2031, 3, 17)]
+    days = [(e.start, e.end) for e in bridge.list_events(caldav_calendar, WINDOW)]
+    assert days == [(date(2031, 3, 3), date(2031, 3, 4)), (date(2031, 3, 10), date(2031, 3, 11)),
+                    (date(2031, 3, 24), date(2031, 3, 25))]
+
+
+def test_a_cancelled_occurrence_is_left_out_of_instances(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    occurrence = "theirs.ics@20310327T080000Z"
+    current = bridge.get_event(caldav_calendar, occurrence)
+    assert current is not None
+    bridge.update(caldav_calendar, occurrence, current.model_copy(
+        update={"status": EventStatus.CANCELLED}), fields=frozenset({EventField.STATUS}))
+    assert occurrence not in {e.id for e in bridge.instances(caldav_calendar, "theirs.ics",
+                                                                 WINDOW)}
+    listed = {e.id: e.status for e in bridge.list_events(caldav_calendar, WINDOW)}
+    assert listed[occurrence] is EventStatus.CANCELLED

@@ -1,0 +1,109 @@
+"""CalDAV as an equal end: a booking resource or an Outlook room kept in step with a
+calendar on a real Radicale or Xandikos server — the engine in this process over the
+example booking system and the Graph emulator, storage on Azurite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.caldav import CalDavBridge
+from calbridge.host.azurite import Azurite
+from calbridge.model import End, EventKind, EventStatus, ResourceMapping, StoredEnd
+from examples.booking_system import BookingSystemServer
+from tests.fixtures.caldav_servers import CalDavServer
+from tests.fixtures.graph import GraphClient
+from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
+from tests.fixtures.two_bridges import RESOURCE, ROOM
+
+
+@pytest.fixture
+def world(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+          caldav_server: CalDavServer) -> Iterator[Bridged]:
+    settings = {k: v for k, v in caldav_server.env().items() if k.startswith("CALDAV_")}
+    built = assemble(azurite, e2e_booking_system, graph,
+                     bridges="booking_system,outlook,caldav", **settings)
+    yield built
+    built.bookings.close()
+
+
+def mapped(world: Bridged, a: tuple[str, str], b: tuple[str, str]) -> ResourceMapping:
+    return world.container.storage.mappings.add(ResourceMapping(
+        a=StoredEnd(bridge=a[0], calendar_id=a[1]), b=StoredEnd(bridge=b[0], calendar_id=b[1])))
+
+
+def rounds(world: Bridged, *mappings: ResourceMapping) -> list[Any]:
+    return [outcome for mapping in mappings for end in End
+            for outcome in world.engine.run(world.fresh(mapping), end)]
+
+
+def soon(hours: int = 0) -> datetime:
+    return (datetime.now(UTC) + timedelta(days=3)).replace(
+        hour=9, minute=0, second=0, microsecond=0) + timedelta(hours=hours)
+
+
+def live(bridge: CalDavBridge, calendar: str) -> list[Any]:
+    window = TimeWindow(start=soon(-24 * 5), end=soon(24 * 60))
+    return [e for e in bridge.list_events(calendar, window)
+            if e.status is not EventStatus.CANCELLED]
+
+
+def test_bookings_and_caldav_events_follow_each_other(world: Bridged,
+                                                      caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    caldav = caldav_server.bridge()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    world.bookings.create(resource_id=RESOURCE, title="Choir",
+                          start_time=soon().isoformat().replace("+00:00", "Z"),
+                          end_time=soon(1).isoformat().replace("+00:00", "Z"))
+    rounds(world, pair)
+    [copy] = live(caldav, calendar)
+    assert (copy.title, copy.start) == ("Choir", soon())
+    # Edited in the CalDAV calendar: the booking follows, nothing echoes.
+    caldav.update(calendar, copy.id, copy.model_copy(update={"title": "Choir (alto)"}))
+    rounds(world, pair)
+    assert [b["title"] for b in world.live_bookings()] == ["Choir (alto)"]
+    assert not [o for o in rounds(world, pair) if o.written]
+    # Deleted there (a sync-collection tombstone): the booking is cancelled.
+    assert caldav.delete(calendar, copy.id) is True
+    rounds(world, pair)
+    assert world.live_bookings() == []
+
+
+def test_an_outlook_series_stays_a_series_in_caldav_and_back(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    caldav = caldav_server.bridge()
+    pair = mapped(world, ("outlook", ROOM), ("caldav", calendar))
+    first = soon() + timedelta(days=(7 - soon().weekday()) % 7)  # a Monday, 09:00 UTC
+    wall = "%Y-%m-%dT%H:%M:%S"
+    made = world.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Weekly sync",
+        "start": {"dateTime": first.strftime(wall), "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": (first + timedelta(hours=1)).strftime(wall),
+                "timeZone": "W. Europe Standard Time"},
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                       "range": {"type": "numbered", "numberOfOccurrences": 4,
+                                 "startDate": first.date().isoformat()}}})
+    assert made.status_code == 201, made.text
+    rounds(world, pair)
+    occurrences = live(caldav, calendar)
+    assert len(occurrences) == 4 and len({e.series_id for e in occurrences}) == 1
+    master = caldav.get_event(calendar, occurrences[0].series_id or "")
+    assert master is not None and master.kind is EventKind.SERIES
+    assert master.recurrence is not None and "FREQ=WEEKLY" in master.recurrence.rrule
+    # An exception and a cancellation in CalDAV reach their Outlook occurrences.
+    caldav.update(calendar, occurrences[1].id, occurrences[1].model_copy(
+        update={"title": "Weekly sync (visitors)"}))
+    assert caldav.delete(calendar, occurrences[2].id) is True
+    rounds(world, pair)
+    outlook = sorted(world.view(ROOM, first - timedelta(days=1), first + timedelta(days=60)),
+                     key=lambda e: e["start"]["dateTime"])
+    assert [(e["type"], e["subject"]) for e in outlook] == [
+        ("occurrence", "Weekly sync"), ("exception", "Weekly sync (visitors)"),
+        ("occurrence", "Weekly sync")]
+    assert not [o for o in rounds(world, pair) if o.written]
