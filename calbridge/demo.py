@@ -17,6 +17,7 @@ import requests
 
 from calbridge.demo_realtime import show_realtime
 from calbridge.host.stack import (
+    CALDAV_USER,
     DEMO_BOOKING_KEY,
     DEMO_WEBHOOK_SECRET,
     GOOGLE_SUBJECT,
@@ -100,6 +101,15 @@ class Walkthrough:
         self.report(self.call("POST", "/bridges/sync/booking_system/google_calendar"))
         google = Google(self.stack)
         print(f"    Google {google_room}: " + "; ".join(google.titles(google_room)))
+
+        self.title("And a CalDAV calendar (Radicale): room_102's bookings in the music room")
+        music_room = f"/{CALDAV_USER}/music-room/"
+        created = self.call("POST", "/mappings/resources", json={
+            "a": {"bridge": "booking_system", "calendar_id": "room_102"},
+            "b": {"bridge": "caldav", "calendar_id": music_room}})
+        print(f"    room_102 ↔ CalDAV {music_room}  (mapping {created['id'][:8]}…)")
+        self.report(self.call("POST", "/bridges/sync/booking_system/caldav"))
+        print(f"    CalDAV {music_room}: " + "; ".join(caldav_titles(self.stack, music_room)))
 
         self.title("Someone edits a meeting in Outlook; sync it back")
         room_a = rooms_by_resource["room_101"]
@@ -226,6 +236,29 @@ class Outlook:
                            json={"subject": subject}, timeout=30).raise_for_status()
 
 
+def caldav_titles(stack: LocalStack, calendar: str) -> list[str]:
+    """The summaries of a CalDAV calendar's events, read as a desktop client would (a
+    calendar-query REPORT for VEVENTs), parsed with icalendar."""
+    import icalendar
+    from defusedxml import ElementTree as ET
+
+    assert stack.caldav is not None
+    body = ('<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+            '<c:comp-filter name="VEVENT"/></c:comp-filter></c:filter></c:calendar-query>')
+    with stack.caldav.session() as session:
+        answer = session.request("REPORT", stack.caldav.url.rstrip("/") + calendar,
+                                 data=body, timeout=30, headers={
+                                     "Depth": "1", "Content-Type": "application/xml"})
+    answer.raise_for_status()
+    titles = []
+    for data in ET.fromstring(answer.content).iter("{urn:ietf:params:xml:ns:caldav}"
+                                                    "calendar-data"):
+        for event in icalendar.Calendar.from_ical(data.text or "").walk("VEVENT"):
+            titles.append(str(event.get("SUMMARY", "")))
+    return sorted(titles)
+
+
 class Google:
     """People looking at a Google room calendar, through the Google Calendar emulator."""
 
@@ -253,7 +286,7 @@ def main() -> int:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))
         print("Starting Azurite, the example booking system, the Graph and Google Calendar "
-              "emulators and the Functions host on 127.0.0.1 …")
+              "emulators, a Radicale CalDAV server and the Functions host on 127.0.0.1 …")
         # The walkthrough triggers every sync itself, so the timers stay quiet.
         os.environ.setdefault("SYNC_SCHEDULE", "0 0 0 1 1 *")
         os.environ.setdefault("DELETION_SYNC_SCHEDULE", "0 0 0 1 1 *")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from calbridge.host.azurite import Azurite
 from calbridge.host.processes import PidFile, ensure_port_free, free_port
+from calbridge.host.radicale import Radicale
 from calbridge.host.runtime import ROOT, LocalHost
 from calbridge.telemetry import configure_telemetry
 
@@ -30,6 +31,11 @@ DEMO_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local demo value
 PID_FILE = "stack.pids.json"
 GOOGLE_KEY_FILE = "google-service-account.json"
 GOOGLE_SUBJECT = "alex@example.org"
+# A CalDAV server of its own, with one user and the calendars a newcomer can map (and
+# subscribe to from a desktop client: http://127.0.0.1:5232/calbridge/, the password below).
+CALDAV_USER = "calbridge"
+CALDAV_PASSWORD = "local-caldav-password"  # noqa: S105 - a local demo value
+CALDAV_CALENDARS = {"community-hall": "Community hall", "music-room": "Music room"}
 log = logging.getLogger(__name__)
 
 
@@ -40,16 +46,18 @@ class Ports:
     graph: int = 8443
     azurite: tuple[int, int, int] = (10000, 10001, 10002)
     google: int = 8444
+    caldav: int = 5232
 
     @classmethod
     def free(cls) -> Ports:
         return cls(free_port(), free_port(), free_port(), (free_port(), free_port(), free_port()),
-                   free_port())
+                   free_port(), free_port())
 
     def named(self) -> list[tuple[str, int]]:
         blob, queue, table = self.azurite
         return [("Functions host", self.host), ("booking system", self.booking),
                 ("Graph emulator", self.graph), ("Google Calendar emulator", self.google),
+                ("Radicale (CalDAV)", self.caldav),
                 ("Azurite blob service", blob),
                 ("Azurite queue service", queue), ("Azurite table service", table)]
 
@@ -67,6 +75,7 @@ class LocalStack:
     booking: object | None = None
     graph: object | None = None
     google: object | None = None
+    caldav: Radicale | None = None
     host: LocalHost | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -107,6 +116,12 @@ class LocalStack:
                 state_file=self.workdir / "google-events.json" if self.persistent else None)
             self.google.start()
             self.google.write_service_account_key(self.workdir / GOOGLE_KEY_FILE)
+            self.caldav = Radicale(self.workdir / "radicale", CALDAV_USER, CALDAV_PASSWORD,
+                                   port=self.ports.caldav).start()
+            assert self.caldav.pid is not None
+            pids.record({"azurite": self.azurite.pid, "radicale": self.caldav.pid})
+            for name, display in CALDAV_CALENDARS.items():
+                self.caldav.make_calendar(name, display)
             self.env = self._settings()
             os.environ.update(self.env)
             configure_telemetry()
@@ -124,7 +139,7 @@ class LocalStack:
         graph = self.graph
         settings = {
             "AzureWebJobsStorage": self.azurite.connection_string,
-            "CALBRIDGE_BRIDGES": "booking_system,outlook,google_calendar",
+            "CALBRIDGE_BRIDGES": "booking_system,outlook,google_calendar,caldav",
             "WEBHOOK_BASE_URL": f"http://127.0.0.1:{self.ports.host}",
             "BOOKING_SYSTEM_BASE_URL": self.booking.base_url,  # type: ignore[attr-defined]
             "BOOKING_SYSTEM_API_KEY": DEMO_BOOKING_KEY,
@@ -143,6 +158,9 @@ class LocalStack:
             # Rooms are listed only with GOOGLE_CALENDAR_LIST_ROOMS=true; alex is an admin.
             "GOOGLE_CALENDAR_DIRECTORY_API_BASE_URL": self.google_calendar["directory_url"],
             "GOOGLE_CALENDAR_CA_BUNDLE": self.google_calendar["ca_path"],
+            "CALDAV_URL": self.caldav.url if self.caldav else "",
+            "CALDAV_USERNAME": CALDAV_USER,
+            "CALDAV_PASSWORD": CALDAV_PASSWORD,
         }
         if self.function_key:
             settings["CALBRIDGE_FUNCTION_KEY"] = self.function_key
@@ -170,13 +188,15 @@ class LocalStack:
         }
 
     def stop(self) -> None:
-        for part in (self.host, self.google, self.graph, self.booking, self.azurite):
+        for part in (self.host, self.caldav, self.google, self.graph, self.booking,
+                     self.azurite):
             if part is not None:
                 try:
                     part.stop()  # type: ignore[attr-defined]
                 except Exception:  # keep stopping the rest
                     log.exception("stopping %r failed", part)
         self.host = self.google = self.graph = self.booking = self.azurite = None
+        self.caldav = None
         PidFile(self.workdir / PID_FILE).release()
 
 
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="port of the Graph emulator (default %(default)d)")
     parser.add_argument("--google-port", type=int, default=defaults.google,
                         help="port of the Google Calendar emulator (default %(default)d)")
+    parser.add_argument("--caldav-port", type=int, default=defaults.caldav,
+                        help="port of the Radicale CalDAV server (default %(default)d)")
     parser.add_argument("--azurite-ports", type=_three_ports, default=defaults.azurite,
                         metavar="BLOB,QUEUE,TABLE", help="ports of Azurite (default "
                         + ",".join(map(str, defaults.azurite)) + ")")
@@ -205,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     ports = Ports(host=args.port, booking=args.booking_port, graph=args.graph_port,
-                  azurite=args.azurite_ports, google=args.google_port)
+                  azurite=args.azurite_ports, google=args.google_port, caldav=args.caldav_port)
     stack = LocalStack(ports=ports, persistent=not args.in_memory,
                        function_key=args.function_key, workdir=args.workdir)
     try:
@@ -216,12 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     state = f"state in {stack.workdir / 'azurite'}" if stack.persistent else "state in memory"
     google = stack.google_calendar
+    caldav = stack.caldav.url if stack.caldav else ""
     print(f"""
 calbridge is running (Ctrl-C stops everything):
   Functions host      {stack.url}
   booking system      {stack.booking.base_url}   (open it in a browser)
   Graph emulator      {stack.graph.base_url}
   Google Calendar     {google["base_url"]}   (service account key {google["key_file"]})
+  Radicale (CalDAV)   {caldav}   (user {CALDAV_USER}, password {CALDAV_PASSWORD})
   Azurite             tables on 127.0.0.1:{stack.ports.azurite[2]}, {state}
 
 Try:

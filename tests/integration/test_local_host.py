@@ -280,6 +280,7 @@ class Serve:
         argv = [sys.executable, "-m", "calbridge.host.stack", "--workdir", str(self.workdir),
                 "--port", str(self.ports.host), "--booking-port", str(self.ports.booking),
                 "--graph-port", str(self.ports.graph), "--azurite-ports", f"{blob},{queue},{table}",
+                "--google-port", str(self.ports.google), "--caldav-port", str(self.ports.caldav),
                 "--function-key", FUNCTION_KEY]
         env = {k: v for k, v in os.environ.items() if not k.startswith(
             ("CALBRIDGE_", "OUTLOOK_", "BOOKING_SYSTEM_", "AzureWebJobsStorage"))}
@@ -332,8 +333,9 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
 def test_a_killed_make_serve_leaves_no_azurite_behind(serve: Serve) -> None:
     first = serve.start()
     assert serve.ready(first), serve.output(first)
-    azurite = children(first.pid)
-    assert len(azurite) == 1 and alive(azurite[0])
+    # Azurite and Radicale, the stack's two child processes.
+    started = children(first.pid)
+    assert len(started) == 2 and all(alive(pid) for pid in started)
 
     second = serve.start()  # while the first runs
     assert not serve.ready(second) and second.returncode == 1
@@ -343,15 +345,15 @@ def test_a_killed_make_serve_leaves_no_azurite_behind(serve: Serve) -> None:
     first.wait(10)
     third = serve.start()
     assert serve.ready(third), serve.output(third)
-    assert not alive(azurite[0])
-    # The restarted stack talks to an Azurite of its own, and it works.
+    assert not any(alive(pid) for pid in started)
+    # The restarted stack talks to an Azurite (and a Radicale) of its own, and it works.
     own = children(third.pid)
-    assert len(own) == 1
+    assert len(own) == 2
     assert serve.health().status_code == 200
 
     third.send_signal(signal.SIGTERM)
     assert third.wait(30) == 0
-    assert not any(alive(pid) for pid in own)  # Azurite stops with the stack
+    assert not any(alive(pid) for pid in own)  # they stop with the stack
 
 
 def test_a_restart_stops_the_azurite_a_dead_make_serve_recorded(serve: Serve) -> None:
