@@ -232,7 +232,7 @@ var usesGoogleOAuth = googleCalendarAuth == 'oauth'
 // overrides it for a custom domain, a gateway or another cloud.
 var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
   location: location
   tags: tags
@@ -247,7 +247,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2024-11-01' = {
   name: name
   location: location
   tags: tags
@@ -262,6 +262,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       '${identityId}': {}
     }
   }
+  // checkov:skip=CKV_AZURE_78: the Flex Consumption plan rejects siteConfig.ftpsState (ARM error 51021); FTP publishing is off through the ftp publishing credentials policy in this module
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
@@ -271,7 +272,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: the Flex Consumption plan rejects it (ARM error 51021, listed among
+      // the plan's unsupported site settings); FTP is off through the ftp
+      // basicPublishingCredentialsPolicies below.
       http20Enabled: true
       remoteDebuggingEnabled: false
       // Every setting calbridge reads in Azure, plus the host's own. Secrets are Key
@@ -380,7 +383,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
 // Publishing goes through Microsoft Entra ID (Core Tools, az CLI); the FTP and SCM
 // basic-auth credentials are switched off.
-resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
   parent: site
   name: 'ftp'
   properties: {
@@ -388,7 +391,7 @@ resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   }
 }
 
-resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
   parent: site
   name: 'scm'
   properties: {
