@@ -87,6 +87,10 @@ class Settings(SettingsModel):
 
     function_key: str | None = Field(default=None, alias="CALBRIDGE_FUNCTION_KEY", repr=False,
                                      json_schema_extra=SECRET)
+    # The booking system's own key: it reaches only the routes a booking system calls
+    # (`functions.callers`); every other key the host accepts is an operator's.
+    booking_system_key: str | None = Field(default=None, alias="CALBRIDGE_BOOKING_SYSTEM_KEY",
+                                           repr=False, json_schema_extra=SECRET)
     bridges: str = Field(default="booking_system,outlook", alias="CALBRIDGE_BRIDGES")
     booking_bridge: str = Field(default="booking_system", alias="CALBRIDGE_BOOKING_BRIDGE")
     max_body_bytes: int = Field(default=1_048_576, alias="CALBRIDGE_MAX_BODY_BYTES", gt=0)
@@ -129,7 +133,8 @@ class Settings(SettingsModel):
 
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
-    @field_validator("storage_connection_string", "function_key", "webhook_base_url")
+    @field_validator("storage_connection_string", "function_key", "booking_system_key",
+                     "webhook_base_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -294,6 +294,8 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         // calbridge core.
         { name: 'CALBRIDGE_BRIDGES', value: calbridgeBridges }
         { name: 'CALBRIDGE_BOOKING_BRIDGE', value: calbridgeBookingBridge }
+        // The booking system's key; the app gives it only the booking system's routes.
+        { name: 'CALBRIDGE_BOOKING_SYSTEM_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.calbridgeBookingSystemKey})' }
         { name: 'CALBRIDGE_TABLE_PREFIX', value: calbridgeTablePrefix }
         { name: 'CALBRIDGE_MAX_BODY_BYTES', value: string(calbridgeMaxBodyBytes) }
         { name: 'CALBRIDGE_HTTP_TIMEOUT_SECONDS', value: string(calbridgeHttpTimeoutSeconds) }

@@ -414,11 +414,22 @@ def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
     assert _secure_parameters(MAIN), "main.bicep takes no secret parameter"
     for path in BICEP_FILES:
         for name, param in _secure_parameters(path).items():
-            assert param.get("default", "") == "", f"{path.name}: {name} has a default value"
+            # None: required (no default); "": left out keeps the vault's value.
+            assert param.get("default") in (None, ""), f"{path.name}: {name} has a default value"
     given = set(json.loads(PARAMETERS.read_text())["parameters"])
     assert not given & set(_secure_parameters(MAIN)), "a secret is in main.parameters.json"
     unknown = given - set(parsed(MAIN)["parameters"])
     assert not unknown, f"main.parameters.json sets unknown parameters: {sorted(unknown)}"
+
+
+def test_the_booking_system_key_is_required_and_stored_in_key_vault() -> None:
+    # An optional key left empty would be refused at start-up, or worse, match an empty one.
+    for path in (MAIN, FUNCTION_APP.with_name("keyvault.bicep")):
+        param = _secure_parameters(path)["calbridgeBookingSystemKey"]
+        assert param.get("default") is None, f"{path.name}: the key must be passed"
+    secret = parsed(FUNCTION_APP.with_name("keyvault.bicep"))["resources"][
+        "calbridgeBookingSystemKeyValue"]
+    assert "condition" not in secret["config"], "the key's secret must always be written"
 
 
 def test_outputs_carry_no_secret() -> None:
