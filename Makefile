@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: setup test demo serve bench lint clean
+.PHONY: setup test demo serve bench lint package clean
 
 setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
 
@@ -37,6 +37,10 @@ serve: setup
 bench: setup
 	$(PY) bench/sync_bench.py
 	$(PY) bench/webhook_bench.py
+
+# The zip `az functionapp deployment source config-zip` publishes (see infra/README.md).
+package:
+	$(PYTHON) infra/package.py calbridge.zip
 
 lint: setup
 	$(PY) -m ruff check .

@@ -4,6 +4,7 @@ loads `local.settings.json` into the environment first, as Core Tools does)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -15,6 +16,32 @@ STORAGE_SETTING = "AzureWebJobsStorage"
 # Marks a settings field whose value is a secret (`Field(..., json_schema_extra=SECRET)`):
 # logs mask its value wherever it turns up, and in Azure it is a Key Vault reference.
 SECRET: dict[str, Any] = {"secret": True}
+
+# App Service hands an app setting whose Key Vault reference it could not resolve (the
+# secret is missing, or the identity's role has not propagated yet) to the app as the
+# reference text itself. Used as a value, that text would become a key: refuse it.
+_KEY_VAULT_REFERENCE = re.compile(r"^\s*@Microsoft\.KeyVault\s*\(", re.IGNORECASE)
+UNRESOLVED_REFERENCE = ("is an unresolved Key Vault reference (the secret is missing from "
+                        "the vault, or the app's identity cannot read it yet); refusing to "
+                        "use the reference text as its value")
+
+
+def is_unresolved_key_vault_reference(value: object) -> bool:
+    """Whether a setting's value is still the text of a Key Vault reference."""
+    return isinstance(value, str) and bool(_KEY_VAULT_REFERENCE.match(value))
+
+
+class SettingsModel(BaseModel):
+    """Base of every settings model (calbridge's own, telemetry's, each adapter's): a
+    value that is still an unresolved Key Vault reference fails validation under the
+    setting's name, so the app refuses to start instead of using it."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_unresolved_key_vault_reference(cls, value: Any) -> Any:
+        if is_unresolved_key_vault_reference(value):
+            raise ValueError(UNRESOLVED_REFERENCE)
+        return value
 
 
 class DeclaredSetting(BaseModel):
@@ -43,7 +70,7 @@ def declared(model: type[BaseModel]) -> list[DeclaredSetting]:
     return found
 
 
-class Settings(BaseModel):
+class Settings(SettingsModel):
     """The settings every part of calbridge shares. Adapters parse their own on top
     of `env` (see each adapter's `Settings` model)."""
 
@@ -60,6 +87,10 @@ class Settings(BaseModel):
 
     function_key: str | None = Field(default=None, alias="CALBRIDGE_FUNCTION_KEY", repr=False,
                                      json_schema_extra=SECRET)
+    # The booking system's own key: it reaches only the routes a booking system calls
+    # (`functions.callers`); every other key the host accepts is an operator's.
+    booking_system_key: str | None = Field(default=None, alias="CALBRIDGE_BOOKING_SYSTEM_KEY",
+                                           repr=False, json_schema_extra=SECRET)
     bridges: str = Field(default="booking_system,outlook", alias="CALBRIDGE_BRIDGES")
     booking_bridge: str = Field(default="booking_system", alias="CALBRIDGE_BOOKING_BRIDGE")
     max_body_bytes: int = Field(default=1_048_576, alias="CALBRIDGE_MAX_BODY_BYTES", gt=0)
@@ -102,7 +133,8 @@ class Settings(BaseModel):
 
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
-    @field_validator("storage_connection_string", "function_key", "webhook_base_url")
+    @field_validator("storage_connection_string", "function_key", "booking_system_key",
+                     "webhook_base_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

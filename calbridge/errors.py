@@ -69,6 +69,14 @@ class Unauthorized(CalbridgeError):
     status = 401
 
 
+class Forbidden(CalbridgeError):
+    """A valid key, but of a caller this route does not serve (the booking system's key
+    on a management route)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(CalbridgeError):
     code = "not_found"
     status = 404

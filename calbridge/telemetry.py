@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from calbridge.bridges.registry import secret_settings
-from calbridge.config import STORAGE_SETTING
+from calbridge.config import STORAGE_SETTING, SettingsModel
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ MASK = "***"
 _SHORTEST_SECRET = 4  # shorter values would mask ordinary words
 
 
-class TelemetrySettings(BaseModel):
+class TelemetrySettings(SettingsModel):
     """The settings telemetry reads (the secrets are read by name, see `secret_values`)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)

@@ -1,7 +1,8 @@
 // calbridge on Azure: a Function App on the Flex Consumption plan with its storage,
 // Key Vault, monitoring and managed identity. Deploy into an existing resource group:
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json \
-//     -p outlookClientSecret=... bookingSystemApiKey=... bookingSystemWebhookSecret=...
+//     -p outlookClientSecret=... bookingSystemApiKey=... bookingSystemWebhookSecret=... \
+//        calbridgeBookingSystemKey=...
 // Every resource is declared in a module under ./modules; this file only names them
 // and wires their outputs together.
 
@@ -165,6 +166,11 @@ param bookingSystemClientSecret string = ''
 @description('Secret: shared secret the booking system signs its change webhooks with. Stored in Key Vault; empty keeps the stored value.')
 @secure()
 param bookingSystemWebhookSecret string = ''
+
+@description('Secret: CALBRIDGE_BOOKING_SYSTEM_KEY, the key the booking system calls calbridge with (it reaches only /sync/item/... and /cancel/booking/...). Required: stored in Key Vault; also set it as the host key booking-system (infra/README.md).')
+@secure()
+@minLength(32)
+param calbridgeBookingSystemKey string
 
 // ---- Outlook / Microsoft Graph ---------------------------------------------------
 
@@ -351,6 +357,7 @@ module keyVault 'modules/keyvault.bicep' = {
     bookingSystemApiKey: bookingSystemApiKey
     bookingSystemWebhookSecret: bookingSystemWebhookSecret
     bookingSystemClientSecret: bookingSystemClientSecret
+    calbridgeBookingSystemKey: calbridgeBookingSystemKey
     googleCalendarServiceAccountKey: googleCalendarServiceAccountKey
     googleCalendarClientSecret: googleCalendarClientSecret
     googleCalendarRefreshToken: googleCalendarRefreshToken

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calbridge.config import DeclaredSetting, Settings, declared
+from calbridge.config import DeclaredSetting, Settings, SettingsModel, declared
 from calbridge.model import Event, EventField, EventOrigin
 
 
@@ -150,8 +150,9 @@ class CalendarBridge(ABC):
     type_name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     # The pydantic model of this adapter's own settings (fields aliased to the environment
-    # names, secrets marked with `calbridge.config.SECRET`); see `declared_settings`.
-    settings_model: ClassVar[type[BaseModel] | None] = None
+    # names, secrets marked with `calbridge.config.SECRET`); see `declared_settings`. A
+    # `SettingsModel`, so an unresolved Key Vault reference is refused like a bad value.
+    settings_model: ClassVar[type[SettingsModel] | None] = None
     # How its push notifications work (the default: none calbridge subscribes to, and
     # `parse_notification`, where implemented, authenticates each request itself).
     push: ClassVar[PushSemantics] = PushSemantics()

@@ -8,6 +8,7 @@ from typing import Any
 import azure.functions as func
 
 from calbridge.bootstrap import Container
+from calbridge.functions.callers import BOOKING_SYSTEM_AND_OPERATOR
 from calbridge.functions.http import api, ok, refused_input
 from calbridge.functions.results import guide_results, import_results
 from calbridge.services import guide
@@ -61,7 +62,7 @@ def populate_mapping(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 
 
 @bp.route(route="sync/item/{item_type}/{item_id}/{resource_id}", methods=["POST"])
-@api
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # what a booking system calls (usage guide)
 def sync_one_item(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
     with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):
@@ -109,7 +110,7 @@ def show_processing_stats(req: func.HttpRequest, c: Container) -> func.HttpRespo
 
 
 @bp.route(route="cancel/booking/{item_type}/{item_id}/{resource_id}", methods=["POST"])
-@api
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # what a booking system calls (usage guide)
 def cancel_booking(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     p = req.route_params
     with refused_input(item_id=p["item_id"], resource_id=p["resource_id"]):

@@ -17,9 +17,17 @@ from calbridge.bootstrap import Container, container
 from calbridge.errors import (
     BadRequest,
     CalbridgeError,
+    Forbidden,
     PayloadTooLarge,
     UpstreamRejected,
     ValidationFailed,
+)
+from calbridge.functions.callers import (
+    CALLERS_ATTRIBUTE,
+    OPERATOR_ONLY,
+    Caller,
+    caller_of,
+    presented_key,
 )
 
 log = logging.getLogger(__name__)
@@ -140,12 +148,23 @@ def refused_input(**fields: str) -> Iterator[None]:
                      "upstream": exc.details}) from None
 
 
-def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse]) -> Handler:
-    """Wrap a trigger: give it the container; every failure becomes a JSON error."""
+def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse] | None = None, *,
+        callers: frozenset[Caller] = OPERATOR_ONLY) -> Any:
+    """Wrap a trigger: refuse a caller it does not serve (403), give it the container;
+    every failure becomes a JSON error. `@api` serves operators only; `@api(callers=...)`
+    names who else may call."""
+    if handler is None:
+        return lambda inner: api(inner, callers=callers)
+    wrapped = handler
 
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
-            return handler(req, container())
+            c = container()
+            caller = caller_of(presented_key(req.headers, req.params),
+                               c.settings.booking_system_key)
+            if caller not in callers:
+                raise Forbidden(f"the {caller.value} key does not reach this route")
+            return wrapped(req, c)
         except CalbridgeError as exc:
             if exc.status >= 500:
                 log.warning("request failed", extra={"route": req.url.split("?")[0],
@@ -161,4 +180,5 @@ def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse]) -> 
     # (req) -> HttpResponse, while the name and docs are the handler's.
     for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(wrapper, attribute, getattr(handler, attribute))
+    setattr(wrapper, CALLERS_ATTRIBUTE, callers)
     return wrapper

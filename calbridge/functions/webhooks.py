@@ -13,6 +13,7 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
+from calbridge.functions.callers import BOOKING_SYSTEM_AND_OPERATOR
 from calbridge.functions.http import api, json_response, ok, read_json, refused_input
 from calbridge.model import utcnow
 from calbridge.services import subscriptions, webhooks
@@ -56,20 +57,20 @@ def _url_or_none(c: Container, bridge: str) -> str | None:
 
 
 @bp.route(route="bridges/webhook/{bridge}", methods=["GET", "POST"], auth_level=ANONYMOUS)
-@api
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
 def receive_bridge_webhook(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return _receive(req, c, req.route_params["bridge"])
 
 
 @bp.route(route="webhook/outlook-notifications", methods=["GET", "POST"],
           auth_level=ANONYMOUS)
-@api
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
 def receive_outlook_notifications(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 @bp.route(route="webhook/outlook-lifecycle", methods=["GET", "POST"], auth_level=ANONYMOUS)
-@api
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
 def receive_outlook_lifecycle(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 

@@ -43,7 +43,8 @@ class LocalHost:
                               read_timeout=self.read_timeout,
                               max_connections=self.max_connections)
         self.server = FunctionsHttpServer((self.host, self.port), app.http, config.route_prefix,
-                                          settings.function_key, limits)
+                                          settings.function_key, limits,
+                                          booking_system_key=settings.booking_system_key)
         if self.run_timers:
             for timer in app.timers:
                 schedule = resolve_setting_expression(

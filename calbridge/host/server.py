@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from calbridge.functions.callers import Caller, caller_of, callers_of, presented_key
 from calbridge.host.app import HttpFunction
 from calbridge.host.routing import Router
 
@@ -67,9 +68,11 @@ class FunctionsHttpServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], functions: list[HttpFunction],
                  route_prefix: str, function_key: str | None,
-                 limits: ServerLimits | None = None) -> None:
+                 limits: ServerLimits | None = None,
+                 booking_system_key: str | None = None) -> None:
         self.router = Router(functions, route_prefix)
         self.function_key = function_key
+        self.booking_system_key = booking_system_key
         self.limits = limits or ServerLimits()
         self._handlers = threading.BoundedSemaphore(self.limits.max_connections)
         self._closing = threading.Event()
@@ -111,27 +114,37 @@ class FunctionsHttpServer(ThreadingHTTPServer):
         self._closing.set()
         super().shutdown()
 
-    def authorised(self, function: HttpFunction, headers: dict[str, str],
-                   query: dict[str, str]) -> bool:
-        if function.anonymous or not self.function_key:
-            return True
-        given = headers.get("x-functions-key") or query.get("code") or ""
-        return hmac.compare_digest(given.encode(), self.function_key.encode())
+    def caller(self, headers: dict[str, str], query: dict[str, str]) -> Caller | None:
+        """Who presents this key: the operator (`CALBRIDGE_FUNCTION_KEY`, or anyone while
+        no key is set), the booking system (its own key), or nobody known (None: 401)."""
+        given = presented_key(headers, query)
+        if self.booking_system_key and caller_of(given, self.booking_system_key) is \
+                Caller.BOOKING_SYSTEM:
+            return Caller.BOOKING_SYSTEM
+        if not self.function_key or hmac.compare_digest(given.encode(),
+                                                        self.function_key.encode()):
+            return Caller.OPERATOR
+        return None
 
     def route(self, method: str, target: str, headers: dict[str, str]) -> _Call | Answer:
-        """The function a request goes to, or its refusal (404, 401, 405): decided from
-        the request line and headers alone, before any body is read."""
+        """The function a request goes to, or its refusal (404, 401, 403, 405): decided
+        from the request line and headers alone, before any body is read."""
         parts = urlsplit(target)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         function, params, candidates = self.router.match(method, parts.path)
         if not candidates:
             return _error(404, "not_found", f"no function answers {parts.path}")
-        # Whatever the method, a management route asks for the key first: a caller
-        # without one learns nothing about which methods it takes.
-        guard = function or next((f for f in candidates if not f.anonymous), candidates[0])
-        if not self.authorised(guard, headers, query):
-            return _error(401, "unauthorized", "a valid function key is required "
-                                               "(x-functions-key header or code parameter)")
+        # Whatever the method, a management route asks for the key (and the right one)
+        # first: a caller without one learns nothing about which methods it takes.
+        guarded = [f for f in ([function] if function else candidates) if not f.anonymous]
+        if guarded:
+            caller = self.caller(headers, query)
+            if caller is None:
+                return _error(401, "unauthorized", "a valid function key is required "
+                                                   "(x-functions-key header or code parameter)")
+            if not any(caller in callers_of(f.handler) for f in guarded):
+                return _error(403, "forbidden", f"the {caller.value} key does not reach "
+                                                "this route")
         if function is None:
             status, out, body = _error(405, "method_not_allowed",
                                        f"{method} is not allowed here")

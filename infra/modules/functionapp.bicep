@@ -242,7 +242,7 @@ var usesCaldavBearer = caldavAuth == 'bearer'
 // overrides it for a custom domain, a gateway or another cloud.
 var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
   location: location
   tags: tags
@@ -257,7 +257,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2024-11-01' = {
   name: name
   location: location
   tags: tags
@@ -272,6 +272,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       '${identityId}': {}
     }
   }
+  // checkov:skip=CKV_AZURE_78: the Flex Consumption plan rejects siteConfig.ftpsState (ARM error 51021); FTP publishing is off through the ftp publishing credentials policy in this module
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
@@ -281,7 +282,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: the Flex Consumption plan rejects it (ARM error 51021, listed among
+      // the plan's unsupported site settings); FTP is off through the ftp
+      // basicPublishingCredentialsPolicies below.
       http20Enabled: true
       remoteDebuggingEnabled: false
       // Every setting calbridge reads in Azure, plus the host's own. Secrets are Key
@@ -301,6 +304,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         // calbridge core.
         { name: 'CALBRIDGE_BRIDGES', value: calbridgeBridges }
         { name: 'CALBRIDGE_BOOKING_BRIDGE', value: calbridgeBookingBridge }
+        // The booking system's key; the app gives it only the booking system's routes.
+        { name: 'CALBRIDGE_BOOKING_SYSTEM_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.calbridgeBookingSystemKey})' }
         { name: 'CALBRIDGE_TABLE_PREFIX', value: calbridgeTablePrefix }
         { name: 'CALBRIDGE_MAX_BODY_BYTES', value: string(calbridgeMaxBodyBytes) }
         { name: 'CALBRIDGE_HTTP_TIMEOUT_SECONDS', value: string(calbridgeHttpTimeoutSeconds) }
@@ -395,7 +400,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
 // Publishing goes through Microsoft Entra ID (Core Tools, az CLI); the FTP and SCM
 // basic-auth credentials are switched off.
-resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
   parent: site
   name: 'ftp'
   properties: {
@@ -403,7 +408,7 @@ resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   }
 }
 
-resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
   parent: site
   name: 'scm'
   properties: {

@@ -30,6 +30,10 @@ param bookingSystemWebhookSecret string = ''
 @secure()
 param bookingSystemClientSecret string = ''
 
+@description('Key the booking system calls calbridge with (CALBRIDGE_BOOKING_SYSTEM_KEY); required.')
+@secure()
+param calbridgeBookingSystemKey string
+
 @description('Google service account JSON key, for domain-wide delegation (GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY).')
 @secure()
 param googleCalendarServiceAccountKey string = ''
@@ -72,6 +76,7 @@ var secretNames = {
   bookingSystemApiKey: 'booking-system-api-key'
   bookingSystemWebhookSecret: 'booking-system-webhook-secret'
   bookingSystemClientSecret: 'booking-system-client-secret'
+  calbridgeBookingSystemKey: 'calbridge-booking-system-key'
   googleCalendarServiceAccountKey: 'google-calendar-service-account-key'
   googleCalendarClientSecret: 'google-calendar-client-secret'
   googleCalendarRefreshToken: 'google-calendar-refresh-token'
@@ -157,6 +162,19 @@ resource bookingSystemClientSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-
   name: secretNames.bookingSystemClientSecret
   properties: {
     value: bookingSystemClientSecret
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+// Required on every deployment (no empty default), so never written empty.
+resource calbridgeBookingSystemKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: secretNames.calbridgeBookingSystemKey
+  properties: {
+    value: calbridgeBookingSystemKey
     contentType: 'text/plain'
     attributes: {
       exp: secretExpiry

@@ -328,12 +328,52 @@ def test_function_app_is_https_only_tls12_without_ftp_or_basic_auth() -> None:
     props = site["properties"]
     assert props["httpsOnly"] is True
     assert props["siteConfig"]["minTlsVersion"] == "1.2"
-    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    # FTP is off through the publishing-credentials policy, not ftpsState (see below).
     assert site["identity"]["type"] == "UserAssigned"
     assert props["keyVaultReferenceIdentity"] == "identityId"
     policies = {res["name"]: res["properties"]["allow"] for _, _, res in
                 resources("Microsoft.Web/sites/basicPublishingCredentialsPolicies")}
     assert policies == {"ftp": False, "scm": False}
+
+
+# Site properties the Flex Consumption plan does not support (its docs' list of
+# deprecated/unsupported settings; ftpsState fails the deployment with ARM error 51021).
+# Scale, runtime and always-ready live in functionAppConfig instead.
+FLEX_UNSUPPORTED_SITE_CONFIG = {
+    "ftpsState", "alwaysOn", "functionAppScaleLimit", "functionsRuntimeScaleMonitoringEnabled",
+    "javaVersion", "linuxFxVersion", "netFrameworkVersion", "powerShellVersion",
+    "preWarmedInstanceCount", "use32BitWorkerProcess", "windowsFxVersion",
+    "numberOfWorkers", "minimumElasticInstanceCount",
+}
+FLEX_UNSUPPORTED_SITE_PROPERTIES = {"containerSize", "dailyMemoryTimeQuota"}
+FLEX_INSTANCE_MEMORY_MB = {512, 2048, 4096}
+# The Microsoft.Web API version the Flex Consumption samples use, with functionAppConfig
+# and every instance memory size above.
+WEB_API_VERSION = "2024-11-01"
+
+
+def test_function_app_sets_nothing_flex_consumption_rejects() -> None:
+    props = only("Microsoft.Web/sites")["properties"]
+    assert not FLEX_UNSUPPORTED_SITE_CONFIG & set(props["siteConfig"]), (
+        sorted(FLEX_UNSUPPORTED_SITE_CONFIG & set(props["siteConfig"])))
+    assert not FLEX_UNSUPPORTED_SITE_PROPERTIES & set(props)
+    scale = props["functionAppConfig"]["scaleAndConcurrency"]
+    assert set(scale) <= {"instanceMemoryMB", "maximumInstanceCount", "alwaysReady",
+                          "triggers"}
+
+
+def test_instance_memory_is_a_size_flex_consumption_offers() -> None:
+    for path in (MAIN, FUNCTION_APP):
+        memory = parsed(path)["parameters"]["instanceMemoryMB"]
+        allowed = next(d for d in memory["decorators"] if d["type"] == "allowed")
+        assert set(allowed["argument"]) <= FLEX_INSTANCE_MEMORY_MB
+        assert memory["default"] in FLEX_INSTANCE_MEMORY_MB
+
+
+def test_web_resources_use_the_flex_consumption_api_version() -> None:
+    text_of = FUNCTION_APP.read_text()
+    versions = set(re.findall(r"'Microsoft\.Web/[\w/]+@([\d-]+)'", text_of))
+    assert versions == {WEB_API_VERSION}, versions
 
 
 def test_storage_settings_are_identity_based() -> None:
@@ -375,11 +415,22 @@ def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
     assert _secure_parameters(MAIN), "main.bicep takes no secret parameter"
     for path in BICEP_FILES:
         for name, param in _secure_parameters(path).items():
-            assert param.get("default", "") == "", f"{path.name}: {name} has a default value"
+            # None: required (no default); "": left out keeps the vault's value.
+            assert param.get("default") in (None, ""), f"{path.name}: {name} has a default value"
     given = set(json.loads(PARAMETERS.read_text())["parameters"])
     assert not given & set(_secure_parameters(MAIN)), "a secret is in main.parameters.json"
     unknown = given - set(parsed(MAIN)["parameters"])
     assert not unknown, f"main.parameters.json sets unknown parameters: {sorted(unknown)}"
+
+
+def test_the_booking_system_key_is_required_and_stored_in_key_vault() -> None:
+    # An optional key left empty would be refused at start-up, or worse, match an empty one.
+    for path in (MAIN, FUNCTION_APP.with_name("keyvault.bicep")):
+        param = _secure_parameters(path)["calbridgeBookingSystemKey"]
+        assert param.get("default") is None, f"{path.name}: the key must be passed"
+    secret = parsed(FUNCTION_APP.with_name("keyvault.bicep"))["resources"][
+        "calbridgeBookingSystemKeyValue"]
+    assert "condition" not in secret["config"], "the key's secret must always be written"
 
 
 def test_outputs_carry_no_secret() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from calbridge.config import SECRET
+from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
 
 BASE_URL_SETTING = "BOOKING_SYSTEM_BASE_URL"
@@ -18,7 +18,7 @@ CLIENT_SECRET_SETTING = "BOOKING_SYSTEM_CLIENT_SECRET"  # noqa: S105 - a setting
 CA_BUNDLE_SETTING = "BOOKING_SYSTEM_CA_BUNDLE"
 
 
-class BookingSystemSettings(BaseModel):
+class BookingSystemSettings(SettingsModel):
     """Where the booking system is and how calbridge authenticates to it.
 
     Either an API key (sent in `api_key_header`) or OAuth2 client credentials

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from calbridge.config import SECRET
+from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
 
 
-class CalDavSettings(BaseModel):
+class CalDavSettings(SettingsModel):
     """Where the CalDAV server is and how calbridge signs in to it: Basic authentication
     (username and password) or a bearer token (environment names as aliases)."""
 

@@ -12,7 +12,6 @@ from datetime import time as dt_time
 from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel
 
 from calbridge.bridges.base import (
     BridgeHealth,
@@ -55,7 +54,7 @@ from calbridge.bridges.google_calendar.settings import GoogleCalendarSettings
 from calbridge.bridges.http import HttpClient
 from calbridge.bridges.pacing import Pacer
 from calbridge.bridges.registry import register
-from calbridge.config import Settings
+from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
@@ -85,7 +84,7 @@ class GoogleCalendarBridge(CalendarBridge):
     type_name: ClassVar[str] = "google_calendar"
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=True, recurrence=True, batch=False, tombstones=True)
-    settings_model: ClassVar[type[BaseModel] | None] = GoogleCalendarSettings
+    settings_model: ClassVar[type[SettingsModel] | None] = GoogleCalendarSettings
     # Channels cannot be extended: a renewal opens a new channel and stops the old one.
     # Each notification names its channel and carries the channel's token (compared as
     # the client state) and the watched resource's id (compared with the one the watch

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from calbridge.config import SECRET
+from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
 
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
@@ -18,7 +18,7 @@ CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 ROOMS_SCOPE = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
 
 
-class GoogleCalendarSettings(BaseModel):
+class GoogleCalendarSettings(SettingsModel):
     """How calbridge signs in to Google (a service account with domain-wide delegation, or
     one account's OAuth refresh token) and its request budget (environment names as
     aliases)."""

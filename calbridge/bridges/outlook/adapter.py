@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel
 
 from calbridge.bridges.base import (
     BridgeHealth,
@@ -52,7 +51,7 @@ from calbridge.bridges.outlook.notifications import (
 from calbridge.bridges.outlook.settings import OutlookSettings
 from calbridge.bridges.pacing import Pacer
 from calbridge.bridges.registry import register
-from calbridge.config import Settings
+from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
@@ -93,7 +92,7 @@ class OutlookBridge(CalendarBridge):
     type_name: ClassVar[str] = "outlook"
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=True, recurrence=True, batch=True, tombstones=True)
-    settings_model: ClassVar[type[BaseModel] | None] = OutlookSettings
+    settings_model: ClassVar[type[SettingsModel] | None] = OutlookSettings
     # Graph subscriptions are renewed in place; each notification carries the
     # subscription's clientState, and a new notification URL is proved by echoing the
     # validationToken Graph sends to it.

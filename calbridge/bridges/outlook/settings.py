@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from calbridge.config import SECRET
+from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -15,7 +15,7 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
-class OutlookSettings(BaseModel):
+class OutlookSettings(SettingsModel):
     """Microsoft Graph app registration and limits (environment names as aliases)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
