@@ -26,6 +26,8 @@ VALID = {
     "google_calendar": {"GOOGLE_CALENDAR_CLIENT_ID": "client",
                         "GOOGLE_CALENDAR_CLIENT_SECRET": "client-secret",
                         "GOOGLE_CALENDAR_REFRESH_TOKEN": "refresh-token"},
+    "caldav": {"CALDAV_URL": "https://dav.example.test/", "CALDAV_USERNAME": "alice",
+               "CALDAV_PASSWORD": "password"},
 }
 
 
