@@ -72,6 +72,13 @@ class SeriesPass:
         self.vanished: list[str] = []
         self._whole: set[str] = set()
         self._by_source = {sid: link for link in links if (sid := link.event_id(source))}
+        # Each series pair's occurrence pairs, as the pass found them (read once: a series
+        # is paired at most once a pass, and a pair made meanwhile elsewhere is refused
+        # by the store when added again).
+        self._pairs: dict[str, list[EventLink]] = {}
+        for link in links:
+            if link.series_link:
+                self._pairs.setdefault(link.series_link, []).append(link)
         self._by_id = {link.id: link for link in links}
 
     # ------------------------------------------------------------------ entry
@@ -204,8 +211,7 @@ class SeriesPass:
                                          self.horizon)
         theirs = bridges[target].instances(ends.calendar(target), series.event_id(target) or "",
                                            self.horizon)
-        paired = [pair for pair in self.engine.stores.links.list(ends.mapping.id)
-                  if pair.series_link == series.id and pair.status not in GONE]
+        paired = [pair for pair in self._pairs.get(series.id, []) if pair.status not in GONE]
         linked = {end: {pair.event_id(end) for pair in paired} for end in (source, target)}
         if series.event_id(source) in self._whole:
             self.read += ours
