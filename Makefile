@@ -37,9 +37,10 @@ serve: setup
 bench: setup
 	$(PY) bench/sync_bench.py
 	$(PY) bench/webhook_bench.py
+	$(PY) bench/caldav_bench.py
 
 lint: setup
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) .venv-infra node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-infra .venv-vdirsyncer node_modules .pytest_cache .ruff_cache
