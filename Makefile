@@ -37,6 +37,7 @@ serve: setup
 bench: setup
 	$(PY) bench/sync_bench.py
 	$(PY) bench/webhook_bench.py
+	$(PY) bench/caldav_bench.py
 
 # The zip `az functionapp deployment source config-zip` publishes (see infra/README.md).
 package:
@@ -46,4 +47,4 @@ lint: setup
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) .venv-infra node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-infra .venv-vdirsyncer node_modules .pytest_cache .ruff_cache
