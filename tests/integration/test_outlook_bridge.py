@@ -287,6 +287,15 @@ def test_throttled_batch_items_alone_are_sent_again_after_their_retry_after(
     assert route_count(graph, "POST /$batch") == 2
     assert route_count(graph, "POST /users/{user}/events") == 6 + 2  # only the two again
     assert stored_subjects(graph) == sorted(f"Throttled {n}" for n in range(6))
+    # Throttled past every retry, a write says so, and for how long, on its own.
+    bridge.graph.http.max_attempts = 2
+    fault(graph, match={"method": "DELETE"}, status=429, retry_after=9, times=2)
+    first, second = (results[0].event, results[1].event)
+    assert first is not None and second is not None
+    gone = bridge.apply(ROOM, [WriteOp.delete(first.id or ""),
+                               WriteOp.update(second.id or "", event("Renamed"))])
+    assert isinstance(gone[0].error, UpstreamThrottled) and gone[0].error.retry_after == 9
+    assert gone[1].ok
 
 
 def test_a_lost_batch_answer_sent_again_duplicates_and_loses_nothing(

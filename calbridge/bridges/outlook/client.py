@@ -17,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from calbridge.bridges.http import HttpClient, error_for_status, parse_retry_after
 from calbridge.bridges.outlook.auth import GraphTokens
 from calbridge.bridges.pacing import Pacer
-from calbridge.errors import CalbridgeError, UpstreamError, UpstreamUnavailable
+from calbridge.errors import (
+    CalbridgeError,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +222,9 @@ def part_error(answer: BatchResponse, where: str) -> CalbridgeError:
     """The project error for a failed batch part."""
     if answer.error is not None:
         return answer.error
+    if answer.status == 429:  # still throttled after the retries: say for how long
+        return UpstreamThrottled(f"{where} answered 429", retry_after=parse_retry_after(
+            _header(answer.headers, "Retry-After")))
     return error_for_status(answer.status, where, answer.code)
 
 
