@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from calbridge.bridges.pacing import SlotLedger
 from calbridge.config import DeclaredSetting, Settings, SettingsModel, declared
 from calbridge.errors import AuthError, CalbridgeError, CalendarNotFound, UpstreamUnavailable
 from calbridge.model import Event, EventField, EventOrigin
@@ -375,6 +376,12 @@ class CalendarBridge(ABC):
         """Turn a webhook request into notices, authenticating it as `push` declares.
         Raises `Unauthorized` for a request it cannot trust, `ValidationFailed` on a bad body."""
         raise NotImplementedError(f"{self.type_name} has no push notifications")
+
+    def share_pacing(self, ledger: SlotLedger) -> None:
+        """Hold the concurrent-request slots this adapter paces itself by in `ledger` too,
+        so its upstream's concurrency limit holds across processes. Adapters without such a
+        limit ignore it."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What `GET /bridges` shows about this bridge (no secrets)."""

@@ -53,7 +53,7 @@ from calbridge.bridges.outlook.notifications import (
     subscription_from_graph,
 )
 from calbridge.bridges.outlook.settings import OutlookSettings
-from calbridge.bridges.pacing import Pacer
+from calbridge.bridges.pacing import Pacer, SlotLedger
 from calbridge.bridges.registry import register
 from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
@@ -529,6 +529,10 @@ class OutlookBridge(CalendarBridge):
 
     def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
         return parse_notifications(body)
+
+    def share_pacing(self, ledger: SlotLedger) -> None:
+        # Graph's limits are per app and mailbox: the app's id scopes the shared slots.
+        self.graph.pacer.share(ledger, scope=self.settings.client_id)
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
