@@ -80,11 +80,6 @@ class ConcurrencyGate:
         self._serving = 0
         self._changed = threading.Condition()
 
-    @property
-    def in_flight(self) -> int:
-        with self._changed:
-            return self._in_flight
-
     @contextmanager
     def hold(self, width: int = 1) -> Iterator[None]:
         """Hold `width` of the slots (at most `limit`) while the block runs."""
@@ -122,10 +117,6 @@ class Pacer:
         self._lock = threading.Lock()
         self._ledger: SlotLedger | None = None
         self._scope = ""
-
-    @property
-    def max_concurrency(self) -> int:
-        return self._max_concurrency
 
     def share(self, ledger: SlotLedger, scope: str) -> None:
         """Also hold each slot in `ledger`, so the concurrency cap holds across processes;
