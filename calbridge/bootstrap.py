@@ -13,8 +13,10 @@ from calbridge.bridges.base import CalendarBridge
 from calbridge.bridges.registry import configured_bridges
 from calbridge.config import Settings
 from calbridge.errors import NotFound, StorageUnavailable
-from calbridge.store import Storage
+from calbridge.store import Storage, slots
+from calbridge.store.clients import table_service
 from calbridge.store.protocols import Stores
+from calbridge.store.slots import TableSlotLedger
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,13 @@ _failed_at: float | None = None
 
 def build(settings: Settings) -> Container:
     """A container of these settings; its storage is not touched (see `container`)."""
-    return Container(settings=settings, storage=Storage(settings),
-                     bridges=configured_bridges(settings))
+    bridges = configured_bridges(settings)
+    if settings.shared_pacing:
+        ledger = TableSlotLedger(table_service(settings).get_table_client(
+            settings.table_name(slots.TABLE)))
+        for bridge in bridges.values():
+            bridge.share_pacing(ledger)
+    return Container(settings=settings, storage=Storage(settings), bridges=bridges)
 
 
 def container() -> Container:

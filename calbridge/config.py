@@ -119,6 +119,8 @@ class Settings(SettingsModel):
                                             ge=1, le=1440)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
+    # Graph's 4 concurrent requests per mailbox, held across processes (Table Storage).
+    shared_pacing: bool = Field(default=False, alias="CALBRIDGE_SHARED_PACING")
 
     # Real time: push subscriptions, their renewal, and the polling fallback.
     subscription_renewal_schedule: str = Field(default="0 */30 * * * *",

@@ -111,6 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # keep serving; answer in the API's own shape
             log.exception("unhandled error for %s %s", self.command, self.path)
             response = server.internal_error()
+        if getattr(response, "drop", False):
+            # An injected lost answer: the work is done, the client hears nothing back.
+            self.close_connection = True
+            return
         payload = response.encode()
         self.send_response(response.status)
         if response.body is not None:

@@ -30,6 +30,9 @@ class Fault:
     times: int | None
     code: str | None
     message: str | None
+    # The request is carried out, then the connection is closed without an answer: what a
+    # client sees when a network drops the response of a request the server applied.
+    drop_answer: bool = False
 
     def matches(self, method: str, paths: tuple[str, ...], scope_keys: set[str]) -> bool:
         """True when this fault applies to the request."""
@@ -51,9 +54,12 @@ class FaultInjector:
     """The list of active faults. ``scope_key`` names the scope in admin JSON ("mailbox",
     "calendar"); ``root`` is the API root tried in front of paths."""
 
-    def __init__(self, scope_key: str = "scope", root: str = "") -> None:
+    def __init__(self, scope_key: str = "scope", root: str = "",
+                 drops_answers: bool = False) -> None:
         self.scope_key = scope_key
         self.root = root
+        # Whether this emulator can carry out a request and drop its answer.
+        self.drops_answers = drops_answers
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._next_id = 1
@@ -64,8 +70,13 @@ class FaultInjector:
         status = spec.get("status")
         if status is not None and not (400 <= int(status) <= 599):
             raise ValueError("status must be an HTTP error status")
-        if status is None and not spec.get("latency_ms"):
-            raise ValueError("a fault needs a status or latency_ms")
+        drop_answer = bool(spec.get("drop_answer"))
+        if drop_answer and not self.drops_answers:
+            raise ValueError("this emulator cannot drop answers")
+        if status is not None and drop_answer:
+            raise ValueError("a fault answers a status or drops the answer, not both")
+        if status is None and not spec.get("latency_ms") and not drop_answer:
+            raise ValueError("a fault needs a status, latency_ms or drop_answer")
         times = spec.get("times")
         with self._lock:
             fault = Fault(
@@ -79,6 +90,7 @@ class FaultInjector:
                 times=int(times) if times is not None else None,
                 code=spec.get("code"),
                 message=spec.get("message"),
+                drop_answer=drop_answer,
             )
             self._next_id += 1
             self._faults.append(fault)
@@ -98,6 +110,7 @@ class FaultInjector:
             "latency_ms": fault.latency_ms,
             "times": fault.times,
             "code": fault.code,
+            "drop_answer": fault.drop_answer,
         }
 
     def clear(self) -> None:
@@ -112,7 +125,8 @@ class FaultInjector:
 
     def take_fault(self, method: str, path: str, scope_keys: set[str]
                    ) -> tuple[int, Fault | None]:
-        """Latency to add and the status fault (if any) for a request; uses up `times`."""
+        """Latency to add and the status or drop-answer fault (if any) for a request; uses
+        up `times`."""
         latency = 0
         chosen: Fault | None = None
         paths = (path, self.root + path) if self.root else (path,)
@@ -120,10 +134,11 @@ class FaultInjector:
             for fault in list(self._faults):
                 if not fault.matches(method, paths, scope_keys):
                     continue
-                if fault.status is not None and chosen is not None:
-                    continue  # one status fault per request
+                decisive = fault.status is not None or fault.drop_answer
+                if decisive and chosen is not None:
+                    continue  # one status (or dropped answer) per request
                 latency += fault.latency_ms
-                if fault.status is not None:
+                if decisive:
                     chosen = replace(fault)
                 if fault.times is not None:
                     fault.times -= 1

@@ -119,6 +119,9 @@ param calbridgeInlineOperations int = 200
 @maxValue(32)
 param calbridgeSyncWorkers int = 4
 
+@description('CALBRIDGE_SHARED_PACING: hold the concurrent slot of each Outlook request in Table Storage too, so the per-mailbox limit of 4 holds across every instance of the app.')
+param calbridgeSharedPacing bool = false
+
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
 param subscriptionRenewalSchedule string = '0 */30 * * * *'
 
@@ -417,6 +420,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMassDeleteWindowMinutes: calbridgeMassDeleteWindowMinutes
     calbridgeInlineOperations: calbridgeInlineOperations
     calbridgeSyncWorkers: calbridgeSyncWorkers
+    calbridgeSharedPacing: calbridgeSharedPacing
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes

@@ -10,14 +10,16 @@ empty calendar, nor an event that is gone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from calbridge.bridges.pacing import SlotLedger
 from calbridge.config import DeclaredSetting, Settings, SettingsModel, declared
+from calbridge.errors import AuthError, CalbridgeError, CalendarNotFound, UpstreamUnavailable
 from calbridge.model import Event, EventField, EventOrigin
 
 
@@ -144,6 +146,79 @@ class ChangeNotice(BaseModel):
     delivery: Delivery | None = None
 
 
+class WriteKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class WriteOp(BaseModel):
+    """One write of `CalendarBridge.apply`, with the arguments `create`, `update` or
+    `delete` take; build it with the constructor named after the write."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: WriteKind
+    event: Event | None = None
+    event_id: str | None = None
+    idempotency_key: str | None = None
+    etag: str | None = None
+    fields: frozenset[EventField] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> WriteOp:
+        needs = {WriteKind.CREATE: ("event", "idempotency_key"),
+                 WriteKind.UPDATE: ("event_id", "event"),
+                 WriteKind.DELETE: ("event_id",)}[self.kind]
+        missing = [name for name in needs if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"a {self.kind} needs {', '.join(missing)}")
+        return self
+
+    @classmethod
+    def create(cls, event: Event, idempotency_key: str) -> WriteOp:
+        return cls(kind=WriteKind.CREATE, event=event, idempotency_key=idempotency_key)
+
+    @classmethod
+    def update(cls, event_id: str, event: Event, etag: str | None = None,
+               fields: frozenset[EventField] | None = None) -> WriteOp:
+        return cls(kind=WriteKind.UPDATE, event_id=event_id, event=event, etag=etag,
+                   fields=fields)
+
+    @classmethod
+    def delete(cls, event_id: str) -> WriteOp:
+        return cls(kind=WriteKind.DELETE, event_id=event_id)
+
+
+class WriteResult(BaseModel):
+    """What became of one `WriteOp`: the event as written (create, update: its id and
+    etag), whether a delete removed something (False: it was already gone), or the
+    project error that op alone met."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    op: WriteOp
+    event: Event | None = None
+    deleted: bool | None = None
+    error: CalbridgeError | None = None
+
+    @classmethod
+    def written(cls, op: WriteOp, event: Event) -> WriteResult:
+        return cls(op=op, event=event)
+
+    @classmethod
+    def removed(cls, op: WriteOp, deleted: bool) -> WriteResult:
+        return cls(op=op, deleted=deleted)
+
+    @classmethod
+    def failed(cls, op: WriteOp, error: CalbridgeError) -> WriteResult:
+        return cls(op=op, error=error)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class CalendarBridge(ABC):
     """Adapter for one calendar system, configured under a bridge name."""
 
@@ -241,6 +316,43 @@ class CalendarBridge(ABC):
     def delete(self, calendar_id: str, event_id: str) -> bool:
         """Delete or cancel; False when it was already gone (deleting twice is safe)."""
 
+    def apply(self, calendar_id: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Carry out many writes in one calendar: one result per op, in the same order, each
+        as `create`, `update` or `delete` would have ended (same idempotency, markers and
+        partial updates). What fails one op (`NotFound`, `EtagConflict`, `UpstreamRejected`,
+        `AlreadyExists`, `UpstreamThrottled` …) is that op's result; `CalendarNotFound` and
+        `AuthError` concern every op and are raised. Once the system is unavailable (after
+        retries), the ops not yet sent are not sent and carry that error. Systems with batch
+        writes (`capabilities.batch`) send several ops per request."""
+        results: list[WriteResult] = []
+        unavailable: UpstreamUnavailable | None = None
+        for op in ops:
+            if unavailable is not None:
+                results.append(WriteResult.failed(op, unavailable))
+                continue
+            try:
+                results.append(self._write(calendar_id, op))
+            except (CalendarNotFound, AuthError):
+                raise
+            except UpstreamUnavailable as exc:
+                unavailable = exc
+                results.append(WriteResult.failed(op, exc))
+            except CalbridgeError as exc:
+                results.append(WriteResult.failed(op, exc))
+        return results
+
+    def _write(self, calendar_id: str, op: WriteOp) -> WriteResult:
+        """One op through `create`, `update` or `delete`."""
+        if op.kind is WriteKind.DELETE:
+            return WriteResult.removed(op, self.delete(calendar_id, op.event_id or ""))
+        event = op.event
+        assert event is not None  # WriteOp refuses a create or update without one
+        if op.kind is WriteKind.CREATE:
+            return WriteResult.written(op, self.create(calendar_id, event,
+                                                       op.idempotency_key or ""))
+        return WriteResult.written(op, self.update(calendar_id, op.event_id or "", event,
+                                                   etag=op.etag, fields=op.fields))
+
     @abstractmethod
     def health(self) -> BridgeHealth:
         """Reachability, authentication and latency. Never raises."""
@@ -265,6 +377,12 @@ class CalendarBridge(ABC):
         Raises `Unauthorized` for a request it cannot trust, `ValidationFailed` on a bad body."""
         raise NotImplementedError(f"{self.type_name} has no push notifications")
 
+    def share_pacing(self, ledger: SlotLedger) -> None:
+        """Hold the concurrent-request slots this adapter paces itself by in `ledger` too,
+        so its upstream's concurrency limit holds across processes. Adapters without such a
+        limit ignore it."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What `GET /bridges` shows about this bridge (no secrets)."""
         return {
@@ -273,3 +391,4 @@ class CalendarBridge(ABC):
             "capabilities": self.capabilities.model_dump(),
             "enabled": True,
         }
+

@@ -17,6 +17,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from calbridge.errors import (
     AuthError,
+    CalbridgeError,
     EtagConflict,
     NotFound,
     UpstreamError,
@@ -74,7 +75,7 @@ def upstream_code(response: requests.Response) -> str | None:
     return None
 
 
-def error_for_status(status: int, where: str, code: str | None = None) -> Exception:
+def error_for_status(status: int, where: str, code: str | None = None) -> CalbridgeError:
     """The project error for an upstream's final error status (`where` names the call).
     Also used for the parts of a batch response, which carry their own statuses."""
     message = f"{where} answered {status}" + (f" ({code})" if code else "")

@@ -1,7 +1,8 @@
 """Client-side pacing for calendar APIs whose quotas are per user or mailbox: a cap on
 concurrent requests and a sliding-window request budget per key (an Outlook mailbox, the
 Google user calbridge acts as), so calbridge stays under a documented quota instead of
-learning it from 429s."""
+learning it from 429s. Both hold per process; with a shared `SlotLedger` (see `share`) the
+concurrency cap also holds across every process of the app."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
+
+from calbridge.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +52,57 @@ class SlidingWindow:
             self._sleep(delay)
 
 
+class SlotLedger(Protocol):
+    """Concurrent-request slots shared by several processes (`calbridge.store.slots`)."""
+
+    def acquire(self, key: str, width: int, limit: int) -> str | None:
+        """Take `width` of `limit` slots: a holder id, or None while too few are free."""
+        ...
+
+    def release(self, key: str, holder: str) -> None:
+        """Give a holder's slots back."""
+        ...
+
+
+# How long a caller waits before asking a shared ledger again for slots it could not get.
+SHARED_POLL_SECONDS = (0.02, 0.5)
+
+
+class ConcurrencyGate:
+    """At most `limit` requests in flight; a caller may hold several at once (a `$batch`
+    whose parts the server runs side by side). Callers are admitted in arrival order, so a
+    wide batch is not starved by a stream of single requests."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_flight = 0
+        self._next_ticket = 0
+        self._serving = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, width: int = 1) -> Iterator[None]:
+        """Hold `width` of the slots (at most `limit`) while the block runs."""
+        width = max(1, min(width, self.limit))
+        with self._changed:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._changed.wait_for(lambda: ticket == self._serving
+                                   and self._in_flight + width <= self.limit)
+            self._serving += 1
+            self._in_flight += width
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= width
+                self._changed.notify_all()
+
+
 class Pacer:
     """A concurrency cap and a request budget per key (`system` names the calendar
-    system in logs)."""
+    system in logs), shared by every thread that holds this pacer."""
 
     def __init__(self, system: str, max_concurrency: int, requests_per_window: int,
                  period: float, *, clock: Callable[[], float] = time.monotonic,
@@ -61,26 +113,78 @@ class Pacer:
         self._period = period
         self._clock = clock
         self._sleep = sleep
-        self._gates: dict[str, tuple[threading.BoundedSemaphore, SlidingWindow]] = {}
+        self._gates: dict[str, tuple[ConcurrencyGate, SlidingWindow]] = {}
         self._lock = threading.Lock()
+        self._ledger: SlotLedger | None = None
+        self._scope = ""
 
-    def _gate(self, key: str) -> tuple[threading.BoundedSemaphore, SlidingWindow]:
+    def share(self, ledger: SlotLedger, scope: str) -> None:
+        """Also hold each slot in `ledger`, so the concurrency cap holds across processes;
+        `scope` names whose limit it is (Graph's limits are per app and mailbox)."""
+        self._ledger = ledger
+        self._scope = scope
+
+    def _gate(self, key: str) -> tuple[ConcurrencyGate, SlidingWindow]:
         folded = key.lower()
         with self._lock:
             gate = self._gates.get(folded)
             if gate is None:
-                gate = (threading.BoundedSemaphore(self._max_concurrency),
+                gate = (ConcurrencyGate(self._max_concurrency),
                         SlidingWindow(self._limit, self._period, clock=self._clock,
                                       sleep=self._sleep))
                 self._gates[folded] = gate
             return gate
 
     @contextmanager
-    def slot(self, key: str, cost: int = 1) -> Iterator[None]:
-        """Hold one of the key's concurrent slots, after `cost` fits its budget."""
-        semaphore, window = self._gate(key)
+    def slot(self, key: str, cost: int = 1, width: int = 1) -> Iterator[None]:
+        """Hold `width` of the key's concurrent slots, after `cost` requests fit its budget
+        (a batch of n parts costs n; it is as wide as the parts the server runs at once)."""
+        gate, window = self._gate(key)
         waited = window.take(cost)
         if waited:
             log.info("paced", extra={"bridge": self.system, "calendar": key, "waited": waited})
-        with semaphore:
-            yield
+        with gate.hold(width):
+            holder = self._hold_shared(key, width)
+            try:
+                yield
+            finally:
+                if holder is not None:
+                    self._release_shared(key, holder)
+
+    def _shared_key(self, key: str) -> str:
+        return f"{self.system}|{self._scope}|{key.lower()}"
+
+    def _hold_shared(self, key: str, width: int) -> str | None:
+        """Wait for `width` slots in the shared ledger; None without one, or while storage
+        cannot be reached (then only this process's cap holds: throttling is retried)."""
+        if self._ledger is None:
+            return None
+        width = max(1, min(width, self._max_concurrency))
+        pause, longest = SHARED_POLL_SECONDS
+        waited = 0.0
+        while True:
+            try:
+                holder = self._ledger.acquire(self._shared_key(key), width,
+                                              self._max_concurrency)
+            except StorageUnavailable as exc:
+                log.warning("shared request slots unavailable, pacing this process only",
+                            extra={"bridge": self.system, "calendar": key,
+                                   "error": exc.message})
+                return None
+            if holder is not None:
+                if waited:
+                    log.info("paced across processes", extra={
+                        "bridge": self.system, "calendar": key, "waited": waited})
+                return holder
+            self._sleep(pause)
+            waited += pause
+            pause = min(pause * 2, longest)
+
+    def _release_shared(self, key: str, holder: str) -> None:
+        assert self._ledger is not None
+        try:
+            self._ledger.release(self._shared_key(key), holder)
+        except StorageUnavailable as exc:
+            # The slots free themselves when their hold expires.
+            log.warning("shared request slots not given back", extra={
+                "bridge": self.system, "calendar": key, "error": exc.message})

@@ -82,6 +82,8 @@ class ApiResponse:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    # Carried out, but never answered: the connection is closed instead (a fault).
+    drop: bool = False
 
     def encode(self) -> bytes:
         """The body as bytes on the wire."""

@@ -103,7 +103,7 @@ class GraphService:
         )
         claims = self.identity.authenticate(req.header("authorization"))
         keys = {mailbox.id.lower(), mailbox.upn.lower()} if mailbox else set()
-        latency_ms, fault = self.faults.take(req.method, req.path, keys)
+        latency_ms, fault, drop_answer = self.faults.take(req.method, req.path, keys)
         app_id = str(claims.get("appid", ""))
         admitted = self.throttle.enter(app_id, mailbox.id) if mailbox else False
         try:
@@ -111,7 +111,9 @@ class GraphService:
                 self.stopping.wait(latency_ms / 1000)
             if fault is not None:
                 raise fault
-            return match.route.handler(req, match.params)
+            response = match.route.handler(req, match.params)
+            response.drop = drop_answer
+            return response
         finally:
             if admitted and mailbox:
                 self.throttle.leave(app_id, mailbox.id)

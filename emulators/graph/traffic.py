@@ -29,16 +29,18 @@ class FaultInjector(traffic.FaultInjector):
     """Injected faults (scoped by mailbox), answered as Graph errors."""
 
     def __init__(self) -> None:
-        super().__init__(scope_key="mailbox", root="/v1.0")
+        super().__init__(scope_key="mailbox", root="/v1.0", drops_answers=True)
 
-    def take(self, method: str, path: str, mailbox_keys: set[str]) -> tuple[int, GraphError | None]:
-        """Latency to add and the error to answer (if any) for a request; uses up `times`."""
+    def take(self, method: str, path: str, mailbox_keys: set[str]
+             ) -> tuple[int, GraphError | None, bool]:
+        """Latency to add, the error to answer (if any), and whether to drop the answer of
+        a request; uses up `times`."""
         latency, fault = self.take_fault(method, path, mailbox_keys)
         if fault is None or fault.status is None:
-            return latency, None
+            return latency, None, fault is not None and fault.drop_answer
         code, message = ERROR_CODES.get(fault.status, ("UnknownError", "Error."))
         return latency, GraphError(fault.status, fault.code or code, fault.message or message,
-                                   fault.retry_after_header)
+                                   fault.retry_after_header), False
 
 
 class MailboxThrottle:
@@ -52,6 +54,9 @@ class MailboxThrottle:
         self.concurrency = 4
         self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._inflight: Counter[tuple[str, str]] = Counter()
+        # The most requests ever in flight at once per mailbox (since the last configure),
+        # recorded whether or not throttling is enabled: what a client's pacing achieved.
+        self._peak: Counter[str] = Counter()
 
     def configure(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Apply `{"enabled", "limit", "window_seconds", "concurrency"}` and reset counters."""
@@ -61,24 +66,31 @@ class MailboxThrottle:
             self.window_seconds = float(spec.get("window_seconds", self.window_seconds))
             self.concurrency = int(spec.get("concurrency", self.concurrency))
             self._hits.clear()
-            return self.settings()
+            self._peak.clear()
+            return self._settings()
 
     def settings(self) -> dict[str, Any]:
-        """Current configuration."""
+        """Current configuration, and the peak concurrency seen per mailbox."""
+        with self._lock:
+            return self._settings()
+
+    def _settings(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
             "limit": self.limit,
             "window_seconds": self.window_seconds,
             "concurrency": self.concurrency,
+            "peak_concurrency": dict(self._peak),
         }
 
     def enter(self, app_id: str, mailbox_id: str) -> bool:
         """Admit a request (True) or raise 429; admitted requests must call `leave`."""
-        if not self.enabled:
-            return False
         key = (app_id, mailbox_id)
         now = time.monotonic()
         with self._lock:
+            if not self.enabled:
+                self._admit(key)
+                return True
             hits = self._hits[key]
             while hits and hits[0] <= now - self.window_seconds:
                 hits.popleft()
@@ -98,8 +110,12 @@ class MailboxThrottle:
                     "Application is over its MailboxConcurrency limit.",
                     {"Retry-After": "1"},
                 )
-            self._inflight[key] += 1
+            self._admit(key)
         return True
+
+    def _admit(self, key: tuple[str, str]) -> None:
+        self._inflight[key] += 1
+        self._peak[key[1]] = max(self._peak[key[1]], self._inflight[key])
 
     def leave(self, app_id: str, mailbox_id: str) -> None:
         """Mark an admitted request as finished."""

@@ -126,6 +126,9 @@ param calbridgeInlineOperations int
 @maxValue(32)
 param calbridgeSyncWorkers int
 
+@description('CALBRIDGE_SHARED_PACING: hold the concurrent slot of each Outlook request in Table Storage too, so the per-mailbox limit of 4 holds across every instance of the app.')
+param calbridgeSharedPacing bool
+
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
 param subscriptionRenewalSchedule string
 
@@ -320,6 +323,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_MASS_DELETE_WINDOW_MINUTES', value: string(calbridgeMassDeleteWindowMinutes) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
         { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
+        { name: 'CALBRIDGE_SHARED_PACING', value: string(calbridgeSharedPacing) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from calbridge.bridges.base import CalendarBridge, TimeWindow
-from calbridge.errors import CalendarNotFound
-from calbridge.model import Event, EventStatus, new_id
+from calbridge.bridges.base import CalendarBridge, TimeWindow, WriteOp
+from calbridge.errors import CalendarNotFound, NotFound
+from calbridge.model import Event, EventField, EventStatus, new_id
 
 START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
 WINDOW = TimeWindow(start=START - timedelta(days=30), end=START + timedelta(days=60))
@@ -162,6 +162,39 @@ class BridgeContract:
 
         quiet = bridge.changes(calendar_id, later.cursor, WINDOW)
         assert quiet.changed == [] and quiet.deleted == []
+
+    def test_many_writes_end_as_their_single_writes(self, bridge: CalendarBridge,
+                                                    calendar_id: str) -> None:
+        kept, moving, dropped = (make_event("Kept"), make_event("Moving", hours_from_start=2),
+                                 make_event("Dropped", hours_from_start=4))
+        created = bridge.apply(calendar_id, [WriteOp.create(e, e.marker or "")
+                                             for e in (kept, moving, dropped)])
+        assert [r.ok for r in created] == [True, True, True]
+        ids = [r.event.id if r.event else None for r in created]
+        assert all(ids) and len(set(ids)) == 3
+        # Applied again (a retry after a crash), the creates make nothing new.
+        again = bridge.apply(calendar_id, [WriteOp.create(kept, kept.marker or "")])
+        assert again[0].event is not None and again[0].event.id == ids[0]
+
+        renamed = moving.model_copy(update={"title": "Moved"})
+        done = bridge.apply(calendar_id, [
+            WriteOp.update(ids[1] or "", renamed, fields=frozenset({EventField.TITLE})),
+            WriteOp.delete(ids[2] or "")])
+        assert done[0].ok and done[0].event is not None and done[0].event.title == "Moved"
+        assert done[1].ok and done[1].deleted is True
+        assert sorted(e.title for e in live_events(bridge, calendar_id)) == ["Kept", "Moved"]
+
+        # What fails one write is that write's result; the others are carried out.
+        late = bridge.apply(calendar_id, [
+            WriteOp.delete(ids[2] or ""),
+            WriteOp.update("does-not-exist-" + new_id(), dropped),
+            WriteOp.update(ids[0] or "", kept.model_copy(update={"title": "Kept, renamed"}))])
+        assert late[0].ok and late[0].deleted is False
+        assert isinstance(late[1].error, NotFound) and late[1].event is None
+        assert late[2].ok
+        assert sorted(e.title for e in live_events(bridge, calendar_id)) == [
+            "Kept, renamed", "Moved"]
+        assert bridge.apply(calendar_id, []) == []
 
     def test_unknown_event_reads_as_none(self, bridge: CalendarBridge, calendar_id: str) -> None:
         assert bridge.get_event(calendar_id, "does-not-exist-" + new_id()) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import msal
 import pytest
+import requests
 
 from emulators.graph import GraphEmulator
 from tests.fixtures.graph import GraphClient, WebhookReceiver, graph_http_session
@@ -222,6 +224,67 @@ def test_batch_runs_each_item_through_faults(graph: GraphClient) -> None:
     too_many = {"requests": [{"id": str(i), "method": "GET", "url": "/users/" + ROOM}
                              for i in range(21)]}
     assert graph.post("/$batch", json=too_many).status_code == 400
+
+
+def creates(count: int, prefix: str = "Bulk") -> list[dict[str, Any]]:
+    """A `$batch` of independent event creates in ROOM, each with its own transactionId."""
+    return [{"id": str(n), "method": "POST", "url": f"/users/{ROOM}/events",
+             "headers": {"Content-Type": "application/json"},
+             "body": event_body(f"{prefix} {n}", day=3 + n % 20, transactionId=f"{prefix}-{n}")}
+            for n in range(count)]
+
+
+def room_peak(graph: GraphClient) -> int:
+    """The most requests the emulator had in flight at once for ROOM."""
+    state = graph.admin("GET", "/state").json()
+    room_id = next(m["id"] for m in state["mailboxes"] if m["userPrincipalName"] == ROOM)
+    return int(graph.admin("GET", "/throttle").json()["peak_concurrency"].get(room_id, 0))
+
+
+def test_independent_batch_items_run_four_at_a_time(graph: GraphClient) -> None:
+    # Graph hands up to four items of a batch to Outlook at once: one batch can meet the
+    # mailbox's concurrency limit by itself.
+    graph.admin("POST", "/faults", {"match": {"method": "POST", "path_regex": "/events$"},
+                                    "latency_ms": 300})
+    answer = graph.post("/$batch", json={"requests": creates(6)})
+    assert sorted(p["status"] for p in answer.json()["responses"]) == [201] * 6
+    assert room_peak(graph) == 4
+    graph.admin("POST", "/throttle", {"enabled": True, "concurrency": 2})
+    answer = graph.post("/$batch", json={"requests": creates(3, "Squeezed")})
+    statuses = sorted(p["status"] for p in answer.json()["responses"])
+    assert statuses == [201, 201, 429]
+    # Items chained with dependsOn run one at a time.
+    graph.admin("POST", "/throttle", {"enabled": False})  # also starts a new peak
+    chained = creates(3, "Chained")
+    for before, item in itertools.pairwise(chained):
+        item["dependsOn"] = [before["id"]]
+    answer = graph.post("/$batch", json={"requests": chained})
+    assert [p["status"] for p in answer.json()["responses"]] == [201, 201, 201]
+    assert room_peak(graph) == 1
+    # Every item is also a request of the mailbox's budget: two of five are over a limit
+    # of 3 and answer 429 with their own Retry-After inside the 200 answer.
+    graph.admin("DELETE", "/faults")
+    graph.admin("POST", "/throttle", {"enabled": True, "limit": 3, "window_seconds": 60})
+    parts = graph.post("/$batch", json={"requests": creates(5, "Budget")}).json()["responses"]
+    assert sorted(p["status"] for p in parts) == [201, 201, 201, 429, 429]
+    for part in parts:
+        if part["status"] == 429:
+            assert part["body"]["error"]["code"] == "ApplicationThrottled"
+            assert int(part["headers"]["Retry-After"]) >= 1
+
+
+def test_a_dropped_batch_answer_was_still_carried_out(graph: GraphClient) -> None:
+    graph.admin("POST", "/faults", {"match": {"method": "POST", "path_regex": r"/\$batch$"},
+                                    "drop_answer": True, "times": 1})
+    batch = {"requests": creates(2, "Lost")}
+    with pytest.raises(requests.ConnectionError):
+        graph.post("/$batch", json=batch)
+    assert sorted(e["subject"] for e in graph.get(f"/users/{ROOM}/events").json()["value"]) == [
+        "Lost 0", "Lost 1"]
+    # Sent again, the same transactionIds create nothing new.
+    again = graph.post("/$batch", json=batch)
+    assert [p["status"] for p in again.json()["responses"]] == [201, 201]
+    assert len(graph.get(f"/users/{ROOM}/events").json()["value"]) == 2
 
 
 def test_injected_faults_carry_retry_after_and_latency(graph: GraphClient) -> None:

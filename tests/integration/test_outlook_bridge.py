@@ -16,15 +16,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.base import TimeWindow, WriteOp
 from calbridge.bridges.outlook import OutlookBridge
+from calbridge.bridges.outlook.convert import event_to_graph
 from calbridge.config import Settings
 from calbridge.errors import (
     AuthError,
     ConfigurationError,
+    EtagConflict,
     UpstreamError,
     UpstreamRejected,
     UpstreamThrottled,
+    UpstreamUnavailable,
 )
 from calbridge.model import Event, new_id
 from tests.contract.test_outlook_contract import outlook_env
@@ -216,6 +219,148 @@ def test_delta_reads_go_in_batches_of_twenty_and_throttled_parts_are_retried(
     assert sorted(e.title for e in changes.changed) == sorted(f"Bulk {n}" for n in range(25))
     assert waited >= 1.0
     assert route_count(graph, "POST /$batch") == 3  # 20 + 5, then the 3 throttled parts
+
+
+def stored_subjects(graph: GraphClient) -> list[str]:
+    return sorted(str(e["subject"]) for e in stored_events(graph))
+
+
+def test_batched_writes_report_each_item_on_its_own(graph: GraphClient) -> None:
+    bridge = make_bridge(graph)
+    edited = bridge.create(ROOM, event("Edited elsewhere"), new_id())
+    gone = bridge.create(ROOM, event("Gone", hour=2), new_id())
+    bridge.delete(ROOM, gone.id or "")
+    # Someone edits the event after calbridge read it: calbridge's etag is stale now.
+    graph.patch(f"/users/{ROOM}/events/{edited.id}", json={"subject": "Their title"})
+    fresh = event("Fresh", hour=4)
+    backwards = event("Ends before it starts", hour=6).model_copy(
+        update={"end": START + dt.timedelta(hours=5)})
+    graph.admin("DELETE", "/requests")
+
+    results = bridge.apply(ROOM, [
+        WriteOp.create(fresh, fresh.marker or ""),
+        WriteOp.update(edited.id or "", event("Ours"), etag=edited.etag),
+        WriteOp.delete(gone.id or ""),
+        WriteOp.create(backwards, backwards.marker or "")])
+
+    assert route_count(graph, "POST /$batch") == 1
+    assert results[0].ok and results[0].event is not None
+    assert results[0].event.id and results[0].event.marker == fresh.marker
+    assert isinstance(results[1].error, EtagConflict)
+    assert results[2].ok and results[2].deleted is False  # already gone
+    assert isinstance(results[3].error, UpstreamRejected)
+    assert stored_subjects(graph) == ["Fresh", "Their title"]
+    found = bridge.find_by_marker(ROOM, fresh.marker or "")
+    assert found is not None and found.id == results[0].event.id
+
+
+def test_batched_creates_carry_the_transaction_id_and_marker_of_a_single_create(
+        graph: GraphClient) -> None:
+    bridge = make_bridge(graph)
+    batched, single = event("Batched"), event("Single", hour=2)
+    bridge.apply(ROOM, [WriteOp.create(batched, "key-batched")])
+    bridge.create(ROOM, single, "key-single")
+    stored = {e["subject"]: e for e in stored_events(graph)}
+    for subject, written, key in (("Batched", batched, "key-batched"),
+                                  ("Single", single, "key-single")):
+        sent = event_to_graph(written, idempotency_key=key)["transactionId"]
+        assert sent and stored[subject]["transactionId"] == sent
+    assert bridge.find_by_marker(ROOM, batched.marker or "") is not None
+    # A single create repeating the batched one's key is that same event.
+    assert bridge.create(ROOM, batched, "key-batched").id == bridge.find_by_marker(
+        ROOM, batched.marker or "").id  # type: ignore[union-attr]
+    assert stored_subjects(graph) == ["Batched", "Single"]
+
+
+def test_throttled_batch_items_alone_are_sent_again_after_their_retry_after(
+        graph: GraphClient) -> None:
+    bridge = make_bridge(graph)
+    waits: list[float] = []
+    bridge.graph._sleep = waits.append
+    writes = [event(f"Throttled {n}", hour=n) for n in range(6)]
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "POST", "path_regex": "/events$"}, status=429,
+          retry_after=7, times=2)
+    results = bridge.apply(ROOM, [WriteOp.create(e, e.marker or "") for e in writes])
+    assert all(r.ok for r in results)
+    assert waits == [7.0]  # once, as long as the throttled items were told
+    assert route_count(graph, "POST /$batch") == 2
+    assert route_count(graph, "POST /users/{user}/events") == 6 + 2  # only the two again
+    assert stored_subjects(graph) == sorted(f"Throttled {n}" for n in range(6))
+    # Throttled past every retry, a write says so, and for how long, on its own.
+    bridge.graph.http.max_attempts = 2
+    fault(graph, match={"method": "DELETE"}, status=429, retry_after=9, times=2)
+    first, second = (results[0].event, results[1].event)
+    assert first is not None and second is not None
+    gone = bridge.apply(ROOM, [WriteOp.delete(first.id or ""),
+                               WriteOp.update(second.id or "", event("Renamed"))])
+    assert isinstance(gone[0].error, UpstreamThrottled) and gone[0].error.retry_after == 9
+    assert gone[1].ok
+
+
+def test_a_lost_batch_answer_sent_again_duplicates_and_loses_nothing(
+        graph: GraphClient) -> None:
+    bridge = make_bridge(graph)
+    old = bridge.create(ROOM, event("Old", hour=9), new_id())
+    kept = bridge.create(ROOM, event("Kept", hour=10), new_id())
+    writes = [event(f"New {n}", hour=n) for n in range(3)]
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "POST", "path_regex": r"/\$batch$"}, drop_answer=True,
+          times=1)
+    results = bridge.apply(ROOM, [
+        *(WriteOp.create(e, e.marker or "") for e in writes),
+        WriteOp.update(kept.id or "", event("Kept, renamed")),
+        WriteOp.delete(old.id or "")])
+    assert all(r.ok for r in results)
+    assert route_count(graph, "POST /$batch") == 2  # the whole batch again: every part is safe
+    assert stored_subjects(graph) == ["Kept, renamed", "New 0", "New 1", "New 2"]
+    assert [r.event.marker for r in results[:3] if r.event] == [e.marker for e in writes]
+
+
+def test_a_lost_answer_of_a_conditional_update_is_reported_not_repeated(
+        graph: GraphClient) -> None:
+    # A PATCH with If-Match sent again after Graph applied it would meet its own change:
+    # its result says the answer was lost, and the creates beside it are sent again.
+    bridge = make_bridge(graph)
+    kept = bridge.create(ROOM, event("Kept", hour=10), new_id())
+    writes = [event(f"New {n}", hour=n) for n in range(2)]
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "POST", "path_regex": r"/\$batch$"}, drop_answer=True,
+          times=1)
+    results = bridge.apply(ROOM, [
+        *(WriteOp.create(e, e.marker or "") for e in writes),
+        WriteOp.update(kept.id or "", event("Kept, renamed"), etag=kept.etag)])
+    assert results[0].ok and results[1].ok
+    assert isinstance(results[2].error, UpstreamUnavailable)
+    assert route_count(graph, "POST /$batch") == 2
+    assert route_count(graph, "PATCH /users/{user}/events/{event}") == 1
+    assert stored_subjects(graph) == ["Kept, renamed", "New 0", "New 1"]
+    # Applied again (the engine retries what it does not know), nothing is duplicated.
+    again = bridge.apply(ROOM, [WriteOp.create(e, e.marker or "") for e in writes])
+    assert [r.event.id for r in again if r.event] == [
+        r.event.id for r in results[:2] if r.event]
+    assert stored_subjects(graph) == ["Kept, renamed", "New 0", "New 1"]
+
+
+def test_parallel_batches_keep_to_the_mailbox_concurrency_limit(graph: GraphClient) -> None:
+    # Four workers of one process, each sending a batch to the same mailbox: Graph runs up
+    # to four items of each at once, so the batches must take turns.
+    bridge = make_bridge(graph)
+    graph.admin("POST", "/throttle", json={"enabled": True, "concurrency": 4})
+    fault(graph, match={"method": "POST", "path_regex": "/events$"}, latency_ms=100)
+    batches = [[event(f"Worker {w} item {n}", hour=n) for n in range(6)] for w in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            done = list(pool.map(lambda writes: bridge.apply(
+                ROOM, [WriteOp.create(e, e.marker or "") for e in writes]), batches))
+        peak = graph.admin("GET", "/throttle").json()["peak_concurrency"]
+    finally:
+        graph.admin("DELETE", "/faults")
+        graph.admin("POST", "/throttle", json={"enabled": False})
+    assert all(r.ok for results in done for r in results)
+    assert "429" not in counts(graph)["by_status"]
+    assert max(peak.values()) == 4
+    assert len(stored_events(graph)) == 24
 
 
 # ------------------------------------------------------------------ throttling and retries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
@@ -21,12 +21,16 @@ from calbridge.bridges.base import (
     PushSemantics,
     PushSubscription,
     TimeWindow,
+    WriteKind,
+    WriteOp,
+    WriteResult,
 )
 from calbridge.bridges.http import HttpClient, error_for_status, upstream_code
 from calbridge.bridges.outlook.auth import GraphTokens
 from calbridge.bridges.outlook.client import (
     WINDOW_SECONDS,
     BatchRequest,
+    BatchResponse,
     GraphClient,
     json_body,
     part_error,
@@ -49,7 +53,7 @@ from calbridge.bridges.outlook.notifications import (
     subscription_from_graph,
 )
 from calbridge.bridges.outlook.settings import OutlookSettings
-from calbridge.bridges.pacing import Pacer
+from calbridge.bridges.pacing import Pacer, SlotLedger
 from calbridge.bridges.registry import register
 from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
@@ -345,29 +349,43 @@ class OutlookBridge(CalendarBridge):
     # ------------------------------------------------------------ writing
 
     def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:
-        body = event_to_graph(event, idempotency_key=idempotency_key,
-                              with_attendees=self.settings.write_attendees,
-                              organizer_as_attendee=self.settings.organizer_as_attendee)
         # The transactionId makes a repeated POST harmless, so timeouts may be retried.
         with self._mailbox(calendar_id):
-            response = self.graph.request("POST", self._events_url(calendar_id), json=body,
+            response = self.graph.request("POST", self._events_url(calendar_id),
+                                          json=self._create_body(event, idempotency_key),
                                           mailbox=calendar_id, headers={"Prefer": PREFER},
                                           ok=(409,), idempotent=True)
         if response.status_code == 409:
-            existing = self.find_by_marker(calendar_id, event.marker) if event.marker else None
-            if existing is None:
-                raise AlreadyExists(f"{self.type_name}: create refused as a duplicate")
-            return existing
+            return self._duplicate(calendar_id, event)
         return self._event(json_body(response), calendar_id, event.marker)
+
+    def _create_body(self, event: Event, idempotency_key: str) -> dict[str, Any]:
+        """A POST body carrying the transactionId and calbridge's marker."""
+        return event_to_graph(event, idempotency_key=idempotency_key,
+                              with_attendees=self.settings.write_attendees,
+                              organizer_as_attendee=self.settings.organizer_as_attendee)
+
+    def _duplicate(self, calendar_id: str, event: Event) -> Event:
+        """A create refused as a duplicate (409) is the event already written: found by
+        its marker."""
+        existing = self.find_by_marker(calendar_id, event.marker) if event.marker else None
+        if existing is None:
+            raise AlreadyExists(f"{self.type_name}: create refused as a duplicate")
+        return existing
+
+    def _patch(self, event: Event, etag: str | None,
+               fields: frozenset[EventField] | None) -> tuple[dict[str, Any], dict[str, str]]:
+        """The PATCH body (only `fields`, when named) and its headers (If-Match for `etag`)."""
+        headers = {"Prefer": PREFER}
+        if etag:
+            headers["If-Match"] = _if_match(etag)
+        return event_to_graph(event, with_attendees=self.settings.write_attendees,
+                              fields=fields), headers
 
     def update(self, calendar_id: str, event_id: str, event: Event,
                etag: str | None = None,
                fields: frozenset[EventField] | None = None) -> Event:
-        headers = {"Prefer": PREFER}
-        if etag:
-            headers["If-Match"] = _if_match(etag)
-        body = event_to_graph(event, with_attendees=self.settings.write_attendees,
-                              fields=fields)
+        body, headers = self._patch(event, etag, fields)
         if not body:  # nothing Graph can carry changed
             current = self.get_event(calendar_id, event_id)
             if current is None:
@@ -389,6 +407,62 @@ class OutlookBridge(CalendarBridge):
                     return False
                 raise _error(response, f"{self.type_name}: DELETE event")
         return True
+
+    # ------------------------------------------------------------ batched writing
+
+    def apply(self, calendar_id: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """The writes through `$batch` (20 per request, no `dependsOn`: they are
+        independent), each ending as `create`, `update` or `delete` would. A part answered
+        429 is sent again after its own `Retry-After`, alone with the other throttled parts;
+        a lost batch answer is sent again only where that is safe (creates carry their
+        transactionId, deletes and PATCHes without If-Match repeat harmlessly)."""
+        if not ops:
+            return []
+        parts = [self._write_part(calendar_id, op) for op in ops]
+        with self._mailbox(calendar_id):
+            answers = self.graph.batch(parts, mailbox=calendar_id)
+        return [self._write_result(calendar_id, op, answer)
+                for op, answer in zip(ops, answers, strict=True)]
+
+    def _write_part(self, calendar_id: str, op: WriteOp) -> BatchRequest:
+        """The `$batch` part doing what the single write does."""
+        if op.kind is WriteKind.DELETE:
+            return BatchRequest(method="DELETE", url=self._relative(
+                self._events_url(calendar_id, op.event_id or "")))
+        event = op.event
+        assert event is not None  # WriteOp refuses a create or update without one
+        if op.kind is WriteKind.CREATE:
+            return BatchRequest(method="POST", url=self._relative(self._events_url(calendar_id)),
+                                body=self._create_body(event, op.idempotency_key or ""),
+                                headers={"Prefer": PREFER}, idempotent=True)
+        body, headers = self._patch(event, op.etag, op.fields)
+        url = self._events_url(calendar_id, op.event_id or "")
+        if not body:  # nothing Graph can carry changed: the event as it is
+            return BatchRequest(method="GET", url=self._relative(
+                with_query(url, {"$expand": marker_expand()})), headers={"Prefer": PREFER})
+        return BatchRequest(method="PATCH", url=self._relative(url), body=body,
+                            headers=headers, idempotent=op.etag is None)
+
+    def _write_result(self, calendar_id: str, op: WriteOp, answer: BatchResponse
+                      ) -> WriteResult:
+        where = f"{self.type_name}: {op.kind} event"
+        missing = _is_missing(answer.status, answer.code)
+        if op.kind is WriteKind.DELETE:
+            if answer.ok or missing:
+                return WriteResult.removed(op, answer.ok)
+        elif answer.ok and isinstance(answer.body, dict):
+            return WriteResult.written(op, self._event(answer.body, calendar_id,
+                                                       op.event.marker if op.event else None))
+        elif op.kind is WriteKind.CREATE and answer.status == 409 and op.event is not None:
+            try:
+                return WriteResult.written(op, self._duplicate(calendar_id, op.event))
+            except AlreadyExists as exc:
+                return WriteResult.failed(op, exc)
+        error = part_error(answer, where)
+        if isinstance(error, AuthError) or (answer.code or "").lower() in _MAILBOX_MISSING_CODES:
+            with self._mailbox(calendar_id):
+                raise error  # the mailbox or the credentials: every op fails alike
+        return WriteResult.failed(op, error)
 
     # ------------------------------------------------------------ health
 
@@ -455,6 +529,10 @@ class OutlookBridge(CalendarBridge):
 
     def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
         return parse_notifications(body)
+
+    def share_pacing(self, ledger: SlotLedger) -> None:
+        # Graph's limits are per app and mailbox: the app's id scopes the shared slots.
+        self.graph.pacer.share(ledger, scope=self.settings.client_id)
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()

@@ -12,17 +12,28 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.bridges.http import HttpClient, error_for_status, parse_retry_after
 from calbridge.bridges.outlook.auth import GraphTokens
 from calbridge.bridges.pacing import Pacer
-from calbridge.errors import UpstreamError
+from calbridge.errors import (
+    CalbridgeError,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "outlook"
 BATCH_LIMIT = 20  # Graph's JSON batching limit
+# Graph's throttling guidance evaluates every part of a `$batch` against the mailbox's limits
+# on its own: each part is one request of the 10-minute budget, and Graph hands up to four
+# parts of one batch to Outlook at the same time (parts without `dependsOn` run in
+# parallel, in any order), each taking one of the mailbox's 4 concurrent-request slots. A
+# batch therefore holds as many slots as it has parts, up to four.
+BATCH_PARALLEL_PARTS = 4
 WINDOW_SECONDS = 600.0
 TENANT_KEY = ""  # pacing bucket for calls that name no mailbox (places, subscriptions)
 _RETRIED_ITEM_STATUSES = frozenset({503, 504})
@@ -56,11 +67,19 @@ class BatchRequest(BaseModel):
 
 
 class BatchResponse(BaseModel):
-    """One part of a `$batch` answer."""
+    """One part of a `$batch` answer, or (`unanswered`) of a batch whose answer never came:
+    then `error` says why, and whether Graph carried the part out is unknown."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     status: int
     body: Any = None
     headers: dict[str, str] = Field(default_factory=dict)
+    error: CalbridgeError | None = None
+
+    @classmethod
+    def unanswered(cls, error: CalbridgeError) -> BatchResponse:
+        return cls(status=error.status, error=error)
 
     @property
     def code(self) -> str | None:
@@ -113,16 +132,36 @@ class GraphClient:
     def batch(self, items: list[BatchRequest], *, mailbox: str = TENANT_KEY,
               max_attempts: int | None = None) -> list[BatchResponse]:
         """Send up to any number of requests in `$batch`es of 20; parts answered 429 (and
-        503/504 for idempotent parts) are sent again after their `Retry-After`."""
+        503/504 for idempotent parts) are sent again after their `Retry-After`, alone.
+
+        A batch whose answer never came (the connection dropped, perhaps after Graph carried
+        it out) is sent again by `HttpClient` when every part is idempotent; otherwise its
+        idempotent parts are sent again and the others are `unanswered`. When Graph cannot
+        be reached at all, the parts not yet sent are `unanswered` too, never sent."""
         results: list[BatchResponse | None] = [None] * len(items)
         attempts = max_attempts or self.http.max_attempts
         pending = list(range(len(items)))
+        unreachable: UpstreamUnavailable | None = None
         for attempt in range(1, attempts + 1):
             retry: list[int] = []
             waits: list[float] = []
             for start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[start:start + BATCH_LIMIT]
-                answers = self._send_batch([items[i] for i in chunk], mailbox)
+                if unreachable is not None:
+                    for index in chunk:
+                        results[index] = BatchResponse.unanswered(unreachable)
+                    continue
+                try:
+                    answers = self._send_batch([items[i] for i in chunk], mailbox)
+                except UpstreamUnavailable as exc:
+                    safe = [i for i in chunk if items[i].idempotent]
+                    if len(safe) == len(chunk):  # already sent again by HttpClient
+                        unreachable = exc
+                        safe = []
+                    for index in chunk:
+                        results[index] = BatchResponse.unanswered(exc)
+                    retry.extend(safe)
+                    continue
                 for index, answer in zip(chunk, answers, strict=True):
                     results[index] = answer
                     if answer.status == 429 or (answer.status in _RETRIED_ITEM_STATUSES
@@ -151,8 +190,10 @@ class GraphClient:
                 part["headers"] = {"Content-Type": "application/json", **item.headers}
         url = self.url("/$batch")
         merged = {"Authorization": f"Bearer {self.tokens.token()}"}
-        # The batch's parts count against the mailbox budget one by one, as Graph counts them.
-        with self.pacer.slot(mailbox, cost=len(chunk)):
+        # Each part is a request against the mailbox's budget and, while Graph runs it, one
+        # of its concurrent slots (see BATCH_PARALLEL_PARTS).
+        with self.pacer.slot(mailbox, cost=len(chunk),
+                             width=min(len(chunk), BATCH_PARALLEL_PARTS)):
             response = self.http.request("POST", url, json=payload, headers=merged,
                                          idempotent=all(item.idempotent for item in chunk))
         body = json_body(response)
@@ -177,8 +218,13 @@ class GraphClient:
             raise UpstreamError(f"{SYSTEM}: refusing a link outside {self.base_url}")
 
 
-def part_error(answer: BatchResponse, where: str) -> Exception:
+def part_error(answer: BatchResponse, where: str) -> CalbridgeError:
     """The project error for a failed batch part."""
+    if answer.error is not None:
+        return answer.error
+    if answer.status == 429:  # still throttled after the retries: say for how long
+        return UpstreamThrottled(f"{where} answered 429", retry_after=parse_retry_after(
+            _header(answer.headers, "Retry-After")))
     return error_for_status(answer.status, where, answer.code)
 
 
