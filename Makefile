@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# The suite runs on every core (CI has two); a test module stays on one worker so its
+# servers start once.
+TEST_WORKERS ?= auto
 
 .PHONY: setup test demo serve bench lint package clean
 
@@ -26,7 +29,7 @@ node_modules/.installed: package.json
 
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: setup
 	$(PY) -m calbridge.demo

@@ -1,6 +1,7 @@
 """Benchmark: how long calbridge takes to answer a Microsoft Graph change-notification
 batch of 1, 100 and 1,000 items (all distinct, or all announcing the same event) through
-the local host, and what the queue trigger then costs in Graph reads.
+the local host, and what the queue trigger then costs in Graph reads; then how long an
+edit takes to reach the other side by push alone, each way (p50 and p95 of `--edits`).
 
     make bench                                   # after the sync benchmark
     .venv/bin/python bench/webhook_bench.py --repeat 5
@@ -27,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from sync_bench import KEY
 from sync_bench import Bench as StackBench
 
 from calbridge.config import Settings
-from calbridge.host.stack import LocalStack, Ports
+from calbridge.host.stack import DEMO_BOOKING_KEY, DEMO_WEBHOOK_SECRET, LocalStack, Ports
 from calbridge.store import Storage
 from calbridge.store.queues import NOTIFICATIONS
 
@@ -114,10 +116,87 @@ class Bench(StackBench):
                 "worst": max(timings), "answer": answered, "reads": reads / repeat}
 
 
+def until(check: Any, timeout: float = 30.0) -> float:
+    """Seconds until `check()` is true, looking every 10 ms."""
+    started = time.perf_counter()
+    while not check():
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("the change did not arrive")
+        time.sleep(0.01)
+    return time.perf_counter() - started
+
+
+class Push:
+    """Edits on one side reaching the other by push alone: the booking system's signed
+    webhook one way, Graph change notifications (the emulator's) the other."""
+
+    def __init__(self, bench: Bench, room: str) -> None:
+        self.bench, self.room = bench, room
+        stack = bench.stack
+        self.booking_url = f"{stack.booking.base_url}/api/events"  # type: ignore[union-attr]
+        self.bookings = requests.Session()
+        self.bookings.headers["X-API-Key"] = DEMO_BOOKING_KEY
+        stack.booking.set_webhook(  # type: ignore[union-attr]
+            f"{stack.url}/bridges/webhook/booking_system", DEMO_WEBHOOK_SECRET)
+        self.graph_url = f"{stack.graph.graph_url}/users/{room}/events"  # type: ignore[union-attr]
+        self.graph = requests.Session()
+        self.graph.verify = stack.graph.ca_path  # type: ignore[union-attr]
+        self.graph.trust_env = False
+        token = stack.graph.service.identity.issue_token()  # type: ignore[union-attr]
+        self.graph.headers["Authorization"] = f"Bearer {token}"
+
+    def outlook_subject(self, event_id: str) -> str:
+        answer = self.graph.get(f"{self.graph_url}/{event_id}", timeout=30)
+        return answer.json().get("subject", "") if answer.ok else ""
+
+    def outlook_id(self, subject: str) -> str | None:
+        listed = self.graph.get(self.graph_url, params={"$top": "1000"}, timeout=30)
+        found = [e["id"] for e in listed.json()["value"] if e["subject"] == subject]
+        return found[0] if found else None
+
+    def booking_title(self, booking_id: int) -> str:
+        return self.bookings.get(f"{self.booking_url}/{booking_id}", timeout=30).json()["title"]
+
+    def latencies(self, edits: int) -> dict[str, list[float]]:
+        at = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+        booking = self.bookings.post(self.booking_url, timeout=30, json={
+            "resource_id": "room_101", "title": "Push 0",
+            "start_time": at.isoformat().replace("+00:00", "Z"),
+            "end_time": (at + timedelta(hours=1)).isoformat().replace("+00:00", "Z")}).json()
+        until(lambda: self.outlook_id("Push 0") is not None)
+        event_id = self.outlook_id("Push 0")
+        assert event_id is not None
+        times: dict[str, list[float]] = {"booking → Outlook": [], "Outlook → booking": []}
+        for n in range(1, edits + 1):
+            # People edit seconds apart. An edit landing within milliseconds of calbridge's
+            # own write of the same event (before it has recorded the write) reads as a
+            # change on both ends, which the mapping's policy decides: not what is timed.
+            time.sleep(0.5)
+            title = f"Push {n} from the booking system"
+            self.bookings.put(f"{self.booking_url}/{booking['id']}", timeout=30,
+                              json={"title": title}).raise_for_status()
+            times["booking → Outlook"].append(
+                until(lambda t=title: self.outlook_subject(event_id) == t))
+            time.sleep(0.5)
+            subject = f"Push {n} from Outlook"
+            self.graph.patch(f"{self.graph_url}/{event_id}", json={"subject": subject},
+                                   timeout=30).raise_for_status()
+            times["Outlook → booking"].append(
+                until(lambda t=subject: self.booking_title(booking["id"]) == t))
+        return times
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="timed batches per row")
+    parser.add_argument("--edits", type=int, default=20,
+                        help="edits each way for the push latency (default 20)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.update(QUIET)
@@ -136,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     if size == 1 and identical:
                         continue
                     rows.append(bench.batch(subscription, size, identical, args.repeat))
+            latencies = Push(bench, subscription[2]).latencies(args.edits)
         finally:
             stack.stop()
     print(f"\ncalbridge webhook receive benchmark: Graph change-notification batches to "
@@ -152,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{queued:>7} {row['reads']:>12.0f}")
     print("\nqueued: distinct notices queued per batch; Graph reads: event reads the queue "
           "trigger made per batch")
+    print(f"\npush latency: {args.edits} edits each way, from the edit to the change seen on "
+          "the other side\n")
+    print(f"{'direction':<20} {'p50 s':>7} {'p95 s':>7} {'worst s':>8}")
+    for direction, seconds in latencies.items():
+        print(f"{direction:<20} {percentile(seconds, 0.5):>7.3f} "
+              f"{percentile(seconds, 0.95):>7.3f} {max(seconds):>8.3f}")
     return 0
 
 

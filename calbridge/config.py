@@ -118,6 +118,11 @@ class Settings(SettingsModel):
                                             alias="CALBRIDGE_MASS_DELETE_WINDOW_MINUTES",
                                             ge=1, le=1440)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
+    # A webhook request announcing at most this many distinct changes has them synced at
+    # once on a worker thread (the queued copy is the fallback); 0 leaves every change
+    # to the notifications queue's trigger.
+    webhook_apply_now: int = Field(default=10, alias="CALBRIDGE_WEBHOOK_APPLY_NOW", ge=0,
+                                   le=50)
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
     # Graph's 4 concurrent requests per mailbox, held across processes (Table Storage).
     shared_pacing: bool = Field(default=False, alias="CALBRIDGE_SHARED_PACING")

@@ -41,7 +41,8 @@ def _receive(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpRespo
     if req.method.upper() == "GET":
         return ok(message=f"{bridge} webhook endpoint is alive", bridge=bridge,
                   notification_url=_url_or_none(c, bridge))
-    receipt = webhooks.receive(c, bridge, dict(req.headers), req.get_body() or b"")
+    receipt = webhooks.receive(c, bridge, dict(req.headers), req.get_body() or b"",
+                               apply_now=True)
     if receipt.replayed:
         # A delivery accepted before: 200 so the sender stops retrying, and nothing new
         # is queued (a 409 would read as a failure and be retried).

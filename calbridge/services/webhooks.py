@@ -15,6 +15,13 @@ good) past 15% (learn.microsoft.com/graph/change-notifications-delivery-webhooks
 same event, and queues the distinct notices packed many to a message (Storage Queues have
 no batch send; one send per item made a 1,000-item batch take seconds). The queue trigger
 reads each event once and syncs it. Delivery is at least once; the engine is idempotent.
+
+A request announcing a few changes (`CALBRIDGE_WEBHOOK_APPLY_NOW`) also has them synced
+right away on a worker thread, so an edit reaches the other side in a fraction of a second
+rather than at the queue trigger's next poll (which backs off to `maxPollingInterval`
+while the queue is idle). Its queue message is still sent first, hidden for a grace
+period, and withdrawn once the work is done: if the work fails it is made visible at once,
+and if the process stops it reappears by itself — either way the queue trigger does it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +43,7 @@ from calbridge.errors import BadRequest, CalbridgeError, NotFound, PayloadTooLar
 from calbridge.model import End, ResourceMapping, Subscription, utcnow
 from calbridge.services import subscriptions
 from calbridge.store.deliveries import DeliveryRecord
-from calbridge.store.queues import NOTIFICATIONS, batches
+from calbridge.store.queues import NOTIFICATIONS, Sent, batches
 from calbridge.sync.engine import SyncEngine
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.telemetry import WEBHOOK_DELAY, record_metric
@@ -47,6 +55,14 @@ PRELOAD_ABOVE = 5  # distinct subscriptions in one body before they are read in 
 # Notices per queue message: few enough that one message is processed in seconds and a
 # large batch still spreads over several workers.
 NOTICES_PER_MESSAGE = 50
+
+# Changes applied right away: at most this many requests' work at once (a burst beyond
+# that waits for the queue trigger), hidden on the queue meanwhile for this long.
+APPLY_NOW_WORKERS = 2
+APPLY_NOW_GRACE_SECONDS = 30
+_apply_now_slots = threading.BoundedSemaphore(APPLY_NOW_WORKERS)
+_apply_now_pool = ThreadPoolExecutor(max_workers=APPLY_NOW_WORKERS,
+                                     thread_name_prefix="webhook-apply-now")
 
 # Notifications refused because their client state did not match (or named no known
 # subscription). Counted per process: a forged request must not cause a storage write.
@@ -121,11 +137,12 @@ def handshake(bridge: CalendarBridge, params: Mapping[str, str]) -> str | None:
 
 
 def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
-            body: bytes) -> Receipt:
+            body: bytes, *, apply_now: bool = False) -> Receipt:
     """Authenticate a webhook body and queue what it announces. When the adapter declares
     client states, each item must name a stored subscription and carry its client state;
     otherwise the adapter authenticated the request itself (a signature), and a signed
-    delivery is accepted once."""
+    delivery is accepted once. With `apply_now`, a few changes are also synced at once on
+    a worker thread (see the module's docs)."""
     bridge = container.bridge(bridge_name)
     if len(body) > container.settings.max_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {container.settings.max_body_bytes} bytes")
@@ -161,13 +178,20 @@ def receive(container: Container, bridge_name: str, headers: Mapping[str, str],
         log.info("webhook delivery replayed", extra={"bridge": bridge.name})
         return Receipt(ignored=ignored, replayed=True)
     distinct = merged(fresh)
+    now = (apply_now and 0 < len(distinct) <= container.settings.webhook_apply_now
+           and all(n.lifecycle is None for n in distinct)
+           and _apply_now_slots.acquire(blocking=False))
     try:
-        _queue(container, distinct)
+        queued = _queue(container, distinct, delay_seconds=APPLY_NOW_GRACE_SECONDS if now else 0)
     except Exception:
+        if now:
+            _apply_now_slots.release()
         # Nothing (or not all) was queued: let the sender's retry be accepted.
         for delivery_id in claimed:
             container.storage.deliveries.release(bridge.name, delivery_id)
         raise
+    if now:
+        _apply_now_pool.submit(_apply_now, container, queued)
     return Receipt(accepted=len(fresh), ignored=ignored, duplicates=len(fresh) - len(distinct))
 
 
@@ -178,13 +202,42 @@ def _claim(container: Container, bridge: str, deliveries: Iterable[Delivery]) ->
         bridge=bridge, delivery_id=d.id, received_at=now, expires_at=d.replayable_until))}
 
 
-def _queue(container: Container, notices: list[PushNotice]) -> None:
+def _queue(container: Container, notices: list[PushNotice], *,
+           delay_seconds: int = 0) -> list[tuple[Sent, NoticeBatch]]:
     queue = container.storage.queue(NOTIFICATIONS)
     arrived = utcnow()
     for notice in notices:
         notice.received_at = arrived
-    queue.send_all([NoticeBatch(notices=run)
-                    for run in batches(notices, most=NOTICES_PER_MESSAGE)])
+    messages = [NoticeBatch(notices=run) for run in batches(notices, most=NOTICES_PER_MESSAGE)]
+    return list(zip(queue.send_all(messages, delay_seconds=delay_seconds), messages,
+                    strict=True))
+
+
+def _apply_now(container: Container, queued: list[tuple[Sent, NoticeBatch]]) -> None:
+    """Do the queue trigger's work on messages just queued (hidden), then withdraw them;
+    a message whose work failed is made visible for the queue trigger to retry."""
+    queue = container.storage.queue(NOTIFICATIONS)
+    try:
+        for sent, message in queued:
+            try:
+                process_message(container, message.model_dump_json())
+            except Exception as exc:
+                log.warning("a notification applied at once failed; the queue retries it",
+                            extra={"error": type(exc).__name__})
+                _settle(queue.release, sent)
+            else:
+                _settle(queue.withdraw, sent)
+    finally:
+        _apply_now_slots.release()
+
+
+def _settle(action: Callable[[Sent], bool], sent: Sent) -> None:
+    """Withdraw or release a message; should storage fail, the message reappears when its
+    grace period ends and the queue trigger does the work (again: it is idempotent)."""
+    try:
+        action(sent)
+    except Exception as exc:
+        log.warning("queue message left to reappear", extra={"error": type(exc).__name__})
 
 
 def _identity(notice: PushNotice) -> tuple[str | None, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,7 +37,7 @@ from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.entities import is_generated_id
 from calbridge.store.operations import PARTITION, decode_page_token, encode_page_token, row_key
 from calbridge.store.protocols import tally_links
-from calbridge.store.queues import QUEUES, message_body, poison_queue_name
+from calbridge.store.queues import QUEUES, Sent, message_body, poison_queue_name
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -424,21 +425,39 @@ class MemoryQueue:
             raise NotFound(f"queue {self.name} not found")
         return messages
 
-    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
+    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> Sent:
         body = message_body(message)
         with self._account.lock:
             self._messages().append(body)
+        # The body object itself identifies the message while it waits.
+        return Sent(id=str(id(body)), pop_receipt=uuid.uuid4().hex)
 
-    def send_all(self, messages: Sequence[BaseModel]) -> None:
+    def send_all(self, messages: Sequence[BaseModel], *, delay_seconds: int = 0) -> list[Sent]:
         """Every message is tried; the first failure is raised after all of them."""
         failure: Exception | None = None
+        sent: list[Sent] = []
         for message in messages:
             try:
-                self.send(message)
+                sent.append(self.send(message))
             except (ValueError, NotFound) as exc:
                 failure = failure or exc
         if failure is not None:
             raise failure
+        return sent
+
+    def withdraw(self, sent: Sent) -> bool:
+        with self._account.lock:
+            messages = self._messages()
+            for index, body in enumerate(messages):
+                if str(id(body)) == sent.id:
+                    del messages[index]
+                    return True
+        return False
+
+    def release(self, sent: Sent) -> bool:
+        """Messages in memory are always visible."""
+        with self._account.lock:
+            return any(str(id(body)) == sent.id for body in self._messages())
 
     def depth(self) -> int:
         with self._account.lock:

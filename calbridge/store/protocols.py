@@ -27,6 +27,7 @@ from calbridge.model import (
     SyncStatus,
 )
 from calbridge.store.deliveries import DeliveryRecord
+from calbridge.store.queues import Sent
 
 
 class MappingStore(Protocol):
@@ -187,11 +188,19 @@ class DeliveryStore(Protocol):
 
 
 class MessageQueue(Protocol):
-    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
+    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> Sent:
         """`ValueError` for a message over the size limit."""
         ...
 
-    def send_all(self, messages: Sequence[BaseModel]) -> None:
+    def send_all(self, messages: Sequence[BaseModel], *, delay_seconds: int = 0) -> list[Sent]:
+        ...
+
+    def withdraw(self, sent: Sent) -> bool:
+        """Delete a message not yet taken by a worker; False when one took it."""
+        ...
+
+    def release(self, sent: Sent) -> bool:
+        """Make a delayed message visible now; False when a worker took it."""
         ...
 
     def depth(self) -> int:

@@ -3,11 +3,12 @@ default (`messageEncoding: base64`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
     BinaryBase64EncodePolicy,
@@ -80,28 +81,60 @@ def message_body(message: BaseModel) -> bytes:
     return body
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message just sent: its id and the pop receipt that lets its sender withdraw it
+    or make it visible at once while no worker has taken it."""
+
+    id: str
+    pop_receipt: str
+
+
 class WorkQueue:
     """Sends pydantic messages to one queue."""
 
     def __init__(self, client: QueueClient) -> None:
         self.client = client
 
-    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
+    def send(self, message: BaseModel, *, delay_seconds: int = 0) -> Sent:
         body = message_body(message)
         with storage_errors(f"queue {self.client.queue_name}"):
-            self.client.send_message(body, visibility_timeout=delay_seconds or None)
+            sent = self.client.send_message(body, visibility_timeout=delay_seconds or None)
+        return Sent(id=sent.id, pop_receipt=sent.pop_receipt)
 
-    def send_all(self, messages: Sequence[BaseModel]) -> None:
+    def send_all(self, messages: Sequence[BaseModel], *, delay_seconds: int = 0) -> list[Sent]:
         """Send every message, several at once (Storage Queues have no batch send).
         Each is tried; the first failure is raised after all have finished."""
         if len(messages) <= 1:
-            for message in messages:
-                self.send(message)
-            return
+            return [self.send(message, delay_seconds=delay_seconds) for message in messages]
         with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(messages)),
                                 thread_name_prefix="queue-send") as pool:
-            for future in [pool.submit(self.send, message) for message in messages]:
-                future.result()
+            futures = [pool.submit(self.send, message, delay_seconds=delay_seconds)
+                       for message in messages]
+            return [future.result() for future in futures]
+
+    def withdraw(self, sent: Sent) -> bool:
+        """Delete a message its sender has done the work of; False when a worker has
+        taken it meanwhile (its pop receipt changed), which then does the work again."""
+        return self._with_receipt(sent, lambda: self.client.delete_message(
+            sent.id, sent.pop_receipt))
+
+    def release(self, sent: Sent) -> bool:
+        """Make a delayed message visible now, for a worker to take; False when a worker
+        has taken it already."""
+        return self._with_receipt(sent, lambda: self.client.update_message(
+            sent.id, sent.pop_receipt, visibility_timeout=0))
+
+    def _with_receipt(self, sent: Sent, call: Callable[[], object]) -> bool:
+        with storage_errors(f"queue {self.client.queue_name}"):
+            try:
+                call()
+            except HttpResponseError as exc:
+                # 404 MessageNotFound, 400 PopReceiptMismatch: a worker took it.
+                if exc.status_code in (400, 404):
+                    return False
+                raise
+        return True
 
     def depth(self) -> int:
         with storage_errors(f"queue {self.client.queue_name}"):

@@ -531,6 +531,20 @@ class QueueContract(StoreContract):
         assert queue.depth() == 5 and storage.queue(name).depth() == 5
         assert storage.queue(name + "-poison").depth() == 0
 
+    def test_a_sent_message_can_be_withdrawn_until_taken(self, storage: ContractStorage) -> None:
+        name = "t" + new_id()[:20]
+        storage.create_queue(name)
+        queue = storage.queue(name)
+        kept, withdrawn = queue.send_all([SyncWork(mapping_id=M1, source=End.A, source_id=str(i))
+                                          for i in range(2)], delay_seconds=30)
+        assert queue.depth() == 2
+        assert queue.withdraw(withdrawn) is True
+        assert queue.depth() == 1
+        assert queue.withdraw(withdrawn) is False  # gone already: nothing else is touched
+        assert queue.release(withdrawn) is False
+        assert queue.release(kept) is True
+        assert queue.depth() == 1
+
     def test_a_message_over_the_limit_is_refused_the_others_sent(
             self, storage: ContractStorage) -> None:
         name = "t" + new_id()[:20]

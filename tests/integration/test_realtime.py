@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,10 +143,9 @@ def make_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClien
     return World(container, graph, booking, BookingApi(booking.base_url), mapping)
 
 
-@pytest.fixture
-def world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
-          webhook_receiver: WebhookReceiver) -> Iterator[World]:
-    built = make_world(azurite, booking, graph, WEBHOOK_BASE_URL=webhook_receiver.url)
+def used_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+               webhook_receiver: WebhookReceiver, **extra: str) -> Iterator[World]:
+    built = make_world(azurite, booking, graph, WEBHOOK_BASE_URL=webhook_receiver.url, **extra)
     built.notifications.clear_messages()  # the queue is shared by every test
     bootstrap.use(built.container)
     try:
@@ -154,6 +153,28 @@ def world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
     finally:
         bootstrap.use(None)
         built.bookings.close()
+
+
+@pytest.fixture
+def world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+          webhook_receiver: WebhookReceiver) -> Iterator[World]:
+    """Every accepted notice waits on the queue, for the test to look at and drain."""
+    yield from used_world(azurite, booking, graph, webhook_receiver,
+                          CALBRIDGE_WEBHOOK_APPLY_NOW="0")
+
+
+@pytest.fixture
+def eager_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClient,
+                webhook_receiver: WebhookReceiver) -> Iterator[World]:
+    """Notices applied at once, as deployed (`CALBRIDGE_WEBHOOK_APPLY_NOW`'s default)."""
+    yield from used_world(azurite, booking, graph, webhook_receiver)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
 
 
 def stored_subscription(world: World, client_state: str = "s3cret-state") -> Subscription:
@@ -518,6 +539,53 @@ def test_a_notice_failing_in_a_batch_is_retried_and_poisoned_alone(world: World)
     assert len(world.bookings_titled("Arrives too")) == 1
     assert world.bookings_titled("Unreadable") == []
     assert world.queued() == []
+
+
+def test_a_few_changes_are_applied_at_once_and_their_queued_copy_withdrawn(
+        eager_world: World) -> None:
+    world = eager_world
+    event = world.outlook_event("Applied at once")
+    subscription = stored_subscription(world)
+    answer = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                       "s3cret-state")).encode())
+    assert answer.status_code == 202
+    # No queue trigger runs here: the request itself got the change across.
+    assert eventually(lambda: world.bookings_titled("Applied at once"))
+    assert world.queued() == []  # the queued copy stays hidden while the work is done
+    assert eventually(lambda: world.storage.queue(NOTIFICATIONS).depth() == 0)
+    assert len(world.bookings_titled("Applied at once")) == 1
+
+
+def test_a_change_that_fails_at_once_is_left_to_the_queue_at_once(eager_world: World) -> None:
+    world = eager_world
+    event = world.outlook_event("Read later")
+    subscription = stored_subscription(world)
+    world.graph.admin("POST", "/faults", {
+        "match": {"method": "GET", "path_regex": re.escape(event["id"])},
+        "status": 403}).raise_for_status()
+    try:
+        assert post_outlook(json.dumps(documented_change(
+            subscription, event["id"], "s3cret-state")).encode()).status_code == 202
+        # Visible for the queue trigger well before the 30 s the copy was hidden for.
+        waiting = eventually(world.queued, timeout=10)
+        assert [n["event_id"] for n in waiting] == [event["id"]]
+    finally:
+        world.graph.admin("DELETE", "/faults").raise_for_status()
+    assert world.bookings_titled("Read later") == []
+    assert [o.status for o in world.drain()] == ["completed"]
+    assert len(world.bookings_titled("Read later")) == 1
+
+
+def test_a_large_batch_is_left_to_the_queue(eager_world: World) -> None:
+    world = eager_world
+    subscription = stored_subscription(world)
+    made = world.outlook_events([f"Batch {n}" for n in range(12)])
+    body = {"value": [documented_change(subscription, event["id"], "s3cret-state")["value"][0]
+                      for event in made]}
+    assert post_outlook(json.dumps(body).encode()).status_code == 202
+    assert len(world.queued()) == 12  # more than CALBRIDGE_WEBHOOK_APPLY_NOW: all visible
+    world.drain()
+    assert all(len(world.bookings_titled(f"Batch {n}")) == 1 for n in range(12))
 
 
 def test_unknown_bridge_is_404(world: World) -> None:
