@@ -114,6 +114,11 @@ param calbridgeMassDeleteWindowMinutes int = 10
 @minValue(1)
 param calbridgeInlineOperations int = 200
 
+@description('CALBRIDGE_WEBHOOK_APPLY_NOW: a webhook request announcing at most this many changes has them synced at once; 0 leaves all to the notifications queue.')
+@minValue(0)
+@maxValue(50)
+param calbridgeWebhookApplyNow int = 10
+
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
 @maxValue(32)
@@ -419,6 +424,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMassDeleteMin: calbridgeMassDeleteMin
     calbridgeMassDeleteWindowMinutes: calbridgeMassDeleteWindowMinutes
     calbridgeInlineOperations: calbridgeInlineOperations
+    calbridgeWebhookApplyNow: calbridgeWebhookApplyNow
     calbridgeSyncWorkers: calbridgeSyncWorkers
     calbridgeSharedPacing: calbridgeSharedPacing
     subscriptionRenewalSchedule: subscriptionRenewalSchedule

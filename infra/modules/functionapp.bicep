@@ -121,6 +121,11 @@ param calbridgeMassDeleteWindowMinutes int
 @minValue(1)
 param calbridgeInlineOperations int
 
+@description('CALBRIDGE_WEBHOOK_APPLY_NOW: a webhook request announcing at most this many changes has them synced at once; 0 leaves all to the notifications queue.')
+@minValue(0)
+@maxValue(50)
+param calbridgeWebhookApplyNow int
+
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
 @maxValue(32)
@@ -322,6 +327,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_MASS_DELETE_MIN', value: string(calbridgeMassDeleteMin) }
         { name: 'CALBRIDGE_MASS_DELETE_WINDOW_MINUTES', value: string(calbridgeMassDeleteWindowMinutes) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
+        { name: 'CALBRIDGE_WEBHOOK_APPLY_NOW', value: string(calbridgeWebhookApplyNow) }
         { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
         { name: 'CALBRIDGE_SHARED_PACING', value: string(calbridgeSharedPacing) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
