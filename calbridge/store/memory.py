@@ -48,7 +48,8 @@ class _Account:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.ready = False
-        self.queues: dict[str, list[bytes]] = {}
+        # Each queue's messages with when they were sent, oldest first.
+        self.queues: dict[str, list[tuple[datetime, bytes]]] = {}
         self._etags = itertools.count(1)
 
     def check(self, what: str) -> None:
@@ -247,6 +248,12 @@ class MemoryLinkStore(_Store):
         return tally_links((link.status.value, link.item_type, link.mapping_id,
                             link.series_id) for link in self.list())
 
+    def counts_by_mapping(self) -> dict[str, Counter[str]]:
+        found: dict[str, Counter[str]] = {}
+        for link in self.list():
+            found.setdefault(link.mapping_id, Counter())[link.status.value] += 1
+        return found
+
 
 class MemoryCursorStore(_Store):
     def __init__(self, account: _Account) -> None:
@@ -418,7 +425,7 @@ class MemoryQueue:
         self._account = account
         self.name = name
 
-    def _messages(self) -> list[bytes]:
+    def _messages(self) -> list[tuple[datetime, bytes]]:
         messages = self._account.queues.get(self.name)
         if messages is None:
             raise NotFound(f"queue {self.name} not found")
@@ -427,7 +434,7 @@ class MemoryQueue:
     def send(self, message: BaseModel, *, delay_seconds: int = 0) -> None:
         body = message_body(message)
         with self._account.lock:
-            self._messages().append(body)
+            self._messages().append((utcnow(), body))
 
     def send_all(self, messages: Sequence[BaseModel]) -> None:
         """Every message is tried; the first failure is raised after all of them."""
@@ -443,6 +450,11 @@ class MemoryQueue:
     def depth(self) -> int:
         with self._account.lock:
             return len(self._messages())
+
+    def oldest_waiting(self) -> datetime | None:
+        with self._account.lock:
+            messages = self._messages()
+            return messages[0][0] if messages else None
 
 
 class MemoryStorage:
