@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+CHROMIUM := /usr/bin/chromium
+# apt-get needs root: CI runs as root, a developer's machine may need sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup test demo serve bench lint package clean
 
-setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
+setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed $(CHROMIUM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv .venv-infra
 	.venv-infra/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
+
+# The status page's browser test drives Debian's Chromium through Playwright; nothing
+# downloads a browser build of its own. Present already: nothing to do.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends chromium)
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
