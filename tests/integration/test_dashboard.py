@@ -5,6 +5,7 @@ what comes from outside is shown as text."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from calbridge.host.azurite import Azurite
 from calbridge.model import DeletionHold, End, HoldStatus
 from calbridge.store import Storage
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.host import FUNCTION_KEY, Api, HostProcess, host_env
+from tests.fixtures.booking import BookingApi
+from tests.fixtures.host import E2E_BOOKING_KEY, FUNCTION_KEY, Api, HostProcess, host_env
+from tests.fixtures.two_bridges import stamp
 
 BOOKING_KEY = "dashboard-booking-system-key"
 HTML_NAME = "<script>window.__pwned=1</script><b>Music room</b>"
@@ -197,3 +200,60 @@ def test_logging_out_ends_the_session(site: Site) -> None:
                        allow_redirects=False, timeout=30)
     assert out.status_code == 303 and "Max-Age=0" in out.headers["Set-Cookie"]
     assert session.get(site.url + "/dashboard", timeout=30).status_code == 401
+
+
+def test_a_conflict_is_shown_field_by_field_and_resolved_by_choosing_a_side(
+        site: Site, e2e_booking_system: BookingSystemServer) -> None:
+    bookings = BookingApi(e2e_booking_system.base_url, E2E_BOOKING_KEY)
+    policy = site.api("PUT", f"/mappings/resources/{site.mapping_id}",
+                      json={"conflict_policy": "manual"})
+    assert policy.status_code == 200, policy.text
+    original = bookings.create(resource_id="room_101", title="Choir practice",
+                               start_time=stamp(24), end_time=stamp(26))
+    assert site.api("POST", "/bridges/sync/booking_system/booking_system").status_code == 200
+    [copy] = [b for b in bookings.list_all(resource_id="room_102")
+              if b["title"] == "Choir practice"]
+    for booking, title in ((original, "Choir practice (moved)"), (copy, HTML_NAME)):
+        edited = bookings.request("PUT", f"/api/events/{booking['id']}", json={"title": title})
+        assert edited.status_code == 200, edited.text
+    synced = site.api("POST", "/bridges/sync/booking_system/booking_system").json()
+    assert synced["results"]["conflicts"] >= 1, synced
+    [conflict] = site.api("GET", "/bridge/conflicts").json()["conflicts"]
+
+    session = site.logged_in()
+    listed = session.get(site.url + "/dashboard", timeout=30).text
+    action = f"/dashboard/conflicts/{conflict['id']}"
+    assert f'href="{action}"' in listed
+    page = session.get(site.url + action, timeout=30).text
+    title_row = re.search(r'<tr class="diff"><th>title</th><td>(.*?)</td><td>(.*?)</td>', page)
+    assert title_row and title_row.groups() == ("Choir practice (moved)",
+                                                html.escape(HTML_NAME, quote=True))
+    assert "<script>window" not in page
+    token = form_token(page, action)
+    refused = session.post(site.url + action, data={"winner": "a"}, allow_redirects=False,
+                           timeout=30)
+    assert refused.status_code == 403
+    assert site.api("GET", "/bridge/conflicts").json()["count"] == 1
+    wrong = session.post(site.url + action, data={"csrf": token, "winner": "c"},
+                         allow_redirects=False, timeout=30)
+    assert wrong.status_code == 422
+
+    done = session.post(site.url + action, data={"csrf": token, "winner": "a"},
+                        allow_redirects=False, timeout=30)
+    assert done.status_code == 303, done.text
+    assert site.api("GET", "/bridge/conflicts").json()["count"] == 0
+    assert bookings.request("GET", f"/api/events/{copy['id']}").json()["title"] == \
+        "Choir practice (moved)"
+    bookings.close()
+
+
+def test_failed_items_are_retried_after_a_confirm_step(site: Site) -> None:
+    session = site.logged_in()
+    page = session.get(site.url + "/dashboard/retry", timeout=30)
+    assert page.status_code == 200 and "pending or failed" in page.text
+    done = session.post(site.url + "/dashboard/retry",
+                        data={"csrf": form_token(page.text, "/dashboard/retry")},
+                        allow_redirects=False, timeout=30)
+    assert done.status_code == 303 and done.headers["Location"] == "/dashboard?done=retried"
+    shown = session.get(site.url + done.headers["Location"], timeout=30).text
+    assert "Pending and failed items were retried." in shown
