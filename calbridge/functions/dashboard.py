@@ -19,7 +19,13 @@ from urllib.parse import parse_qsl, urlencode
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.errors import BadRequest, CalbridgeError, PayloadTooLarge, ValidationFailed
+from calbridge.errors import (
+    AlreadyExists,
+    BadRequest,
+    CalbridgeError,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from calbridge.functions import status_page
 from calbridge.functions.callers import (
     CALLERS_ATTRIBUTE,
@@ -38,7 +44,7 @@ from calbridge.functions.operator_session import (
     form_token,
     log_in,
 )
-from calbridge.model import End
+from calbridge.model import End, HoldStatus
 from calbridge.services import dashboard, decisions, subscriptions
 from calbridge.services import sync as sync_service
 
@@ -253,6 +259,8 @@ def _hold_decision(view: Page, confirm: bool) -> func.HttpResponse:
             decisions.reject_hold(view.c, hold_id)
         return _done("hold-confirmed" if confirm else "hold-rejected")
     hold = view.c.storage.holds.get(hold_id)
+    if hold.status is not HoldStatus.HELD:
+        raise AlreadyExists(f"deletion hold {hold_id!r} was already {hold.status.value}")
     mapping = view.c.storage.mappings.get(hold.mapping_id)
     explanation = status_page.hold_explanation(hold, dashboard.mapping_label(mapping.a, mapping.b),
                                                dashboard.hold_titles(view.c, hold), confirm)

@@ -1,7 +1,8 @@
 """The status page in a real browser, on a bridge in trouble: a mapping whose calendars
 exist nowhere, and a mass deletion held after ten of twelve Outlook events were deleted,
 one of them a booking titled with HTML. The operator logs in with the key, sees both,
-confirms the hold through its confirm page, and the API shows it decided."""
+confirms the hold through its confirm page, renews the room's push subscription, and the
+API shows both done."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ BOOKED, KEPT = 12, ("Session 1", "Session 2")
 def test_an_operator_confirms_a_held_mass_deletion_in_the_browser(
         azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
         bookings: BookingApi, chromium: Browser, tmp_path: Path) -> None:
-    host, api = start_bridge(azurite, e2e_booking_system, graph, tmp_path)
+    host, api = start_bridge(azurite, e2e_booking_system, graph, tmp_path, push=True)
     try:
         booking_outage(e2e_booking_system)
         graph_outage(graph)
@@ -48,6 +49,9 @@ def test_an_operator_confirms_a_held_mass_deletion_in_the_browser(
                 assert graph.delete(f"/users/{ROOM}/events/{event['id']}").status_code == 204
         back = api("POST", "/bridges/sync/outlook/booking_system").json()["results"]
         assert back["held"] == BOOKED - len(KEPT), back
+        # Subscribed once the hold is there, so no notice of the deletions races the runs.
+        subscribed = api("POST", "/webhook/create", json={"calendar_id": ROOM})
+        assert subscribed.status_code == 201, subscribed.text
 
         context = chromium.new_context()
         page = context.new_page()
@@ -82,11 +86,20 @@ def test_an_operator_confirms_a_held_mass_deletion_in_the_browser(
         assert "were carried out" in page.locator(".notice").inner_text()
         assert page.locator(".attention", has_text="Held mass deletion").count() == 0
         assert page.evaluate("typeof window.__pwned") == "undefined"
+
+        subscription = page.locator("tr", has_text=ROOM).filter(has_text="min left")
+        assert "healthy" in subscription.inner_text()
+        subscription.locator("a", has_text="Renew").click()
+        page.wait_for_url("**/renew")
+        page.click("button:has-text('Renew now')")
+        page.wait_for_url(f"{host.url}/dashboard?done=subscription-renewed")
         context.close()
 
         assert api("GET", "/bridge/holds").json()["count"] == 0
         [decided] = api("GET", "/bridge/holds", params={"status": "all"}).json()["holds"]
         assert decided["status"] == "confirmed"
         assert len(bookings.list_all(resource_id="room_101", active="true")) == len(KEPT)
+        [renewed] = api("GET", "/webhook/subscriptions").json()["subscriptions"]
+        assert renewed["renewed_at"] is not None
     finally:
         host.stop()

@@ -179,6 +179,7 @@ def test_an_action_needs_its_form_token_and_changes_nothing_without(site: Site) 
     again = session.post(site.url + action, data={"csrf": token}, allow_redirects=False,
                          timeout=30)
     assert again.status_code == 409  # decided already
+    assert session.get(site.url + action, timeout=30).status_code == 409
 
 
 def test_bad_input_is_a_clear_error(site: Site) -> None:
