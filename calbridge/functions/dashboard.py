@@ -90,7 +90,7 @@ def security_headers(nonce: str) -> dict[str, str]:
     return {
         "Content-Security-Policy": (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+            "form-action 'self'; frame-ancestors 'none'; "
             "base-uri 'none'"),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
