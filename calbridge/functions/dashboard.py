@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import azure.functions as func
+from pydantic import ValidationError
 
 from calbridge.bootstrap import Container, container
 from calbridge.errors import (
@@ -34,7 +35,7 @@ from calbridge.functions.callers import (
     OPERATOR_ONLY,
     presented_key,
 )
-from calbridge.functions.http import error_response
+from calbridge.functions.http import as_trigger, error_response, validation_failed
 from calbridge.functions.operator_session import (
     OperatorSession,
     authenticate,
@@ -166,14 +167,13 @@ def page(handler: Callable[[Page], func.HttpResponse] | None = None, *,
                 log.warning("status page request failed", extra={
                     "route": req.url.split("?")[0], "code": exc.code})
             return _refusal(req, exc)
+        except ValidationError as exc:
+            return _refusal(req, validation_failed(exc))
         except Exception:
             log.exception("unhandled error", extra={"route": req.url.split("?")[0]})
             return _refusal(req, CalbridgeError("internal error; see the logs"))
 
-    # As `functions.http.api`: the worker reads the (req) signature, the rest is the
-    # handler's own, so its docstring describes the route.
-    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(wrapper, attribute, getattr(handler, attribute))
+    as_trigger(wrapper, handler)
     setattr(wrapper, CALLERS_ATTRIBUTE, OPERATOR_ONLY)
     setattr(wrapper, CHECKS_KEY_ATTRIBUTE, signed_in)
     return wrapper
