@@ -78,9 +78,9 @@ def _when(moment: datetime | date | str | None, now: datetime | None = None) -> 
     text = moment.strftime("%Y-%m-%d %H:%M UTC")
     if now is not None:
         minutes = int((now - moment).total_seconds() // 60)
-        ago = (f"{minutes} min ago" if 0 <= minutes < 120
-               else f"{minutes // 60} h ago" if minutes >= 0 else "ahead")
-        text += f" ({ago})"
+        span = abs(minutes)
+        amount = f"{span} min" if span < 120 else f"{span // 60} h"
+        text += f" ({amount} ago)" if minutes >= 0 else f" (in {amount})"
     return _e(text)
 
 

@@ -53,7 +53,7 @@ def test_an_operator_confirms_a_held_mass_deletion_in_the_browser(
         subscribed = api("POST", "/webhook/create", json={"calendar_id": ROOM})
         assert subscribed.status_code == 201, subscribed.text
 
-        context = chromium.new_context()
+        context = chromium.new_context(viewport={"width": 390, "height": 844})  # a phone
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.goto(f"{host.url}/dashboard")
