@@ -258,3 +258,28 @@ def test_failed_items_are_retried_after_a_confirm_step(site: Site) -> None:
     assert done.status_code == 303 and done.headers["Location"] == "/dashboard?done=retried"
     shown = session.get(site.url + done.headers["Location"], timeout=30).text
     assert "Pending and failed items were retried." in shown
+
+
+def test_a_local_host_without_a_key_leaves_the_page_open_as_its_other_routes(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, tmp_path: Path) -> None:
+    env = host_env(azurite, e2e_booking_system, CALBRIDGE_FUNCTION_KEY="",
+                   CALBRIDGE_BOOKING_SYSTEM_KEY=BOOKING_KEY,
+                   CALBRIDGE_TABLE_PREFIX="o" + uuid.uuid4().hex[:10])
+    host = HostProcess(env, tmp_path / "host.log").start()
+    try:
+        assert requests.get(host.url + "/bridges", timeout=30).status_code == 200
+        page = requests.get(host.url + "/dashboard", timeout=30)
+        assert page.status_code == 200 and "calbridge status" in page.text
+        assert "Set-Cookie" not in page.headers and "Log out" not in page.text
+        refused = requests.get(host.url + "/dashboard", timeout=30,
+                               headers={"x-functions-key": BOOKING_KEY})
+        assert refused.status_code == 403
+        # Forms still need the page's token: another site cannot post them.
+        assert requests.post(host.url + "/dashboard/retry", timeout=30).status_code == 403
+        token = form_token(requests.get(host.url + "/dashboard/retry", timeout=30).text,
+                           "/dashboard/retry")
+        done = requests.post(host.url + "/dashboard/retry", data={"csrf": token},
+                             allow_redirects=False, timeout=30)
+        assert done.status_code == 303
+    finally:
+        host.stop()
