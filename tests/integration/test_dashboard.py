@@ -67,6 +67,7 @@ def site(azurite: Azurite, e2e_booking_system: BookingSystemServer,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A host with an operator key and a booking system key, and two booking resources
     mapped, one end named with HTML."""
+    e2e_booking_system.reset()  # bookings other modules left would be synced here too
     env = host_env(azurite, e2e_booking_system, CALBRIDGE_BOOKING_SYSTEM_KEY=BOOKING_KEY,
                    CALBRIDGE_TABLE_PREFIX="d" + uuid.uuid4().hex[:10])
     host = HostProcess(env, Path(tmp_path_factory.mktemp("dashboard")) / "host.log").start()
