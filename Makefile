@@ -6,10 +6,13 @@ PIP := $(VENV)/bin/pip
 # The suite runs on every core (CI has two); a test module stays on one worker so its
 # servers start once.
 TEST_WORKERS ?= auto
+CHROMIUM := /usr/bin/chromium
+# apt-get needs root: CI runs as root, a developer's machine may need sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup test demo serve bench lint package clean
 
-setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed
+setup: $(VENV)/.installed node_modules/.installed .venv-infra/.installed $(CHROMIUM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv .venv-infra
 	.venv-infra/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
+
+# The status page's browser test drives Debian's Chromium through Playwright; nothing
+# downloads a browser build of its own. Present already: nothing to do.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends chromium)
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error

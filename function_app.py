@@ -6,6 +6,7 @@ import azure.functions as func
 
 from calbridge.functions import (
     bridges,
+    dashboard,
     decisions,
     guide,
     mappings,
@@ -20,5 +21,5 @@ configure_telemetry()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp, webhooks.bp,
-                  polling.bp, guide.bp):
+                  polling.bp, guide.bp, dashboard.bp):
     app.register_functions(blueprint)

@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.toy_bridge",
     "tests.fixtures.real_bridges",
     "tests.fixtures.caldav_servers",
+    "tests.fixtures.browser",
 ]

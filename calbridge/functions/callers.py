@@ -15,6 +15,9 @@ KEY_HEADER = "x-functions-key"
 KEY_PARAMETER = "code"
 # The attribute a route's handler carries naming the callers it serves.
 CALLERS_ATTRIBUTE = "calbridge_callers"
+# Carried (True) by the handler of a route anonymous to the host that checks the
+# operator's key itself: the status page, whose key comes back as a session cookie.
+CHECKS_KEY_ATTRIBUTE = "calbridge_checks_key"
 
 
 class Caller(StrEnum):
@@ -43,3 +46,8 @@ def caller_of(key: str, booking_system_key: str | None) -> Caller:
 def callers_of(handler: Callable[..., Any]) -> frozenset[Caller]:
     """The callers a route's handler serves (an operator only, unless it says more)."""
     return getattr(handler, CALLERS_ATTRIBUTE, OPERATOR_ONLY)
+
+
+def checks_key_itself(handler: Callable[..., Any]) -> bool:
+    """Whether an anonymous route's handler refuses callers without the operator's key."""
+    return bool(getattr(handler, CHECKS_KEY_ATTRIBUTE, False))

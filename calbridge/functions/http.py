@@ -176,9 +176,13 @@ def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse] | No
             log.exception("unhandled error", extra={"route": req.url.split("?")[0]})
             return error_response(CalbridgeError("internal error; see the logs"))
 
-    # Not functools.wraps: the Functions worker reads the signature, which must stay
-    # (req) -> HttpResponse, while the name and docs are the handler's.
-    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(wrapper, attribute, getattr(handler, attribute))
+    as_trigger(wrapper, handler)
     setattr(wrapper, CALLERS_ATTRIBUTE, callers)
     return wrapper
+
+
+def as_trigger(wrapper: Handler, handler: Callable[..., Any]) -> None:
+    """Give a route's wrapper its handler's name and docs. Not functools.wraps: the
+    Functions worker reads the signature, which must stay (req) -> HttpResponse."""
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(wrapper, attribute, getattr(handler, attribute))

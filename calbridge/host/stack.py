@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"""
 calbridge is running (Ctrl-C stops everything):
   Functions host      {stack.url}
+  status page         {stack.url}/dashboard   (open it in a browser)
   booking system      {stack.booking.base_url}   (open it in a browser)
   Graph emulator      {stack.graph.base_url}
   Google Calendar     {google["base_url"]}   (service account key {google["key_file"]})

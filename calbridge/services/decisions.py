@@ -6,13 +6,15 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from calbridge.bootstrap import Container
-from calbridge.errors import AlreadyExists, CalbridgeError
+from calbridge.errors import AlreadyExists, CalbridgeError, NotFound
 from calbridge.model import (
     DeletionHold,
     End,
+    EventLink,
     EventStatus,
     HoldStatus,
     OperationKind,
+    ResourceMapping,
     SyncStatus,
     utcnow,
 )
@@ -28,33 +30,45 @@ class ConflictResolution(BaseModel):
     winner: End
 
 
+def _conflict(engine: SyncEngine, mapping: ResourceMapping | None, link: EventLink) -> dict:
+    """A link in conflict with both ends' current versions (as each system has it now)."""
+    versions: dict[str, object] = {}
+    if mapping is not None:
+        ends = engine.ends(mapping)
+        for end in End:
+            event_id = link.event_id(end)
+            try:
+                event = (ends.bridges[end].get_event(ends.calendar(end), event_id)
+                         if event_id else None)
+            except CalbridgeError as exc:
+                versions[end.value] = {"error": exc.message}
+                continue
+            versions[end.value] = None if event is None else {
+                "system": ends.system(end), "id": event.id, "title": event.title,
+                "start": event.start, "end": event.end, "location": event.location,
+                "last_modified": event.last_modified}
+    return {"id": link.id, "resource_mapping_id": link.mapping_id,
+            "origin": link.origin.value, "title": link.title,
+            "fields": link.last_error, "detected_at": link.updated_at,
+            "versions": versions}
+
+
 def list_conflicts(container: Container) -> list[dict]:
     """Links changed at both ends under the `manual` policy, with both versions."""
     engine = SyncEngine.for_container(container)
     mappings = {m.id: m for m in container.storage.mappings.list()}
-    conflicts = []
-    for link in container.storage.links.list(status=SyncStatus.CONFLICT):
-        versions: dict[str, object] = {}
-        mapping = mappings.get(link.mapping_id)
-        if mapping is not None:
-            ends = engine.ends(mapping)
-            for end in End:
-                event_id = link.event_id(end)
-                try:
-                    event = (ends.bridges[end].get_event(ends.calendar(end), event_id)
-                             if event_id else None)
-                except CalbridgeError as exc:
-                    versions[end.value] = {"error": exc.message}
-                    continue
-                versions[end.value] = None if event is None else {
-                    "system": ends.system(end), "id": event.id, "title": event.title,
-                    "start": event.start, "end": event.end, "location": event.location,
-                    "last_modified": event.last_modified}
-        conflicts.append({"id": link.id, "resource_mapping_id": link.mapping_id,
-                          "origin": link.origin.value, "title": link.title,
-                          "fields": link.last_error, "detected_at": link.updated_at,
-                          "versions": versions})
-    return conflicts
+    return [_conflict(engine, mappings.get(link.mapping_id), link)
+            for link in container.storage.links.list(status=SyncStatus.CONFLICT)]
+
+
+def get_conflict(container: Container, link_id: str) -> dict:
+    """One open conflict with both versions; `NotFound` when the link is not in conflict."""
+    link = container.storage.links.find_by_id(link_id)
+    if link.status is not SyncStatus.CONFLICT:
+        raise NotFound(f"event link {link_id!r} is not in conflict "
+                       f"(status {link.status.value})")
+    mapping = container.storage.mappings.get(link.mapping_id)
+    return _conflict(SyncEngine.for_container(container), mapping, link)
 
 
 def resolved_conflicts(container: Container, limit: int = 200) -> list[dict]:

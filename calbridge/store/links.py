@@ -138,11 +138,22 @@ class LinkRepository:
         with storage_errors(f"event link {link.id!r}"):
             self.table.submit_transaction(operations)
 
-    def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
-        """Link counts by status, and by item type then status (series counted too)."""
+    def _tally_rows(self) -> list[dict[str, Any]]:
+        # Only the columns counting needs: a mapping's links can be many thousands.
         with storage_errors("event links"):
-            rows = list(self.table.query_entities(
+            return list(self.table.query_entities(
                 "kind eq @kind", parameters={"kind": "link"},
                 select=["PartitionKey", "status", "item_type", "series_id"]))
+
+    def counts(self) -> tuple[Counter[str], dict[str, Counter[str]]]:
+        """Link counts by status, and by item type then status (series counted too)."""
         return tally_links((row.get("status", "pending"), row.get("item_type", "event"),
-                            row.get("PartitionKey"), row.get("series_id")) for row in rows)
+                            row.get("PartitionKey"), row.get("series_id"))
+                           for row in self._tally_rows())
+
+    def counts_by_mapping(self) -> dict[str, Counter[str]]:
+        """Link counts by mapping id (the partition), then status."""
+        found: dict[str, Counter[str]] = {}
+        for row in self._tally_rows():
+            found.setdefault(row["PartitionKey"], Counter())[row.get("status", "pending")] += 1
+        return found

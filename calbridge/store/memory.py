@@ -49,7 +49,8 @@ class _Account:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.ready = False
-        self.queues: dict[str, list[bytes]] = {}
+        # Each queue's messages with when they were sent, oldest first.
+        self.queues: dict[str, list[tuple[datetime, bytes]]] = {}
         self._etags = itertools.count(1)
 
     def check(self, what: str) -> None:
@@ -248,6 +249,12 @@ class MemoryLinkStore(_Store):
         return tally_links((link.status.value, link.item_type, link.mapping_id,
                             link.series_id) for link in self.list())
 
+    def counts_by_mapping(self) -> dict[str, Counter[str]]:
+        found: dict[str, Counter[str]] = {}
+        for link in self.list():
+            found.setdefault(link.mapping_id, Counter())[link.status.value] += 1
+        return found
+
 
 class MemoryCursorStore(_Store):
     def __init__(self, account: _Account) -> None:
@@ -419,7 +426,7 @@ class MemoryQueue:
         self._account = account
         self.name = name
 
-    def _messages(self) -> list[bytes]:
+    def _messages(self) -> list[tuple[datetime, bytes]]:
         messages = self._account.queues.get(self.name)
         if messages is None:
             raise NotFound(f"queue {self.name} not found")
@@ -428,9 +435,10 @@ class MemoryQueue:
     def send(self, message: BaseModel, *, delay_seconds: int = 0) -> Sent:
         body = message_body(message)
         with self._account.lock:
-            self._messages().append(body)
-        # The body object itself identifies the message while it waits.
-        return Sent(id=str(id(body)), pop_receipt=uuid.uuid4().hex)
+            entry = (utcnow(), body)
+            self._messages().append(entry)
+        # The entry object itself identifies the message while it waits.
+        return Sent(id=str(id(entry)), pop_receipt=uuid.uuid4().hex)
 
     def send_all(self, messages: Sequence[BaseModel], *, delay_seconds: int = 0) -> list[Sent]:
         """Every message is tried; the first failure is raised after all of them."""
@@ -448,8 +456,8 @@ class MemoryQueue:
     def withdraw(self, sent: Sent) -> bool:
         with self._account.lock:
             messages = self._messages()
-            for index, body in enumerate(messages):
-                if str(id(body)) == sent.id:
+            for index, entry in enumerate(messages):
+                if str(id(entry)) == sent.id:
                     del messages[index]
                     return True
         return False
@@ -457,11 +465,16 @@ class MemoryQueue:
     def release(self, sent: Sent) -> bool:
         """Messages in memory are always visible."""
         with self._account.lock:
-            return any(str(id(body)) == sent.id for body in self._messages())
+            return any(str(id(entry)) == sent.id for entry in self._messages())
 
     def depth(self) -> int:
         with self._account.lock:
             return len(self._messages())
+
+    def oldest_waiting(self) -> datetime | None:
+        with self._account.lock:
+            messages = self._messages()
+            return messages[0][0] if messages else None
 
 
 class MemoryStorage:

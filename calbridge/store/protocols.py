@@ -101,6 +101,10 @@ class LinkStore(Protocol):
         """Links by status, and by item type then status (see `tally_links`)."""
         ...
 
+    def counts_by_mapping(self) -> dict[str, Counter[str]]:
+        """Links by mapping id, then status (the status page's row per mapping)."""
+        ...
+
 
 class CursorStore(Protocol):
     """Change-tracking cursors per mapping end (and the older ones per calendar)."""
@@ -204,6 +208,10 @@ class MessageQueue(Protocol):
         ...
 
     def depth(self) -> int:
+        ...
+
+    def oldest_waiting(self) -> datetime | None:
+        """When the message at the head of the queue was sent (None: nothing visible)."""
         ...
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
@@ -139,3 +140,10 @@ class WorkQueue:
     def depth(self) -> int:
         with storage_errors(f"queue {self.client.queue_name}"):
             return self.client.get_queue_properties().approximate_message_count
+
+    def oldest_waiting(self) -> datetime | None:
+        """When the first visible message was sent: a peek, which neither dequeues it
+        nor counts as a delivery."""
+        with storage_errors(f"queue {self.client.queue_name}"):
+            head = self.client.peek_messages(max_messages=1)
+        return head[0].inserted_on if head else None

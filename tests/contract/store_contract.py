@@ -37,6 +37,7 @@ from calbridge.model import (
     SyncStatus,
     SyncWork,
     new_id,
+    utcnow,
 )
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.protocols import Stores
@@ -330,6 +331,8 @@ class LinkContract(StoreContract):
         assert by_status == {"synced": 2, "error": 1, "conflict": 1}
         assert by_type == {"event": {"synced": 1, "conflict": 1},
                            "booking": {"synced": 1, "error": 1}}
+        assert storage.links.counts_by_mapping() == {M1: {"synced": 2, "error": 1},
+                                                     M2: {"conflict": 1}}
         assert len(storage.links.list(M1, status=SyncStatus.SYNCED)) == 2
         assert len(storage.links.list(M1)) == 3 and len(storage.links.list()) == 4
         assert [x.a.event_id for x in storage.links.list(status=SyncStatus.CONFLICT)] == ["x"]
@@ -524,11 +527,15 @@ class QueueContract(StoreContract):
         with pytest.raises(NotFound):
             queue.send(SyncWork(mapping_id=M1, source=End.A, source_id="1"))
         storage.create_queue(name)
+        assert queue.oldest_waiting() is None
+        before = utcnow() - timedelta(seconds=5)  # Azurite's clock and ours may differ a little
         queue.send(SyncWork(mapping_id=M1, source=End.A, source_id="1"))
         queue.send(SyncWork(mapping_id=M1, source=End.B, source_id="2"), delay_seconds=30)
         queue.send_all([SyncWork(mapping_id=M1, source=End.A, source_id=str(i))
                         for i in range(3)])
         assert queue.depth() == 5 and storage.queue(name).depth() == 5
+        oldest = queue.oldest_waiting()
+        assert oldest is not None and before <= oldest <= utcnow() + timedelta(seconds=5)
         assert storage.queue(name + "-poison").depth() == 0
 
     def test_a_sent_message_can_be_withdrawn_until_taken(self, storage: ContractStorage) -> None:

@@ -12,27 +12,16 @@ from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.host import Api
-from tests.fixtures.two_bridges import RESOURCE, ROOM, book, outlook_events, stamp
-
-# The usage guide's example mapping, as a user copies it.
-GUIDE_MAPPING = {
-    "booking_system_resource_id": "room_123", "calendar_system": "outlook",
-    "calendar_resource_id": "conference-room-a@company.com",
-    "calendar_resource_name": "Conference Room A", "active": True}
-
-
-def booking_outage(server: BookingSystemServer) -> None:
-    """The booking system answers its next resource listing with 503."""
-    BookingApi(server.base_url).request("POST", "/_admin/faults", json={
-        "status": 503, "times": 1, "path_regex": "^/api/resources$", "method": "GET"})
-
-
-def graph_outage(graph: GraphClient) -> None:
-    """Graph answers its next calendar look-up with 503."""
-    added = graph.admin("POST", "/faults", {"match": {"method": "GET",
-                                                     "path_regex": "/calendar$"},
-                                           "status": 503, "times": 1})
-    assert added.status_code == 201, added.text
+from tests.fixtures.two_bridges import (
+    GUIDE_MAPPING,
+    RESOURCE,
+    ROOM,
+    book,
+    booking_outage,
+    graph_outage,
+    outlook_events,
+    stamp,
+)
 
 
 @pytest.fixture
