@@ -119,6 +119,10 @@ class Settings(SettingsModel):
                                             ge=1, le=1440)
     inline_operations: int = Field(default=200, alias="CALBRIDGE_INLINE_OPERATIONS", ge=1)
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
+    # Azure ends an HTTP-triggered call after about 230 seconds: a sync request stops
+    # writing after this long and queues what is left.
+    sync_budget_seconds: int = Field(default=150, alias="CALBRIDGE_SYNC_BUDGET_SECONDS",
+                                     ge=0, le=220)
 
     # Real time: push subscriptions, their renewal, and the polling fallback.
     subscription_renewal_schedule: str = Field(default="0 */30 * * * *",

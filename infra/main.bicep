@@ -114,6 +114,11 @@ param calbridgeMassDeleteWindowMinutes int = 10
 @minValue(1)
 param calbridgeInlineOperations int = 200
 
+@description('CALBRIDGE_SYNC_BUDGET_SECONDS: seconds a sync request writes before it answers and queues the rest (Azure ends an HTTP call after about 230).')
+@minValue(0)
+@maxValue(220)
+param calbridgeSyncBudgetSeconds int = 150
+
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
 @maxValue(32)
@@ -417,6 +422,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeMassDeleteWindowMinutes: calbridgeMassDeleteWindowMinutes
     calbridgeInlineOperations: calbridgeInlineOperations
     calbridgeSyncWorkers: calbridgeSyncWorkers
+    calbridgeSyncBudgetSeconds: calbridgeSyncBudgetSeconds
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes

@@ -11,6 +11,7 @@ from calbridge.model import OperationKind, ResourceMapping
 from calbridge.services.guide import GuideReport
 from calbridge.services.polling import InitReport, PollReport
 from calbridge.services.sync import MappingFailure, RunReport
+from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 
 
@@ -37,6 +38,7 @@ def results_block(outcomes: list[Outcome],
     kinds = Counter(o.operation for o in done)
     failed = sum(o.status is OutcomeStatus.FAILED for o in outcomes)
     waiting = [o for o in outcomes if o.status is OutcomeStatus.WAITING]
+    queued = sum(o.status is OutcomeStatus.QUEUED for o in outcomes)
     return {
         "processed": sum(o.status not in (OutcomeStatus.SKIPPED, OutcomeStatus.WAITING)
                          for o in outcomes),
@@ -49,7 +51,11 @@ def results_block(outcomes: list[Outcome],
         # Waiting for an operator, or decided by the mapping's policy (its loser logged).
         "conflicts": sum(o.status is OutcomeStatus.CONFLICT or o.conflict is not None
                          for o in outcomes),
-        "queued": sum(o.status is OutcomeStatus.QUEUED for o in outcomes),
+        "queued": queued,
+        # Where queued work goes on after the answer: the queue's depth, and each
+        # operation logged as it completes.
+        "progress": {"queue": SYNC_WORK, "depth": "/bridge/automation-stats",
+                     "completed": "/bridge/completed"} if queued else None,
         "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
         "planned": sum(o.status is OutcomeStatus.PLANNED for o in outcomes),
         "waiting": len(waiting),

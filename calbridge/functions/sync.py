@@ -26,9 +26,12 @@ def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     report = sync.sync_bridges(c, req.route_params["source_bridge"],
                                req.route_params["target_bridge"],
                                request or sync.SyncRequest())
-    message = "Bridge sync planned (dry run)" if report.dry_run else "Bridge sync completed"
+    results = run_results(report)
+    message = ("Bridge sync planned (dry run)" if report.dry_run
+               else f"Bridge sync started: {results['queued']} operations continue through "
+                    "the sync-work queue" if results["queued"] else "Bridge sync completed")
     return ok(message=message, results={"mappings": report.mappings,
-                                         "dry_run": report.dry_run, **run_results(report)})
+                                         "dry_run": report.dry_run, **results})
 
 
 @bp.route(route="bridge/process-pending", methods=["POST"])

@@ -70,6 +70,7 @@ CURSOR_REFRESH = timedelta(hours=1)
 # window has moved on by this much, a fresh listing opens the current one, so events and
 # occurrences that came into the window (a series with no end) are read.
 WINDOW_ROLL = timedelta(days=1)
+OVER_BUDGET = "the request's time budget is spent: continues through the sync-work queue"
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,11 @@ class SyncEngine:
 
     def run(self, mapping: ResourceMapping, source: End, *, window: TimeWindow | None = None,
             full: bool = False, dry_run: bool = False,
-            only: Callable[[PlannedOperation], bool] | None = None) -> list[Outcome]:
+            only: Callable[[PlannedOperation], bool] | None = None,
+            deadline: float | None = None) -> list[Outcome]:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
-        complete listing), plan, and apply. A custom window never moves the cursor."""
+        complete listing), plan, and apply. A custom window never moves the cursor. Writes
+        not begun by `deadline` (a `time.monotonic()` value) go to the `sync-work` queue."""
         started = time.perf_counter()
         ends = self.ends(mapping)
         bridge, calendar = ends.bridges[source], ends.calendar(source)
@@ -247,7 +250,7 @@ class SyncEngine:
                 continue
             writes += op.writes
             inline.append(op)
-        outcomes += self._apply_all(ends, inline)
+        outcomes += self._apply_all(ends, inline, deadline)
         outcomes += [self._enqueue(ends, op) for op in queued]
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
@@ -266,14 +269,22 @@ class SyncEngine:
                       direction=f"{source.value}_to_{source.other.value}")
         return outcomes
 
-    def _apply_all(self, ends: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
+    def _apply_all(self, ends: Ends, plan: list[PlannedOperation],
+                   deadline: float | None = None) -> list[Outcome]:
         """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
-        own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
+        own link; adapters keep their own per-calendar limits). Outcomes keep plan order.
+        A write not begun by `deadline` is queued instead."""
+
+        def step(op: PlannedOperation) -> Outcome:
+            if deadline is not None and op.writes and time.monotonic() >= deadline:
+                return self._enqueue(ends, op, OVER_BUDGET)
+            return self.apply(ends, op)
+
         workers = min(self.options.workers, sum(op.writes for op in plan))
         if workers <= 1:
-            return [self.apply(ends, op) for op in plan]
+            return [step(op) for op in plan]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda op: self.apply(ends, op), plan))
+            return list(pool.map(step, plan))
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation]) -> bool:
@@ -699,11 +710,12 @@ class SyncEngine:
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, ends: Ends, op: PlannedOperation) -> Outcome:
+    def _enqueue(self, ends: Ends, op: PlannedOperation, why: str | None = None) -> Outcome:
         self.stores.work.send(SyncWork(
             mapping_id=ends.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
-        return self._outcome(ends, op, OutcomeStatus.QUEUED)
+        return self._outcome(ends, op, OutcomeStatus.QUEUED,
+                             reason=f"{op.reason} ({why})" if why else None)
 
     # ------------------------------------------------------------------ holds
 

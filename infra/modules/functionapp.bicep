@@ -121,6 +121,11 @@ param calbridgeMassDeleteWindowMinutes int
 @minValue(1)
 param calbridgeInlineOperations int
 
+@description('CALBRIDGE_SYNC_BUDGET_SECONDS: seconds a sync request writes before it answers and queues the rest (Azure ends an HTTP call after about 230).')
+@minValue(0)
+@maxValue(220)
+param calbridgeSyncBudgetSeconds int
+
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
 @maxValue(32)
@@ -320,6 +325,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_MASS_DELETE_WINDOW_MINUTES', value: string(calbridgeMassDeleteWindowMinutes) }
         { name: 'CALBRIDGE_INLINE_OPERATIONS', value: string(calbridgeInlineOperations) }
         { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
+        { name: 'CALBRIDGE_SYNC_BUDGET_SECONDS', value: string(calbridgeSyncBudgetSeconds) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }
