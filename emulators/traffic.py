@@ -30,6 +30,9 @@ class Fault:
     times: int | None
     code: str | None
     message: str | None
+    # Matching requests let through untouched before the fault applies (a failure on the
+    # third page of a listing: `after` 2).
+    after: int = 0
 
     def matches(self, method: str, paths: tuple[str, ...], scope_keys: set[str]) -> bool:
         """True when this fault applies to the request."""
@@ -79,6 +82,7 @@ class FaultInjector:
                 times=int(times) if times is not None else None,
                 code=spec.get("code"),
                 message=spec.get("message"),
+                after=max(int(spec.get("after") or 0), 0),
             )
             self._next_id += 1
             self._faults.append(fault)
@@ -97,6 +101,7 @@ class FaultInjector:
             "retry_after": fault.retry_after,
             "latency_ms": fault.latency_ms,
             "times": fault.times,
+            "after": fault.after,
             "code": fault.code,
         }
 
@@ -119,6 +124,9 @@ class FaultInjector:
         with self._lock:
             for fault in list(self._faults):
                 if not fault.matches(method, paths, scope_keys):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 if fault.status is not None and chosen is not None:
                     continue  # one status fault per request
