@@ -63,7 +63,8 @@ def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpR
 @api
 def sync_deletions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return ok(message="Bridge deletion sync completed",
-              results=deletion_results(sync.sync_deletions(c), c.bridges))
+              results=deletion_results(sync.sync_deletions(c, sync.request_deadline(c)),
+                                       c.bridges))
 
 
 @bp.route(route="bridges/process-deletion-queue", methods=["POST"])

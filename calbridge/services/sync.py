@@ -347,13 +347,15 @@ def _deletion_related(op: PlannedOperation) -> bool:
     return op.kind is OperationKind.DELETE or op.reenable
 
 
-def sync_deletions(container: Container) -> RunReport:
+def sync_deletions(container: Container, deadline: float | None = None) -> RunReport:
     """Complete listings of both ends of every mapping: deletions, cancellations and
-    re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
+    re-enables found there are applied (`POST /bridges/sync-deletions`, the timer); those
+    not begun by `deadline` are queued."""
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
                         lambda mapping, source: engine.run(mapping, source, full=True,
-                                                           only=_deletion_related))
+                                                           only=_deletion_related,
+                                                           deadline=deadline))
     return runs
 
 

@@ -291,5 +291,19 @@ def test_a_request_whose_time_budget_is_spent_continues_through_the_queue(
         for source, target in (("booking_system", "outlook"), ("outlook", "booking_system")):
             again = sync(bridge, source, target)
             assert (again["processed"], again["queued"], again["progress"]) == (0, 0, None)
+
+        # Polling and deletion detection are requests too.
+        book(bookings, "Class 5", hours=5)
+        polled = bridge("POST", "/bridges/poll-changes").json()["results"]
+        assert (polled["created"], polled["queued"]) == (0, 1)
+        drained(bridge)
+        [cancelled] = [b for b in bookings.list_all(resource_id=RESOURCE)
+                       if b["title"] == "Class 5"]
+        assert bookings.request("DELETE", f"/api/events/{cancelled['id']}").status_code == 200
+        swept = bridge("POST", "/bridges/sync-deletions").json()["results"]
+        assert (swept["processed_deletions"], swept["queued"]) == (0, 1)
+        assert swept["progress"]["queue"] == "sync-work"
+        drained(bridge)
+        assert len(outlook_events(graph)) == 5
     finally:
         host.stop()
