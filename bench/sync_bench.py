@@ -3,6 +3,11 @@ host, how many Graph requests it costs per event, and what quiet runs cost after
 
     make bench                       # 200 bookings
     .venv/bin/python bench/sync_bench.py --bookings 500
+    .venv/bin/python bench/sync_bench.py --direction outlook-to-booking --events 3000
+
+`--direction outlook-to-booking` fills the Outlook room with N events instead (titles,
+HTML bodies, attendees: what real meetings carry) and times the first sync into the
+booking system — a complete Outlook read — with the peak memory it took.
 
 Everything runs on 127.0.0.1 (Azurite, the Graph emulator, the example booking system
 and the local Functions host) and is stopped at the end. Figures are printed, not
@@ -18,6 +23,7 @@ import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,9 @@ class Bench:
         answer = self.api.request(method, self.stack.url + path, timeout=600, **kwargs)
         answer.raise_for_status()
         return answer.json()
+
+    def graph_token(self) -> str:
+        return self.stack.graph.service.identity.issue_token()  # type: ignore[union-attr]
 
     def graph_requests(self, reset: bool = False) -> dict[str, Any]:
         url = f"{self.stack.graph.base_url}/_admin/requests"  # type: ignore[union-attr]
@@ -75,16 +84,100 @@ def book_many(stack: LocalStack, count: int) -> float:
     return time.perf_counter() - began
 
 
+def fill_outlook(bench: Bench, room: str, count: int) -> float:
+    """`count` meetings in the Outlook room, written through Graph four at a time (the
+    mailbox's concurrency limit)."""
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    url = f"{bench.stack.graph.graph_url}/users/{room}/events"  # type: ignore[union-attr]
+    token = bench.graph_token()
+
+    def create(n: int) -> None:
+        at = start + timedelta(minutes=30 * n)
+        bench.graph.post(url, timeout=30, headers={"Authorization": f"Bearer {token}"}, json={
+            "subject": f"Meeting {n}",
+            "body": {"contentType": "html", "content": "<p>Agenda</p>" + "<li>item</li>" * 40},
+            "start": {"dateTime": at.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {"dateTime": (at + timedelta(minutes=25)).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "timeZone": "UTC"},
+            "location": {"displayName": "Room 101"},
+            "attendees": [{"emailAddress": {"address": f"person{k}@example.org",
+                                            "name": f"Person {k}"}, "type": "required"}
+                          for k in range(5)],
+        }).raise_for_status()
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(create, range(count)))
+    return time.perf_counter() - began
+
+
+def reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux: clear_refs 5); False where that is refused."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def outlook_to_booking(args: argparse.Namespace) -> int:
+    n = args.events
+    with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
+        stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
+                           workdir=Path(folder))
+        stack.start()
+        try:
+            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
+            bench = Bench(stack)
+            room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
+            bench.call("POST", "/mappings/resources", json={
+                "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+                "calendar_resource_id": room})
+            fill_seconds = fill_outlook(bench, room, n)
+            before = memory_mb("VmRSS")
+            reset = reset_peak()
+            seconds, results, graph_calls = bench.timed_sync("outlook", "booking_system")
+            peak = memory_mb("VmHWM")
+        finally:
+            stack.stop()
+    print(f"\ncalbridge sync benchmark: {n} Outlook events in one room → booking system "
+          f"(written through Graph in {fill_seconds:.1f} s)\n")
+    print(f"first sync: {seconds:.2f} s, {n / seconds if seconds else 0:.1f} events/s, "
+          f"created {results['created']}, queued {results['queued']}, "
+          f"errors {results['errors']}, {graph_calls} Graph calls")
+    print(f"memory of this process (host, emulators, client): {before:.0f} MiB before the "
+          f"sync, peak {peak:.0f} MiB during it (+{peak - before:.0f} MiB)"
+          + ("" if reset else "; the peak could not be reset, so it is the process's"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bookings", type=int, default=200)
+    parser.add_argument("--direction", choices=("booking-to-outlook", "outlook-to-booking"),
+                        default="booking-to-outlook")
+    parser.add_argument("--events", type=int, default=3000,
+                        help="Outlook events for --direction outlook-to-booking")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    size = args.events if args.direction == "outlook-to-booking" else args.bookings
+    # Every write inline and no time budget: the figures are of the sync itself.
     os.environ.update({"SYNC_SCHEDULE": "0 0 0 1 1 *", "DELETION_SYNC_SCHEDULE": "0 0 0 1 1 *",
                        "POLL_SCHEDULE": "0 0 0 1 1 *",
                        "SUBSCRIPTION_RENEWAL_SCHEDULE": "0 0 0 1 1 *",
-                       "CALBRIDGE_INLINE_OPERATIONS": str(max(args.bookings, 1) * 2)})
+                       "CALBRIDGE_INLINE_OPERATIONS": str(max(size, 1) * 2),
+                       "CALBRIDGE_SYNC_BUDGET_SECONDS": "220"})
+    if args.direction == "outlook-to-booking":
+        return outlook_to_booking(args)
     with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))

@@ -126,6 +126,10 @@ class Settings(SettingsModel):
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
     # Graph's 4 concurrent requests per mailbox, held across processes (Table Storage).
     shared_pacing: bool = Field(default=False, alias="CALBRIDGE_SHARED_PACING")
+    # Azure ends an HTTP-triggered call after about 230 seconds: a sync request stops
+    # writing after this long and queues what is left.
+    sync_budget_seconds: int = Field(default=150, alias="CALBRIDGE_SYNC_BUDGET_SECONDS",
+                                     ge=0, le=220)
 
     # Real time: push subscriptions, their renewal, and the polling fallback.
     subscription_renewal_schedule: str = Field(default="0 */30 * * * *",

@@ -33,6 +33,9 @@ class Fault:
     # The request is carried out, then the connection is closed without an answer: what a
     # client sees when a network drops the response of a request the server applied.
     drop_answer: bool = False
+    # Matching requests let through untouched before the fault applies (a failure on the
+    # third page of a listing: `after` 2).
+    after: int = 0
 
     def matches(self, method: str, paths: tuple[str, ...], scope_keys: set[str]) -> bool:
         """True when this fault applies to the request."""
@@ -91,6 +94,7 @@ class FaultInjector:
                 code=spec.get("code"),
                 message=spec.get("message"),
                 drop_answer=drop_answer,
+                after=max(int(spec.get("after") or 0), 0),
             )
             self._next_id += 1
             self._faults.append(fault)
@@ -109,6 +113,7 @@ class FaultInjector:
             "retry_after": fault.retry_after,
             "latency_ms": fault.latency_ms,
             "times": fault.times,
+            "after": fault.after,
             "code": fault.code,
             "drop_answer": fault.drop_answer,
         }
@@ -133,6 +138,9 @@ class FaultInjector:
         with self._lock:
             for fault in list(self._faults):
                 if not fault.matches(method, paths, scope_keys):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 decisive = fault.status is not None or fault.drop_answer
                 if decisive and chosen is not None:

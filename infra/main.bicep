@@ -118,6 +118,10 @@ param calbridgeInlineOperations int = 200
 @minValue(0)
 @maxValue(50)
 param calbridgeWebhookApplyNow int = 10
+@description('CALBRIDGE_SYNC_BUDGET_SECONDS: seconds a sync request writes before it answers and queues the rest (Azure ends an HTTP call after about 230).')
+@minValue(0)
+@maxValue(220)
+param calbridgeSyncBudgetSeconds int = 150
 
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
@@ -427,6 +431,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeWebhookApplyNow: calbridgeWebhookApplyNow
     calbridgeSyncWorkers: calbridgeSyncWorkers
     calbridgeSharedPacing: calbridgeSharedPacing
+    calbridgeSyncBudgetSeconds: calbridgeSyncBudgetSeconds
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes

@@ -10,7 +10,7 @@ empty calendar, nor an event that is gone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -106,6 +106,30 @@ class ChangeSet(BaseModel):
     deleted: list[str] = Field(default_factory=list)
     cursor: str | None = None
     complete: bool = False
+
+    @classmethod
+    def joined(cls, parts: Iterable[ChangeSet]) -> ChangeSet:
+        """The parts of one read (`CalendarBridge.change_parts`) as one change set: an
+        event named by several parts is as the last of them says, changed or deleted."""
+        parts = list(parts)
+        if len(parts) == 1:
+            return parts[0]
+        changed: dict[str, Event] = {}
+        deleted: dict[str, None] = {}
+        cursor, complete = None, False
+        for part in parts:
+            for event in part.changed:
+                key = event.id or f"#{len(changed)}"
+                deleted.pop(key, None)
+                changed.pop(key, None)  # keep the order of the last change
+                changed[key] = event
+            for gone in part.deleted:
+                changed.pop(gone, None)
+                deleted.pop(gone, None)
+                deleted[gone] = None
+            cursor, complete = part.cursor or cursor, complete or part.complete
+        return cls(changed=list(changed.values()), deleted=list(deleted), cursor=cursor,
+                   complete=complete)
 
 
 class BridgeHealth(BaseModel):
@@ -298,6 +322,14 @@ class CalendarBridge(ABC):
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
         """Changes since `cursor` (None: a complete listing plus a fresh cursor).
         Raises `SyncStateExpired` when the cursor is no longer valid."""
+
+    def change_parts(self, calendar_id: str, cursor: str | None,
+                     window: TimeWindow) -> Iterator[ChangeSet]:
+        """`changes` in parts, read as they are consumed, so a complete listing of a large
+        calendar is never held at once: only the last part carries the cursor and
+        `complete`; an event a later part names again is as that part says. Systems that
+        read a page at a time override it; the default is one part."""
+        yield self.changes(calendar_id, cursor, window)
 
     @abstractmethod
     def create(self, calendar_id: str, event: Event, idempotency_key: str) -> Event:

@@ -11,6 +11,7 @@ from calbridge.bootstrap import Container, container
 from calbridge.functions.http import api, ok, query_bool
 from calbridge.functions.results import init_results, poll_results
 from calbridge.services import polling
+from calbridge.services.sync import request_deadline
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -19,14 +20,16 @@ log = logging.getLogger(__name__)
 @bp.route(route="polling/initialize", methods=["POST"])
 @api
 def initialize_polling(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    report = polling.initialize(c, force=bool(query_bool(req, "force")))
+    report = polling.initialize(c, force=bool(query_bool(req, "force")),
+                                deadline=request_deadline(c))
     return ok(message="Polling initialized", results=init_results(report))
 
 
 @bp.route(route="bridges/poll-changes", methods=["POST"])
 @api
 def poll_bridge_changes(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return ok(message="Polling completed", results=poll_results(polling.poll_changes(c)))
+    return ok(message="Polling completed",
+              results=poll_results(polling.poll_changes(c, deadline=request_deadline(c))))
 
 
 @bp.route(route="polling/stats", methods=["GET"])

@@ -11,6 +11,7 @@ from calbridge.model import OperationKind, ResourceMapping
 from calbridge.services.guide import GuideReport
 from calbridge.services.polling import InitReport, PollReport
 from calbridge.services.sync import MappingFailure, RunReport
+from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 
 
@@ -27,6 +28,15 @@ def with_failures(outcomes: list[Outcome], failures: Iterable[MappingFailure]) -
     return [*outcomes, *(failure.outcome() for failure in failures)]
 
 
+def progress(queued: int) -> dict[str, str] | None:
+    """Where work queued by a request goes on after the answer: the queue, its depth, and
+    each operation logged as it completes."""
+    if not queued:
+        return None
+    return {"queue": SYNC_WORK, "depth": "/bridge/automation-stats",
+            "completed": "/bridge/completed"}
+
+
 def results_block(outcomes: list[Outcome],
                   failures: Iterable[MappingFailure] = ()) -> dict[str, Any]:
     """The guide's results block for a list of outcomes; each failed mapping counts as an
@@ -37,6 +47,7 @@ def results_block(outcomes: list[Outcome],
     kinds = Counter(o.operation for o in done)
     failed = sum(o.status is OutcomeStatus.FAILED for o in outcomes)
     waiting = [o for o in outcomes if o.status is OutcomeStatus.WAITING]
+    queued = sum(o.status is OutcomeStatus.QUEUED for o in outcomes)
     return {
         "processed": sum(o.status not in (OutcomeStatus.SKIPPED, OutcomeStatus.WAITING)
                          for o in outcomes),
@@ -49,7 +60,8 @@ def results_block(outcomes: list[Outcome],
         # Waiting for an operator, or decided by the mapping's policy (its loser logged).
         "conflicts": sum(o.status is OutcomeStatus.CONFLICT or o.conflict is not None
                          for o in outcomes),
-        "queued": sum(o.status is OutcomeStatus.QUEUED for o in outcomes),
+        "queued": queued,
+        "progress": progress(queued),
         "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
         "planned": sum(o.status is OutcomeStatus.PLANNED for o in outcomes),
         "waiting": len(waiting),
@@ -92,6 +104,7 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
     errors = sum(o.status is OutcomeStatus.FAILED for o in deletions) + len(failures)
     reenabled = [o for o in outcomes if o.operation is OperationKind.CREATE
                  and o.status is OutcomeStatus.COMPLETED]
+    queued = sum(o.status is OutcomeStatus.QUEUED for o in deletions)
     per_bridge = Counter(o.target_system for o in done)
     counts = {f"{name}_deletions": per_bridge[name] for name in bridges}
     counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
@@ -108,6 +121,8 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
         "pending_resets": len(reenabled),
         "errors": errors,
         "held": sum(o.status is OutcomeStatus.HELD for o in outcomes),
+        "queued": queued,
+        "progress": progress(queued),
         "detected_deletions": len(deletions),
         "processed_deletions": len(done),
         "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),

@@ -26,9 +26,12 @@ def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     report = sync.sync_bridges(c, req.route_params["source_bridge"],
                                req.route_params["target_bridge"],
                                request or sync.SyncRequest())
-    message = "Bridge sync planned (dry run)" if report.dry_run else "Bridge sync completed"
+    results = run_results(report)
+    message = ("Bridge sync planned (dry run)" if report.dry_run
+               else f"Bridge sync started: {results['queued']} operations continue through "
+                    "the sync-work queue" if results["queued"] else "Bridge sync completed")
     return ok(message=message, results={"mappings": report.mappings,
-                                         "dry_run": report.dry_run, **run_results(report)})
+                                         "dry_run": report.dry_run, **results})
 
 
 @bp.route(route="bridge/process-pending", methods=["POST"])
@@ -60,7 +63,8 @@ def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpR
 @api
 def sync_deletions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
     return ok(message="Bridge deletion sync completed",
-              results=deletion_results(sync.sync_deletions(c), c.bridges))
+              results=deletion_results(sync.sync_deletions(c, sync.request_deadline(c)),
+                                       c.bridges))
 
 
 @bp.route(route="bridges/process-deletion-queue", methods=["POST"])

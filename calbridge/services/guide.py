@@ -38,6 +38,8 @@ from calbridge.services.sync import (
     due_links,
     each_mapping,
     process_pending,
+    request_deadline,
+    within_budget,
 )
 from calbridge.store.queues import NOTIFICATIONS, QUEUES, poison_queue_name
 from calbridge.sync.engine import SyncEngine
@@ -102,8 +104,12 @@ def _each(container: Container, calendar_type: str, source: Role,
     return each_mapping(container, units, work)
 
 
-def _run_all(container: Container, calendar_type: str, source: Role) -> MappingRuns[Outcome]:
-    return _each(container, calendar_type, source, SyncEngine.for_container(container).run)
+def _run_all(container: Container, calendar_type: str, source: Role,
+             deadline: float) -> MappingRuns[Outcome]:
+    """A sync request's runs: writes not begun by `deadline` go to the `sync-work` queue."""
+    engine = SyncEngine.for_container(container)
+    return _each(container, calendar_type, source, lambda mapping, end: engine.run(
+        mapping, end, deadline=deadline))
 
 
 def _roles(container: Container) -> dict[str, BookingMapping]:
@@ -128,21 +134,26 @@ def _report(container: Container, runs: RunReport) -> GuideReport:
 def sync_to_calendar(container: Container, calendar_type: str) -> GuideReport:
     """`POST /sync/to-outlook`: bookings → the calendars of every booking mapping of this
     calendar type, then due retries."""
-    runs = _run_all(container, calendar_type, Role.BOOKING)
+    deadline = request_deadline(container)
+    runs = _run_all(container, calendar_type, Role.BOOKING, deadline)
     return _report(container, runs.with_results(
-        _retry(container, calendar_type, Role.BOOKING, runs.results)))
+        _retry(container, calendar_type, Role.BOOKING, runs.results, deadline)))
 
 
 def sync_from_calendar(container: Container, calendar_type: str) -> GuideReport:
     """`POST /sync/from-outlook`: calendars → booking system. New calendar events become
     bookings at once (no separate import stage)."""
-    return _report(container, _run_all(container, calendar_type, Role.CALENDAR))
+    return _report(container, _run_all(container, calendar_type, Role.CALENDAR,
+                                       request_deadline(container)))
 
 
 def _retry(container: Container, calendar_type: str, role: Role,
-           tried: list[Outcome]) -> list[Outcome]:
+           tried: list[Outcome], deadline: float) -> list[Outcome]:
     """An operator's re-run retries failed items of one direction at once, except those
-    the same request has just tried."""
+    the same request has just tried. A request whose time budget is spent leaves them to
+    the sync timer (they stay in `/bridge/pending`)."""
+    if not within_budget(deadline):
+        return []
     roles = {b.mapping.id: b for b in booking_mappings(container, calendar_type)}
     return process_pending(container, manual=True,
                            exclude=frozenset(o.link_id for o in tried if o.link_id),
@@ -306,9 +317,10 @@ def pending_imports(container: Container) -> list[dict[str, Any]]:
 def process_imports(container: Container, calendar_type: str) -> GuideReport:
     """`POST /booking/process-imports`: calendar → booking system again, then due retries
     of calendar-born items."""
-    runs = _run_all(container, calendar_type, Role.CALENDAR)
+    deadline = request_deadline(container)
+    runs = _run_all(container, calendar_type, Role.CALENDAR, deadline)
     return _report(container, runs.with_results(
-        _retry(container, calendar_type, Role.CALENDAR, runs.results)))
+        _retry(container, calendar_type, Role.CALENDAR, runs.results, deadline)))
 
 
 def processed_imports(container: Container) -> list[dict[str, Any]]:

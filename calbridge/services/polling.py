@@ -129,10 +129,10 @@ class InitReport:
 
 
 def poll_changes(container: Container, *, due_only: bool = False,
-                 now: datetime | None = None) -> PollReport:
+                 now: datetime | None = None, deadline: float | None = None) -> PollReport:
     """Read every mapped calendar's changes and sync them (`POST /bridges/poll-changes`;
     the poll timer passes `due_only`, skipping subscribed calendars between
-    reconciliations)."""
+    reconciliations). Writes not begun by `deadline` are queued."""
     moment = now or utcnow()
     engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     calendars = polled_calendars(container)
@@ -148,13 +148,14 @@ def poll_changes(container: Container, *, due_only: bool = False,
                 skipped += 1
                 continue
         due.append(calendar)
-    return PollReport(_poll(container, engine, due), due, skipped)
+    return PollReport(_poll(container, engine, due, deadline=deadline), due, skipped)
 
 
-def initialize(container: Container, *, force: bool = False) -> InitReport:
+def initialize(container: Container, *, force: bool = False,
+               deadline: float | None = None) -> InitReport:
     """Store a cursor for every mapped calendar that has none (`POST /polling/initialize`):
-    a complete listing through the engine, which also syncs what it finds. `force`
-    lists again even where a cursor exists."""
+    a complete listing through the engine, which also syncs what it finds (writes not
+    begun by `deadline` are queued). `force` lists again even where a cursor exists."""
     engine = SyncEngine.for_container(container)
     existing, todo = [], []
     for calendar in polled_calendars(container):
@@ -164,7 +165,7 @@ def initialize(container: Container, *, force: bool = False) -> InitReport:
             existing.append(calendar)
         else:
             todo.append(calendar)
-    runs = _poll(container, engine, todo, full=force)
+    runs = _poll(container, engine, todo, full=force, deadline=deadline)
     initialized = []
     for calendar in todo:
         after = container.storage.cursors.get(calendar.bridge, calendar.calendar_id,

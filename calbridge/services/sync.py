@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from time import monotonic
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -206,19 +207,31 @@ def _mappings(container: Container, resource_ids: list[str] | None = None
             and m.b.bridge in container.bridges]
 
 
+def request_deadline(container: Container) -> float:
+    """When a sync request stops writing and queues the rest (a `time.monotonic()` value):
+    `CALBRIDGE_SYNC_BUDGET_SECONDS` from now, well inside Azure's limit on an HTTP call."""
+    return monotonic() + container.settings.sync_budget_seconds
+
+
+def within_budget(deadline: float) -> bool:
+    return monotonic() < deadline
+
+
 def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
                  request: SyncRequest) -> RunReport:
     """`POST /bridges/sync/{source}/{target}`: every active mapping with an end on each, in
-    that direction (a mapping of two calendars of one bridge, both ways)."""
+    that direction (a mapping of two calendars of one bridge, both ways). Writes not begun
+    within the request's time budget continue through the `sync-work` queue."""
     container.bridge(source_bridge)
     container.bridge(target_bridge)
+    deadline = request_deadline(container)
     engine = SyncEngine.for_container(container)
     units = [(mapping, source) for mapping in _mappings(container, request.resource_ids)
              for source in End
              if (mapping.end(source).bridge, mapping.end(source.other).bridge)
              == (source_bridge, target_bridge) and mapping.allows(source)]
     runs = each_mapping(container, units, lambda mapping, source: engine.run(
-        mapping, source, window=request.window(), dry_run=request.dry_run))
+        mapping, source, window=request.window(), dry_run=request.dry_run, deadline=deadline))
     runs.dry_run = request.dry_run
     return runs
 
@@ -334,13 +347,15 @@ def _deletion_related(op: PlannedOperation) -> bool:
     return op.kind is OperationKind.DELETE or op.reenable
 
 
-def sync_deletions(container: Container) -> RunReport:
+def sync_deletions(container: Container, deadline: float | None = None) -> RunReport:
     """Complete listings of both ends of every mapping: deletions, cancellations and
-    re-enables found there are applied (`POST /bridges/sync-deletions`, the timer)."""
+    re-enables found there are applied (`POST /bridges/sync-deletions`, the timer); those
+    not begun by `deadline` are queued."""
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
                         lambda mapping, source: engine.run(mapping, source, full=True,
-                                                           only=_deletion_related))
+                                                           only=_deletion_related,
+                                                           deadline=deadline))
     return runs
 
 

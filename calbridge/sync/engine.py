@@ -4,9 +4,10 @@ converges on the next run (sync rule 3)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,6 +71,7 @@ CURSOR_REFRESH = timedelta(hours=1)
 # window has moved on by this much, a fresh listing opens the current one, so events and
 # occurrences that came into the window (a series with no end) are read.
 WINDOW_ROLL = timedelta(days=1)
+OVER_BUDGET = "the request's time budget is spent: continues through the sync-work queue"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,26 @@ class SyncOptions:
                    inline_operations=settings.inline_operations,
                    workers=settings.sync_workers,
                    horizon_days=settings.recurrence_horizon_days)
+
+
+@dataclass
+class Streamed:
+    """What the parts of a read before its last did (`SyncEngine._write_parts`)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    # The ids of the events they named: only their ids stay, for the complete listing's
+    # deletions.
+    listed: set[str] = field(default_factory=set)
+    deleted: list[str] = field(default_factory=list)
+    # Cancelled events: planned with the last part, so the deletion guard sees them all.
+    cancelled: list[Event] = field(default_factory=list)
+    # Events a later page named again (rare).
+    again: list[Event] = field(default_factory=list)
+    writes: int = 0
+
+    @property
+    def read(self) -> bool:
+        return bool(self.listed or self.deleted)
 
 
 @dataclass
@@ -209,9 +231,11 @@ class SyncEngine:
 
     def run(self, mapping: ResourceMapping, source: End, *, window: TimeWindow | None = None,
             full: bool = False, dry_run: bool = False,
-            only: Callable[[PlannedOperation], bool] | None = None) -> list[Outcome]:
+            only: Callable[[PlannedOperation], bool] | None = None,
+            deadline: float | None = None) -> list[Outcome]:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
-        complete listing), plan, and apply. A custom window never moves the cursor."""
+        complete listing), plan, and apply. A custom window never moves the cursor. Writes
+        not begun by `deadline` (a `time.monotonic()` value) go to the `sync-work` queue."""
         started = time.perf_counter()
         ends = self.ends(mapping)
         bridge, calendar = ends.bridges[source], ends.calendar(source)
@@ -223,35 +247,36 @@ class SyncEngine:
         if rolled:
             cursor = None
         read_at = self._last_read(known)
-        changes = self._changes(bridge, calendar, cursor, span)
+        parts = self._change_parts(bridge, calendar, cursor, span)
         links = self.stores.links.list(mapping.id)
-        early, plan, links = self._plan(ends, source, changes, links, span)
+        if self.keeps_series(ends):
+            # Series are paired over the whole listing at once.
+            changes, streamed = ChangeSet.joined(parts), Streamed()
+        else:
+            changes, streamed = self._write_parts(ends, source, parts, links, span,
+                                                  dry_run=dry_run, only=only, deadline=deadline)
+            if streamed.read and not dry_run:
+                links = self.stores.links.list(mapping.id)  # with the pairs made meanwhile
+        early, plan, links = self._plan(ends, source, changes, links, span,
+                                        listed=frozenset(streamed.listed))
         held = self._held_link_ids(mapping.id, source)
         plan = [op for op in plan if not (op.link and op.link.id in held
                                           and op.kind is OperationKind.DELETE)]
         if only is not None:
             plan = [op for op in plan if only(op)]
         if dry_run:
-            return [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
-                                  else OutcomeStatus.SKIPPED) for op in plan]
-        outcomes: list[Outcome] = early
+            return streamed.outcomes + [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
+                                                      else OutcomeStatus.SKIPPED) for op in plan]
+        outcomes: list[Outcome] = streamed.outcomes + early
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.options.mass_delete_share,
                          self.options.mass_delete_min):
             plan, held_outcomes = self._hold_deletions(ends, source, plan, baseline)
             outcomes += held_outcomes
-        inline, queued, writes = [], [], 0
-        for op in plan:
-            if op.writes and writes >= self.options.inline_operations:
-                queued.append(op)
-                continue
-            writes += op.writes
-            inline.append(op)
-        outcomes += self._apply_all(ends, inline)
-        outcomes += [self._enqueue(ends, op) for op in queued]
+        outcomes += self._apply_share(ends, plan, streamed, deadline)
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
-                stored, changes, plan)):
+                stored, changes, plan, streamed)):
             own = stored is not None and stored.mapping_id == mapping.id
             self.stores.cursors.save(Cursor(
                 bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
@@ -260,34 +285,101 @@ class SyncEngine:
                 else stored.window_end,
                 last_poll_at=self.clock(),
                 last_change_at=self.clock() if changes.changed or changes.deleted
-                else (stored.last_change_at if stored else None),
+                or streamed.read else (stored.last_change_at if stored else None),
                 etag=stored.etag if own and stored else None))
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
                       direction=f"{source.value}_to_{source.other.value}")
         return outcomes
 
-    def _apply_all(self, ends: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
+    def _apply_all(self, ends: Ends, plan: list[PlannedOperation],
+                   deadline: float | None = None) -> list[Outcome]:
         """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
-        own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
+        own link; adapters keep their own per-calendar limits). Outcomes keep plan order.
+        A write not begun by `deadline` is queued instead."""
+
+        def step(op: PlannedOperation) -> Outcome:
+            if deadline is not None and op.writes and time.monotonic() >= deadline:
+                return self._enqueue(ends, op, OVER_BUDGET)
+            return self.apply(ends, op)
+
         workers = min(self.options.workers, sum(op.writes for op in plan))
         if workers <= 1:
-            return [self.apply(ends, op) for op in plan]
+            return [step(op) for op in plan]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda op: self.apply(ends, op), plan))
+            return list(pool.map(step, plan))
+
+    def _apply_share(self, ends: Ends, plan: list[PlannedOperation], streamed: Streamed,
+                     deadline: float | None) -> list[Outcome]:
+        """Apply a run's writes up to `CALBRIDGE_INLINE_OPERATIONS` (counting those of its
+        earlier parts, `streamed`) and those begun by `deadline`; queue the rest."""
+        inline, queued = [], []
+        for op in plan:
+            if op.writes and streamed.writes >= self.options.inline_operations:
+                queued.append(op)
+                continue
+            streamed.writes += op.writes
+            inline.append(op)
+        return self._apply_all(ends, inline, deadline) + [self._enqueue(ends, op)
+                                                          for op in queued]
+
+    def _write_parts(self, ends: Ends, source: End, parts: Iterator[ChangeSet],
+                     links: list[EventLink], window: TimeWindow, *, dry_run: bool,
+                     only: Callable[[PlannedOperation], bool] | None,
+                     deadline: float | None) -> tuple[ChangeSet, Streamed]:
+        """Plan and write every part of a read as it arrives, keeping only the ids it
+        named, so a large listing is never held at once — up to the last part (the one with
+        the cursor), which is returned with what the others left to it: their cancellations
+        and deletions, which the deletion guard weighs together. A read of one part is
+        returned as it is."""
+        streamed = Streamed()
+        last = ChangeSet()
+        for part in parts:
+            if part.cursor or part.complete:
+                last = part  # only a read's last part carries its cursor
+                break
+            fresh: list[Event] = []
+            for event in part.changed:
+                if event.status is EventStatus.CANCELLED:
+                    streamed.cancelled.append(event)
+                elif event.id in streamed.listed:
+                    streamed.again.append(event)
+                else:
+                    fresh.append(event)
+            streamed.listed.update(e.id for e in fresh if e.id)
+            streamed.deleted += part.deleted
+            _, plan, _ = self._plan(ends, source, ChangeSet(changed=fresh), links, window)
+            if only is not None:
+                plan = [op for op in plan if only(op)]
+            if dry_run:
+                streamed.outcomes += [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
+                                                    else OutcomeStatus.SKIPPED) for op in plan]
+            else:
+                streamed.outcomes += self._apply_share(ends, plan, streamed, deadline)
+        if not dry_run:
+            # Read again by a later page: its later state, against its link as it now is.
+            streamed.outcomes += [self._sync_read(ends, source, event.id, event, None,
+                                                  guard=True)
+                                  for event in streamed.again if event.id]
+        if not (streamed.read or streamed.cancelled or streamed.again):
+            return last, streamed
+        return ChangeSet(changed=[*last.changed, *streamed.cancelled],
+                         deleted=[*last.deleted, *streamed.deleted], cursor=last.cursor,
+                         complete=last.complete), streamed
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
-                             plan: list[PlannedOperation]) -> bool:
+                             plan: list[PlannedOperation], streamed: Streamed) -> bool:
         """A quiet poll writes nothing: an unchanged calendar keeps its stored cursor
         (which yields the same empty answer) until it is `CURSOR_REFRESH` old."""
         if stored is None or not stored.cursor:
             return True
-        if changes.changed or changes.deleted or any(op.writes for op in plan):
+        if (changes.changed or changes.deleted or streamed.read
+                or any(op.writes for op in plan)):
             return True
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
 
     def _plan(self, ends: Ends, source: End, changes: ChangeSet, links: list[EventLink],
-              window: TimeWindow
+              window: TimeWindow, listed: frozenset[str] = frozenset()
               ) -> tuple[list[Outcome], list[PlannedOperation], list[EventLink]]:
         """What a source's changes mean for the other end: series kept as series first
         (their masters written, occurrences paired; deletions of whole series planned),
@@ -302,7 +394,7 @@ class SyncEngine:
             links = self.stores.links.list(ends.mapping.id)
         changes = self._occurrences(ends, source, changes, links, window)
         plan = planned + plan_changes(source, changes, links, window,
-                                      ends.system(source.other), self.systems)
+                                      ends.system(source.other), self.systems, listed)
         return early, plan, links
 
     def keeps_series(self, ends: Ends) -> bool:
@@ -355,13 +447,16 @@ class SyncEngine:
         now for a calendar never read with a cursor."""
         return stored.last_poll_at if stored and stored.last_poll_at else self.clock()
 
-    def _changes(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
-                 window: TimeWindow) -> ChangeSet:
+    def _change_parts(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
+                      window: TimeWindow) -> Iterator[ChangeSet]:
+        parts = bridge.change_parts(calendar, cursor, window)
         try:
-            return bridge.changes(calendar, cursor, window)
+            first = next(parts)
         except SyncStateExpired:
             log.info("cursor expired, listing again", extra={"bridge": bridge.name})
-            return bridge.changes(calendar, None, window)
+            parts = bridge.change_parts(calendar, None, window)
+            first = next(parts)
+        return itertools.chain([first], parts)
 
     def sync_event(self, mapping: ResourceMapping, source: End, source_id: str,
                    reason: str | None = None, *, guard: bool = True) -> Outcome:
@@ -699,11 +794,12 @@ class SyncEngine:
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, ends: Ends, op: PlannedOperation) -> Outcome:
+    def _enqueue(self, ends: Ends, op: PlannedOperation, why: str | None = None) -> Outcome:
         self.stores.work.send(SyncWork(
             mapping_id=ends.mapping.id, source=op.source, source_id=op.source_id,
             reason=op.reason))
-        return self._outcome(ends, op, OutcomeStatus.QUEUED)
+        return self._outcome(ends, op, OutcomeStatus.QUEUED,
+                             reason=f"{op.reason} ({why})" if why else None)
 
     # ------------------------------------------------------------------ holds
 

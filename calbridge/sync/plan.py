@@ -115,14 +115,15 @@ def plan_deletion(source: End, source_id: str, link: EventLink | None,
 
 def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
                  window: TimeWindow, other_system: str | None = None,
-                 systems: frozenset[str] = frozenset()) -> list[PlannedOperation]:
+                 systems: frozenset[str] = frozenset(),
+                 listed: frozenset[str] = frozenset()) -> list[PlannedOperation]:
     """A plan for a mapping's changes on one side. Deletions are inferred from a
     listing only when it was complete, and only for linked events inside its window.
     `other_system` is the bridge at the mapping's other end: a source event that names an
     event there as its origin is a copy of it, never a new event. An unlinked event whose
     origin is an event of another configured bridge (`systems`) is a copy another mapping
     made, and is not copied on (as a marker of another mapping says for systems that keep
-    markers)."""
+    markers). `listed` are ids an earlier part of the same complete listing named."""
     by_source_id = {sid: link for link in links if (sid := link.event_id(source))}
     by_target_id = {tid: link for link in links if (tid := link.event_id(source.other))}
     by_id = {link.id: link for link in links}
@@ -163,7 +164,7 @@ def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
             # A series' master is never listed (calendar views list its occurrences):
             # whether a series kept as a series, or one of its occurrences, is gone is
             # decided from the master itself (`calbridge.sync.series`).
-            if (source_id not in seen and overlaps(link, window)
+            if (source_id not in seen and source_id not in listed and overlaps(link, window)
                     and link.item_type != "series" and not link.series_link):
                 operation = plan_deletion(source, source_id, link,
                                           "no longer listed in {source}")

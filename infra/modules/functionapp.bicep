@@ -125,6 +125,10 @@ param calbridgeInlineOperations int
 @minValue(0)
 @maxValue(50)
 param calbridgeWebhookApplyNow int
+@description('CALBRIDGE_SYNC_BUDGET_SECONDS: seconds a sync request writes before it answers and queues the rest (Azure ends an HTTP call after about 230).')
+@minValue(0)
+@maxValue(220)
+param calbridgeSyncBudgetSeconds int
 
 @description('CALBRIDGE_SYNC_WORKERS: operations one sync run applies at the same time.')
 @minValue(1)
@@ -330,6 +334,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_WEBHOOK_APPLY_NOW', value: string(calbridgeWebhookApplyNow) }
         { name: 'CALBRIDGE_SYNC_WORKERS', value: string(calbridgeSyncWorkers) }
         { name: 'CALBRIDGE_SHARED_PACING', value: string(calbridgeSharedPacing) }
+        { name: 'CALBRIDGE_SYNC_BUDGET_SECONDS', value: string(calbridgeSyncBudgetSeconds) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }

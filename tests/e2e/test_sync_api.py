@@ -243,3 +243,67 @@ def test_large_runs_fan_out_through_the_queue_trigger(azurite: Azurite,
         assert bridge("GET", "/bridge/stats").json()["statistics"]["summary"]["synced"] == 6
     finally:
         host.stop()
+
+
+def drained(bridge: Api) -> None:
+    """Wait (bounded) until the host's queue trigger has taken every queued operation."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stats = bridge("GET", "/bridge/automation-stats").json()["statistics"]
+        if stats["queues"]["sync-work"] == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the sync-work queue was not drained")
+
+
+def test_a_request_whose_time_budget_is_spent_continues_through_the_queue(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+        bookings: BookingApi, tmp_path: Path) -> None:
+    # A budget of no time at all: every write of the request goes on in the queue trigger.
+    host, bridge = start_bridge(azurite, e2e_booking_system, graph, tmp_path,
+                                CALBRIDGE_SYNC_BUDGET_SECONDS="0")
+    try:
+        for n in range(5):
+            book(bookings, f"Class {n}", hours=n)
+        answer = bridge("POST", "/sync/to-outlook")
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["results"]
+        assert (results["created"], results["queued"], results["errors"]) == (0, 5, 0)
+        assert results["progress"] == {"queue": "sync-work", "depth": "/bridge/automation-stats",
+                                       "completed": "/bridge/completed"}
+        drained(bridge)
+        events = outlook_events(graph)
+        assert sorted(e["subject"] for e in events) == [f"Class {n}" for n in range(5)]
+
+        # The other direction through the generic route, and its answer says so too.
+        for event in events[:2]:
+            edited = graph.patch(f"/users/{ROOM}/events/{event['id']}",
+                                 json={"subject": event["subject"] + " (moved)"})
+            assert edited.status_code == 200, edited.text
+        answer = bridge("POST", "/bridges/sync/outlook/booking_system")
+        assert "continue through the sync-work queue" in answer.json()["message"]
+        assert answer.json()["results"]["queued"] == 2
+        drained(bridge)
+        titles = sorted(b["title"] for b in bookings.list_all(resource_id=RESOURCE))
+        assert titles == sorted([e["subject"] + " (moved)" for e in events[:2]]
+                                + [e["subject"] for e in events[2:]])
+        assert len(outlook_events(graph)) == 5
+        for source, target in (("booking_system", "outlook"), ("outlook", "booking_system")):
+            again = sync(bridge, source, target)
+            assert (again["processed"], again["queued"], again["progress"]) == (0, 0, None)
+
+        # Polling and deletion detection are requests too.
+        book(bookings, "Class 5", hours=5)
+        polled = bridge("POST", "/bridges/poll-changes").json()["results"]
+        assert (polled["created"], polled["queued"]) == (0, 1)
+        drained(bridge)
+        [cancelled] = [b for b in bookings.list_all(resource_id=RESOURCE)
+                       if b["title"] == "Class 5"]
+        assert bookings.request("DELETE", f"/api/events/{cancelled['id']}").status_code == 200
+        swept = bridge("POST", "/bridges/sync-deletions").json()["results"]
+        assert (swept["processed_deletions"], swept["queued"]) == (0, 1)
+        assert swept["progress"]["queue"] == "sync-work"
+        drained(bridge)
+        assert len(outlook_events(graph)) == 5
+    finally:
+        host.stop()

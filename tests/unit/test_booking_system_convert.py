@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from calbridge.bridges.booking_system.cursor import ChangeCursor
+from calbridge.bridges.booking_system.cursor import ChangeCursor, RecentBookings
 from calbridge.bridges.booking_system.payloads import (
     UNTITLED,
     BookingPayload,
     booking_fields,
     create_payload,
     event_from_payload,
+    format_stamp,
+    parse_instant,
     read_booking,
     update_payload,
 )
@@ -374,8 +377,18 @@ def test_cursor_round_trips_and_rejects_garbage() -> None:
             ChangeCursor.decode(garbage)
 
 
+def read_from(bookings: list[BookingPayload]) -> RecentBookings:
+    read = RecentBookings()
+    for each in bookings:
+        read.add(each)
+    return read
+
+
+LATER = datetime(2031, 1, 1, 1, 0, tzinfo=UTC)  # a read long after T1 and T2
+
+
 def test_cursor_skips_what_it_saw_at_the_same_instant_but_not_what_is_new() -> None:
-    cursor = ChangeCursor(since=T1).advance([stamped("1", T1), stamped("2", T1)])
+    cursor = read_from([stamped("1", T1), stamped("2", T1)]).next_cursor(LATER)
     assert cursor.since == T1 and set(cursor.seen) == {"1", "2"}
     # Another booking written in the same millisecond, and one of the seen ones again.
     assert cursor.is_new(stamped("3", T1))
@@ -383,15 +396,56 @@ def test_cursor_skips_what_it_saw_at_the_same_instant_but_not_what_is_new() -> N
     assert not cursor.is_new(stamped("2", T1))
 
 
-def test_cursor_moves_to_the_latest_change() -> None:
-    cursor = ChangeCursor(since=T1, seen={"1": "1"}).advance(
-        [stamped("1", T1), stamped("4", T2), stamped("5", T2)])
+def test_cursor_moves_to_the_latest_change_once_it_is_older_than_the_margin() -> None:
+    cursor = read_from([stamped("1", T1), stamped("4", T2), stamped("5", T2)]).next_cursor(LATER)
     assert cursor.since == T2 and cursor.seen == {"4": "1", "5": "1"}
-    assert ChangeCursor(since=T2, seen={"9": "1"}).advance([]) == ChangeCursor(
-        since=T2, seen={"9": "1"})
 
 
-def test_first_cursor_remembers_listed_bookings_changed_after_it() -> None:
+def test_cursor_reads_again_the_margin_before_the_read_began() -> None:
+    # A booking committed after this read with a change time up to five minutes before it
+    # began is read next time: the overlap is re-read, what was seen is skipped.
+    began = parse_instant(T2) + timedelta(minutes=2)
+    cursor = read_from([stamped("1", T1), stamped("4", T2)]).next_cursor(began)
+    assert cursor.since == format_stamp(began - timedelta(minutes=5))
+    assert cursor.seen == {"1": "1", "4": "1"}
+    late = stamped("7", "2030-12-31T23:59:00.000Z")
+    assert cursor.since <= str(late.updated_at) and cursor.is_new(late)
+    # Nothing read: the next read still starts at the margin before this one.
+    assert read_from([]).next_cursor(began).since == cursor.since
+
+
+def test_first_cursor_reads_again_the_margin_before_the_listing() -> None:
+    began = parse_instant(T1)
     listed = [stamped("1", "2030-12-31T23:00:00.000Z"), stamped("2", T2)]
-    cursor = ChangeCursor.starting_at(T1, listed)
-    assert cursor.since == T1 and cursor.seen == {"2": "1"}
+    cursor = ChangeCursor.opening(began, listed)
+    assert cursor.since == format_stamp(began - timedelta(minutes=5))
+    assert cursor.seen == {"2": "1"}
+
+
+def test_a_cursor_of_ten_thousand_bookings_stays_small() -> None:
+    # Ten thousand bookings of one resource: thousands written at a few instants (a bulk
+    # import), the rest spread over minutes, long ids and versions included.
+    start = parse_instant(T1)
+    bookings = [stamped(f"booking-{n:06d}", format_stamp(start + timedelta(
+        milliseconds=(n // 2500) if n < 7500 else (n - 7500) * 97)), version=n % 50 + 1)
+        for n in range(10_000)]
+    limit = 8 * 1024  # characters; Table Storage refuses a property over 32 K
+    for began in (start + timedelta(minutes=3), start + timedelta(minutes=10)):
+        first = ChangeCursor.opening(began, bookings)
+        later = read_from(bookings).next_cursor(began)
+        for cursor in (first, later):
+            assert len(cursor.encode()) < limit
+            assert ChangeCursor.decode(cursor.encode()) == cursor
+        # What it remembers it skips; everything else comes again (never lost).
+        assert sum(not later.is_new(b) for b in bookings) == len(later.seen) > 0
+
+
+def test_a_cursor_written_before_the_bound_is_read_and_upgraded() -> None:
+    seen = {f"{n}": "1" for n in range(3000)}
+    raw = json.dumps({"v": 1, "since": T1, "seen": seen}, separators=(",", ":"),
+                     sort_keys=True)
+    text = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    cursor = ChangeCursor.decode(text)
+    assert cursor.since == T1 and 0 < len(cursor.seen) < len(seen)
+    assert cursor.seen.items() <= seen.items()
+    assert len(cursor.encode()) < 8 * 1024

@@ -7,7 +7,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from datetime import time as day_start
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -26,14 +26,13 @@ from calbridge.bridges.base import (
     TimeWindow,
 )
 from calbridge.bridges.booking_system.auth import ApiKey, ClientCredentials, Credentials
-from calbridge.bridges.booking_system.cursor import ChangeCursor
+from calbridge.bridges.booking_system.cursor import ChangeCursor, RecentBookings
 from calbridge.bridges.booking_system.payloads import (
     SOURCE_SYSTEM,
     BookingPayload,
     create_payload,
     event_from_booking,
     format_instant,
-    format_stamp,
     known_zone,
     read_booking,
     update_payload,
@@ -62,9 +61,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 500
 # How often a create whose outcome was unknown (timeout, 5xx) is looked up and retried.
 CREATE_ATTEMPTS = 3
-# The first cursor starts this long before the booking system's clock said "now", so a
-# skewed clock or a slow commit cannot hide a change; re-read bookings are skipped by version.
-CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 HEALTH_TIMEOUT = 10.0
 
 
@@ -165,12 +161,17 @@ class BookingSystemBridge(CalendarBridge):
             return self._full_listing(calendar_id, window)
         position = ChangeCursor.decode(cursor)
         changed: list[Event] = []
-        scanned: list[BookingPayload] = []
-        for booking in self._pages({"resource_id": calendar_id, "since": position.since}):
-            scanned.append(booking)
-            if position.is_new(booking):
-                changed.append(event_from_booking(booking))
-        return ChangeSet(changed=changed, cursor=position.advance(scanned).encode())
+        read = RecentBookings()
+        started: datetime | None = None
+        for answered_at, page in self._page_lists({"resource_id": calendar_id,
+                                                   "since": position.since}):
+            started = started or answered_at
+            for booking in page:
+                read.add(booking)
+                if position.is_new(booking):
+                    changed.append(event_from_booking(booking))
+        assert started is not None  # the first page always answers
+        return ChangeSet(changed=changed, cursor=read.next_cursor(started).encode())
 
     def _full_listing(self, calendar_id: str, window: TimeWindow) -> ChangeSet:
         started = self._require_resource(calendar_id)
@@ -178,9 +179,8 @@ class BookingSystemBridge(CalendarBridge):
                   "ends_after": format_instant(window.start)}
         listed = list(self._pages(params))
         events = [event_from_booking(booking) for booking in listed]
-        since = format_stamp(started - CLOCK_SKEW_MARGIN)
         return ChangeSet(changed=[e for e in events if overlaps(e, window)],
-                         cursor=ChangeCursor.starting_at(since, listed).encode(),
+                         cursor=ChangeCursor.opening(started, listed).encode(),
                          complete=True)
 
     # ------------------------------------------------------------ writing
@@ -310,12 +310,19 @@ class BookingSystemBridge(CalendarBridge):
 
     def _pages(self, params: dict[str, str]) -> Iterator[BookingPayload]:
         """Every booking matching `params`, following `next_cursor`."""
+        for _, page in self._page_lists(params):
+            yield from page
+
+    def _page_lists(self, params: dict[str, str]
+                    ) -> Iterator[tuple[datetime, list[BookingPayload]]]:
+        """Each page of bookings matching `params`, with the booking system's clock when
+        it answered."""
         query = {**params, "limit": str(self.page_size)}
         seen_cursors: set[str] = set()
         while True:
-            body = self._json(self._call("GET", "/api/events", params=query))
-            for raw in _events_of(body):
-                yield read_booking(raw)
+            response = self._call("GET", "/api/events", params=query)
+            body = self._json(response)
+            yield _server_now(response), [read_booking(raw) for raw in _events_of(body)]
             next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
             if not next_cursor:
                 return

@@ -279,37 +279,42 @@ class OutlookBridge(CalendarBridge):
     # ------------------------------------------------------------ changes (delta)
 
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
+        return ChangeSet.joined(self.change_parts(calendar_id, cursor, window))
+
+    def change_parts(self, calendar_id: str, cursor: str | None,
+                     window: TimeWindow) -> Iterator[ChangeSet]:
+        """A delta round from the stored delta link, or a full round (no cursor, an expired
+        or foreign delta link) streamed one page at a time, so a complete read never holds
+        the whole calendar."""
         with self._mailbox(calendar_id):
-            return self._changes(calendar_id, cursor, window)
-
-    def _changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
-        if cursor is not None and not self.graph.owns(cursor):
-            # A delta link of another Graph endpoint (the setting changed since it was
-            # stored): never followed, a full round starts instead.
-            log.info("stored delta link is not of this Graph endpoint, full sync",
-                     extra={"bridge": self.name, "calendar": calendar_id})
-            cursor = None
-        if cursor is not None:
+            if cursor is not None and not self.graph.owns(cursor):
+                # A delta link of another Graph endpoint (the setting changed since it was
+                # stored): never followed, a full round starts instead.
+                log.info("stored delta link is not of this Graph endpoint, full sync",
+                         extra={"bridge": self.name, "calendar": calendar_id})
+                cursor = None
+            if cursor is not None:
+                try:
+                    # Changes since a delta link are few: read as one part.
+                    yield ChangeSet.joined(self._delta(calendar_id, cursor, complete=False))
+                    return
+                except _Resync:
+                    log.info("delta link expired, full sync", extra={
+                        "bridge": self.name, "calendar": calendar_id})
+            initial = with_query(
+                self.graph.url(f"/users/{path_segment(calendar_id)}/calendarView/delta"),
+                {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end)})
             try:
-                changed, deleted, link = self._delta(calendar_id, cursor)
-                return ChangeSet(changed=changed, deleted=deleted, cursor=link, complete=False)
+                yield from self._delta(calendar_id, initial, complete=True)
             except _Resync:
-                log.info("delta link expired, full sync", extra={"bridge": self.name,
-                                                                 "calendar": calendar_id})
-        initial = with_query(
-            self.graph.url(f"/users/{path_segment(calendar_id)}/calendarView/delta"),
-            {"startDateTime": iso_utc(window.start), "endDateTime": iso_utc(window.end)})
-        try:
-            changed, deleted, link = self._delta(calendar_id, initial)
-        except _Resync:
-            raise SyncStateExpired(f"{self.type_name}: a fresh delta round was refused") from None
-        return ChangeSet(changed=changed, deleted=deleted, cursor=link, complete=True)
+                raise SyncStateExpired(
+                    f"{self.type_name}: a fresh delta round was refused") from None
 
-    def _delta(self, mailbox: str, url: str) -> tuple[list[Event], list[str], str]:
-        """Run one delta round from `url` to its deltaLink; changed events are read again
-        in full (delta answers carry no extended properties, so no marker)."""
+    def _delta(self, mailbox: str, url: str, *, complete: bool) -> Iterator[ChangeSet]:
+        """Run one delta round from `url` to its deltaLink, a part per page; changed events
+        are read again in full (delta answers carry no extended properties, so no marker).
+        The last part carries the deltaLink."""
         headers = {"Prefer": f"{PREFER}, odata.maxpagesize={self.settings.page_size}"}
-        latest: dict[str, dict[str, Any] | None] = {}  # id → item, None when removed
         next_url: str | None = url
         delta_link: str | None = None
         while next_url:
@@ -321,17 +326,24 @@ class OutlookBridge(CalendarBridge):
             if status >= 400:
                 raise _error(response, f"{self.type_name}: GET calendarView/delta")
             page = json_body(response)
+            latest: dict[str, bool] = {}  # id → removed; the page's last word on each
             for item in page.get("value") or []:
                 if isinstance(item, dict) and item.get("id"):
                     event_id = str(item["id"])
                     latest.pop(event_id, None)  # keep the order of the last change
-                    latest[event_id] = None if "@removed" in item else item
+                    latest[event_id] = "@removed" in item
             next_url = page.get("@odata.nextLink")
             delta_link = page.get("@odata.deltaLink") or delta_link
+            yield self._read_again(mailbox, [i for i, gone in latest.items() if not gone],
+                                   [i for i, gone in latest.items() if gone])
         if not delta_link:
             raise UpstreamError(f"{self.type_name}: delta round ended without a deltaLink")
-        deleted = [event_id for event_id, item in latest.items() if item is None]
-        changed_ids = [event_id for event_id, item in latest.items() if item is not None]
+        yield ChangeSet(cursor=str(delta_link), complete=complete)
+
+    def _read_again(self, mailbox: str, changed_ids: list[str],
+                    deleted: list[str]) -> ChangeSet:
+        """The changed events of one delta page read in full (`$batch`); one gone again
+        since the delta answer is a deletion."""
         changed: list[Event] = []
         reads = [BatchRequest(method="GET", url=self._relative(with_query(
                     self._events_url(mailbox, event_id), {"$expand": marker_expand()})),
@@ -344,7 +356,7 @@ class OutlookBridge(CalendarBridge):
                 deleted.append(event_id)  # gone again since the delta answer
             else:
                 raise part_error(answer, f"{self.type_name}: GET event (after delta)")
-        return changed, deleted, str(delta_link)
+        return ChangeSet(changed=changed, deleted=deleted)
 
     # ------------------------------------------------------------ writing
 
