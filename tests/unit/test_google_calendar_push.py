@@ -64,7 +64,7 @@ def test_a_change_with_the_channel_token_is_queued_as_a_calendar_read(
     receipt = webhooks.receive(container, "google_calendar", notification("exists"), b"")
     assert (receipt.accepted, receipt.ignored) == (1, 0)
     assert queued(container) == 1
-    [message] = container.storage.queue(NOTIFICATIONS)._messages()
+    [(_, message)] = container.storage.queue(NOTIFICATIONS)._messages()
     [notice] = webhooks.read_message(message)
     assert (notice.calendar_id, notice.event_id, notice.subscription_id) == (
         CALENDAR, None, "chan-1")
@@ -105,6 +105,6 @@ def test_among_several_notices_only_those_naming_their_channels_resource_are_que
     crossed = webhooks.receive(container, "google_calendar",
                                notification("exists", channel="chan-1", resource="res-2"), b"")
     assert (right.accepted, crossed.accepted, crossed.ignored) == (1, 0, 1)
-    [message] = container.storage.queue(NOTIFICATIONS)._messages()
+    [(_, message)] = container.storage.queue(NOTIFICATIONS)._messages()
     [notice] = webhooks.read_message(message)
     assert (notice.subscription_id, notice.calendar_id) == ("chan-2", "room-b@example.org")
