@@ -81,11 +81,7 @@ def timed(title: str, hours: int = 0, **extra: Any) -> Event:
 def put_raw(server: CalDavServer, calendar: str, name: str, body: str,
             headers: dict[str, str] | None = None) -> requests.Response:
     """What another CalDAV client does: PUT a resource of its own."""
-    return server.session().put(
-        server.url.rstrip("/") + calendar + name,
-        data=body.replace("\r\n", "\n").replace("\n", "\r\n").encode(),
-        headers={"Content-Type": "text/calendar; charset=utf-8", **(headers or {})},
-        timeout=15)
+    return server.put(calendar, name, body, headers)
 
 
 def get_raw(server: CalDavServer, calendar: str, name: str) -> ICalendar:

@@ -1,6 +1,7 @@
 """CalDAV as an equal end: a booking resource or an Outlook room kept in step with a
 calendar on a real Radicale or Xandikos server — the engine in this process over the
-example booking system and the Graph emulator, storage on Azurite."""
+example booking system and the Graph emulator, storage on Azurite — and CalDAV calendars
+polled on their own timer (CALDAV_POLL_SCHEDULE)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,23 @@ from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.caldav import CalDavBridge
 from calbridge.host.azurite import Azurite
 from calbridge.model import End, EventKind, EventStatus, ResourceMapping, StoredEnd
+from calbridge.services import polling
+from calbridge.store.clients import table_service
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.caldav_servers import CalDavServer
+from tests.fixtures.caldav_servers import CalDavServer, count_requests
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
+
+
+CALDAV_TIMER, CALDAV_EVERY = "CALDAV_POLL_SCHEDULE", "30 */2 * * * *"
 
 
 @pytest.fixture
 def world(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
           caldav_server: CalDavServer) -> Iterator[Bridged]:
     settings = {k: v for k, v in caldav_server.env().items() if k.startswith("CALDAV_")}
+    settings[CALDAV_TIMER] = CALDAV_EVERY
     built = assemble(azurite, e2e_booking_system, graph,
                      bridges="booking_system,outlook,caldav", **settings)
     yield built
@@ -50,6 +57,95 @@ def live(bridge: CalDavBridge, calendar: str) -> list[Any]:
     window = TimeWindow(start=soon(-24 * 5), end=soon(24 * 60))
     return [e for e in bridge.list_events(calendar, window)
             if e.status is not EventStatus.CANCELLED]
+
+
+RAW_EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp//Other Client//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20300101T000000Z
+DTSTART:{start}
+DTEND:{end}
+SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def raw_event(uid: str, title: str, start: datetime, end: datetime) -> str:
+    """A timed event as another client writes it (UTC times)."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    return RAW_EVENT.format(uid=uid, title=title, start=start.strftime(stamp),
+                            end=end.strftime(stamp))
+
+
+def table_rows(world: Bridged) -> dict[tuple[str, str, str], str]:
+    """Every row of the test's tables on Azurite with its etag: any write changes this."""
+    service = table_service(world.container.settings)
+    prefix = world.container.settings.table_prefix
+    rows = {}
+    for table in service.list_tables():
+        if not table.name.startswith(prefix):
+            continue
+        for entity in service.get_table_client(table.name).list_entities():
+            rows[(table.name, entity["PartitionKey"], entity["RowKey"])] = \
+                entity.metadata["etag"]
+    return rows
+
+
+def test_a_quiet_poll_of_a_caldav_calendar_is_one_report_and_no_table_write(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    made = caldav_server.put(calendar, "rehearsal.ics", raw_event(
+        "rehearsal-1", "Rehearsal", soon(), soon(1)))
+    assert made.status_code == 201
+    caldav = world.container.bridges["caldav"]
+    assert isinstance(caldav, CalDavBridge)
+    # The CalDAV timer lists the calendar and books the event; the shared timer reads the
+    # booking end (its copy comes back as an echo); the CalDAV timer once more.
+    first = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+    assert [(c.bridge, c.mapping.id) for c in first.polled] == [("caldav", pair.id)]
+    assert [b["title"] for b in world.live_bookings()] == ["Rehearsal"]
+    polling.poll_changes(world.container, due_only=True)
+    polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+
+    sent = count_requests(caldav)
+    before = table_rows(world)
+    quiet = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+
+    assert [c.calendar_id for c in quiet.polled] == [calendar]
+    assert sent.sent == [("REPORT", calendar)]
+    assert table_rows(world) == before
+    assert [b["title"] for b in world.live_bookings()] == ["Rehearsal"]
+
+
+def test_caldav_calendars_are_polled_by_their_own_timer_only(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    caldav = world.container.bridges["caldav"]
+    assert isinstance(caldav, CalDavBridge)
+    sent = count_requests(caldav)
+
+    own = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+    assert [(c.mapping.id, c.end) for c in own.polled] == [(pair.id, End.B)]
+    assert sent.sent and {path for _, path in sent.sent} == {calendar}
+
+    sent.sent.clear()
+    shared = polling.poll_changes(world.container, due_only=True)
+    assert sent.sent == []
+    assert ("caldav", calendar) not in {(c.bridge, c.calendar_id) for c in shared.polled}
+    assert (pair.id, End.A) in {(c.mapping.id, c.end) for c in shared.polled}
+    # An operator's poll (POST /bridges/poll-changes) still reads every calendar.
+    every = polling.poll_changes(world.container)
+    assert {(c.mapping.id, c.end) for c in every.polled} >= {(pair.id, End.A), (pair.id, End.B)}
+
+    stats = polling.stats(world.container)
+    schedules = {(r["bridge"], r["calendar_id"]): r["poll_schedule"] for r in stats["calendars"]}
+    assert schedules[("caldav", calendar)] == CALDAV_EVERY
+    assert schedules[("booking_system", RESOURCE)] == world.container.settings.poll_schedule
 
 
 def test_bookings_and_caldav_events_follow_each_other(world: Bridged,

@@ -42,7 +42,7 @@ from calbridge.bridges.caldav.convert import (
 from calbridge.bridges.caldav.settings import CalDavSettings
 from calbridge.bridges.http import HttpClient
 from calbridge.bridges.registry import register
-from calbridge.config import Settings
+from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
@@ -79,6 +79,10 @@ class CalDavBridge(CalendarBridge):
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=False, recurrence=True, batch=False, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
+    # No push: a timer of its own reads these calendars (one sync-collection REPORT each
+    # when nothing changed), as often as the server's operator is happy to be asked.
+    poll_schedule: ClassVar[DeclaredSetting | None] = DeclaredSetting(
+        name="CALDAV_POLL_SCHEDULE", default="0 */1 * * * *")
 
     def __init__(self, name: str, settings: CalDavSettings, http: HttpClient,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
