@@ -23,7 +23,6 @@ from tests.fixtures.graph import GraphClient
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
-
 CALDAV_TIMER, CALDAV_EVERY = "CALDAV_POLL_SCHEDULE", "30 */2 * * * *"
 
 
