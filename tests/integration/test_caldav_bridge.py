@@ -426,15 +426,6 @@ END:VEVENT
 END:VCALENDAR
 """
 
-def raw_line(server: CalDavServer, calendar: str, name: str, prefix: str) -> str:
-    """The stored resource's content line starting with `prefix` (DTSTART, DTSTART;…)."""
-    response = server.session().get(server.url.rstrip("/") + calendar + name, timeout=15)
-    response.raise_for_status()
-    lines = response.content.decode().replace("\r\n ", "").splitlines()
-    [line] = [each for each in lines if each.startswith(prefix)]
-    return line
-
-
 def test_a_calendar_with_x_wr_timezone_repeats_on_its_zones_wall_clock(
         bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
     name = "google-weekly.ics"
@@ -447,9 +438,9 @@ def test_a_calendar_with_x_wr_timezone_repeats_on_its_zones_wall_clock(
     first = found[0]
     bridge.update(caldav_calendar, first.series_id or "", first.model_copy(update={
         "title": "Weekly planning (new room)"}), fields=frozenset({EventField.TITLE}))
-    assert raw_line(caldav_server, caldav_calendar, name, "DTSTART") \
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") \
         == "DTSTART:20310324T080000Z"
-    assert raw_line(caldav_server, caldav_calendar, name, "X-WR-TIMEZONE") \
+    assert caldav_server.stored_line(caldav_calendar, name, "X-WR-TIMEZONE") \
         == "X-WR-TIMEZONE:Europe/Oslo"
 
 
@@ -466,7 +457,7 @@ def test_floating_times_are_read_on_the_calendars_clock_and_stay_floating(
     # A change of title leaves the times as they were written.
     bridge.update(caldav_calendar, name, read.model_copy(update={"title": "Dentist (Dr Berg)"}),
                   etag=read.etag, fields=frozenset({EventField.TITLE}))
-    assert raw_line(caldav_server, caldav_calendar, name, "DTSTART") == "DTSTART:20310324T090000"
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") == "DTSTART:20310324T090000"
     # A moved time is written floating too, on the same clock.
     current = bridge.get_event(caldav_calendar, name)
     assert current is not None
@@ -474,7 +465,7 @@ def test_floating_times_are_read_on_the_calendars_clock_and_stay_floating(
                                        "end": current.end + timedelta(hours=2)})
     after = bridge.update(caldav_calendar, name, moved, etag=current.etag,
                           fields=frozenset({EventField.WHEN}))
-    assert raw_line(caldav_server, caldav_calendar, name, "DTSTART") == "DTSTART:20310324T110000"
-    assert raw_line(caldav_server, caldav_calendar, name, "DTEND") == "DTEND:20310324T120000"
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") == "DTSTART:20310324T110000"
+    assert caldav_server.stored_line(caldav_calendar, name, "DTEND") == "DTEND:20310324T120000"
     assert after.start == datetime(2031, 3, 24, 11, 0, tzinfo=wall)
 

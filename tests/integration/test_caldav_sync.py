@@ -6,8 +6,9 @@ polled on their own timer (CALDAV_POLL_SCHEDULE)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -145,6 +146,31 @@ def test_caldav_calendars_are_polled_by_their_own_timer_only(
     schedules = {(r["bridge"], r["calendar_id"]): r["poll_schedule"] for r in stats["calendars"]}
     assert schedules[("caldav", calendar)] == CALDAV_EVERY
     assert schedules[("booking_system", RESOURCE)] == world.container.settings.poll_schedule
+
+
+def test_a_floating_caldav_event_is_booked_on_the_calendars_clock_and_stays_floating(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    day = soon().date()
+    wall = f"{day:%Y%m%d}T090000"
+    # As a desktop client writes it in a calendar whose zone is Oslo: 09:00 there.
+    floating = RAW_EVENT.replace("BEGIN:VEVENT", "X-WR-TIMEZONE:Europe/Oslo\nBEGIN:VEVENT")
+    made = caldav_server.put(calendar, "yoga.ics", floating.format(
+        uid="yoga-1", title="Yoga", start=wall, end=f"{day:%Y%m%d}T100000"))
+    assert made.status_code == 201
+    rounds(world, pair)
+    [booking] = world.live_bookings()
+    oslo_nine = datetime.combine(day, time(9), tzinfo=ZoneInfo("Europe/Oslo"))
+    assert datetime.fromisoformat(booking["start_time"].replace("Z", "+00:00")) == oslo_nine
+    # Retitled in the booking system: the title reaches CalDAV, the times stay floating.
+    edited = world.bookings.request("PUT", f"/api/events/{booking['id']}",
+                                    json={"title": "Yoga (hall B)"})
+    assert edited.status_code == 200, edited.text
+    rounds(world, pair)
+    assert caldav_server.stored_line(calendar, "yoga.ics", "SUMMARY") == "SUMMARY:Yoga (hall B)"
+    assert caldav_server.stored_line(calendar, "yoga.ics", "DTSTART") == f"DTSTART:{wall}"
+    assert not [o for o in rounds(world, pair) if o.written]
 
 
 def test_bookings_and_caldav_events_follow_each_other(world: Bridged,
