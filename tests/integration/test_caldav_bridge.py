@@ -236,6 +236,24 @@ def test_a_create_is_one_put_and_an_edit_one_read_and_one_put(
     assert again is not None and (again.title, again.etag) == ("Board (room 2)", edited.etag)
 
 
+def test_a_series_just_read_or_written_gives_its_occurrences_without_a_request(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    # The engine asks for a series' occurrences right after the read or the write that
+    # gave it the series: the answer is already here.
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    master = bridge.get_event(caldav_calendar, "theirs.ics")
+    assert master is not None and master.kind is EventKind.SERIES
+    sent = count_requests(bridge)
+    listed = bridge.instances(caldav_calendar, "theirs.ics", WINDOW)
+    assert [e.start.astimezone(OSLO).day for e in listed] == [24, 25, 27, 28]
+    assert sent.sent == []
+    copy = bridge.create(caldav_calendar, master.model_copy(update={
+        "id": None, "marker": new_id()}), idempotency_key=new_id())
+    copied = bridge.instances(caldav_calendar, copy.id or "", WINDOW)
+    assert [e.start.astimezone(OSLO).day for e in copied] == [24, 25, 27, 28]
+    assert sent.methods() == ["PUT"]
+
+
 def test_a_delete_names_the_version_it_removes_and_keeps_one_changed_since(
         bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
     created = bridge.create(caldav_calendar, timed("Retro"), idempotency_key=new_id())

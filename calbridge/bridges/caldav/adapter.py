@@ -72,6 +72,11 @@ _TOKEN_REFUSED = (400, 403, 409, 412)
 _MULTIGET_BATCH = 100
 # Resources remembered as last read or written (etag and body), most recent first out last.
 _KNOWN_RESOURCES = 4096
+# How long a resource read or written is taken as current for reading it again: long
+# enough for the run that read a calendar's changes to plan them (a series' occurrences
+# are asked for right after the listing or write that gave them), short enough that no
+# later run plans on it.
+_FRESH_SECONDS = 30.0
 
 
 @register
@@ -97,7 +102,7 @@ class CalDavBridge(CalendarBridge):
         # Each resource as calbridge last read or wrote it: an update guarded by that etag
         # needs no GET first (a stale one fails its If-Match all the same), and a DELETE
         # names the version it removes.
-        self._known: OrderedDict[tuple[str, str], tuple[str, bytes]] = OrderedDict()
+        self._known: OrderedDict[tuple[str, str], tuple[str, bytes, float]] = OrderedDict()
         self._known_lock = threading.Lock()
 
     @classmethod
@@ -155,7 +160,7 @@ class CalDavBridge(CalendarBridge):
             if etag is None:
                 self._known.pop(key, None)
                 return
-            self._known[key] = (etag, data)
+            self._known[key] = (etag, data, time.monotonic())
             self._known.move_to_end(key)
             while len(self._known) > _KNOWN_RESOURCES:
                 self._known.popitem(last=False)
@@ -164,14 +169,23 @@ class CalDavBridge(CalendarBridge):
         with self._known_lock:
             self._known.pop((self._collection(calendar_id), resource_id), None)
 
-    def _known_version(self, calendar_id: str, resource_id: str) -> tuple[str, bytes] | None:
+    def _known_version(self, calendar_id: str, resource_id: str
+                       ) -> tuple[str, bytes, float] | None:
         with self._known_lock:
             return self._known.get((self._collection(calendar_id), resource_id))
 
     def _recall(self, calendar_id: str, resource_id: str, etag: str) -> Resource | None:
-        """The resource as last seen, when that version is the one with `etag`."""
+        """The resource as last seen, when that version is the one with `etag` (a write
+        over it carries that etag in If-Match, so its age does not matter)."""
         known = self._known_version(calendar_id, resource_id)
         if known is None or known[0] != etag:
+            return None
+        return parse_resource(resource_id, known[0], known[1])
+
+    def _recent(self, calendar_id: str, resource_id: str) -> Resource | None:
+        """The resource as read or written within the last `_FRESH_SECONDS`, if it was."""
+        known = self._known_version(calendar_id, resource_id)
+        if known is None or time.monotonic() - known[2] > _FRESH_SECONDS:
             return None
         return parse_resource(resource_id, known[0], known[1])
 
@@ -268,8 +282,11 @@ class CalDavBridge(CalendarBridge):
         return None if resource is None else _event_in(resource, rid, calendar_id)
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
-        """The series' occurrences and exceptions in the window, cancelled ones left out."""
-        resource = self._read(calendar_id, split_id(series_id)[0])
+        """The series' occurrences and exceptions in the window, cancelled ones left out
+        (from the resource as just listed or written, when it was)."""
+        resource_id = split_id(series_id)[0]
+        resource = (self._recent(calendar_id, resource_id) if valid_resource_id(resource_id)
+                    else None) or self._read(calendar_id, resource_id)
         if resource is None or not resource.recurring:
             return []
         return occurrences(resource, calendar_id, window, cancelled=False)
