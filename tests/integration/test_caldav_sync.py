@@ -173,6 +173,33 @@ def test_a_floating_caldav_event_is_booked_on_the_calendars_clock_and_stays_floa
     assert not [o for o in rounds(world, pair) if o.written]
 
 
+def test_an_invalid_sync_token_means_one_complete_listing_without_duplicates(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    for name, hours in (("stays", 0), ("goes", 2)):
+        made = caldav_server.put(calendar, f"{name}.ics", raw_event(
+            f"{name}-1", name.capitalize(), soon(hours), soon(hours + 1)))
+        assert made.status_code == 201
+    rounds(world, pair)
+    assert [b["title"] for b in world.live_bookings()] == ["Stays", "Goes"]
+    # The server forgets the token (a restore, a cleanup): calbridge's cursor is refused.
+    cursors = world.container.storage.cursors
+    stored = cursors.for_end("caldav", calendar, pair.id)
+    assert stored is not None and stored.cursor and stored.cursor.startswith("sync:")
+    cursors.save(stored.model_copy(update={"cursor": "sync:" + stored.cursor[5:] + "-gone"}))
+    gone = caldav_server.session().delete(
+        caldav_server.url.rstrip("/") + calendar + "goes.ics", timeout=15)
+    assert gone.status_code in (200, 204)
+
+    rounds(world, pair)
+    # One complete listing: the deletion found by its absence, nothing booked twice.
+    assert [b["title"] for b in world.live_bookings()] == ["Stays"]
+    fresh = cursors.for_end("caldav", calendar, pair.id)
+    assert fresh is not None and fresh.cursor != stored.cursor
+    assert not [o for o in rounds(world, pair) if o.written]
+
+
 def test_bookings_and_caldav_events_follow_each_other(world: Bridged,
                                                       caldav_server: CalDavServer) -> None:
     calendar = caldav_server.new_calendar()
