@@ -70,7 +70,7 @@ SYNC, CTAG = "sync:", "ctag:"
 # the same `DAV:error` body.
 _TOKEN_REFUSED = (400, 403, 409, 412)
 _MULTIGET_BATCH = 100
-# Resources remembered as last read or written (etag and body), most recent first out last.
+# Resources remembered as last read or written (etag and body); the least recently used go.
 _KNOWN_RESOURCES = 4096
 # How long a resource read or written is taken as current for reading it again: long
 # enough for the run that read a calendar's changes to plan them (a series' occurrences
