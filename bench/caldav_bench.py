@@ -5,6 +5,7 @@ edits — with the wall time, the CalDAV requests and the peak memory of each.
     make bench                                    # 5,000 events
     .venv/bin/python bench/caldav_bench.py --events 500
     .venv/bin/python bench/caldav_bench.py --profile calbridge-first.prof
+    .venv/bin/python bench/caldav_bench.py --profile first.prof --workers 1  # one thread
 
 The source calendars are written straight into Radicale's storage folder (one .ics per
 resource, as Radicale keeps them): a tenth are weekly series with an EXDATE and a
@@ -338,7 +339,7 @@ def measured(server: Radicale, tool: str, phase: str,
 
 def calbridge_runs(server: Radicale, azurite: Azurite, source: str, target: str,
                    edit: Callable[[], None], events: int,
-                   profile: Path | None) -> list[Row]:
+                   profile: Path | None, workers: int | None = None) -> list[Row]:
     """calbridge in this process: bridges `src` and `dst` on the server's home, one
     mapping source → target, the engine run as the sync timer runs it."""
     home = server.url + USER + "/"
@@ -347,6 +348,8 @@ def calbridge_runs(server: Radicale, azurite: Azurite, source: str, target: str,
            "CALBRIDGE_TABLE_PREFIX": "bench" + new_id()[:8],
            # Every write of the first sync done in the run, none left to the queue.
            "CALBRIDGE_INLINE_OPERATIONS": str(max(events, 1) * 4)}
+    if workers is not None:
+        env["CALBRIDGE_SYNC_WORKERS"] = str(workers)
     for name in ("SRC", "DST"):
         env |= {f"{name}__CALDAV_URL": home, f"{name}__CALDAV_USERNAME": USER,
                 f"{name}__CALDAV_PASSWORD": server.password}
@@ -487,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--profile", type=Path, default=None,
                         help="write cProfile stats of calbridge's first sync to this file")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="CALBRIDGE_SYNC_WORKERS for calbridge (default: the app's); "
+                             "1 puts every write on the profiled thread")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     executable = vdirsyncer_executable()  # before anything starts: it may install
@@ -505,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             edits = edited_uids(args.events, args.edits)
             rows = calbridge_runs(
                 server, azurite, calendars["cb-source"], calendars["cb-target"],
-                lambda: server.edit(calendars["cb-source"], edits), args.events, args.profile)
+                lambda: server.edit(calendars["cb-source"], edits), args.events, args.profile,
+                args.workers)
             rows += vdirsyncer_runs(
                 server, folder, calendars["vds-source"], calendars["vds-target"],
                 lambda: server.edit(calendars["vds-source"], edits))

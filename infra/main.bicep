@@ -137,6 +137,9 @@ param subscriptionRenewalSchedule string = '0 */30 * * * *'
 @description('POLL_SCHEDULE: NCRONTAB schedule of the polling fallback (calendars without a healthy subscription every time, the others for reconciliation).')
 param pollSchedule string = '0 */1 * * * *'
 
+@description('CALDAV_POLL_SCHEDULE: NCRONTAB schedule of the timer that polls CalDAV calendars (CalDAV has no push; a calendar that did not change costs one REPORT).')
+param caldavPollSchedule string = '0 */1 * * * *'
+
 @description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions (Outlook events allow at most 10080 minutes).')
 @minValue(45)
 @maxValue(10070)
@@ -434,6 +437,7 @@ module functionApp 'modules/functionapp.bicep' = {
     calbridgeSyncBudgetSeconds: calbridgeSyncBudgetSeconds
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
+    caldavPollSchedule: caldavPollSchedule
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes
     calbridgeReconcileMinutes: calbridgeReconcileMinutes
     webhookBaseUrl: webhookBaseUrl

@@ -255,6 +255,10 @@ class CalendarBridge(ABC):
     # How its push notifications work (the default: none calbridge subscribes to, and
     # `parse_notification`, where implemented, authenticates each request itself).
     push: ClassVar[PushSemantics] = PushSemantics()
+    # A poll timer of its own (a setting holding its NCRONTAB schedule, with the default):
+    # its calendars are polled on that schedule instead of `POLL_SCHEDULE`'s. None: the
+    # shared poll timer reads them.
+    poll_schedule: ClassVar[DeclaredSetting | None] = None
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -263,8 +267,10 @@ class CalendarBridge(ABC):
     def declared_settings(cls) -> list[DeclaredSetting]:
         """The settings this adapter reads. An instance named other than its type
         (`outlook_eu=outlook`) reads each as `OUTLOOK_EU__<SETTING>` first; log redaction
-        masks the secret ones in either form, and the deployment keeps them in Key Vault."""
-        return declared(cls.settings_model) if cls.settings_model is not None else []
+        masks the secret ones in either form, and the deployment keeps them in Key Vault.
+        The poll schedule is the type's own: one timer polls every instance of it."""
+        found = declared(cls.settings_model) if cls.settings_model is not None else []
+        return found + ([cls.poll_schedule] if cls.poll_schedule is not None else [])
 
     @classmethod
     @abstractmethod

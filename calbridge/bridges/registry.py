@@ -6,7 +6,7 @@ services, log redaction and the deployment checks need no change for a new one."
 from __future__ import annotations
 
 from calbridge.bridges.base import CalendarBridge
-from calbridge.config import Settings, declared
+from calbridge.config import DeclaredSetting, Settings, declared
 from calbridge.errors import ConfigurationError
 
 ADAPTERS: dict[str, type[CalendarBridge]] = {}
@@ -47,6 +47,20 @@ def secret_settings() -> frozenset[str]:
     for adapter in adapter_types().values():
         settings += adapter.declared_settings()
     return frozenset(setting.name for setting in settings if setting.secret)
+
+
+def setting_defaults() -> dict[str, str]:
+    """The defaults of the settings adapters declare, by name (the local host fills
+    `%NAME%` binding expressions from these, as from the shared settings' defaults)."""
+    return {setting.name: str(setting.default) for adapter in adapter_types().values()
+            for setting in adapter.declared_settings()
+            if isinstance(setting.default, (str, int, float)) and setting.default != ""}
+
+
+def own_poll_schedules() -> dict[str, DeclaredSetting]:
+    """The adapters polled on a timer of their own, by type name, with its setting."""
+    return {name: adapter.poll_schedule for name, adapter in adapter_types().items()
+            if adapter.poll_schedule is not None}
 
 
 def configured_bridges(settings: Settings) -> dict[str, CalendarBridge]:

@@ -8,6 +8,7 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
+from calbridge.bridges.registry import own_poll_schedules
 from calbridge.functions.http import api, ok, query_bool
 from calbridge.functions.results import init_results, poll_results
 from calbridge.services import polling
@@ -38,8 +39,27 @@ def show_polling_stats(req: func.HttpRequest, c: Container) -> func.HttpResponse
     return ok(statistics=polling.stats(c))
 
 
+def _scheduled_poll(schedule_setting: str | None) -> None:
+    results = poll_results(polling.poll_changes(container(), due_only=True,
+                                                schedule_setting=schedule_setting))
+    log.info("scheduled poll", extra={"schedule": schedule_setting or "POLL_SCHEDULE",
+                                      "polled": results["calendars_polled"],
+                                      "processed": results["processed"]})
+
+
 @bp.timer_trigger(schedule="%POLL_SCHEDULE%", arg_name="timer")
 def poll_on_schedule(timer: func.TimerRequest) -> None:
-    results = poll_results(polling.poll_changes(container(), due_only=True))
-    log.info("scheduled poll", extra={"polled": results["calendars_polled"],
-                                      "processed": results["processed"]})
+    _scheduled_poll(None)
+
+
+def _own_poll_timer(type_name: str, setting: str) -> None:
+    """A timer for the calendars of an adapter that declares a poll schedule of its own."""
+
+    @bp.function_name(f"poll_{type_name}_on_schedule")
+    @bp.timer_trigger(schedule=f"%{setting}%", arg_name="timer")
+    def poll_on_own_schedule(timer: func.TimerRequest) -> None:
+        _scheduled_poll(setting)
+
+
+for _type_name, _setting in own_poll_schedules().items():
+    _own_poll_timer(_type_name, _setting.name)

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calbridge.bridges import registry
 from calbridge.config import STORAGE_SETTING, Settings, setting_defaults
 from calbridge.host.app import load_app, load_host_config, resolve_setting_expression
 from calbridge.host.server import FunctionsHttpServer, ServerLimits
@@ -48,7 +49,8 @@ class LocalHost:
         if self.run_timers:
             for timer in app.timers:
                 schedule = resolve_setting_expression(
-                    timer.schedule, {**setting_defaults(), **os.environ})
+                    timer.schedule,
+                    {**setting_defaults(), **registry.setting_defaults(), **os.environ})
                 self.timers.append(TimerRunner(timer, schedule, self._stop))
         if self.run_queues and app.queues:
             for queue in app.queues:

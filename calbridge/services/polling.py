@@ -2,7 +2,10 @@
 links, the booking system's change cursor) and synced by the engine.
 
 Calendars with a healthy push subscription are polled only for reconciliation (every
-`CALBRIDGE_RECONCILE_MINUTES`); the others on every poll. A poll of an unchanged
+`CALBRIDGE_RECONCILE_MINUTES`); the others on every poll. A calendar whose bridge
+declares a poll schedule of its own (`CalendarBridge.poll_schedule`: CalDAV, which has
+no push) is read by that timer only, never by the shared `POLL_SCHEDULE` one; each end of
+a mapping is read on its own bridge's schedule. A poll of an unchanged
 calendar reads its cursor and asks for changes once (one Graph delta call); the engine
 writes the cursor only when it moved or work was done (Graph's delta link moves every
 round, the booking system's cursor only with a change). When each calendar was last
@@ -52,6 +55,19 @@ class PolledCalendar:
     @property
     def calendar_id(self) -> str:
         return self.mapping.end(self.end).calendar_id
+
+    def schedule_setting(self, container: Container) -> str | None:
+        """The setting holding the schedule of the timer that polls this calendar: its
+        bridge's own, or None for the shared poll timer."""
+        declared = type(container.bridges[self.bridge]).poll_schedule
+        return declared.name if declared is not None else None
+
+    def schedule(self, container: Container) -> str:
+        """The NCRONTAB schedule this calendar is polled on."""
+        declared = type(container.bridges[self.bridge]).poll_schedule
+        if declared is None:
+            return container.settings.poll_schedule
+        return container.settings.env.get(declared.name) or str(declared.default)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -129,13 +145,18 @@ class InitReport:
 
 
 def poll_changes(container: Container, *, due_only: bool = False,
-                 now: datetime | None = None, deadline: float | None = None) -> PollReport:
-    """Read every mapped calendar's changes and sync them (`POST /bridges/poll-changes`;
-    the poll timer passes `due_only`, skipping subscribed calendars between
-    reconciliations). Writes not begun by `deadline` are queued."""
+                 now: datetime | None = None, deadline: float | None = None,
+                 schedule_setting: str | None = None) -> PollReport:
+    """Read every mapped calendar's changes and sync them (`POST /bridges/poll-changes`).
+    The poll timers pass `due_only`, skipping subscribed calendars between
+    reconciliations, and read only the calendars polled on their schedule
+    (`schedule_setting`: a bridge's own timer; None: the shared one). Writes not begun
+    by `deadline` are queued."""
     moment = now or utcnow()
     engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     calendars = polled_calendars(container)
+    if due_only:
+        calendars = [c for c in calendars if c.schedule_setting(container) == schedule_setting]
     subscribed = _healthy_subscriptions(container, moment) if due_only else set()
     cursors = cursor_index(container) if due_only else {}
     every = timedelta(minutes=container.settings.reconcile_minutes)
@@ -180,7 +201,6 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
     cursors = cursor_index(container)
     subscribed = _healthy_subscriptions(container, moment)
     every = timedelta(minutes=container.settings.reconcile_minutes)
-    schedule = _schedule(container.settings.poll_schedule)
     rows, seen = [], set()
     for calendar in polled_calendars(container):
         if calendar.key in seen:
@@ -197,7 +217,8 @@ def stats(container: Container, *, now: datetime | None = None) -> dict[str, Any
             "last_poll": last, "last_change": stored.last_change_at if stored else None,
             "has_healthy_subscription": push,
             "mode": "webhook + reconciliation" if push else "polling",
-            "next_poll_due": _next_tick(schedule, earliest),
+            "poll_schedule": calendar.schedule(container),
+            "next_poll_due": _next_tick(_schedule(calendar.schedule(container)), earliest),
         })
     return {
         "calendars": rows, "total": len(rows),
@@ -216,7 +237,7 @@ def _schedule(expression: str) -> Schedule | None:
 
 
 def _next_tick(schedule: Schedule | None, earliest: datetime) -> datetime | None:
-    """The first run of the poll timer at or after `earliest`."""
+    """The first run of a poll timer at or after `earliest`."""
     if schedule is None:
         return None
     return schedule.next_after(earliest - timedelta(seconds=1))

@@ -144,6 +144,9 @@ param subscriptionRenewalSchedule string
 @description('POLL_SCHEDULE: NCRONTAB schedule of the polling fallback.')
 param pollSchedule string
 
+@description('CALDAV_POLL_SCHEDULE: NCRONTAB schedule of the timer that polls CalDAV calendars.')
+param caldavPollSchedule string
+
 @description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions.')
 @minValue(45)
 @maxValue(10070)
@@ -337,6 +340,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_SYNC_BUDGET_SECONDS', value: string(calbridgeSyncBudgetSeconds) }
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
+        { name: 'CALDAV_POLL_SCHEDULE', value: caldavPollSchedule }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }
         { name: 'CALBRIDGE_RECONCILE_MINUTES', value: string(calbridgeReconcileMinutes) }
         { name: 'WEBHOOK_BASE_URL', value: effectiveWebhookBaseUrl }

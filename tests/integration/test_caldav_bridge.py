@@ -16,7 +16,7 @@ from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.caldav import CalDavBridge, dav
 from calbridge.errors import EtagConflict, SyncStateExpired
 from calbridge.model import Event, EventField, EventKind, EventStatus, Recurrence, new_id
-from tests.fixtures.caldav_servers import CalDavServer
+from tests.fixtures.caldav_servers import CalDavServer, count_requests
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
@@ -81,11 +81,7 @@ def timed(title: str, hours: int = 0, **extra: Any) -> Event:
 def put_raw(server: CalDavServer, calendar: str, name: str, body: str,
             headers: dict[str, str] | None = None) -> requests.Response:
     """What another CalDAV client does: PUT a resource of its own."""
-    return server.session().put(
-        server.url.rstrip("/") + calendar + name,
-        data=body.replace("\r\n", "\n").replace("\n", "\r\n").encode(),
-        headers={"Content-Type": "text/calendar; charset=utf-8", **(headers or {})},
-        timeout=15)
+    return server.put(calendar, name, body, headers)
 
 
 def get_raw(server: CalDavServer, calendar: str, name: str) -> ICalendar:
@@ -182,17 +178,19 @@ def test_a_concurrent_edit_is_an_etag_conflict_not_overwritten(
     assert read is not None and read.title == "Planning (edited elsewhere)"
 
 
-class _LosesFirstPutAnswer(requests.Session):
-    """A session whose first PUT reaches the server but whose answer never arrives."""
+class _LosesFirstAnswer(requests.Session):
+    """A session whose first request of one method reaches the server but whose answer
+    never arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, method: str) -> None:
         super().__init__()
+        self.method = method
         self.lost = 0
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any,
                 **kwargs: Any) -> requests.Response:
         response = super().request(method, url, *args, **kwargs)
-        if method == "PUT" and not self.lost:
+        if method == self.method and not self.lost:
             self.lost += 1
             raise requests.ConnectionError("connection reset before the answer")
         return response
@@ -201,7 +199,7 @@ class _LosesFirstPutAnswer(requests.Session):
 def test_a_create_retried_after_a_lost_answer_leaves_one_resource(
         caldav_server: CalDavServer, caldav_calendar: str) -> None:
     bridge = caldav_server.bridge()
-    session = _LosesFirstPutAnswer()
+    session = _LosesFirstAnswer("PUT")
     session.auth, session.headers = bridge.http.session.auth, bridge.http.session.headers
     bridge.http.session = session
     written = timed("Retried")
@@ -213,6 +211,75 @@ def test_a_create_retried_after_a_lost_answer_leaves_one_resource(
     again = bridge.create(caldav_calendar, written, idempotency_key="link-4711-0")
     assert again.id == created.id
     assert member_names(caldav_server, caldav_calendar) == ["link-4711-0.ics"]
+
+
+def test_a_create_is_one_put_and_an_edit_one_read_and_one_put(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    # The server's ETag in the PUT answer means it stored what was sent: nothing to read
+    # back. The engine reads the copy before an edit; the edit itself then only writes.
+    sent = count_requests(bridge)
+    created = bridge.create(caldav_calendar, timed("Board"), idempotency_key=new_id())
+    assert sent.methods() == ["PUT"]
+    stored = caldav_server.session().get(
+        caldav_server.url.rstrip("/") + caldav_calendar + (created.id or ""), timeout=15)
+    assert created.etag and created.etag == stored.headers["ETag"].strip('"')
+    assert (created.title, created.start) == ("Board", START)
+
+    sent.sent.clear()
+    current = bridge.get_event(caldav_calendar, created.id or "")
+    assert current is not None
+    edited = bridge.update(caldav_calendar, current.id or "", timed("Board (room 2)"),
+                           etag=current.etag, fields=frozenset({EventField.TITLE}))
+    assert sent.methods() == ["GET", "PUT"]
+    assert sent.if_match[-1] == f'"{current.etag}"'
+    again = bridge.get_event(caldav_calendar, created.id or "")
+    assert again is not None and (again.title, again.etag) == ("Board (room 2)", edited.etag)
+
+
+def test_a_series_just_read_or_written_gives_its_occurrences_without_a_request(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    # The engine asks for a series' occurrences right after the read or the write that
+    # gave it the series: the answer is already here.
+    put_raw(caldav_server, caldav_calendar, "theirs.ics", SERIES.format(uid=new_id()))
+    master = bridge.get_event(caldav_calendar, "theirs.ics")
+    assert master is not None and master.kind is EventKind.SERIES
+    sent = count_requests(bridge)
+    listed = bridge.instances(caldav_calendar, "theirs.ics", WINDOW)
+    assert [e.start.astimezone(OSLO).day for e in listed] == [24, 25, 27, 28]
+    assert sent.sent == []
+    copy = bridge.create(caldav_calendar, master.model_copy(update={
+        "id": None, "marker": new_id()}), idempotency_key=new_id())
+    copied = bridge.instances(caldav_calendar, copy.id or "", WINDOW)
+    assert [e.start.astimezone(OSLO).day for e in copied] == [24, 25, 27, 28]
+    assert sent.methods() == ["PUT"]
+
+
+def test_a_delete_names_the_version_it_removes_and_keeps_one_changed_since(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    created = bridge.create(caldav_calendar, timed("Retro"), idempotency_key=new_id())
+    theirs = get_raw(caldav_server, caldav_calendar, created.id or "")
+    for component in theirs.walk("VEVENT"):
+        component["SUMMARY"] = "Retro (moved to Friday)"
+    assert put_raw(caldav_server, caldav_calendar, created.id or "",
+                   theirs.to_ical().decode()).status_code in (201, 204)
+
+    sent = count_requests(bridge)
+    with pytest.raises(EtagConflict):
+        bridge.delete(caldav_calendar, created.id or "")
+    assert sent.sent[0] == ("DELETE", caldav_calendar + (created.id or ""))
+    assert sent.if_match[0] == f'"{created.etag}"'
+    read = bridge.get_event(caldav_calendar, created.id or "")
+    assert read is not None and read.title == "Retro (moved to Friday)"
+    # Once read again (the edit seen), the deletion goes through, even when its answer is
+    # lost: the retry's If-Match names a version that is gone (412 or 404), which is no
+    # conflict. A second deletion finds nothing to delete and says so.
+    session = _LosesFirstAnswer("DELETE")
+    session.auth, session.headers = bridge.http.session.auth, bridge.http.session.headers
+    bridge.http.session = session
+    bridge.delete(caldav_calendar, created.id or "")
+    assert session.lost == 1
+    assert member_names(caldav_server, caldav_calendar) == []
+    assert bridge.delete(caldav_calendar, created.id or "") is False
 
 
 @pytest.mark.parametrize("description", [
@@ -341,3 +408,82 @@ def test_a_cancelled_occurrence_is_left_out_of_instances(
                                                                  WINDOW)}
     listed = {e.id: e.status for e in bridge.list_events(caldav_calendar, WINDOW)}
     assert listed[occurrence] is EventStatus.CANCELLED
+
+
+# ------------------------------------------------------------------ zones and floating times
+
+# A weekly series as Google exports it: UTC times, the calendar's zone in X-WR-TIMEZONE.
+# Daylight saving starts in Oslo on 30 March 2031, between the first two occurrences.
+GOOGLE_EXPORT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Google Inc//Google Calendar 70.9054//EN
+X-WR-CALNAME:Team
+X-WR-TIMEZONE:Europe/Oslo
+BEGIN:VEVENT
+UID:weekly-{uid}@google.com
+DTSTAMP:20310101T000000Z
+DTSTART:20310324T080000Z
+DTEND:20310324T090000Z
+RRULE:FREQ=WEEKLY;COUNT=3
+SUMMARY:Weekly planning
+END:VEVENT
+END:VCALENDAR
+"""
+
+# Floating times (no TZID, no Z), as a desktop client writes them.
+FLOATING = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp//Desktop Client//EN
+{zone_line}BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20310101T000000Z
+DTSTART:20310324T090000
+DTEND:20310324T100000
+SUMMARY:Dentist
+END:VEVENT
+END:VCALENDAR
+"""
+
+def test_a_calendar_with_x_wr_timezone_repeats_on_its_zones_wall_clock(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    name = "google-weekly.ics"
+    assert put_raw(caldav_server, caldav_calendar, name,
+                   GOOGLE_EXPORT.format(uid=new_id())).status_code == 201
+    found = list(bridge.list_events(caldav_calendar, WINDOW))
+    assert [(e.start.astimezone(OSLO).strftime("%d %H:%M"), e.timezone) for e in found] == [
+        ("24 09:00", "Europe/Oslo"), ("31 09:00", "Europe/Oslo"), ("07 09:00", "Europe/Oslo")]
+    # Edited through calbridge, the export keeps its UTC times and its zone property.
+    first = found[0]
+    bridge.update(caldav_calendar, first.series_id or "", first.model_copy(update={
+        "title": "Weekly planning (new room)"}), fields=frozenset({EventField.TITLE}))
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") \
+        == "DTSTART:20310324T080000Z"
+    assert caldav_server.stored_line(caldav_calendar, name, "X-WR-TIMEZONE") \
+        == "X-WR-TIMEZONE:Europe/Oslo"
+
+
+@pytest.mark.parametrize(("zone_line", "wall"), [
+    ("X-WR-TIMEZONE:Europe/Oslo\n", OSLO), ("", UTC)], ids=["calendar-zone", "no-zone"])
+def test_floating_times_are_read_on_the_calendars_clock_and_stay_floating(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str,
+        zone_line: str, wall: Any) -> None:
+    name = "dentist.ics"
+    assert put_raw(caldav_server, caldav_calendar, name, FLOATING.format(
+        uid=new_id(), zone_line=zone_line)).status_code == 201
+    [read] = bridge.list_events(caldav_calendar, WINDOW)
+    assert read.start == datetime(2031, 3, 24, 9, 0, tzinfo=wall)
+    # A change of title leaves the times as they were written.
+    bridge.update(caldav_calendar, name, read.model_copy(update={"title": "Dentist (Dr Berg)"}),
+                  etag=read.etag, fields=frozenset({EventField.TITLE}))
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") == "DTSTART:20310324T090000"
+    # A moved time is written floating too, on the same clock.
+    current = bridge.get_event(caldav_calendar, name)
+    assert current is not None
+    moved = current.model_copy(update={"start": current.start + timedelta(hours=2),
+                                       "end": current.end + timedelta(hours=2)})
+    after = bridge.update(caldav_calendar, name, moved, etag=current.etag,
+                          fields=frozenset({EventField.WHEN}))
+    assert caldav_server.stored_line(caldav_calendar, name, "DTSTART") == "DTSTART:20310324T110000"
+    assert caldav_server.stored_line(caldav_calendar, name, "DTEND") == "DTEND:20310324T120000"
+    assert after.start == datetime(2031, 3, 24, 11, 0, tzinfo=wall)
+

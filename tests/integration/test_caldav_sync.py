@@ -1,12 +1,14 @@
 """CalDAV as an equal end: a booking resource or an Outlook room kept in step with a
 calendar on a real Radicale or Xandikos server — the engine in this process over the
-example booking system and the Graph emulator, storage on Azurite."""
+example booking system and the Graph emulator, storage on Azurite — and CalDAV calendars
+polled on their own timer (CALDAV_POLL_SCHEDULE)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,17 +16,22 @@ from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.caldav import CalDavBridge
 from calbridge.host.azurite import Azurite
 from calbridge.model import End, EventKind, EventStatus, ResourceMapping, StoredEnd
+from calbridge.services import polling
+from calbridge.store.clients import table_service
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.caldav_servers import CalDavServer
+from tests.fixtures.caldav_servers import CalDavServer, count_requests
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
+
+CALDAV_TIMER, CALDAV_EVERY = "CALDAV_POLL_SCHEDULE", "30 */2 * * * *"
 
 
 @pytest.fixture
 def world(azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
           caldav_server: CalDavServer) -> Iterator[Bridged]:
     settings = {k: v for k, v in caldav_server.env().items() if k.startswith("CALDAV_")}
+    settings[CALDAV_TIMER] = CALDAV_EVERY
     built = assemble(azurite, e2e_booking_system, graph,
                      bridges="booking_system,outlook,caldav", **settings)
     yield built
@@ -50,6 +57,147 @@ def live(bridge: CalDavBridge, calendar: str) -> list[Any]:
     window = TimeWindow(start=soon(-24 * 5), end=soon(24 * 60))
     return [e for e in bridge.list_events(calendar, window)
             if e.status is not EventStatus.CANCELLED]
+
+
+RAW_EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp//Other Client//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20300101T000000Z
+DTSTART:{start}
+DTEND:{end}
+SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def raw_event(uid: str, title: str, start: datetime, end: datetime) -> str:
+    """A timed event as another client writes it (UTC times)."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    return RAW_EVENT.format(uid=uid, title=title, start=start.strftime(stamp),
+                            end=end.strftime(stamp))
+
+
+def table_rows(world: Bridged) -> dict[tuple[str, str, str], str]:
+    """Every row of the test's tables on Azurite with its etag: any write changes this."""
+    service = table_service(world.container.settings)
+    prefix = world.container.settings.table_prefix
+    rows = {}
+    for table in service.list_tables():
+        if not table.name.startswith(prefix):
+            continue
+        for entity in service.get_table_client(table.name).list_entities():
+            rows[(table.name, entity["PartitionKey"], entity["RowKey"])] = \
+                entity.metadata["etag"]
+    return rows
+
+
+def test_a_quiet_poll_of_a_caldav_calendar_is_one_report_and_no_table_write(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    made = caldav_server.put(calendar, "rehearsal.ics", raw_event(
+        "rehearsal-1", "Rehearsal", soon(), soon(1)))
+    assert made.status_code == 201
+    caldav = world.container.bridges["caldav"]
+    assert isinstance(caldav, CalDavBridge)
+    # The CalDAV timer lists the calendar and books the event; the shared timer reads the
+    # booking end (its copy comes back as an echo); the CalDAV timer once more.
+    first = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+    assert [(c.bridge, c.mapping.id) for c in first.polled] == [("caldav", pair.id)]
+    assert [b["title"] for b in world.live_bookings()] == ["Rehearsal"]
+    polling.poll_changes(world.container, due_only=True)
+    polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+
+    sent = count_requests(caldav)
+    before = table_rows(world)
+    quiet = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+
+    assert [c.calendar_id for c in quiet.polled] == [calendar]
+    assert sent.sent == [("REPORT", calendar)]
+    assert table_rows(world) == before
+    assert [b["title"] for b in world.live_bookings()] == ["Rehearsal"]
+
+
+def test_caldav_calendars_are_polled_by_their_own_timer_only(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    caldav = world.container.bridges["caldav"]
+    assert isinstance(caldav, CalDavBridge)
+    sent = count_requests(caldav)
+
+    own = polling.poll_changes(world.container, due_only=True, schedule_setting=CALDAV_TIMER)
+    assert [(c.mapping.id, c.end) for c in own.polled] == [(pair.id, End.B)]
+    assert sent.sent and {path for _, path in sent.sent} == {calendar}
+
+    sent.sent.clear()
+    shared = polling.poll_changes(world.container, due_only=True)
+    assert sent.sent == []
+    assert ("caldav", calendar) not in {(c.bridge, c.calendar_id) for c in shared.polled}
+    assert (pair.id, End.A) in {(c.mapping.id, c.end) for c in shared.polled}
+    # An operator's poll (POST /bridges/poll-changes) still reads every calendar.
+    every = polling.poll_changes(world.container)
+    assert {(c.mapping.id, c.end) for c in every.polled} >= {(pair.id, End.A), (pair.id, End.B)}
+
+    stats = polling.stats(world.container)
+    schedules = {(r["bridge"], r["calendar_id"]): r["poll_schedule"] for r in stats["calendars"]}
+    assert schedules[("caldav", calendar)] == CALDAV_EVERY
+    assert schedules[("booking_system", RESOURCE)] == world.container.settings.poll_schedule
+
+
+def test_a_floating_caldav_event_is_booked_on_the_calendars_clock_and_stays_floating(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    day = soon().date()
+    wall = f"{day:%Y%m%d}T090000"
+    # As a desktop client writes it in a calendar whose zone is Oslo: 09:00 there.
+    floating = RAW_EVENT.replace("BEGIN:VEVENT", "X-WR-TIMEZONE:Europe/Oslo\nBEGIN:VEVENT")
+    made = caldav_server.put(calendar, "yoga.ics", floating.format(
+        uid="yoga-1", title="Yoga", start=wall, end=f"{day:%Y%m%d}T100000"))
+    assert made.status_code == 201
+    rounds(world, pair)
+    [booking] = world.live_bookings()
+    oslo_nine = datetime.combine(day, time(9), tzinfo=ZoneInfo("Europe/Oslo"))
+    assert datetime.fromisoformat(booking["start_time"].replace("Z", "+00:00")) == oslo_nine
+    # Retitled in the booking system: the title reaches CalDAV, the times stay floating.
+    edited = world.bookings.request("PUT", f"/api/events/{booking['id']}",
+                                    json={"title": "Yoga (hall B)"})
+    assert edited.status_code == 200, edited.text
+    rounds(world, pair)
+    assert caldav_server.stored_line(calendar, "yoga.ics", "SUMMARY") == "SUMMARY:Yoga (hall B)"
+    assert caldav_server.stored_line(calendar, "yoga.ics", "DTSTART") == f"DTSTART:{wall}"
+    assert not [o for o in rounds(world, pair) if o.written]
+
+
+def test_an_invalid_sync_token_means_one_complete_listing_without_duplicates(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    for name, hours in (("stays", 0), ("goes", 2)):
+        made = caldav_server.put(calendar, f"{name}.ics", raw_event(
+            f"{name}-1", name.capitalize(), soon(hours), soon(hours + 1)))
+        assert made.status_code == 201
+    rounds(world, pair)
+    assert [b["title"] for b in world.live_bookings()] == ["Stays", "Goes"]
+    # The server forgets the token (a restore, a cleanup): calbridge's cursor is refused.
+    cursors = world.container.storage.cursors
+    stored = cursors.for_end("caldav", calendar, pair.id)
+    assert stored is not None and stored.cursor and stored.cursor.startswith("sync:")
+    cursors.save(stored.model_copy(update={"cursor": "sync:" + stored.cursor[5:] + "-gone"}))
+    gone = caldav_server.session().delete(
+        caldav_server.url.rstrip("/") + calendar + "goes.ics", timeout=15)
+    assert gone.status_code in (200, 204)
+
+    rounds(world, pair)
+    # One complete listing: the deletion found by its absence, nothing booked twice.
+    assert [b["title"] for b in world.live_bookings()] == ["Stays"]
+    fresh = cursors.for_end("caldav", calendar, pair.id)
+    assert fresh is not None and fresh.cursor != stored.cursor
+    assert not [o for o in rounds(world, pair) if o.written]
 
 
 def test_bookings_and_caldav_events_follow_each_other(world: Bridged,

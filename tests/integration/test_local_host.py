@@ -286,6 +286,7 @@ class Serve:
             ("CALBRIDGE_", "OUTLOOK_", "BOOKING_SYSTEM_", "AzureWebJobsStorage"))}
         env.update({"PYTHONUNBUFFERED": "1", "SYNC_SCHEDULE": "0 0 0 1 1 *",
                "DELETION_SYNC_SCHEDULE": "0 0 0 1 1 *", "POLL_SCHEDULE": "0 0 0 1 1 *",
+               "CALDAV_POLL_SCHEDULE": "0 0 0 1 1 *",
                "SUBSCRIPTION_RENEWAL_SCHEDULE": "0 0 0 1 1 *"})
         child = ChildProcess("serve", argv, cwd=ROOT, env=env,
                              log_path=self.log(len(self._children))).start()

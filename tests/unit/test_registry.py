@@ -8,7 +8,15 @@ from typing import ClassVar
 import pytest
 
 from calbridge.bridges.base import PushSemantics
-from calbridge.bridges.registry import ADAPTERS, adapter_types, register, secret_settings
+from calbridge.bridges.registry import (
+    ADAPTERS,
+    adapter_types,
+    own_poll_schedules,
+    register,
+    secret_settings,
+    setting_defaults,
+)
+from calbridge.host.app import load_app
 from tests.fixtures.memory_bridge import MemoryBridge
 
 
@@ -31,3 +39,14 @@ def test_secrets_are_the_declared_ones_of_every_registered_adapter(
         "BOOKING_SYSTEM_CLIENT_SECRET", "BOOKING_SYSTEM_WEBHOOK_SECRET", "TOY_SIGNING_KEY",
         "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY", "GOOGLE_CALENDAR_CLIENT_SECRET",
         "GOOGLE_CALENDAR_REFRESH_TOKEN", "CALDAV_PASSWORD", "CALDAV_TOKEN"}
+
+
+def test_an_adapter_polled_on_its_own_schedule_gets_a_timer_of_its_own() -> None:
+    # CalDAV has no push: its calendars are read by a timer of their own, whose schedule the
+    # local host takes from the declared default when the environment does not set it.
+    assert {name: s.name for name, s in own_poll_schedules().items()} == {
+        "caldav": "CALDAV_POLL_SCHEDULE"}
+    assert setting_defaults()["CALDAV_POLL_SCHEDULE"] == "0 */1 * * * *"
+    timers = {timer.name: timer.schedule for timer in load_app("function_app:app").timers}
+    assert timers["poll_caldav_on_schedule"] == "%CALDAV_POLL_SCHEDULE%"
+    assert timers["poll_on_schedule"] == "%POLL_SCHEDULE%"

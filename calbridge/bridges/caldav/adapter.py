@@ -5,7 +5,9 @@ by etags, recurring series kept in one resource (RFC 4791, RFC 6578)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -42,7 +44,7 @@ from calbridge.bridges.caldav.convert import (
 from calbridge.bridges.caldav.settings import CalDavSettings
 from calbridge.bridges.http import HttpClient
 from calbridge.bridges.registry import register
-from calbridge.config import Settings
+from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
@@ -68,6 +70,13 @@ SYNC, CTAG = "sync:", "ctag:"
 # the same `DAV:error` body.
 _TOKEN_REFUSED = (400, 403, 409, 412)
 _MULTIGET_BATCH = 100
+# Resources remembered as last read or written (etag and body); the least recently used go.
+_KNOWN_RESOURCES = 4096
+# How long a resource read or written is taken as current for reading it again: long
+# enough for the run that read a calendar's changes to plan them (a series' occurrences
+# are asked for right after the listing or write that gave them), short enough that no
+# later run plans on it.
+_FRESH_SECONDS = 30.0
 
 
 @register
@@ -79,6 +88,10 @@ class CalDavBridge(CalendarBridge):
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=False, recurrence=True, batch=False, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
+    # No push: a timer of its own reads these calendars (one sync-collection REPORT each
+    # when nothing changed), as often as the server's operator is happy to be asked.
+    poll_schedule: ClassVar[DeclaredSetting | None] = DeclaredSetting(
+        name="CALDAV_POLL_SCHEDULE", default="0 */1 * * * *")
 
     def __init__(self, name: str, settings: CalDavSettings, http: HttpClient,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -86,6 +99,11 @@ class CalDavBridge(CalendarBridge):
         self.settings = settings
         self.http = http
         self.clock = clock
+        # Each resource as calbridge last read or wrote it: an update guarded by that etag
+        # needs no GET first (a stale one fails its If-Match all the same), and a DELETE
+        # names the version it removes.
+        self._known: OrderedDict[tuple[str, str], tuple[str, bytes, float]] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, name: str, settings: Settings) -> CalDavBridge:
@@ -132,6 +150,44 @@ class CalDavBridge(CalendarBridge):
         """After a 404 naming a resource: `CalendarNotFound` when the calendar is missing."""
         if not self.calendar_exists(calendar_id):
             raise self._missing(calendar_id)
+
+    # ------------------------------------------------------------ known resources
+
+    def _remember(self, calendar_id: str, resource_id: str, etag: str | None,
+                  data: bytes) -> None:
+        key = (self._collection(calendar_id), resource_id)
+        with self._known_lock:
+            if etag is None:
+                self._known.pop(key, None)
+                return
+            self._known[key] = (etag, data, time.monotonic())
+            self._known.move_to_end(key)
+            while len(self._known) > _KNOWN_RESOURCES:
+                self._known.popitem(last=False)
+
+    def _forget(self, calendar_id: str, resource_id: str) -> None:
+        with self._known_lock:
+            self._known.pop((self._collection(calendar_id), resource_id), None)
+
+    def _known_version(self, calendar_id: str, resource_id: str
+                       ) -> tuple[str, bytes, float] | None:
+        with self._known_lock:
+            return self._known.get((self._collection(calendar_id), resource_id))
+
+    def _recall(self, calendar_id: str, resource_id: str, etag: str) -> Resource | None:
+        """The resource as last seen, when that version is the one with `etag` (a write
+        over it carries that etag in If-Match, so its age does not matter)."""
+        known = self._known_version(calendar_id, resource_id)
+        if known is None or known[0] != etag:
+            return None
+        return parse_resource(resource_id, known[0], known[1])
+
+    def _recent(self, calendar_id: str, resource_id: str) -> Resource | None:
+        """The resource as read or written within the last `_FRESH_SECONDS`, if it was."""
+        known = self._known_version(calendar_id, resource_id)
+        if known is None or time.monotonic() - known[2] > _FRESH_SECONDS:
+            return None
+        return parse_resource(resource_id, known[0], known[1])
 
     # ------------------------------------------------------------ calendars
 
@@ -189,19 +245,20 @@ class CalDavBridge(CalendarBridge):
             raise self._missing(calendar_id)
         return response
 
-    def _resources(self, found: dav.Multistatus) -> Iterator[Resource]:
+    def _resources(self, calendar_id: str, found: dav.Multistatus) -> Iterator[Resource]:
         for response in found.responses:
             data = response.text(dav.CALENDAR_DATA)
             if data is None or response.href.endswith("/"):
                 continue
-            yield parse_resource(dav.last_segment(response.href), _etag(
-                response.text(dav.GETETAG)), data)
+            name, etag = dav.last_segment(response.href), _etag(response.text(dav.GETETAG))
+            self._remember(calendar_id, name, etag, data.encode())
+            yield parse_resource(name, etag, data)
 
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         """calendar-query with the window; series are expanded here, not by the server."""
         found = self._multistatus(self._report(
             calendar_id, dav.calendar_query(window.start, window.end)))
-        for resource in self._resources(found):
+        for resource in self._resources(calendar_id, found):
             yield from occurrences(resource, calendar_id, window)
 
     def _read(self, calendar_id: str, resource_id: str) -> Resource | None:
@@ -211,24 +268,25 @@ class CalDavBridge(CalendarBridge):
         response = self.http.request("GET", self._url(self._member(calendar_id, resource_id)),
                                      ok=(404, 410))
         if response.status_code in (404, 410):
+            self._forget(calendar_id, resource_id)
             self._gone(calendar_id)
             return None
-        return parse_resource(resource_id, _etag(response.headers.get("ETag")),
-                              response.content)
+        etag = _etag(response.headers.get("ETag"))
+        self._remember(calendar_id, resource_id, etag, response.content)
+        return parse_resource(resource_id, etag, response.content)
 
     def get_event(self, calendar_id: str, event_id: str) -> Event | None:
         """A single event, a series' master (with its rule), or one occurrence by its id."""
         resource_id, rid = split_id(event_id)
         resource = self._read(calendar_id, resource_id)
-        if resource is None:
-            return None
-        if rid is not None:
-            return one_occurrence(resource, rid, calendar_id)
-        return series_event(resource, calendar_id)
+        return None if resource is None else _event_in(resource, rid, calendar_id)
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
-        """The series' occurrences and exceptions in the window, cancelled ones left out."""
-        resource = self._read(calendar_id, split_id(series_id)[0])
+        """The series' occurrences and exceptions in the window, cancelled ones left out
+        (from the resource as just listed or written, when it was)."""
+        resource_id = split_id(series_id)[0]
+        resource = (self._recent(calendar_id, resource_id) if valid_resource_id(resource_id)
+                    else None) or self._read(calendar_id, resource_id)
         if resource is None or not resource.recurring:
             return []
         return occurrences(resource, calendar_id, window, cancelled=False)
@@ -241,7 +299,7 @@ class CalDavBridge(CalendarBridge):
         """calendar-query on the marker property (a substring match by RFC 4791 9.7.5,
         so the value is compared here too)."""
         found = self._multistatus(self._report(calendar_id, dav.calendar_query(marker=marker)))
-        for resource in self._resources(found):
+        for resource in self._resources(calendar_id, found):
             event = series_event(resource, calendar_id)
             if event.marker == marker and event.status is not EventStatus.CANCELLED:
                 return event
@@ -328,7 +386,7 @@ class CalDavBridge(CalendarBridge):
             read = {dav.last_segment(r.href) for r in found.responses
                     if r.text(dav.CALENDAR_DATA) is not None}
             deleted += [name for href in batch if (name := dav.last_segment(href)) not in read]
-            for resource in self._resources(found):
+            for resource in self._resources(calendar_id, found):
                 events = occurrences(resource, calendar_id, window)
                 if resource.recurring:
                     # The master too: the engine reads its instances and so notices the
@@ -360,6 +418,12 @@ class CalDavBridge(CalendarBridge):
             self._gone(calendar_id)
             raise UpstreamError(f"{self.type_name}: PUT refused ({response.status_code})",
                                 details={"status": response.status_code})
+        etag = _etag(response.headers.get("ETag"))
+        if response.status_code != 412 and etag:
+            # RFC 4791 5.3.4: an ETag in the answer means the server stored these very
+            # bytes; without one it may have changed them, and they are read back.
+            self._remember(calendar_id, name, etag, body)
+            return series_event(parse_resource(name, etag, body), calendar_id)
         written = self.get_event(calendar_id, name)
         if written is None:
             raise UpstreamError(f"{self.type_name}: the created event cannot be read back")
@@ -368,20 +432,27 @@ class CalDavBridge(CalendarBridge):
                                 "link's copy")
         return written
 
-    def _put(self, calendar_id: str, resource: Resource) -> None:
+    def _put(self, calendar_id: str, resource: Resource) -> Resource | None:
+        """PUT the resource over the version it was read as; what is now stored when the
+        server stored it as sent (an ETag came back), else None."""
         headers = {"Content-Type": ICAL_TYPE}
         if resource.etag:
             headers["If-Match"] = f'"{resource.etag}"'
+        body = serialise(resource.calendar)
         # With If-Match a retried PUT could trip on its own first write: not retried.
         response = self.http.request(
             "PUT", self._url(self._member(calendar_id, resource.id)),
-            data=serialise(resource.calendar), headers=headers, idempotent=False,
-            ok=(404, 410, 412))
+            data=body, headers=headers, idempotent=False, ok=(404, 410, 412))
         if response.status_code == 412:
+            self._forget(calendar_id, resource.id)
             raise EtagConflict(f"{self.type_name}: {resource.id!r} changed since it was read")
         if response.status_code in (404, 410):
+            self._forget(calendar_id, resource.id)
             self._gone(calendar_id)
             raise NotFound(f"{self.type_name}: no event {resource.id!r}")
+        etag = _etag(response.headers.get("ETag"))
+        self._remember(calendar_id, resource.id, etag, body)
+        return parse_resource(resource.id, etag, body) if etag else None
 
     def update(self, calendar_id: str, event_id: str, event: Event,
                etag: str | None = None,
@@ -389,10 +460,12 @@ class CalDavBridge(CalendarBridge):
         """Write `fields` into the stored component (of an occurrence: its RECURRENCE-ID
         override), everything else kept, with `If-Match`: a stale etag is `EtagConflict`."""
         resource_id, rid = split_id(event_id)
-        resource = self._read(calendar_id, resource_id)
+        known = _etag(etag)
+        resource = (self._recall(calendar_id, resource_id, known) if known else None) \
+            or self._read(calendar_id, resource_id)
         if resource is None:
             raise NotFound(f"{self.type_name}: no event {event_id!r}")
-        if etag and resource.etag and _etag(etag) != resource.etag:
+        if known and resource.etag and known != resource.etag:
             raise EtagConflict(f"{self.type_name}: {event_id!r} changed since it was read")
         wanted = frozenset(EventField) if fields is None else fields
         if rid is not None:
@@ -406,15 +479,19 @@ class CalDavBridge(CalendarBridge):
             raise NotFound(f"{self.type_name}: {event_id!r} has no master to update")
         if (EventField.RECURRENCE in wanted and (why := refusal(event)) is not None):
             raise Inexpressible(why, rule=event.recurrence.rrule if event.recurrence else None)
-        apply_fields(component, event, wanted, self.clock())
-        self._put(calendar_id, resource)
-        updated = self.get_event(calendar_id, event_id)
+        apply_fields(component, event, wanted, self.clock(), resource.floating_zone)
+        stored = self._put(calendar_id, resource)
+        updated = (_event_in(stored, rid, calendar_id) if stored is not None
+                   else self.get_event(calendar_id, event_id))
         if updated is None:
             raise NotFound(f"{self.type_name}: {event_id!r} is gone after the update")
         return updated
 
     def delete(self, calendar_id: str, event_id: str) -> bool:
-        """DELETE the resource; an occurrence is removed with an EXDATE on its master."""
+        """DELETE the resource with `If-Match` on the version calbridge last saw (read
+        first when it saw none): one changed since is `EtagConflict`, never deleted
+        blindly; one already gone is False. An occurrence is removed with an EXDATE on its
+        master, written the same way."""
         resource_id, rid = split_id(event_id)
         if rid is not None:
             resource = self._read(calendar_id, resource_id)
@@ -425,8 +502,24 @@ class CalDavBridge(CalendarBridge):
         if not valid_resource_id(resource_id):
             self._collection(calendar_id)
             return False
+        known = self._known_version(calendar_id, resource_id)
+        etag = known[0] if known else None
+        if etag is None:
+            read = self._read(calendar_id, resource_id)
+            if read is None:
+                return False
+            etag = read.etag
+        headers = {"If-Match": f'"{etag}"'} if etag else {}
         response = self.http.request("DELETE", self._url(self._member(calendar_id, resource_id)),
-                                     ok=(404, 410))
+                                     headers=headers, ok=(404, 410, 412))
+        self._forget(calendar_id, resource_id)
+        if response.status_code == 412:
+            # RFC 9110 13.1.1: If-Match also fails on a resource that is gone (a retry
+            # after a lost answer): read again to tell that from another client's edit.
+            if self._read(calendar_id, resource_id) is None:
+                return False
+            raise EtagConflict(f"{self.type_name}: {resource_id!r} changed since it was read; "
+                               "not deleted")
         if response.status_code in (404, 410):
             self._gone(calendar_id)
             return False
@@ -451,6 +544,13 @@ class CalDavBridge(CalendarBridge):
         described = super().describe()
         described["url"] = self.settings.url
         return described
+
+
+def _event_in(resource: Resource, rid: str | None, calendar_id: str) -> Event | None:
+    """The resource read whole, or one occurrence of it by its RECURRENCE-ID key."""
+    if rid is not None:
+        return one_occurrence(resource, rid, calendar_id)
+    return series_event(resource, calendar_id)
 
 
 def _collection_path(calendar_id: str) -> str | None:

@@ -6,16 +6,24 @@ view, a series is its occurrences and exceptions, each with an id of its own mad
 resource's id and its RECURRENCE-ID in UTC, so the id stays the same whatever the
 occurrence is moved to. Writing changes only the properties calbridge knows, in the
 component the server gave, so everything else (VALARMs, other clients' X- properties)
-survives a round trip."""
+survives a round trip.
+
+Times are kept in the form they have: a floating time (no TZID, no Z) stays floating, a
+UTC time UTC, a date a date, and a time calbridge moves is written in the same form. A
+calendar naming its zone with `X-WR-TIMEZONE` (Google's exports, some servers) is read
+through the `x-wr-timezone` library, as RFC 5545 readers expect: its UTC and floating
+times are that zone's wall clock, and its series repeat on it. Floating times elsewhere
+are read in UTC: RFC 5545 gives them no zone, and calbridge needs an instant."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import x_wr_timezone
 from icalendar import Calendar as ICalendar
 from icalendar import Event as VEvent
 from icalendar import vCalAddress, vRecur
@@ -76,26 +84,30 @@ def resource_name(idempotency_key: str) -> str:
 
 @dataclass
 class Resource:
-    """One parsed calendar object resource."""
+    """One parsed calendar object resource: its components as stored (what writes
+    change), and, for a calendar with `X-WR-TIMEZONE`, the same read in that zone."""
 
     id: str
     etag: str | None
     calendar: ICalendar
     master: VEvent | None
     overrides: dict[str, VEvent] = field(default_factory=dict)
+    # The zone floating times are the wall clock of (UTC without X-WR-TIMEZONE).
+    floating_zone: tzinfo = UTC
+    view: Resource | None = None
 
     @property
     def recurring(self) -> bool:
         return self.master is not None and ("RRULE" in self.master or "RDATE" in self.master)
 
+    @property
+    def read(self) -> Resource:
+        """The resource as events are read from it."""
+        return self.view or self
 
-def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Resource:
-    """Parse calendar data; `UpstreamError` when it is not iCalendar with a VEVENT."""
-    try:
-        calendar = ICalendar.from_ical(data)
-    except (ValueError, KeyError, IndexError) as exc:
-        raise UpstreamError(f"caldav: {resource_id!r} is not iCalendar "
-                            f"({type(exc).__name__})") from None
+
+def _components(calendar: ICalendar, floating_zone: tzinfo
+                ) -> tuple[VEvent | None, dict[str, VEvent]]:
     master: VEvent | None = None
     overrides: dict[str, VEvent] = {}
     for component in calendar.walk("VEVENT"):
@@ -103,10 +115,40 @@ def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Res
         if rid is None:
             master = master or component
         else:
-            overrides[rid_key(_aware(rid.dt))] = component
+            overrides[rid_key(_aware(rid.dt, floating_zone))] = component
+    return master, overrides
+
+
+def _calendar_zone(calendar: ICalendar) -> ZoneInfo | None:
+    """The zone a calendar names with X-WR-TIMEZONE, when it is one calbridge knows."""
+    name = calendar.get("X-WR-TIMEZONE")
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(str(name).strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Resource:
+    """Parse calendar data; `UpstreamError` when it is not iCalendar with a VEVENT."""
+    try:
+        calendar = ICalendar.from_ical(data)
+        zone = _calendar_zone(calendar)
+        standard = x_wr_timezone.to_standard(calendar) if zone is not None else None
+    except (ValueError, KeyError, IndexError) as exc:
+        raise UpstreamError(f"caldav: {resource_id!r} is not iCalendar "
+                            f"({type(exc).__name__})") from None
+    floating_zone = zone or UTC
+    master, overrides = _components(calendar, floating_zone)
     if master is None and not overrides:
         raise UpstreamError(f"caldav: {resource_id!r} holds no VEVENT")
-    return Resource(resource_id, etag, calendar, master, overrides)
+    view = None
+    if standard is not None:
+        view = Resource(resource_id, etag, standard, *_components(standard, floating_zone),
+                        floating_zone=floating_zone)
+    return Resource(resource_id, etag, calendar, master, overrides,
+                    floating_zone=floating_zone, view=view)
 
 
 def _zone_of(value: object) -> str:
@@ -119,11 +161,22 @@ def _zone_of(value: object) -> str:
     return "UTC"
 
 
-def _aware(value: datetime | date) -> datetime | date:
-    """A floating time read as UTC: calbridge has no calendar zone to read it in."""
+def _aware(value: datetime | date, floating_zone: tzinfo = UTC) -> datetime | date:
+    """A floating time read as the wall clock of `floating_zone` (see the module's
+    docstring); other values as they are."""
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=floating_zone)
     return value
+
+
+def _like(value: datetime | date, stored: object, floating_zone: tzinfo) -> datetime | date:
+    """An instant written in the form a stored value has: floating as the wall clock of
+    `floating_zone`, UTC as UTC, a zone's time in that zone (a date stays a date)."""
+    if not isinstance(value, datetime) or not isinstance(stored, datetime):
+        return value
+    if stored.tzinfo is None:
+        return value.astimezone(floating_zone).replace(tzinfo=None)
+    return value.astimezone(stored.tzinfo)
 
 
 def _times(component: VEvent) -> tuple[datetime | date, datetime | date, bool]:
@@ -195,6 +248,7 @@ def _recurrence(component: VEvent) -> Recurrence | None:
 
 def series_event(resource: Resource, calendar_id: str) -> Event:
     """The resource read whole: a single event, or a series' master with its rule."""
+    resource = resource.read
     if resource.master is None:  # only overrides (an invitation to some occurrences)
         first = min(resource.overrides)
         return _override(resource, resource.overrides[first], calendar_id)
@@ -235,6 +289,7 @@ def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
                 cancelled: bool = True) -> list[Event]:
     """What a calendar view shows of a resource inside the window: the event itself, or
     the series' occurrences and exceptions (cancelled exceptions only with `cancelled`)."""
+    resource = resource.read
     if not resource.recurring:
         event = series_event(resource, calendar_id)
         return [event] if overlaps(event.start, event.end, window) else []
@@ -274,6 +329,7 @@ def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
 
 def one_occurrence(resource: Resource, rid: str, calendar_id: str) -> Event | None:
     """The occurrence with this RECURRENCE-ID key, or None when the series has none."""
+    resource = resource.read
     if rid in resource.overrides:
         return _override(resource, resource.overrides[rid], calendar_id)
     if not resource.recurring or resource.master is None:
@@ -349,18 +405,33 @@ def _set(component: VEvent, name: str, value: object) -> None:
         component.add(name, value)
 
 
-def _set_times(component: VEvent, event: Event) -> None:
+def _zoneless_time(component: VEvent) -> datetime | None:
+    """The component's start when it is a floating or a UTC time (no TZID): times
+    written into it keep that form."""
+    if "DTSTART" not in component or component["DTSTART"].params.get("TZID"):
+        return None
+    start = component.decoded("DTSTART")
+    return start if isinstance(start, datetime) else None
+
+
+def _written(value: datetime | date, zone: ZoneInfo | None, form: datetime | None,
+             floating_zone: tzinfo) -> datetime | date:
+    return _like(value, form, floating_zone) if form is not None else _local(value, zone)
+
+
+def _set_times(component: VEvent, event: Event, floating_zone: tzinfo) -> None:
     zone = _zone_for_writing(event)
+    form = None if event.all_day else _zoneless_time(component)
     start, end = event.start, event.end
     if event.all_day:
         start = start.date() if isinstance(start, datetime) else start
         end = end.date() if isinstance(end, datetime) else end
     component.pop("DURATION", None)
-    _set(component, "DTSTART", _local(start, zone))
-    _set(component, "DTEND", _local(end, zone))
+    _set(component, "DTSTART", _written(start, zone, form, floating_zone))
+    _set(component, "DTEND", _written(end, zone, form, floating_zone))
 
 
-def _set_recurrence(component: VEvent, event: Event) -> None:
+def _set_recurrence(component: VEvent, event: Event, floating_zone: tzinfo) -> None:
     for name in ("RRULE", "EXDATE", "RDATE"):
         component.pop(name, None)
     if event.recurrence is None:
@@ -369,17 +440,20 @@ def _set_recurrence(component: VEvent, event: Event) -> None:
     rule = rule[6:] if rule.upper().startswith("RRULE:") else rule
     component.add("RRULE", vRecur.from_ical(rule))
     zone = _zone_for_writing(event)
+    form = _zoneless_time(component)
     # An all-day series excludes days; a timed one instants, on the series' wall clock.
     exdates = [value.astimezone(zone or UTC).date()
-               if event.all_day and isinstance(value, datetime) else _local(value, zone)
+               if event.all_day and isinstance(value, datetime)
+               else _written(value, zone, form, floating_zone)
                for value in event.recurrence.exdates]
     if exdates:
         component.add("EXDATE", exdates)
 
 
 def apply_fields(component: VEvent, event: Event, fields: frozenset[EventField],
-                 now: datetime) -> None:
-    """Write only `fields` of the event into the component, leaving the rest as it is."""
+                 now: datetime, floating_zone: tzinfo = UTC) -> None:
+    """Write only `fields` of the event into the component, leaving the rest as it is;
+    times keep the form the component's have (`floating_zone`: their wall clock)."""
     if EventField.TITLE in fields:
         _set(component, "SUMMARY", event.title)
     if EventField.DESCRIPTION in fields:
@@ -387,7 +461,7 @@ def apply_fields(component: VEvent, event: Event, fields: frozenset[EventField],
     if EventField.LOCATION in fields:
         _set(component, "LOCATION", event.location)
     if EventField.WHEN in fields:
-        _set_times(component, event)
+        _set_times(component, event, floating_zone)
         # RFC 5545 3.8.7.4: a changed time is a new revision.
         sequence = int(component.get("SEQUENCE", 0)) + 1
         _set(component, "SEQUENCE", sequence)
@@ -397,7 +471,7 @@ def apply_fields(component: VEvent, event: Event, fields: frozenset[EventField],
     if EventField.PRIVACY in fields:
         _set(component, "CLASS", "PRIVATE" if event.privacy is Privacy.PRIVATE else "PUBLIC")
     if EventField.RECURRENCE in fields and "RECURRENCE-ID" not in component:
-        _set_recurrence(component, event)
+        _set_recurrence(component, event, floating_zone)
     _set(component, "DTSTAMP", now)
     _set(component, "LAST-MODIFIED", now)
 
@@ -445,11 +519,10 @@ def override_for(resource: Resource, rid: str) -> VEvent:
         component.add(name, value)
     for sub in master.subcomponents:  # keep the master's alarms on the occurrence
         component.add_component(sub)
-    start = master.decoded("DTSTART")
     moved = original.original_start
     assert moved is not None
-    zone = start.tzinfo if isinstance(start, datetime) else None
-    value = moved.astimezone(zone) if isinstance(moved, datetime) and zone else moved
+    # RFC 5545 3.8.4.4: the RECURRENCE-ID has the form of the master's DTSTART.
+    value = _like(moved, master.decoded("DTSTART"), resource.floating_zone)
     component.add("RECURRENCE-ID", value)
     component.add("DTSTART", value)
     component.add("DTEND", value + _length(original))
@@ -467,11 +540,8 @@ def exclude(resource: Resource, rid: str) -> bool:
         return False
     if rid in resource.overrides:
         resource.calendar.subcomponents.remove(resource.overrides.pop(rid))
-    start = master.decoded("DTSTART")
-    original = existing.original_start
-    zone = start.tzinfo if isinstance(start, datetime) else None
-    master.add("EXDATE", [original.astimezone(zone) if isinstance(original, datetime)
-                          and zone else original])
+    master.add("EXDATE", [_like(existing.original_start, master.decoded("DTSTART"),
+                                resource.floating_zone)])
     return True
 
 
