@@ -78,7 +78,8 @@ class Storage:
     def upgrade(self) -> dict[str, int]:
         """Bring tables written by earlier versions to the current schema (see `schema`)."""
         return schema.upgrade(self.schema, self.mappings.table, self.links.table,
-                              self.holds.table)
+                              self.holds.table, self.subscriptions.table,
+                              self.settings.push_key)
 
     def ping(self) -> None:
         """Raises `StorageUnavailable` when storage cannot be reached."""
