@@ -152,6 +152,8 @@ class Settings(SettingsModel):
     def _long_push_secret_key(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        if is_unresolved_key_vault_reference(value):
+            return value  # refused as such by SettingsModel, not for its length
         if isinstance(value, str) and len(value.strip()) < PUSH_SECRET_KEY_MIN_LENGTH:
             raise ValueError(f"must be at least {PUSH_SECRET_KEY_MIN_LENGTH} characters "
                              "(openssl rand -base64 32)")
