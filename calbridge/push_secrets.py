@@ -22,10 +22,6 @@ def digest(key: bytes, client_state: str) -> str:
     return PREFIX + mac
 
 
-def is_digest(value: str) -> bool:
-    return value.startswith(PREFIX)
-
-
 def matches(key: bytes, given: str | None, stored: str | None) -> bool:
     """Whether a notification's client state is the one stored as `stored`, compared in
     constant time (also when nothing is stored, so timing tells nothing)."""

@@ -43,7 +43,8 @@ class Storage:
         self.mappings = MappingRepository(table(mappings.TABLE))
         self.links = LinkRepository(table(links.TABLE))
         self.cursors = CursorRepository(table(cursors.TABLE))
-        self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE))
+        self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE),
+                                                    settings.push_key)
         self.operations = OperationRepository(table(operations.TABLE))
         self.holds = HoldRepository(table(holds.TABLE))
         self.deliveries = DeliveryRepository(table(deliveries.TABLE))

@@ -12,9 +12,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from calbridge import push_secrets
 from calbridge.model import DeletionHold, End, EventLink, ResourceMapping
-from calbridge.store import holds, links, mappings
+from calbridge.store import holds, links, mappings, subscriptions
 from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
 
 log = logging.getLogger(__name__)
@@ -146,13 +145,9 @@ def _upgrade_subscriptions(table: TableClient, push_key: bytes) -> int:
     with storage_errors("storage upgrade"):
         rows = list(table.list_entities())
     for row in rows:
-        plain = row.get("client_state")
-        if plain is None:
-            continue
-        entity = {name: value for name, value in row.items() if name != "client_state"}
-        if not push_secrets.is_digest(str(entity.get("client_state_hash", ""))):
-            entity["client_state_hash"] = push_secrets.digest(push_key, str(plain))
-        partitions[row["PartitionKey"]].append(_replace(entity))
+        entity = subscriptions.with_hashed_client_state(row, push_key)
+        if entity is not None:
+            partitions[row["PartitionKey"]].append(_replace(entity))
     for operations in partitions.values():
         _submit(table, operations)
     return sum(len(operations) for operations in partitions.values())

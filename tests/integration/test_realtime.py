@@ -639,6 +639,24 @@ def test_a_plain_client_state_row_is_upgraded_in_place_and_keeps_verifying(
     assert json.loads(right.get_body())["accepted"] == 1
 
 
+def test_a_plain_row_written_after_the_upgrade_is_hashed_on_first_use(world: World) -> None:
+    # An instance of the earlier version still running during a deployment writes the
+    # client state plain; the first read verifies with it and keeps only its hash.
+    event = world.outlook_event("During the deployment")
+    subscription = stored_subscription(world)
+    table = world.storage.subscriptions.table
+    row = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    del row["client_state_hash"]
+    table.upsert_entity({**row, "client_state": "s3cret-state"}, mode=UpdateMode.REPLACE)
+
+    right = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                      "s3cret-state")).encode())
+    assert json.loads(right.get_body())["accepted"] == 1
+    stored = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    assert "s3cret-state" not in json.dumps(stored, default=str)
+    assert [s.id for s in world.storage.subscriptions.list()] == [subscription.id]
+
+
 def test_lifecycle_notifications_renew_recreate_and_resync(world: World) -> None:
     created, _ = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
     state = graph_client_state(world, created.id)
