@@ -326,8 +326,8 @@ param entraSignInUnauthenticatedAction string = 'RedirectToLoginPage'
 // of signing in) is enabled. Needed but empty, it stops the deployment before anything
 // is written, naming the parameter: ARM evaluates only the branch of a condition it
 // takes, and looking up a property that an empty object lacks fails with the property's
-// name in the error. (Bicep's fail() says it plainly, but the IaC scanner cannot parse
-// it.) Bridges are `name` or `name=type`; a name that is also a type name counts as it.
+// name in the error. (Bicep's fail() would say it plainly, but the IaC scanner cannot
+// parse it.) Bridges are `name` or `name=type`; a name that is also a type name counts as it.
 
 var bridgeNamesAndTypes = split(replace(replace(calbridgeBridges, ' ', ''), '=', ','), ',')
 var usesBookingSystem = contains(bridgeNamesAndTypes, 'booking_system')
@@ -348,7 +348,9 @@ var secretsInUse = {
   caldavToken: usesCaldav && usesCaldavBearer
 }
 var missing = {}
-var requiredWhile = '{0} is required while {1}'
+// The message names the parameter and the bridges that need it; it includes a parameter's
+// value so that Bicep cannot know the property name and refuse it at build time.
+var requiredWhile = '{0} is required with calbridgeBridges={1} ({2})'
 
 // ---- names -----------------------------------------------------------------------
 
@@ -403,17 +405,17 @@ module keyVault 'modules/keyvault.bicep' = {
   params: {
     name: names.keyVault
     location: location
-    outlookClientSecret: secretsInUse.outlookClientSecret ? (empty(outlookClientSecret) ? missing[format(requiredWhile, 'outlookClientSecret', 'an outlook bridge is enabled')] : outlookClientSecret) : ''
-    bookingSystemApiKey: secretsInUse.bookingSystemApiKey ? (empty(bookingSystemApiKey) ? missing[format(requiredWhile, 'bookingSystemApiKey', 'a booking_system bridge signs in with an API key')] : bookingSystemApiKey) : ''
+    outlookClientSecret: secretsInUse.outlookClientSecret ? (empty(outlookClientSecret) ? missing[format(requiredWhile, 'outlookClientSecret', calbridgeBridges, 'an outlook bridge is enabled')] : outlookClientSecret) : ''
+    bookingSystemApiKey: secretsInUse.bookingSystemApiKey ? (empty(bookingSystemApiKey) ? missing[format(requiredWhile, 'bookingSystemApiKey', calbridgeBridges, 'a booking_system bridge signs in with an API key')] : bookingSystemApiKey) : ''
     bookingSystemWebhookSecret: bookingSystemWebhookSecret
-    bookingSystemClientSecret: secretsInUse.bookingSystemClientSecret ? (empty(bookingSystemClientSecret) ? missing[format(requiredWhile, 'bookingSystemClientSecret', 'a booking_system bridge signs in with bookingSystemTokenUrl')] : bookingSystemClientSecret) : ''
+    bookingSystemClientSecret: secretsInUse.bookingSystemClientSecret ? (empty(bookingSystemClientSecret) ? missing[format(requiredWhile, 'bookingSystemClientSecret', calbridgeBridges, 'a booking_system bridge signs in with bookingSystemTokenUrl')] : bookingSystemClientSecret) : ''
     calbridgeBookingSystemKey: calbridgeBookingSystemKey
     calbridgePushSecretKey: calbridgePushSecretKey
-    googleCalendarServiceAccountKey: secretsInUse.googleCalendarServiceAccountKey ? (empty(googleCalendarServiceAccountKey) ? missing[format(requiredWhile, 'googleCalendarServiceAccountKey', 'a google_calendar bridge signs in with a service account')] : googleCalendarServiceAccountKey) : ''
-    googleCalendarClientSecret: secretsInUse.googleCalendarClientSecret ? (empty(googleCalendarClientSecret) ? missing[format(requiredWhile, 'googleCalendarClientSecret', 'a google_calendar bridge signs in with oauth')] : googleCalendarClientSecret) : ''
-    googleCalendarRefreshToken: secretsInUse.googleCalendarRefreshToken ? (empty(googleCalendarRefreshToken) ? missing[format(requiredWhile, 'googleCalendarRefreshToken', 'a google_calendar bridge signs in with oauth')] : googleCalendarRefreshToken) : ''
-    caldavPassword: secretsInUse.caldavPassword ? (empty(caldavPassword) ? missing[format(requiredWhile, 'caldavPassword', 'a caldav bridge signs in with basic')] : caldavPassword) : ''
-    caldavToken: secretsInUse.caldavToken ? (empty(caldavToken) ? missing[format(requiredWhile, 'caldavToken', 'a caldav bridge signs in with bearer')] : caldavToken) : ''
+    googleCalendarServiceAccountKey: secretsInUse.googleCalendarServiceAccountKey ? (empty(googleCalendarServiceAccountKey) ? missing[format(requiredWhile, 'googleCalendarServiceAccountKey', calbridgeBridges, 'a google_calendar bridge signs in with a service account')] : googleCalendarServiceAccountKey) : ''
+    googleCalendarClientSecret: secretsInUse.googleCalendarClientSecret ? (empty(googleCalendarClientSecret) ? missing[format(requiredWhile, 'googleCalendarClientSecret', calbridgeBridges, 'a google_calendar bridge signs in with oauth')] : googleCalendarClientSecret) : ''
+    googleCalendarRefreshToken: secretsInUse.googleCalendarRefreshToken ? (empty(googleCalendarRefreshToken) ? missing[format(requiredWhile, 'googleCalendarRefreshToken', calbridgeBridges, 'a google_calendar bridge signs in with oauth')] : googleCalendarRefreshToken) : ''
+    caldavPassword: secretsInUse.caldavPassword ? (empty(caldavPassword) ? missing[format(requiredWhile, 'caldavPassword', calbridgeBridges, 'a caldav bridge signs in with basic')] : caldavPassword) : ''
+    caldavToken: secretsInUse.caldavToken ? (empty(caldavToken) ? missing[format(requiredWhile, 'caldavToken', calbridgeBridges, 'a caldav bridge signs in with bearer')] : caldavToken) : ''
     tags: tags
   }
 }
@@ -451,7 +453,7 @@ module functionApp 'modules/functionapp.bicep' = {
     secretNames: keyVault.outputs.secretNames
     secretsInUse: secretsInUse
     enableEntraSignIn: enableEntraSignIn
-    entraSignInClientId: enableEntraSignIn && empty(entraSignInClientId) ? missing[format(requiredWhile, 'entraSignInClientId', 'enableEntraSignIn is true')] : entraSignInClientId
+    entraSignInClientId: enableEntraSignIn && empty(entraSignInClientId) ? missing[format('{0} is required with enableEntraSignIn={1}', 'entraSignInClientId', enableEntraSignIn)] : entraSignInClientId
     entraSignInUnauthenticatedAction: entraSignInUnauthenticatedAction
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

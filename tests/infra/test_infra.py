@@ -471,10 +471,12 @@ def test_a_credential_in_use_but_empty_stops_the_deployment(name: str) -> None:
     # What the vault gets: the value while in use, and while in use but empty a lookup of
     # a property the empty `missing` object lacks, which ARM fails naming that property.
     guard = (rf"^    {name}: secretsInUse\.{name} \? \(empty\({name}\) \? "
-             rf"missing\[format\(requiredWhile, '{name}', '[^']+'\)\] : {name}\) : ''$")
+             rf"missing\[format\(requiredWhile, '{name}', calbridgeBridges, '[^']+'\)\] : "
+             rf"{name}\) : ''$")
     assert re.search(guard, main, re.MULTILINE), f"{name} reaches Key Vault unchecked"
     assert parsed(MAIN)["variables"]["missing"]["value"] == {}
-    assert parsed(MAIN)["variables"]["requiredWhile"]["value"] == "{0} is required while {1}"
+    assert parsed(MAIN)["variables"]["requiredWhile"]["value"] == (
+        "{0} is required with calbridgeBridges={1} ({2})")
     # Referenced by the app only while in use, so no setting names a secret never written.
     app = FUNCTION_APP.read_text()
     references = re.findall(rf"value: (.*)SecretName=\${{secretNames\.{name}}}", app)
@@ -609,7 +611,9 @@ def test_entra_sign_in_when_on_guards_everything_but_webhooks_and_booking_routes
 def test_sign_in_needs_its_client_id() -> None:
     passed = MAIN.read_text()
     assert re.search(r"entraSignInClientId: enableEntraSignIn && empty\(entraSignInClientId\) "
-                     r"\? missing\[format\(requiredWhile, 'entraSignInClientId', ", passed)
+                     r"\? missing\[format\('\{0\} is required with enableEntraSignIn=\{1\}', "
+                     r"'entraSignInClientId', enableEntraSignIn\)\] : entraSignInClientId$",
+                     passed, re.MULTILINE)
 
 
 # ---- 6. instances and Microsoft Graph's per-mailbox limit --------------------------------
