@@ -287,6 +287,17 @@ def test_backup_to_stdout_and_restore_from_stdin(cli: Cli, tables: TableServiceC
     assert snapshot(tables, settings) == populated
 
 
+def test_a_restore_under_another_push_secret_key_says_so(
+        cli: Cli, populated: dict[str, dict], tmp_path: Path) -> None:
+    backup = tmp_path / "state.jsonl"
+    assert cli("backup", str(backup)).returncode == 0
+    same = cli("restore", str(backup))
+    assert same.returncode == 0 and "CALBRIDGE_PUSH_SECRET_KEY" not in same.stderr
+    other = cli("restore", str(backup), CALBRIDGE_PUSH_SECRET_KEY="another-key-" + "x" * 32)
+    assert other.returncode == 0, other.stderr
+    assert "verify under another CALBRIDGE_PUSH_SECRET_KEY" in other.stderr
+
+
 def test_a_backup_from_a_newer_schema_is_refused(cli: Cli, tmp_path: Path) -> None:
     newer = tmp_path / "newer.jsonl"
     newer.write_text(json.dumps({"format": "calbridge-backup", "schema": 4,
