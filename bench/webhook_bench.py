@@ -73,9 +73,11 @@ class Bench(StackBench):
             "booking_system_resource_id": "room_101", "calendar_system": "outlook",
             "calendar_resource_id": room})
         created = self.call("POST", "/webhook/create", json={"calendar_id": room})
-        # The clientState is never shown by the API; Graph has it, and so does storage.
-        stored = self.storage.subscriptions.get("outlook", created["subscription"]["id"])
-        return stored.id, stored.client_state, room
+        # The clientState is never shown by the API, and storage keeps only its keyed hash;
+        # the Graph emulator (running in this process) holds what notifications carry.
+        sid = created["subscription"]["id"]
+        graph = self.stack.graph.service  # type: ignore[union-attr]
+        return sid, graph.subscriptions.subscriptions[sid].client_state, room
 
     def graph_reads(self, reset: bool = False) -> int:
         routes = self.graph_requests(reset)["by_route"]

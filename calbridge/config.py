@@ -3,6 +3,7 @@ loads `local.settings.json` into the environment first, as Core Tools does)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calbridge.errors import ConfigurationError
 
 STORAGE_SETTING = "AzureWebJobsStorage"
+PUSH_SECRET_KEY_SETTING = "CALBRIDGE_PUSH_SECRET_KEY"  # noqa: S105 - a setting name
+PUSH_SECRET_KEY_MIN_LENGTH = 32
 # Marks a settings field whose value is a secret (`Field(..., json_schema_extra=SECRET)`):
 # logs mask its value wherever it turns up, and in Azure it is a Key Vault reference.
 SECRET: dict[str, Any] = {"secret": True}
@@ -91,6 +94,11 @@ class Settings(SettingsModel):
     # (`functions.callers`); every other key the host accepts is an operator's.
     booking_system_key: str | None = Field(default=None, alias="CALBRIDGE_BOOKING_SYSTEM_KEY",
                                            repr=False, json_schema_extra=SECRET)
+    # Key of the keyed hash push secrets (Graph clientState, Google channel tokens) are
+    # stored as (`calbridge.push_secrets`). Required with identity-based storage (Azure);
+    # locally, where storage is a connection string, a key is derived from it when unset.
+    push_secret_key: str | None = Field(default=None, alias=PUSH_SECRET_KEY_SETTING,
+                                        repr=False, json_schema_extra=SECRET)
     bridges: str = Field(default="booking_system,outlook", alias="CALBRIDGE_BRIDGES")
     booking_bridge: str = Field(default="booking_system", alias="CALBRIDGE_BOOKING_BRIDGE")
     max_body_bytes: int = Field(default=1_048_576, alias="CALBRIDGE_MAX_BODY_BYTES", gt=0)
@@ -150,6 +158,27 @@ class Settings(SettingsModel):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("push_secret_key", mode="before")
+    @classmethod
+    def _long_push_secret_key(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if is_unresolved_key_vault_reference(value):
+            return value  # refused as such by SettingsModel, not for its length
+        if isinstance(value, str) and len(value.strip()) < PUSH_SECRET_KEY_MIN_LENGTH:
+            raise ValueError(f"must be at least {PUSH_SECRET_KEY_MIN_LENGTH} characters "
+                             "(openssl rand -base64 32)")
+        return value
+
+    @property
+    def push_key(self) -> bytes:
+        """The key push secrets are hashed with: CALBRIDGE_PUSH_SECRET_KEY, or one derived
+        from the storage connection string (local development) when it is unset."""
+        if self.push_secret_key:
+            return self.push_secret_key.strip().encode("utf-8")
+        return hashlib.sha256(b"calbridge push secret key\0"
+                              + (self.storage_connection_string or "").encode()).digest()
+
     @property
     def bridge_names(self) -> list[str]:
         """Enabled bridges, in the order configured."""
@@ -187,6 +216,12 @@ class Settings(SettingsModel):
                 f"storage is not configured: set {STORAGE_SETTING} (connection string) "
                 f"or {STORAGE_SETTING}__accountName (managed identity)"
             )
+        if settings.push_secret_key is None and settings.storage_connection_string is None:
+            # Identity-based storage is how calbridge runs in Azure: nothing to derive from,
+            # and a fixed key would make stored push secrets as good as plain.
+            raise ConfigurationError(
+                f"{PUSH_SECRET_KEY_SETTING} is not set: it is required when storage is "
+                f"reached with a managed identity ({STORAGE_SETTING}__accountName)")
         return settings
 
 

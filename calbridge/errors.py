@@ -124,6 +124,14 @@ class ConfigurationError(CalbridgeError):
     status = 500
 
 
+class WebhookSecretMissing(ConfigurationError):
+    """A bridge's webhooks cannot be verified because their signing secret is not set:
+    deliveries are refused (the sender retries them) rather than accepted unsigned."""
+
+    code = "webhook_secret_missing"
+    status = 503
+
+
 class UpstreamError(CalbridgeError):
     """A calendar system answered with an error that retrying will not fix."""
 

@@ -450,7 +450,9 @@ class Subscription(BaseModel):
     calendar_id: str
     resource: str
     expires_at: datetime
-    client_state: str = Field(repr=False)
+    # The client state given to the calendar system, as a keyed hash only
+    # (`calbridge.push_secrets`): what is stored proves nothing to a forger.
+    client_state_hash: str = Field(repr=False)
     mapping_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     renewed_at: datetime | None = None

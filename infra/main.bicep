@@ -2,7 +2,7 @@
 // Key Vault, monitoring and managed identity. Deploy into an existing resource group:
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json \
 //     -p outlookClientSecret=... bookingSystemApiKey=... bookingSystemWebhookSecret=... \
-//        calbridgeBookingSystemKey=...
+//        calbridgeBookingSystemKey=... calbridgePushSecretKey=...
 // Every resource is declared in a module under ./modules; this file only names them
 // and wires their outputs together.
 
@@ -33,10 +33,10 @@ param tags object = {
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the Function App scales out to.')
+@description('Most instances the Function App scales out to. Each instance paces Microsoft Graph on its own, so a mailbox can see up to maximumInstanceCount x OUTLOOK_MAX_CONCURRENCY concurrent requests; OUTLOOK_MAX_CONCURRENCY is outlookMaxConcurrency split over the instances (at least 1 each). Up to 4 instances keep every mailbox within Exchange\'s 4 concurrent requests (infra/README.md).')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 4
 
 @description('Always-ready instances for the HTTP functions; 0 (the default) scales to zero when idle.')
 @minValue(0)
@@ -170,22 +170,28 @@ param bookingSystemClientId string = ''
 @description('BOOKING_SYSTEM_SCOPE: OAuth2 scope, optional.')
 param bookingSystemScope string = ''
 
-@description('Secret: API key sent to the booking system. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: API key sent to the booking system. Stored in Key Vault; required with a booking_system bridge that authenticates with an API key (no bookingSystemTokenUrl).')
 @secure()
 param bookingSystemApiKey string = ''
 
-@description('Secret: OAuth2 client secret for the booking system, with bookingSystemTokenUrl. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: OAuth2 client secret for the booking system. Stored in Key Vault; required with a booking_system bridge and bookingSystemTokenUrl.')
 @secure()
 param bookingSystemClientSecret string = ''
 
-@description('Secret: shared secret the booking system signs its change webhooks with. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: shared secret the booking system signs its change webhooks with (at least 32 characters, e.g. openssl rand -base64 32). Required: stored in Key Vault; without it calbridge would have to refuse every booking webhook.')
 @secure()
-param bookingSystemWebhookSecret string = ''
+@minLength(32)
+param bookingSystemWebhookSecret string
 
 @description('Secret: CALBRIDGE_BOOKING_SYSTEM_KEY, the key the booking system calls calbridge with (it reaches only /sync/item/... and /cancel/booking/...). Required: stored in Key Vault; also set it as the host key booking-system (infra/README.md).')
 @secure()
 @minLength(32)
 param calbridgeBookingSystemKey string
+
+@description('Secret: CALBRIDGE_PUSH_SECRET_KEY, the key push subscriptions\' client states are stored under as keyed hashes (at least 32 characters, e.g. openssl rand -base64 32). Required: stored in Key Vault; keep it across deployments (a new key makes the stored subscriptions fail to verify until they are created again).')
+@secure()
+@minLength(32)
+param calbridgePushSecretKey string
 
 // ---- Outlook / Microsoft Graph ---------------------------------------------------
 
@@ -195,7 +201,7 @@ param outlookTenantId string = tenant().tenantId
 @description('OUTLOOK_CLIENT_ID: application (client) id with Calendars.ReadWrite and Place.Read.All application permissions.')
 param outlookClientId string = ''
 
-@description('Secret: client secret of the app registration. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: client secret of the app registration. Stored in Key Vault; required with an outlook bridge.')
 @secure()
 param outlookClientSecret string = ''
 
@@ -215,7 +221,7 @@ param outlookMailboxes string = ''
 ])
 param outlookCalendarSource string = 'places'
 
-@description('OUTLOOK_MAX_CONCURRENCY: concurrent Graph requests per mailbox (Exchange allows 4).')
+@description('Concurrent Graph requests per mailbox for the whole app (Exchange allows 4); each instance gets its share as OUTLOOK_MAX_CONCURRENCY (see maximumInstanceCount).')
 @minValue(1)
 @maxValue(4)
 param outlookMaxConcurrency int = 4
@@ -244,7 +250,7 @@ param outlookOrganizerAsAttendee bool = false
 ])
 param googleCalendarAuth string = 'service_account'
 
-@description('Secret: Google service account JSON key. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: Google service account JSON key. Stored in Key Vault; required with a google_calendar bridge and googleCalendarAuth service_account.')
 @secure()
 param googleCalendarServiceAccountKey string = ''
 
@@ -254,11 +260,11 @@ param googleCalendarSubject string = ''
 @description('GOOGLE_CALENDAR_CLIENT_ID: OAuth client id, with googleCalendarAuth oauth.')
 param googleCalendarClientId string = ''
 
-@description('Secret: Google OAuth client secret, with googleCalendarAuth oauth. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: Google OAuth client secret. Stored in Key Vault; required with a google_calendar bridge and googleCalendarAuth oauth.')
 @secure()
 param googleCalendarClientSecret string = ''
 
-@description('Secret: Google OAuth refresh token, with googleCalendarAuth oauth. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: Google OAuth refresh token. Stored in Key Vault; required with a google_calendar bridge and googleCalendarAuth oauth.')
 @secure()
 param googleCalendarRefreshToken string = ''
 
@@ -307,13 +313,59 @@ param caldavAuth string = 'basic'
 @description('CALDAV_USERNAME: the account calbridge signs in as, with caldavAuth basic.')
 param caldavUsername string = ''
 
-@description('Secret: the CalDAV account\'s password, with caldavAuth basic. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: the CalDAV account\'s password. Stored in Key Vault; required with a caldav bridge and caldavAuth basic.')
 @secure()
 param caldavPassword string = ''
 
-@description('Secret: a bearer token for the CalDAV server, with caldavAuth bearer. Stored in Key Vault; empty keeps the stored value.')
+@description('Secret: a bearer token for the CalDAV server. Stored in Key Vault; required with a caldav bridge and caldavAuth bearer.')
 @secure()
 param caldavToken string = ''
+
+// ---- sign-in over the status page and management routes ---------------------------
+
+@description('Require a Microsoft Entra ID sign-in (App Service Authentication) before the status page and the management routes; the webhooks and the booking system\'s routes stay reachable without one. Off by default (infra/README.md).')
+param enableEntraSignIn bool = false
+
+@description('Application (client) id of the app registration people sign in with; required with enableEntraSignIn.')
+param entraSignInClientId string = ''
+
+@description('What a request without a sign-in gets, with enableEntraSignIn: RedirectToLoginPage (a browser opening the status page is sent to sign in; scripts get a redirect too) or Return401 (for deployments used only through scripts and API clients).')
+@allowed([
+  'RedirectToLoginPage'
+  'Return401'
+])
+param entraSignInUnauthenticatedAction string = 'RedirectToLoginPage'
+
+// ---- secrets the enabled bridges need -----------------------------------------------
+// A credential issued by a calendar system is needed only while its bridge (and that way
+// of signing in) is enabled. Needed but empty, it stops the deployment before anything
+// is written, naming the parameter: ARM evaluates only the branch of a condition it
+// takes, and looking up a property that an empty object lacks fails with the property's
+// name in the error. (Bicep's fail() would say it plainly, but the IaC scanner cannot
+// parse it.) Bridges are `name` or `name=type`; a name that is also a type name counts as it.
+
+var bridgeNamesAndTypes = split(replace(replace(calbridgeBridges, ' ', ''), '=', ','), ',')
+var usesBookingSystem = contains(bridgeNamesAndTypes, 'booking_system')
+var usesOutlook = contains(bridgeNamesAndTypes, 'outlook')
+var usesGoogleCalendar = contains(bridgeNamesAndTypes, 'google_calendar')
+var usesCaldav = contains(bridgeNamesAndTypes, 'caldav')
+var usesBookingOAuth = !empty(bookingSystemTokenUrl)
+var usesGoogleOAuth = googleCalendarAuth == 'oauth'
+var usesCaldavBearer = caldavAuth == 'bearer'
+var secretsInUse = {
+  outlookClientSecret: usesOutlook
+  bookingSystemApiKey: usesBookingSystem && !usesBookingOAuth
+  bookingSystemClientSecret: usesBookingSystem && usesBookingOAuth
+  googleCalendarServiceAccountKey: usesGoogleCalendar && !usesGoogleOAuth
+  googleCalendarClientSecret: usesGoogleCalendar && usesGoogleOAuth
+  googleCalendarRefreshToken: usesGoogleCalendar && usesGoogleOAuth
+  caldavPassword: usesCaldav && !usesCaldavBearer
+  caldavToken: usesCaldav && usesCaldavBearer
+}
+var missing = {}
+// The message names the parameter and the bridges that need it; it includes a parameter's
+// value so that Bicep cannot know the property name and refuse it at build time.
+var requiredWhile = '{0} is required with calbridgeBridges={1} ({2})'
 
 // ---- names -----------------------------------------------------------------------
 
@@ -368,16 +420,17 @@ module keyVault 'modules/keyvault.bicep' = {
   params: {
     name: names.keyVault
     location: location
-    outlookClientSecret: outlookClientSecret
-    bookingSystemApiKey: bookingSystemApiKey
+    outlookClientSecret: secretsInUse.outlookClientSecret ? (empty(outlookClientSecret) ? missing[format(requiredWhile, 'outlookClientSecret', calbridgeBridges, 'an outlook bridge is enabled')] : outlookClientSecret) : ''
+    bookingSystemApiKey: secretsInUse.bookingSystemApiKey ? (empty(bookingSystemApiKey) ? missing[format(requiredWhile, 'bookingSystemApiKey', calbridgeBridges, 'a booking_system bridge signs in with an API key')] : bookingSystemApiKey) : ''
     bookingSystemWebhookSecret: bookingSystemWebhookSecret
-    bookingSystemClientSecret: bookingSystemClientSecret
+    bookingSystemClientSecret: secretsInUse.bookingSystemClientSecret ? (empty(bookingSystemClientSecret) ? missing[format(requiredWhile, 'bookingSystemClientSecret', calbridgeBridges, 'a booking_system bridge signs in with bookingSystemTokenUrl')] : bookingSystemClientSecret) : ''
     calbridgeBookingSystemKey: calbridgeBookingSystemKey
-    googleCalendarServiceAccountKey: googleCalendarServiceAccountKey
-    googleCalendarClientSecret: googleCalendarClientSecret
-    googleCalendarRefreshToken: googleCalendarRefreshToken
-    caldavPassword: caldavPassword
-    caldavToken: caldavToken
+    calbridgePushSecretKey: calbridgePushSecretKey
+    googleCalendarServiceAccountKey: secretsInUse.googleCalendarServiceAccountKey ? (empty(googleCalendarServiceAccountKey) ? missing[format(requiredWhile, 'googleCalendarServiceAccountKey', calbridgeBridges, 'a google_calendar bridge signs in with a service account')] : googleCalendarServiceAccountKey) : ''
+    googleCalendarClientSecret: secretsInUse.googleCalendarClientSecret ? (empty(googleCalendarClientSecret) ? missing[format(requiredWhile, 'googleCalendarClientSecret', calbridgeBridges, 'a google_calendar bridge signs in with oauth')] : googleCalendarClientSecret) : ''
+    googleCalendarRefreshToken: secretsInUse.googleCalendarRefreshToken ? (empty(googleCalendarRefreshToken) ? missing[format(requiredWhile, 'googleCalendarRefreshToken', calbridgeBridges, 'a google_calendar bridge signs in with oauth')] : googleCalendarRefreshToken) : ''
+    caldavPassword: secretsInUse.caldavPassword ? (empty(caldavPassword) ? missing[format(requiredWhile, 'caldavPassword', calbridgeBridges, 'a caldav bridge signs in with basic')] : caldavPassword) : ''
+    caldavToken: secretsInUse.caldavToken ? (empty(caldavToken) ? missing[format(requiredWhile, 'caldavToken', calbridgeBridges, 'a caldav bridge signs in with bearer')] : caldavToken) : ''
     tags: tags
   }
 }
@@ -413,6 +466,10 @@ module functionApp 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     keyVaultName: keyVault.outputs.name
     secretNames: keyVault.outputs.secretNames
+    secretsInUse: secretsInUse
+    enableEntraSignIn: enableEntraSignIn
+    entraSignInClientId: enableEntraSignIn && empty(entraSignInClientId) ? missing[format('{0} is required with enableEntraSignIn={1}', 'entraSignInClientId', enableEntraSignIn)] : entraSignInClientId
+    entraSignInUnauthenticatedAction: entraSignInUnauthenticatedAction
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances

@@ -138,6 +138,8 @@ class BridgeHealth(BaseModel):
     latency_ms: float | None = None
     calendars_available: int | None = None
     error: str | None = None
+    # Why the bridge's webhooks are refused, when they are (polling still runs).
+    webhooks: str | None = None
 
 
 class PushSubscription(BaseModel):

@@ -24,6 +24,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableServiceClient, TableTransactionError, UpdateMode
 
+from calbridge import push_secrets
 from calbridge.cli import backup_file
 from calbridge.cli.failures import EXIT_OK, CommandFailed, Unreachable, UsageError
 from calbridge.config import Settings
@@ -133,7 +134,8 @@ def back_up(args: argparse.Namespace) -> int:
 def write_backup(service: TableServiceClient, settings: Settings, out: IO[bytes],
                  progress: Callable[[str], None]) -> dict[str, int]:
     """Every table in `TABLES` to `out`; entity counts by table (base name)."""
-    out.write(json.dumps(backup_file.header(TABLES)).encode() + b"\n")
+    out.write(json.dumps(backup_file.header(
+        TABLES, push_secrets.key_id(settings.push_key))).encode() + b"\n")
     counts: dict[str, int] = {}
     for base in TABLES:
         name = settings.table_name(base)
@@ -203,6 +205,12 @@ def restore_backup(args: argparse.Namespace) -> int:
                                 "restored (restoring again is safe)") from None
     progress(f"restored {sum(counts.values())} entities into {len(counts)} tables "
              f"(backup of {header.get('created_at', 'unknown time')})")
+    written_under = backup_file.push_key_id(header)
+    if written_under not in (None, push_secrets.key_id(settings.push_key)):
+        progress("warning: the backup's push subscriptions verify under another "
+                 "CALBRIDGE_PUSH_SECRET_KEY than this one; set that key, or delete and "
+                 "create the subscriptions again (their notifications are refused until "
+                 "then)")
     if header["schema"] < schema.CURRENT:
         # Rows of an older schema: upgraded now, as the app would on its next start.
         storage = Storage(settings)

@@ -1,7 +1,12 @@
 """The backup file: JSON Lines, a header line then one line per table entity.
 
-    {"format": "calbridge-backup", "schema": 1, "created_at": "...", "tables": [...]}
+    {"format": "calbridge-backup", "schema": 3, "created_at": "...", "tables": [...],
+     "push_secrets": {"stored_as": "hmac-sha256", "key_id": "...", "note": "..."}}
     {"table": "BridgeResourceMappings", "entity": {"PartitionKey": "...", ...}}
+
+Push subscriptions' client states are in it only as keyed hashes (the tables hold
+nothing else): the header names the key (`key_id`, not the key) they verify under, so a
+restore can tell whether the target has the same CALBRIDGE_PUSH_SECRET_KEY.
 
 Entities keep their Table Storage types the way the Table service's own JSON does:
 strings, booleans and 32-bit integers as plain JSON, every other type with a
@@ -25,7 +30,7 @@ from azure.data.tables import EdmType, EntityProperty
 FORMAT = "calbridge-backup"
 # Bump when a change makes older code unable to restore a file correctly; the storage
 # schema's version (`calbridge.store.schema.CURRENT`). Older files are upgraded on restore.
-SCHEMA = 2
+SCHEMA = 3
 ANNOTATION = "@odata.type"
 KEYS = ("PartitionKey", "RowKey")
 
@@ -38,11 +43,31 @@ class NewerSchema(NotABackup):
     pass
 
 
-def header(tables: Iterable[str], created_at: datetime | None = None) -> dict[str, Any]:
+PUSH_SECRETS_NOTE = (
+    "Push subscriptions' client states (Microsoft Graph clientState, Google channel "
+    "tokens) are stored only as keyed hashes (HMAC-SHA256 under CALBRIDGE_PUSH_SECRET_KEY); "
+    "this file holds no usable push secret. Restore where CALBRIDGE_PUSH_SECRET_KEY is the "
+    "key named by key_id, or delete and create the subscriptions again there "
+    "(DELETE /webhook/delete/{id}, POST /webhook/create); until then their notifications "
+    "are refused and polling keeps the calendars in step.")
+
+
+def header(tables: Iterable[str], push_key_id: str,
+           created_at: datetime | None = None) -> dict[str, Any]:
     stamp = (created_at or datetime.now(UTC)).astimezone(UTC)
     return {"format": FORMAT, "schema": SCHEMA,
             "created_at": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "tables": list(tables)}
+            "tables": list(tables),
+            "push_secrets": {"stored_as": "hmac-sha256", "key_id": push_key_id,
+                             "note": PUSH_SECRETS_NOTE}}
+
+
+def push_key_id(header: Mapping[str, Any]) -> str | None:
+    """The id of the key a backup's push secrets verify under (None: an older backup,
+    whose plain client states the restore hashes under the target's key)."""
+    described = header.get("push_secrets")
+    key_id = described.get("key_id") if isinstance(described, dict) else None
+    return key_id if isinstance(key_id, str) else None
 
 
 def entity_line(table: str, entity: Mapping[str, Any]) -> bytes:

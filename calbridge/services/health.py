@@ -27,6 +27,7 @@ def _check(bridge: CalendarBridge) -> BridgeHealth:
 
 def _bridge_report(health: BridgeHealth, last_sync: str | None) -> dict[str, Any]:
     latency = health.latency_ms
+    webhooks = {"webhooks": health.webhooks} if health.webhooks else {}
     return {
         "status": health.status,
         "api_accessible": health.status != "unhealthy",
@@ -36,6 +37,7 @@ def _bridge_report(health: BridgeHealth, last_sync: str | None) -> dict[str, Any
         "calendars_available": health.calendars_available,
         "last_sync": last_sync,
         "error": health.error,
+        **webhooks,
     }
 
 

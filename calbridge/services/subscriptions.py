@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from calbridge import push_secrets
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge
 from calbridge.errors import CalbridgeError, NotFound
@@ -99,7 +100,7 @@ def public(container: Container, subscription: Subscription,
            now: datetime | None = None) -> dict[str, Any]:
     """A subscription as the API shows it: never its client state."""
     moment = now or utcnow()
-    shown = subscription.model_dump(mode="json", exclude={"client_state", "etag"})
+    shown = subscription.model_dump(mode="json", exclude={"client_state_hash", "etag"})
     shown["status"] = status_of(container, subscription, moment)
     shown["minutes_left"] = max(0, int((subscription.expires_at - moment).total_seconds() // 60))
     return shown
@@ -167,7 +168,9 @@ def _open(container: Container, bridge: CalendarBridge, calendar_id: str,
                             lifecycle_url=url)
     stored = container.storage.subscriptions.add(Subscription(
         id=push.id, bridge=bridge.name, calendar_id=calendar_id, resource=push.resource,
-        expires_at=push.expires_at, client_state=client_state, mapping_id=mapping_id,
+        expires_at=push.expires_at,
+        client_state_hash=push_secrets.digest(container.settings.push_key, client_state),
+        mapping_id=mapping_id,
         renewed_at=moment if renewed else None))
     log.info("subscription created", extra={"bridge": bridge.name, "calendar": calendar_id,
                                             "subscription_id": push.id})

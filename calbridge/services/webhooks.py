@@ -37,6 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from calbridge import push_secrets
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import CalendarBridge, ChangeNotice, Delivery, LifecycleAction
 from calbridge.errors import BadRequest, CalbridgeError, NotFound, PayloadTooLarge
@@ -279,10 +280,10 @@ def _authenticated(container: Container, bridge: CalendarBridge, notice: ChangeN
         except NotFound:
             known[sid] = None
     stored = known[sid]
-    given = (notice.client_state or "").encode()
-    expected = (stored.client_state if stored else "").encode()
-    # compare_digest runs even for unknown subscriptions so timing tells nothing.
-    matched = hmac.compare_digest(given, expected) and stored is not None and bool(given)
+    # Compared even for unknown subscriptions, so timing tells nothing.
+    matched = push_secrets.matches(container.settings.push_key, notice.client_state,
+                                   stored.client_state_hash if stored else None)
+    matched = matched and stored is not None
     if bridge.push.notice_names_resource:
         # A channel's token replayed against another resource is not that channel's notice.
         named = (notice.subscription_resource or "").encode()

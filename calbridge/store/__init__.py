@@ -43,7 +43,8 @@ class Storage:
         self.mappings = MappingRepository(table(mappings.TABLE))
         self.links = LinkRepository(table(links.TABLE))
         self.cursors = CursorRepository(table(cursors.TABLE))
-        self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE))
+        self.subscriptions = SubscriptionRepository(table(subscriptions.TABLE),
+                                                    settings.push_key)
         self.operations = OperationRepository(table(operations.TABLE))
         self.holds = HoldRepository(table(holds.TABLE))
         self.deliveries = DeliveryRepository(table(deliveries.TABLE))
@@ -78,7 +79,8 @@ class Storage:
     def upgrade(self) -> dict[str, int]:
         """Bring tables written by earlier versions to the current schema (see `schema`)."""
         return schema.upgrade(self.schema, self.mappings.table, self.links.table,
-                              self.holds.table)
+                              self.holds.table, self.subscriptions.table,
+                              self.settings.push_key)
 
     def ping(self) -> None:
         """Raises `StorageUnavailable` when storage cannot be reached."""

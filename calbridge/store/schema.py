@@ -13,13 +13,15 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from calbridge.model import DeletionHold, End, EventLink, ResourceMapping
-from calbridge.store import holds, links, mappings
+from calbridge.store import holds, links, mappings, subscriptions
 from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
 
 log = logging.getLogger(__name__)
 
 TABLE = "BridgeSchema"
-CURRENT = 2  # 2: mappings and links have two equal ends `a` and `b`
+# 2: mappings and links have two equal ends `a` and `b`
+# 3: subscriptions keep their client state only as a keyed hash (`client_state_hash`)
+CURRENT = 3
 _PARTITION, _ROW = "schema", "version"
 _BATCH = 100  # the Table service's limit per entity-group transaction
 # Before version 2 links and their index rows named their ends by role.
@@ -42,13 +44,16 @@ def set_version(table: TableClient, version: int) -> None:
 
 
 def upgrade(schema: TableClient, mapping_table: TableClient, link_table: TableClient,
-            hold_table: TableClient) -> dict[str, int]:
-    """Bring every table to `CURRENT`; returns how many rows each step rewrote."""
+            hold_table: TableClient, subscription_table: TableClient,
+            push_key: bytes) -> dict[str, int]:
+    """Bring every table to `CURRENT`; returns how many rows each step rewrote.
+    `push_key` is CALBRIDGE_PUSH_SECRET_KEY's (`Settings.push_key`)."""
     if stored_version(schema) >= CURRENT:
         return {}
     counts = {"mappings": _upgrade_mappings(mapping_table),
               "links": _upgrade_links(link_table, mapping_table),
-              "holds": _upgrade_holds(hold_table)}
+              "holds": _upgrade_holds(hold_table),
+              "subscriptions": _upgrade_subscriptions(subscription_table, push_key)}
     set_version(schema, CURRENT)
     if any(counts.values()):
         log.warning("storage upgraded to schema %d", CURRENT, extra=counts)
@@ -131,6 +136,21 @@ def _upgrade_holds(table: TableClient) -> int:
     _submit(table, [_replace(to_entity(hold, holds.PARTITION, hold.id))
                     for hold in _holds(rows)])
     return len(rows)
+
+
+def _upgrade_subscriptions(table: TableClient, push_key: bytes) -> int:
+    """A plain client state becomes its keyed hash, so the subscription keeps verifying
+    its notifications while the table no longer holds the secret itself."""
+    partitions: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    with storage_errors("storage upgrade"):
+        rows = list(table.list_entities())
+    for row in rows:
+        entity = subscriptions.with_hashed_client_state(row, push_key)
+        if entity is not None:
+            partitions[row["PartitionKey"]].append(_replace(entity))
+    for operations in partitions.values():
+        _submit(table, operations)
+    return sum(len(operations) for operations in partitions.values())
 
 
 def _holds(rows: Iterable[Any]) -> list[DeletionHold]:

@@ -2,9 +2,10 @@
 // policies); the app reads secrets through Key Vault references resolved with its
 // user-assigned identity (Key Vault Secrets User, assigned in rbac.bicep).
 //
-// A secret parameter left empty creates no secret version, so a redeployment
-// without the secret keeps the value the vault already holds; pass a new value
-// to rotate it.
+// Every deployment writes the secrets it is given (a new value is a new version: that
+// is how a secret is rotated). A credential left empty belongs to a bridge or a way of
+// signing in that is not enabled (main.bicep stops a deployment that leaves out one in
+// use), so it writes nothing.
 
 @description('Name of the Key Vault (3-24 letters, digits and hyphens).')
 @minLength(3)
@@ -22,9 +23,9 @@ param outlookClientSecret string = ''
 @secure()
 param bookingSystemApiKey string = ''
 
-@description('Shared secret the booking system signs its webhooks with (BOOKING_SYSTEM_WEBHOOK_SECRET).')
+@description('Shared secret the booking system signs its webhooks with (BOOKING_SYSTEM_WEBHOOK_SECRET); required.')
 @secure()
-param bookingSystemWebhookSecret string = ''
+param bookingSystemWebhookSecret string
 
 @description('OAuth2 client secret for the booking system, when it uses client credentials (BOOKING_SYSTEM_CLIENT_SECRET).')
 @secure()
@@ -33,6 +34,10 @@ param bookingSystemClientSecret string = ''
 @description('Key the booking system calls calbridge with (CALBRIDGE_BOOKING_SYSTEM_KEY); required.')
 @secure()
 param calbridgeBookingSystemKey string
+
+@description('Key push subscriptions\' client states are hashed under (CALBRIDGE_PUSH_SECRET_KEY); required.')
+@secure()
+param calbridgePushSecretKey string
 
 @description('Google service account JSON key, for domain-wide delegation (GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY).')
 @secure()
@@ -77,6 +82,7 @@ var secretNames = {
   bookingSystemWebhookSecret: 'booking-system-webhook-secret'
   bookingSystemClientSecret: 'booking-system-client-secret'
   calbridgeBookingSystemKey: 'calbridge-booking-system-key'
+  calbridgePushSecretKey: 'calbridge-push-secret-key'
   googleCalendarServiceAccountKey: 'google-calendar-service-account-key'
   googleCalendarClientSecret: 'google-calendar-client-secret'
   googleCalendarRefreshToken: 'google-calendar-refresh-token'
@@ -141,9 +147,8 @@ resource bookingSystemApiKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01'
   }
 }
 
-resource bookingSystemWebhookSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(bookingSystemWebhookSecret)) {
-  // checkov:skip=CKV_AZURE_41: exp is set below; the scanner does not read the body of a conditional resource
-  // checkov:skip=CKV_AZURE_114: contentType is set below; the scanner does not read the body of a conditional resource
+// Required on every deployment (no empty default), so never written empty.
+resource bookingSystemWebhookSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: secretNames.bookingSystemWebhookSecret
   properties: {
@@ -175,6 +180,18 @@ resource calbridgeBookingSystemKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-
   name: secretNames.calbridgeBookingSystemKey
   properties: {
     value: calbridgeBookingSystemKey
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource calbridgePushSecretKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: secretNames.calbridgePushSecretKey
+  properties: {
+    value: calbridgePushSecretKey
     contentType: 'text/plain'
     attributes: {
       exp: secretExpiry

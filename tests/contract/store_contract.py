@@ -69,7 +69,7 @@ def subscription(sid: str = "sub/1", *, bridge: str = "outlook", calendar_id: st
                  expires: datetime = BASE) -> Subscription:
     return Subscription(id=sid, bridge=bridge, calendar_id=calendar_id,
                         resource=f"users/{calendar_id}/events", expires_at=expires,
-                        client_state="s3cret")
+                        client_state_hash="hmac-sha256:00ff")
 
 
 def operation(i: int, *, kind: OperationKind = OperationKind.CREATE,
@@ -396,7 +396,7 @@ class SubscriptionContract(StoreContract):
     def test_round_trip_renewal_and_removal(self, storage: ContractStorage) -> None:
         storage.subscriptions.add(subscription())
         sub = storage.subscriptions.get("outlook", "sub/1")
-        assert sub.client_state == "s3cret" and sub.expires_at == BASE and sub.etag
+        assert sub.client_state_hash == "hmac-sha256:00ff" and sub.expires_at == BASE and sub.etag
         sub.expires_at = BASE + timedelta(days=3)
         storage.subscriptions.update(sub)
         assert storage.subscriptions.list(calendar_id="a@x")[0].expires_at == sub.expires_at

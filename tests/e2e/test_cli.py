@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from azure.data.tables import EdmType, EntityProperty, TableServiceClient
 
+from calbridge import push_secrets
 from calbridge.config import Settings
 from calbridge.host.azurite import Azurite
 from calbridge.host.processes import free_port
@@ -189,7 +190,8 @@ def typed_entities() -> dict[str, list[dict[str, Any]]]:
             "empty": "",
         }],
         "BridgeSubscriptions": [{
-            "PartitionKey": "outlook", "RowKey": f"sub-{n}", "client_state": f"secret-{n}",
+            "PartitionKey": "outlook", "RowKey": f"sub-{n}",
+            "client_state_hash": f"hmac-sha256:{n:064x}",
             "expires_at": datetime(2030, 1, 1, tzinfo=UTC)} for n in range(130)],
     }
 
@@ -248,7 +250,9 @@ def test_backup_wipe_restore_gives_back_every_entity_and_type(
     assert backup.stat().st_mode & 0o777 == 0o600
     lines = backup.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["format"] == "calbridge-backup" and header["schema"] == 2
+    assert header["format"] == "calbridge-backup" and header["schema"] == 3
+    assert header["push_secrets"]["stored_as"] == "hmac-sha256"
+    assert header["push_secrets"]["key_id"] == push_secrets.key_id(settings.push_key)
     assert header["tables"] == list(TABLES)
     assert len(lines) - 1 == sum(len(rows) for rows in populated.values())
     precise = next(json.loads(line)["entity"] for line in lines[1:]
@@ -283,14 +287,25 @@ def test_backup_to_stdout_and_restore_from_stdin(cli: Cli, tables: TableServiceC
     assert snapshot(tables, settings) == populated
 
 
+def test_a_restore_under_another_push_secret_key_says_so(
+        cli: Cli, populated: dict[str, dict], tmp_path: Path) -> None:
+    backup = tmp_path / "state.jsonl"
+    assert cli("backup", str(backup)).returncode == 0
+    same = cli("restore", str(backup))
+    assert same.returncode == 0 and "CALBRIDGE_PUSH_SECRET_KEY" not in same.stderr
+    other = cli("restore", str(backup), CALBRIDGE_PUSH_SECRET_KEY="another-key-" + "x" * 32)
+    assert other.returncode == 0, other.stderr
+    assert "verify under another CALBRIDGE_PUSH_SECRET_KEY" in other.stderr
+
+
 def test_a_backup_from_a_newer_schema_is_refused(cli: Cli, tmp_path: Path) -> None:
     newer = tmp_path / "newer.jsonl"
-    newer.write_text(json.dumps({"format": "calbridge-backup", "schema": 3,
+    newer.write_text(json.dumps({"format": "calbridge-backup", "schema": 4,
                                  "created_at": "2031-01-01T00:00:00Z",
                                  "tables": list(TABLES)}) + "\n")
     done = cli("restore", str(newer))
     assert done.returncode == 2
-    assert "schema 3, newer than this calbridge reads" in done.stderr
+    assert "schema 4, newer than this calbridge reads" in done.stderr
 
 
 @pytest.mark.parametrize("content", [

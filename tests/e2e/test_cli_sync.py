@@ -274,7 +274,7 @@ def test_subscriptions_are_created_listed_and_renewed(cli: Cli,
     settings = Settings.from_env(bridge[0].env)
     stored = table_service(settings).get_table_client(
         settings.table_name("BridgeSubscriptions")).list_entities()
-    client_states = [entity["client_state"] for entity in stored]
+    client_states = [entity["client_state_hash"] for entity in stored]
     assert client_states and all(state for state in client_states)
     for output in outputs:
         assert not any(state in output for state in client_states)

@@ -178,7 +178,9 @@ def test_a_thousand_item_batch_reaches_the_booking_system_one_read_per_event(
     assert created.status_code == 201, created.text
     storage = Storage(Settings.from_env(host.env))
     subscription = storage.subscriptions.get("outlook", created.json()["subscription"]["id"])
-    items = [{"subscriptionId": subscription.id, "clientState": subscription.client_state,
+    [remote] = [s for s in graph.get("/subscriptions").json()["value"]
+                if s["id"] == subscription.id]
+    items = [{"subscriptionId": subscription.id, "clientState": remote["clientState"],
               "changeType": "updated", "resource": f"Users/{ROOM}/Events/{event['id']}",
               "resourceData": {"id": event["id"]}} for event in events] * 50
     random.Random(3).shuffle(items)

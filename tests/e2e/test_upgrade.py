@@ -5,6 +5,7 @@ them restores into this version; either way nothing is synced twice, lost, or fo
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -27,12 +28,15 @@ from tests.fixtures.two_bridges import outlook_settings
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 ROOM_A = "room-a@rooms.example.org"
+# The clientState the legacy subscription was opened with, stored plain before schema 3.
+LEGACY_CLIENT_STATE = "dIjdL6XPcQuzRa6EjyMh4n7bQQW_gD51Jz2ZRryz2tQ"
 
 
 @dataclass
 class Upgraded:
     api: Api
     bookings: BookingApi
+    env: dict[str, str]
 
 
 def _write_tables_as_they_were(env: dict[str, str]) -> None:
@@ -69,10 +73,10 @@ def upgraded(request: pytest.FixtureRequest, azurite: Azurite,
             [sys.executable, "-m", "calbridge.cli", "restore", str(LEGACY / "backup.jsonl")],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
         assert restored.returncode == 0, restored.stderr
-        assert "upgraded the restored tables from schema 1 to 2" in restored.stderr
+        assert "upgraded the restored tables from schema 1 to 3" in restored.stderr
     host = HostProcess(env, tmp_path / "host.log").start()
     try:
-        yield Upgraded(Api(host.url), BookingApi(booking.base_url, E2E_BOOKING_KEY))
+        yield Upgraded(Api(host.url), BookingApi(booking.base_url, E2E_BOOKING_KEY), env)
     finally:
         host.stop()
         graph.stop()
@@ -119,3 +123,18 @@ def test_state_from_before_two_equal_ends_keeps_working(upgraded: Upgraded) -> N
     # And the held deletion can still be confirmed: ten bookings are cancelled.
     confirmed = results(api, "POST", f"/bridge/holds/{hold['id']}/confirm")["results"]
     assert confirmed["deleted"] == 10
+
+    # The subscription's clientState is now kept only as a keyed hash, and Graph's
+    # notifications, which carry the old value, still verify.
+    service = TableServiceClient.from_connection_string(upgraded.env["AzureWebJobsStorage"])
+    [row] = service.get_table_client(
+        upgraded.env["CALBRIDGE_TABLE_PREFIX"] + "BridgeSubscriptions").list_entities()
+    assert LEGACY_CLIENT_STATE not in json.dumps(dict(row), default=str)
+    notice = {"subscriptionId": row["id"], "clientState": LEGACY_CLIENT_STATE,
+              "changeType": "updated", "resource": f"Users/{ROOM_A}/Events/AAMk-upgraded",
+              "resourceData": {"id": "AAMk-upgraded"}}
+    answer = api("POST", "/bridges/webhook/outlook", json={"value": [notice]})
+    assert answer.status_code == 202 and answer.json()["accepted"] == 1, answer.text
+    forged = api("POST", "/bridges/webhook/outlook", json={"value": [
+        {**notice, "clientState": row["client_state_hash"]}]})
+    assert forged.json()["accepted"] == 0

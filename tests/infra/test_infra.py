@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import pytest
 from pycep import BicepParser
 
@@ -415,7 +416,7 @@ def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
     assert _secure_parameters(MAIN), "main.bicep takes no secret parameter"
     for path in BICEP_FILES:
         for name, param in _secure_parameters(path).items():
-            # None: required (no default); "": left out keeps the vault's value.
+            # None: required; "": a calendar system's credential, checked below.
             assert param.get("default") in (None, ""), f"{path.name}: {name} has a default value"
     given = set(json.loads(PARAMETERS.read_text())["parameters"])
     assert not given & set(_secure_parameters(MAIN)), "a secret is in main.parameters.json"
@@ -423,14 +424,74 @@ def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
     assert not unknown, f"main.parameters.json sets unknown parameters: {sorted(unknown)}"
 
 
-def test_the_booking_system_key_is_required_and_stored_in_key_vault() -> None:
-    # An optional key left empty would be refused at start-up, or worse, match an empty one.
-    for path in (MAIN, FUNCTION_APP.with_name("keyvault.bicep")):
-        param = _secure_parameters(path)["calbridgeBookingSystemKey"]
-        assert param.get("default") is None, f"{path.name}: the key must be passed"
-    secret = parsed(FUNCTION_APP.with_name("keyvault.bicep"))["resources"][
-        "calbridgeBookingSystemKeyValue"]
-    assert "condition" not in secret["config"], "the key's secret must always be written"
+# Secrets every deployment needs whatever bridges it enables: required parameters, at
+# least 32 characters, always written to Key Vault and always referenced.
+ALWAYS_REQUIRED_SECRETS = {
+    "calbridgeBookingSystemKey": "CALBRIDGE_BOOKING_SYSTEM_KEY",
+    "calbridgePushSecretKey": "CALBRIDGE_PUSH_SECRET_KEY",
+    "bookingSystemWebhookSecret": "BOOKING_SYSTEM_WEBHOOK_SECRET",
+}
+KEY_VAULT = FUNCTION_APP.with_name("keyvault.bicep")
+
+
+@pytest.mark.parametrize("name", sorted(ALWAYS_REQUIRED_SECRETS))
+def test_secrets_every_deployment_needs_are_required_and_always_written(name: str) -> None:
+    # An optional secret left empty would be refused at start-up, or worse, match an
+    # empty value (an unsigned webhook, an unkeyed hash).
+    for path in (MAIN, KEY_VAULT):
+        param = _secure_parameters(path)[name]
+        assert param.get("default") is None, f"{path.name}: {name} must be passed"
+    min_length = next(d["argument"] for d in _secure_parameters(MAIN)[name]["decorators"]
+                      if d["type"] == "min_length")
+    assert min_length >= 32
+    secret = parsed(KEY_VAULT)["resources"][f"{name}Value"]
+    assert "condition" not in secret["config"], f"{name}'s secret must always be written"
+    reference = text(deployed_settings()[ALWAYS_REQUIRED_SECRETS[name]])
+    assert reference == json.dumps(
+        f"@Microsoft.KeyVault(VaultName=${{keyVaultName}};SecretName=${{secretNames.{name}}})")
+
+
+def _credential_parameters() -> list[str]:
+    """Secret parameters with an empty default: credentials a calendar system issues,
+    needed only while its bridge (and that way of signing in) is enabled."""
+    return sorted(name for name, param in _secure_parameters(MAIN).items()
+                  if param.get("default") == "")
+
+
+def test_every_secret_parameter_is_required_or_checked_while_in_use() -> None:
+    secure = set(_secure_parameters(MAIN))
+    assert secure == set(ALWAYS_REQUIRED_SECRETS) | set(_credential_parameters())
+    assert set(_credential_parameters()) == set(
+        parsed(MAIN)["variables"]["secretsInUse"]["value"])
+
+
+@pytest.mark.parametrize("name", _credential_parameters())
+def test_a_credential_in_use_but_empty_stops_the_deployment(name: str) -> None:
+    main = MAIN.read_text()
+    # What the vault gets: the value while in use, and while in use but empty a lookup of
+    # a property the empty `missing` object lacks, which ARM fails naming that property.
+    guard = (rf"^    {name}: secretsInUse\.{name} \? \(empty\({name}\) \? "
+             rf"missing\[format\(requiredWhile, '{name}', calbridgeBridges, '[^']+'\)\] : "
+             rf"{name}\) : ''$")
+    assert re.search(guard, main, re.MULTILINE), f"{name} reaches Key Vault unchecked"
+    assert parsed(MAIN)["variables"]["missing"]["value"] == {}
+    assert parsed(MAIN)["variables"]["requiredWhile"]["value"] == (
+        "{0} is required with calbridgeBridges={1} ({2})")
+    # Referenced by the app only while in use, so no setting names a secret never written.
+    app = FUNCTION_APP.read_text()
+    references = re.findall(rf"value: (.*)SecretName=\${{secretNames\.{name}}}", app)
+    assert references == [f"secretsInUse.{name} ? '@Microsoft.KeyVault(VaultName="
+                          "${keyVaultName};"], references
+    secret = parsed(KEY_VAULT)["resources"][f"{name}Value"]
+    assert secret["config"]["condition"]["operator"]["type"] == "not"
+
+
+def test_secrets_stop_being_kept_when_left_out() -> None:
+    # A redeployment passes every secret in use again; nothing relies on the vault
+    # keeping a value that a deployment left out.
+    readme = (INFRA / "README.md").read_text()
+    assert "keeps the value it has" not in readme
+    assert "openssl rand -base64 32" in readme
 
 
 def test_outputs_carry_no_secret() -> None:
@@ -472,3 +533,116 @@ def test_every_setting_is_documented_for_local_use() -> None:
     documented = set(example["Values"]) | set(example["_documentation"])
     undocumented = set(code_settings()) - documented
     assert not undocumented, f"not in local.settings.example.json: {sorted(undocumented)}"
+
+
+# ---- 5. sign-in over the status page and management routes -----------------------------
+
+# The webhooks calendar systems deliver to: they cannot sign in, so sign-in never guards
+# them (each authenticates its deliveries itself).
+WEBHOOK_ROUTES = {"bridges/webhook/{bridge}", "webhook/outlook-notifications",
+                  "webhook/outlook-lifecycle"}
+SIGN_IN_ACTIONS = {"RedirectToLoginPage", "Return401"}
+
+
+def http_routes() -> list[tuple[str, str, frozenset[Any]]]:
+    """(route, authLevel, callers) of every HTTP function the app registers."""
+    from calbridge.functions.callers import callers_of
+    from calbridge.host.app import app_functions
+    from function_app import app
+
+    return [(binding["route"], binding["authLevel"], callers_of(function.get_user_function()))
+            for function in app_functions(app)
+            for binding in (b.get_dict_repr() for b in function.get_bindings())
+            if binding.get("type") == "httpTrigger"]
+
+
+def excluded_from_sign_in(route: str) -> bool:
+    path = "/" + route
+    for excluded in parsed(FUNCTION_APP)["variables"]["signInExcludedPaths"]["value"]:
+        if path == excluded or (excluded.endswith("/*") and path.startswith(excluded[:-1])):
+            return True
+    return False
+
+
+def test_entra_sign_in_is_off_by_default() -> None:
+    for path in (MAIN, FUNCTION_APP):
+        assert parsed(path)["parameters"]["enableEntraSignIn"]["default"] is False
+    assert "enableEntraSignIn" not in json.loads(PARAMETERS.read_text())["parameters"]
+    auth = parsed(FUNCTION_APP)["resources"]["authSettings"]
+    assert auth["config"]["condition"] == "enableEntraSignIn", "sign-in is not conditional"
+    passed = parsed(MAIN)["modules"]["functionApp"]["config"]["params"]
+    assert passed["enableEntraSignIn"] == "enableEntraSignIn"
+
+
+def test_entra_sign_in_when_on_guards_everything_but_webhooks_and_booking_routes() -> None:
+    auth = body(parsed(FUNCTION_APP)["resources"]["authSettings"])
+    assert auth["name"] == "authsettingsV2" and auth["parent"] == "site"
+    props = auth["properties"]
+    assert props["platform"]["enabled"] is True
+    validation = props["globalValidation"]
+    assert validation["requireAuthentication"] is True
+    assert validation["unauthenticatedClientAction"] == "entraSignInUnauthenticatedAction"
+    assert validation["excludedPaths"] == "signInExcludedPaths"
+    entra = props["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True
+    assert entra["registration"]["clientId"] == "entraSignInClientId"
+    assert entra["registration"]["openIdIssuer"].endswith("/v2.0")
+    for path in (MAIN, FUNCTION_APP):
+        action = parsed(path)["parameters"]["entraSignInUnauthenticatedAction"]
+        allowed = next(d for d in action["decorators"] if d["type"] == "allowed")
+        assert set(allowed["argument"]) == SIGN_IN_ACTIONS
+        assert action["default"] == "RedirectToLoginPage"  # the status page opens in a browser
+
+    routes = http_routes()
+    anonymous = {route for route, level, _ in routes if level == func.AuthLevel.ANONYMOUS}
+    assert WEBHOOK_ROUTES <= anonymous
+    for route in WEBHOOK_ROUTES:
+        assert excluded_from_sign_in(route), f"/{route} would need a sign-in"
+    from calbridge.functions.callers import Caller
+    for route, _, callers in routes:
+        if route in WEBHOOK_ROUTES:
+            continue
+        # The booking system presents its key and cannot sign in; operators' routes
+        # (and the status page) need a sign-in first.
+        assert excluded_from_sign_in(route) == (Caller.BOOKING_SYSTEM in callers), route
+    assert not excluded_from_sign_in("dashboard")
+
+
+def test_sign_in_needs_its_client_id() -> None:
+    passed = MAIN.read_text()
+    assert re.search(r"entraSignInClientId: enableEntraSignIn && empty\(entraSignInClientId\) "
+                     r"\? missing\[format\('\{0\} is required with enableEntraSignIn=\{1\}', "
+                     r"'entraSignInClientId', enableEntraSignIn\)\] : entraSignInClientId$",
+                     passed, re.MULTILINE)
+
+
+# ---- 6. instances and Microsoft Graph's per-mailbox limit --------------------------------
+
+def test_instances_and_queue_concurrency_keep_a_mailbox_within_exchanges_limit() -> None:
+    from calbridge.bridges.outlook.settings import MAILBOX_CONCURRENT_REQUESTS
+
+    main, app = parsed(MAIN)["parameters"], parsed(FUNCTION_APP)["parameters"]
+    instances = main["maximumInstanceCount"]["default"]
+    budget = main["outlookMaxConcurrency"]["default"]
+    assert app["maximumInstanceCount"]["default"] == instances
+    assert budget == MAILBOX_CONCURRENT_REQUESTS
+    # Each instance paces Graph by itself, with its share of the app's budget...
+    share = parsed(FUNCTION_APP)["variables"]["outlookConcurrencyPerInstance"]["value"]
+    assert share == {"function": {"type": "max", "parameters": {"arg_1": 1, "arg_2": {
+        "operator": {"type": "divide", "operands": {
+            "operand_1": "outlookMaxConcurrency", "operand_2": "maximumInstanceCount"}}}}}}
+    assert text(deployed_settings()["OUTLOOK_MAX_CONCURRENCY"]) == text({"function": {
+        "type": "string", "parameters": {"value_to_convert": "outlookConcurrencyPerInstance"}}})
+
+    def per_instance(count: int) -> int:
+        return max(1, budget // count)  # ARM divides integers as Python's // does
+
+    # ...so up to the budget in instances, a mailbox never sees more than Exchange allows.
+    assert instances * per_instance(instances) <= MAILBOX_CONCURRENT_REQUESTS
+    for count in range(1, MAILBOX_CONCURRENT_REQUESTS + 1):
+        assert count * per_instance(count) <= MAILBOX_CONCURRENT_REQUESTS
+    # One instance runs at most batchSize + newBatchThreshold messages of a queue at once:
+    # enough to use its share, few enough that messages waiting for it stay few.
+    queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    at_once = queues["batchSize"] + queues["newBatchThreshold"]
+    assert per_instance(instances) <= at_once <= 2 * MAILBOX_CONCURRENT_REQUESTS

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from calbridge import push_secrets
 from calbridge.bootstrap import Container
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.google_calendar import GoogleCalendarBridge
@@ -176,7 +177,8 @@ def test_a_channel_is_replaced_by_a_new_one_before_it_is_stopped(
     opened = bridge.subscribe(ROOM, url, "state-1", utcnow() + timedelta(days=1))
     old = storage.subscriptions.add(Subscription(
         id=opened.id, bridge="google_calendar", calendar_id=ROOM, resource=opened.resource,
-        expires_at=opened.expires_at, client_state="state-1"))
+        expires_at=opened.expires_at,
+        client_state_hash=push_secrets.digest(settings.push_key, "state-1")))
     renewed = subscriptions.renew(container, old)
     assert renewed.id != old.id and renewed.resource
     assert [s.id for s in storage.subscriptions.list("google_calendar")] == [renewed.id]

@@ -5,6 +5,7 @@ booking system."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import re
@@ -18,10 +19,12 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.data.tables import UpdateMode
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-from calbridge import bootstrap
+from calbridge import bootstrap, push_secrets
 from calbridge.bootstrap import Container
+from calbridge.cli.backup import write_backup
 from calbridge.config import Settings
 from calbridge.functions import webhooks as webhook_functions
 from calbridge.host.app import QueueFunction, QueueOptions
@@ -30,8 +33,9 @@ from calbridge.host.processes import free_port
 from calbridge.host.triggers import QueueRunner
 from calbridge.model import End, ResourceMapping, Subscription, SyncStatus, utcnow
 from calbridge.services import health, polling, subscriptions, webhooks
-from calbridge.store import Storage
-from calbridge.store.clients import development_connection_string
+from calbridge.store import Storage, schema
+from calbridge.store.clients import development_connection_string, table_service
+from calbridge.store.entities import key_hash
 from calbridge.store.queues import NOTIFICATIONS, poison_queue_name
 from examples.booking_system import BookingSystemServer, sign, sign_delivery
 from tests.fixtures.booking import BOOKING_API_KEY, BookingApi
@@ -130,11 +134,10 @@ def make_world(azurite: Azurite, booking: BookingSystemServer, graph: GraphClien
     env = storage_env(
         azurite, CALBRIDGE_BRIDGES="booking_system,outlook",
         BOOKING_SYSTEM_BASE_URL=booking.base_url, BOOKING_SYSTEM_API_KEY=BOOKING_API_KEY,
-        BOOKING_SYSTEM_WEBHOOK_SECRET=SECRET,
         OUTLOOK_TENANT_ID=emulator.tenant_id, OUTLOOK_CLIENT_ID=emulator.client_id,
         OUTLOOK_CLIENT_SECRET=emulator.client_secret,
         OUTLOOK_AUTHORITY_HOST=emulator.authority_host, GRAPH_BASE_URL=emulator.graph_url,
-        OUTLOOK_CA_BUNDLE=emulator.ca_path, **extra)
+        OUTLOOK_CA_BUNDLE=emulator.ca_path, **{"BOOKING_SYSTEM_WEBHOOK_SECRET": SECRET, **extra})
     container = bootstrap.build(Settings.from_env(env))
     container.storage.ensure()
     mapping = container.storage.mappings.add(ResourceMapping(
@@ -181,7 +184,13 @@ def stored_subscription(world: World, client_state: str = "s3cret-state") -> Sub
     return world.storage.subscriptions.add(Subscription(
         id="7f105c7d-2dc5-4530-97cd-4e7ae6534c07", bridge="outlook", calendar_id=ROOM,
         resource=f"users/{ROOM}/events", expires_at=utcnow() + timedelta(days=3),
-        client_state=client_state, mapping_id=world.mapping.id))
+        client_state_hash=push_secrets.digest(world.container.settings.push_key, client_state),
+        mapping_id=world.mapping.id))
+
+
+def graph_client_state(world: World, subscription_id: str) -> str:
+    """The clientState Graph holds for a subscription (what its notifications carry)."""
+    return world.graph.get(f"/subscriptions/{subscription_id}").json()["clientState"]
 
 
 def request(method: str, path: str, body: bytes = b"", params: dict[str, str] | None = None,
@@ -384,6 +393,27 @@ def remembered_deliveries(world: World) -> list[tuple[str, str]]:
     """Rows of the remembered-deliveries table, with their ETags (which change on a write)."""
     return sorted((row["RowKey"], row.metadata["etag"])
                   for row in world.storage.deliveries.table.list_entities())
+
+
+def test_without_a_webhook_secret_booking_webhooks_are_refused_and_health_says_why(
+        azurite: Azurite, booking: BookingSystemServer, graph: GraphClient) -> None:
+    unsigned = make_world(azurite, booking, graph, BOOKING_SYSTEM_WEBHOOK_SECRET="")
+    unsigned.notifications.clear_messages()
+    bootstrap.use(unsigned.container)
+    try:
+        body = booking_change("1")
+        for headers in ({}, signed_delivery(body, "d-unsigned")):
+            answer = post_booking(body, headers)
+            assert answer.status_code == 503
+            assert json.loads(answer.get_body())["error"]["code"] == "webhook_secret_missing"
+        assert unsigned.queued() == []
+        report, _ = health.bridge_health(unsigned.container)
+        assert "BOOKING_SYSTEM_WEBHOOK_SECRET is not set" in report["bridges"][
+            "booking_system"]["webhooks"]
+        assert "webhooks" not in report["bridges"]["outlook"]
+    finally:
+        bootstrap.use(None)
+        unsigned.bookings.close()
 
 
 def test_booking_webhooks_need_the_signature(world: World) -> None:
@@ -613,9 +643,9 @@ def test_a_subscription_is_created_once_with_a_secret_client_state(
     created, new = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
     again, new_again = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
     assert new and not new_again and again.id == created.id
-    assert len(created.client_state) >= 40
-    assert "client_state" not in subscriptions.public(world.container, created)
+    assert "client_state_hash" not in subscriptions.public(world.container, created)
     [remote] = world.graph.get("/subscriptions").json()["value"]
+    assert len(remote["clientState"]) >= 40
     assert remote["notificationUrl"] == f"{webhook_receiver.url}/bridges/webhook/outlook"
     assert remote["lifecycleNotificationUrl"] == remote["notificationUrl"]
     assert remote["changeType"] == "created,updated,deleted"
@@ -623,9 +653,81 @@ def test_a_subscription_is_created_once_with_a_secret_client_state(
     assert 9_990 < minutes <= 10_000
 
 
+def test_the_subscriptions_table_holds_no_usable_client_state(world: World) -> None:
+    event = world.outlook_event("Announced")
+    created, _ = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
+    state = graph_client_state(world, created.id)
+    [row] = world.storage.subscriptions.table.list_entities()
+    assert state not in json.dumps(dict(row), default=str)
+    assert "client_state" not in row and row["client_state_hash"].startswith("hmac-sha256:")
+    backup = io.BytesIO()
+    settings = world.container.settings
+    write_backup(table_service(settings), settings, backup, lambda message: None)
+    assert state not in backup.getvalue().decode()
+    header = json.loads(backup.getvalue().splitlines()[0])
+    assert header["push_secrets"]["key_id"] == push_secrets.key_id(settings.push_key)
+    assert "CALBRIDGE_PUSH_SECRET_KEY" in header["push_secrets"]["note"]
+
+    # What the table holds, sent as the clientState, is refused; Graph's value is accepted.
+    stolen = post_outlook(json.dumps(documented_change(
+        created, event["id"], row["client_state_hash"])).encode())
+    assert json.loads(stolen.get_body())["accepted"] == 0 and world.queued() == []
+    sent = post_outlook(json.dumps(documented_change(created, event["id"], state)).encode())
+    assert json.loads(sent.get_body())["accepted"] == 1
+
+    # A renewal keeps the subscription and its clientState: notices still verify.
+    renewed = subscriptions.renew(world.container, world.storage.subscriptions.get(
+        "outlook", created.id))
+    assert renewed.id == created.id and graph_client_state(world, created.id) == state
+    again = post_outlook(json.dumps(documented_change(renewed, event["id"], state)).encode())
+    assert json.loads(again.get_body())["accepted"] == 1
+
+
+def test_a_plain_client_state_row_is_upgraded_in_place_and_keeps_verifying(
+        world: World) -> None:
+    event = world.outlook_event("After the upgrade")
+    subscription = stored_subscription(world)
+    table = world.storage.subscriptions.table
+    # The row as calbridge before schema 3 wrote it: the client state itself.
+    row = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    del row["client_state_hash"]
+    table.upsert_entity({**row, "client_state": "s3cret-state"}, mode=UpdateMode.REPLACE)
+    schema.set_version(world.storage.schema, 2)
+
+    assert world.storage.upgrade()["subscriptions"] == 1
+    upgraded = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    assert "s3cret-state" not in json.dumps(upgraded, default=str)
+    assert world.storage.upgrade() == {}  # done once; the version says so
+
+    wrong = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                      "s3cret-statf")).encode())
+    assert json.loads(wrong.get_body())["accepted"] == 0
+    right = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                      "s3cret-state")).encode())
+    assert json.loads(right.get_body())["accepted"] == 1
+
+
+def test_a_plain_row_written_after_the_upgrade_is_hashed_on_first_use(world: World) -> None:
+    # An instance of the earlier version still running during a deployment writes the
+    # client state plain; the first read verifies with it and keeps only its hash.
+    event = world.outlook_event("During the deployment")
+    subscription = stored_subscription(world)
+    table = world.storage.subscriptions.table
+    row = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    del row["client_state_hash"]
+    table.upsert_entity({**row, "client_state": "s3cret-state"}, mode=UpdateMode.REPLACE)
+
+    right = post_outlook(json.dumps(documented_change(subscription, event["id"],
+                                                      "s3cret-state")).encode())
+    assert json.loads(right.get_body())["accepted"] == 1
+    stored = dict(table.get_entity(subscription.bridge, key_hash(subscription.id)))
+    assert "s3cret-state" not in json.dumps(stored, default=str)
+    assert [s.id for s in world.storage.subscriptions.list()] == [subscription.id]
+
+
 def test_lifecycle_notifications_renew_recreate_and_resync(world: World) -> None:
     created, _ = subscriptions.subscribe_calendar(world.container, "outlook", ROOM)
-    state = created.client_state
+    state = graph_client_state(world, created.id)
 
     answer = post_outlook(json.dumps(documented_lifecycle(created, "reauthorizationRequired",
                                                           state)).encode())
@@ -646,7 +748,8 @@ def test_lifecycle_notifications_renew_recreate_and_resync(world: World) -> None
                                                  state)).encode())
     world.drain()
     [replacement] = world.storage.subscriptions.list()
-    assert replacement.id != created.id and replacement.client_state != state
+    assert replacement.id != created.id
+    assert replacement.client_state_hash != created.client_state_hash
     assert [s["id"] for s in world.graph.get("/subscriptions").json()["value"]] == [
         replacement.id]
     assert len(world.bookings_titled("Made while removed")) == 1

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from calbridge import push_secrets
 from calbridge.bootstrap import Container
 from calbridge.bridges.google_calendar import GoogleCalendarBridge
 from calbridge.config import Settings
@@ -33,7 +34,8 @@ def container() -> Container:
     bridge = GoogleCalendarBridge.from_settings("google_calendar", settings)
     storage.subscriptions.add(Subscription(
         id="chan-1", bridge="google_calendar", calendar_id=CALENDAR, resource="res-1",
-        expires_at=utcnow() + timedelta(days=1), client_state=CHANNEL_TOKEN))
+        expires_at=utcnow() + timedelta(days=1),
+        client_state_hash=push_secrets.digest(settings.push_key, CHANNEL_TOKEN)))
     return Container(settings=settings, storage=storage, bridges={"google_calendar": bridge})
 
 
@@ -98,7 +100,8 @@ def test_among_several_notices_only_those_naming_their_channels_resource_are_que
         container: Container) -> None:
     container.storage.subscriptions.add(Subscription(
         id="chan-2", bridge="google_calendar", calendar_id="room-b@example.org",
-        resource="res-2", expires_at=utcnow() + timedelta(days=1), client_state=CHANNEL_TOKEN))
+        resource="res-2", expires_at=utcnow() + timedelta(days=1),
+        client_state_hash=push_secrets.digest(container.settings.push_key, CHANNEL_TOKEN)))
     right = webhooks.receive(container, "google_calendar",
                              notification("exists", channel="chan-2", resource="res-2"), b"")
     # chan-1's token and id with chan-2's resource: not chan-1's notice.

@@ -68,10 +68,11 @@ def test_the_same_environment_with_resolved_secrets_starts() -> None:
 
 
 @pytest.mark.parametrize("setting", ["CALBRIDGE_FUNCTION_KEY", "CALBRIDGE_TABLE_PREFIX",
-                                     "AzureWebJobsStorage"])
-def test_shared_settings_refuse_an_unresolved_reference(setting: str) -> None:
-    with pytest.raises(ConfigurationError, match=setting):
-        Settings.from_env({**STORAGE, setting: REFERENCE})
+                                     "CALBRIDGE_PUSH_SECRET_KEY", "AzureWebJobsStorage"])
+@pytest.mark.parametrize("reference", [REFERENCE, "@Microsoft.KeyVault(x)"])
+def test_shared_settings_refuse_an_unresolved_reference(setting: str, reference: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{setting}: .*unresolved Key Vault"):
+        Settings.from_env({**STORAGE, setting: reference})
 
 
 def test_a_disabled_bridge_does_not_stop_start_up() -> None:

@@ -34,7 +34,8 @@ def test_secrets_are_the_declared_ones_of_every_registered_adapter(
         toy_adapter: type) -> None:
     assert {"booking_system", "outlook", "google_calendar", "caldav", "toy"} <= set(adapter_types())
     assert secret_settings() == {
-        "CALBRIDGE_FUNCTION_KEY", "CALBRIDGE_BOOKING_SYSTEM_KEY", "OUTLOOK_CLIENT_SECRET",
+        "CALBRIDGE_FUNCTION_KEY", "CALBRIDGE_BOOKING_SYSTEM_KEY", "CALBRIDGE_PUSH_SECRET_KEY",
+        "OUTLOOK_CLIENT_SECRET",
         "BOOKING_SYSTEM_API_KEY",
         "BOOKING_SYSTEM_CLIENT_SECRET", "BOOKING_SYSTEM_WEBHOOK_SECRET", "TOY_SIGNING_KEY",
         "GOOGLE_CALENDAR_SERVICE_ACCOUNT_KEY", "GOOGLE_CALENDAR_CLIENT_SECRET",

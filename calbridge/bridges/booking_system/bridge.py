@@ -47,12 +47,12 @@ from calbridge.errors import (
     BadRequest,
     CalbridgeError,
     CalendarNotFound,
-    ConfigurationError,
     EtagConflict,
     NotFound,
     UpstreamError,
     UpstreamThrottled,
     UpstreamUnavailable,
+    WebhookSecretMissing,
 )
 from calbridge.model import Event, EventField, EventOrigin, EventStatus
 
@@ -62,6 +62,8 @@ PAGE_SIZE = 500
 # How often a create whose outcome was unknown (timeout, 5xx) is looked up and retried.
 CREATE_ATTEMPTS = 3
 HEALTH_TIMEOUT = 10.0
+WEBHOOKS_REFUSED = ("BOOKING_SYSTEM_WEBHOOK_SECRET is not set: booking system webhooks "
+                    "cannot be verified and are refused (503); polling keeps calendars in step")
 
 
 @register
@@ -245,6 +247,10 @@ class BookingSystemBridge(CalendarBridge):
     # ------------------------------------------------------------ health and push
 
     def health(self) -> BridgeHealth:
+        refused = None if self.config.webhook_secret else WEBHOOKS_REFUSED
+        return self._reachability().model_copy(update={"webhooks": refused})
+
+    def _reachability(self) -> BridgeHealth:
         started = time.perf_counter()
         try:
             calendars = self._calendars(self._health_http)
@@ -270,9 +276,7 @@ class BookingSystemBridge(CalendarBridge):
         Raises `Unauthorized` (bad, missing or stale signature), `ValidationFailed`."""
         secret = self.config.webhook_secret
         if not secret:
-            raise ConfigurationError(
-                "BOOKING_SYSTEM_WEBHOOK_SECRET is not set: booking system webhooks cannot "
-                "be verified")
+            raise WebhookSecretMissing(WEBHOOKS_REFUSED)
         if isinstance(body, str):
             body = body.encode("utf-8")
         if not isinstance(body, bytes | bytearray):

@@ -13,6 +13,9 @@ from calbridge.errors import ConfigurationError
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Exchange Online serves at most 4 concurrent requests per mailbox to one app; more are
+# answered 429 (MailboxConcurrency).
+MAILBOX_CONCURRENT_REQUESTS = 4
 
 
 class OutlookSettings(SettingsModel):
@@ -36,7 +39,11 @@ class OutlookSettings(SettingsModel):
     # "mailboxes": exactly OUTLOOK_MAILBOXES, Places never asked.
     calendar_source: Literal["places", "mailboxes"] = Field(default="places",
                                                            alias="OUTLOOK_CALENDAR_SOURCE")
-    max_concurrency: int = Field(default=4, alias="OUTLOOK_MAX_CONCURRENCY", ge=1, le=4)
+    # Per process: every process paces Graph by itself (`bridges.pacing`), so a deployment
+    # running several splits the mailbox's limit between them (infra/README.md).
+    max_concurrency: int = Field(default=MAILBOX_CONCURRENT_REQUESTS,
+                                 alias="OUTLOOK_MAX_CONCURRENCY", ge=1,
+                                 le=MAILBOX_CONCURRENT_REQUESTS)
     requests_per_10_min: int = Field(default=10_000, alias="OUTLOOK_REQUESTS_PER_10_MIN", ge=1)
     page_size: int = Field(default=100, alias="OUTLOOK_PAGE_SIZE", ge=1, le=1000)
     write_attendees: bool = Field(default=False, alias="OUTLOOK_WRITE_ATTENDEES")
