@@ -2,7 +2,7 @@
 // Key Vault, monitoring and managed identity. Deploy into an existing resource group:
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json \
 //     -p outlookClientSecret=... bookingSystemApiKey=... bookingSystemWebhookSecret=... \
-//        calbridgeBookingSystemKey=... calbridgePushSecretKey=...
+//        calbridgeBookingSystemKey=... calbridgeOperatorKey=... calbridgePushSecretKey=...
 // Every resource is declared in a module under ./modules; this file only names them
 // and wires their outputs together.
 
@@ -187,6 +187,11 @@ param bookingSystemWebhookSecret string
 @secure()
 @minLength(32)
 param calbridgeBookingSystemKey string
+
+@description('Secret: CALBRIDGE_FUNCTION_KEY, the operator\'s key the status page (/dashboard) checks itself (Azure\'s function keys cannot be presented through its session cookie). Required: stored in Key Vault; also set it as the host key operator, so one key reaches the page and every management route (infra/README.md).')
+@secure()
+@minLength(32)
+param calbridgeOperatorKey string
 
 @description('Secret: CALBRIDGE_PUSH_SECRET_KEY, the key push subscriptions\' client states are stored under as keyed hashes (at least 32 characters, e.g. openssl rand -base64 32). Required: stored in Key Vault; keep it across deployments (a new key makes the stored subscriptions fail to verify until they are created again).')
 @secure()
@@ -425,6 +430,7 @@ module keyVault 'modules/keyvault.bicep' = {
     bookingSystemWebhookSecret: bookingSystemWebhookSecret
     bookingSystemClientSecret: secretsInUse.bookingSystemClientSecret ? (empty(bookingSystemClientSecret) ? missing[format(requiredWhile, 'bookingSystemClientSecret', calbridgeBridges, 'a booking_system bridge signs in with bookingSystemTokenUrl')] : bookingSystemClientSecret) : ''
     calbridgeBookingSystemKey: calbridgeBookingSystemKey
+    calbridgeOperatorKey: calbridgeOperatorKey
     calbridgePushSecretKey: calbridgePushSecretKey
     googleCalendarServiceAccountKey: secretsInUse.googleCalendarServiceAccountKey ? (empty(googleCalendarServiceAccountKey) ? missing[format(requiredWhile, 'googleCalendarServiceAccountKey', calbridgeBridges, 'a google_calendar bridge signs in with a service account')] : googleCalendarServiceAccountKey) : ''
     googleCalendarClientSecret: secretsInUse.googleCalendarClientSecret ? (empty(googleCalendarClientSecret) ? missing[format(requiredWhile, 'googleCalendarClientSecret', calbridgeBridges, 'a google_calendar bridge signs in with oauth')] : googleCalendarClientSecret) : ''

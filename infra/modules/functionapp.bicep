@@ -341,6 +341,8 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'CALBRIDGE_BOOKING_BRIDGE', value: calbridgeBookingBridge }
         // The booking system's key; the app gives it only the booking system's routes.
         { name: 'CALBRIDGE_BOOKING_SYSTEM_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.calbridgeBookingSystemKey})' }
+        // The operator's key, which the status page checks itself.
+        { name: 'CALBRIDGE_FUNCTION_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.calbridgeOperatorKey})' }
         // Push subscriptions' client states are stored as keyed hashes under this key.
         { name: 'CALBRIDGE_PUSH_SECRET_KEY', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.calbridgePushSecretKey})' }
         { name: 'CALBRIDGE_TABLE_PREFIX', value: calbridgeTablePrefix }

@@ -35,6 +35,10 @@ param bookingSystemClientSecret string = ''
 @secure()
 param calbridgeBookingSystemKey string
 
+@description('The operator\'s key the status page checks (CALBRIDGE_FUNCTION_KEY); required.')
+@secure()
+param calbridgeOperatorKey string
+
 @description('Key push subscriptions\' client states are hashed under (CALBRIDGE_PUSH_SECRET_KEY); required.')
 @secure()
 param calbridgePushSecretKey string
@@ -82,6 +86,7 @@ var secretNames = {
   bookingSystemWebhookSecret: 'booking-system-webhook-secret'
   bookingSystemClientSecret: 'booking-system-client-secret'
   calbridgeBookingSystemKey: 'calbridge-booking-system-key'
+  calbridgeOperatorKey: 'calbridge-operator-key'
   calbridgePushSecretKey: 'calbridge-push-secret-key'
   googleCalendarServiceAccountKey: 'google-calendar-service-account-key'
   googleCalendarClientSecret: 'google-calendar-client-secret'
@@ -180,6 +185,18 @@ resource calbridgeBookingSystemKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-
   name: secretNames.calbridgeBookingSystemKey
   properties: {
     value: calbridgeBookingSystemKey
+    contentType: 'text/plain'
+    attributes: {
+      exp: secretExpiry
+    }
+  }
+}
+
+resource calbridgeOperatorKeyValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: secretNames.calbridgeOperatorKey
+  properties: {
+    value: calbridgeOperatorKey
     contentType: 'text/plain'
     attributes: {
       exp: secretExpiry

@@ -31,8 +31,6 @@ LOCAL_ONLY_SETTINGS = {
     # Connection-string form of storage (Azurite locally). Azure uses the identity-based
     # AzureWebJobsStorage__* settings: shared keys are off on the account.
     "AzureWebJobsStorage": "connection string; Azure uses AzureWebJobsStorage__*",
-    # The local host's stand-in for function keys; Azure checks its own keys.
-    "CALBRIDGE_FUNCTION_KEY": "local host only",
     # Extra CAs for the local emulators; in Azure the endpoints have public certificates.
     "BOOKING_SYSTEM_CA_BUNDLE": "local emulator CA",
     "OUTLOOK_CA_BUNDLE": "local emulator CA",
@@ -428,6 +426,7 @@ def test_secrets_have_no_default_and_are_not_in_the_parameters_file() -> None:
 # least 32 characters, always written to Key Vault and always referenced.
 ALWAYS_REQUIRED_SECRETS = {
     "calbridgeBookingSystemKey": "CALBRIDGE_BOOKING_SYSTEM_KEY",
+    "calbridgeOperatorKey": "CALBRIDGE_FUNCTION_KEY",
     "calbridgePushSecretKey": "CALBRIDGE_PUSH_SECRET_KEY",
     "bookingSystemWebhookSecret": "BOOKING_SYSTEM_WEBHOOK_SECRET",
 }
