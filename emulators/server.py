@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -138,6 +139,17 @@ class EmulatorServer(ABC, Generic[ServiceT]):
         self._thread = None
         if self._own_cert_dir:
             shutil.rmtree(self.cert_dir, ignore_errors=True)
+
+    def serve_until_signalled(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop: what `python -m emulators.<name>` does
+        once it has started and said where it is."""
+        done = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: done.set())
+        try:
+            done.wait()
+        finally:
+            self.stop()
 
     def __enter__(self) -> Self:
         return self.start()
