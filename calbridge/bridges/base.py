@@ -9,8 +9,9 @@ empty calendar, nor an event that is gone.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -140,6 +141,44 @@ class BridgeHealth(BaseModel):
     error: str | None = None
     # Why the bridge's webhooks are refused, when they are (polling still runs).
     webhooks: str | None = None
+
+    @classmethod
+    def healthy(cls, started: float, calendars: int) -> BridgeHealth:
+        """A check begun at `started` (`time.perf_counter()`) that reached `calendars`."""
+        return cls(status="healthy", authenticated=True, latency_ms=_elapsed_ms(started),
+                   calendars_available=calendars)
+
+    @classmethod
+    def failed(cls, status: Literal["degraded", "unhealthy"], started: float, exc: Exception,
+               authenticated: bool | None = None) -> BridgeHealth:
+        """A check begun at `started` that `exc` stopped. Only a project error's message is
+        shown: a library's may carry a URL or a secret."""
+        error = exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__
+        return cls(status=status, authenticated=authenticated, latency_ms=_elapsed_ms(started),
+                   error=error)
+
+
+def _elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (`time.perf_counter()`), to a tenth."""
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def signed_in_health(sign_in: Callable[[], object],
+                     reach: Callable[[], list[Calendar]]) -> BridgeHealth:
+    """The health of a bridge that gets a token before it calls: unhealthy when `sign_in`
+    fails, degraded when `reach` (listing the calendars) fails with a token, else healthy
+    with how many calendars it reached. Never raises."""
+    started = time.perf_counter()
+    try:
+        sign_in()
+    except Exception as exc:  # health never raises: it reports
+        return BridgeHealth.failed("unhealthy", started, exc, authenticated=False)
+    try:
+        calendars = reach()
+    except Exception as exc:
+        return BridgeHealth.failed("degraded", started, exc,
+                                   authenticated=not isinstance(exc, AuthError))
+    return BridgeHealth.healthy(started, len(calendars))
 
 
 class PushSubscription(BaseModel):

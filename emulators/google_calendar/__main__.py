@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 
 from .server import GoogleCalendarEmulator
 
@@ -29,11 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.key_file:
         info["key_file"] = str(emulator.write_service_account_key(args.key_file))
     print(json.dumps(info), flush=True)
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
-    done.wait()
-    emulator.stop()
+    emulator.serve_until_signalled()
     return 0
 
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
-from ..certs import ensure_certificates
-from ..https import LOOPBACK_HOSTS, TlsServer, server_context
-from ..state import StateWriter
+from ..server import EmulatorServer
 from .admin import AdminApi
 from .api import GoogleError, Request, Response, not_found
 from .directory import DIRECTORY_ROOT
@@ -21,12 +15,16 @@ from .seed import CALENDAR_SCOPE, load_seed
 from .service import API_ROOT, CalendarService
 
 log = logging.getLogger("emulators.google_calendar")
-CHANGING = ("POST", "PATCH", "PUT", "DELETE")
 
 
-class GoogleCalendarEmulator:
+class GoogleCalendarEmulator(EmulatorServer[CalendarService]):
     """A local Google Calendar API v3 (calendar list, events, push channels) and OAuth 2.0
     token endpoint over HTTPS, on 127.0.0.1 only. See the package docstring for the API."""
+
+    title = "Google Calendar emulator"
+    short_name = "gcal"
+    server_version = "GoogleCalendarEmulator/1.0"
+    admin_type = AdminApi
 
     def __init__(
         self,
@@ -37,33 +35,15 @@ class GoogleCalendarEmulator:
         state_file: str | Path | None = None,
         token_path: str = "/token",  # noqa: S107 - a URL path, not a secret
     ) -> None:
-        if host not in LOOPBACK_HOSTS:
-            raise ValueError("the Google Calendar emulator binds to 127.0.0.1 only")
         if not token_path.startswith("/") or token_path.startswith(
                 (API_ROOT, DIRECTORY_ROOT, "/_admin")):
             raise ValueError("token_path must be an absolute path outside the API")
-        self.host = "127.0.0.1"
-        self.port = port
+        super().__init__(host, port, cert_dir, state_file)
         self.token_path = token_path
-        self._own_cert_dir = cert_dir is None
-        self.cert_dir = Path(cert_dir) if cert_dir else Path(tempfile.mkdtemp(prefix="gcal-"))
         self.seed = dict(seed) if isinstance(seed, dict) else load_seed(seed)
-        self.ca_path = str(self.cert_dir / "ca.pem")
-        # Events are kept here between runs when set (`make serve`); None keeps nothing.
-        self.state_file = Path(state_file) if state_file else None
         self.identity = Identity(self.seed, load_or_create_key(self.cert_dir))
-        self.service: CalendarService | None = None
-        self._admin: AdminApi | None = None
-        self._state: StateWriter | None = None
-        self._server: TlsServer | None = None
-        self._thread: threading.Thread | None = None
 
     # where it is -------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """https://127.0.0.1:PORT — what Google serves at https://www.googleapis.com."""
-        return f"https://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -124,52 +104,11 @@ class GoogleCalendarEmulator:
 
     # lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> GoogleCalendarEmulator:
-        """Generate or reuse certificates, bind, and serve from a background thread."""
-        paths = ensure_certificates(self.cert_dir, "calbridge Google Calendar emulator CA")
-        self.ca_path = str(paths.ca_path)
-        self.service = CalendarService(self.seed, self.identity, self.ca_path)
-        if self.state_file is not None:
-            if self.state_file.exists():
-                self.service.store.restore(json.loads(self.state_file.read_text()))
-            self._state = StateWriter(self.service.store, self.state_file, "gcal-state").start()
-        self._admin = AdminApi(self.service)
-        self._server = TlsServer((self.host, self.port), server_context(paths.cert_path,
-                                                                         paths.key_path),
-                                 self.dispatch, _internal_error,
-                                 server_version="GoogleCalendarEmulator/1.0")
-        self.port = self._server.server_address[1]
-        self.service.base_url = self.base_url
+    def _new_service(self) -> CalendarService:
+        return CalendarService(self.seed, self.identity, self.ca_path)
+
+    def _bound(self, service: CalendarService) -> None:
         self.identity.token_uri = self.token_uri
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="gcal-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and pushing (and write what is pending to `state_file`)."""
-        if self.service:
-            self.service.stop()
-        if self._state is not None:
-            self._state.stop()
-            self._state = None
-        if self._server:
-            self._server.shutdown()
-            self._server.close_connections()
-            self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-        if self._own_cert_dir:
-            shutil.rmtree(self.cert_dir, ignore_errors=True)
-
-    def __enter__(self) -> GoogleCalendarEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _require_started(self) -> None:
         if self.service is None:
@@ -232,11 +171,14 @@ class GoogleCalendarEmulator:
         except GoogleError as error:
             response = error.response()
         service.counter.record_status(response.status)
-        if self._state is not None and req.method in CHANGING and response.status < 400:
-            # A change is answered once it is in the state file, so a killed emulator
-            # restarts with everything it confirmed.
-            self._state.wait()
+        if response.status < 400:
+            self._wait_saved(req.method)
         return response
+
+    @staticmethod
+    def internal_error() -> Response:
+        """A request whose handling raised, answered in Google's shape."""
+        return GoogleError(500, "backendError", "Backend Error").response()
 
     def describe(self) -> dict[str, Any]:
         """What a client needs to connect (no private key)."""
@@ -245,8 +187,3 @@ class GoogleCalendarEmulator:
                 "directory_url": self.directory_url,
                 "service_account": self.service_account_email,
                 "oauth_client_id": self.oauth_client_id}
-
-
-def _internal_error() -> Response:
-    """A request whose handling raised, answered in Google's shape."""
-    return GoogleError(500, "backendError", "Backend Error").response()

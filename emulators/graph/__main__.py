@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from .server import GraphEmulator
 
@@ -34,15 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                                  seed=args.seed, state_file=args.state_file)
     except ValueError as exc:
         parser.error(str(exc))
-    done = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     emulator.start()
-    try:
-        print(emulator.describe_json(include_secret=args.print_secret), flush=True)
-        done.wait()
-    finally:
-        emulator.stop()
+    print(emulator.describe_json(include_secret=args.print_secret), flush=True)
+    emulator.serve_until_signalled()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import admin
 from .api import ApiRequest, ApiResponse, GraphError
 from .routing import Router
 
@@ -11,42 +12,26 @@ if TYPE_CHECKING:
     from .service import GraphService
 
 
-class AdminApi:
+class AdminApi(admin.AdminApi):
     """Reset, inspect, inject faults, throttle, count, expire delta tokens, lifecycle events."""
 
+    response_type = ApiResponse
+    service: GraphService
+
     def __init__(self, service: GraphService) -> None:
-        self.service = service
-        self.router = Router()
+        super().__init__(service, Router())
         add = self.router.add
-        add("POST", "/_admin/reset", self.reset)
-        add("GET", "/_admin/state", self.state)
-        add("GET", "/_admin/faults", self.list_faults)
-        add("POST", "/_admin/faults", self.add_fault)
-        add("DELETE", "/_admin/faults", self.clear_faults)
         add("GET", "/_admin/throttle", self.get_throttle)
         add("POST", "/_admin/throttle", self.set_throttle)
-        add("GET", "/_admin/requests", self.request_counts)
-        add("DELETE", "/_admin/requests", self.reset_request_counts)
         add("POST", "/_admin/delta/expire", self.expire_delta_tokens)
         add("POST", "/_admin/subscriptions/{sid}/lifecycle", self.lifecycle)
         add("POST", "/_admin/users/{user}/invitations", self.invitation)
 
-    def handle(self, req: ApiRequest) -> ApiResponse:
-        """Answer an admin request."""
-        match = self.router.match(req.method, req.path)
-        return match.route.handler(req, match.params)
+    def bad_request(self, message: str) -> GraphError:
+        return GraphError(400, "BadRequest", message)
 
-    @staticmethod
-    def _json_object(req: ApiRequest) -> dict[str, Any]:
-        body = req.json() if req.body.strip() else {}
-        if not isinstance(body, dict):
-            raise GraphError(400, "BadRequest", "A JSON object is expected.")
-        return body
-
-    def reset(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Back to the seed."""
-        self.service.reset()
-        return ApiResponse(204)
+    def _parse_json(self, req: ApiRequest) -> Any:
+        return req.json()
 
     def state(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Mailboxes with event counts, subscriptions, faults, throttle settings."""
@@ -81,23 +66,6 @@ class AdminApi:
         }
         return ApiResponse(200, body)
 
-    def list_faults(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Active faults."""
-        return ApiResponse(200, {"faults": self.service.faults.list()})
-
-    def add_fault(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Inject a fault: `{"match": {...}, "status", "retry_after", "latency_ms", "times"}`."""
-        try:
-            fault = self.service.faults.add(self._json_object(req))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise GraphError(400, "BadRequest", f"Invalid fault: {exc}") from exc
-        return ApiResponse(201, self.service.faults.as_json(fault))
-
-    def clear_faults(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Remove every fault."""
-        self.service.faults.clear()
-        return ApiResponse(204)
-
     def get_throttle(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Current throttle settings."""
         return ApiResponse(200, self.service.throttle.settings())
@@ -105,19 +73,10 @@ class AdminApi:
     def set_throttle(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """`{"enabled": true, "limit": 10000, "window_seconds": 600, "concurrency": 4}`."""
         try:
-            settings = self.service.throttle.configure(self._json_object(req))
+            settings = self.service.throttle.configure(self.json_object(req))
         except (ValueError, TypeError) as exc:
-            raise GraphError(400, "BadRequest", f"Invalid throttle settings: {exc}") from exc
+            raise self.bad_request(f"Invalid throttle settings: {exc}") from exc
         return ApiResponse(200, settings)
-
-    def request_counts(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Requests by route template and method, and per mailbox."""
-        return ApiResponse(200, self.service.counter.snapshot())
-
-    def reset_request_counts(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-        """Zero the counts."""
-        self.service.counter.reset()
-        return ApiResponse(204)
 
     def expire_delta_tokens(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Invalidate every delta and skip token (next use answers 410)."""
@@ -129,10 +88,10 @@ class AdminApi:
         (`{"name", "address"}`). Graph itself never lets an app set the organizer."""
         from .events import new_record, validate_payload
 
-        body = self._json_object(req)
+        body = self.json_object(req)
         organizer = body.pop("organizer", None)
         if not isinstance(organizer, dict) or not organizer.get("address"):
-            raise GraphError(400, "BadRequest", "An invitation needs organizer.address.")
+            raise self.bad_request("An invitation needs organizer.address.")
         store = self.service.store
         mailbox = store.mailbox(params["user"])
         payload = validate_payload(body, creating=True)
@@ -145,6 +104,6 @@ class AdminApi:
 
     def lifecycle(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
         """Send `{"event": "missed" | "reauthorizationRequired" | "subscriptionRemoved"}`."""
-        event = str(self._json_object(req).get("event", ""))
+        event = str(self.json_object(req).get("event", ""))
         sent = self.service.subscriptions.send_lifecycle(params["sid"], event)
         return ApiResponse(202, {"sent": sent})

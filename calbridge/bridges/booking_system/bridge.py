@@ -255,20 +255,15 @@ class BookingSystemBridge(CalendarBridge):
         try:
             calendars = self._calendars(self._health_http)
         except AuthError as exc:
-            return BridgeHealth(status="unhealthy", authenticated=False,
-                                latency_ms=_elapsed_ms(started), error=exc.message)
+            return BridgeHealth.failed("unhealthy", started, exc, authenticated=False)
         except UpstreamThrottled as exc:
-            return BridgeHealth(status="degraded", authenticated=True,
-                                latency_ms=_elapsed_ms(started), error=exc.message)
+            return BridgeHealth.failed("degraded", started, exc, authenticated=True)
         except CalbridgeError as exc:
-            return BridgeHealth(status="unhealthy", latency_ms=_elapsed_ms(started),
-                                error=exc.message)
+            return BridgeHealth.failed("unhealthy", started, exc)
         except Exception as exc:
             log.exception("booking system health check failed", extra={"bridge": self.name})
-            return BridgeHealth(status="unhealthy", latency_ms=_elapsed_ms(started),
-                                error=type(exc).__name__)
-        return BridgeHealth(status="healthy", authenticated=True,
-                            latency_ms=_elapsed_ms(started), calendars_available=len(calendars))
+            return BridgeHealth.failed("unhealthy", started, exc)
+        return BridgeHealth.healthy(started, len(calendars))
 
     def parse_notification(self, headers: Mapping[str, str], body: Any) -> list[ChangeNotice]:
         """Verify and parse one booking system webhook. `body` must be the raw request
@@ -379,10 +374,6 @@ def _event_of(body: Any) -> Any:
     if isinstance(body, dict) and isinstance(body.get("event"), dict):
         return body["event"]
     return body
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def overlaps(event: Event, window: TimeWindow) -> bool:

@@ -48,7 +48,6 @@ from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
-    CalbridgeError,
     CalendarNotFound,
     EtagConflict,
     Inexpressible,
@@ -532,13 +531,10 @@ class CalDavBridge(CalendarBridge):
         try:
             calendars = self.list_calendars()
         except AuthError as exc:
-            return BridgeHealth(status="unhealthy", authenticated=False,
-                                latency_ms=_ms(started), error=exc.message)
+            return BridgeHealth.failed("unhealthy", started, exc, authenticated=False)
         except Exception as exc:  # health never raises: it reports
-            return BridgeHealth(status="degraded", latency_ms=_ms(started),
-                                error=_describe(exc))
-        return BridgeHealth(status="healthy", authenticated=True, latency_ms=_ms(started),
-                            calendars_available=len(calendars))
+            return BridgeHealth.failed("degraded", started, exc)
+        return BridgeHealth.healthy(started, len(calendars))
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
@@ -586,10 +582,3 @@ def _etag(value: str | None) -> str | None:
     value = value[2:] if value.startswith("W/") else value
     return value.strip('"') or None
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _describe(exc: Exception) -> str:
-    return exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__

@@ -4,7 +4,6 @@ API v3."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -23,6 +22,7 @@ from calbridge.bridges.base import (
     PushSemantics,
     PushSubscription,
     TimeWindow,
+    signed_in_health,
 )
 from calbridge.bridges.google_calendar.auth import GoogleTokens
 from calbridge.bridges.google_calendar.client import (
@@ -361,19 +361,7 @@ class GoogleCalendarBridge(CalendarBridge):
     # ------------------------------------------------------------ health
 
     def health(self) -> BridgeHealth:
-        started = time.perf_counter()
-        try:
-            self.api.tokens.token()
-        except Exception as exc:  # health never raises: it reports
-            return BridgeHealth(status="unhealthy", authenticated=False,
-                                latency_ms=_ms(started), error=_describe(exc))
-        try:
-            calendars = self.list_calendars()
-        except Exception as exc:
-            return BridgeHealth(status="degraded", authenticated=not isinstance(exc, AuthError),
-                                latency_ms=_ms(started), error=_describe(exc))
-        return BridgeHealth(status="healthy", authenticated=True, latency_ms=_ms(started),
-                            calendars_available=len(calendars))
+        return signed_in_health(self.api.tokens.token, self.list_calendars)
 
     # ------------------------------------------------------------ push
 
@@ -435,10 +423,3 @@ def _rejected_watch(response: requests.Response) -> Exception:
         error.args = (error.message,)
     return error
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _describe(exc: Exception) -> str:
-    return exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__

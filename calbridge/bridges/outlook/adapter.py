@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +23,7 @@ from calbridge.bridges.base import (
     WriteKind,
     WriteOp,
     WriteResult,
+    signed_in_health,
 )
 from calbridge.bridges.http import HttpClient, error_for_status, upstream_code
 from calbridge.bridges.outlook.auth import GraphTokens
@@ -59,7 +59,6 @@ from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
-    CalbridgeError,
     CalendarNotFound,
     NotFound,
     SyncStateExpired,
@@ -479,25 +478,17 @@ class OutlookBridge(CalendarBridge):
     # ------------------------------------------------------------ health
 
     def health(self) -> BridgeHealth:
-        started = time.perf_counter()
-        try:
-            self.graph.tokens.token()
-        except Exception as exc:  # health never raises: it reports
-            return BridgeHealth(status="unhealthy", authenticated=False,
-                                latency_ms=_ms(started), error=_describe(exc))
-        try:
-            calendars = self.list_calendars()
-            if self.settings.calendar_source == "mailboxes" and self.settings.mailbox_list:
-                # Configured mailboxes need no call to list: make one cheap call instead.
-                mailbox = path_segment(self.settings.mailbox_list[0])
-                self.graph.request("GET", with_query(self.graph.url(f"/users/{mailbox}/calendar"),
-                                                     {"$select": "id"}),
-                                   mailbox=self.settings.mailbox_list[0])
-        except Exception as exc:
-            return BridgeHealth(status="degraded", authenticated=not isinstance(exc, AuthError),
-                                latency_ms=_ms(started), error=_describe(exc))
-        return BridgeHealth(status="healthy", authenticated=True, latency_ms=_ms(started),
-                            calendars_available=len(calendars))
+        return signed_in_health(self.graph.tokens.token, self._reach_calendars)
+
+    def _reach_calendars(self) -> list[Calendar]:
+        calendars = self.list_calendars()
+        if self.settings.calendar_source == "mailboxes" and self.settings.mailbox_list:
+            # Configured mailboxes need no call to list: make one cheap call instead.
+            mailbox = path_segment(self.settings.mailbox_list[0])
+            self.graph.request("GET", with_query(self.graph.url(f"/users/{mailbox}/calendar"),
+                                                 {"$select": "id"}),
+                               mailbox=self.settings.mailbox_list[0])
+        return calendars
 
     # ------------------------------------------------------------ push
 
@@ -582,10 +573,3 @@ def _if_match(etag: str) -> str:
 def _error(response: requests.Response, where: str) -> Exception:
     return error_for_status(response.status_code, where, upstream_code(response))
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _describe(exc: Exception) -> str:
-    return exc.message if isinstance(exc, CalbridgeError) else type(exc).__name__
