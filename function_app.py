@@ -9,6 +9,7 @@ from calbridge.functions import (
     decisions,
     guide,
     mappings,
+    openapi,
     polling,
     stats,
     sync,
@@ -22,3 +23,5 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp, webhooks.bp,
                   polling.bp, guide.bp):
     app.register_functions(blueprint)
+# Last: the contract documents every route registered above.
+app.register_functions(openapi.blueprint(app))

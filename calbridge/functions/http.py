@@ -13,26 +13,17 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from calbridge import untrusted_json
-from calbridge.bootstrap import Container, container
 from calbridge.errors import (
     BadRequest,
     CalbridgeError,
-    Forbidden,
     PayloadTooLarge,
     UpstreamRejected,
     ValidationFailed,
 )
-from calbridge.functions.callers import (
-    CALLERS_ATTRIBUTE,
-    OPERATOR_ONLY,
-    Caller,
-    caller_of,
-    presented_key,
-)
+from calbridge.functions.answers import ErrorAnswer, ErrorBody
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
 def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
@@ -42,15 +33,11 @@ def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
                                                        "X-Content-Type-Options": "nosniff"})
 
 
-def ok(status: int = 200, **payload: Any) -> func.HttpResponse:
-    return json_response({"success": True, **payload}, status)
-
-
 def error_response(exc: CalbridgeError) -> func.HttpResponse:
-    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.details:
-        error["details"] = exc.details
-    return json_response({"success": False, "error": error}, exc.status)
+    error = ErrorBody(code=exc.code, message=exc.message,
+                      **({"details": exc.details} if exc.details else {}))
+    answer = ErrorAnswer(success=False, error=error)
+    return json_response(answer.model_dump(exclude_unset=True), exc.status)
 
 
 def _json_default(value: Any) -> Any:
@@ -105,32 +92,6 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
         raise validation_failed(exc, field_name) from None
 
 
-def query_bool(req: func.HttpRequest, name: str) -> bool | None:
-    value = req.params.get(name)
-    if value is None or value == "":
-        return None
-    lowered = value.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise ValidationFailed(f"query parameter {name} must be true or false",
-                           details={"fields": [{"field": name, "message": "expected a boolean"}]})
-
-
-def query_int(req: func.HttpRequest, name: str, default: int, *, low: int, high: int) -> int:
-    """An integer query parameter, clamped to [low, high]; 422 unless it is digits."""
-    value = req.params.get(name)
-    if value is None or value == "":
-        return default
-    if not (value.isascii() and value.isdigit()):
-        raise ValidationFailed(f"query parameter {name} must be a whole number",
-                               details={"fields": [{"field": name,
-                                                    "message": "expected digits"}]})
-    # Compared by length first: int() refuses thousands of digits.
-    return high if len(value.lstrip("0")) > len(str(high)) else max(low, min(int(value), high))
-
-
 @contextmanager
 def refused_input(**fields: str) -> Iterator[None]:
     """Around a service call that sends these request values straight to a calendar
@@ -148,37 +109,3 @@ def refused_input(**fields: str) -> Iterator[None]:
                      "upstream": exc.details}) from None
 
 
-def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse] | None = None, *,
-        callers: frozenset[Caller] = OPERATOR_ONLY) -> Any:
-    """Wrap a trigger: refuse a caller it does not serve (403), give it the container;
-    every failure becomes a JSON error. `@api` serves operators only; `@api(callers=...)`
-    names who else may call."""
-    if handler is None:
-        return lambda inner: api(inner, callers=callers)
-    wrapped = handler
-
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            c = container()
-            caller = caller_of(presented_key(req.headers, req.params),
-                               c.settings.booking_system_key)
-            if caller not in callers:
-                raise Forbidden(f"the {caller.value} key does not reach this route")
-            return wrapped(req, c)
-        except CalbridgeError as exc:
-            if exc.status >= 500:
-                log.warning("request failed", extra={"route": req.url.split("?")[0],
-                                                      "code": exc.code})
-            return error_response(exc)
-        except ValidationError as exc:
-            return error_response(validation_failed(exc))
-        except Exception:
-            log.exception("unhandled error", extra={"route": req.url.split("?")[0]})
-            return error_response(CalbridgeError("internal error; see the logs"))
-
-    # Not functools.wraps: the Functions worker reads the signature, which must stay
-    # (req) -> HttpResponse, while the name and docs are the handler's.
-    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(wrapper, attribute, getattr(handler, attribute))
-    setattr(wrapper, CALLERS_ATTRIBUTE, callers)
-    return wrapper

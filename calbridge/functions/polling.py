@@ -8,30 +8,35 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.functions.http import api, ok, query_bool
+from calbridge.functions.answers import InitDone, PollDone, Statistics
+from calbridge.functions.contract import QueryFlag, Reply, api, ok
 from calbridge.functions.results import init_results, poll_results
 from calbridge.services import polling
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
+FORCE = QueryFlag("force", "open change tracking again even where a cursor is stored")
 
 
 @bp.route(route="polling/initialize", methods=["POST"])
-@api
-def initialize_polling(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    report = polling.initialize(c, force=bool(query_bool(req, "force")))
+@api(answers={200: InitDone}, query=(FORCE,))
+def initialize_polling(req: func.HttpRequest, c: Container) -> Reply:
+    """Open change tracking (delta links, sync tokens) for every mapped calendar."""
+    report = polling.initialize(c, force=bool(FORCE.read(req)))
     return ok(message="Polling initialized", results=init_results(report))
 
 
 @bp.route(route="bridges/poll-changes", methods=["POST"])
-@api
-def poll_bridge_changes(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: PollDone})
+def poll_bridge_changes(req: func.HttpRequest, c: Container) -> Reply:
+    """Ask every mapped calendar for its changes since the last poll and sync them."""
     return ok(message="Polling completed", results=poll_results(polling.poll_changes(c)))
 
 
 @bp.route(route="polling/stats", methods=["GET"])
-@api
-def show_polling_stats(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: Statistics})
+def show_polling_stats(req: func.HttpRequest, c: Container) -> Reply:
+    """Calendars tracked, last polls, changes seen."""
     return ok(statistics=polling.stats(c))
 
 
