@@ -6,6 +6,7 @@ every answer's status, media type and body are those the document declares."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,10 +71,13 @@ def contract(contract_host: HostProcess) -> dict[str, Any]:
 CONTRACT = document(load_app("function_app").http,
                     load_host_config(ROOT / "host.json").route_prefix)
 schema = schemathesis.openapi.from_dict(CONTRACT)
-# Bounded to keep the run near a minute: the coverage phase's boundary values only for
-# valid input (invalid bodies have their own corpus in test_bad_input.py), and a few
-# generated cases of each kind per operation.
-schema.config.phases.coverage.generation.modes = [GenerationMode.POSITIVE]
+# Bounded to keep the run near a minute: a few generated cases, valid and invalid, per
+# operation, and the coverage phase's boundary values only for valid input (invalid bodies
+# have their own corpus in test_bad_input.py).
+# CALBRIDGE_CONTRACT_EXAMPLES=200 explores further, with invalid boundary values too.
+EXAMPLES = int(os.environ.get("CALBRIDGE_CONTRACT_EXAMPLES", "6"))
+if EXAMPLES <= 6:
+    schema.config.phases.coverage.generation.modes = [GenerationMode.POSITIVE]
 
 
 def test_the_served_document_is_built_from_the_apps_routes(contract: dict[str, Any]) -> None:
@@ -81,7 +85,7 @@ def test_the_served_document_is_built_from_the_apps_routes(contract: dict[str, A
 
 
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: Any, contract_host: HostProcess) -> None:
     case.call_and_validate(base_url=contract_host.url,

@@ -101,6 +101,14 @@ def test_query_parameters_are_documented(contract: dict[str, Any]) -> None:
     assert conflicts[0]["schema"]["enum"] == ["open", "resolved", "all"]
 
 
+def test_handlers_read_query_parameters_only_through_their_declaration() -> None:
+    """A handler reading `req.params` itself would take a parameter the contract does not
+    show: query values are read by the `Query` objects its `@api(query=...)` names."""
+    for module in sorted((ROOT / "calbridge" / "functions").glob("*.py")):
+        if module.name != "contract.py":
+            assert "req.params.get(" not in module.read_text(), module.name
+
+
 def test_the_guides_examples_are_bodies_the_routes_read(contract: dict[str, Any]) -> None:
     """Each example in the document validates with the model its route reads it with."""
     shown = 0
