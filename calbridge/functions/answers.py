@@ -32,14 +32,29 @@ class Message(Envelope):
 # ------------------------------------------------------------------ errors
 
 
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="the field as the request named it, or `body`")
+    message: str
+
+
+class ErrorDetails(BaseModel):
+    """More about an error: the fields at fault (422), what a calendar system answered
+    (`upstream`), and what else the error knows (a recurrence rule, a limit, …)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: list[FieldError] | None = None
+
+
 class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(description="stable machine-readable code, e.g. `validation_error`")
     message: str
-    # Present when there is more to say: `fields` (each `{field, message}`) for 422s, what
-    # a calendar system answered for upstream errors.
-    details: dict[str, Any] | None = None
+    # Only when there is more to say.
+    details: ErrorDetails | None = None
 
 
 class ErrorAnswer(BaseModel):

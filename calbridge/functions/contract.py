@@ -22,7 +22,13 @@ from calbridge.functions.callers import (
     caller_of,
     presented_key,
 )
-from calbridge.functions.http import error_response, json_response, read_json, validation_failed
+from calbridge.functions.http import (
+    error_response,
+    in_written_order,
+    json_response,
+    read_json,
+    validation_failed,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -58,8 +64,8 @@ class QueryText:
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "string"}
-        if self.choices:
-            schema["enum"] = list(self.choices)
+        if self.choices:  # empty is absent
+            schema["enum"] = [*self.choices, ""]
         if self.default is not None:
             schema["default"] = self.default
         return schema
@@ -131,12 +137,15 @@ def _either(choices: tuple[str, ...]) -> str:
 class Body(Generic[M]):
     """A JSON body validated by `model` (413 over the size limit, 400 when not JSON, 422
     naming the fields). `also`: other forms `model` reads (its validators convert them),
-    documented beside it; `examples` are the usage guide's, shown in the contract."""
+    documented beside it; `examples` are the usage guide's, shown in the contract; a
+    `description` says what the schema cannot."""
 
     model: type[M]
     optional: bool = False
     also: tuple[type[BaseModel], ...] = ()
     examples: Mapping[str, Any] = field(default_factory=dict)
+    # What the schema cannot say (a rule between fields).
+    description: str = ""
 
     def read(self, req: func.HttpRequest, c: Container) -> M | None:
         return read_json(req, self.model, c.settings.max_body_bytes, optional=self.optional)
@@ -198,8 +207,8 @@ class Contract:
                 "models": [m.__name__ for m in models], "errors": failure.errors(
                     include_input=False, include_url=False)})
             raise CalbridgeError("internal error; see the logs")
-        return json_response(_in_order(shaped.model_dump(exclude_unset=True), reply.payload),
-                             reply.status)
+        shown = in_written_order(shaped.model_dump(exclude_unset=True), reply.payload)
+        return json_response(shown, reply.status)
 
     def error_statuses(self, anonymous: bool, path_parameters: bool) -> list[int]:
         """Statuses of the error envelope this route can answer with."""
@@ -213,17 +222,6 @@ class Contract:
         if path_parameters:
             statuses.add(404)
         return sorted(statuses)
-
-
-def _in_order(shaped: Any, written: Any) -> Any:
-    """`shaped` with its keys in the order the handler wrote them (a model dumps in the
-    order of its fields), so answers read as they always have."""
-    if isinstance(shaped, dict) and isinstance(written, dict):
-        keys = [k for k in written if k in shaped] + [k for k in shaped if k not in written]
-        return {k: _in_order(shaped[k], written.get(k)) for k in keys}
-    if isinstance(shaped, list) and isinstance(written, list):
-        return [_in_order(s, w) for s, w in zip(shaped, written, strict=False)]
-    return shaped
 
 
 def contract_of(handler: Callable[..., Any]) -> Contract | None:

@@ -62,7 +62,7 @@ def sync_outlook_to_bookings(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="sync/pending-items", methods=["GET"])
 @api(answers={200: PendingItems})
 def list_pending_items(req: func.HttpRequest, c: Container) -> Reply:
-    """Bookings of booking mappings not yet in their Outlook calendar."""
+    """Bookings not yet (or not correctly) in their Outlook calendar."""
     pending = guide.pending_items(c, OUTLOOK)
     return ok(pending_items=pending["items"], count=len(pending["items"]),
               failed_mappings=pending["failed_mappings"])
@@ -71,7 +71,7 @@ def list_pending_items(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="sync/outlook-events", methods=["GET"])
 @api(answers={200: UnlinkedEvents})
 def list_unlinked_outlook_events(req: func.HttpRequest, c: Container) -> Reply:
-    """Outlook events of mapped calendars not linked to a booking."""
+    """Outlook events in the sync window that no link holds: what `/sync/from-outlook` imports."""
     found = guide.unlinked_calendar_events(c, OUTLOOK)
     return ok(events=found["events"], count=len(found["events"]),
               failed_mappings=found["failed_mappings"])
@@ -101,7 +101,8 @@ def sync_one_item(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="sync/stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_sync_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Links by status and system, last sync."""
+    """Links by status and item type, and operations by kind (`summary.pending`,
+    `summary.error`)."""
     return ok(statistics=guide.sync_stats(c))
 
 
@@ -115,7 +116,7 @@ def cleanup_orphaned_items(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="booking/pending-imports", methods=["GET"])
 @api(answers={200: PendingImports})
 def list_pending_imports(req: func.HttpRequest, c: Container) -> Reply:
-    """Calendar events waiting to become bookings."""
+    """Calendar-born links whose booking is not (correctly) made yet."""
     items = guide.pending_imports(c)
     return ok(pending_imports=items, count=len(items))
 
@@ -131,7 +132,7 @@ def process_imports(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="booking/processed-imports", methods=["GET"])
 @api(answers={200: ProcessedImports})
 def list_processed_imports(req: func.HttpRequest, c: Container) -> Reply:
-    """Calendar events made into bookings."""
+    """Calendar-born links whose booking is made."""
     items = guide.processed_imports(c)
     return ok(processed_imports=items, count=len(items))
 
@@ -139,7 +140,7 @@ def list_processed_imports(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="booking/processing-stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_processing_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Import counts by status."""
+    """Calendar-born links by status, and writes into the booking system by outcome."""
     return ok(statistics=guide.processing_stats(c))
 
 
@@ -160,14 +161,14 @@ def cancel_booking(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="cancel/stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_cancellation_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Deletions and cancellations carried, by system."""
+    """Cancellations done, owed and held."""
     return ok(statistics=guide.deletion_stats(c))
 
 
 @bp.route(route="cancel/cancelled-reservations", methods=["GET"])
 @api(answers={200: CancelledReservations})
 def list_cancelled_reservations(req: func.HttpRequest, c: Container) -> Reply:
-    """Bookings cancelled and their calendar events removed."""
+    """Links cancelled or deleted: bookings cancelled and their calendar events removed."""
     items = guide.cancelled_reservations(c)
     return ok(cancelled_reservations=items, count=len(items))
 
@@ -175,14 +176,14 @@ def list_cancelled_reservations(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="bridge/automation-stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_automation_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """What the timers and webhooks did."""
+    """Schedules, queues, push subscriptions and polling."""
     return ok(statistics=guide.automation_stats(c))
 
 
 @bp.route(route="bridges/sync-deletions-stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_deletion_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Deletions and cancellations carried, by system."""
+    """Cancellations done, owed and held."""
     return ok(statistics=guide.deletion_stats(c))
 
 

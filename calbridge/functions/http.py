@@ -33,11 +33,35 @@ def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
                                                        "X-Content-Type-Options": "nosniff"})
 
 
+def in_written_order(shaped: Any, written: Any) -> Any:
+    """`shaped` with its keys in the order the handler wrote them (a model dumps in the
+    order of its fields), so answers read as they always have."""
+    if isinstance(shaped, dict) and isinstance(written, dict):
+        keys = [k for k in written if k in shaped] + [k for k in shaped if k not in written]
+        return {k: in_written_order(shaped[k], written.get(k)) for k in keys}
+    if isinstance(shaped, list) and isinstance(written, list):
+        return [in_written_order(s, w) for s, w in zip(shaped, written, strict=False)]
+    return shaped
+
+
 def error_response(exc: CalbridgeError) -> func.HttpResponse:
-    error = ErrorBody(code=exc.code, message=exc.message,
-                      **({"details": exc.details} if exc.details else {}))
-    answer = ErrorAnswer(success=False, error=error)
-    return json_response(answer.model_dump(exclude_unset=True), exc.status)
+    """The error envelope; `details.fields` always as `{field, message}` rows, whichever
+    layer raised the error (some name the fields alone)."""
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        fields = exc.details.get("fields")
+        error["details"] = {**exc.details, "fields": [
+            f if isinstance(f, dict) else {"field": str(f), "message": exc.message}
+            for f in fields]} if isinstance(fields, list) else exc.details
+    try:
+        answer = ErrorAnswer(success=False, error=ErrorBody.model_validate(error))
+    except ValidationError:
+        # Details of an unforeseen shape: sent as they are rather than lose the error.
+        log.warning("error details do not fit ErrorDetails", extra={"code": exc.code})
+        return json_response({"success": False, "error": error}, exc.status)
+    shown = in_written_order(answer.model_dump(exclude_unset=True),
+                             {"success": False, "error": error})
+    return json_response(shown, exc.status)
 
 
 def _json_default(value: Any) -> Any:

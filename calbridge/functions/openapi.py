@@ -108,7 +108,8 @@ def _request_body(body: Body[Any] | RawBody, refs: dict[Any, Any]) -> dict[str, 
     media: dict[str, Any] = {"schema": forms[0] if len(forms) == 1 else {"anyOf": forms}}
     if body.examples:
         media["examples"] = {name: {"value": value} for name, value in body.examples.items()}
-    return {"required": not body.optional, "content": {"application/json": media}}
+    return {"required": not body.optional, "content": {"application/json": media},
+            **({"description": body.description} if body.description else {})}
 
 
 def _operation(function: HttpFunction, method: str, contract: Contract, parameters: list[str],

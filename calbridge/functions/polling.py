@@ -36,7 +36,7 @@ def poll_bridge_changes(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="polling/stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_polling_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Calendars tracked, last polls, changes seen."""
+    """Per calendar: last poll, last change, subscription health, next poll due."""
     return ok(statistics=polling.stats(c))
 
 

@@ -15,5 +15,5 @@ bp = func.Blueprint()
 @bp.route(route="bridge/stats", methods=["GET"])
 @api(answers={200: Statistics})
 def show_bridge_stats(req: func.HttpRequest, c: Container) -> Reply:
-    """Operations by status and system, links by status, queue depths."""
+    """Links by status and item type, and processed operations by kind."""
     return ok(statistics=stats.bridge_stats(c))

@@ -42,6 +42,10 @@ PAGE_TOKEN = QueryText("page_token", "the next_page_token of the previous page")
 @bp.route(route="bridges/sync/{source_bridge}/{target_bridge}", methods=["POST"])
 @api(answers={200: BridgeSyncDone}, errors=(409,), body=Body(
     sync.SyncRequest, optional=True,
+    description="`from_date` and `to_date` go together (the default window otherwise), "
+    f"`to_date` after `from_date`, at most {sync.MAX_WINDOW_DAYS} days apart, in years "
+    f"{sync.EARLIEST_YEAR}-{sync.LATEST_YEAR}; `resource_ids` limits the run to mappings "
+    "with an end on those calendars.",
     examples={"window": {"from_date": "2025-06-01", "to_date": "2025-07-01"},
               "dry_run": {"resource_ids": ["room_123"], "dry_run": True}}))
 def sync_bridges(req: func.HttpRequest, c: Container,

@@ -97,3 +97,14 @@ def test_a_key_is_still_needed_beside_the_public_contract(
     answer = Api(contract_host.url, key=None)("GET", "/mappings/resources")
     assert answer.status_code == 401
     assert answer.json()["success"] is False
+
+
+def test_a_webhook_error_names_its_fields_as_every_error_does(
+        contract_host: HostProcess) -> None:
+    """`details.fields` is `{field, message}` rows on every route, as the contract says:
+    the notification parsers name the fields alone, the envelope completes them."""
+    answer = requests.post(f"{contract_host.url}/webhook/outlook-notifications", json={},
+                           timeout=30)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["details"]["fields"] == [{"field": "value", "message": error["message"]}]

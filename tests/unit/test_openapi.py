@@ -98,7 +98,7 @@ def test_query_parameters_are_documented(contract: dict[str, Any]) -> None:
     completed = contract["paths"]["/bridge/completed"]["get"]["parameters"]
     assert [p["name"] for p in completed] == ["limit", "status", "page_token"]
     conflicts = contract["paths"]["/bridge/conflicts"]["get"]["parameters"]
-    assert conflicts[0]["schema"]["enum"] == ["open", "resolved", "all"]
+    assert conflicts[0]["schema"]["enum"] == ["open", "resolved", "all", ""]  # "": absent
 
 
 def test_handlers_read_query_parameters_only_through_their_declaration() -> None:
