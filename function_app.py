@@ -10,6 +10,7 @@ from calbridge.functions import (
     decisions,
     guide,
     mappings,
+    openapi,
     polling,
     stats,
     sync,
@@ -23,3 +24,5 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (bridges.bp, mappings.bp, stats.bp, sync.bp, decisions.bp, webhooks.bp,
                   polling.bp, guide.bp, dashboard.bp):
     app.register_functions(blueprint)
+# Last: the contract documents every route registered above.
+app.register_functions(openapi.blueprint(app))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -34,6 +34,15 @@ from calbridge.functions.callers import (
     KEY_PARAMETER,
     OPERATOR_ONLY,
     presented_key,
+)
+from calbridge.functions.contract import (
+    CONTRACT_ATTRIBUTE,
+    HTML,
+    Answer,
+    Contract,
+    Query,
+    QueryText,
+    RawBody,
 )
 from calbridge.functions.http import as_trigger, error_response, validation_failed
 from calbridge.functions.operator_session import (
@@ -141,13 +150,29 @@ def _refusal(req: func.HttpRequest, exc: CalbridgeError) -> func.HttpResponse:
                              charset="utf-8", headers=headers)
 
 
+# What the page's routes answer: a page (200), or a redirect back to it after an action
+# or a log-in (303, no body); errors as a page for a browser, else the JSON envelope.
+PAGE_ANSWERS: Mapping[int, tuple[Answer, ...]] = {200: (HTML,), 303: ()}
+PAGE_ERRORS = frozenset({401, 403, 409, 422})
+FORM = RawBody("an HTML form (url-encoded): the action's `token` from the page, or the "
+               "log-in form's `key`", media_type="application/x-www-form-urlencoded")
+SEARCH = QueryText("q", "show only the mappings whose ends, bridges, direction or problem "
+                   "contain this text")
+SORT = QueryText("sort", "the mapping column to sort by",
+                 choices=tuple(s.value for s in dashboard.MappingSort),
+                 default=dashboard.MappingSort.NAME.value)
+ORDER = QueryText("order", "sort order", choices=("asc", "desc"), default="asc")
+DONE = QueryText("done", "a notice to show: what the last action did")
+
+
 def page(handler: Callable[[Page], func.HttpResponse] | None = None, *,
-         signed_in: bool = True) -> Any:
+         signed_in: bool = True, query: tuple[Query, ...] = (),
+         body: RawBody | None = FORM) -> Any:
     """Wrap a route of the page: the operator's session (unless `signed_in` is False, for
     the log-in form itself), security headers, the session cookie when it is new, and
-    errors shown as a page or JSON."""
+    errors shown as a page or JSON. `query` and `body` are documented in the contract."""
     if handler is None:
-        return lambda inner: page(inner, signed_in=signed_in)
+        return lambda inner: page(inner, signed_in=signed_in, query=query, body=body)
     wrapped = handler
 
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
@@ -176,6 +201,9 @@ def page(handler: Callable[[Page], func.HttpResponse] | None = None, *,
     as_trigger(wrapper, handler)
     setattr(wrapper, CALLERS_ATTRIBUTE, OPERATOR_ONLY)
     setattr(wrapper, CHECKS_KEY_ATTRIBUTE, signed_in)
+    setattr(wrapper, CONTRACT_ATTRIBUTE, Contract(
+        callers=OPERATOR_ONLY, answers=PAGE_ANSWERS, body=body, query=query,
+        errors=PAGE_ERRORS))
     return wrapper
 
 
@@ -192,7 +220,7 @@ def _done(notice: str) -> func.HttpResponse:
 # ---------------------------------------------------------------------- the page
 
 @bp.route(route="dashboard", methods=["GET"], auth_level=ANONYMOUS)
-@page
+@page(query=(SEARCH, SORT, ORDER, DONE), body=None)
 def show_dashboard(view: Page) -> func.HttpResponse:
     """The operator's status page (HTML): bridges, mappings (`?q=` filters, `?sort=`
     name|last_sync|in_step|pending|errors|conflicts|holds, `?order=` asc|desc), held
@@ -205,17 +233,14 @@ def show_dashboard(view: Page) -> func.HttpResponse:
         # Keep the key out of the address bar, history and logs from here on.
         rest = {k: v for k, v in req.params.items() if k != KEY_PARAMETER}
         return _see_other("/dashboard" + (f"?{urlencode(rest)}" if rest else ""), view)
-    sort = dashboard.mapping_sort(req.params.get("sort"))
-    order = req.params.get("order") or "asc"
-    if order not in ("asc", "desc"):
-        raise ValidationFailed("order must be asc or desc", details={"fields": [
-            {"field": "order", "message": "expected asc or desc"}]})
-    text = (req.params.get("q") or "")[:200]
+    sort = dashboard.mapping_sort(SORT.read(req))
+    order = ORDER.read(req)
+    text = (SEARCH.read(req) or "")[:200]
     status = dashboard.status_view(view.c)
     rows = dashboard.select_mappings(status.mappings, text=text, sort=sort,
                                      descending=order == "desc")
     body = status_page.dashboard(status, rows, text=text, sort=sort, descending=order == "desc",
-                                 notice=req.params.get("done"), token_for=view.token_for,
+                                 notice=DONE.read(req), token_for=view.token_for,
                                  nonce=view.nonce,
                                  logged_in=view.c.settings.function_key is not None)
     return view.html(body, 503 if status.storage.get("status") != "healthy" else 200)

@@ -5,25 +5,27 @@ from __future__ import annotations
 import azure.functions as func
 
 from calbridge.bootstrap import Container
-from calbridge.errors import ValidationFailed
-from calbridge.functions.http import api, ok, read_json
+from calbridge.functions.answers import Conflicts, HoldDecided, Holds, RunDone
+from calbridge.functions.contract import Body, QueryText, Reply, api, ok
 from calbridge.functions.results import results_block
 from calbridge.model import HoldStatus
 from calbridge.services import decisions
 
 bp = func.Blueprint()
+CONFLICT_STATUS = QueryText(
+    "status", "open: waiting for an operator; resolved: decided by the mapping's policy, "
+    "with the losing values; all", choices=("open", "resolved", "all"), default="open")
+HOLD_STATUS = QueryText("status", "which holds to list",
+                        choices=(*(s.value for s in HoldStatus), "all"),
+                        default=HoldStatus.HELD.value)
 
 
 @bp.route(route="bridge/conflicts", methods=["GET"])
-@api
-def list_conflicts(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    """`?status=open` (default: waiting for an operator), `resolved` (decided by the
-    mapping's policy, with the losing values) or `all`."""
-    wanted = req.params.get("status") or "open"
-    if wanted not in ("open", "resolved", "all"):
-        raise ValidationFailed("status must be open, resolved or all",
-                               details={"fields": [{"field": "status",
-                                                    "message": "unknown status"}]})
+@api(answers={200: Conflicts}, query=(CONFLICT_STATUS,))
+def list_conflicts(req: func.HttpRequest, c: Container) -> Reply:
+    """Links changed at both ends: open ones wait for an operator (`manual` policy),
+    resolved ones were decided by the mapping's policy."""
+    wanted = CONFLICT_STATUS.read(req)
     conflicts = []
     if wanted in ("open", "all"):
         conflicts += [{**item, "status": "open"} for item in decisions.list_conflicts(c)]
@@ -33,39 +35,38 @@ def list_conflicts(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 
 
 @bp.route(route="bridge/conflicts/{link_id}/resolve", methods=["POST"])
-@api
-def resolve_conflict(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    body = read_json(req, decisions.ConflictResolution, c.settings.max_body_bytes)
-    assert body is not None
+@api(answers={200: RunDone}, errors=(409,),
+     body=Body(decisions.ConflictResolution, examples={"calendar_wins": {"winner": "b"}}))
+def resolve_conflict(req: func.HttpRequest, c: Container,
+                     body: decisions.ConflictResolution) -> Reply:
+    """Decide an open conflict: the winning end's version is written to the other."""
     outcome = decisions.resolve_conflict(c, req.route_params["link_id"], body.winner)
     return ok(message=f"Conflict resolved: {body.winner.value} wins",
               results=results_block([outcome]))
 
 
 @bp.route(route="bridge/holds", methods=["GET"])
-@api
-def list_deletion_holds(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    wanted = req.params.get("status") or "held"
-    if wanted != "all" and wanted not in {s.value for s in HoldStatus}:
-        raise ValidationFailed("status must be held, confirmed, rejected or all",
-                               details={"fields": [{"field": "status",
-                                                    "message": "unknown status"}]})
-    status = None if wanted == "all" else HoldStatus(wanted)
-    holds = decisions.list_holds(c, status)
+@api(answers={200: Holds}, query=(HOLD_STATUS,))
+def list_deletion_holds(req: func.HttpRequest, c: Container) -> Reply:
+    """Deletions the mass-deletion guard held back, waiting for an operator."""
+    wanted = HOLD_STATUS.read(req)
+    holds = decisions.list_holds(c, None if wanted == "all" else HoldStatus(wanted))
     return ok(holds=[h.model_dump(mode="json") for h in holds], count=len(holds))
 
 
 @bp.route(route="bridge/holds/{hold_id}/confirm", methods=["POST"])
-@api
-def confirm_deletion_hold(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: HoldDecided}, errors=(409,))
+def confirm_deletion_hold(req: func.HttpRequest, c: Container) -> Reply:
+    """Carry out the held deletions."""
     hold, outcomes = decisions.confirm_hold(c, req.route_params["hold_id"])
     return ok(message="Held deletions carried out", hold=hold.model_dump(mode="json"),
               results=results_block(outcomes))
 
 
 @bp.route(route="bridge/holds/{hold_id}/reject", methods=["POST"])
-@api
-def reject_deletion_hold(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: HoldDecided}, errors=(409,))
+def reject_deletion_hold(req: func.HttpRequest, c: Container) -> Reply:
+    """Drop the held deletions and restore the events missing at the other end."""
     hold, outcomes = decisions.reject_hold(c, req.route_params["hold_id"])
     return ok(message="Held deletions rejected; missing events restored",
               hold=hold.model_dump(mode="json"), results=results_block(outcomes))

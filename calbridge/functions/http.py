@@ -13,26 +13,17 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from calbridge import untrusted_json
-from calbridge.bootstrap import Container, container
 from calbridge.errors import (
     BadRequest,
     CalbridgeError,
-    Forbidden,
     PayloadTooLarge,
     UpstreamRejected,
     ValidationFailed,
 )
-from calbridge.functions.callers import (
-    CALLERS_ATTRIBUTE,
-    OPERATOR_ONLY,
-    Caller,
-    caller_of,
-    presented_key,
-)
+from calbridge.functions.answers import ErrorAnswer, ErrorBody
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
 def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
@@ -42,15 +33,35 @@ def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
                                                        "X-Content-Type-Options": "nosniff"})
 
 
-def ok(status: int = 200, **payload: Any) -> func.HttpResponse:
-    return json_response({"success": True, **payload}, status)
+def in_written_order(shaped: Any, written: Any) -> Any:
+    """`shaped` with its keys in the order the handler wrote them (a model dumps in the
+    order of its fields), so answers read as they always have."""
+    if isinstance(shaped, dict) and isinstance(written, dict):
+        keys = [k for k in written if k in shaped] + [k for k in shaped if k not in written]
+        return {k: in_written_order(shaped[k], written.get(k)) for k in keys}
+    if isinstance(shaped, list) and isinstance(written, list):
+        return [in_written_order(s, w) for s, w in zip(shaped, written, strict=False)]
+    return shaped
 
 
 def error_response(exc: CalbridgeError) -> func.HttpResponse:
+    """The error envelope; `details.fields` always as `{field, message}` rows, whichever
+    layer raised the error (some name the fields alone)."""
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.details:
-        error["details"] = exc.details
-    return json_response({"success": False, "error": error}, exc.status)
+        fields = exc.details.get("fields")
+        error["details"] = {**exc.details, "fields": [
+            f if isinstance(f, dict) else {"field": str(f), "message": exc.message}
+            for f in fields]} if isinstance(fields, list) else exc.details
+    try:
+        answer = ErrorAnswer(success=False, error=ErrorBody.model_validate(error))
+    except ValidationError:
+        # Details of an unforeseen shape: sent as they are rather than lose the error.
+        log.warning("error details do not fit ErrorDetails", extra={"code": exc.code})
+        return json_response({"success": False, "error": error}, exc.status)
+    shown = in_written_order(answer.model_dump(exclude_unset=True),
+                             {"success": False, "error": error})
+    return json_response(shown, exc.status)
 
 
 def _json_default(value: Any) -> Any:
@@ -105,32 +116,6 @@ def read_json(req: func.HttpRequest, model: type[M], max_bytes: int, *,
         raise validation_failed(exc, field_name) from None
 
 
-def query_bool(req: func.HttpRequest, name: str) -> bool | None:
-    value = req.params.get(name)
-    if value is None or value == "":
-        return None
-    lowered = value.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise ValidationFailed(f"query parameter {name} must be true or false",
-                           details={"fields": [{"field": name, "message": "expected a boolean"}]})
-
-
-def query_int(req: func.HttpRequest, name: str, default: int, *, low: int, high: int) -> int:
-    """An integer query parameter, clamped to [low, high]; 422 unless it is digits."""
-    value = req.params.get(name)
-    if value is None or value == "":
-        return default
-    if not (value.isascii() and value.isdigit()):
-        raise ValidationFailed(f"query parameter {name} must be a whole number",
-                               details={"fields": [{"field": name,
-                                                    "message": "expected digits"}]})
-    # Compared by length first: int() refuses thousands of digits.
-    return high if len(value.lstrip("0")) > len(str(high)) else max(low, min(int(value), high))
-
-
 @contextmanager
 def refused_input(**fields: str) -> Iterator[None]:
     """Around a service call that sends these request values straight to a calendar
@@ -148,40 +133,7 @@ def refused_input(**fields: str) -> Iterator[None]:
                      "upstream": exc.details}) from None
 
 
-def api(handler: Callable[[func.HttpRequest, Container], func.HttpResponse] | None = None, *,
-        callers: frozenset[Caller] = OPERATOR_ONLY) -> Any:
-    """Wrap a trigger: refuse a caller it does not serve (403), give it the container;
-    every failure becomes a JSON error. `@api` serves operators only; `@api(callers=...)`
-    names who else may call."""
-    if handler is None:
-        return lambda inner: api(inner, callers=callers)
-    wrapped = handler
-
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            c = container()
-            caller = caller_of(presented_key(req.headers, req.params),
-                               c.settings.booking_system_key)
-            if caller not in callers:
-                raise Forbidden(f"the {caller.value} key does not reach this route")
-            return wrapped(req, c)
-        except CalbridgeError as exc:
-            if exc.status >= 500:
-                log.warning("request failed", extra={"route": req.url.split("?")[0],
-                                                      "code": exc.code})
-            return error_response(exc)
-        except ValidationError as exc:
-            return error_response(validation_failed(exc))
-        except Exception:
-            log.exception("unhandled error", extra={"route": req.url.split("?")[0]})
-            return error_response(CalbridgeError("internal error; see the logs"))
-
-    as_trigger(wrapper, handler)
-    setattr(wrapper, CALLERS_ATTRIBUTE, callers)
-    return wrapper
-
-
-def as_trigger(wrapper: Handler, handler: Callable[..., Any]) -> None:
+def as_trigger(wrapper: Callable[..., Any], handler: Callable[..., Any]) -> None:
     """Give a route's wrapper its handler's name and docs. Not functools.wraps: the
     Functions worker reads the signature, which must stay (req) -> HttpResponse."""
     for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):

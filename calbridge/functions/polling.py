@@ -9,33 +9,38 @@ import azure.functions as func
 
 from calbridge.bootstrap import Container, container
 from calbridge.bridges.registry import own_poll_schedules
-from calbridge.functions.http import api, ok, query_bool
+from calbridge.functions.answers import InitDone, PollDone, Statistics
+from calbridge.functions.contract import QueryFlag, Reply, api, ok
 from calbridge.functions.results import init_results, poll_results
 from calbridge.services import polling
 from calbridge.services.sync import request_deadline
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
+FORCE = QueryFlag("force", "open change tracking again even where a cursor is stored")
 
 
 @bp.route(route="polling/initialize", methods=["POST"])
-@api
-def initialize_polling(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    report = polling.initialize(c, force=bool(query_bool(req, "force")),
+@api(answers={200: InitDone}, query=(FORCE,))
+def initialize_polling(req: func.HttpRequest, c: Container) -> Reply:
+    """Open change tracking (delta links, sync tokens) for every mapped calendar."""
+    report = polling.initialize(c, force=bool(FORCE.read(req)),
                                 deadline=request_deadline(c))
     return ok(message="Polling initialized", results=init_results(report))
 
 
 @bp.route(route="bridges/poll-changes", methods=["POST"])
-@api
-def poll_bridge_changes(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: PollDone})
+def poll_bridge_changes(req: func.HttpRequest, c: Container) -> Reply:
+    """Ask every mapped calendar for its changes since the last poll and sync them."""
     return ok(message="Polling completed",
               results=poll_results(polling.poll_changes(c, deadline=request_deadline(c))))
 
 
 @bp.route(route="polling/stats", methods=["GET"])
-@api
-def show_polling_stats(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: Statistics})
+def show_polling_stats(req: func.HttpRequest, c: Container) -> Reply:
+    """Per calendar: last poll, last change, subscription health, next poll due."""
     return ok(statistics=polling.stats(c))
 
 

@@ -8,7 +8,23 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
-from calbridge.functions.http import api, ok, query_bool, query_int, read_json
+from calbridge.functions.answers import (
+    BridgeSyncDone,
+    CleanupDone,
+    CompletedOperations,
+    DeletionsDone,
+    PendingOperations,
+    RunDone,
+)
+from calbridge.functions.contract import (
+    Body,
+    QueryFlag,
+    QueryNumber,
+    QueryText,
+    Reply,
+    api,
+    ok,
+)
 from calbridge.functions.results import deletion_results, results_block, run_results
 from calbridge.model import SyncWork
 from calbridge.services import stats, sync
@@ -17,12 +33,25 @@ from calbridge.sync.outcome import OutcomeStatus
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
+FORCE = QueryFlag("force", "retry failed operations now, before their next attempt is due")
+LIMIT = QueryNumber("limit", "operations per page", 50, low=1, high=500)
+STATUS = QueryText("status", "only operations with this status (e.g. completed, failed)")
+PAGE_TOKEN = QueryText("page_token", "the next_page_token of the previous page")
 
 
 @bp.route(route="bridges/sync/{source_bridge}/{target_bridge}", methods=["POST"])
-@api
-def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    request = read_json(req, sync.SyncRequest, c.settings.max_body_bytes, optional=True)
+@api(answers={200: BridgeSyncDone}, errors=(409,), body=Body(
+    sync.SyncRequest, optional=True,
+    description="`from_date` and `to_date` go together (the default window otherwise), "
+    f"`to_date` after `from_date`, at most {sync.MAX_WINDOW_DAYS} days apart, in years "
+    f"{sync.EARLIEST_YEAR}-{sync.LATEST_YEAR}; `resource_ids` limits the run to mappings "
+    "with an end on those calendars.",
+    examples={"window": {"from_date": "2025-06-01", "to_date": "2025-07-01"},
+              "dry_run": {"resource_ids": ["room_123"], "dry_run": True}}))
+def sync_bridges(req: func.HttpRequest, c: Container,
+                 request: sync.SyncRequest | None) -> Reply:
+    """Sync every active mapping with an end on each bridge, from the source bridge to the
+    target; with a body, only a window, some resources, or a dry run."""
     report = sync.sync_bridges(c, req.route_params["source_bridge"],
                                req.route_params["target_bridge"],
                                request or sync.SyncRequest())
@@ -35,48 +64,53 @@ def sync_bridges(req: func.HttpRequest, c: Container) -> func.HttpResponse:
 
 
 @bp.route(route="bridge/process-pending", methods=["POST"])
-@api
-def process_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    outcomes = sync.process_pending(c, manual=True, force=bool(query_bool(req, "force")))
+@api(answers={200: RunDone}, query=(FORCE,))
+def process_pending_operations(req: func.HttpRequest, c: Container) -> Reply:
+    """Retry links waiting as pending or failed."""
+    outcomes = sync.process_pending(c, manual=True, force=bool(FORCE.read(req)))
     return ok(message="Bridge sync operations completed", results=results_block(outcomes))
 
 
 @bp.route(route="bridge/pending", methods=["GET"])
-@api
-def list_pending_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: PendingOperations})
+def list_pending_operations(req: func.HttpRequest, c: Container) -> Reply:
+    """Links waiting for sync (pending, failed, in conflict)."""
     items = sync.pending_items(c)
     return ok(pending=items, count=len(items))
 
 
 @bp.route(route="bridge/completed", methods=["GET"])
-@api
-def list_completed_operations(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    limit = query_int(req, "limit", 50, low=1, high=500)
+@api(answers={200: CompletedOperations}, query=(LIMIT, STATUS, PAGE_TOKEN),
+     errors=(400,))  # a page_token this listing did not give
+def list_completed_operations(req: func.HttpRequest, c: Container) -> Reply:
+    """Processed operations, newest first, a page at a time."""
     operations, token = c.storage.operations.page(
-        status=req.params.get("status") or None, limit=limit,
-        continuation=req.params.get("page_token") or None)
+        status=STATUS.read(req), limit=LIMIT.read(req), continuation=PAGE_TOKEN.read(req))
     return ok(completed=[op.model_dump(mode="json") for op in operations],
               count=len(operations), next_page_token=token)
 
 
 @bp.route(route="bridges/sync-deletions", methods=["POST"])
-@api
-def sync_deletions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: DeletionsDone})
+def sync_deletions(req: func.HttpRequest, c: Container) -> Reply:
+    """Find events deleted or cancelled at one end and cancel them at the other."""
     return ok(message="Bridge deletion sync completed",
               results=deletion_results(sync.sync_deletions(c, sync.request_deadline(c)),
                                        c.bridges))
 
 
 @bp.route(route="bridges/process-deletion-queue", methods=["POST"])
-@api
-def process_deletion_queue(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: DeletionsDone})
+def process_deletion_queue(req: func.HttpRequest, c: Container) -> Reply:
+    """Retry deletions that failed before."""
     return ok(message="Bridge deletion processing completed",
               results=deletion_results(sync.process_deletion_queue(c), c.bridges))
 
 
 @bp.route(route="bridge/cleanup-orphaned", methods=["DELETE"])
-@api
-def cleanup_orphaned_links(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: CleanupDone})
+def cleanup_orphaned_links(req: func.HttpRequest, c: Container) -> Reply:
+    """Remove links whose events are gone at both ends."""
     return ok(message="Orphaned mappings cleaned up", results=sync.cleanup_orphaned(c))
 
 

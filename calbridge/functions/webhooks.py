@@ -13,10 +13,19 @@ import logging
 import azure.functions as func
 
 from calbridge.bootstrap import Container, container
+from calbridge.functions.answers import (
+    SubscriptionDone,
+    Subscriptions,
+    WebhookAlive,
+    WebhookReceipt,
+    WebhookReplayed,
+)
 from calbridge.functions.callers import BOOKING_SYSTEM_AND_OPERATOR
-from calbridge.functions.http import api, json_response, ok, read_json, refused_input
+from calbridge.functions.contract import PLAIN_TEXT, Body, RawBody, Reply, api, ok
+from calbridge.functions.http import refused_input
 from calbridge.model import utcnow
 from calbridge.services import subscriptions, webhooks
+from calbridge.services.subscriptions import SubscriptionRequest
 from calbridge.store.queues import NOTIFICATIONS
 
 bp = func.Blueprint()
@@ -24,6 +33,16 @@ log = logging.getLogger(__name__)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
 # The calendar system the usage guide's `/webhook/*` endpoints are about.
 OUTLOOK = "outlook"
+# What a receiving endpoint answers: the handshake echo (plain text) or that it is alive,
+# a delivery accepted before (200), or what a new delivery queued (202). A notification
+# the adapter cannot trust is a 401; no bridge of the guide's type, a 404.
+RECEIVED = {200: (WebhookAlive, WebhookReplayed, PLAIN_TEXT), 202: WebhookReceipt}
+NOTIFICATION = RawBody(
+    "A calendar system's change notification, authenticated by the bridge's adapter (Graph: "
+    "`value[]` with each subscription's `clientState`; Google: channel headers and token; "
+    "booking system: a signature header). A validation handshake (Graph's "
+    "`validationToken` query parameter) is echoed as text/plain.")
+SUBSCRIPTION = Body(SubscriptionRequest, examples={"guide": {"calendar_id": "room1@company.com"}})
 
 
 def _handshake(token: str) -> func.HttpResponse:
@@ -34,7 +53,8 @@ def _handshake(token: str) -> func.HttpResponse:
                                       "Content-Security-Policy": "default-src 'none'"})
 
 
-def _receive(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpResponse:
+def _receive(req: func.HttpRequest, c: Container, bridge: str
+             ) -> Reply | func.HttpResponse:
     token = webhooks.handshake(c.bridge(bridge), req.params)
     if token is not None:
         return _handshake(token)
@@ -46,10 +66,9 @@ def _receive(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpRespo
     if receipt.replayed:
         # A delivery accepted before: 200 so the sender stops retrying, and nothing new
         # is queued (a 409 would read as a failure and be retried).
-        return json_response({"success": True, "replayed": True,
-                              "message": "this delivery was accepted before; nothing changed",
-                              **receipt.model_dump(exclude={"replayed"})}, 200)
-    return json_response({"success": True, **receipt.model_dump(exclude={"replayed"})}, 202)
+        return ok(replayed=True, message="this delivery was accepted before; nothing changed",
+                  **receipt.model_dump(exclude={"replayed"}))
+    return ok(202, **receipt.model_dump(exclude={"replayed"}))
 
 
 def _url_or_none(c: Container, bridge: str) -> str | None:
@@ -58,30 +77,34 @@ def _url_or_none(c: Container, bridge: str) -> str | None:
 
 
 @bp.route(route="bridges/webhook/{bridge}", methods=["GET", "POST"], auth_level=ANONYMOUS)
-@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
-def receive_bridge_webhook(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR, answers=RECEIVED, body=NOTIFICATION,
+     errors=(401,))
+def receive_bridge_webhook(req: func.HttpRequest, c: Container) -> Reply | func.HttpResponse:
+    """A bridge's notifications (anonymous: each notice is verified itself)."""
     return _receive(req, c, req.route_params["bridge"])
 
 
 @bp.route(route="webhook/outlook-notifications", methods=["GET", "POST"],
           auth_level=ANONYMOUS)
-@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
-def receive_outlook_notifications(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR, answers=RECEIVED, body=NOTIFICATION,
+     errors=(401, 404))
+def receive_outlook_notifications(req: func.HttpRequest, c: Container) -> Reply | func.HttpResponse:
+    """The usage guide's Graph notification URL."""
     return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 @bp.route(route="webhook/outlook-lifecycle", methods=["GET", "POST"], auth_level=ANONYMOUS)
-@api(callers=BOOKING_SYSTEM_AND_OPERATOR)  # anonymous: each notice is verified itself
-def receive_outlook_lifecycle(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(callers=BOOKING_SYSTEM_AND_OPERATOR, answers=RECEIVED, body=NOTIFICATION,
+     errors=(401, 404))
+def receive_outlook_lifecycle(req: func.HttpRequest, c: Container) -> Reply | func.HttpResponse:
+    """Graph's lifecycle notifications (missed, reauthorization required, removed)."""
     return _receive(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
 
 
 # ------------------------------------------------------------------ subscriptions
 
 
-def _subscribe(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpResponse:
-    body = read_json(req, subscriptions.SubscriptionRequest, c.settings.max_body_bytes)
-    assert body is not None
+def _subscribe(c: Container, bridge: str, body: SubscriptionRequest) -> Reply:
     with refused_input(calendar_id=body.calendar_id):
         created, new = subscriptions.subscribe_calendar(c, bridge, body.calendar_id)
     return ok(201 if new else 200,
@@ -91,46 +114,57 @@ def _subscribe(req: func.HttpRequest, c: Container, bridge: str) -> func.HttpRes
 
 
 @bp.route(route="webhook/create", methods=["POST"])
-@api
-def create_outlook_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return _subscribe(req, c, subscriptions.bridge_of_type(c, OUTLOOK).name)
+@api(answers={201: SubscriptionDone, 200: SubscriptionDone}, body=SUBSCRIPTION,
+     errors=(404, 409, 502))
+def create_outlook_subscription(req: func.HttpRequest, c: Container,
+                                body: SubscriptionRequest) -> Reply:
+    """Subscribe to an Outlook calendar's changes (200: a live one exists already)."""
+    return _subscribe(c, subscriptions.bridge_of_type(c, OUTLOOK).name, body)
 
 
 @bp.route(route="bridges/{bridge}/subscriptions", methods=["POST"])
-@api
-def create_bridge_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse:
-    return _subscribe(req, c, req.route_params["bridge"])
+@api(answers={201: SubscriptionDone, 200: SubscriptionDone}, body=SUBSCRIPTION,
+     errors=(409, 502))
+def create_bridge_subscription(req: func.HttpRequest, c: Container,
+                               body: SubscriptionRequest) -> Reply:
+    """Subscribe to a calendar's changes on any bridge with push (200: a live one exists
+    already)."""
+    return _subscribe(c, req.route_params["bridge"], body)
 
 
-def _listing(c: Container) -> func.HttpResponse:
+def _listing(c: Container) -> Reply:
     now = utcnow()
     found = [subscriptions.public(c, s, now) for s in subscriptions.list_subscriptions(c)]
     return ok(subscriptions=found, count=len(found))
 
 
 @bp.route(route="webhook/subscriptions", methods=["GET"])
-@api
-def list_outlook_subscriptions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: Subscriptions})
+def list_outlook_subscriptions(req: func.HttpRequest, c: Container) -> Reply:
+    """Push subscriptions, each with its status and minutes left."""
     return _listing(c)
 
 
 @bp.route(route="bridges/subscriptions", methods=["GET"])
-@api
-def list_bridge_subscriptions(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: Subscriptions})
+def list_bridge_subscriptions(req: func.HttpRequest, c: Container) -> Reply:
+    """Push subscriptions, each with its status and minutes left."""
     return _listing(c)
 
 
 @bp.route(route="webhook/delete/{subscription_id}", methods=["DELETE"])
-@api
-def delete_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: SubscriptionDone}, errors=(502,))
+def delete_subscription(req: func.HttpRequest, c: Container) -> Reply:
+    """Stop a push subscription with its calendar system and forget it."""
     removed = subscriptions.delete(c, req.route_params["subscription_id"])
     return ok(message="Webhook subscription deleted",
               subscription=subscriptions.public(c, removed))
 
 
 @bp.route(route="webhook/renew/{subscription_id}", methods=["POST"])
-@api
-def renew_subscription(req: func.HttpRequest, c: Container) -> func.HttpResponse:
+@api(answers={200: SubscriptionDone}, errors=(409, 502))
+def renew_subscription(req: func.HttpRequest, c: Container) -> Reply:
+    """Extend a push subscription now, before the renewal timer would."""
     renewed = subscriptions.renew_by_id(c, req.route_params["subscription_id"])
     return ok(message="Webhook subscription renewed",
               subscription=subscriptions.public(c, renewed))

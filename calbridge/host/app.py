@@ -55,16 +55,22 @@ _BUILT: dict[int, list[Any]] = {}
 
 def app_functions(app: func.FunctionApp) -> list[Any]:
     """The app's functions, built once per process: the Functions library refuses a second
-    `get_functions()` on the same app (it counts every name twice)."""
+    `get_functions()` on the same app (it counts every name twice). An app the Functions
+    worker indexed already (in Azure) has its functions built again without that check."""
     if id(app) not in _BUILT:
-        _BUILT[id(app)] = app.get_functions()
+        _BUILT[id(app)] = app.get_functions() if not app.functions_bindings else [
+            builder.build(app.auth_level) for builder in app._function_builders]
     return _BUILT[id(app)]
 
 
 def load_app(spec: str) -> LoadedApp:
     """Import `module:attribute` (a `func.FunctionApp`) and list its triggers."""
     module_name, _, attribute = spec.partition(":")
-    app = getattr(importlib.import_module(module_name), attribute or "app")
+    return read_app(getattr(importlib.import_module(module_name), attribute or "app"))
+
+
+def read_app(app: func.FunctionApp) -> LoadedApp:
+    """The triggers of a `func.FunctionApp`, as the Functions host reads them."""
     loaded = LoadedApp()
     for function in app_functions(app):
         trigger = function.get_trigger().get_dict_repr()

@@ -6,7 +6,6 @@ traceback, and nothing stored, synced or queued changes."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import itertools
 import json
@@ -14,7 +13,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from hypothesis import strategies as st
 
 from calbridge.bridges.booking_system.webhooks import signature_for
 from calbridge.config import Settings
+from calbridge.functions.contract import contract_of
 from calbridge.host.app import load_app
 from calbridge.host.azurite import Azurite
 from calbridge.model import ResourceMapping, new_id
@@ -35,11 +34,7 @@ from tests.fixtures.graph import GraphClient, reset_graph
 from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess
 from tests.fixtures.two_bridges import RESOURCE, ROOM, book, outlook_events, start_bridge
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "calbridge" / "functions"
 SECRET = "bad-input-webhook-secret"
-# Calls that read a request's body: a trigger calling one (directly or through a helper
-# of its module) is fuzzed.
-BODY_READERS = frozenset({"read_json", "receive"})
 ROUTE_PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -79,41 +74,12 @@ def world(azurite: Azurite, e2e_booking_system: BookingSystemServer,
 # ------------------------------------------------------------------ what is driven
 
 
-def _called(node: ast.AST) -> set[str]:
-    names = set()
-    for call in ast.walk(node):
-        if isinstance(call, ast.Call):
-            target = call.func
-            names.add(target.attr if isinstance(target, ast.Attribute) else
-                      target.id if isinstance(target, ast.Name) else "")
-    return names
-
-
-def _route(decorator: ast.expr) -> tuple[str, list[str]] | None:
-    if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
-            and decorator.func.attr == "route"):
-        return None
-    args = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
-            if k.arg in ("route", "methods")}
-    return args["route"], args.get("methods", ["GET", "POST"])
-
-
 def body_routes() -> list[tuple[str, str]]:
-    """(method, route) of every trigger that reads its request body, found in the source
-    of calbridge/functions: new ones are fuzzed without touching this test."""
-    found = []
-    for path in sorted(FUNCTIONS.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-        calls = {name: _called(node) for name, node in functions.items()}
-        reading = {name for name, called in calls.items() if called & BODY_READERS}
-        while grown := {n for n, called in calls.items() if called & reading} - reading:
-            reading |= grown
-        for name in sorted(reading):
-            for decorator in functions[name].decorator_list:
-                if (route := _route(decorator)) is not None:
-                    found += [(m, route[0]) for m in route[1] if m in ("POST", "PUT", "PATCH")]
-    return found
+    """(method, route) of every trigger that declares a body (`@api(body=...)`, which reads
+    it): new ones are fuzzed without touching this test."""
+    return sorted((method, function.route) for function in load_app("function_app").http
+                  if (contract := contract_of(function.handler)) and contract.body is not None
+                  for method in function.methods if method in ("POST", "PUT", "PATCH"))
 
 
 def targets(route: str, values: dict[str, list[str]]) -> list[str]:
