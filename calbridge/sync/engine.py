@@ -35,7 +35,14 @@ from calbridge.model import (
     SyncWork,
     utcnow,
 )
-from calbridge.store.protocols import CursorStore, HoldStore, LinkStore, MessageQueue, OperationLog
+from calbridge.store.protocols import (
+    CursorStore,
+    HoldStore,
+    LinkStore,
+    LinkWrite,
+    MessageQueue,
+    OperationLog,
+)
 from calbridge.store.queues import SYNC_WORK
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
@@ -56,6 +63,7 @@ from calbridge.sync.plan import (
     plan_fields,
 )
 from calbridge.sync.series import SeriesPass
+from calbridge.sync.writes import LOST_RACE, PendingWrites, logged_operation
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
 if TYPE_CHECKING:
@@ -70,6 +78,9 @@ CURSOR_REFRESH = timedelta(hours=1)
 # window has moved on by this much, a fresh listing opens the current one, so events and
 # occurrences that came into the window (a series with no end) are read.
 WINDOW_ROLL = timedelta(days=1)
+# Operations applied between two flushes of their link writes (the links of a chunk's new
+# pairs are stored before it, in one or two transactions; what it did, after it).
+CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,9 @@ class SyncEngine:
         # The configured bridges: an event copied from one of them by another mapping is
         # not copied on.
         self.systems = systems
+        # The writes of the chunk `_apply_all` is applying, held for one flush; None when
+        # the engine writes straight through (single events, series masters).
+        self._pending: PendingWrites | None = None
 
     @classmethod
     def for_container(cls, container: Container,
@@ -224,11 +238,16 @@ class SyncEngine:
             cursor = None
         read_at = self._last_read(known)
         changes = self._changes(bridge, calendar, cursor, span)
-        links = self.stores.links.list(mapping.id)
-        early, plan, links = self._plan(ends, source, changes, links, span)
-        held = self._held_link_ids(mapping.id, source)
-        plan = [op for op in plan if not (op.link and op.link.id in held
-                                          and op.kind is OperationKind.DELETE)]
+        # A quiet answer (nothing changed, and not a listing to diff) needs no links: the
+        # cost of a quiet run stays flat however many pairs the mapping holds.
+        quiet = not (changes.changed or changes.deleted or changes.complete)
+        links = [] if quiet else self.stores.links.list(mapping.id)
+        early, plan, links = (([], [], links) if quiet
+                              else self._plan(ends, source, changes, links, span))
+        if any(op.kind is OperationKind.DELETE for op in plan):
+            held = self._held_link_ids(mapping.id, source)
+            plan = [op for op in plan if not (op.link and op.link.id in held
+                                              and op.kind is OperationKind.DELETE)]
         if only is not None:
             plan = [op for op in plan if only(op)]
         if dry_run:
@@ -267,13 +286,67 @@ class SyncEngine:
         return outcomes
 
     def _apply_all(self, ends: Ends, plan: list[PlannedOperation]) -> list[Outcome]:
-        """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
-        own link; adapters keep their own per-calendar limits). Outcomes keep plan order."""
-        workers = min(self.options.workers, sum(op.writes for op in plan))
+        """Apply a plan's operations chunk by chunk: the links of a chunk's new pairs are
+        stored first, its operations applied `CALBRIDGE_SYNC_WORKERS` at a time (each
+        touches its own link; adapters keep their own per-calendar limits), and their link
+        writes and log rows stored together after it (`calbridge.sync.writes`). Outcomes
+        keep plan order."""
+        outcomes: list[Outcome] = []
+        for start in range(0, len(plan), CHUNK):
+            chunk = plan[start:start + CHUNK]
+            self._reserve(ends, chunk)
+            pending = self._pending = PendingWrites(self.stores.links, self.stores.operations)
+            try:
+                done = self._apply_chunk(ends, chunk)
+            except BaseException:
+                self._pending = None
+                try:
+                    pending.flush()  # keep what was done; the next run redoes the rest
+                except CalbridgeError:
+                    log.exception("could not store a failed chunk's writes")
+                raise
+            self._pending = None
+            pending.flush()
+            outcomes += done
+        return outcomes
+
+    def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:
+        workers = min(self.options.workers, sum(op.writes for op in chunk))
         if workers <= 1:
-            return [self.apply(ends, op) for op in plan]
+            return [self.apply(ends, op) for op in chunk]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda op: self.apply(ends, op), plan))
+            return list(pool.map(lambda op: self.apply(ends, op), chunk))
+
+    def _reserve(self, ends: Ends, chunk: list[PlannedOperation]) -> None:
+        """Store, pending, the links of the new pairs a chunk creates — all at once, before
+        any copy is made (sync rule 1: a copy whose link is lost in a crash is found again
+        by its marker, the link's id). An event another worker linked meanwhile is
+        skipped."""
+        new = [op for op in chunk if op.kind is OperationKind.CREATE and op.link is None
+               and op.event is not None]
+        if not new:
+            return
+        links = []
+        for op in new:
+            assert op.event is not None
+            link = ends.new_link(origin=op.source)
+            link.set_event_id(op.source, op.source_id)
+            self.describe(link, op.event, op.source)
+            links.append(LinkWrite(link))
+        for op, stored in zip(new, self.stores.links.write(links), strict=True):
+            if isinstance(stored, EventLink):
+                op.link, op.reserved = stored, True
+            else:
+                op.kind, op.reason = OperationKind.SKIP, "already linked by another worker"
+
+    def _save(self, link: EventLink, previous: EventLink, outcome: Outcome | None) -> None:
+        """Write a link read earlier (`previous`): held for the chunk's flush while one is
+        open, else at once."""
+        pending = self._pending
+        if pending is not None:
+            pending.link(link, previous, outcome)
+        else:
+            self.stores.links.update(link, previous)
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation]) -> bool:
@@ -451,8 +524,7 @@ class SyncEngine:
                 outcome = self._delete(ends, op)
         except EtagConflict:
             # Another worker changed the link meanwhile; the next run converges.
-            outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED,
-                                    reason="handled concurrently by another worker")
+            outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
         except CalbridgeError as exc:
             outcome = self._fail(ends, op.link or link, op, exc)
         if outcome.status in (OutcomeStatus.COMPLETED, OutcomeStatus.FAILED,
@@ -469,7 +541,9 @@ class SyncEngine:
         source, target = op.source, op.target
         assert op.event is not None
         link = op.link
-        looked_up = link is not None and not op.reenable
+        # A link stored for this run (`_reserve`) has no copy anywhere yet: nothing to
+        # look up.
+        looked_up = link is not None and not op.reenable and not op.reserved
         if link is None:
             link = ends.new_link(origin=source)
             link.set_event_id(source, op.source_id)
@@ -594,12 +668,14 @@ class SyncEngine:
             # The copy of the series is gone, and its occurrences with it.
             closing += [pair for pair in self.stores.links.list(link.mapping_id)
                         if pair.series_link == link.id and pair.status not in GONE]
+        outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED)
         for each in closing:
+            previous = each.model_copy(deep=True)
             each.status, each.pending_end = SyncStatus.CANCELLED, None
             each.attempts, each.last_error, each.next_attempt_at = 0, None, None
             each.synced_at, each.cancelled_by = self.clock(), op.source
-            self.stores.links.update(each)
-        return self._outcome(ends, op, OutcomeStatus.COMPLETED)
+            self._save(each, previous, outcome if each is link else None)
+        return outcome
 
     def _adopt(self, ends: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
@@ -621,6 +697,7 @@ class SyncEngine:
         the target's own changes still `owed` to the source, which stay visible as changes
         (the link stays pending from the target until they have flowed back)."""
         assert op.event is not None
+        previous = link.model_copy(deep=True)
         link.set_event_id(op.target, written.id)
         link.end(op.source).fingerprint = fingerprint(op.event)
         link.end(op.target).fingerprint = fingerprint(written)
@@ -634,8 +711,9 @@ class SyncEngine:
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
         self.describe(link, op.event, op.source)
-        self.stores.links.update(link)
-        return self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
+        outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
+        self._save(link, previous, outcome)
+        return outcome
 
     def _fail(self, ends: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:
@@ -688,14 +766,12 @@ class SyncEngine:
             item_type=item_type(op.event, link))
 
     def _log(self, outcome: Outcome) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.log(outcome)
+            return
         try:
-            self.stores.operations.record(Operation(
-                link_id=outcome.link_id, mapping_id=outcome.mapping_id,
-                source_system=outcome.source_system, target_system=outcome.target_system,
-                operation=outcome.operation, status=outcome.status,
-                external_id=outcome.external_id, internal_id=outcome.internal_id,
-                error=outcome.error or (outcome.reason if outcome.status != OutcomeStatus.COMPLETED
-                                        else None)))
+            self.stores.operations.record(logged_operation(outcome))
         except CalbridgeError:
             log.exception("could not log an operation")
 

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
-from calbridge.errors import AlreadyExists
 from calbridge.model import (
     End,
     Event,
@@ -28,6 +27,7 @@ from calbridge.model import (
     OperationKind,
     SyncStatus,
 )
+from calbridge.store.protocols import LinkWrite
 from calbridge.sync.fields import field_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
@@ -221,6 +221,7 @@ class SeriesPass:
         waiting = {occurrence_key(each): each for each in theirs
                    if each.id not in linked[target]}
         keys = set()
+        pairs: list[LinkWrite] = []
         for occurrence in ours:
             keys.add(occurrence_key(occurrence))
             if occurrence.id in linked[source] or occurrence.id in self._by_source:
@@ -243,10 +244,10 @@ class SeriesPass:
             pair.status, pair.pending_end = SyncStatus.SYNCED, None
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
-            try:
-                self.engine.stores.links.add(pair)
-            except AlreadyExists:
-                continue  # paired meanwhile by another worker
+            pairs.append(LinkWrite(pair))
+        # A series' pairs go in one or few transactions; one paired meanwhile by another
+        # worker is refused alone (`AlreadyExists`) and theirs stands.
+        self.engine.stores.links.write(pairs)
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue
