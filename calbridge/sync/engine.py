@@ -43,7 +43,7 @@ from calbridge.store.protocols import (
     MessageQueue,
     OperationLog,
 )
-from calbridge.store.queues import SYNC_WORK
+from calbridge.store.queues import MAX_MESSAGE_BYTES, SYNC_WORK, batches
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
@@ -81,6 +81,9 @@ WINDOW_ROLL = timedelta(days=1)
 # Operations applied between two flushes of their link writes (the links of a chunk's new
 # pairs are stored before it, in one or two transactions; what it did, after it).
 CHUNK = 100
+# Source events one `sync-work` message carries at most (fewer when they are large: a
+# message holds 64 KiB).
+WORK_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,7 @@ class SyncEngine:
             writes += op.writes
             inline.append(op)
         outcomes += self._apply_all(ends, inline)
-        outcomes += [self._enqueue(ends, op) for op in queued]
+        outcomes += self._enqueue(ends, source, queued)
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
                 stored, changes, plan)):
@@ -775,11 +778,61 @@ class SyncEngine:
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, ends: Ends, op: PlannedOperation) -> Outcome:
-        self.stores.work.send(SyncWork(
-            mapping_id=ends.mapping.id, source=op.source, source_id=op.source_id,
-            reason=op.reason))
-        return self._outcome(ends, op, OutcomeStatus.QUEUED)
+    def _enqueue(self, ends: Ends, source: End, plan: list[PlannedOperation]
+                 ) -> list[Outcome]:
+        """Hand a run's remaining operations to the `sync-work` queue, in batches that carry
+        the source events as read (`apply_work` needs no read of its own); after the
+        run's links are stored, so the worker finds them."""
+        if not plan:
+            return []
+        now = self.clock()
+        mapping_id = ends.mapping.id
+        # An event too large to share a message goes by its id, and is read when done.
+        small: list[Event] = []
+        alone: list[PlannedOperation] = []
+        gone: list[str] = []
+        for op in plan:
+            if op.event is None:
+                gone.append(op.source_id)
+            elif len(op.event.model_dump_json()) <= MAX_MESSAGE_BYTES // 2:
+                small.append(op.event)
+            else:
+                alone.append(op)
+        work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now)
+                for run in batches(small, most=WORK_BATCH)]
+        work += [SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
+                          queued_at=now) for i in range(0, len(gone), 500)]
+        work += [SyncWork(mapping_id=mapping_id, source=source, source_id=op.source_id,
+                          reason=op.reason) for op in alone]
+        self.stores.work.send_all(work)
+        return [self._outcome(ends, op, OutcomeStatus.QUEUED) for op in plan]
+
+    def apply_work(self, mapping: ResourceMapping, work: SyncWork) -> list[Outcome]:
+        """A batch a run queued: its events planned and applied as the run would have,
+        without reading them again. The run weighed its deletions against the
+        mass-deletion guard already. An event whose pair was synced after it was queued
+        (a webhook came first) is read again, so older content never overwrites newer."""
+        ends = self.ends(mapping)
+        source = work.source
+        links = self.stores.links.list(mapping.id)
+        by_source = {sid: link for link in links if (sid := link.event_id(source))}
+        changed, gone = [], list(work.deleted)
+        for event in work.events:
+            link = by_source.get(event.id or "")
+            if (link is not None and work.queued_at is not None and link.synced_at is not None
+                    and link.synced_at >= work.queued_at and event.id):
+                fresh = ends.bridges[source].get_event(ends.calendar(source), event.id)
+                if fresh is None:
+                    gone.append(event.id)
+                    continue
+                event = fresh
+            changed.append(event)
+        early, plan, _ = self._plan(ends, source, ChangeSet(changed=changed, deleted=gone),
+                                    links, self.window())
+        for op in plan:
+            if op.writes:
+                op.reason = f"{op.reason} ({work.reason})"
+        return early + self._apply_all(ends, plan)
 
     # ------------------------------------------------------------------ holds
 

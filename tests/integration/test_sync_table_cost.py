@@ -11,15 +11,18 @@ import pytest
 
 from calbridge.errors import StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, SyncStatus
+from calbridge.model import End, SyncStatus, SyncWork
+from calbridge.services import sync
 from tests.fixtures.storage import TableRequests
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
 EVENTS = 250
 
 
-def booked(azurite: Azurite, count: int) -> SyncWorld:
-    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS=str(count))
+def booked(azurite: Azurite, count: int, inline: int | None = None) -> SyncWorld:
+    """A mapping whose booking calendar holds `count` bookings; runs apply `inline`
+    operations (all by default) and queue the rest."""
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS=str(inline or count))
     for n in range(count):
         world.booking.user_create(ROOM, f"Booking {n}", hours=n)
     return world
@@ -90,3 +93,71 @@ def test_a_crash_before_the_links_are_flushed_converges_without_duplicates(
                for link in world.storage.links.list(world.mapping.id))
     assert [o for o in world.both() if o.status != "skipped"] == []
     assert len(world.outlook.live(CALENDAR)) == 30 and len(world.booking.live(ROOM)) == 30
+
+
+def upstream_calls(world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls the sync makes to either calendar system, by bridge and method."""
+    calls: Counter[str] = Counter()
+    for bridge in (world.booking, world.outlook):
+        for name in ("changes", "get_event", "list_events", "instances", "find_by_marker",
+                     "create", "update", "delete"):
+            method = getattr(bridge, name)
+
+            def counted(*args, _method=method, _key=f"{bridge.name}.{name}", **kwargs):
+                calls[_key] += 1
+                return _method(*args, **kwargs)
+
+            monkeypatch.setattr(bridge, name, counted)
+    return calls
+
+
+def queued_work(world: SyncWorld) -> list[SyncWork]:
+    """This mapping's messages on the `sync-work` queue, taken off it."""
+    queue = world.storage.queue("sync-work").client
+    found = []
+    while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=60)):
+        ours = [m for m in batch
+                if SyncWork.model_validate_json(m.content).mapping_id == world.mapping.id]
+        if not ours:
+            break
+        for message in ours:
+            found.append(SyncWork.model_validate_json(message.content))
+            queue.delete_message(message)
+    return found
+
+
+def test_work_handed_to_the_queue_costs_what_inline_work_costs(
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    inline, fanned = booked(azurite, 40), booked(azurite, 40, inline=4)
+    counts = {}
+    for world in (inline, fanned):
+        calls = upstream_calls(world, monkeypatch)
+        outcomes = world.to_outlook()
+        work = queued_work(world)
+        for each in work:
+            outcomes += sync.process_work(world.container, each)
+        counts[id(world)] = calls
+        assert Counter(o.status for o in outcomes)["completed"] == 40
+    assert len(work) == 1  # 36 events in one message
+    assert counts[id(inline)] == counts[id(fanned)]
+    assert counts[id(fanned)]["booking_system.get_event"] == 0
+    for world in (inline, fanned):
+        assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+            f"Booking {n}" for n in range(40))
+        assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
+    world = booked(azurite, 6, inline=1)
+    world.to_outlook()
+    work = queued_work(world)
+    # Before the queue is worked off, a booking is edited and its webhook syncs it.
+    queued = work[0].events[-1]
+    assert queued.id is not None
+    world.booking.user_edit(ROOM, queued.id, "Edited since")
+    world.engine.sync_event(world.fresh_mapping(), world.booking_end, queued.id, "webhook")
+    for each in work:
+        sync.process_work(world.container, each)
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+        ["Edited since", *(f"Booking {n}" for n in range(5))])
+    assert [o for o in world.both() if o.status != "skipped"] == []
