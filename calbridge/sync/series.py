@@ -167,7 +167,9 @@ class SeriesPass:
             self.outcomes.append(outcome)
             if outcome.status is not OutcomeStatus.COMPLETED:
                 return set()
-        link = self.engine.stores.links.find(self.ends.mapping.id, self.source, series_id)
+        # The series' link as the pass read or just wrote it (the engine updates the
+        # operation's link in place): no need to read it again.
+        link = operation.link
         if link is None or link.status in GONE or not link.event_id(self.target):
             return set()
         self._pair(link)
