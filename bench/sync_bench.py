@@ -1,5 +1,6 @@
 """Benchmark: how long a first sync of N bookings into Outlook takes through the local
-host, how many Graph requests it costs per event, and what quiet runs cost afterwards.
+host, how many Graph requests and Table Storage requests it costs per event, and what
+quiet runs cost afterwards.
 
     make bench                       # 200 bookings
     .venv/bin/python bench/sync_bench.py --bookings 500
@@ -33,13 +34,15 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calbridge.host.stack import DEMO_BOOKING_KEY, LocalStack, Ports
+from tests.fixtures.storage import TableRequests, counting_table_requests
 
 KEY = "bench-function-key"
 
 
 class Bench:
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalStack, tables: TableRequests) -> None:
         self.stack = stack
+        self.tables = tables
         self.api = requests.Session()
         self.api.headers["x-functions-key"] = KEY
         self.graph = requests.Session()
@@ -61,12 +64,18 @@ class Bench:
             self.graph.delete(url, timeout=30)
         return counts
 
-    def timed_sync(self, source: str, target: str) -> tuple[float, dict[str, Any], int]:
+    def timed_sync(self, source: str, target: str
+                   ) -> tuple[float, dict[str, Any], int, TableRequests]:
+        """One sync through the host: seconds, results, Graph requests, and the Table
+        Storage requests of the host (which runs in this process)."""
         self.graph_requests(reset=True)
+        self.tables.reset()
         started = time.perf_counter()
         results = self.call("POST", f"/bridges/sync/{source}/{target}")["results"]
         elapsed = time.perf_counter() - started
-        return elapsed, results, self.graph_requests()["total"]
+        tables = TableRequests(self.tables.port, self.tables.reads, self.tables.writes,
+                               self.tables.transactions)
+        return elapsed, results, self.graph_requests()["total"], tables
 
 
 def book_many(stack: LocalStack, count: int) -> float:
@@ -182,37 +191,52 @@ def main(argv: list[str] | None = None) -> int:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))
         stack.start()
+        assert stack.azurite is not None
         try:
             stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
-            bench = Bench(stack)
-            rooms = bench.call("GET", "/bridges/outlook/calendars")["calendars"]
-            bench.call("POST", "/mappings/resources", json={
-                "booking_system_resource_id": "room_101", "calendar_system": "outlook",
-                "calendar_resource_id": rooms[0]["id"]})
-            booking_seconds = book_many(stack, args.bookings)
-            rows = []
-            for label, source, target in [
-                ("first sync, bookings → Outlook", "booking_system", "outlook"),
-                ("again, nothing changed", "booking_system", "outlook"),
-                ("Outlook → bookings (all echoes)", "outlook", "booking_system"),
-                ("again, nothing changed", "outlook", "booking_system"),
-            ]:
-                seconds, results, graph_calls = bench.timed_sync(source, target)
-                rows.append((label, seconds, results, graph_calls))
+            tables = stack.azurite.ports[2]
+            with counting_table_requests(tables) as counter:
+                rows, booking_seconds = run(Bench(stack, counter), args.bookings)
         finally:
             stack.stop()
+    report(rows, args.bookings, booking_seconds)
+    return 0
+
+
+def run(bench: Bench, bookings: int) -> tuple[list[tuple], float]:
+    """Map a room, book it full, and time the four runs."""
+    rooms = bench.call("GET", "/bridges/outlook/calendars")["calendars"]
+    bench.call("POST", "/mappings/resources", json={
+        "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+        "calendar_resource_id": rooms[0]["id"]})
+    booking_seconds = book_many(bench.stack, bookings)
+    rows = []
+    for label, source, target in [
+        ("first sync, bookings → Outlook", "booking_system", "outlook"),
+        ("again, nothing changed", "booking_system", "outlook"),
+        ("Outlook → bookings (all echoes)", "outlook", "booking_system"),
+        ("again, nothing changed", "outlook", "booking_system"),
+    ]:
+        rows.append((label, *bench.timed_sync(source, target)))
+    return rows, booking_seconds
+
+
+def report(rows: list[tuple], n: int, booking_seconds: float) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    n = args.bookings
     print(f"\ncalbridge sync benchmark: {n} bookings in one room "
           f"(created in the booking system in {booking_seconds:.1f} s)\n")
     print(f"{'run':<34} {'seconds':>8} {'events/s':>9} {'created':>8} {'skipped':>8} "
-          f"{'Graph calls':>12} {'per event':>10}")
-    for label, seconds, results, graph_calls in rows:
+          f"{'Graph calls':>12} {'per event':>10} {'table reqs':>11} {'per event':>10} "
+          f"{'reads':>6} {'writes':>7} {'batches':>8}")
+    for label, seconds, results, graph_calls, tables in rows:
         rate = n / seconds if seconds else 0.0
         print(f"{label:<34} {seconds:>8.2f} {rate:>9.1f} {results['created']:>8} "
-              f"{results['skipped']:>8} {graph_calls:>12} {graph_calls / n:>10.2f}")
-    print(f"\npeak memory of this process (host, emulators, client): {peak_mb:.0f} MB")
-    return 0
+              f"{results['skipped']:>8} {graph_calls:>12} {graph_calls / n:>10.2f} "
+              f"{tables.total:>11} {tables.total / n:>10.2f} {tables.reads:>6} "
+              f"{tables.writes:>7} {tables.transactions:>8}")
+    print("\ntable reqs: Table Storage requests of the host (reads; single-row writes;"
+          " batches, each one entity-group transaction of up to 100 rows)")
+    print(f"peak memory of this process (host, emulators, client): {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -393,12 +393,17 @@ class EventLink(BaseModel):
 
 
 class SyncWork(BaseModel):
-    """A queued unit of sync work: bring one source event's state to the other end."""
+    """A queued unit of sync work for one mapping and source end: one event, by its id
+    (read again when the work is done), or a batch of a run's work — the source events as
+    that run read them and the ids it found gone — applied without reading them again."""
 
     mapping_id: str
     source: End
-    source_id: str
+    source_id: str = ""
     reason: str = "queued"
+    events: list[Event] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    queued_at: datetime | None = None
 
 
 class HoldStatus(StrEnum):

@@ -250,10 +250,13 @@ def sync_everything(container: Container) -> RunReport:
 
 
 def process_work(container: Container, work: SyncWork) -> list[Outcome]:
-    """One queued unit of work (the `sync-work` queue trigger): an event, or a series."""
+    """One queued unit of work (the `sync-work` queue trigger): an event or a series by
+    its id, or a batch a run handed over."""
     mapping = container.storage.mappings.get(work.mapping_id)
-    return SyncEngine.for_container(container).sync_item(mapping, work.source,
-                                                         work.source_id, work.reason)
+    engine = SyncEngine.for_container(container)
+    if work.events or work.deleted:
+        return engine.apply_work(mapping, work)
+    return engine.sync_item(mapping, work.source, work.source_id, work.reason)
 
 
 def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:

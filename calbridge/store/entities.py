@@ -32,6 +32,19 @@ M = TypeVar("M", bound=BaseModel)
 _JSON_PREFIX = "json:"
 
 
+# An entity-group transaction holds at most 100 entities of one partition and 4 MiB
+# (the documented limits); rows are measured by their JSON, with room kept for each
+# operation's multipart headers.
+TRANSACTION_ROWS = 100
+TRANSACTION_BYTES = 3 * 1024 * 1024
+_ROW_OVERHEAD = 512
+
+
+def row_size(entity: dict[str, Any]) -> int:
+    """About what one row weighs in a transaction's body."""
+    return len(json.dumps(entity, default=str)) + _ROW_OVERHEAD
+
+
 _GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
 

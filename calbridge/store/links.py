@@ -2,30 +2,40 @@
 
 A mapping's links share its partition. Beside each link row, one index row per known
 event id (`a-<hash>`, `b-<hash>`) points back at it; link and index rows are written in
-one entity-group transaction so they never disagree.
+one entity-group transaction so they never disagree. Many links of a mapping are written
+together (`write`): up to 100 rows, one partition and 4 MiB go in one transaction (the
+documented limits of entity-group transactions), so a sync run's links cost a few
+round trips instead of several per link.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
 
-from calbridge.errors import NotFound
+from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound
 from calbridge.model import End, EventLink, SyncStatus, utcnow
 from calbridge.store.entities import (
+    TRANSACTION_BYTES,
+    TRANSACTION_ROWS,
     from_entity,
     is_generated_id,
     key_hash,
+    row_size,
     storage_errors,
     to_entity,
 )
-from calbridge.store.protocols import tally_links
+from calbridge.store.protocols import LinkWrite, tally_links
 
 TABLE = "BridgeMappings"
 LINK_PREFIX = "link-"
+# What a transaction refused because of one of its writes raises (after translation):
+# the writes are then tried one by one, so only that one fails.
+_REFUSALS = (EtagConflict, AlreadyExists, NotFound)
 
 
 def _link_row(link_id: str) -> str:
@@ -45,19 +55,107 @@ def _event_ids(link: EventLink) -> dict[End, str]:
     return {end: value for end in End if (value := link.event_id(end))}
 
 
+def _operations(write: LinkWrite) -> list[tuple]:
+    """The transaction operations of one write: its link row first, then index rows."""
+    link, before = write.link, write.previous
+    row = to_entity(link, link.mapping_id, _link_row(link.id), kind="link")
+    if before is None:
+        return [("create", row)] + [("create", _index_entity(link, end, value))
+                                    for end, value in _event_ids(link).items()]
+    operations: list[tuple] = [("update", row, {
+        "mode": UpdateMode.REPLACE, "etag": link.etag or before.etag,
+        "match_condition": MatchConditions.IfNotModified})]
+    old, new = _event_ids(before), _event_ids(link)
+    for end in End:
+        if old.get(end) == new.get(end):
+            continue
+        if end in old:
+            operations.append(("delete", {"PartitionKey": link.mapping_id,
+                                          "RowKey": _index_row(end, old[end])}))
+        if end in new:
+            operations.append(("create", _index_entity(link, end, new[end])))
+    return operations
+
+
+def _size(operations: list[tuple]) -> int:
+    return sum(row_size(op[1]) for op in operations)
+
+
+_Pending = tuple[int, LinkWrite, list[tuple]]
+
+
+def _transactions(pending: list[_Pending]) -> Iterator[list[_Pending]]:
+    """Writes packed into transactions: one partition each, at most 100 rows and the size
+    limit, and no row twice (a transaction may touch an entity once)."""
+    by_partition: dict[str, list[_Pending]] = {}
+    for item in pending:
+        by_partition.setdefault(item[1].link.mapping_id, []).append(item)
+    for items in by_partition.values():
+        group: list[_Pending] = []
+        rows = size = 0
+        keys: set[str] = set()
+        for item in items:
+            operations = item[2]
+            own = {op[1]["RowKey"] for op in operations}
+            length = _size(operations)
+            if group and (rows + len(operations) > TRANSACTION_ROWS
+                          or size + length > TRANSACTION_BYTES or keys & own):
+                yield group
+                group, rows, size, keys = [], 0, 0, set()
+            group.append(item)
+            rows, size = rows + len(operations), size + length
+            keys |= own
+        if group:
+            yield group
+
+
 class LinkRepository:
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
     def add(self, link: EventLink) -> EventLink:
         """Store a new link. Raises `AlreadyExists` when a side id is linked already."""
-        operations: list[tuple] = [("create", to_entity(link, link.mapping_id,
-                                                        _link_row(link.id), kind="link"))]
-        operations += [("create", _index_entity(link, end, value))
-                       for end, value in _event_ids(link).items()]
-        with storage_errors(f"event link {link.id!r}"):
-            self.table.submit_transaction(operations)
-        return self.get(link.mapping_id, link.id)
+        return self._one(LinkWrite(link))
+
+    def write(self, writes: Sequence[LinkWrite]) -> list[EventLink | CalbridgeError]:
+        """Adds and updates in as few transactions as the limits allow; a transaction
+        refused because of one write is tried again write by write (see `LinkStore`)."""
+        for each in writes:
+            if each.previous is not None:
+                each.link.updated_at = utcnow()
+        pending = [(i, each, _operations(each)) for i, each in enumerate(writes)]
+        results: list[EventLink | CalbridgeError | None] = [None] * len(writes)
+        for group in _transactions(pending):
+            self._submit(group, results)
+        return [result for result in results if result is not None]
+
+    def _one(self, write: LinkWrite) -> EventLink:
+        [result] = self.write([write])
+        if isinstance(result, CalbridgeError):
+            raise result
+        return result
+
+    def _submit(self, group: list[_Pending],
+                results: list[EventLink | CalbridgeError | None]) -> None:
+        operations = [op for _, _, ops in group for op in ops]
+        first = group[0][1].link.id
+        try:
+            with storage_errors(f"event link {first!r}" if len(group) == 1
+                                else "event links"):
+                answers = self.table.submit_transaction(operations)
+        except _REFUSALS as exc:
+            if len(group) == 1:
+                results[group[0][0]] = exc
+                return
+            for item in group:
+                self._submit([item], results)
+            return
+        position = 0
+        for index, write, ops in group:
+            # The link row is each write's first operation; its answer carries the ETag.
+            etag = (answers[position] or {}).get("etag") if position < len(answers) else None
+            position += len(ops)
+            results[index] = write.link.model_copy(deep=True, update={"etag": etag})
 
     def get(self, mapping_id: str, link_id: str) -> EventLink:
         """Raises `NotFound`."""
@@ -108,25 +206,7 @@ class LinkRepository:
     def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:
         """Replace a link read earlier; its ETag must still match (else `EtagConflict`).
         Index rows follow side ids that were set, changed or cleared."""
-        before = previous or self.get(link.mapping_id, link.id)
-        etag = link.etag or before.etag
-        link.updated_at = utcnow()
-        operations: list[tuple] = [("update", to_entity(link, link.mapping_id,
-                                                        _link_row(link.id), kind="link"),
-                                    {"mode": UpdateMode.REPLACE, "etag": etag,
-                                     "match_condition": MatchConditions.IfNotModified})]
-        old, new = _event_ids(before), _event_ids(link)
-        for end in End:
-            if old.get(end) == new.get(end):
-                continue
-            if end in old:
-                operations.append(("delete", {"PartitionKey": link.mapping_id,
-                                              "RowKey": _index_row(end, old[end])}))
-            if end in new:
-                operations.append(("create", _index_entity(link, end, new[end])))
-        with storage_errors(f"event link {link.id!r}"):
-            self.table.submit_transaction(operations)
-        return self.get(link.mapping_id, link.id)
+        return self._one(LinkWrite(link, previous or self.get(link.mapping_id, link.id)))
 
     def delete(self, link: EventLink) -> None:
         """Remove a link and its index rows."""

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from calbridge.errors import AlreadyExists, EtagConflict, NotFound
+from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound
 from calbridge.model import (
     Cursor,
     DeletionHold,
@@ -36,7 +36,7 @@ from calbridge.model import (
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.entities import is_generated_id
 from calbridge.store.operations import PARTITION, decode_page_token, encode_page_token, row_key
-from calbridge.store.protocols import tally_links
+from calbridge.store.protocols import LinkWrite, tally_links
 from calbridge.store.queues import QUEUES, Sent, message_body, poison_queue_name
 
 M = TypeVar("M", bound=BaseModel)
@@ -234,6 +234,17 @@ class MemoryLinkStore(_Store):
             self._rows[(link.mapping_id, link.id)] = self._account.stored(link)
             return _copy(self._rows[(link.mapping_id, link.id)])
 
+    def write(self, writes: Sequence[LinkWrite]) -> list[EventLink | CalbridgeError]:
+        results: list[EventLink | CalbridgeError] = []
+        with self._ready("event links"):
+            for each in writes:
+                try:
+                    results.append(self.add(each.link) if each.previous is None
+                                   else self.update(each.link, each.previous))
+                except (AlreadyExists, EtagConflict, NotFound) as exc:
+                    results.append(exc)
+        return results
+
     def delete(self, link: EventLink) -> None:
         what = f"event link {link.id!r}"
         with self._ready("event links"):
@@ -337,6 +348,11 @@ class MemoryOperationLog(_Store):
             if key in self._rows:
                 raise AlreadyExists("operation log already exists")
             self._rows[key] = _copy(operation)
+
+    def record_all(self, operations: Sequence[Operation]) -> None:
+        with self._ready("operation log"):
+            for operation in operations:
+                self._rows.setdefault(row_key(operation), _copy(operation))
 
     def page(self, *, status: str | None = None, operation: str | None = None,
              limit: int = 50, continuation: str | None = None

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from azure.data.tables import TableClient
 
+from calbridge.errors import AlreadyExists
 from calbridge.model import Operation
-from calbridge.store.entities import from_entity, storage_errors, to_entity
+from calbridge.store.entities import (
+    TRANSACTION_BYTES,
+    TRANSACTION_ROWS,
+    from_entity,
+    row_size,
+    storage_errors,
+    to_entity,
+)
 
 TABLE = "BridgeOperations"
 PARTITION = "op"
@@ -28,6 +37,33 @@ class OperationRepository:
     def record(self, operation: Operation) -> None:
         with storage_errors("operation log"):
             self.table.create_entity(to_entity(operation, PARTITION, row_key(operation)))
+
+    def record_all(self, operations: Sequence[Operation]) -> None:
+        """Log many operations, up to 100 to an entity-group transaction (the log is one
+        partition); a transaction refused because a row is logged already is logged row
+        by row, skipping that one."""
+        rows = list({row_key(op): to_entity(op, PARTITION, row_key(op))
+                     for op in operations}.values())
+        chunks: list[list[dict]] = []
+        size = 0
+        for row in rows:
+            if not chunks or len(chunks[-1]) >= TRANSACTION_ROWS or (
+                    size + row_size(row) > TRANSACTION_BYTES):
+                chunks.append([])
+                size = 0
+            chunks[-1].append(row)
+            size += row_size(row)
+        for chunk in chunks:
+            try:
+                with storage_errors("operation log"):
+                    self.table.submit_transaction([("create", row) for row in chunk])
+            except AlreadyExists:
+                for row in chunk:
+                    try:
+                        with storage_errors("operation log"):
+                            self.table.create_entity(row)
+                    except AlreadyExists:
+                        pass
 
     def page(self, *, status: str | None = None, operation: str | None = None,
              limit: int = 50, continuation: str | None = None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel
 
+from calbridge.errors import CalbridgeError
 from calbridge.model import (
     Cursor,
     DeletionHold,
@@ -66,6 +68,15 @@ class MappingStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LinkWrite:
+    """One link for `LinkStore.write`: a new one (`previous` None), or one read earlier,
+    `previous` being it as read (its ETag, and the event ids its index rows hold)."""
+
+    link: EventLink
+    previous: EventLink | None = None
+
+
 class LinkStore(Protocol):
     """Event links, found from either end: an end's event id belongs to one link of a
     mapping at a time."""
@@ -92,6 +103,14 @@ class LinkStore(Protocol):
     def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:
         """Replace a link read earlier (`EtagConflict` if it changed since); the index
         follows event ids set, changed or cleared (`AlreadyExists` if one is taken)."""
+        ...
+
+    def write(self, writes: Sequence[LinkWrite]) -> list[EventLink | CalbridgeError]:
+        """Many `add`s and `update`s at once, each all or nothing with its index rows, a
+        mapping's in entity-group transactions of up to 100 rows. One write refused (an
+        ETag conflict, an event id taken) leaves the others done: per write, the stored
+        link or the `EtagConflict` / `AlreadyExists` / `NotFound` it met, in order.
+        `StorageUnavailable` is raised."""
         ...
 
     def delete(self, link: EventLink) -> None:
@@ -149,6 +168,11 @@ class SubscriptionStore(Protocol):
 
 class OperationLog(Protocol):
     def record(self, operation: Operation) -> None:
+        ...
+
+    def record_all(self, operations: Sequence[Operation]) -> None:
+        """Log many operations in entity-group transactions of up to 100 rows; one logged
+        already (a flush repeated after a failure) is left as it is."""
         ...
 
     def page(self, *, status: str | None = None, operation: str | None = None,

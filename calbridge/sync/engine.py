@@ -36,8 +36,15 @@ from calbridge.model import (
     SyncWork,
     utcnow,
 )
-from calbridge.store.protocols import CursorStore, HoldStore, LinkStore, MessageQueue, OperationLog
-from calbridge.store.queues import SYNC_WORK
+from calbridge.store.protocols import (
+    CursorStore,
+    HoldStore,
+    LinkStore,
+    LinkWrite,
+    MessageQueue,
+    OperationLog,
+)
+from calbridge.store.queues import MAX_MESSAGE_BYTES, SYNC_WORK, batches
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
@@ -57,6 +64,7 @@ from calbridge.sync.plan import (
     plan_fields,
 )
 from calbridge.sync.series import SeriesPass
+from calbridge.sync.writes import LOST_RACE, PendingWrites, logged_operation
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
 if TYPE_CHECKING:
@@ -72,6 +80,12 @@ CURSOR_REFRESH = timedelta(hours=1)
 # occurrences that came into the window (a series with no end) are read.
 WINDOW_ROLL = timedelta(days=1)
 OVER_BUDGET = "the request's time budget is spent: continues through the sync-work queue"
+# Operations applied between two flushes of their link writes (the links of a chunk's new
+# pairs are stored before it, in one or two transactions; what it did, after it).
+CHUNK = 100
+# Source events one `sync-work` message carries at most (fewer when they are large: a
+# message holds 64 KiB).
+WORK_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,9 @@ class SyncEngine:
         # The configured bridges: an event copied from one of them by another mapping is
         # not copied on.
         self.systems = systems
+        # The writes of the chunk `_apply_all` is applying, held for one flush; None when
+        # the engine writes straight through (single events, series masters).
+        self._pending: PendingWrites | None = None
 
     @classmethod
     def for_container(cls, container: Container,
@@ -247,9 +264,16 @@ class SyncEngine:
         if rolled:
             cursor = None
         read_at = self._last_read(known)
-        parts = self._change_parts(bridge, calendar, cursor, span)
-        links = self.stores.links.list(mapping.id)
-        if self.keeps_series(ends):
+        parts = iter(self._change_parts(bridge, calendar, cursor, span))
+        first = next(parts, ChangeSet())
+        # A quiet answer (nothing changed, and not a listing to diff) needs no links: the
+        # cost of a quiet run stays flat however many pairs the mapping holds.
+        quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete)
+        parts = itertools.chain([first], parts)
+        links = [] if quiet else self.stores.links.list(mapping.id)
+        if quiet:
+            changes, streamed = ChangeSet.joined(parts), Streamed()
+        elif self.keeps_series(ends):
             # Series are paired over the whole listing at once.
             changes, streamed = ChangeSet.joined(parts), Streamed()
         else:
@@ -257,11 +281,13 @@ class SyncEngine:
                                                   dry_run=dry_run, only=only, deadline=deadline)
             if streamed.read and not dry_run:
                 links = self.stores.links.list(mapping.id)  # with the pairs made meanwhile
-        early, plan, links = self._plan(ends, source, changes, links, span,
-                                        listed=frozenset(streamed.listed))
-        held = self._held_link_ids(mapping.id, source)
-        plan = [op for op in plan if not (op.link and op.link.id in held
-                                          and op.kind is OperationKind.DELETE)]
+        early, plan, links = (([], [], links) if quiet else
+                              self._plan(ends, source, changes, links, span,
+                                         listed=frozenset(streamed.listed)))
+        if any(op.kind is OperationKind.DELETE for op in plan):
+            held = self._held_link_ids(mapping.id, source)
+            plan = [op for op in plan if not (op.link and op.link.id in held
+                                              and op.kind is OperationKind.DELETE)]
         if only is not None:
             plan = [op for op in plan if only(op)]
         if dry_run:
@@ -293,20 +319,71 @@ class SyncEngine:
 
     def _apply_all(self, ends: Ends, plan: list[PlannedOperation],
                    deadline: float | None = None) -> list[Outcome]:
-        """Apply a plan's operations, `CALBRIDGE_SYNC_WORKERS` at a time (each touches its
-        own link; adapters keep their own per-calendar limits). Outcomes keep plan order.
-        A write not begun by `deadline` is queued instead."""
+        """Apply a plan's operations chunk by chunk: the links of a chunk's new pairs are
+        stored first, its operations applied `CALBRIDGE_SYNC_WORKERS` at a time (each
+        touches its own link; adapters keep their own per-calendar limits), and their link
+        writes and log rows stored together after it (`calbridge.sync.writes`). The writes
+        of a chunk not begun by `deadline` are queued instead. Outcomes keep plan order
+        but for those."""
+        outcomes: list[Outcome] = []
+        for start in range(0, len(plan), CHUNK):
+            chunk = plan[start:start + CHUNK]
+            if deadline is not None and time.monotonic() >= deadline:
+                outcomes += self._enqueue(ends, [op for op in chunk if op.writes], OVER_BUDGET)
+                chunk = [op for op in chunk if not op.writes]
+            self._reserve(ends, chunk)
+            pending = self._pending = PendingWrites(self.stores.links, self.stores.operations)
+            try:
+                done = self._apply_chunk(ends, chunk)
+            except BaseException:
+                self._pending = None
+                try:
+                    pending.flush()  # keep what was done; the next run redoes the rest
+                except CalbridgeError:
+                    log.exception("could not store a failed chunk's writes")
+                raise
+            self._pending = None
+            pending.flush()
+            outcomes += done
+        return outcomes
 
-        def step(op: PlannedOperation) -> Outcome:
-            if deadline is not None and op.writes and time.monotonic() >= deadline:
-                return self._enqueue(ends, op, OVER_BUDGET)
-            return self.apply(ends, op)
-
-        workers = min(self.options.workers, sum(op.writes for op in plan))
+    def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:
+        workers = min(self.options.workers, sum(op.writes for op in chunk))
         if workers <= 1:
-            return [step(op) for op in plan]
+            return [self.apply(ends, op) for op in chunk]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(step, plan))
+            return list(pool.map(lambda op: self.apply(ends, op), chunk))
+
+    def _reserve(self, ends: Ends, chunk: list[PlannedOperation]) -> None:
+        """Store, pending, the links of the new pairs a chunk creates — all at once, before
+        any copy is made (sync rule 1: a copy whose link is lost in a crash is found again
+        by its marker, the link's id). An event another worker linked meanwhile is
+        skipped."""
+        new = [op for op in chunk if op.kind is OperationKind.CREATE and op.link is None
+               and op.event is not None]
+        if not new:
+            return
+        links = []
+        for op in new:
+            assert op.event is not None
+            link = ends.new_link(origin=op.source)
+            link.set_event_id(op.source, op.source_id)
+            self.describe(link, op.event, op.source)
+            links.append(LinkWrite(link))
+        for op, stored in zip(new, self.stores.links.write(links), strict=True):
+            if isinstance(stored, EventLink):
+                op.link, op.reserved = stored, True
+            else:
+                op.kind, op.reason = OperationKind.SKIP, "already linked by another worker"
+
+    def _save(self, link: EventLink, previous: EventLink, outcome: Outcome | None) -> None:
+        """Write a link read earlier (`previous`): held for the chunk's flush while one is
+        open, else at once."""
+        pending = self._pending
+        if pending is not None:
+            pending.link(link, previous, outcome)
+        else:
+            self.stores.links.update(link, previous)
 
     def _apply_share(self, ends: Ends, plan: list[PlannedOperation], streamed: Streamed,
                      deadline: float | None) -> list[Outcome]:
@@ -319,8 +396,7 @@ class SyncEngine:
                 continue
             streamed.writes += op.writes
             inline.append(op)
-        return self._apply_all(ends, inline, deadline) + [self._enqueue(ends, op)
-                                                          for op in queued]
+        return self._apply_all(ends, inline, deadline) + self._enqueue(ends, queued)
 
     def _write_parts(self, ends: Ends, source: End, parts: Iterator[ChangeSet],
                      links: list[EventLink], window: TimeWindow, *, dry_run: bool,
@@ -546,8 +622,7 @@ class SyncEngine:
                 outcome = self._delete(ends, op)
         except EtagConflict:
             # Another worker changed the link meanwhile; the next run converges.
-            outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED,
-                                    reason="handled concurrently by another worker")
+            outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
         except CalbridgeError as exc:
             outcome = self._fail(ends, op.link or link, op, exc)
         if outcome.status in (OutcomeStatus.COMPLETED, OutcomeStatus.FAILED,
@@ -564,7 +639,9 @@ class SyncEngine:
         source, target = op.source, op.target
         assert op.event is not None
         link = op.link
-        looked_up = link is not None and not op.reenable
+        # A link stored for this run (`_reserve`) has no copy anywhere yet: nothing to
+        # look up.
+        looked_up = link is not None and not op.reenable and not op.reserved
         if link is None:
             link = ends.new_link(origin=source)
             link.set_event_id(source, op.source_id)
@@ -689,12 +766,14 @@ class SyncEngine:
             # The copy of the series is gone, and its occurrences with it.
             closing += [pair for pair in self.stores.links.list(link.mapping_id)
                         if pair.series_link == link.id and pair.status not in GONE]
+        outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED)
         for each in closing:
+            previous = each.model_copy(deep=True)
             each.status, each.pending_end = SyncStatus.CANCELLED, None
             each.attempts, each.last_error, each.next_attempt_at = 0, None, None
             each.synced_at, each.cancelled_by = self.clock(), op.source
-            self.stores.links.update(each)
-        return self._outcome(ends, op, OutcomeStatus.COMPLETED)
+            self._save(each, previous, outcome if each is link else None)
+        return outcome
 
     def _adopt(self, ends: Ends, op: PlannedOperation) -> Outcome:
         link = op.link
@@ -716,6 +795,7 @@ class SyncEngine:
         the target's own changes still `owed` to the source, which stay visible as changes
         (the link stays pending from the target until they have flowed back)."""
         assert op.event is not None
+        previous = link.model_copy(deep=True)
         link.set_event_id(op.target, written.id)
         link.end(op.source).fingerprint = fingerprint(op.event)
         link.end(op.target).fingerprint = fingerprint(written)
@@ -729,8 +809,9 @@ class SyncEngine:
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None
         link.synced_at = self.clock()
         self.describe(link, op.event, op.source)
-        self.stores.links.update(link)
-        return self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
+        outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
+        self._save(link, previous, outcome)
+        return outcome
 
     def _fail(self, ends: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:
@@ -783,23 +864,73 @@ class SyncEngine:
             item_type=item_type(op.event, link))
 
     def _log(self, outcome: Outcome) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.log(outcome)
+            return
         try:
-            self.stores.operations.record(Operation(
-                link_id=outcome.link_id, mapping_id=outcome.mapping_id,
-                source_system=outcome.source_system, target_system=outcome.target_system,
-                operation=outcome.operation, status=outcome.status,
-                external_id=outcome.external_id, internal_id=outcome.internal_id,
-                error=outcome.error or (outcome.reason if outcome.status != OutcomeStatus.COMPLETED
-                                        else None)))
+            self.stores.operations.record(logged_operation(outcome))
         except CalbridgeError:
             log.exception("could not log an operation")
 
-    def _enqueue(self, ends: Ends, op: PlannedOperation, why: str | None = None) -> Outcome:
-        self.stores.work.send(SyncWork(
-            mapping_id=ends.mapping.id, source=op.source, source_id=op.source_id,
-            reason=op.reason))
-        return self._outcome(ends, op, OutcomeStatus.QUEUED,
-                             reason=f"{op.reason} ({why})" if why else None)
+    def _enqueue(self, ends: Ends, plan: list[PlannedOperation], why: str | None = None
+                 ) -> list[Outcome]:
+        """Hand a run's remaining operations to the `sync-work` queue, in batches that carry
+        the source events as read (`apply_work` needs no read of its own); after the
+        run's links are stored, so the worker finds them. `why` says why they were not
+        done here (the request's time budget)."""
+        if not plan:
+            return []
+        now = self.clock()
+        mapping_id = ends.mapping.id
+        source = plan[0].source  # one run reads one end
+        # An event too large to share a message goes by its id, and is read when done.
+        small: list[Event] = []
+        alone: list[PlannedOperation] = []
+        gone: list[str] = []
+        for op in plan:
+            if op.event is None:
+                gone.append(op.source_id)
+            elif len(op.event.model_dump_json()) <= MAX_MESSAGE_BYTES // 2:
+                small.append(op.event)
+            else:
+                alone.append(op)
+        work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now)
+                for run in batches(small, most=WORK_BATCH)]
+        work += [SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
+                          queued_at=now) for i in range(0, len(gone), 500)]
+        work += [SyncWork(mapping_id=mapping_id, source=source, source_id=op.source_id,
+                          reason=op.reason) for op in alone]
+        self.stores.work.send_all(work)
+        return [self._outcome(ends, op, OutcomeStatus.QUEUED,
+                              reason=f"{op.reason} ({why})" if why else None) for op in plan]
+
+    def apply_work(self, mapping: ResourceMapping, work: SyncWork) -> list[Outcome]:
+        """A batch a run queued: its events planned and applied as the run would have,
+        without reading them again. The run weighed its deletions against the
+        mass-deletion guard already. An event whose pair was synced after it was queued
+        (a webhook came first) is read again, so older content never overwrites newer."""
+        ends = self.ends(mapping)
+        source = work.source
+        links = self.stores.links.list(mapping.id)
+        by_source = {sid: link for link in links if (sid := link.event_id(source))}
+        changed, gone = [], list(work.deleted)
+        for event in work.events:
+            link = by_source.get(event.id or "")
+            if (link is not None and work.queued_at is not None and link.synced_at is not None
+                    and link.synced_at >= work.queued_at and event.id):
+                fresh = ends.bridges[source].get_event(ends.calendar(source), event.id)
+                if fresh is None:
+                    gone.append(event.id)
+                    continue
+                event = fresh
+            changed.append(event)
+        early, plan, _ = self._plan(ends, source, ChangeSet(changed=changed, deleted=gone),
+                                    links, self.window())
+        for op in plan:
+            if op.writes:
+                op.reason = f"{op.reason} ({work.reason})"
+        return early + self._apply_all(ends, plan)
 
     # ------------------------------------------------------------------ holds
 

@@ -36,6 +36,7 @@ class PlannedOperation:
     link: EventLink | None = None
     reenable: bool = False
     adopt: bool = False  # the source event is calbridge's own write whose id was never recorded
+    reserved: bool = False  # `link` was stored for this run: no copy of it exists anywhere
 
     @property
     def target(self) -> End:

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
-from calbridge.errors import AlreadyExists
 from calbridge.model import (
     End,
     Event,
@@ -28,6 +27,7 @@ from calbridge.model import (
     OperationKind,
     SyncStatus,
 )
+from calbridge.store.protocols import LinkWrite
 from calbridge.sync.fields import field_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
@@ -167,7 +167,9 @@ class SeriesPass:
             self.outcomes.append(outcome)
             if outcome.status is not OutcomeStatus.COMPLETED:
                 return set()
-        link = self.engine.stores.links.find(self.ends.mapping.id, self.source, series_id)
+        # The series' link as the pass read or just wrote it (the engine updates the
+        # operation's link in place): no need to read it again.
+        link = operation.link
         if link is None or link.status in GONE or not link.event_id(self.target):
             return set()
         self._pair(link)
@@ -221,6 +223,7 @@ class SeriesPass:
         waiting = {occurrence_key(each): each for each in theirs
                    if each.id not in linked[target]}
         keys = set()
+        pairs: list[LinkWrite] = []
         for occurrence in ours:
             keys.add(occurrence_key(occurrence))
             if occurrence.id in linked[source] or occurrence.id in self._by_source:
@@ -243,10 +246,10 @@ class SeriesPass:
             pair.status, pair.pending_end = SyncStatus.SYNCED, None
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
-            try:
-                self.engine.stores.links.add(pair)
-            except AlreadyExists:
-                continue  # paired meanwhile by another worker
+            pairs.append(LinkWrite(pair))
+        # A series' pairs go in one or few transactions; one paired meanwhile by another
+        # worker is refused alone (`AlreadyExists`) and theirs stands.
+        self.engine.stores.links.write(pairs)
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue

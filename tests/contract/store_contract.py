@@ -40,7 +40,7 @@ from calbridge.model import (
     utcnow,
 )
 from calbridge.store.deliveries import DeliveryRecord
-from calbridge.store.protocols import Stores
+from calbridge.store.protocols import LinkWrite, Stores
 from calbridge.store.queues import MAX_MESSAGE_BYTES, QUEUES
 
 BASE = datetime(2031, 1, 1, tzinfo=UTC)
@@ -343,6 +343,57 @@ class LinkContract(StoreContract):
             storage.links.get(M1, errored.id)
         storage.links.add(link(errored.a.event_id))  # its id is free again
 
+    def test_many_links_are_written_at_once_past_one_transaction(
+            self, storage: ContractStorage) -> None:
+        # 130 links of three rows each (link, two index rows): several transactions.
+        written = storage.links.write([LinkWrite(link(f"b{i}", f"o{i}")) for i in range(130)]
+                                      + [LinkWrite(link("other", mapping_id=M2))])
+        assert all(isinstance(each, EventLink) and each.etag for each in written)
+        assert len(storage.links.list(M1)) == 130 and len(storage.links.list(M2)) == 1
+        assert storage.links.find(M1, End.B, "o129").a.event_id == "b129"
+        # Updates of what was written (ids moved, cleared) beside new links, at once.
+        changes = []
+        for i, stored in enumerate(written[:120]):
+            mine = stored.model_copy(deep=True)
+            mine.b.event_id = f"n{i}" if i % 2 else None
+            mine.status = SyncStatus.SYNCED
+            changes.append(LinkWrite(mine, previous=stored))
+        again = storage.links.write(changes + [LinkWrite(link(f"new{i}")) for i in range(10)])
+        assert all(isinstance(each, EventLink) for each in again)
+        assert again[0].etag != written[0].etag
+        assert storage.links.find(M1, End.B, "o0") is None
+        assert storage.links.find(M1, End.B, "o1") is None
+        assert storage.links.find(M1, End.B, "n1").a.event_id == "b1"
+        assert storage.links.find(M1, End.B, "o125").a.event_id == "b125"  # untouched
+        assert storage.links.find(M1, End.A, "new9") is not None
+        assert len(storage.links.list(M1, status=SyncStatus.SYNCED)) == 120
+        # What `write` handed back carries the stored ETag: it can be written again.
+        assert isinstance(again[0], EventLink)
+        again[0].title = "once more"
+        assert storage.links.update(again[0], previous=again[0]).title == "once more"
+
+    def test_a_write_refused_in_a_batch_fails_alone(self, storage: ContractStorage) -> None:
+        stale = storage.links.add(link("s"))
+        storage.links.update(storage.links.get(M1, stale.id))  # someone wrote it since
+        taken = storage.links.add(link("t"))
+        good = storage.links.add(link("g"))
+        before = good.model_copy(deep=True)
+        stale.status = good.status = SyncStatus.SYNCED
+        good.b.event_id = "g-copy"
+        results = storage.links.write([
+            LinkWrite(link(f"before{i}")) for i in range(3)] + [
+            LinkWrite(stale, previous=stale),
+            LinkWrite(link("t", "t-copy")),  # its event id is another link's
+            LinkWrite(good, previous=before),
+        ] + [LinkWrite(link(f"after{i}")) for i in range(3)])
+        assert [type(each).__name__ for each in results] == (
+            ["EventLink"] * 3 + ["EtagConflict", "AlreadyExists"] + ["EventLink"] * 4)
+        assert storage.links.get(M1, stale.id).status is SyncStatus.PENDING
+        assert storage.links.find(M1, End.A, "t").id == taken.id
+        assert storage.links.find(M1, End.B, "t-copy") is None
+        assert storage.links.find(M1, End.B, "g-copy").status is SyncStatus.SYNCED
+        assert storage.links.find(M1, End.A, "after2") is not None
+
     def test_what_is_handed_in_or_out_is_a_copy(self, storage: ContractStorage) -> None:
         given = link("1")
         stored = storage.links.add(given)
@@ -459,6 +510,16 @@ class OperationContract(StoreContract):
         assert storage.operations.counts() == {
             ("create", "completed"): 1, ("create", "failed"): 1, ("conflict", "resolved"): 1,
             ("delete", "completed"): 1}
+
+    def test_many_logged_at_once(self, storage: ContractStorage) -> None:
+        operations = [operation(i, status="failed" if i % 10 == 0 else "completed")
+                      for i in range(150)]
+        storage.operations.record_all(operations)
+        storage.operations.record_all(operations[140:])  # a flush repeated: logged once
+        newest, _ = storage.operations.page(limit=2)
+        assert [op.internal_id for op in newest] == ["149", "148"]
+        assert storage.operations.counts() == {("create", "completed"): 135,
+                                               ("create", "failed"): 15}
 
     @pytest.mark.parametrize("token", ["not base64!", page_token([]), page_token({"a": "1"}),
                                        page_token({"RowKey": 5}),

@@ -1,0 +1,163 @@
+"""What a sync costs in Table Storage (Azurite, requests counted at the SDK's transport):
+a first sync writes its links in entity-group transactions, a repeat writes nothing, a
+quiet run reads no more for a large calendar than for a small one, and a crash between
+the creates and the flush of their links converges with no duplicate."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from calbridge.errors import StorageUnavailable
+from calbridge.host.azurite import Azurite
+from calbridge.model import End, SyncStatus, SyncWork
+from calbridge.services import sync
+from tests.fixtures.storage import TableRequests
+from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
+
+EVENTS = 250
+
+
+def booked(azurite: Azurite, count: int, inline: int | None = None) -> SyncWorld:
+    """A mapping whose booking calendar holds `count` bookings; runs apply `inline`
+    operations (all by default) and queue the rest."""
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS=str(inline or count))
+    for n in range(count):
+        world.booking.user_create(ROOM, f"Booking {n}", hours=n)
+    return world
+
+
+def test_a_first_sync_costs_few_table_requests_and_a_repeat_writes_nothing(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    world = booked(azurite, EVENTS)
+    table_requests.reset()
+    outcomes = world.to_outlook()
+    assert Counter(o.status for o in outcomes) == {"completed": EVENTS}
+    first = table_requests.total
+    assert first <= 1.5 * EVENTS, table_requests
+    # Every pair is stored and findable from either end, and the log has every create.
+    links = world.storage.links.list(world.mapping.id)
+    assert len(links) == EVENTS and all(link.status is SyncStatus.SYNCED for link in links)
+    copy = world.outlook.live(CALENDAR)[0]
+    assert world.storage.links.find(world.mapping.id, End.B, copy.id) is not None
+    assert world.storage.operations.counts() == {("create", "completed"): EVENTS}
+
+    table_requests.reset()
+    assert [o for o in world.to_outlook() if o.status != "skipped"] == []
+    assert table_requests.writing == 0, table_requests
+    table_requests.reset()
+    echoes = world.to_booking()  # every Outlook event is calbridge's own copy
+    assert {o.status for o in echoes} == {"skipped"}
+    assert table_requests.writing <= 1, table_requests  # the new cursor, not the events
+
+
+def test_a_quiet_run_reads_no_more_for_a_large_calendar(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    reads = []
+    # Past 1,000 links a listing of the mapping's links takes a second page.
+    for count in (5, 1001):
+        world = booked(azurite, count)
+        world.to_outlook()
+        table_requests.reset()
+        assert world.to_outlook() == []
+        assert table_requests.writing == 0
+        reads.append(table_requests.reads)
+    assert reads[0] == reads[1], reads
+
+
+def test_a_crash_before_the_links_are_flushed_converges_without_duplicates(
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = booked(azurite, 30)
+    links = world.storage.links
+    write = links.write
+    calls = []
+
+    def stops_after_the_creates(writes):  # the first write stores the pending links
+        calls.append(len(writes))
+        if len(calls) > 1:
+            raise StorageUnavailable("the process stopped")
+        return write(writes)
+
+    monkeypatch.setattr(links, "write", stops_after_the_creates)
+    with pytest.raises(StorageUnavailable):
+        world.to_outlook()
+    assert len(world.outlook.live(CALENDAR)) == 30  # the copies were made
+    monkeypatch.setattr(links, "write", write)
+
+    again = world.to_outlook()
+    assert Counter(o.status for o in again) == {"completed": 30}
+    copies = world.outlook.live(CALENDAR)
+    assert len(copies) == 30 and len({c.title for c in copies}) == 30
+    assert all(link.status is SyncStatus.SYNCED
+               for link in world.storage.links.list(world.mapping.id))
+    assert [o for o in world.both() if o.status != "skipped"] == []
+    assert len(world.outlook.live(CALENDAR)) == 30 and len(world.booking.live(ROOM)) == 30
+
+
+def upstream_calls(world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls the sync makes to either calendar system, by bridge and method."""
+    calls: Counter[str] = Counter()
+    for bridge in (world.booking, world.outlook):
+        for name in ("changes", "get_event", "list_events", "instances", "find_by_marker",
+                     "create", "update", "delete"):
+            method = getattr(bridge, name)
+
+            def counted(*args, _method=method, _key=f"{bridge.name}.{name}", **kwargs):
+                calls[_key] += 1
+                return _method(*args, **kwargs)
+
+            monkeypatch.setattr(bridge, name, counted)
+    return calls
+
+
+def queued_work(world: SyncWorld) -> list[SyncWork]:
+    """This mapping's messages on the `sync-work` queue, taken off it."""
+    queue = world.storage.queue("sync-work").client
+    found = []
+    while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=60)):
+        ours = [m for m in batch
+                if SyncWork.model_validate_json(m.content).mapping_id == world.mapping.id]
+        if not ours:
+            break
+        for message in ours:
+            found.append(SyncWork.model_validate_json(message.content))
+            queue.delete_message(message)
+    return found
+
+
+def test_work_handed_to_the_queue_costs_what_inline_work_costs(
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    inline, fanned = booked(azurite, 40), booked(azurite, 40, inline=4)
+    counts = {}
+    for world in (inline, fanned):
+        calls = upstream_calls(world, monkeypatch)
+        outcomes = world.to_outlook()
+        work = queued_work(world)
+        for each in work:
+            outcomes += sync.process_work(world.container, each)
+        counts[id(world)] = calls
+        assert Counter(o.status for o in outcomes)["completed"] == 40
+    assert len(work) == 1  # 36 events in one message
+    assert counts[id(inline)] == counts[id(fanned)]
+    assert counts[id(fanned)]["booking_system.get_event"] == 0
+    for world in (inline, fanned):
+        assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+            f"Booking {n}" for n in range(40))
+        assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
+    world = booked(azurite, 6, inline=1)
+    world.to_outlook()
+    work = queued_work(world)
+    # Before the queue is worked off, a booking is edited and its webhook syncs it.
+    queued = work[0].events[-1]
+    assert queued.id is not None
+    world.booking.user_edit(ROOM, queued.id, "Edited since")
+    world.engine.sync_event(world.fresh_mapping(), world.booking_end, queued.id, "webhook")
+    for each in work:
+        sync.process_work(world.container, each)
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+        ["Edited since", *(f"Booking {n}" for n in range(5))])
+    assert [o for o in world.both() if o.status != "skipped"] == []
