@@ -452,6 +452,8 @@ var signInExcludedPaths = [
   '/webhook/outlook-lifecycle'
   '/sync/item/*'
   '/cancel/booking/*'
+  // The API contract: built from code alone, holding no key or setting of the deployment.
+  '/openapi.json'
 ]
 
 resource authSettings 'Microsoft.Web/sites/config@2024-11-01' = if (enableEntraSignIn) {

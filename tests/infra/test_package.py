@@ -21,7 +21,7 @@ INFRA_README = ROOT / "infra" / "README.md"
 # Folders that must never reach Azure: tooling, local state (Azurite data and the
 # emulators' private keys live under .local), and code that only runs locally.
 NEVER_PUBLISHED = (".venv", ".venv-infra", "node_modules", ".local", "tests", "infra",
-                   "emulators", "examples", "bench", ".git")
+                   "emulators", "examples", "bench", ".git", "test-artifacts")
 
 
 def _packager() -> ModuleType:
