@@ -24,10 +24,12 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -37,6 +39,7 @@ from calbridge.host.stack import DEMO_BOOKING_KEY, LocalStack, Ports
 from tests.fixtures.storage import TableRequests, counting_table_requests
 
 KEY = "bench-function-key"
+B = TypeVar("B", bound="Bench")
 
 
 class Bench:
@@ -76,6 +79,24 @@ class Bench:
         tables = TableRequests(self.tables.port, self.tables.reads, self.tables.writes,
                                self.tables.transactions)
         return elapsed, results, self.graph_requests()["total"], tables
+
+
+@contextmanager
+def quiet_stack(kind: type[B] | None = None) -> Iterator[B]:
+    """A benchmark's handle on the local stack, on free loopback ports in a temporary
+    folder, the booking system's change webhook off (runs are started by hand), its Table
+    Storage requests counted; stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
+        stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
+                           workdir=Path(folder))
+        stack.start()
+        try:
+            assert stack.azurite is not None
+            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
+            with counting_table_requests(stack.azurite.ports[2]) as counter:
+                yield (kind or Bench)(stack, counter)  # type: ignore[misc]
+        finally:
+            stack.stop()
 
 
 def book_many(stack: LocalStack, count: int) -> float:
@@ -139,24 +160,16 @@ def memory_mb(field: str) -> float:
 
 def outlook_to_booking(args: argparse.Namespace) -> int:
     n = args.events
-    with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
-        stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
-                           workdir=Path(folder))
-        stack.start()
-        try:
-            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
-            bench = Bench(stack)
-            room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
-            bench.call("POST", "/mappings/resources", json={
-                "booking_system_resource_id": "room_101", "calendar_system": "outlook",
-                "calendar_resource_id": room})
-            fill_seconds = fill_outlook(bench, room, n)
-            before = memory_mb("VmRSS")
-            reset = reset_peak()
-            seconds, results, graph_calls = bench.timed_sync("outlook", "booking_system")
-            peak = memory_mb("VmHWM")
-        finally:
-            stack.stop()
+    with quiet_stack() as bench:
+        room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
+        bench.call("POST", "/mappings/resources", json={
+            "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+            "calendar_resource_id": room})
+        fill_seconds = fill_outlook(bench, room, n)
+        before = memory_mb("VmRSS")
+        reset = reset_peak()
+        seconds, results, graph_calls, _ = bench.timed_sync("outlook", "booking_system")
+        peak = memory_mb("VmHWM")
     print(f"\ncalbridge sync benchmark: {n} Outlook events in one room → booking system "
           f"(written through Graph in {fill_seconds:.1f} s)\n")
     print(f"first sync: {seconds:.2f} s, {n / seconds if seconds else 0:.1f} events/s, "
@@ -187,18 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                        "CALBRIDGE_SYNC_BUDGET_SECONDS": "220"})
     if args.direction == "outlook-to-booking":
         return outlook_to_booking(args)
-    with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
-        stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
-                           workdir=Path(folder))
-        stack.start()
-        assert stack.azurite is not None
-        try:
-            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
-            tables = stack.azurite.ports[2]
-            with counting_table_requests(tables) as counter:
-                rows, booking_seconds = run(Bench(stack, counter), args.bookings)
-        finally:
-            stack.stop()
+    with quiet_stack() as bench:
+        rows, booking_seconds = run(bench, args.bookings)
     report(rows, args.bookings, booking_seconds)
     return 0
 

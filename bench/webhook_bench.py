@@ -26,7 +26,6 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,13 +35,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync_bench import KEY
 from sync_bench import Bench as StackBench
+from sync_bench import quiet_stack
 
 from calbridge.config import Settings
-from calbridge.host.stack import DEMO_BOOKING_KEY, DEMO_WEBHOOK_SECRET, LocalStack, Ports
+from calbridge.host.stack import DEMO_BOOKING_KEY, DEMO_WEBHOOK_SECRET, LocalStack
 from calbridge.store import Storage
 from calbridge.store.queues import NOTIFICATIONS
+from tests.fixtures.storage import TableRequests
 
 SIZES = (1, 100, 1000)
 QUIET = {name: "0 0 0 1 1 *" for name in ("SYNC_SCHEDULE", "DELETION_SYNC_SCHEDULE",
@@ -61,8 +61,8 @@ def item(subscription_id: str, client_state: str, room: str, event_id: str) -> d
 
 
 class Bench(StackBench):
-    def __init__(self, stack: LocalStack) -> None:
-        super().__init__(stack)
+    def __init__(self, stack: LocalStack, tables: TableRequests) -> None:
+        super().__init__(stack, tables)
         self.storage = Storage(Settings.from_env(stack.env))
         self.rounds = 0
 
@@ -203,23 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.update(QUIET)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
-        stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
-                           workdir=Path(folder))
-        stack.start()
-        try:
-            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
-            bench = Bench(stack)
-            subscription = bench.subscribe()
-            bench.batch(subscription, 1, False, 1)  # warm up connections and caches
-            for size in SIZES:
-                for identical in (False, True):
-                    if size == 1 and identical:
-                        continue
-                    rows.append(bench.batch(subscription, size, identical, args.repeat))
-            latencies = Push(bench, subscription[2]).latencies(args.edits)
-        finally:
-            stack.stop()
+    with quiet_stack(Bench) as bench:
+        subscription = bench.subscribe()
+        bench.batch(subscription, 1, False, 1)  # warm up connections and caches
+        for size in SIZES:
+            for identical in (False, True):
+                if size == 1 and identical:
+                    continue
+                rows.append(bench.batch(subscription, size, identical, args.repeat))
+        latencies = Push(bench, subscription[2]).latencies(args.edits)
     print(f"\ncalbridge webhook receive benchmark: Graph change-notification batches to "
           f"POST /bridges/webhook/outlook ({args.repeat} per row)\n")
     print(f"{'batch':<24} {'answer median s':>16} {'worst s':>8} {'items/s':>9} "

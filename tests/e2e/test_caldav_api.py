@@ -18,7 +18,7 @@ from calbridge.host.azurite import Azurite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.booking import BookingApi
 from tests.fixtures.caldav_servers import CalDavServer
-from tests.fixtures.graph import GraphClient
+from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.host import E2E_BOOKING_KEY, Api, HostProcess, host_env
 from tests.fixtures.two_bridges import RESOURCE, ROOM, outlook_settings
 
@@ -122,15 +122,8 @@ def test_an_outlook_series_stays_one_caldav_series_through_the_api(
     calendar = caldav_server.new_calendar()
     map_ends(host, ("outlook", ROOM), ("caldav", calendar))
     first = soon() + timedelta(days=(7 - soon().weekday()) % 7)  # a Monday, 09:00 UTC
-    wall = "%Y-%m-%dT%H:%M:%S"
-    made = graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
-        "subject": "Weekly sync",
-        "start": {"dateTime": first.strftime(wall), "timeZone": "W. Europe Standard Time"},
-        "end": {"dateTime": (first + timedelta(hours=1)).strftime(wall),
-                "timeZone": "W. Europe Standard Time"},
-        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
-                       "range": {"type": "numbered", "numberOfOccurrences": 4,
-                                 "startDate": first.date().isoformat()}}})
+    made = graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE,
+                      json=weekly_series(first))
     assert made.status_code == 201, made.text
     poll(host)
     [(name, (_, copy))] = resources(caldav_server, calendar).items()

@@ -20,7 +20,7 @@ from calbridge.services import polling
 from calbridge.store.clients import table_service
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.caldav_servers import CalDavServer, count_requests
-from tests.fixtures.graph import GraphClient
+from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
@@ -228,15 +228,8 @@ def test_an_outlook_series_stays_a_series_in_caldav_and_back(
     caldav = caldav_server.bridge()
     pair = mapped(world, ("outlook", ROOM), ("caldav", calendar))
     first = soon() + timedelta(days=(7 - soon().weekday()) % 7)  # a Monday, 09:00 UTC
-    wall = "%Y-%m-%dT%H:%M:%S"
-    made = world.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
-        "subject": "Weekly sync",
-        "start": {"dateTime": first.strftime(wall), "timeZone": "W. Europe Standard Time"},
-        "end": {"dateTime": (first + timedelta(hours=1)).strftime(wall),
-                "timeZone": "W. Europe Standard Time"},
-        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
-                       "range": {"type": "numbered", "numberOfOccurrences": 4,
-                                 "startDate": first.date().isoformat()}}})
+    made = world.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE,
+                            json=weekly_series(first))
     assert made.status_code == 201, made.text
     rounds(world, pair)
     occurrences = live(caldav, calendar)

@@ -15,7 +15,7 @@ from calbridge.host.azurite import Azurite
 from calbridge.model import End, ResourceMapping, StoredEnd
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.google import GoogleClient, google_env
-from tests.fixtures.graph import GraphClient
+from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
@@ -98,15 +98,8 @@ def test_an_outlook_series_stays_a_series_in_google_and_back(tri: Bridged,
                                                               google: GoogleClient) -> None:
     pair = mapped(tri, ("outlook", ROOM), ("google_calendar", CALENDAR))
     first = soon() + timedelta(days=(7 - soon().weekday()) % 7)  # a Monday, 09:00 UTC
-    wall = "%Y-%m-%dT%H:%M:%S"
-    made = tri.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
-        "subject": "Weekly sync",
-        "start": {"dateTime": first.strftime(wall), "timeZone": "W. Europe Standard Time"},
-        "end": {"dateTime": (first + timedelta(hours=1)).strftime(wall),
-                "timeZone": "W. Europe Standard Time"},
-        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
-                       "range": {"type": "numbered", "numberOfOccurrences": 4,
-                                 "startDate": first.date().isoformat()}}})
+    made = tri.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE,
+                          json=weekly_series(first))
     assert made.status_code == 201, made.text
     rounds(tri, pair)
     masters = google_events(google, single=False)
