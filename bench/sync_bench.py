@@ -144,18 +144,20 @@ def outlook_to_booking(args: argparse.Namespace) -> int:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))
         stack.start()
+        assert stack.azurite is not None
         try:
-            stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
-            bench = Bench(stack)
-            room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
-            bench.call("POST", "/mappings/resources", json={
-                "booking_system_resource_id": "room_101", "calendar_system": "outlook",
-                "calendar_resource_id": room})
-            fill_seconds = fill_outlook(bench, room, n)
-            before = memory_mb("VmRSS")
-            reset = reset_peak()
-            seconds, results, graph_calls = bench.timed_sync("outlook", "booking_system")
-            peak = memory_mb("VmHWM")
+            with counting_table_requests(stack.azurite.ports[2]) as counter:
+                stack.booking.set_webhook(None, None)  # type: ignore[union-attr]
+                bench = Bench(stack, counter)
+                room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
+                bench.call("POST", "/mappings/resources", json={
+                    "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+                    "calendar_resource_id": room})
+                fill_seconds = fill_outlook(bench, room, n)
+                before = memory_mb("VmRSS")
+                reset = reset_peak()
+                seconds, results, graph_calls, _ = bench.timed_sync("outlook", "booking_system")
+                peak = memory_mb("VmHWM")
         finally:
             stack.stop()
     print(f"\ncalbridge sync benchmark: {n} Outlook events in one room → booking system "
