@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
-from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow
+from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow, WriteOp, WriteResult
 from calbridge.config import Settings
 from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound, SyncStateExpired
 from calbridge.model import (
@@ -321,7 +322,8 @@ class SyncEngine:
                    deadline: float | None = None) -> list[Outcome]:
         """Apply a plan's operations chunk by chunk: the links of a chunk's new pairs are
         stored first, its operations applied `CALBRIDGE_SYNC_WORKERS` at a time (each
-        touches its own link; adapters keep their own per-calendar limits), and their link
+        touches its own link; adapters keep their own per-calendar limits; creates of new
+        pairs go in batches where the target takes them, `_apply_chunk`), and their link
         writes and log rows stored together after it (`calbridge.sync.writes`). The writes
         of a chunk not begun by `deadline` are queued instead. Outcomes keep plan order
         but for those."""
@@ -348,11 +350,46 @@ class SyncEngine:
         return outcomes
 
     def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:
-        workers = min(self.options.workers, sum(op.writes for op in chunk))
+        """A chunk's operations, `CALBRIDGE_SYNC_WORKERS` at a time: the new pairs' creates
+        into a calendar that takes batch writes in one `CalendarBridge.apply` call per
+        target (`_create_all`), every other operation on its own. Outcomes keep chunk
+        order."""
+        batched: dict[End, list[int]] = {}
+        for index, op in enumerate(chunk):
+            if self._batchable(ends, op):
+                batched.setdefault(op.target, []).append(index)
+        in_batches = {index for indices in batched.values() for index in indices}
+        tasks: list[Callable[[], list[tuple[int, Outcome]]]] = [
+            partial(self._create_all, ends, [(index, chunk[index]) for index in indices])
+            for indices in batched.values()]
+        tasks += [partial(self._apply_one, ends, index, op) for index, op in enumerate(chunk)
+                  if index not in in_batches]
+        writing = len(batched) + sum(op.writes for index, op in enumerate(chunk)
+                                     if index not in in_batches)
+        workers = min(self.options.workers, writing)
         if workers <= 1:
-            return [self.apply(ends, op) for op in chunk]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda op: self.apply(ends, op), chunk))
+            done = [task() for task in tasks]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
+                done = list(pool.map(lambda task: task(), tasks))
+        outcomes: list[Outcome | None] = [None] * len(chunk)
+        for index, outcome in itertools.chain.from_iterable(done):
+            outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _apply_one(self, ends: Ends, index: int, op: PlannedOperation
+                   ) -> list[tuple[int, Outcome]]:
+        return [(index, self.apply(ends, op))]
+
+    @staticmethod
+    def _batchable(ends: Ends, op: PlannedOperation) -> bool:
+        """Whether an operation's write needs nothing read first, so it can join a batch:
+        the create of a pair whose link this run stored (`_reserve`), which has no copy
+        anywhere to look up, into a calendar system that writes in batches. Updates read
+        the target first (conflicts), deletes may read the source (tombstones)."""
+        return (op.kind is OperationKind.CREATE and op.reserved and not op.reenable
+                and not op.adopt and op.link is not None and op.event is not None
+                and ends.bridges[op.target].capabilities.batch)
 
     def _reserve(self, ends: Ends, chunk: list[PlannedOperation]) -> None:
         """Store, pending, the links of the new pairs a chunk creates — all at once, before
@@ -612,14 +649,19 @@ class SyncEngine:
             return self._adopt(ends, op)
         if not op.writes:
             return self._outcome(ends, op, OutcomeStatus.SKIPPED)
+        if op.kind is OperationKind.CREATE:
+            return self._settle(ends, op, partial(self._create, ends, op))
+        if op.kind is OperationKind.UPDATE:
+            return self._settle(ends, op, partial(self._update, ends, op, force=force))
+        return self._settle(ends, op, partial(self._delete, ends, op))
+
+    def _settle(self, ends: Ends, op: PlannedOperation, write: Callable[[], Outcome]
+                ) -> Outcome:
+        """Carry out `write`, one operation's write, and record how it ended: a failure on
+        the link (retried with backoff), a logged operation and its metrics."""
         link = op.link
         try:
-            if op.kind is OperationKind.CREATE:
-                outcome = self._create(ends, op)
-            elif op.kind is OperationKind.UPDATE:
-                outcome = self._update(ends, op, force=force)
-            else:
-                outcome = self._delete(ends, op)
+            outcome = write()
         except EtagConflict:
             # Another worker changed the link meanwhile; the next run converges.
             outcome = self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
@@ -660,17 +702,52 @@ class SyncEngine:
             link = self.stores.links.update(link)
         op.link = link
         bridge, calendar = ends.bridges[target], ends.calendar(target)
-        payload = copy_for(op.event, link, ends.system(source))
-        existing = (bridge.find_by_marker(calendar, link.id, payload.origin) if looked_up
+        write = self._create_op(ends, op)
+        assert write.event is not None
+        existing = (bridge.find_by_marker(calendar, link.id, write.event.origin) if looked_up
                     else None)
         if existing is not None and existing.status is EventStatus.CANCELLED:
             existing = None
         if existing is not None and existing.id:
-            written = bridge.update(calendar, existing.id, payload)
+            written = bridge.update(calendar, existing.id, write.event)
         else:
-            key = link.id if link.generation == 0 else f"{link.id}.{link.generation}"
-            written = bridge.create(calendar, payload, idempotency_key=key)
+            written = bridge.create(calendar, write.event,
+                                    idempotency_key=write.idempotency_key or link.id)
         return self._succeed(ends, op, link, written)
+
+    @staticmethod
+    def _create_op(ends: Ends, op: PlannedOperation) -> WriteOp:
+        """The create of a pair's copy: the event with the link's marker, under the link's
+        idempotency key (a re-enabled pair's carries its generation, so it makes a fresh
+        copy). A batched create and a single one send exactly this (sync rule 1)."""
+        link = op.link
+        assert link is not None and op.event is not None
+        key = link.id if link.generation == 0 else f"{link.id}.{link.generation}"
+        return WriteOp.create(copy_for(op.event, link, ends.system(op.source)), key)
+
+    def _create_all(self, ends: Ends, ops: list[tuple[int, PlannedOperation]]
+                    ) -> list[tuple[int, Outcome]]:
+        """New pairs' creates in one target calendar through one `CalendarBridge.apply`
+        (Graph: `$batch`, 20 writes a request), each result recorded as a single create's
+        would be: `_succeed` for a written copy, the failure path for an error. An error
+        every op shares (the calendar is gone, sign-in failed) fails each of them."""
+        if not ops:
+            return []
+        target = ops[0][1].target
+        writes = [self._create_op(ends, op) for _, op in ops]
+        try:
+            results = ends.bridges[target].apply(ends.calendar(target), writes)
+        except CalbridgeError as exc:
+            results = [WriteResult.failed(write, exc) for write in writes]
+        return [(index, self._settle(ends, op, partial(self._created, ends, op, result)))
+                for (index, op), result in zip(ops, results, strict=True)]
+
+    def _created(self, ends: Ends, op: PlannedOperation, result: WriteResult) -> Outcome:
+        """A batched create's result, as `_create` ends with it."""
+        if result.error is not None:
+            raise result.error
+        assert op.link is not None and result.event is not None
+        return self._succeed(ends, op, op.link, result.event)
 
     def _update(self, ends: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
         """Write the fields that changed at the source since the last sync, and only those.

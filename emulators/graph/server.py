@@ -72,6 +72,7 @@ class GraphEmulator(EmulatorServer[GraphService]):
         path = req.path
         if path == "/v1.0" or path.startswith("/v1.0/"):
             req.path = path[len("/v1.0"):] or "/"
+            self.service.counter.record_call()
             return self._saved(req, self.service.handle(req))
         if path.startswith("/_admin/"):
             try:

@@ -124,6 +124,28 @@ class MailboxThrottle:
 
 
 class RequestCounter(traffic.RequestCounter):
-    """Requests seen, by route template, per mailbox and by status."""
+    """Requests seen, by route template, per mailbox and by status. Every item of a `$batch`
+    is a request of its own, as Graph's throttling counts it; `calls` counts the HTTP
+    requests to the Graph API as they came over the wire (a `$batch` once, sign-in not)."""
 
     scope_label = "by_mailbox"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calls = 0
+
+    def record_call(self) -> None:
+        """Count one HTTP request to the Graph API."""
+        with self._lock:
+            self._calls += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        counts = super().snapshot()
+        with self._lock:
+            counts["calls"] = self._calls
+        return counts
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._calls = 0

@@ -1,0 +1,51 @@
+"""The engine hands a run's new pairs' creates to a calendar that declares batch writes in
+one `apply` call per chunk, and records each result as a single create's: over the
+in-memory stores and calendars."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from calbridge.model import SyncStatus
+from calbridge.services import sync
+from tests.fixtures.memory_bridge import BatchingMemoryBridge
+from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, memory_world
+
+
+def booked(count: int) -> SyncWorld:
+    world = memory_world(batches=True, CALBRIDGE_SYNC_WORKERS="1")
+    for n in range(count):
+        world.booking.user_create(ROOM, f"Booking {n}", hours=n)
+    return world
+
+
+def test_new_pairs_are_created_in_one_apply_per_chunk() -> None:
+    world = booked(150)
+    outlook = world.outlook
+    assert isinstance(outlook, BatchingMemoryBridge)
+    outcomes = world.to_outlook()
+    assert Counter(o.status for o in outcomes) == {"completed": 150}
+    assert outlook.applied == 2  # chunks of 100 operations
+    copies = outlook.live(CALENDAR)
+    assert sorted(c.title for c in copies) == sorted(f"Booking {n}" for n in range(150))
+    # Each copy carries its link's id as marker, and its link knows the copy.
+    links = {link.id: link for link in world.storage.links.list(world.mapping.id)}
+    assert {c.marker for c in copies} == set(links)
+    assert all(link.status is SyncStatus.SYNCED and link.b.event_id for link in links.values())
+    assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_a_lost_answer_in_a_batch_fails_those_pairs_and_the_retry_duplicates_nothing() -> None:
+    world = booked(10)
+    world.outlook.lose_next = 1  # the first create is made, its answer lost: the rest wait
+    outcomes = world.to_outlook()
+    assert Counter(o.status for o in outcomes) == {"failed": 10}
+    assert len(world.outlook.live(CALENDAR)) == 1
+    links = world.storage.links.list(world.mapping.id)
+    assert all(link.status is SyncStatus.ERROR and link.attempts == 1
+               and link.next_attempt_at is not None for link in links)
+    retried = sync.process_pending(world.container, manual=True)
+    assert Counter(o.status for o in retried) == {"completed": 10}
+    assert sorted(c.title for c in world.outlook.live(CALENDAR)) == sorted(
+        f"Booking {n}" for n in range(10))
+    assert [o for o in world.both() if o.status != "skipped"] == []
