@@ -29,6 +29,7 @@ from calbridge.bridges.outlook.timezones import to_iana
 from calbridge.bridges.pacing import SlidingWindow
 from calbridge.errors import ConfigurationError, ValidationFailed
 from calbridge.model import Event, EventField, EventStatus, Person, Privacy
+from tests.fixtures.clock import ManualClock
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -371,21 +372,8 @@ def test_settings_defaults_and_secret_not_in_repr() -> None:
     assert "hunter2" not in repr(settings)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_sliding_window_holds_requests_over_budget() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     window = SlidingWindow(3, 600.0, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         assert window.take() == 0.0
@@ -395,7 +383,7 @@ def test_sliding_window_holds_requests_over_budget() -> None:
 
 
 def test_sliding_window_never_exceeds_the_budget() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     window = SlidingWindow(10, 60.0, clock=clock, sleep=clock.sleep)
     sent: list[float] = []
     for n in range(50):

@@ -11,19 +11,7 @@ from contextlib import contextmanager
 
 from calbridge.bridges.pacing import ConcurrencyGate, Pacer
 from calbridge.errors import StorageUnavailable
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.fixtures.clock import ManualClock
 
 
 class InFlight:
@@ -62,7 +50,7 @@ def test_parallel_batches_never_pass_the_mailbox_limit() -> None:
 
 
 def test_every_part_of_a_batch_is_one_unit_of_the_budget() -> None:
-    clock = Clock()
+    clock = ManualClock()
     pacer = Pacer("outlook", 4, 50, 600.0, clock=clock, sleep=clock.sleep)
     for _ in range(2):
         with pacer.slot("room@x", cost=20, width=4):
@@ -99,7 +87,7 @@ class Ledger:
 
 
 def test_shared_slots_are_waited_for_and_given_back() -> None:
-    clock = Clock()
+    clock = ManualClock()
     pacer = Pacer("outlook", 4, 10_000, 600.0, clock=clock, sleep=clock.sleep)
     ledger = Ledger(busy=2)
     pacer.share(ledger, scope="app-1")
@@ -110,7 +98,7 @@ def test_shared_slots_are_waited_for_and_given_back() -> None:
 
 
 def test_unreachable_shared_slots_leave_pacing_to_the_process() -> None:
-    clock = Clock()
+    clock = ManualClock()
     pacer = Pacer("outlook", 4, 10_000, 600.0, clock=clock, sleep=clock.sleep)
     ledger = Ledger(down=True)
     pacer.share(ledger, scope="app-1")
