@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +45,25 @@ class SettingsModel(BaseModel):
         if is_unresolved_key_vault_reference(value):
             raise ValueError(UNRESOLVED_REFERENCE)
         return value
+
+    @classmethod
+    def parsed(cls, env: Mapping[str, str], system: str) -> Self:
+        """The settings in `env`; a `ConfigurationError` names each setting that is missing
+        or wrong by its environment name."""
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{cls._setting_name(err['loc'])}: "
+                f"{'is required' if err['type'] == 'missing' else err['msg']}"
+                for err in exc.errors())
+            raise ConfigurationError(f"invalid {system} settings: {problems}") from None
+
+    @classmethod
+    def _setting_name(cls, loc: tuple[int | str, ...]) -> str:
+        field = str(loc[0]) if loc else "?"
+        info = cls.model_fields.get(field)
+        return info.alias if info and info.alias else field
 
 
 class DeclaredSetting(BaseModel):

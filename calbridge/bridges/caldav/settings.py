@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
@@ -42,13 +42,7 @@ class CalDavSettings(SettingsModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CalDavSettings:
         """Parse; a `ConfigurationError` names the setting that is missing or wrong."""
-        try:
-            parsed = cls.model_validate(dict(env))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{_alias(err['loc'])}: {'is required' if err['type'] == 'missing' else err['msg']}"
-                for err in exc.errors())
-            raise ConfigurationError(f"invalid caldav settings: {problems}") from None
+        parsed = cls.parsed(env, "caldav")
         if parsed.token and (parsed.username or parsed.password):
             raise ConfigurationError("invalid caldav settings: set CALDAV_TOKEN or "
                                      "CALDAV_USERNAME with CALDAV_PASSWORD, not both")
@@ -57,8 +51,3 @@ class CalDavSettings(SettingsModel):
                                      "CALDAV_PASSWORD go together")
         return parsed
 
-
-def _alias(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
-    info = CalDavSettings.model_fields.get(field)
-    return info.alias if info and info.alias else field

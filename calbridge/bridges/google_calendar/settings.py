@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
@@ -83,13 +83,7 @@ class GoogleCalendarSettings(SettingsModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GoogleCalendarSettings:
         """Parse; a `ConfigurationError` names the setting that is missing or wrong."""
-        try:
-            parsed = cls.model_validate(dict(env))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{_alias(err['loc'])}: {'is required' if err['type'] == 'missing' else err['msg']}"
-                for err in exc.errors())
-            raise ConfigurationError(f"invalid google_calendar settings: {problems}") from None
+        parsed = cls.parsed(env, "google_calendar")
         oauth = (parsed.client_id, parsed.client_secret, parsed.refresh_token)
         if parsed.service_account_key and parsed.service_account_key_file:
             raise ConfigurationError(
@@ -102,8 +96,3 @@ class GoogleCalendarSettings(SettingsModel):
                 "GOOGLE_CALENDAR_CLIENT_SECRET and GOOGLE_CALENDAR_REFRESH_TOKEN, is required")
         return parsed
 
-
-def _alias(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
-    info = GoogleCalendarSettings.model_fields.get(field)
-    return info.alias if info and info.alias else field

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from calbridge.config import SECRET, SettingsModel
 from calbridge.errors import ConfigurationError
@@ -78,13 +78,7 @@ class OutlookSettings(SettingsModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OutlookSettings:
         """Parse; a `ConfigurationError` names the setting that is missing or wrong."""
-        try:
-            parsed = cls.model_validate(dict(env))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{_alias(err['loc'])}: {'is required' if err['type'] == 'missing' else err['msg']}"
-                for err in exc.errors())
-            raise ConfigurationError(f"invalid outlook settings: {problems}") from None
+        parsed = cls.parsed(env, "outlook")
         if parsed.calendar_source == "mailboxes" and not parsed.mailbox_list:
             raise ConfigurationError("invalid outlook settings: OUTLOOK_MAILBOXES is required "
                                      "with OUTLOOK_CALENDAR_SOURCE=mailboxes")
@@ -99,8 +93,3 @@ class OutlookSettings(SettingsModel):
                 "OUTLOOK_CLIENT_CERTIFICATE_PATH with its thumbprint) is required")
         return parsed
 
-
-def _alias(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
-    info = OutlookSettings.model_fields.get(field)
-    return info.alias if info and info.alias else field
