@@ -107,7 +107,7 @@ def record_run(container: Container, mapping: ResourceMapping,
     if failure is None:
         return _save_state(container, mapping, {"failed_runs": 0, "last_failure": None})
     log.warning("mapping run failed", extra={"mapping_id": mapping.id, "bridge": failure.bridge,
-                                             "code": failure.code})
+                                             "code": failure.code, "error": failure.error})
     return _save_state(container, mapping, {"failed_runs": mapping.failed_runs + 1,
                                             "last_failure": failure})
 
