@@ -76,6 +76,10 @@ MAX_BACKOFF = timedelta(hours=1)
 # How long an unchanged calendar may keep reusing its stored cursor (delta links and
 # sync tokens expire; refreshing them now and then avoids a full listing later).
 CURSOR_REFRESH = timedelta(hours=1)
+# A copy changed less than CONFLICT_RECENT ago may be another worker's write of the same
+# pair whose link is not stored yet; a conflict waits CONFLICT_SETTLE for that link.
+CONFLICT_RECENT = timedelta(seconds=10)
+CONFLICT_SETTLE = timedelta(seconds=1)
 # A cursor keeps the window it was opened with (Graph's delta links do): once the sync
 # window has moved on by this much, a fresh listing opens the current one, so events and
 # occurrences that came into the window (a series with no end) are read.
@@ -213,6 +217,7 @@ class SyncEngine:
         self.bridge = bridge
         self.options = options
         self.clock = clock
+        self.pause: Callable[[float], None] = time.sleep
         # The configured bridges: an event copied from one of them by another mapping is
         # not copied on.
         self.systems = systems
@@ -578,13 +583,26 @@ class SyncEngine:
         goes through the mass-deletion guard unless an operator confirmed it (`guard`)."""
         ends = self.ends(mapping)
         event = ends.bridges[source].get_event(ends.calendar(source), source_id)
-        return self._sync_read(ends, source, source_id, event, reason, guard=guard)
+        outcome = self._sync_read(ends, source, source_id, event, reason, guard=guard)
+        if outcome.reason == LOST_RACE:  # as `sync_item`
+            event = ends.bridges[source].get_event(ends.calendar(source), source_id)
+            outcome = self._sync_read(ends, source, source_id, event, reason, guard=guard)
+        return outcome
 
     def sync_item(self, mapping: ResourceMapping, source: End, source_id: str,
                   reason: str | None = None, *, guard: bool = True) -> list[Outcome]:
         """`sync_event` for whatever an id names (a webhook's, a queued message's): one
         event, or a whole recurring series — its occurrences one by one, and all of its
-        linked occurrences when the series is gone."""
+        linked occurrences when the series is gone. Work that lost a race with another
+        worker on the same pair (that worker may have carried an older version) is read
+        and planned once more: a webhook's change must not wait for the next poll."""
+        outcomes = self._sync_item(mapping, source, source_id, reason, guard=guard)
+        if any(outcome.reason == LOST_RACE for outcome in outcomes):
+            outcomes = self._sync_item(mapping, source, source_id, reason, guard=guard)
+        return outcomes
+
+    def _sync_item(self, mapping: ResourceMapping, source: End, source_id: str,
+                   reason: str | None, *, guard: bool) -> list[Outcome]:
         ends = self.ends(mapping)
         event = ends.bridges[source].get_event(ends.calendar(source), source_id)
         if event is None or event.kind is not EventKind.SERIES:
@@ -749,7 +767,8 @@ class SyncEngine:
         assert op.link is not None and result.event is not None
         return self._succeed(ends, op, op.link, result.event)
 
-    def _update(self, ends: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
+    def _update(self, ends: Ends, op: PlannedOperation, *, force: bool,
+                rechecked: bool = False) -> Outcome:
         """Write the fields that changed at the source since the last sync, and only those.
         The same field changed on both ends is a conflict: the mapping's policy decides,
         and the losing values are logged; the target's other changes flow back after."""
@@ -767,6 +786,15 @@ class SyncEngine:
         change = plan_fields(link, source, op.event, current, force=force)
         was_synced = link.status is SyncStatus.SYNCED
         conflict = None
+        if change.conflicting and not rechecked \
+                and (fresh := self._moved_on(link, current)) is not None:
+            # Another worker recorded a write of this pair meanwhile: the target's
+            # "change" may be that write. Plan again from what it recorded.
+            again = plan_event(source, op.event, fresh)
+            if again.kind is not OperationKind.UPDATE:
+                return self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
+            op.link = fresh
+            return self._update(ends, again, force=force, rechecked=True)
         if change.conflicting:
             winner = conflict_winner(ends.mapping.conflict_policy, link.origin, source,
                                      op.event.last_modified, current.last_modified)
@@ -795,6 +823,24 @@ class SyncEngine:
         if not change.send and was_synced:
             outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
+
+    def _moved_on(self, link: EventLink, current: Event) -> EventLink | None:
+        """The pair's link as stored now when another worker has written it since `link`
+        was read, else None. A copy written moments ago may be another worker's write
+        whose link is not stored yet: it gets `CONFLICT_SETTLE` to store it. Conflicts are
+        rare, so this read (and wait) costs nothing in an ordinary run."""
+        recent = (current.last_modified is not None
+                  and abs(self.clock() - current.last_modified) < CONFLICT_RECENT)
+        for attempt in range(2 if recent else 1):
+            if attempt:
+                self.pause(CONFLICT_SETTLE.total_seconds())
+            try:
+                fresh = self.stores.links.get(link.mapping_id, link.id)
+            except NotFound:
+                return None
+            if fresh.etag != link.etag:
+                return fresh
+        return None
 
     def _record_conflict(self, ends: Ends, link: EventLink, op: PlannedOperation,
                          winner: End, current: Event,

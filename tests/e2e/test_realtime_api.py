@@ -278,3 +278,41 @@ def test_every_guide_endpoint_answers(api: Api, graph: GraphClient,
         assert "cancelled" in call("GET", path)["statistics"]
     call("DELETE", "/sync/cleanup-orphaned")
     assert api("POST", "/sync/item/booking/1/no_such_room").status_code == 404
+
+
+def test_two_quick_edits_of_one_booking_end_at_the_second_everywhere(
+        api: Api, graph: GraphClient, bookings: BookingApi) -> None:
+    """A booking system that saves a form in two requests (title, then more) sends two
+    webhooks a moment apart; both are applied at once, by two workers. Events made in
+    Outlook (the origin wins a conflict) must still end with the booking's last edit:
+    calbridge's own write of the first edit is no edit of Outlook's."""
+    ensure_mapping(api)
+    assert api("POST", "/webhook/create", json={"calendar_id": ROOM}).status_code in (201, 409)
+    # The second edit lands while the first one's write is under way, whenever that is.
+    gaps = [0.05, 0.15, 0.25, 0.35, 0.5, 0.7]
+    made = [graph.post(f"/users/{ROOM}/events", json={
+        "subject": f"Made in Outlook {n}",
+        "start": {"dateTime": stamp(10 + 2 * n)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": stamp(11 + 2 * n)[:-1], "timeZone": "UTC"}}).json()
+        for n in range(len(gaps))]
+    copies = [wait_until(lambda n=n: titled(bookings, f"Made in Outlook {n}"))
+              for n in range(len(gaps))]
+    assert all(copies)
+    for n, (found, gap) in enumerate(zip(copies, gaps, strict=True)):
+        booking_id = found[0]["id"]
+        for step in ("first", "second"):
+            bookings.request("PUT", f"/api/events/{booking_id}",
+                             json={"title": f"Edit {n} {step}"}).raise_for_status()
+            time.sleep(gap)
+
+    def settled() -> bool:
+        subjects = {e["id"]: e["subject"] for e in
+                    graph.get(f"/users/{ROOM}/events", params={"$top": "200"}).json()["value"]}
+        return all(subjects.get(event["id"]) == f"Edit {n} second"
+                   for n, event in enumerate(made))
+    wait_until(settled, timeout=30)
+    subjects = {e["id"]: e["subject"] for e in
+                graph.get(f"/users/{ROOM}/events", params={"$top": "200"}).json()["value"]}
+    assert [subjects.get(event["id"]) for event in made] == [
+        f"Edit {n} second" for n in range(len(gaps))]
+    assert all(titled(bookings, f"Edit {n} second") for n in range(len(gaps)))

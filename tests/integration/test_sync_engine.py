@@ -17,7 +17,7 @@ from calbridge.model import (
     SyncWork,
 )
 from calbridge.services import decisions, sync
-from calbridge.sync.plan import plan_deletion
+from calbridge.sync.plan import plan_deletion, plan_event
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
 
@@ -392,3 +392,25 @@ def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWo
     engine.run(world.fresh_mapping(), End.A)
     refreshed = world.storage.cursors.get("booking_system", ROOM, mapping_id)
     assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)
+
+
+def test_a_pair_another_worker_wrote_meanwhile_is_no_conflict(world: SyncWorld) -> None:
+    """Two webhooks for one booking a moment apart: the second worker read the pair's link
+    before the first stored its write. The copy's new title is calbridge's own write, not
+    an Outlook edit, so the booking's last edit wins even where Outlook's side would win a
+    real conflict (the event was made in Outlook)."""
+    made = world.outlook.user_create(CALENDAR, "Made in Outlook")
+    world.both()
+    read_early = only_link(world)  # the second worker's view of the pair
+    [booking] = world.booking.live(ROOM)
+    world.booking.user_edit(ROOM, booking.id, "First edit")
+    assert statuses(world.to_outlook()) == [("update", "completed")]  # the first worker
+    second = world.booking.user_edit(ROOM, booking.id, "Second edit")
+    engine = world.engine
+    outcome = engine.apply(engine.ends(world.fresh_mapping()),
+                           plan_event(world.booking_end, second, read_early))
+    assert outcome.status == "completed"
+    assert world.outlook.events[CALENDAR][made.id].title == "Second edit"
+    assert world.booking.events[ROOM][booking.id].title == "Second edit"
+    assert decisions.resolved_conflicts(world.container) == []
+    assert statuses(world.both()) == []
