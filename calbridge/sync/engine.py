@@ -767,8 +767,7 @@ class SyncEngine:
         assert op.link is not None and result.event is not None
         return self._succeed(ends, op, op.link, result.event)
 
-    def _update(self, ends: Ends, op: PlannedOperation, *, force: bool,
-                rechecked: bool = False) -> Outcome:
+    def _update(self, ends: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
         """Write the fields that changed at the source since the last sync, and only those.
         The same field changed on both ends is a conflict: the mapping's policy decides,
         and the losing values are logged; the target's other changes flow back after."""
@@ -784,17 +783,15 @@ class SyncEngine:
                                  reason="the copy is gone from {target}; "
                                         "the deletion follows from there")
         change = plan_fields(link, source, op.event, current, force=force)
-        was_synced = link.status is SyncStatus.SYNCED
-        conflict = None
-        if change.conflicting and not rechecked \
-                and (fresh := self._moved_on(link, current)) is not None:
+        if change.conflicting and (fresh := self._moved_on(link, current)) is not None:
             # Another worker recorded a write of this pair meanwhile: the target's
             # "change" may be that write. Plan again from what it recorded.
-            again = plan_event(source, op.event, fresh)
-            if again.kind is not OperationKind.UPDATE:
+            if plan_event(source, op.event, fresh).kind is not OperationKind.UPDATE:
                 return self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
-            op.link = fresh
-            return self._update(ends, again, force=force, rechecked=True)
+            op.link = link = fresh
+            change = plan_fields(link, source, op.event, current, force=force)
+        was_synced = link.status is SyncStatus.SYNCED
+        conflict = None
         if change.conflicting:
             winner = conflict_winner(ends.mapping.conflict_policy, link.origin, source,
                                      op.event.last_modified, current.last_modified)
