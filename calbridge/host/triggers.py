@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from azure.functions.queue import QueueMessage
@@ -95,6 +96,7 @@ class QueueRunner(threading.Thread):
                                insertion_time=message.inserted_on,  # type: ignore[attr-defined]
                                expiration_time=message.expires_on,  # type: ignore[attr-defined]
                                pop_receipt=message.pop_receipt)  # type: ignore[attr-defined]
+        started = time.monotonic()
         try:
             self.function.handler(wrapped)
         except Exception as exc:
@@ -113,4 +115,7 @@ class QueueRunner(threading.Thread):
                         self.options.visibility_timeout.total_seconds()))
             return
         self.processed += 1
+        # As the Functions host logs every execution ("Executed 'Functions.x' (Succeeded)").
+        log.info("executed queue function %s (succeeded, %.2f s)", self.function.name,
+                 time.monotonic() - started)
         self.queue.delete_message(message)
