@@ -234,6 +234,12 @@ def copy_id(op: PlannedOperation) -> str:
     return target_id
 
 
+def still_there(source: Event | None) -> bool:
+    """Whether the source event of a tombstone, read again, is still live (Graph's windowed
+    delta also reports events moved out of its window as removed): then it is synced."""
+    return source is not None and source.status is not EventStatus.CANCELLED
+
+
 def _as_outcome(step: Outcome | CalbridgeError) -> Outcome:
     """A step decided before its operation was settled: its outcome, or its error raised
     (for `SyncEngine._settle` to record)."""
@@ -961,7 +967,8 @@ class SyncEngine:
             # (Graph's windowed delta also reports events moved out of its window).
             current = ends.bridges[op.source].get_event(ends.calendar(op.source),
                                                          op.source_id)
-            if current is not None and current.status is not EventStatus.CANCELLED:
+            if still_there(current):
+                assert current is not None
                 return self.apply(ends, plan_event(op.source, current, link))
         target_id = link.event_id(op.target)
         if target_id:
@@ -986,8 +993,7 @@ class SyncEngine:
             read = reads.get(id(op))
             if read is not None and read.error is not None:
                 settled[index] = self._settle(ends, op, partial(_as_outcome, read.error))
-            elif (read is not None and read.event is not None
-                  and read.event.status is not EventStatus.CANCELLED):
+            elif read is not None and read.event is not None and still_there(read.event):
                 settled[index] = self.apply(ends, plan_event(source, read.event, op.link))
             else:
                 deleting.append((index, op))
