@@ -5,6 +5,7 @@ quiet runs cost afterwards.
     make bench                       # 200 bookings
     .venv/bin/python bench/sync_bench.py --bookings 500
     .venv/bin/python bench/sync_bench.py --direction outlook-to-booking --events 3000
+    .venv/bin/python bench/sync_bench.py --edits --bookings 1000
 
 `--direction outlook-to-booking` fills the Outlook room with N events instead (titles,
 HTML bodies, attendees: what real meetings carry) and times the first sync into the
@@ -182,6 +183,48 @@ def outlook_to_booking(args: argparse.Namespace) -> int:
     return 0
 
 
+def edit_rounds(args: argparse.Namespace) -> int:
+    """`--edits`: after a first sync of N bookings, every booking renamed, then every one
+    cancelled, each round synced to Outlook: its Graph calls per event (the copies read,
+    updated and deleted in `$batch`es of 20)."""
+    n = args.bookings
+    os.environ["CALBRIDGE_MASS_DELETE_MIN"] = str(n + 1)  # a cancel round is the point here
+    with quiet_stack() as bench:
+        room = bench.call("GET", "/bridges/outlook/calendars")["calendars"][0]["id"]
+        bench.call("POST", "/mappings/resources", json={
+            "booking_system_resource_id": "room_101", "calendar_system": "outlook",
+            "calendar_resource_id": room})
+        book_many(bench.stack, n)
+        bench.timed_sync("booking_system", "outlook")
+        bookings = requests.Session()
+        bookings.headers["X-API-Key"] = DEMO_BOOKING_KEY
+        base = f"{bench.stack.booking.base_url}/api/events"  # type: ignore[union-attr]
+        ids, params = [], {"resource_id": "room_101"}
+        while True:
+            page = bookings.get(base, params=params, timeout=30).json()
+            ids += [row["id"] for row in page["events"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        rounds = []
+        for label, change in (("every booking renamed", "PUT"),
+                              ("every booking cancelled", "DELETE")):
+            for booking_id in ids:
+                bookings.request(change, f"{base}/{booking_id}", timeout=30,
+                                 json={"title": f"Renamed {booking_id}"}
+                                 if change == "PUT" else None).raise_for_status()
+            seconds, results, graph_calls, _ = bench.timed_sync("booking_system", "outlook")
+            rounds.append((label, seconds, results, graph_calls))
+    print(f"\ncalbridge edit rounds: {n} bookings in one room, synced to Outlook\n")
+    print(f"{'round':<26} {'seconds':>8} {'updated':>8} {'deleted':>8} {'errors':>7} "
+          f"{'Graph calls':>12} {'per event':>10}")
+    for label, seconds, results, graph_calls in rounds:
+        print(f"{label:<26} {seconds:>8.2f} {results['updated']:>8} {results['deleted']:>8} "
+              f"{results['errors']:>7} {graph_calls:>12} {graph_calls / n:>10.3f}")
+    print("\nGraph calls: HTTP requests to the Graph API (a $batch of up to 20 parts is one)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                         default="booking-to-outlook")
     parser.add_argument("--events", type=int, default=3000,
                         help="Outlook events for --direction outlook-to-booking")
+    parser.add_argument("--edits", action="store_true",
+                        help="rename, then cancel, every booking after the first sync and "
+                             "print the Graph calls per event of each round")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     size = args.events if args.direction == "outlook-to-booking" else args.bookings
@@ -201,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                        "CALBRIDGE_SYNC_BUDGET_SECONDS": "220"})
     if args.direction == "outlook-to-booking":
         return outlook_to_booking(args)
+    if args.edits:
+        return edit_rounds(args)
     with quiet_stack() as bench:
         rows, booking_seconds = run(bench, args.bookings)
     report(rows, args.bookings, booking_seconds)

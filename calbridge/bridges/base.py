@@ -14,7 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from functools import partial
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -284,6 +285,58 @@ class WriteResult(BaseModel):
         return self.error is None
 
 
+class ReadResult(BaseModel):
+    """What `CalendarBridge.get_events` found under one id: the event, None when it does not
+    exist (any more), or the project error that read alone met."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    event_id: str
+    event: Event | None = None
+    error: CalbridgeError | None = None
+
+    @classmethod
+    def found(cls, event_id: str, event: Event | None) -> ReadResult:
+        return cls(event_id=event_id, event=event)
+
+    @classmethod
+    def failed(cls, event_id: str, error: CalbridgeError) -> ReadResult:
+        return cls(event_id=event_id, error=error)
+
+    def current(self) -> Event | None:
+        """The event as read (None: gone); raises the error the read met."""
+        if self.error is not None:
+            raise self.error
+        return self.event
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def _one_by_one(items: Sequence[Item], call: Callable[[Item], Result],
+                             failed: Callable[[Item, CalbridgeError], Result]) -> list[Result]:
+    """`call` for every item in turn, a project error becoming that item's `failed` result:
+    `CalendarNotFound` and `AuthError` concern every item and are raised; once the system is
+    unavailable, the items not yet sent are not sent and carry that error."""
+    results: list[Result] = []
+    unavailable: UpstreamUnavailable | None = None
+    for item in items:
+        if unavailable is not None:
+            results.append(failed(item, unavailable))
+            continue
+        try:
+            results.append(call(item))
+        except (CalendarNotFound, AuthError):
+            raise
+        except UpstreamUnavailable as exc:
+            unavailable = exc
+            results.append(failed(item, exc))
+        except CalbridgeError as exc:
+            results.append(failed(item, exc))
+    return results
+
+
 class CalendarBridge(ABC):
     """Adapter for one calendar system, configured under a bridge name."""
 
@@ -336,6 +389,14 @@ class CalendarBridge(ABC):
     @abstractmethod
     def get_event(self, calendar_id: str, event_id: str) -> Event | None:
         """One event, or None when it does not exist (any more)."""
+
+    def get_events(self, calendar_id: str, event_ids: Sequence[str]) -> list[ReadResult]:
+        """Many events of one calendar: one result per id, in the same order, each as
+        `get_event` would have ended; failures as `apply` reports them (one id's own, or
+        raised for all). Systems with batch writes (`capabilities.batch`) read several
+        events per request."""
+        return _one_by_one(event_ids, lambda event_id: ReadResult.found(
+            event_id, self.get_event(calendar_id, event_id)), ReadResult.failed)
 
     @abstractmethod
     def find_by_marker(self, calendar_id: str, marker: str,
@@ -403,22 +464,7 @@ class CalendarBridge(ABC):
         `AuthError` concern every op and are raised. Once the system is unavailable (after
         retries), the ops not yet sent are not sent and carry that error. Systems with batch
         writes (`capabilities.batch`) send several ops per request."""
-        results: list[WriteResult] = []
-        unavailable: UpstreamUnavailable | None = None
-        for op in ops:
-            if unavailable is not None:
-                results.append(WriteResult.failed(op, unavailable))
-                continue
-            try:
-                results.append(self._write(calendar_id, op))
-            except (CalendarNotFound, AuthError):
-                raise
-            except UpstreamUnavailable as exc:
-                unavailable = exc
-                results.append(WriteResult.failed(op, exc))
-            except CalbridgeError as exc:
-                results.append(WriteResult.failed(op, exc))
-        return results
+        return _one_by_one(ops, partial(self._write, calendar_id), WriteResult.failed)
 
     def _write(self, calendar_id: str, op: WriteOp) -> WriteResult:
         """One op through `create`, `update` or `delete`."""

@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
-from calbridge.bridges.base import CalendarBridge, ChangeSet, TimeWindow, WriteOp, WriteResult
+from calbridge.bridges.base import (
+    CalendarBridge,
+    ChangeSet,
+    ReadResult,
+    TimeWindow,
+    WriteOp,
+    WriteResult,
+)
 from calbridge.config import Settings
 from calbridge.errors import AlreadyExists, CalbridgeError, EtagConflict, NotFound, SyncStateExpired
 from calbridge.model import (
@@ -52,6 +59,7 @@ from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
     GONE,
     DeletionBaseline,
+    FieldChange,
     PlannedOperation,
     conflict_winner,
     crosses_share,
@@ -200,6 +208,48 @@ def in_own_zone(copy: Event, current: Event) -> Event:
     name for it, a Windows name in Graph), so an update never swaps the zone."""
     return copy.model_copy(update={"timezone": current.timezone,
                                    "native_zone": current.native_zone})
+
+
+@dataclass(frozen=True)
+class FieldUpdate:
+    """An update decided once the target's copy was read (`SyncEngine._plan_update`): the
+    copy as read, the fields to send and those owed back, a conflict decided by policy,
+    and the write (None: nothing to send)."""
+
+    current: Event
+    change: FieldChange
+    was_synced: bool
+    conflict: ConflictRecord | None
+    write: WriteOp | None
+
+
+def written_by(result: WriteResult) -> Event:
+    """The event a create or update left, or the error it met, raised."""
+    if result.error is not None:
+        raise result.error
+    assert result.event is not None
+    return result.event
+
+
+def copy_id(op: PlannedOperation) -> str:
+    """The id of the copy an update or delete of a pair writes."""
+    target_id = op.link.event_id(op.target) if op.link is not None else None
+    assert target_id is not None  # planned only for pairs with a copy
+    return target_id
+
+
+def still_there(source: Event | None) -> bool:
+    """Whether the source event of a tombstone, read again, is still live (Graph's windowed
+    delta also reports events moved out of its window as removed): then it is synced."""
+    return source is not None and source.status is not EventStatus.CANCELLED
+
+
+def _as_outcome(step: Outcome | CalbridgeError) -> Outcome:
+    """A step decided before its operation was settled: its outcome, or its error raised
+    (for `SyncEngine._settle` to record)."""
+    if isinstance(step, CalbridgeError):
+        raise step
+    return step
 
 
 def backoff(attempts: int) -> timedelta:
@@ -355,18 +405,22 @@ class SyncEngine:
         return outcomes
 
     def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:
-        """A chunk's operations, `CALBRIDGE_SYNC_WORKERS` at a time: the new pairs' creates
-        into a calendar that takes batch writes in one `CalendarBridge.apply` call per
-        target (`_create_all`), every other operation on its own. Outcomes keep chunk
-        order."""
-        batched: dict[End, list[int]] = {}
+        """A chunk's operations, `CALBRIDGE_SYNC_WORKERS` at a time: into a calendar that
+        takes batch writes, its creates, its updates and its deletes each in one
+        `CalendarBridge.apply` call (`_create_all`, `_update_all`, `_delete_all`, with the
+        reads they need batched before), every other operation on its own. Outcomes keep
+        chunk order."""
+        batched: dict[tuple[OperationKind, End], list[int]] = {}
         for index, op in enumerate(chunk):
             if self._batchable(ends, op):
-                batched.setdefault(op.target, []).append(index)
+                batched.setdefault((op.kind, op.target), []).append(index)
         in_batches = {index for indices in batched.values() for index in indices}
+        by_kind = {OperationKind.CREATE: self._create_all,
+                   OperationKind.UPDATE: self._update_all,
+                   OperationKind.DELETE: self._delete_all}
         tasks: list[Callable[[], list[tuple[int, Outcome]]]] = [
-            partial(self._create_all, ends, [(index, chunk[index]) for index in indices])
-            for indices in batched.values()]
+            partial(by_kind[kind], ends, [(index, chunk[index]) for index in indices])
+            for (kind, _), indices in batched.items()]
         tasks += [partial(self._apply_one, ends, index, op) for index, op in enumerate(chunk)
                   if index not in in_batches]
         writing = len(batched) + sum(op.writes for index, op in enumerate(chunk)
@@ -388,13 +442,19 @@ class SyncEngine:
 
     @staticmethod
     def _batchable(ends: Ends, op: PlannedOperation) -> bool:
-        """Whether an operation's write needs nothing read first, so it can join a batch:
-        the create of a pair whose link this run stored (`_reserve`), which has no copy
-        anywhere to look up, into a calendar system that writes in batches. Updates read
-        the target first (conflicts), deletes may read the source (tombstones)."""
-        return (op.kind is OperationKind.CREATE and op.reserved and not op.reenable
-                and not op.adopt and op.link is not None and op.event is not None
-                and ends.bridges[op.target].capabilities.batch)
+        """Whether an operation can join its target's batch: a write into a calendar system
+        that writes in batches, whose reads can be batched too — the create of a pair whose
+        link this run stored (`_reserve`: no copy anywhere to look up), the update of a
+        pair's copy, the delete of one."""
+        link = op.link
+        if (link is None or op.adopt or not op.writes
+                or not ends.bridges[op.target].capabilities.batch):
+            return False
+        if op.kind is OperationKind.CREATE:
+            return op.reserved and not op.reenable and op.event is not None
+        if op.kind is OperationKind.UPDATE:
+            return op.event is not None and link.event_id(op.target) is not None
+        return op.kind is OperationKind.DELETE
 
     def _reserve(self, ends: Ends, chunk: list[PlannedOperation]) -> None:
         """Store, pending, the links of the new pairs a chunk creates — all at once, before
@@ -753,31 +813,91 @@ class SyncEngine:
             return []
         target = ops[0][1].target
         writes = [self._create_op(ends, op) for _, op in ops]
-        try:
-            results = ends.bridges[target].apply(ends.calendar(target), writes)
-        except CalbridgeError as exc:
-            results = [WriteResult.failed(write, exc) for write in writes]
+        results = self._write_all(ends, target, writes)
         return [(index, self._settle(ends, op, partial(self._created, ends, op, result)))
                 for (index, op), result in zip(ops, results, strict=True)]
 
     def _created(self, ends: Ends, op: PlannedOperation, result: WriteResult) -> Outcome:
         """A batched create's result, as `_create` ends with it."""
-        if result.error is not None:
-            raise result.error
-        assert op.link is not None and result.event is not None
-        return self._succeed(ends, op, op.link, result.event)
+        assert op.link is not None
+        return self._succeed(ends, op, op.link, written_by(result))
+
+    @staticmethod
+    def _read_all(ends: Ends, end: End, event_ids: list[str]) -> list[ReadResult]:
+        """Events of one end through one `CalendarBridge.get_events`; an error every read
+        shares (the calendar is gone, sign-in failed) is each read's."""
+        if not event_ids:
+            return []
+        try:
+            return ends.bridges[end].get_events(ends.calendar(end), event_ids)
+        except CalbridgeError as exc:
+            return [ReadResult.failed(event_id, exc) for event_id in event_ids]
+
+    @staticmethod
+    def _write_all(ends: Ends, end: End, writes: list[WriteOp]) -> list[WriteResult]:
+        """Writes into one end through one `CalendarBridge.apply`; an error every write
+        shares is each write's."""
+        if not writes:
+            return []
+        try:
+            return ends.bridges[end].apply(ends.calendar(end), writes)
+        except CalbridgeError as exc:
+            return [WriteResult.failed(write, exc) for write in writes]
 
     def _update(self, ends: Ends, op: PlannedOperation, *, force: bool) -> Outcome:
-        """Write the fields that changed at the source since the last sync, and only those.
-        The same field changed on both ends is a conflict: the mapping's policy decides,
-        and the losing values are logged; the target's other changes flow back after."""
-        source, target = op.source, op.target
+        """Write the fields that changed at the source since the last sync, and only those
+        (`_plan_update`), after reading the target's copy; record it (`_updated`)."""
+        bridge, calendar = ends.bridges[op.target], ends.calendar(op.target)
+        target_id = copy_id(op)
+        step = self._plan_update(ends, op, bridge.get_event(calendar, target_id), force=force)
+        if isinstance(step, Outcome):
+            return step
+        write = step.write
+        if write is None:
+            return self._updated(ends, op, step, step.current)
+        assert write.event is not None
+        return self._updated(ends, op, step, bridge.update(
+            calendar, target_id, write.event, etag=write.etag, fields=write.fields))
+
+    def _update_all(self, ends: Ends, ops: list[tuple[int, PlannedOperation]]
+                    ) -> list[tuple[int, Outcome]]:
+        """Updates of pairs' copies in one target calendar: the copies read in one
+        `CalendarBridge.get_events`, each update planned as `_update` plans it, the writes
+        sent in one `CalendarBridge.apply`, and each recorded as `_update` records it. What
+        fails one update (its read, its conflict check, its write) fails it alone."""
+        if not ops:
+            return []
+        target = ops[0][1].target
+        reads = self._read_all(ends, target, [copy_id(op) for _, op in ops])
+        steps: list[FieldUpdate | Outcome | CalbridgeError] = []
+        for (_, op), read in zip(ops, reads, strict=True):
+            try:
+                steps.append(self._plan_update(ends, op, read.current(), force=False))
+            except CalbridgeError as exc:
+                steps.append(exc)
+        results = iter(self._write_all(ends, target, [
+            step.write for step in steps if isinstance(step, FieldUpdate) and step.write]))
+        settled: list[tuple[int, Outcome]] = []
+        for (index, op), step in zip(ops, steps, strict=True):
+            if not isinstance(step, FieldUpdate):
+                finish = partial(_as_outcome, step)
+            elif step.write is None:
+                finish = partial(self._updated, ends, op, step, step.current)
+            else:
+                finish = partial(self._updated_by, ends, op, step, next(results))
+            settled.append((index, self._settle(ends, op, finish)))
+        return settled
+
+    def _plan_update(self, ends: Ends, op: PlannedOperation, current: Event | None, *,
+                     force: bool) -> FieldUpdate | Outcome:
+        """What an update writes once the target's copy (`current`) is read: the fields
+        that changed at the source since the last sync, and only those. The same field
+        changed on both ends is a conflict: the mapping's policy decides, and the losing
+        values are logged; the target's other changes flow back after. An outcome when
+        nothing is to be written: the copy is gone, or the conflict waits for an operator."""
+        source = op.source
         link = op.link
         assert link is not None and op.event is not None
-        bridge, calendar = ends.bridges[target], ends.calendar(target)
-        target_id = link.event_id(target)
-        assert target_id is not None
-        current = bridge.get_event(calendar, target_id)
         if current is None or current.status is EventStatus.CANCELLED:
             return self._outcome(ends, op, OutcomeStatus.SKIPPED,
                                  reason="the copy is gone from {target}; "
@@ -803,11 +923,25 @@ class SyncEngine:
                                      reason="changed on both ends; waiting for a decision")
             change = change.decided(winner is source)
             conflict = self._record_conflict(ends, link, op, winner, current, change.lost)
-        written = current
+        write = None
         if change.send:
             payload = in_own_zone(copy_for(op.event, link, ends.system(source)), current)
-            written = bridge.update(calendar, target_id, payload, etag=current.etag,
-                                    fields=change.send)
+            write = WriteOp.update(copy_id(op), payload, etag=current.etag, fields=change.send)
+        return FieldUpdate(current=current, change=change, was_synced=was_synced,
+                           conflict=conflict, write=write)
+
+    def _updated_by(self, ends: Ends, op: PlannedOperation, step: FieldUpdate,
+                    result: WriteResult) -> Outcome:
+        """A batched update's result, as `_update` ends with it."""
+        return self._updated(ends, op, step, written_by(result))
+
+    def _updated(self, ends: Ends, op: PlannedOperation, step: FieldUpdate,
+                 written: Event) -> Outcome:
+        """Record an update: the copy as written (as read, when nothing was sent), and
+        how a conflict was decided."""
+        link = op.link
+        assert link is not None
+        change, conflict = step.change, step.conflict
         outcome = self._succeed(ends, op, link, written, sent=change.send,
                                 owed=change.owed)
         if conflict is not None:
@@ -816,8 +950,8 @@ class SyncEngine:
                               f"{conflict.winning_system} wins "
                               f"({ends.mapping.conflict_policy.value})")
         if not change.send and conflict is None:
-            outcome.reason = f"{ends.system(target)} already has these values"
-        if not change.send and was_synced:
+            outcome.reason = f"{ends.system(op.target)} already has these values"
+        if not change.send and step.was_synced:
             outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
 
@@ -876,11 +1010,57 @@ class SyncEngine:
             # (Graph's windowed delta also reports events moved out of its window).
             current = ends.bridges[op.source].get_event(ends.calendar(op.source),
                                                          op.source_id)
-            if current is not None and current.status is not EventStatus.CANCELLED:
+            if still_there(current):
+                assert current is not None
                 return self.apply(ends, plan_event(op.source, current, link))
         target_id = link.event_id(op.target)
         if target_id:
             ends.bridges[op.target].delete(ends.calendar(op.target), target_id)
+        return self._deleted(ends, op)
+
+    def _delete_all(self, ends: Ends, ops: list[tuple[int, PlannedOperation]]
+                    ) -> list[tuple[int, Outcome]]:
+        """Deletes of pairs' copies in one target calendar: the sources of tombstones read
+        again in one `CalendarBridge.get_events` (one still there is synced instead, as
+        `_delete` does), the copies deleted in one `CalendarBridge.apply`, and each pair
+        closed as `_delete` closes it. What fails one delete fails it alone."""
+        if not ops:
+            return []
+        source, target = ops[0][1].source, ops[0][1].target
+        tombstones = [op for _, op in ops if op.event is None]
+        reads = dict(zip(map(id, tombstones), self._read_all(
+            ends, source, [op.source_id for op in tombstones]), strict=True))
+        settled: dict[int, Outcome] = {}
+        deleting: list[tuple[int, PlannedOperation]] = []
+        for index, op in ops:
+            read = reads.get(id(op))
+            if read is not None and read.error is not None:
+                settled[index] = self._settle(ends, op, partial(_as_outcome, read.error))
+            elif read is not None and read.event is not None and still_there(read.event):
+                settled[index] = self.apply(ends, plan_event(source, read.event, op.link))
+            else:
+                deleting.append((index, op))
+        copies = [(index, op) for index, op in deleting
+                  if op.link is not None and op.link.event_id(target)]
+        results = dict(zip((index for index, _ in copies), self._write_all(
+            ends, target, [WriteOp.delete(copy_id(op)) for _, op in copies]), strict=True))
+        for index, op in deleting:
+            settled[index] = self._settle(ends, op, partial(self._removed, ends, op,
+                                                            results.get(index)))
+        return [(index, settled[index]) for index, _ in ops]
+
+    def _removed(self, ends: Ends, op: PlannedOperation, result: WriteResult | None
+                 ) -> Outcome:
+        """A batched delete's result (None: there was no copy to delete), as `_delete`
+        ends with it."""
+        if result is not None and result.error is not None:
+            raise result.error
+        return self._deleted(ends, op)
+
+    def _deleted(self, ends: Ends, op: PlannedOperation) -> Outcome:
+        """Close a pair whose copy is deleted (a series' copy: its occurrences' pairs too)."""
+        link = op.link
+        assert link is not None
         closing = [link]
         if link.item_type == "series":
             # The copy of the series is gone, and its occurrences with it.

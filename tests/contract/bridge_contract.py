@@ -64,6 +64,8 @@ class BridgeContract:
         # mailbox or resource must never read as the removal of what was synced into it.
         with pytest.raises(CalendarNotFound):
             bridge.get_event(missing, created.id)
+        with pytest.raises(CalendarNotFound):
+            bridge.get_events(missing, [created.id])
 
     def test_an_odd_event_id_stays_inside_its_calendar(self, bridge: CalendarBridge,
                                                        calendar_id: str) -> None:
@@ -195,6 +197,25 @@ class BridgeContract:
         assert sorted(e.title for e in live_events(bridge, calendar_id)) == [
             "Kept, renamed", "Moved"]
         assert bridge.apply(calendar_id, []) == []
+
+    def test_many_reads_end_as_their_single_reads(self, bridge: CalendarBridge,
+                                                  calendar_id: str) -> None:
+        kept, dropped = make_event("Kept"), make_event("Dropped", hours_from_start=2)
+        kept_id = bridge.create(calendar_id, kept, idempotency_key=kept.marker).id
+        dropped_id = bridge.create(calendar_id, dropped, idempotency_key=dropped.marker).id
+        assert kept_id and dropped_id
+        bridge.delete(calendar_id, dropped_id)
+        unknown = "does-not-exist-" + new_id()
+        reads = bridge.get_events(calendar_id, [kept_id, dropped_id, unknown])
+        assert [r.event_id for r in reads] == [kept_id, dropped_id, unknown]
+        assert all(r.error is None for r in reads)
+        # Each as `get_event` reads it: the kept one with its marker, the deleted one gone
+        # (or cancelled, where deleting cancels), the unknown one None.
+        assert reads[0].event is not None and reads[0].event.marker == kept.marker
+        assert [r.event for r in reads[:2]] == [bridge.get_event(calendar_id, kept_id),
+                                                bridge.get_event(calendar_id, dropped_id)]
+        assert reads[2].event is None
+        assert bridge.get_events(calendar_id, []) == []
 
     def test_unknown_event_reads_as_none(self, bridge: CalendarBridge, calendar_id: str) -> None:
         assert bridge.get_event(calendar_id, "does-not-exist-" + new_id()) is None

@@ -221,6 +221,38 @@ def test_delta_reads_go_in_batches_of_twenty_and_throttled_parts_are_retried(
     assert route_count(graph, "POST /$batch") == 3  # 20 + 5, then the 3 throttled parts
 
 
+def test_batched_reads_answer_each_event_as_its_single_read(graph: GraphClient) -> None:
+    bridge = make_bridge(graph)
+    made = [bridge.create(ROOM, event(f"Read {n}", hour=n), new_id()) for n in range(22)]
+    ids = [e.id or "" for e in made]
+    assert bridge.delete(ROOM, ids[5]) is True
+    ids.append("does-not-exist-" + new_id())
+    waits: list[float] = []
+    bridge.graph._sleep = waits.append
+    graph.admin("DELETE", "/requests")
+    fault(graph, match={"method": "GET", "path_regex": "/events/[^/]+$"}, status=429,
+          retry_after=2, after=7, times=1)
+    reads = bridge.get_events(ROOM, ids)
+    assert [r.event_id for r in reads] == ids and all(r.error is None for r in reads)
+    # A deleted event and an unknown id answer 404 in their parts: gone, like `get_event`.
+    assert [r.event.title if r.event else None for r in reads] == [
+        *(f"Read {n}" for n in range(5)), None, *(f"Read {n}" for n in range(6, 22)), None]
+    assert waits == [2.0]  # the throttled part alone, after its own Retry-After
+    assert route_count(graph, "POST /$batch") == 3  # 20 + 3, then the throttled part
+    assert route_count(graph, "GET /users/{user}/events/{event}") == 23 + 1
+    # Each part is the GET of `get_event`: the marker expanded, instants in UTC.
+    single = bridge.get_event(ROOM, ids[0])
+    assert reads[0].event == single and single is not None
+    assert single.marker == made[0].marker
+    # A part failing on its own is that read's error; the others are read.
+    fault(graph, match={"method": "GET", "path_regex": "/events/[^/]+$"}, status=500,
+          after=1, times=1)
+    failing = bridge.get_events(ROOM, ids[:3])
+    errors = [r.error for r in failing if r.error is not None]
+    assert len(errors) == 1 and isinstance(errors[0], UpstreamError)
+    assert [r.event is None for r in failing] == [r.error is not None for r in failing]
+
+
 def stored_subjects(graph: GraphClient) -> list[str]:
     return sorted(str(e["subject"]) for e in stored_events(graph))
 

@@ -1,7 +1,9 @@
-"""A first sync into an Outlook room writes its creates through Graph `$batch`: the example
-booking system, the Graph emulator (requests counted there) and Table Storage on Azurite.
-A part refused on its own fails that pair alone, and a batch whose answer is lost
-converges on the next run with no duplicate (sync rules 1 and 3)."""
+"""A sync run into an Outlook room writes its creates, updates and deletes through Graph
+`$batch`, and reads what they need first (the copies to update, the sources of tombstones)
+the same way: the example booking system, the Graph emulator (requests counted there) and
+Table Storage on Azurite. A part refused on its own fails that pair alone, a throttled part
+is sent again after its own Retry-After, and a batch whose answer is lost converges on the
+next run with no duplicate (sync rules 1 and 3)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from calbridge.host.azurite import Azurite
 from calbridge.model import End, SyncStatus, utcnow
 from calbridge.services import sync
 from calbridge.sync.outcome import OutcomeStatus
+from calbridge.sync.writes import LOST_RACE
 from examples.booking_system import BookingSystemServer
-from tests.fixtures.graph import GraphClient
-from tests.fixtures.real_bridges import Bridged, assemble
+from tests.fixtures.graph import GraphClient, weekly_series
+from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged, assemble
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
 BOOKINGS = 100
@@ -30,7 +33,7 @@ def bridged(azurite: Azurite, e2e_booking_system: BookingSystemServer,
     """Both real bridges; every write of a run inline, one worker (the figures below do
     not depend on how the writes interleave)."""
     world = assemble(azurite, e2e_booking_system, graph, CALBRIDGE_INLINE_OPERATIONS="500",
-                     CALBRIDGE_SYNC_WORKERS="1")
+                     CALBRIDGE_SYNC_WORKERS="1", CALBRIDGE_MASS_DELETE_MIN="1000")
     yield world
     world.bookings.close()
 
@@ -142,3 +145,195 @@ def test_a_lost_batch_answer_converges_on_the_next_run_without_duplicates(
     assert [o for o in bridged.to_outlook() + bridged.to_booking()
             if o.status is not OutcomeStatus.SKIPPED] == []
     assert room_titles(bridged) == sorted(f"Booking {n}" for n in range(30))
+
+
+# ------------------------------------------------------------------ updates and deletes
+
+
+def rename(bridged: Bridged, rows: list[dict[str, Any]], suffix: str) -> None:
+    for row in rows:
+        edited = bridged.bookings.request("PUT", f"/api/events/{row['id']}",
+                                          json={"title": f"{row['title']}{suffix}"})
+        assert edited.status_code == 200, edited.text
+
+
+def cancel(bridged: Bridged, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        gone = bridged.bookings.request("DELETE", f"/api/events/{row['id']}")
+        assert gone.status_code in (200, 204), gone.text
+
+
+def synced(bridged: Bridged, graph: GraphClient, count: int) -> list[dict[str, Any]]:
+    """`count` bookings copied to the room; the Graph request counts cleared after."""
+    book(bridged, count)
+    assert statuses(bridged.to_outlook()) == {"completed": count}
+    graph.admin("DELETE", "/requests")
+    return bridged.live_bookings()
+
+
+def done(outcomes: list) -> Counter[tuple[str, str]]:
+    return Counter((str(o.operation), str(o.status)) for o in outcomes)
+
+
+def test_a_run_of_edits_and_cancellations_costs_a_tenth_of_a_graph_call_per_event(
+        bridged: Bridged, graph: GraphClient) -> None:
+    rows = synced(bridged, graph, BOOKINGS)
+    rename(bridged, rows[:60], " (moved)")
+    cancel(bridged, rows[60:])
+    outcomes = bridged.to_outlook()
+    assert done(outcomes) == {("update", "completed"): 60, ("delete", "completed"): 40}
+    # The 60 copies read in 3 batches and written in 3, the 40 deleted in 2: nothing else.
+    counts = graph_requests(graph)
+    assert counts["calls"] == 8, counts
+    assert counts["by_route"]["POST /$batch"] == 8, counts
+    assert counts["by_route"]["GET /users/{user}/events/{event}"] == 60, counts
+    assert counts["by_route"]["PATCH /users/{user}/events/{event}"] == 60, counts
+    assert counts["by_route"]["DELETE /users/{user}/events/{event}"] == 40, counts
+    assert room_titles(bridged) == sorted(f"{row['title']} (moved)" for row in rows[:60])
+    links = bridged.container.storage.links.list(bridged.mapping.id)
+    assert Counter(link.status for link in links) == {SyncStatus.SYNCED: 60,
+                                                      SyncStatus.CANCELLED: 40}
+    assert bridged.container.storage.operations.counts() == {
+        ("create", "completed"): BOOKINGS, ("update", "completed"): 60,
+        ("delete", "completed"): 40}
+    # Our own writes come back through delta as echoes: nothing flows back.
+    assert [o for o in bridged.to_booking() + bridged.to_outlook()
+            if o.status is not OutcomeStatus.SKIPPED] == []
+    assert [row["title"] for row in bridged.live_bookings()] == [
+        f"{row['title']} (moved)" for row in rows[:60]]
+
+
+def test_parts_failing_in_a_batch_of_updates_fail_their_own_pairs_alone(
+        bridged: Bridged, graph: GraphClient) -> None:
+    rows = synced(bridged, graph, 30)
+    rename(bridged, rows, " (moved)")
+    # One copy was deleted in Outlook meanwhile (its read answers 404); one write is refused
+    # as invalid (400); one meets a changed event (412).
+    links = {link.event_id(End.A): link
+             for link in bridged.container.storage.links.list(bridged.mapping.id)}
+    gone = links[str(rows[0]["id"])]
+    assert graph.delete(f"/users/{ROOM}/events/{gone.b.event_id}").status_code == 204
+    fault(graph, match={"method": "PATCH"}, status=400, after=3, times=1)
+    fault(graph, match={"method": "PATCH"}, status=412, code="ErrorIrresolvableConflict",
+          after=7, times=1)
+    outcomes = bridged.to_outlook()
+    assert done(outcomes) == {("update", "completed"): 27, ("update", "failed"): 1,
+                              ("update", "skipped"): 2}
+    assert graph_requests(graph)["by_route"]["POST /$batch"] == 4  # 2 reads, 2 writes
+    skipped = {o.link_id: o.reason for o in outcomes if o.status is OutcomeStatus.SKIPPED}
+    assert "gone" in skipped.pop(gone.id)
+    assert list(skipped.values()) == [LOST_RACE]
+    failed = next(o for o in outcomes if o.status is OutcomeStatus.FAILED)
+    stored = {link.id: link
+              for link in bridged.container.storage.links.list(bridged.mapping.id)}
+    refused = stored.pop(failed.link_id or "")
+    assert refused.status is SyncStatus.ERROR and refused.attempts == 1
+    assert "400" in (refused.last_error or "") and refused.next_attempt_at is not None
+    assert all(link.status is SyncStatus.SYNCED for link in stored.values())
+    assert len([t for t in room_titles(bridged) if t.endswith(" (moved)")]) == 27
+
+    retried = sync.process_pending(bridged.container, manual=True)
+    assert statuses(retried) == {"completed": 1}
+    assert stored_title(bridged, refused.b.event_id) == f"{refused.title} (moved)"
+
+
+def stored_title(bridged: Bridged, event_id: str | None) -> str:
+    answer = bridged.graph.get(f"/users/{ROOM}/events/{event_id}", headers=IMMUTABLE)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["subject"])
+
+
+def test_throttled_reads_and_writes_in_a_batch_are_sent_again_after_their_retry_after(
+        bridged: Bridged, graph: GraphClient) -> None:
+    rows = synced(bridged, graph, 20)
+    rename(bridged, rows, " (moved)")
+    waits: list[float] = []
+    bridged.container.bridge("outlook").graph._sleep = waits.append  # type: ignore[attr-defined]
+    fault(graph, match={"method": "GET", "path_regex": "/events/[^/]+$"}, status=429,
+          retry_after=3, times=2)
+    fault(graph, match={"method": "PATCH"}, status=429, retry_after=5, times=3)
+    outcomes = bridged.to_outlook()
+    assert done(outcomes) == {("update", "completed"): 20}
+    assert waits == [3.0, 5.0]  # once each, as long as the throttled parts were told
+    counts = graph_requests(graph)["by_route"]
+    assert counts["POST /$batch"] == 4, counts  # reads, their retry, writes, their retry
+    assert counts["GET /users/{user}/events/{event}"] == 20 + 2, counts
+    assert counts["PATCH /users/{user}/events/{event}"] == 20 + 3, counts
+    assert room_titles(bridged) == sorted(f"{row['title']} (moved)" for row in rows)
+
+
+def test_a_lost_answer_of_a_batch_of_updates_converges_without_duplicates(
+        bridged: Bridged, graph: GraphClient) -> None:
+    rows = synced(bridged, graph, 30)
+    rename(bridged, rows, " (moved)")
+    # The reads are answered; Graph carries out the first batch of writes (20 conditional
+    # PATCHes) but its answer never comes, and such a batch is not sent again blindly.
+    fault(graph, match={"method": "POST", "path_regex": r"/\$batch$"}, drop_answer=True,
+          after=2, times=1)
+    outcomes = bridged.to_outlook()
+    assert done(outcomes) == {("update", "completed"): 10, ("update", "failed"): 20}
+    assert len([t for t in room_titles(bridged) if t.endswith(" (moved)")]) == 30
+    links = bridged.container.storage.links.list(bridged.mapping.id)
+    assert Counter(link.status for link in links) == {SyncStatus.SYNCED: 10,
+                                                      SyncStatus.ERROR: 20}
+
+    graph.admin("DELETE", "/requests")
+    retried = sync.process_pending(bridged.container, manual=True)
+    assert statuses(retried) == {"completed": 20}
+    # The copies already hold the new titles: read again, nothing is written twice.
+    assert "PATCH /users/{user}/events/{event}" not in graph_requests(graph)["by_route"]
+    assert room_titles(bridged) == sorted(f"{row['title']} (moved)" for row in rows)
+    assert all(link.status is SyncStatus.SYNCED
+               for link in bridged.container.storage.links.list(bridged.mapping.id))
+    assert [o for o in bridged.to_outlook() + bridged.to_booking()
+            if o.status is not OutcomeStatus.SKIPPED] == []
+
+
+def test_events_deleted_in_one_room_are_read_again_and_deleted_in_the_other_in_batches(
+        bridged: Bridged, graph: GraphClient) -> None:
+    rooms = bridged.map_rooms()
+    start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    made = []
+    for n in range(25):
+        begins = start + timedelta(hours=n)
+        answer = graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+            "subject": f"Meeting {n}",
+            "start": {"dateTime": begins.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {"dateTime": (begins + timedelta(minutes=30)).strftime(
+                "%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}})
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    monday = start + timedelta(days=(7 - start.weekday()) % 7 or 7)
+    series = graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE,
+                        json=weekly_series(monday.replace(hour=9, tzinfo=None)))
+    assert series.status_code == 201, series.text
+    bridged.to_outlook(rooms)
+    assert len(bridged.view(OTHER_ROOM, start - timedelta(days=1),
+                            start + timedelta(days=60))) == 25 + 4
+    storage = bridged.container.storage
+    assert Counter(link.item_type for link in storage.links.list(rooms.id)) == {
+        "event": 25, "series": 1, "occurrence": 4}
+
+    for event_id in [*made[:15], series.json()["id"]]:
+        assert graph.delete(f"/users/{ROOM}/events/{event_id}").status_code == 204
+    graph.admin("DELETE", "/requests")
+    outcomes = bridged.to_outlook(rooms)
+    assert done(outcomes)[("delete", "completed")] == 16
+    # The delta read, the series pass's own look at the series it was told is gone, then
+    # the 16 sources read again (all gone, answering 404) in one batch and the copies
+    # deleted in one more.
+    counts = graph_requests(graph)
+    assert counts["calls"] == 4, counts
+    assert counts["by_route"]["POST /$batch"] == 2, counts
+    assert counts["by_route"]["GET /users/{user}/events/{event}"] == 1 + 16, counts
+    assert counts["by_route"]["DELETE /users/{user}/events/{event}"] == 16, counts
+    assert sorted(e["subject"] for e in bridged.view(
+        OTHER_ROOM, start - timedelta(days=1), start + timedelta(days=60))) == sorted(
+        f"Meeting {n}" for n in range(15, 25))
+    # The series' occurrence pairs closed with it.
+    links = storage.links.list(rooms.id)
+    assert Counter((link.item_type, link.status) for link in links) == {
+        ("event", SyncStatus.CANCELLED): 15, ("event", SyncStatus.SYNCED): 10,
+        ("series", SyncStatus.CANCELLED): 1, ("occurrence", SyncStatus.CANCELLED): 4}
+    assert [o for o in bridged.to_outlook(rooms) + bridged.to_booking(rooms)
+            if o.status is not OutcomeStatus.SKIPPED] == []

@@ -19,6 +19,7 @@ from calbridge.bridges.base import (
     ChangeSet,
     PushSemantics,
     PushSubscription,
+    ReadResult,
     TimeWindow,
     WriteKind,
     WriteOp,
@@ -59,6 +60,7 @@ from calbridge.config import Settings, SettingsModel
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
+    CalbridgeError,
     CalendarNotFound,
     NotFound,
     SyncStateExpired,
@@ -222,6 +224,30 @@ class OutlookBridge(CalendarBridge):
                 raise _error(response, f"{self.type_name}: GET event")
         return self._event(json_body(response), calendar_id)
 
+    def get_events(self, calendar_id: str, event_ids: Sequence[str]) -> list[ReadResult]:
+        """The reads through `$batch` (20 per request), each part the GET of `get_event`
+        (marker expanded, UTC instants, immutable ids): a part answered 404 is an event
+        that is gone, a part answered 429 is sent again after its own `Retry-After`, as
+        `apply`'s writes are."""
+        if not event_ids:
+            return []
+        parts = [BatchRequest(method="GET", url=self._relative(with_query(
+                     self._events_url(calendar_id, event_id), {"$expand": marker_expand()})),
+                     headers={"Prefer": PREFER}) for event_id in event_ids]
+        with self._mailbox(calendar_id):
+            answers = self.graph.batch(parts, mailbox=calendar_id)
+        results: list[ReadResult] = []
+        for event_id, answer in zip(event_ids, answers, strict=True):
+            if answer.ok and isinstance(answer.body, dict):
+                results.append(ReadResult.found(event_id, self._event(answer.body,
+                                                                       calendar_id)))
+            elif _is_missing(answer.status, answer.code):
+                results.append(ReadResult.found(event_id, None))
+            else:
+                results.append(ReadResult.failed(event_id, self._part_failure(
+                    calendar_id, answer, f"{self.type_name}: GET event")))
+        return results
+
     def refuses(self, event: Event) -> str | None:
         """A series whose rule has no Outlook pattern (hourly, or a day set Outlook cannot
         pick) is refused with the reason; the engine then writes its occurrences."""
@@ -341,20 +367,15 @@ class OutlookBridge(CalendarBridge):
 
     def _read_again(self, mailbox: str, changed_ids: list[str],
                     deleted: list[str]) -> ChangeSet:
-        """The changed events of one delta page read in full (`$batch`); one gone again
+        """The changed events of one delta page read in full (`get_events`); one gone again
         since the delta answer is a deletion."""
         changed: list[Event] = []
-        reads = [BatchRequest(method="GET", url=self._relative(with_query(
-                    self._events_url(mailbox, event_id), {"$expand": marker_expand()})),
-                    headers={"Prefer": PREFER}) for event_id in changed_ids]
-        for event_id, answer in zip(changed_ids, self.graph.batch(reads, mailbox=mailbox),
-                                    strict=True):
-            if answer.ok and isinstance(answer.body, dict):
-                changed.append(self._event(answer.body, mailbox))
-            elif _is_missing(answer.status, (answer.code or "").lower()):
-                deleted.append(event_id)  # gone again since the delta answer
+        for read in self.get_events(mailbox, changed_ids):
+            event = read.current()
+            if event is None:
+                deleted.append(read.event_id)  # gone again since the delta answer
             else:
-                raise part_error(answer, f"{self.type_name}: GET event (after delta)")
+                changed.append(event)
         return ChangeSet(changed=changed, deleted=deleted)
 
     # ------------------------------------------------------------ writing
@@ -469,11 +490,17 @@ class OutlookBridge(CalendarBridge):
                 return WriteResult.written(op, self._duplicate(calendar_id, op.event))
             except AlreadyExists as exc:
                 return WriteResult.failed(op, exc)
+        return WriteResult.failed(op, self._part_failure(calendar_id, answer, where))
+
+    def _part_failure(self, calendar_id: str, answer: BatchResponse,
+                      where: str) -> CalbridgeError:
+        """The error a failed `$batch` part met alone; one of the mailbox or the credentials
+        concerns every part and is raised."""
         error = part_error(answer, where)
         if isinstance(error, AuthError) or (answer.code or "").lower() in _MAILBOX_MISSING_CODES:
             with self._mailbox(calendar_id):
-                raise error  # the mailbox or the credentials: every op fails alike
-        return WriteResult.failed(op, error)
+                raise error
+        return error
 
     # ------------------------------------------------------------ health
 
