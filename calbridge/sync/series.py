@@ -110,12 +110,14 @@ class SeriesPass:
         # A series named as a whole (a webhook names only its master) is read whole: its
         # occurrences carry the exceptions and cancellations the notice stands for.
         self._whole = {series_id for series_id, master in touched.items() if master}
+        masters: list[PlannedOperation] = []
         for series_id, master in touched.items():
-            done = self._one(series_id, master)
+            done = self._one(series_id, master, masters)
             if done is None:
                 expanded.add(series_id)
             else:
                 closed |= done
+        self._write_and_pair(masters)
         listed = {event.id for event in changes.changed}
         changed = [event for event in [*changes.changed,
                                        *(e for e in self.read if e.id not in listed)]
@@ -137,9 +139,11 @@ class SeriesPass:
             return link
         return self._by_id.get(link.series_link) if link.series_link else None
 
-    def _one(self, series_id: str, master: Event | None) -> set[str] | None:
-        """Sync one series; the source ids its deletion closed, or None when the series
-        is synced one occurrence at a time instead."""
+    def _one(self, series_id: str, master: Event | None,
+             masters: list[PlannedOperation]) -> set[str] | None:
+        """Plan one series: its master's operation joins `masters` (written and paired
+        with the others', `_write_and_pair`). The source ids its deletion closed, or None
+        when the series is synced one occurrence at a time instead."""
         link = self._by_source.get(series_id)
         if link is not None and link.item_type == SERIES and link.expanded_because:
             return None
@@ -161,19 +165,32 @@ class SeriesPass:
         if reason is not None:
             self._expand(master, link, reason)
             return None
-        operation = plan_event(self.source, master, link)
-        if operation.writes:
-            outcome = self.engine.apply(self.ends, operation)
-            self.outcomes.append(outcome)
-            if outcome.status is not OutcomeStatus.COMPLETED:
-                return set()
-        # The series' link as the pass read or just wrote it (the engine updates the
-        # operation's link in place): no need to read it again.
-        link = operation.link
-        if link is None or link.status in GONE or not link.event_id(self.target):
-            return set()
-        self._pair(link)
+        masters.append(plan_event(self.source, master, link))
         return set()
+
+    def _write_and_pair(self, masters: list[PlannedOperation]) -> None:
+        """The touched series' masters written together as the engine writes a chunk
+        (new series' links stored at once before their copies are made, creates through
+        the target's batch writes, links after in a few transactions), then each series
+        whose master is in step paired, all their pairs stored together."""
+        writing = [operation for operation in masters if operation.writes]
+        # One outcome per operation, in order (no deadline: none is queued).
+        outcomes = self.engine._apply_all(self.ends, writing)
+        self.outcomes += outcomes
+        failed = {id(operation) for operation, outcome in zip(writing, outcomes, strict=True)
+                  if outcome.status is not OutcomeStatus.COMPLETED}
+        pairs: list[LinkWrite] = []
+        for operation in masters:
+            # The series' link as the pass read or just wrote it (the engine updates the
+            # operation's link in place): no need to read it again.
+            link = operation.link
+            if (id(operation) in failed or link is None or link.status in GONE
+                    or not link.event_id(self.target)):
+                continue
+            pairs += self._pair(link)
+        # Pairs go in as few transactions as the limits allow; one paired meanwhile by
+        # another worker is refused alone (`AlreadyExists`) and theirs stands.
+        self.engine.stores.links.write(pairs)
 
     def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
         """The series was deleted at the source: one deletion of the target's series,
@@ -202,11 +219,11 @@ class SeriesPass:
             link.expanded_because = reason
             self.engine.stores.links.update(link)
 
-    def _pair(self, series: EventLink) -> None:
+    def _pair(self, series: EventLink) -> list[LinkWrite]:
         """Link each occurrence of the source's series to the target's occurrence with the
-        same original start; cancel target occurrences the source's series does not have
-        (cancelled there). Pairs start from the target's values, so an exception at the
-        source shows as a change to send."""
+        same original start (the new pairs, returned to be stored); cancel target
+        occurrences the source's series does not have (cancelled there). Pairs start from
+        the target's values, so an exception at the source shows as a change to send."""
         source, target = self.source, self.target
         bridges, ends = self.ends.bridges, self.ends
         ours = bridges[source].instances(ends.calendar(source), series.event_id(source) or "",
@@ -247,9 +264,6 @@ class SeriesPass:
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
             pairs.append(LinkWrite(pair))
-        # A series' pairs go in one or few transactions; one paired meanwhile by another
-        # worker is refused alone (`AlreadyExists`) and theirs stands.
-        self.engine.stores.links.write(pairs)
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue
@@ -261,3 +275,4 @@ class SeriesPass:
                 ends.system(source), ends.system(target), series.event_id(source) or "",
                 target_id=extra.id, link_id=series.id, mapping_id=ends.mapping.id,
                 title=extra.title, source=source, item_type=OCCURRENCE))
+        return pairs

@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
@@ -23,6 +24,8 @@ from calbridge.bridges.base import (
     Capabilities,
     ChangeSet,
     TimeWindow,
+    WriteOp,
+    WriteResult,
 )
 from calbridge.bridges.caldav import dav
 from calbridge.bridges.caldav.convert import (
@@ -48,12 +51,14 @@ from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
+    CalbridgeError,
     CalendarNotFound,
     EtagConflict,
     Inexpressible,
     NotFound,
     SyncStateExpired,
     UpstreamError,
+    UpstreamUnavailable,
 )
 from calbridge.model import Event, EventField, EventKind, EventOrigin, EventStatus
 
@@ -81,11 +86,13 @@ _FRESH_SECONDS = 30.0
 @register
 class CalDavBridge(CalendarBridge):
     """A CalDAV server (Nextcloud, Fastmail, iCloud, Radicale, Xandikos…): one calendar
-    collection per calendar, one resource per event or series. No push: polled."""
+    collection per calendar, one resource per event or series. No push: polled. Batch
+    writes are `CALDAV_MAX_CONCURRENCY` single requests in flight at once (CalDAV has no
+    batch request)."""
 
     type_name: ClassVar[str] = "caldav"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        write=True, delta=True, push=False, recurrence=True, batch=False, tombstones=True)
+        write=True, delta=True, push=False, recurrence=True, batch=True, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
     # No push: a timer of its own reads these calendars (one sync-collection REPORT each
     # when nothing changed), as often as the server's operator is happy to be asked.
@@ -523,6 +530,32 @@ class CalDavBridge(CalendarBridge):
             self._gone(calendar_id)
             return False
         return True
+
+    def apply(self, calendar_id: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Each op as `create`, `update` or `delete` does it, up to
+        `CALDAV_MAX_CONCURRENCY` in flight at once; results in op order, an op's failure
+        its own. Once the server is unavailable, ops not yet begun are not sent."""
+        workers = min(self.settings.max_concurrency, len(ops))
+        if workers <= 1:
+            return super().apply(calendar_id, ops)
+        self._collection(calendar_id)  # an id that names no calendar fails every op
+        unavailable: list[UpstreamUnavailable] = []
+
+        def write(op: WriteOp) -> WriteResult:
+            if unavailable:
+                return WriteResult.failed(op, unavailable[0])
+            try:
+                return self._write(calendar_id, op)
+            except (CalendarNotFound, AuthError):
+                raise
+            except UpstreamUnavailable as exc:
+                unavailable.append(exc)
+                return WriteResult.failed(op, exc)
+            except CalbridgeError as exc:
+                return WriteResult.failed(op, exc)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caldav") as pool:
+            return list(pool.map(write, ops))
 
     # ------------------------------------------------------------ health
 
