@@ -120,7 +120,7 @@ class CalDavBridge(CalendarBridge):
         elif caldav.username and caldav.password:
             session.auth = (caldav.username, caldav.password)
         http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
-                          verify=caldav.ca_bundle or True, session=session)
+                          verify=caldav.ca_bundle or True, session=session, throttled=_locked)
         return cls(name, caldav, http)
 
     # ------------------------------------------------------------ requests
@@ -573,6 +573,13 @@ class CalDavBridge(CalendarBridge):
         described = super().describe()
         described["url"] = self.settings.url
         return described
+
+
+def _locked(response: requests.Response) -> bool:
+    """RFC 4918 11.3 423 Locked: the server did not carry the request out because another
+    write holds the collection (Xandikos while it commits a concurrent PUT). Nothing was
+    changed, so the request is sent again after a wait, conditional PUTs included."""
+    return response.status_code == 423
 
 
 def _event_in(resource: Resource, rid: str | None, calendar_id: str) -> Event | None:
