@@ -80,6 +80,8 @@ class SeriesPass:
             if link.series_link:
                 self._pairs.setdefault(link.series_link, []).append(link)
         self._by_id = {link.id: link for link in links}
+        # Each planned series' occurrences and exceptions at the source (`_one`).
+        self._ours: dict[str, list[Event]] = {}
 
     # ------------------------------------------------------------------ entry
 
@@ -156,9 +158,12 @@ class SeriesPass:
             return set()  # not (or no longer) a series: its events sync one by one
         reason = ("the series' rule could not be read" if master.recurrence is None
                   else self.ends.bridges[self.target].refuses(master))
-        if reason is None and link is None and any(
-                each.id in self._by_source
-                for each in bridge.instances(calendar, series_id, self.horizon)):
+        if reason is None:
+            # Read now, next to the read that named the series (an adapter may answer
+            # from it), not after every touched series' master is written.
+            self._ours[series_id] = bridge.instances(calendar, series_id, self.horizon)
+        if reason is None and link is None and any(each.id in self._by_source
+                                                   for each in self._ours[series_id]):
             # Its occurrences were synced as events of their own before series were kept:
             # a copy of the series now would show every date twice.
             reason = "its occurrences were already synced one by one"
@@ -226,8 +231,10 @@ class SeriesPass:
         the target's values, so an exception at the source shows as a change to send."""
         source, target = self.source, self.target
         bridges, ends = self.ends.bridges, self.ends
-        ours = bridges[source].instances(ends.calendar(source), series.event_id(source) or "",
-                                         self.horizon)
+        ours = self._ours.get(series.event_id(source) or "")
+        if ours is None:
+            ours = bridges[source].instances(ends.calendar(source),
+                                             series.event_id(source) or "", self.horizon)
         theirs = bridges[target].instances(ends.calendar(target), series.event_id(target) or "",
                                            self.horizon)
         paired = [pair for pair in self._pairs.get(series.id, []) if pair.status not in GONE]

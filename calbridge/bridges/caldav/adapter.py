@@ -81,6 +81,9 @@ _KNOWN_RESOURCES = 4096
 # are asked for right after the listing or write that gave them), short enough that no
 # later run plans on it.
 _FRESH_SECONDS = 30.0
+# A known resource: etag, body, when it was seen, and its parsed form when nothing will
+# change that one (never what `_read` or `_recall` hand out to be written into).
+_Known = tuple[str, bytes, float, Resource | None]
 
 
 @register
@@ -108,7 +111,9 @@ class CalDavBridge(CalendarBridge):
         # Each resource as calbridge last read or wrote it: an update guarded by that etag
         # needs no GET first (a stale one fails its If-Match all the same), and a DELETE
         # names the version it removes.
-        self._known: OrderedDict[tuple[str, str], tuple[str, bytes, float]] = OrderedDict()
+        # The parsed form is kept where nothing changes it (listings, writes), so asking
+        # for a series' occurrences right after does not parse it again.
+        self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
         self._known_lock = threading.Lock()
 
     @classmethod
@@ -160,13 +165,13 @@ class CalDavBridge(CalendarBridge):
     # ------------------------------------------------------------ known resources
 
     def _remember(self, calendar_id: str, resource_id: str, etag: str | None,
-                  data: bytes) -> None:
+                  data: bytes, parsed: Resource | None = None) -> None:
         key = (self._collection(calendar_id), resource_id)
         with self._known_lock:
             if etag is None:
                 self._known.pop(key, None)
                 return
-            self._known[key] = (etag, data, time.monotonic())
+            self._known[key] = (etag, data, time.monotonic(), parsed)
             self._known.move_to_end(key)
             while len(self._known) > _KNOWN_RESOURCES:
                 self._known.popitem(last=False)
@@ -175,8 +180,7 @@ class CalDavBridge(CalendarBridge):
         with self._known_lock:
             self._known.pop((self._collection(calendar_id), resource_id), None)
 
-    def _known_version(self, calendar_id: str, resource_id: str
-                       ) -> tuple[str, bytes, float] | None:
+    def _known_version(self, calendar_id: str, resource_id: str) -> _Known | None:
         with self._known_lock:
             return self._known.get((self._collection(calendar_id), resource_id))
 
@@ -193,7 +197,7 @@ class CalDavBridge(CalendarBridge):
         known = self._known_version(calendar_id, resource_id)
         if known is None or time.monotonic() - known[2] > _FRESH_SECONDS:
             return None
-        return parse_resource(resource_id, known[0], known[1])
+        return known[3] or parse_resource(resource_id, known[0], known[1])
 
     # ------------------------------------------------------------ calendars
 
@@ -257,8 +261,9 @@ class CalDavBridge(CalendarBridge):
             if data is None or response.href.endswith("/"):
                 continue
             name, etag = dav.last_segment(response.href), _etag(response.text(dav.GETETAG))
-            self._remember(calendar_id, name, etag, data.encode())
-            yield parse_resource(name, etag, data)
+            resource = parse_resource(name, etag, data)
+            self._remember(calendar_id, name, etag, data.encode(), resource)
+            yield resource
 
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         """calendar-query with the window; series are expanded here, not by the server."""
@@ -289,7 +294,7 @@ class CalDavBridge(CalendarBridge):
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """The series' occurrences and exceptions in the window, cancelled ones left out
-        (from the resource as just listed or written, when it was)."""
+        (from the resource as just listed or written, when it was: only read here)."""
         resource_id = split_id(series_id)[0]
         resource = (self._recent(calendar_id, resource_id) if valid_resource_id(resource_id)
                     else None) or self._read(calendar_id, resource_id)
@@ -428,8 +433,9 @@ class CalDavBridge(CalendarBridge):
         if response.status_code != 412 and etag:
             # RFC 4791 5.3.4: an ETag in the answer means the server stored these very
             # bytes; without one it may have changed them, and they are read back.
-            self._remember(calendar_id, name, etag, body)
-            return series_event(parse_resource(name, etag, body), calendar_id)
+            stored = parse_resource(name, etag, body)
+            self._remember(calendar_id, name, etag, body, stored)
+            return series_event(stored, calendar_id)
         written = self.get_event(calendar_id, name)
         if written is None:
             raise UpstreamError(f"{self.type_name}: the created event cannot be read back")
@@ -457,8 +463,9 @@ class CalDavBridge(CalendarBridge):
             self._gone(calendar_id)
             raise NotFound(f"{self.type_name}: no event {resource.id!r}")
         etag = _etag(response.headers.get("ETag"))
-        self._remember(calendar_id, resource.id, etag, body)
-        return parse_resource(resource.id, etag, body) if etag else None
+        stored = parse_resource(resource.id, etag, body) if etag else None
+        self._remember(calendar_id, resource.id, etag, body, stored)
+        return stored
 
     def update(self, calendar_id: str, event_id: str, event: Event,
                etag: str | None = None,
