@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.errors import CalbridgeError, NotFound
 from calbridge.model import (
     End,
     Event,
@@ -82,6 +83,8 @@ class SeriesPass:
         self._by_id = {link.id: link for link in links}
         # Each planned series' occurrences and exceptions at the source (`_one`).
         self._ours: dict[str, list[Event]] = {}
+        # The links the pass stored, as stored (`links_now`).
+        self._stored: dict[str, EventLink] = {}
 
     # ------------------------------------------------------------------ entry
 
@@ -131,6 +134,17 @@ class SeriesPass:
                    if gone not in closed]
         return ChangeSet(changed=changed, deleted=deleted, cursor=changes.cursor,
                          complete=changes.complete)
+
+    def links_now(self) -> list[EventLink]:
+        """The mapping's links after the pass: as they were read, with those the pass
+        stored (series' links, pairs, expansions) as it stored them, so the run plans on
+        without listing every link again."""
+        if not self._stored:
+            return self.links
+        return list(({link.id: link for link in self.links} | self._stored).values())
+
+    def _keep(self, stored: list[EventLink | CalbridgeError]) -> None:
+        self._stored.update((link.id, link) for link in stored if isinstance(link, EventLink))
 
     # ------------------------------------------------------------------ one series
 
@@ -184,6 +198,17 @@ class SeriesPass:
         self.outcomes += outcomes
         failed = {id(operation) for operation, outcome in zip(writing, outcomes, strict=True)
                   if outcome.status is not OutcomeStatus.COMPLETED}
+        for operation in writing:
+            if operation.link is not None:
+                self._stored[operation.link.id] = operation.link
+        for link_id in {operation.link.id for operation in writing
+                        if id(operation) in failed and operation.link is not None}:
+            # A failure is recorded on the link as stored, not on the one held here.
+            try:
+                self._stored[link_id] = self.engine.stores.links.get(self.ends.mapping.id,
+                                                                     link_id)
+            except NotFound:
+                self._stored.pop(link_id, None)
         pairs: list[LinkWrite] = []
         for operation in masters:
             # The series' link as the pass read or just wrote it (the engine updates the
@@ -195,7 +220,7 @@ class SeriesPass:
             pairs += self._pair(link)
         # Pairs go in as few transactions as the limits allow; one paired meanwhile by
         # another worker is refused alone (`AlreadyExists`) and theirs stands.
-        self.engine.stores.links.write(pairs)
+        self._keep(self.engine.stores.links.write(pairs))
 
     def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
         """The series was deleted at the source: one deletion of the target's series,
@@ -219,10 +244,10 @@ class SeriesPass:
             link.series_end, link.series_id = self.source, master.id
             link.expanded_because = reason
             self.engine.describe(link, master, self.source)
-            self.engine.stores.links.add(link)
+            self._keep([self.engine.stores.links.add(link)])
         else:
             link.expanded_because = reason
-            self.engine.stores.links.update(link)
+            self._keep([self.engine.stores.links.update(link)])
 
     def _pair(self, series: EventLink) -> list[LinkWrite]:
         """Link each occurrence of the source's series to the target's occurrence with the
