@@ -274,7 +274,7 @@ END:VCALENDAR
 """
 
 
-def test_series_copied_between_caldav_calendars_share_their_table_transactions(
+def test_series_copied_between_caldav_calendars_are_read_once_and_share_their_transactions(
         world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
     # Each series is a master, its occurrences' pairs and a moved occurrence: the run
     # stores the links of all of them together, not a few transactions per series.
@@ -292,8 +292,12 @@ def test_series_copied_between_caldav_calendars_share_their_table_transactions(
         a=StoredEnd(bridge="caldav", calendar_id=source),
         b=StoredEnd(bridge="caldav", calendar_id=target), direction=Direction.A_TO_B))
     table_requests.reset()
+    sent = count_requests(world.container.bridge("caldav"))
     outcomes = world.engine.run(world.fresh(pair), End.A)
     assert [o for o in outcomes if o.status == "failed"] == []
+    # One listing gives every series with its rule; the only reads are of the copies
+    # before their moved occurrence is written (the engine's conflict check).
+    assert sent.methods().count("REPORT") == 1 and sent.methods().count("GET") == 12
     copied = live(caldav_server.bridge(), target)
     assert len({e.series_id for e in copied}) == 12 and len(copied) == 48
     assert sorted(e.title for e in copied if e.title.endswith("(moved)")) == sorted(
