@@ -111,8 +111,8 @@ class CalDavBridge(CalendarBridge):
         # Each resource as calbridge last read or wrote it: an update guarded by that etag
         # needs no GET first (a stale one fails its If-Match all the same), and a DELETE
         # names the version it removes.
-        # The parsed form is kept where nothing changes it (listings, writes), so asking
-        # for a series' occurrences right after does not parse it again.
+        # A series' parsed form is kept where nothing changes it (listings, writes), so
+        # asking for its occurrences right after does not parse it again.
         self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
         self._known_lock = threading.Lock()
 
@@ -171,7 +171,10 @@ class CalDavBridge(CalendarBridge):
             if etag is None:
                 self._known.pop(key, None)
                 return
-            self._known[key] = (etag, data, time.monotonic(), parsed)
+            # Only a series is asked for its occurrences (`instances`): a single event's
+            # parsed form would only take memory.
+            kept = parsed if parsed is not None and parsed.recurring else None
+            self._known[key] = (etag, data, time.monotonic(), kept)
             self._known.move_to_end(key)
             while len(self._known) > _KNOWN_RESOURCES:
                 self._known.popitem(last=False)
