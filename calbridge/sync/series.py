@@ -188,39 +188,52 @@ class SeriesPass:
         return set()
 
     def _write_and_pair(self, masters: list[PlannedOperation]) -> None:
-        """The touched series' masters written together as the engine writes a chunk
-        (new series' links stored at once before their copies are made, creates through
-        the target's batch writes, links after in a few transactions), then each series
-        whose master is in step paired, all their pairs stored together."""
-        writing = [operation for operation in masters if operation.writes]
-        # One outcome per operation, in order (no deadline: none is queued).
-        outcomes = self.engine._apply_all(self.ends, writing)
-        self.outcomes += outcomes
-        failed = {id(operation) for operation, outcome in zip(writing, outcomes, strict=True)
-                  if outcome.status is not OutcomeStatus.COMPLETED}
+        """The touched series' masters written a chunk at a time as the engine writes a
+        run's chunks (new series' links stored at once before their copies are made,
+        creates through the target's batch writes, links after in a few transactions),
+        then each series of the chunk whose master is in step paired — right after its
+        copy was written, which the target may still answer from — and the chunk's pairs
+        stored together."""
+        from calbridge.sync.engine import CHUNK  # the engine imports this module
+
+        for first in range(0, len(masters), CHUNK):
+            chunk = masters[first:first + CHUNK]
+            writing = [operation for operation in chunk if operation.writes]
+            # One outcome per operation, in order (no deadline: none is queued).
+            outcomes = self.engine._apply_all(self.ends, writing)
+            self.outcomes += outcomes
+            failed = {id(operation) for operation, outcome
+                      in zip(writing, outcomes, strict=True)
+                      if outcome.status is not OutcomeStatus.COMPLETED}
+            self._note_written(writing, failed)
+            pairs: list[LinkWrite] = []
+            for operation in chunk:
+                # The series' link as the pass read or just wrote it (the engine updates
+                # the operation's link in place): no need to read it again.
+                link = operation.link
+                if (id(operation) in failed or link is None or link.status in GONE
+                        or not link.event_id(self.target)):
+                    continue
+                pairs += self._pair(link)
+            # Pairs go in as few transactions as the limits allow; one paired meanwhile
+            # by another worker is refused alone (`AlreadyExists`) and theirs stands.
+            self._keep(self.engine.stores.links.write(pairs))
+
+    def _note_written(self, writing: list[PlannedOperation], failed: set[int]) -> None:
+        """Keep the masters' links as written for `links_now`; a failure is recorded on
+        the link as stored, not on the one held here."""
         for operation in writing:
-            if operation.link is not None:
-                self._stored[operation.link.id] = operation.link
-        for link_id in {operation.link.id for operation in writing
-                        if id(operation) in failed and operation.link is not None}:
-            # A failure is recorded on the link as stored, not on the one held here.
-            try:
-                self._stored[link_id] = self.engine.stores.links.get(self.ends.mapping.id,
-                                                                     link_id)
-            except NotFound:
-                self._stored.pop(link_id, None)
-        pairs: list[LinkWrite] = []
-        for operation in masters:
-            # The series' link as the pass read or just wrote it (the engine updates the
-            # operation's link in place): no need to read it again.
             link = operation.link
-            if (id(operation) in failed or link is None or link.status in GONE
-                    or not link.event_id(self.target)):
+            if link is None:
                 continue
-            pairs += self._pair(link)
-        # Pairs go in as few transactions as the limits allow; one paired meanwhile by
-        # another worker is refused alone (`AlreadyExists`) and theirs stands.
-        self._keep(self.engine.stores.links.write(pairs))
+            if id(operation) not in failed:
+                self._stored[link.id] = link
+                continue
+            try:
+                self._stored[link.id] = self.engine.stores.links.get(self.ends.mapping.id,
+                                                                     link.id)
+            except NotFound:
+                self._stored.pop(link.id, None)
 
     def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
         """The series was deleted at the source: one deletion of the target's series,
