@@ -5,15 +5,13 @@ event id (`a-<hash>`, `b-<hash>`) points back at it; link and index rows are wri
 one entity-group transaction so they never disagree. Many links of a mapping are written
 together (`write`): up to 100 rows, one partition and 4 MiB go in one transaction (the
 documented limits of entity-group transactions), so a sync run's links cost a few
-round trips instead of several per link; transactions of one write that share no row
-are sent a few at a time.
+round trips instead of several per link.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from azure.core import MatchConditions
@@ -35,8 +33,6 @@ from calbridge.store.protocols import LinkWrite, tally_links
 
 TABLE = "BridgeMappings"
 LINK_PREFIX = "link-"
-# Transactions of one `write` sent at once (each up to 100 rows).
-TRANSACTIONS_IN_FLIGHT = 4
 # What a transaction refused because of one of its writes raises (after translation):
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
@@ -113,17 +109,6 @@ def _transactions(pending: list[_Pending]) -> Iterator[list[_Pending]]:
             yield group
 
 
-def _apart(groups: list[list[_Pending]]) -> bool:
-    """Whether no row is in two transactions (then their order does not matter)."""
-    seen: set[tuple[str, str]] = set()
-    for group in groups:
-        rows = {(op[1]["PartitionKey"], op[1]["RowKey"]) for _, _, ops in group for op in ops}
-        if seen & rows:
-            return False
-        seen |= rows
-    return True
-
-
 class LinkRepository:
     def __init__(self, table: TableClient) -> None:
         self.table = table
@@ -140,16 +125,8 @@ class LinkRepository:
                 each.link.updated_at = utcnow()
         pending = [(i, each, _operations(each)) for i, each in enumerate(writes)]
         results: list[EventLink | CalbridgeError | None] = [None] * len(writes)
-        groups = list(_transactions(pending))
-        if len(groups) > 1 and _apart(groups):
-            # Transactions touching different rows do not wait for one another: the
-            # service's round trips (and the SDK's encoding) overlap.
-            with ThreadPoolExecutor(max_workers=min(TRANSACTIONS_IN_FLIGHT, len(groups)),
-                                    thread_name_prefix="links") as pool:
-                list(pool.map(lambda group: self._submit(group, results), groups))
-        else:
-            for group in groups:
-                self._submit(group, results)
+        for group in _transactions(pending):
+            self._submit(group, results)
         return [result for result in results if result is not None]
 
     def _one(self, write: LinkWrite) -> EventLink:

@@ -5,19 +5,14 @@ the creates and the flush of their links converges with no duplicate."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from typing import Any
 
 import pytest
-from azure.core.pipeline.transport import RequestsTransport
 
 from calbridge.errors import StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, EventLink, LinkEnd, SyncStatus, SyncWork, new_id
+from calbridge.model import End, SyncStatus, SyncWork
 from calbridge.services import sync
-from calbridge.store import Storage
-from calbridge.store.protocols import LinkWrite
 from tests.fixtures.storage import TableRequests
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
@@ -166,40 +161,3 @@ def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
     assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
         ["Edited since", *(f"Booking {n}" for n in range(5))])
     assert [o for o in world.both() if o.status != "skipped"] == []
-
-
-def test_links_written_together_go_in_transactions_in_flight_at_once(
-        storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
-    # 120 pairs are 360 rows: four transactions, which share no row. The first two wait
-    # for each other before they are sent (sent one after another, the first never gets
-    # past its wait).
-    meeting, lock, sent = threading.Barrier(2, timeout=10), threading.Lock(), []
-    send = RequestsTransport.send
-
-    def meets(transport: RequestsTransport, request: Any, **kwargs: Any) -> Any:
-        if request.url.endswith("$batch"):
-            with lock:
-                sent.append(request.url)
-                waits = len(sent) <= meeting.parties
-            if waits:
-                meeting.wait()
-        return send(transport, request, **kwargs)
-
-    mapping_id = new_id()
-    writes = []
-    for n in range(120):
-        link = EventLink(mapping_id=mapping_id, origin=End.A, status=SyncStatus.SYNCED,
-                         a=LinkEnd(bridge="booking_system", calendar_id=ROOM),
-                         b=LinkEnd(bridge="outlook", calendar_id=CALENDAR), title=f"Pair {n}")
-        link.set_event_id(End.A, f"booking-{n}")
-        link.set_event_id(End.B, f"copy-{n}")
-        writes.append(LinkWrite(link))
-    monkeypatch.setattr(RequestsTransport, "send", meets)
-    stored = storage.links.write(writes)
-    monkeypatch.setattr(RequestsTransport, "send", send)
-    assert len(sent) == 4
-    assert [link.title for link in stored if isinstance(link, EventLink)] == [
-        f"Pair {n}" for n in range(120)]
-    assert len(storage.links.list(mapping_id)) == 120
-    found = storage.links.find(mapping_id, End.B, "copy-77")
-    assert found is not None and found.title == "Pair 77"
