@@ -4,7 +4,7 @@ edits — with the wall time, the CalDAV requests and the peak memory of each.
 
     make bench                                    # 5,000 events
     .venv/bin/python bench/caldav_bench.py --events 500
-    .venv/bin/python bench/caldav_bench.py --profile calbridge-first.prof
+    .venv/bin/python bench/caldav_bench.py --profile calbridge.prof  # + -quiet, -edits
     .venv/bin/python bench/caldav_bench.py --profile first.prof --workers 1  # one thread
 
 The source calendars are written straight into Radicale's storage folder (one .ics per
@@ -361,25 +361,25 @@ def calbridge_runs(server: Radicale, azurite: Azurite, source: str, target: str,
     engine = SyncEngine.for_container(container)
     resettable = _reset_peak()
 
-    def run(profiled: bool = False) -> Callable[[], tuple[float | None, str]]:
+    def run(phase: str) -> Callable[[], tuple[float | None, str]]:
         def work() -> tuple[float | None, str]:
             _reset_peak()
-            profiler = cProfile.Profile() if profiled else None
+            profiler = cProfile.Profile() if profile else None
             if profiler:
                 profiler.enable()
             outcomes = engine.run(container.storage.mappings.get(mapping.id), End.A)
-            if profiler:
+            if profiler and profile:
                 profiler.disable()
-                profiler.dump_stats(str(profile))
+                profiler.dump_stats(str(profile.with_name(profile.stem + phase + profile.suffix)))
             failed = sum(1 for o in outcomes if o.status == "failed")
             written = sum(1 for o in outcomes if o.written)
             return _peak_mb(), f"{written} written" + (f", {failed} failed" if failed else "")
         return work
 
-    rows = [measured(server, "calbridge", "first sync", run(profile is not None)),
-            measured(server, "calbridge", "quiet sync", run())]
+    rows = [measured(server, "calbridge", "first sync", run("")),
+            measured(server, "calbridge", "quiet sync", run("-quiet"))]
     edit()
-    rows.append(measured(server, "calbridge", "after edits", run()))
+    rows.append(measured(server, "calbridge", "after edits", run("-edits")))
     if not resettable:
         for row in rows:
             row.note += " (peak: whole process)"
@@ -489,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--profile", type=Path, default=None,
-                        help="write cProfile stats of calbridge's first sync to this file")
+                        help="write cProfile stats of calbridge's first sync to this file "
+                             "(and of its quiet sync and sync after edits beside it, with "
+                             "-quiet and -edits added to its name)")
     parser.add_argument("--workers", type=int, default=None,
                         help="CALBRIDGE_SYNC_WORKERS for calbridge (default: the app's); "
                              "1 puts every write on the profiled thread")

@@ -140,6 +140,11 @@ param pollSchedule string = '0 */1 * * * *'
 @description('CALDAV_POLL_SCHEDULE: NCRONTAB schedule of the timer that polls CalDAV calendars (CalDAV has no push; a calendar that did not change costs one REPORT).')
 param caldavPollSchedule string = '0 */1 * * * *'
 
+@description('CALDAV_MAX_CONCURRENCY: writes of one sync run in flight at once against a CalDAV server (each PUT still conditional).')
+@minValue(1)
+@maxValue(32)
+param caldavMaxConcurrency int = 4
+
 @description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions (Outlook events allow at most 10080 minutes).')
 @minValue(45)
 @maxValue(10070)
@@ -501,6 +506,7 @@ module functionApp 'modules/functionapp.bicep' = {
     subscriptionRenewalSchedule: subscriptionRenewalSchedule
     pollSchedule: pollSchedule
     caldavPollSchedule: caldavPollSchedule
+    caldavMaxConcurrency: caldavMaxConcurrency
     calbridgeSubscriptionMinutes: calbridgeSubscriptionMinutes
     calbridgeReconcileMinutes: calbridgeReconcileMinutes
     webhookBaseUrl: webhookBaseUrl

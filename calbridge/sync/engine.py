@@ -569,7 +569,7 @@ class SyncEngine:
             series = SeriesPass(self, ends, source, links, self.horizon(window))
             changes = series.run(changes)
             early, planned = series.outcomes, series.planned
-            links = self.stores.links.list(ends.mapping.id)
+            links = series.links_now()
         changes = self._occurrences(ends, source, changes, links, window)
         plan = planned + plan_changes(source, changes, links, window,
                                       ends.system(source.other), self.systems, listed)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from calbridge.bridges.base import ChangeSet, TimeWindow
+from calbridge.errors import CalbridgeError, NotFound
 from calbridge.model import (
     End,
     Event,
@@ -80,6 +81,10 @@ class SeriesPass:
             if link.series_link:
                 self._pairs.setdefault(link.series_link, []).append(link)
         self._by_id = {link.id: link for link in links}
+        # Each planned series' occurrences and exceptions at the source (`_one`).
+        self._ours: dict[str, list[Event]] = {}
+        # The links the pass stored, as stored (`links_now`).
+        self._stored: dict[str, EventLink] = {}
 
     # ------------------------------------------------------------------ entry
 
@@ -110,12 +115,14 @@ class SeriesPass:
         # A series named as a whole (a webhook names only its master) is read whole: its
         # occurrences carry the exceptions and cancellations the notice stands for.
         self._whole = {series_id for series_id, master in touched.items() if master}
+        masters: list[PlannedOperation] = []
         for series_id, master in touched.items():
-            done = self._one(series_id, master)
+            done = self._one(series_id, master, masters)
             if done is None:
                 expanded.add(series_id)
             else:
                 closed |= done
+        self._write_and_pair(masters)
         listed = {event.id for event in changes.changed}
         changed = [event for event in [*changes.changed,
                                        *(e for e in self.read if e.id not in listed)]
@@ -128,6 +135,17 @@ class SeriesPass:
         return ChangeSet(changed=changed, deleted=deleted, cursor=changes.cursor,
                          complete=changes.complete)
 
+    def links_now(self) -> list[EventLink]:
+        """The mapping's links after the pass: as they were read, with those the pass
+        stored (series' links, pairs, expansions) as it stored them, so the run plans on
+        without listing every link again."""
+        if not self._stored:
+            return self.links
+        return list(({link.id: link for link in self.links} | self._stored).values())
+
+    def _keep(self, stored: list[EventLink | CalbridgeError]) -> None:
+        self._stored.update((link.id, link) for link in stored if isinstance(link, EventLink))
+
     # ------------------------------------------------------------------ one series
 
     def _series_of(self, link: EventLink | None) -> EventLink | None:
@@ -137,9 +155,11 @@ class SeriesPass:
             return link
         return self._by_id.get(link.series_link) if link.series_link else None
 
-    def _one(self, series_id: str, master: Event | None) -> set[str] | None:
-        """Sync one series; the source ids its deletion closed, or None when the series
-        is synced one occurrence at a time instead."""
+    def _one(self, series_id: str, master: Event | None,
+             masters: list[PlannedOperation]) -> set[str] | None:
+        """Plan one series: its master's operation joins `masters` (written and paired
+        with the others', `_write_and_pair`). The source ids its deletion closed, or None
+        when the series is synced one occurrence at a time instead."""
         link = self._by_source.get(series_id)
         if link is not None and link.item_type == SERIES and link.expanded_because:
             return None
@@ -152,28 +172,68 @@ class SeriesPass:
             return set()  # not (or no longer) a series: its events sync one by one
         reason = ("the series' rule could not be read" if master.recurrence is None
                   else self.ends.bridges[self.target].refuses(master))
-        if reason is None and link is None and any(
-                each.id in self._by_source
-                for each in bridge.instances(calendar, series_id, self.horizon)):
+        if reason is None:
+            # Read now, next to the read that named the series (an adapter may answer
+            # from it), not after every touched series' master is written.
+            self._ours[series_id] = bridge.instances(calendar, series_id, self.horizon)
+        if reason is None and link is None and any(each.id in self._by_source
+                                                   for each in self._ours[series_id]):
             # Its occurrences were synced as events of their own before series were kept:
             # a copy of the series now would show every date twice.
             reason = "its occurrences were already synced one by one"
         if reason is not None:
             self._expand(master, link, reason)
             return None
-        operation = plan_event(self.source, master, link)
-        if operation.writes:
-            outcome = self.engine.apply(self.ends, operation)
-            self.outcomes.append(outcome)
-            if outcome.status is not OutcomeStatus.COMPLETED:
-                return set()
-        # The series' link as the pass read or just wrote it (the engine updates the
-        # operation's link in place): no need to read it again.
-        link = operation.link
-        if link is None or link.status in GONE or not link.event_id(self.target):
-            return set()
-        self._pair(link)
+        masters.append(plan_event(self.source, master, link))
         return set()
+
+    def _write_and_pair(self, masters: list[PlannedOperation]) -> None:
+        """The touched series' masters written a chunk at a time as the engine writes a
+        run's chunks (new series' links stored at once before their copies are made,
+        creates through the target's batch writes, links after in a few transactions),
+        then each series of the chunk whose master is in step paired — right after its
+        copy was written, which the target may still answer from — and the chunk's pairs
+        stored together."""
+        from calbridge.sync.engine import CHUNK  # the engine imports this module
+
+        for first in range(0, len(masters), CHUNK):
+            chunk = masters[first:first + CHUNK]
+            writing = [operation for operation in chunk if operation.writes]
+            # One outcome per operation, in order (no deadline: none is queued).
+            outcomes = self.engine._apply_all(self.ends, writing)
+            self.outcomes += outcomes
+            failed = {id(operation) for operation, outcome
+                      in zip(writing, outcomes, strict=True)
+                      if outcome.status is not OutcomeStatus.COMPLETED}
+            self._note_written(writing, failed)
+            pairs: list[LinkWrite] = []
+            for operation in chunk:
+                # The series' link as the pass read or just wrote it (the engine updates
+                # the operation's link in place): no need to read it again.
+                link = operation.link
+                if (id(operation) in failed or link is None or link.status in GONE
+                        or not link.event_id(self.target)):
+                    continue
+                pairs += self._pair(link)
+            # Pairs go in as few transactions as the limits allow; one paired meanwhile
+            # by another worker is refused alone (`AlreadyExists`) and theirs stands.
+            self._keep(self.engine.stores.links.write(pairs))
+
+    def _note_written(self, writing: list[PlannedOperation], failed: set[int]) -> None:
+        """Keep the masters' links as written for `links_now`; a failure is recorded on
+        the link as stored, not on the one held here."""
+        for operation in writing:
+            link = operation.link
+            if link is None:
+                continue
+            if id(operation) not in failed:
+                self._stored[link.id] = link
+                continue
+            try:
+                self._stored[link.id] = self.engine.stores.links.get(self.ends.mapping.id,
+                                                                     link.id)
+            except NotFound:
+                self._stored.pop(link.id, None)
 
     def _gone(self, series_id: str, link: EventLink | None) -> set[str]:
         """The series was deleted at the source: one deletion of the target's series,
@@ -197,20 +257,22 @@ class SeriesPass:
             link.series_end, link.series_id = self.source, master.id
             link.expanded_because = reason
             self.engine.describe(link, master, self.source)
-            self.engine.stores.links.add(link)
+            self._keep([self.engine.stores.links.add(link)])
         else:
             link.expanded_because = reason
-            self.engine.stores.links.update(link)
+            self._keep([self.engine.stores.links.update(link)])
 
-    def _pair(self, series: EventLink) -> None:
+    def _pair(self, series: EventLink) -> list[LinkWrite]:
         """Link each occurrence of the source's series to the target's occurrence with the
-        same original start; cancel target occurrences the source's series does not have
-        (cancelled there). Pairs start from the target's values, so an exception at the
-        source shows as a change to send."""
+        same original start (the new pairs, returned to be stored); cancel target
+        occurrences the source's series does not have (cancelled there). Pairs start from
+        the target's values, so an exception at the source shows as a change to send."""
         source, target = self.source, self.target
         bridges, ends = self.ends.bridges, self.ends
-        ours = bridges[source].instances(ends.calendar(source), series.event_id(source) or "",
-                                         self.horizon)
+        ours = self._ours.get(series.event_id(source) or "")
+        if ours is None:
+            ours = bridges[source].instances(ends.calendar(source),
+                                             series.event_id(source) or "", self.horizon)
         theirs = bridges[target].instances(ends.calendar(target), series.event_id(target) or "",
                                            self.horizon)
         paired = [pair for pair in self._pairs.get(series.id, []) if pair.status not in GONE]
@@ -247,9 +309,6 @@ class SeriesPass:
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
             pairs.append(LinkWrite(pair))
-        # A series' pairs go in one or few transactions; one paired meanwhile by another
-        # worker is refused alone (`AlreadyExists`) and theirs stands.
-        self.engine.stores.links.write(pairs)
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue
@@ -261,3 +320,4 @@ class SeriesPass:
                 ends.system(source), ends.system(target), series.event_id(source) or "",
                 target_id=extra.id, link_id=series.id, mapping_id=ends.mapping.id,
                 title=extra.title, source=source, item_type=OCCURRENCE))
+        return pairs

@@ -165,6 +165,11 @@ param pollSchedule string
 @description('CALDAV_POLL_SCHEDULE: NCRONTAB schedule of the timer that polls CalDAV calendars.')
 param caldavPollSchedule string
 
+@description('CALDAV_MAX_CONCURRENCY: writes of one sync run in flight at once against a CalDAV server.')
+@minValue(1)
+@maxValue(32)
+param caldavMaxConcurrency int
+
 @description('CALBRIDGE_SUBSCRIPTION_MINUTES: lifetime asked for push subscriptions.')
 @minValue(45)
 @maxValue(10070)
@@ -365,6 +370,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'SUBSCRIPTION_RENEWAL_SCHEDULE', value: subscriptionRenewalSchedule }
         { name: 'POLL_SCHEDULE', value: pollSchedule }
         { name: 'CALDAV_POLL_SCHEDULE', value: caldavPollSchedule }
+        { name: 'CALDAV_MAX_CONCURRENCY', value: string(caldavMaxConcurrency) }
         { name: 'CALBRIDGE_SUBSCRIPTION_MINUTES', value: string(calbridgeSubscriptionMinutes) }
         { name: 'CALBRIDGE_RECONCILE_MINUTES', value: string(calbridgeReconcileMinutes) }
         { name: 'WEBHOOK_BASE_URL', value: effectiveWebhookBaseUrl }

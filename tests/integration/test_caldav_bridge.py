@@ -4,6 +4,7 @@ series with an override and an EXDATE, and text that is long or not ASCII."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ import pytest
 import requests
 from icalendar import Calendar as ICalendar
 
-from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.base import TimeWindow, WriteOp
 from calbridge.bridges.caldav import CalDavBridge, dav
 from calbridge.errors import EtagConflict, SyncStateExpired
 from calbridge.model import Event, EventField, EventKind, EventStatus, Recurrence, new_id
@@ -211,6 +212,79 @@ def test_a_create_retried_after_a_lost_answer_leaves_one_resource(
     again = bridge.create(caldav_calendar, written, idempotency_key="link-4711-0")
     assert again.id == created.id
     assert member_names(caldav_server, caldav_calendar) == ["link-4711-0.ics"]
+
+
+class _PutsMeet(requests.Session):
+    """A session whose first `meet` PUTs wait for one another before they are sent (sent
+    one after another, the first never gets past its wait), and whose first PUT's answer
+    is lost once the server has it (`lose_first`)."""
+
+    def __init__(self, meet: int, bridge: CalDavBridge, lose_first: bool = True) -> None:
+        super().__init__()
+        self.auth, self.headers = bridge.http.session.auth, bridge.http.session.headers
+        self.trust_env = False
+        self._meeting = threading.Barrier(meet, timeout=10)
+        self._lock = threading.Lock()
+        self.lose_first = lose_first
+        self.puts = self.lost = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                **kwargs: Any) -> requests.Response:
+        if method == "PUT":
+            with self._lock:
+                self.puts += 1
+                waits = self.puts <= self._meeting.parties
+                loses = self.lose_first and self.puts == 1
+            if waits:
+                self._meeting.wait()
+            response = super().request(method, url, *args, **kwargs)
+            if loses:
+                self.lost += 1
+                raise requests.ConnectionError("connection reset before the answer")
+            return response
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_a_batch_of_creates_is_sent_several_at_once_and_a_lost_answer_makes_no_duplicate(
+        caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    bridge = caldav_server.bridge(CALDAV_MAX_CONCURRENCY="3")
+    session = _PutsMeet(3, bridge)
+    bridge.http.session = session
+    events = [timed(f"Workshop {n}", hours=n) for n in range(7)]
+    ops = [WriteOp.create(event, f"link-{n}-{new_id()[:8]}") for n, event in enumerate(events)]
+    results = bridge.apply(caldav_calendar, ops)
+    assert session.lost == 1  # and three PUTs were in flight together to get here
+    assert [r.error for r in results] == [None] * 7
+    assert [r.event.title for r in results if r.event] == [e.title for e in events]
+    names = sorted(f"{op.idempotency_key}.ics" for op in ops)
+    assert member_names(caldav_server, caldav_calendar) == names
+    # The same batch again (the engine's retry of a run whose answers were lost): the
+    # same copies, no second resource.
+    again = bridge.apply(caldav_calendar, ops)
+    assert [r.event.id for r in again if r.event] == [r.event.id for r in results if r.event]
+    assert member_names(caldav_server, caldav_calendar) == names
+
+
+def test_a_stale_write_among_concurrent_ones_fails_alone(
+        caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    bridge = caldav_server.bridge(CALDAV_MAX_CONCURRENCY="4")
+    created = [bridge.create(caldav_calendar, timed(f"Review {n}", hours=n),
+                             idempotency_key=new_id()) for n in range(4)]
+    # Another client edits the second one after calbridge read it.
+    theirs = get_raw(caldav_server, caldav_calendar, created[1].id or "")
+    for component in theirs.walk("VEVENT"):
+        component["SUMMARY"] = "Review 1 (edited elsewhere)"
+    assert put_raw(caldav_server, caldav_calendar, created[1].id or "",
+                   theirs.to_ical().decode()).status_code in (201, 204)
+    bridge.http.session = _PutsMeet(4, bridge, lose_first=False)
+    ops = [WriteOp.update(event.id or "", event.model_copy(update={"title": f"{event.title}!"}),
+                          etag=event.etag, fields=frozenset({EventField.TITLE}))
+           for event in created]
+    results = bridge.apply(caldav_calendar, ops)
+    assert [type(r.error).__name__ if r.error else r.event.title for r in results
+            if r.error or r.event] == ["Review 0!", "EtagConflict", "Review 2!", "Review 3!"]
+    kept = bridge.get_event(caldav_calendar, created[1].id or "")
+    assert kept is not None and kept.title == "Review 1 (edited elsewhere)"
 
 
 def test_a_create_is_one_put_and_an_edit_one_read_and_one_put(

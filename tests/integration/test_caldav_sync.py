@@ -15,13 +15,14 @@ import pytest
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.caldav import CalDavBridge
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, EventKind, EventStatus, ResourceMapping, StoredEnd
+from calbridge.model import Direction, End, EventKind, EventStatus, ResourceMapping, StoredEnd
 from calbridge.services import polling
 from calbridge.store.clients import table_service
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.caldav_servers import CalDavServer, count_requests
 from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
+from tests.fixtures.storage import TableRequests
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
 CALDAV_TIMER, CALDAV_EVERY = "CALDAV_POLL_SCHEDULE", "30 */2 * * * *"
@@ -248,3 +249,59 @@ def test_an_outlook_series_stays_a_series_in_caldav_and_back(
         ("occurrence", "Weekly sync"), ("exception", "Weekly sync (visitors)"),
         ("occurrence", "Weekly sync")]
     assert not [o for o in rounds(world, pair) if o.written]
+
+
+RAW_SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp//Other Client//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20300101T000000Z
+DTSTART:{start}
+DTEND:{end}
+RRULE:FREQ=WEEKLY;COUNT=4
+SUMMARY:{title}
+END:VEVENT
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20300101T000000Z
+RECURRENCE-ID:{second}
+DTSTART:{moved}
+DTEND:{moved_end}
+SUMMARY:{title} (moved)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_series_copied_between_caldav_calendars_are_read_once_and_share_their_transactions(
+        world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
+    # Each series is a master, its occurrences' pairs and a moved occurrence: the run
+    # stores the links of all of them together, not a few transactions per series.
+    source, target = caldav_server.new_calendar(), caldav_server.new_calendar()
+    stamp = "%Y%m%dT%H%M%SZ"
+    for n in range(12):
+        first = soon(n)
+        second = first + timedelta(weeks=1)
+        assert caldav_server.put(source, f"series-{n}.ics", RAW_SERIES.format(
+            uid=f"series-{n}", title=f"Course {n}", start=first.strftime(stamp),
+            end=(first + timedelta(hours=1)).strftime(stamp), second=second.strftime(stamp),
+            moved=(second + timedelta(hours=2)).strftime(stamp),
+            moved_end=(second + timedelta(hours=3)).strftime(stamp))).status_code == 201
+    pair = world.container.storage.mappings.add(ResourceMapping(
+        a=StoredEnd(bridge="caldav", calendar_id=source),
+        b=StoredEnd(bridge="caldav", calendar_id=target), direction=Direction.A_TO_B))
+    table_requests.reset()
+    sent = count_requests(world.container.bridge("caldav"))
+    outcomes = world.engine.run(world.fresh(pair), End.A)
+    assert [o for o in outcomes if o.status == "failed"] == []
+    # One listing gives every series with its rule; the only reads are of the copies
+    # before their moved occurrence is written (the engine's conflict check).
+    assert sent.methods().count("REPORT") == 1 and sent.methods().count("GET") == 12
+    copied = live(caldav_server.bridge(), target)
+    assert len({e.series_id for e in copied}) == 12 and len(copied) == 48
+    assert sorted(e.title for e in copied if e.title.endswith("(moved)")) == sorted(
+        f"Course {n} (moved)" for n in range(12))
+    # 12 masters and 48 occurrence pairs: their links, the log and the cursor.
+    assert table_requests.writing <= 10, table_requests
+    assert not [o for o in world.engine.run(world.fresh(pair), End.A) if o.written]

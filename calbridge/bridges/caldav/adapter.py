@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
@@ -23,6 +24,8 @@ from calbridge.bridges.base import (
     Capabilities,
     ChangeSet,
     TimeWindow,
+    WriteOp,
+    WriteResult,
 )
 from calbridge.bridges.caldav import dav
 from calbridge.bridges.caldav.convert import (
@@ -48,12 +51,14 @@ from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
     AlreadyExists,
     AuthError,
+    CalbridgeError,
     CalendarNotFound,
     EtagConflict,
     Inexpressible,
     NotFound,
     SyncStateExpired,
     UpstreamError,
+    UpstreamUnavailable,
 )
 from calbridge.model import Event, EventField, EventKind, EventOrigin, EventStatus
 
@@ -76,16 +81,21 @@ _KNOWN_RESOURCES = 4096
 # are asked for right after the listing or write that gave them), short enough that no
 # later run plans on it.
 _FRESH_SECONDS = 30.0
+# A known resource: etag, body, when it was seen, and its parsed form when nothing will
+# change that one (never what `_read` or `_recall` hand out to be written into).
+_Known = tuple[str, bytes, float, Resource | None]
 
 
 @register
 class CalDavBridge(CalendarBridge):
     """A CalDAV server (Nextcloud, Fastmail, iCloud, Radicale, Xandikos…): one calendar
-    collection per calendar, one resource per event or series. No push: polled."""
+    collection per calendar, one resource per event or series. No push: polled. Batch
+    writes are `CALDAV_MAX_CONCURRENCY` single requests in flight at once (CalDAV has no
+    batch request)."""
 
     type_name: ClassVar[str] = "caldav"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        write=True, delta=True, push=False, recurrence=True, batch=False, tombstones=True)
+        write=True, delta=True, push=False, recurrence=True, batch=True, tombstones=True)
     settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
     # No push: a timer of its own reads these calendars (one sync-collection REPORT each
     # when nothing changed), as often as the server's operator is happy to be asked.
@@ -101,7 +111,9 @@ class CalDavBridge(CalendarBridge):
         # Each resource as calbridge last read or wrote it: an update guarded by that etag
         # needs no GET first (a stale one fails its If-Match all the same), and a DELETE
         # names the version it removes.
-        self._known: OrderedDict[tuple[str, str], tuple[str, bytes, float]] = OrderedDict()
+        # A series' parsed form is kept where nothing changes it (listings, writes), so
+        # asking for its occurrences right after does not parse it again.
+        self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
         self._known_lock = threading.Lock()
 
     @classmethod
@@ -113,7 +125,7 @@ class CalDavBridge(CalendarBridge):
         elif caldav.username and caldav.password:
             session.auth = (caldav.username, caldav.password)
         http = HttpClient(cls.type_name, timeout=settings.http_timeout_seconds,
-                          verify=caldav.ca_bundle or True, session=session)
+                          verify=caldav.ca_bundle or True, session=session, throttled=_locked)
         return cls(name, caldav, http)
 
     # ------------------------------------------------------------ requests
@@ -153,13 +165,16 @@ class CalDavBridge(CalendarBridge):
     # ------------------------------------------------------------ known resources
 
     def _remember(self, calendar_id: str, resource_id: str, etag: str | None,
-                  data: bytes) -> None:
+                  data: bytes, parsed: Resource | None = None) -> None:
         key = (self._collection(calendar_id), resource_id)
         with self._known_lock:
             if etag is None:
                 self._known.pop(key, None)
                 return
-            self._known[key] = (etag, data, time.monotonic())
+            # Only a series is asked for its occurrences (`instances`): a single event's
+            # parsed form would only take memory.
+            kept = parsed if parsed is not None and parsed.recurring else None
+            self._known[key] = (etag, data, time.monotonic(), kept)
             self._known.move_to_end(key)
             while len(self._known) > _KNOWN_RESOURCES:
                 self._known.popitem(last=False)
@@ -168,8 +183,7 @@ class CalDavBridge(CalendarBridge):
         with self._known_lock:
             self._known.pop((self._collection(calendar_id), resource_id), None)
 
-    def _known_version(self, calendar_id: str, resource_id: str
-                       ) -> tuple[str, bytes, float] | None:
+    def _known_version(self, calendar_id: str, resource_id: str) -> _Known | None:
         with self._known_lock:
             return self._known.get((self._collection(calendar_id), resource_id))
 
@@ -186,7 +200,7 @@ class CalDavBridge(CalendarBridge):
         known = self._known_version(calendar_id, resource_id)
         if known is None or time.monotonic() - known[2] > _FRESH_SECONDS:
             return None
-        return parse_resource(resource_id, known[0], known[1])
+        return known[3] or parse_resource(resource_id, known[0], known[1])
 
     # ------------------------------------------------------------ calendars
 
@@ -250,8 +264,9 @@ class CalDavBridge(CalendarBridge):
             if data is None or response.href.endswith("/"):
                 continue
             name, etag = dav.last_segment(response.href), _etag(response.text(dav.GETETAG))
-            self._remember(calendar_id, name, etag, data.encode())
-            yield parse_resource(name, etag, data)
+            resource = parse_resource(name, etag, data)
+            self._remember(calendar_id, name, etag, data.encode(), resource)
+            yield resource
 
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         """calendar-query with the window; series are expanded here, not by the server."""
@@ -282,7 +297,7 @@ class CalDavBridge(CalendarBridge):
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """The series' occurrences and exceptions in the window, cancelled ones left out
-        (from the resource as just listed or written, when it was)."""
+        (from the resource as just listed or written, when it was: only read here)."""
         resource_id = split_id(series_id)[0]
         resource = (self._recent(calendar_id, resource_id) if valid_resource_id(resource_id)
                     else None) or self._read(calendar_id, resource_id)
@@ -340,8 +355,16 @@ class CalDavBridge(CalendarBridge):
     def _listing(self, calendar_id: str, window: TimeWindow,
                  state: str | None = None) -> ChangeSet:
         state = state or self._state(calendar_id)
-        return ChangeSet(changed=list(self.list_events(calendar_id, window)), cursor=state,
-                         complete=True)
+        found = self._multistatus(self._report(
+            calendar_id, dav.calendar_query(window.start, window.end)))
+        changed: list[Event] = []
+        for resource in self._resources(calendar_id, found):
+            if resource.recurring:
+                # Each series' master with its occurrences, as a sync-collection read
+                # gives it: the engine needs no GET to learn the series' rule.
+                changed.append(series_event(resource, calendar_id))
+            changed += occurrences(resource, calendar_id, window)
+        return ChangeSet(changed=changed, cursor=state, complete=True)
 
     def _since(self, calendar_id: str, token: str, window: TimeWindow) -> ChangeSet:
         changed_hrefs: dict[str, None] = {}
@@ -421,8 +444,9 @@ class CalDavBridge(CalendarBridge):
         if response.status_code != 412 and etag:
             # RFC 4791 5.3.4: an ETag in the answer means the server stored these very
             # bytes; without one it may have changed them, and they are read back.
-            self._remember(calendar_id, name, etag, body)
-            return series_event(parse_resource(name, etag, body), calendar_id)
+            stored = parse_resource(name, etag, body)
+            self._remember(calendar_id, name, etag, body, stored)
+            return series_event(stored, calendar_id)
         written = self.get_event(calendar_id, name)
         if written is None:
             raise UpstreamError(f"{self.type_name}: the created event cannot be read back")
@@ -450,8 +474,9 @@ class CalDavBridge(CalendarBridge):
             self._gone(calendar_id)
             raise NotFound(f"{self.type_name}: no event {resource.id!r}")
         etag = _etag(response.headers.get("ETag"))
-        self._remember(calendar_id, resource.id, etag, body)
-        return parse_resource(resource.id, etag, body) if etag else None
+        stored = parse_resource(resource.id, etag, body) if etag else None
+        self._remember(calendar_id, resource.id, etag, body, stored)
+        return stored
 
     def update(self, calendar_id: str, event_id: str, event: Event,
                etag: str | None = None,
@@ -524,6 +549,32 @@ class CalDavBridge(CalendarBridge):
             return False
         return True
 
+    def apply(self, calendar_id: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Each op as `create`, `update` or `delete` does it, up to
+        `CALDAV_MAX_CONCURRENCY` in flight at once; results in op order, an op's failure
+        its own. Once the server is unavailable, ops not yet begun are not sent."""
+        workers = min(self.settings.max_concurrency, len(ops))
+        if workers <= 1:
+            return super().apply(calendar_id, ops)
+        self._collection(calendar_id)  # an id that names no calendar fails every op
+        unavailable: list[UpstreamUnavailable] = []
+
+        def write(op: WriteOp) -> WriteResult:
+            if unavailable:
+                return WriteResult.failed(op, unavailable[0])
+            try:
+                return self._write(calendar_id, op)
+            except (CalendarNotFound, AuthError):
+                raise
+            except UpstreamUnavailable as exc:
+                unavailable.append(exc)
+                return WriteResult.failed(op, exc)
+            except CalbridgeError as exc:
+                return WriteResult.failed(op, exc)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caldav") as pool:
+            return list(pool.map(write, ops))
+
     # ------------------------------------------------------------ health
 
     def health(self) -> BridgeHealth:
@@ -540,6 +591,13 @@ class CalDavBridge(CalendarBridge):
         described = super().describe()
         described["url"] = self.settings.url
         return described
+
+
+def _locked(response: requests.Response) -> bool:
+    """RFC 4918 11.3 423 Locked: the server did not carry the request out because another
+    write holds the collection (Xandikos while it commits a concurrent PUT). Nothing was
+    changed, so the request is sent again after a wait, conditional PUTs included."""
+    return response.status_code == 423
 
 
 def _event_in(resource: Resource, rid: str | None, calendar_id: str) -> Event | None:

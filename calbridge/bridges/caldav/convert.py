@@ -21,12 +21,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import x_wr_timezone
 from icalendar import Calendar as ICalendar
 from icalendar import Event as VEvent
-from icalendar import vCalAddress, vRecur
+from icalendar import Timezone, vCalAddress, vRecur
 
 from calbridge.bridges.base import TimeWindow
 from calbridge.errors import UpstreamError, ValidationFailed
@@ -545,8 +546,23 @@ def exclude(resource: Resource, rid: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=64)
+def _vtimezone(tzid: str) -> Timezone | None:
+    """A zone's VTIMEZONE over `ZONE_SPAN`: worked out once per zone (it walks a century
+    of transitions) and shared, read-only, by every resource written in that zone."""
+    try:
+        return Timezone.from_tzid(tzid, first_date=ZONE_SPAN[0], last_date=ZONE_SPAN[1])
+    except ValueError:
+        return None
+
+
 def serialise(calendar: ICalendar) -> bytes:
     """The resource as it is PUT: with a VTIMEZONE for every zone its times name."""
-    calendar.add_missing_timezones(*ZONE_SPAN)
+    position = len(calendar.timezones)
+    for tzid in sorted(calendar.get_missing_tzids()):
+        zone = _vtimezone(tzid)
+        if zone is not None:  # a zone without tz data is left to the server, as before
+            calendar.subcomponents.insert(position, zone)
+            position += 1
     return calendar.to_ical()
 

@@ -25,6 +25,9 @@ class CalDavSettings(SettingsModel):
     token: str | None = Field(default=None, alias="CALDAV_TOKEN", repr=False,
                               json_schema_extra=SECRET)
     ca_bundle: str | None = Field(default=None, alias="CALDAV_CA_BUNDLE")
+    # Writes of one run in flight at once against one server (each PUT still guarded by
+    # its own If-None-Match or If-Match): a server far away answers many at a time.
+    max_concurrency: int = Field(default=4, alias="CALDAV_MAX_CONCURRENCY", ge=1, le=32)
 
     @field_validator("username", "password", "token", "ca_bundle", mode="before")
     @classmethod
