@@ -989,7 +989,7 @@ class SyncEngine:
         (a webhook came first) is read again, so older content never overwrites newer."""
         ends = self.ends(mapping)
         source = work.source
-        links = self.stores.links.list(mapping.id)
+        links = self._work_links(ends, work)
         by_source = {sid: link for link in links if (sid := link.event_id(source))}
         changed, gone = [], list(work.deleted)
         for event in work.events:
@@ -1008,6 +1008,26 @@ class SyncEngine:
             if op.writes:
                 op.reason = f"{op.reason} ({work.reason})"
         return early + self._apply_all(ends, plan)
+
+    def _work_links(self, ends: Ends, work: SyncWork) -> list[EventLink]:
+        """The links a queued batch's plan can touch: those of its events and deletions,
+        of the links its copies name (marker, origin) — a few reads per batch, so a
+        mapping of many thousand pairs fans out at the cost of a small one. Series need
+        their occurrences' links (and series pairing all links): those read them all."""
+        if self.keeps_series(ends) or any(event.kind is EventKind.SERIES
+                                          for event in work.events):
+            return self.stores.links.list(ends.mapping.id)
+        source = work.source
+        event_ids = [(source, event_id) for event_id in work.deleted]
+        link_ids = []
+        for event in work.events:
+            if event.id:
+                event_ids.append((source, event.id))
+            if event.marker:
+                link_ids.append(event.marker)
+            if event.origin is not None:
+                event_ids.append((source.other, event.origin.id))
+        return self.stores.links.find_many(ends.mapping.id, event_ids, link_ids)
 
     # ------------------------------------------------------------------ holds
 

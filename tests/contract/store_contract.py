@@ -372,6 +372,17 @@ class LinkContract(StoreContract):
         again[0].title = "once more"
         assert storage.links.update(again[0], previous=again[0]).title == "once more"
 
+    def test_many_found_at_once_from_either_end_or_by_id(self, storage: ContractStorage) -> None:
+        written = storage.links.write([LinkWrite(link(f"b{i}", f"o{i}")) for i in range(40)]
+                                      + [LinkWrite(link("b0", "o0", mapping_id=M2))])
+        wanted = [(End.A, f"b{i}") for i in range(0, 40, 2)] + [(End.B, "o1"), (End.B, "o2"),
+                                                               (End.A, "unknown")]
+        found = storage.links.find_many(M1, wanted, link_ids=[written[3].id, new_id()])
+        assert sorted(each.a.event_id for each in found) == sorted(
+            [f"b{i}" for i in range(0, 40, 2)] + ["b1", "b3"])
+        assert {each.mapping_id for each in found} == {M1} and all(e.etag for e in found)
+        assert storage.links.find_many(M1, []) == []
+
     def test_a_write_refused_in_a_batch_fails_alone(self, storage: ContractStorage) -> None:
         stale = storage.links.add(link("s"))
         storage.links.update(storage.links.get(M1, stale.id))  # someone wrote it since

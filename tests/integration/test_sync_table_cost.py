@@ -11,8 +11,9 @@ import pytest
 
 from calbridge.errors import StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, SyncStatus, SyncWork
+from calbridge.model import End, EventLink, LinkEnd, SyncStatus, SyncWork
 from calbridge.services import sync
+from calbridge.store.protocols import LinkWrite
 from tests.fixtures.storage import TableRequests
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
 
@@ -161,3 +162,26 @@ def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
     assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
         ["Edited since", *(f"Booking {n}" for n in range(5))])
     assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_queued_work_reads_its_own_links_however_many_the_mapping_holds(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    reads = []
+    for earlier in (0, 1200):
+        world = booked(azurite, 60, inline=10)
+        world.to_outlook()
+        [work] = queued_work(world)  # the other 50 bookings, in one message
+        # Pairs synced long before: a large mapping.
+        world.storage.links.write([LinkWrite(EventLink(
+            mapping_id=world.mapping.id, origin=End.A, status=SyncStatus.SYNCED,
+            a=LinkEnd(event_id=f"earlier-{n}"), b=LinkEnd(event_id=f"copy-{n}")))
+            for n in range(earlier)])
+        table_requests.reset()
+        outcomes = sync.process_work(world.container, work)
+        reads.append(table_requests.reads)
+        assert Counter(o.status for o in outcomes) == {"completed": 50}
+        assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+            f"Booking {n}" for n in range(60))
+        # Delivered again: nothing more is written.
+        assert {o.status for o in sync.process_work(world.container, work)} == {"skipped"}
+    assert reads[0] == reads[1], reads
