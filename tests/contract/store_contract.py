@@ -60,9 +60,9 @@ def link(a: str | None = None, b: str | None = None, *, mapping_id: str = M1,
 
 
 def hold(mapping_id: str = M1, *, at: datetime = BASE, **fields: Any) -> DeletionHold:
-    return DeletionHold(mapping_id=mapping_id, source=End.B, link_ids=[new_id()],
-                        active_links=40, reason="12 of 40 would be deleted", created_at=at,
-                        **fields)
+    return DeletionHold(**{"mapping_id": mapping_id, "source": End.B, "link_ids": [new_id()],
+                           "active_links": 40, "reason": "12 of 40 would be deleted",
+                           "created_at": at, **fields})
 
 
 def subscription(sid: str = "sub/1", *, bridge: str = "outlook", calendar_id: str = "a@x",
@@ -551,6 +551,16 @@ class HoldContract(StoreContract):
         storage.holds.update(early)
         assert [h.id for h in storage.holds.list(HoldStatus.HELD)] == [late.id]
         assert [h.id for h in storage.holds.list(HoldStatus.CONFIRMED)] == [early.id]
+
+    def test_a_hold_of_ten_thousand_deletions_is_kept_whole(
+            self, storage: ContractStorage) -> None:
+        many = [new_id() for _ in range(10_000)]  # a room emptied by a bulk cancellation
+        stored = storage.holds.add(hold(link_ids=many, active_links=10_000))
+        assert storage.holds.get(stored.id).link_ids == many
+        stored.status = HoldStatus.REJECTED
+        storage.holds.update(stored)
+        [listed] = storage.holds.list(HoldStatus.REJECTED)
+        assert listed.link_ids == many
 
     def test_a_decision_taken_meanwhile_is_not_overwritten(self, storage: ContractStorage) -> None:
         stored = storage.holds.add(hold())
