@@ -38,7 +38,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,8 @@ GRAPH_THROTTLE = {"enabled": True, "limit": 10_000, "window_seconds": 600, "conc
 SIZES = {"one-room": (200, 1000, 10_000), "rooms": (10_000,),
          "outlook-to-booking": (1000, 10_000), "push": (1000,)}
 SCENARIOS = tuple(SIZES)
+# What a scenario has to say beside its rows, printed under the table.
+NOTES: list[str] = []
 
 
 @dataclass
@@ -238,14 +240,14 @@ def rooms(n: int) -> list[Row]:
         quiet = bench.measure("rooms", "quiet", n, "booking_system", "outlook",
                               calendars=ROOMS, quiet=True)
     rate = GRAPH_THROTTLE["limit"] / GRAPH_THROTTLE["window_seconds"]
-    print(f"Graph throttle, {ROOMS} rooms: {GRAPH_THROTTLE['limit']:,} requests per "
+    NOTES.append(f"Graph throttle, {ROOMS} rooms: {GRAPH_THROTTLE['limit']:,} requests per "
           f"{GRAPH_THROTTLE['window_seconds']} s and {GRAPH_THROTTLE['concurrency']} at once "
           f"per mailbox; the busiest mailbox took {busiest:,} requests (batch items counted "
           f"one by one), {throttled} answered 429 — "
           + ("the throttle was the limit: it allows "
              f"{rate * ROOMS * n / max(1, load.graph_calls):.0f} events/s over the window"
              if busiest > GRAPH_THROTTLE["limit"] else
-             "within the window's allowance, so the throttle was not the limit"), flush=True)
+             "within the window's allowance, so the throttle was not the limit"))
     return [load, quiet]
 
 
@@ -272,11 +274,11 @@ def push(n: int) -> list[Row]:
         bench.batch(subscription, 1, False, 1)  # warm up connections and caches
         batch = bench.batch(subscription, n, False, 3)
         latencies = Push(bench, subscription[2]).latencies(20)
-    print(f"push: a notification batch of {n:,} items answered in {batch['median']:.3f} s "
-          f"(median of 3, worst {batch['worst']:.3f} s)")
-    for direction, seconds in latencies.items():
-        print(f"push: {direction}, 20 edits: p50 {percentile(seconds, 0.5):.3f} s, "
-              f"p95 {percentile(seconds, 0.95):.3f} s")
+    NOTES.append(f"push: a notification batch of {n:,} items answered in "
+                 f"{batch['median']:.3f} s (median of 3, worst {batch['worst']:.3f} s)")
+    NOTES.extend(f"push: {direction}, 20 edits: p50 {percentile(seconds, 0.5):.3f} s, "
+                 f"p95 {percentile(seconds, 0.95):.3f} s"
+                 for direction, seconds in latencies.items())
     return []
 
 
@@ -296,26 +298,34 @@ def cell(value: float | None, width: int) -> str:
     return f"{value:>{width}.3f}" if value < 1 else f"{value:>{width}.2f}"
 
 
-def table(rows: Iterable[Row], baseline: dict[str, dict[str, float | None]] | None) -> None:
+def header() -> None:
     head = f"{'scenario':<20} {'run':<28} {'N':>6} " + " ".join(
         f"{c:>{max(8, len(c))}}" for c in COLUMNS)
-    print("\n" + head + "\n" + "-" * len(head))
-    for row in rows:
-        figures = row.figures()
-        print(f"{row.scenario:<20} {row.run:<28} {row.n:>6} " + " ".join(
-            cell(figures[c], max(8, len(c))) for c in COLUMNS))
-        then = (baseline or {}).get(row.key)
-        if then is not None:
-            ratios = [None if figures[c] is None or not then.get(c) else
-                      figures[c] / then[c] for c in COLUMNS]  # type: ignore[operator]
-            print(f"{'':<20} {'  now / baseline':<28} {'':>6} " + " ".join(
-                cell(r, max(8, len(c))) for r, c in zip(ratios, COLUMNS, strict=True)))
+    print("\n" + head + "\n" + "-" * len(head), flush=True)
+
+
+def print_row(row: Row, baseline: dict[str, dict[str, float | None]] | None) -> None:
+    figures = row.figures()
+    print(f"{row.scenario:<20} {row.run:<28} {row.n:>6} " + " ".join(
+        cell(figures[c], max(8, len(c))) for c in COLUMNS), flush=True)
+    then = (baseline or {}).get(row.key)
+    if then is not None:
+        ratios = [None if figures[c] is None or not then.get(c) else
+                  figures[c] / then[c] for c in COLUMNS]  # type: ignore[operator]
+        print(f"{'':<20} {'  now / baseline':<28} {'':>6} " + " ".join(
+            cell(r, max(8, len(c))) for r, c in zip(ratios, COLUMNS, strict=True)),
+            flush=True)
+
+
+def legend() -> None:
     print("\nwall s: from the sync request until its queued work is done; answer s: until "
           "the request answered;")
     print("Graph/ev, table/ev, booking/ev: Graph HTTP calls, Table Storage requests and "
           "booking system API calls per event; reads/cal: requests to the source system per "
           "calendar (a quiet run's cursor reads); table writes: single writes and "
           "transactions; errors: failed, conflicting or unfinished pairs after the run")
+    for note in NOTES:
+        print(note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,14 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(QUIET)
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
     rows: list[Row] = []
+    print("calbridge scale benchmark (all on 127.0.0.1; calbridge's default settings)")
+    header()
     for scenario in args.scenario or SCENARIOS:
         for n in args.events or SIZES[scenario]:
-            print(f"running {scenario} at {n:,} events…", file=sys.stderr, flush=True)
-            rows += RUNS[scenario](n)
-    print("\ncalbridge scale benchmark (all on 127.0.0.1; calbridge's default settings)")
-    table(rows, baseline)
-    if args.save:
-        args.save.write_text(json.dumps({row.key: row.figures() for row in rows}, indent=1))
+            for row in RUNS[scenario](n):
+                rows.append(row)
+                print_row(row, baseline)
+            if args.save:  # after every scenario: a long run stopped early keeps its figures
+                args.save.write_text(json.dumps({r.key: r.figures() for r in rows}, indent=1))
+    legend()
     return 0
 
 
