@@ -170,4 +170,34 @@ def test_queued_work_reads_its_own_links_however_many_the_mapping_holds(
             f"Booking {n}" for n in range(50))
         # Delivered again: nothing more is written.
         assert {o.status for o in sync.process_work(world.container, work)} == {"skipped"}
-    assert reads[0] == reads[1], reads
+    # The mapping, read once: nothing is looked up for pairs that were new when queued.
+    assert reads == [1, 1], reads
+
+
+def test_queued_work_that_failed_after_storing_its_links_converges_when_delivered_again(
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = booked(azurite, 30, inline=10)
+    world.to_outlook()
+    [work] = queued_work(world.storage, world.mapping.id)
+    links = world.storage.links
+    write = links.write
+    calls = []
+
+    def stops_after_the_creates(writes):  # the first write stores the pending links
+        calls.append(len(writes))
+        if len(calls) > 1:
+            raise StorageUnavailable("the process stopped")
+        return write(writes)
+
+    monkeypatch.setattr(links, "write", stops_after_the_creates)
+    with pytest.raises(StorageUnavailable):
+        sync.process_work(world.container, work)
+    monkeypatch.setattr(links, "write", write)
+
+    again = sync.process_work(world.container, work, redelivered=True)
+    assert Counter(o.status for o in again) == {"completed": 20}
+    copies = world.outlook.live(CALENDAR)
+    assert sorted(c.title for c in copies) == sorted(f"Booking {n}" for n in range(30))
+    assert all(link.status is SyncStatus.SYNCED
+               for link in world.storage.links.list(world.mapping.id))
+    assert [o for o in world.both() if o.status != "skipped"] == []
