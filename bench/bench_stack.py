@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from calbridge import bootstrap
 from calbridge.config import Settings
 from calbridge.host.stack import LocalStack, Ports
 from calbridge.store import Storage
@@ -79,6 +80,9 @@ def quiet_stack(kind: type[B] | None = None) -> Iterator[B]:
     with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
                            workdir=Path(folder))
+        # The host's clients are built once per process from its settings: a stack
+        # started after another one needs them built again, for its own ports.
+        bootstrap.use(None)
         stack.start()
         try:
             assert stack.azurite is not None
