@@ -41,7 +41,8 @@ class Bench:
         self.graph.trust_env = False
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        answer = self.api.request(method, self.stack.url + path, timeout=600, **kwargs)
+        # A run may wait for a mailbox's Graph request budget (10,000 per 10 minutes).
+        answer = self.api.request(method, self.stack.url + path, timeout=3600, **kwargs)
         answer.raise_for_status()
         return answer.json()
 

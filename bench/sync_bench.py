@@ -38,7 +38,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -197,16 +197,16 @@ def fill_outlook(bench: ScaleBench, room: str, count: int) -> None:
         list(pool.map(send, range(0, count, 20)))
 
 
-def one_room(n: int) -> list[Row]:
+def one_room(n: int) -> Iterator[Row]:
     with quiet_stack(ScaleBench) as bench:
         bench.map_room(ROOM_RESOURCE, bench.rooms()[0])
         book(bench, {ROOM_RESOURCE: n})
-        return [
-            bench.measure("one-room", "booking → Outlook", n, "booking_system", "outlook"),
-            bench.measure("one-room", "quiet", n, "booking_system", "outlook", quiet=True),
-            bench.measure("one-room", "Outlook read back", n, "outlook", "booking_system"),
-            bench.measure("one-room", "quiet", n, "outlook", "booking_system", quiet=True),
-        ]
+        yield bench.measure("one-room", "booking → Outlook", n, "booking_system", "outlook")
+        yield bench.measure("one-room", "quiet", n, "booking_system", "outlook", quiet=True)
+        # Past some 10,000 requests in 10 minutes to the room (its creates count one by
+        # one), calbridge waits for Graph's per-mailbox budget before reading it.
+        yield bench.measure("one-room", "Outlook read back", n, "outlook", "booking_system")
+        yield bench.measure("one-room", "quiet", n, "outlook", "booking_system", quiet=True)
 
 
 def add_rooms(bench: ScaleBench, count: int) -> list[tuple[str, str]]:
@@ -228,7 +228,7 @@ def add_rooms(bench: ScaleBench, count: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def rooms(n: int) -> list[Row]:
+def rooms(n: int) -> Iterator[Row]:
     with quiet_stack(ScaleBench) as bench:
         pairs = add_rooms(bench, ROOMS)
         book(bench, {resource: n // ROOMS for resource, _ in pairs})
@@ -248,23 +248,21 @@ def rooms(n: int) -> list[Row]:
              f"{rate * ROOMS * n / max(1, load.graph_calls):.0f} events/s over the window"
              if busiest > GRAPH_THROTTLE["limit"] else
              "within the window's allowance, so the throttle was not the limit"))
-    return [load, quiet]
+    yield from (load, quiet)
 
 
-def outlook_to_booking(n: int) -> list[Row]:
+def outlook_to_booking(n: int) -> Iterator[Row]:
     with quiet_stack(ScaleBench) as bench:
         room = bench.rooms()[0]
         bench.map_room(ROOM_RESOURCE, room)
         fill_outlook(bench, room, n)
-        return [
-            bench.measure("outlook-to-booking", "Outlook → booking", n, "outlook",
-                          "booking_system"),
-            bench.measure("outlook-to-booking", "quiet", n, "outlook", "booking_system",
-                          quiet=True),
-        ]
+        yield bench.measure("outlook-to-booking", "Outlook → booking", n, "outlook",
+                            "booking_system")
+        yield bench.measure("outlook-to-booking", "quiet", n, "outlook", "booking_system",
+                            quiet=True)
 
 
-def push(n: int) -> list[Row]:
+def push(n: int) -> Iterator[Row]:
     """The webhook benchmark's notification batch of `n` items and its push latency."""
     from webhook_bench import Bench as WebhookBench
     from webhook_bench import Push, percentile
@@ -279,10 +277,10 @@ def push(n: int) -> list[Row]:
     NOTES.extend(f"push: {direction}, 20 edits: p50 {percentile(seconds, 0.5):.3f} s, "
                  f"p95 {percentile(seconds, 0.95):.3f} s"
                  for direction, seconds in latencies.items())
-    return []
+    yield from ()
 
 
-RUNS: dict[str, Callable[[int], list[Row]]] = {
+RUNS: dict[str, Callable[[int], Iterator[Row]]] = {
     "one-room": one_room, "rooms": rooms, "outlook-to-booking": outlook_to_booking,
     "push": push}
 
