@@ -47,9 +47,9 @@ demo: setup
 serve: setup
 	$(PY) -m calbridge.host.stack
 
+# BENCH_ARGS="--save now.json --baseline before.json" compares with an earlier run.
 bench: setup
-	$(PY) bench/sync_bench.py
-	$(PY) bench/webhook_bench.py
+	$(PY) bench/sync_bench.py $(BENCH_ARGS)
 	$(PY) bench/caldav_bench.py
 
 # The zip `az functionapp deployment source config-zip` publishes (see infra/README.md).

@@ -403,6 +403,9 @@ class SyncWork(BaseModel):
     reason: str = "queued"
     events: list[Event] = Field(default_factory=list)
     deleted: list[str] = Field(default_factory=list)
+    # Which of `events` had no link when the run queued them (new pairs): the work looks
+    # none up; one linked meanwhile is refused when its link is stored, and skipped.
+    unlinked: list[str] = Field(default_factory=list)
     queued_at: datetime | None = None
 
 

@@ -131,7 +131,8 @@ def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name=SYNC_WORK, connection="AzureWebJobsStorage")
 def process_sync_work(msg: func.QueueMessage) -> None:
     # Failures raise: the host makes the message visible again, and poisons it after 5.
-    outcomes = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()))
+    outcomes = sync.process_work(container(), SyncWork.model_validate_json(msg.get_body()),
+                                 redelivered=(msg.dequeue_count or 1) > 1)
     failed = [outcome for outcome in outcomes if outcome.status is OutcomeStatus.FAILED]
     if failed:
         raise RuntimeError(f"sync work failed: {failed[0].error}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from azure.functions.queue import QueueMessage
@@ -51,9 +52,11 @@ class TimerRunner(threading.Thread):
 
 
 class QueueRunner(threading.Thread):
-    """Polls one queue and runs its function: a message that fails is made visible
-    again after `visibility_timeout`, and after `max_dequeue_count` failed attempts
-    it moves to `<queue>-poison`."""
+    """Polls one queue and runs its function, as the Functions host does: the messages of
+    a batch (`batchSize`) run at once, and a new batch is fetched when the messages in
+    flight are down to `newBatchThreshold`. A message that fails is made visible again
+    after `visibility_timeout`, and after `max_dequeue_count` failed attempts it moves to
+    `<queue>-poison`."""
 
     def __init__(self, function: QueueFunction, service: QueueServiceClient,
                  options: QueueOptions, stop: threading.Event) -> None:
@@ -65,29 +68,56 @@ class QueueRunner(threading.Thread):
         self.poison = queue_client(service, poison_queue_name(function.queue_name))
         self.processed = 0
         self.failed = 0
+        self._in_flight = 0
+        self._settled = threading.Condition()
+        self._pool = ThreadPoolExecutor(
+            max_workers=options.batch_size + options.new_batch_threshold,
+            thread_name_prefix=f"queue:{function.queue_name}")
 
     def run(self) -> None:
         idle = 0.1
         max_idle = max(0.1, self.options.max_polling_interval.total_seconds())
-        while not self.stop_event.is_set():
-            try:
-                ensure_queue(self.queue)
-                ensure_queue(self.poison)
-                handled = self._poll_once()
-            except Exception:
-                log.exception("polling %s failed", self.function.queue_name)
-                handled = 0
-            idle = 0.1 if handled else min(idle * 2, max_idle)
-            if not handled and self.stop_event.wait(idle):
-                return
+        try:
+            while not self.stop_event.is_set():
+                with self._settled:
+                    self._settled.wait_for(
+                        lambda: self._in_flight <= self.options.new_batch_threshold
+                        or self.stop_event.is_set(), timeout=1)
+                    if self._in_flight > self.options.new_batch_threshold:
+                        continue
+                try:
+                    ensure_queue(self.queue)
+                    ensure_queue(self.poison)
+                    handled = self._poll_once()
+                except Exception:
+                    log.exception("polling %s failed", self.function.queue_name)
+                    handled = 0
+                idle = 0.1 if handled else min(idle * 2, max_idle)
+                if not handled and self.stop_event.wait(idle):
+                    return
+        finally:
+            self._pool.shutdown(wait=True)  # messages begun are finished
 
     def _poll_once(self) -> int:
         messages = list(self.queue.receive_messages(
             messages_per_page=self.options.batch_size,
             max_messages=self.options.batch_size, visibility_timeout=600))
         for message in messages:
-            self._process(message)
+            with self._settled:
+                self._in_flight += 1
+            self._pool.submit(self._run_one, message)
         return len(messages)
+
+    def _run_one(self, message: object) -> None:
+        try:
+            self._process(message)
+        except Exception:
+            log.exception("queue function %s: the message was not settled",
+                          self.function.name)
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
 
     def _process(self, message: object) -> None:
         body = message.content  # type: ignore[attr-defined]
@@ -100,7 +130,8 @@ class QueueRunner(threading.Thread):
         try:
             self.function.handler(wrapped)
         except Exception as exc:
-            self.failed += 1
+            with self._settled:
+                self.failed += 1
             attempts = message.dequeue_count or 1  # type: ignore[attr-defined]
             log.warning("queue function %s failed (attempt %d): %s", self.function.name,
                         attempts, type(exc).__name__)
@@ -114,7 +145,8 @@ class QueueRunner(threading.Thread):
                     message, visibility_timeout=int(
                         self.options.visibility_timeout.total_seconds()))
             return
-        self.processed += 1
+        with self._settled:
+            self.processed += 1
         # As the Functions host logs every execution ("Executed 'Functions.x' (Succeeded)").
         log.info("executed queue function %s (succeeded, %.2f s)", self.function.name,
                  time.monotonic() - started)

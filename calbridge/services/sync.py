@@ -249,13 +249,15 @@ def sync_everything(container: Container) -> RunReport:
     return runs.with_results(process_pending(container))
 
 
-def process_work(container: Container, work: SyncWork) -> list[Outcome]:
+def process_work(container: Container, work: SyncWork, *,
+                 redelivered: bool = False) -> list[Outcome]:
     """One queued unit of work (the `sync-work` queue trigger): an event or a series by
-    its id, or a batch a run handed over."""
+    its id, or a batch a run handed over. A `redelivered` batch (an earlier attempt
+    failed) may have linked some of its events already."""
     mapping = container.storage.mappings.get(work.mapping_id)
     engine = SyncEngine.for_container(container)
     if work.events or work.deleted:
-        return engine.apply_work(mapping, work)
+        return engine.apply_work(mapping, work, redelivered=redelivered)
     return engine.sync_item(mapping, work.source, work.source_id, work.reason)
 
 

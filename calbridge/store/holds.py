@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.core import MatchConditions
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 from calbridge.errors import NotFound
 from calbridge.model import DeletionHold, HoldStatus
@@ -11,6 +13,27 @@ from calbridge.store.entities import from_entity, is_generated_id, storage_error
 
 TABLE = "BridgeHolds"
 PARTITION = "hold"
+# A string property holds at most 64 KiB (32 K UTF-16 characters): the link ids of a hold
+# of thousands of deletions (a room emptied at once) are kept over several properties,
+# `link_ids_0`, `link_ids_1` …, in the entity's 1 MiB (some 25,000 ids).
+_PIECE = 30_000
+_PIECES = "link_ids_"
+
+
+def _to_entity(hold: DeletionHold) -> dict[str, Any]:
+    entity = to_entity(hold, PARTITION, hold.id)
+    text = entity.pop("link_ids")
+    entity.update({f"{_PIECES}{n}": text[start:start + _PIECE]
+                   for n, start in enumerate(range(0, len(text), _PIECE))})
+    return entity
+
+
+def _from_entity(entity: TableEntity) -> DeletionHold:
+    pieces = sorted((int(name[len(_PIECES):]), name) for name in entity
+                    if name.startswith(_PIECES))
+    if pieces:  # rows written before the split keep `link_ids` whole
+        entity["link_ids"] = "".join(entity.pop(name) for _, name in pieces)
+    return from_entity(DeletionHold, entity)
 
 
 class HoldRepository:
@@ -19,7 +42,7 @@ class HoldRepository:
 
     def add(self, hold: DeletionHold) -> DeletionHold:
         with storage_errors(f"deletion hold {hold.id!r}"):
-            self.table.create_entity(to_entity(hold, PARTITION, hold.id))
+            self.table.create_entity(_to_entity(hold))
         return self.get(hold.id)
 
     def get(self, hold_id: str) -> DeletionHold:
@@ -27,7 +50,7 @@ class HoldRepository:
         if not is_generated_id(hold_id):
             raise NotFound(f"deletion hold {hold_id!r} not found")
         with storage_errors(f"deletion hold {hold_id!r}"):
-            return from_entity(DeletionHold, self.table.get_entity(PARTITION, hold_id))
+            return _from_entity(self.table.get_entity(PARTITION, hold_id))
 
     def list(self, status: HoldStatus | None = None) -> list[DeletionHold]:
         query, params = "PartitionKey eq @pk", {"pk": PARTITION}
@@ -36,13 +59,13 @@ class HoldRepository:
             params["status"] = status.value
         with storage_errors("deletion holds"):
             rows = list(self.table.query_entities(query, parameters=params))
-        return sorted((from_entity(DeletionHold, row) for row in rows),
+        return sorted((_from_entity(row) for row in rows),
                       key=lambda h: h.created_at)
 
     def update(self, hold: DeletionHold) -> DeletionHold:
         """Replace; `EtagConflict` when someone decided meanwhile."""
         with storage_errors(f"deletion hold {hold.id!r}"):
-            self.table.update_entity(to_entity(hold, PARTITION, hold.id),
+            self.table.update_entity(_to_entity(hold),
                                      mode=UpdateMode.REPLACE, etag=hold.etag,
                                      match_condition=MatchConditions.IfNotModified)
         return self.get(hold.id)

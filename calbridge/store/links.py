@@ -11,7 +11,7 @@ round trips instead of several per link.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
@@ -36,6 +36,9 @@ LINK_PREFIX = "link-"
 # What a transaction refused because of one of its writes raises (after translation):
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
+# A query's filter may hold at most 15 comparisons (the Table service's limit): the
+# partition's and 14 row keys.
+_KEYS_PER_QUERY = 14
 
 
 def _link_row(link_id: str) -> str:
@@ -177,6 +180,26 @@ class LinkRepository:
             return self.get(mapping_id, rows[0]["link_id"])
         except NotFound:
             return None
+
+    def find_many(self, mapping_id: str, event_ids: Iterable[tuple[End, str]],
+                  link_ids: Iterable[str] = ()) -> list[EventLink]:
+        """The links of a mapping holding any of `event_ids` (end, id) or with one of
+        `link_ids`, each once: a query per 14 keys, whatever the mapping holds."""
+        index_rows = {_index_row(end, event_id) for end, event_id in event_ids}
+        found = [row.get("link_id", "") for row in self._rows(mapping_id, index_rows)]
+        wanted = {_link_row(i) for i in [*link_ids, *found] if is_generated_id(i)}
+        return [from_entity(EventLink, row) for row in self._rows(mapping_id, wanted)]
+
+    def _rows(self, mapping_id: str, row_keys: set[str]) -> Iterator[dict[str, Any]]:
+        """The rows of one partition with these row keys, 14 keys a query."""
+        keys = sorted(row_keys)
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            group = keys[start:start + _KEYS_PER_QUERY]
+            params = {"pk": mapping_id, **{f"rk{n}": key for n, key in enumerate(group)}}
+            rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
+            with storage_errors("event links"):
+                yield from self.table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
+                                                     parameters=params)
 
     def find_by_id(self, link_id: str) -> EventLink:
         """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""

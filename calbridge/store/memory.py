@@ -14,7 +14,7 @@ import itertools
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -200,6 +200,14 @@ class MemoryLinkStore(_Store):
             link_id = self._index.get((mapping_id, end, event_id))
             stored = self._rows.get((mapping_id, link_id)) if link_id else None
             return _copy(stored) if stored else None
+
+    def find_many(self, mapping_id: str, event_ids: Iterable[tuple[End, str]],
+                  link_ids: Iterable[str] = ()) -> list[EventLink]:
+        with self._ready("event link index"):
+            found = {self._index.get((mapping_id, end, event_id)) for end, event_id in event_ids}
+            wanted = sorted(i for i in found | set(link_ids) if i)
+            return [_copy(self._rows[(mapping_id, i)]) for i in wanted
+                    if (mapping_id, i) in self._rows]
 
     def find_by_id(self, link_id: str) -> EventLink:
         with self._ready("event links"):

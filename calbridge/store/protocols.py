@@ -92,6 +92,12 @@ class LinkStore(Protocol):
     def find(self, mapping_id: str, end: End, event_id: str) -> EventLink | None:
         ...
 
+    def find_many(self, mapping_id: str, event_ids: Iterable[tuple[End, str]],
+                  link_ids: Iterable[str] = ()) -> list[EventLink]:
+        """The links of a mapping holding any of `event_ids` (end, id) or with one of
+        `link_ids`, each once, in a few reads however many links the mapping has."""
+        ...
+
     def find_by_id(self, link_id: str) -> EventLink:
         """Raises `NotFound`."""
         ...

@@ -97,8 +97,10 @@ OVER_BUDGET = "the request's time budget is spent: continues through the sync-wo
 # pairs are stored before it, in one or two transactions; what it did, after it).
 CHUNK = 100
 # Source events one `sync-work` message carries at most (fewer when they are large: a
-# message holds 64 KiB).
-WORK_BATCH = 50
+# message holds 64 KiB). A multiple of the writes a batch-writing calendar takes per
+# request (20 for a Graph `$batch`), as `CHUNK` is: queued creates fill their batches as
+# a run's do, so work handed to the queue costs the requests it would have cost inline.
+WORK_BATCH = 40
 
 
 @dataclass(frozen=True)
@@ -1195,7 +1197,10 @@ class SyncEngine:
                 small.append(op.event)
             else:
                 alone.append(op)
-        work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now)
+        unlinked = {op.source_id for op in plan
+                    if op.kind is OperationKind.CREATE and op.link is None}
+        work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now,
+                         unlinked=[e.id for e in run if e.id in unlinked])
                 for run in batches(small, most=WORK_BATCH)]
         work += [SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
                           queued_at=now) for i in range(0, len(gone), 500)]
@@ -1205,14 +1210,15 @@ class SyncEngine:
         return [self._outcome(ends, op, OutcomeStatus.QUEUED,
                               reason=f"{op.reason} ({why})" if why else None) for op in plan]
 
-    def apply_work(self, mapping: ResourceMapping, work: SyncWork) -> list[Outcome]:
+    def apply_work(self, mapping: ResourceMapping, work: SyncWork, *,
+                   redelivered: bool = False) -> list[Outcome]:
         """A batch a run queued: its events planned and applied as the run would have,
         without reading them again. The run weighed its deletions against the
         mass-deletion guard already. An event whose pair was synced after it was queued
         (a webhook came first) is read again, so older content never overwrites newer."""
         ends = self.ends(mapping)
         source = work.source
-        links = self.stores.links.list(mapping.id)
+        links = self._work_links(ends, work, redelivered)
         by_source = {sid: link for link in links if (sid := link.event_id(source))}
         changed, gone = [], list(work.deleted)
         for event in work.events:
@@ -1231,6 +1237,30 @@ class SyncEngine:
             if op.writes:
                 op.reason = f"{op.reason} ({work.reason})"
         return early + self._apply_all(ends, plan)
+
+    def _work_links(self, ends: Ends, work: SyncWork, redelivered: bool) -> list[EventLink]:
+        """The links a queued batch's plan can touch: those of its events and deletions,
+        of the links its copies name (marker, origin) — a few reads per batch, so a
+        mapping of many thousand pairs fans out at the cost of a small one. Series need
+        their occurrences' links (and series pairing all links): those read them all."""
+        if self.keeps_series(ends) or any(event.kind is EventKind.SERIES
+                                          for event in work.events):
+            return self.stores.links.list(ends.mapping.id)
+        source = work.source
+        event_ids = [(source, event_id) for event_id in work.deleted]
+        link_ids = []
+        # An earlier attempt may have stored their links: then every event is looked up.
+        unlinked = set() if redelivered else set(work.unlinked)
+        for event in work.events:
+            if event.id in unlinked:
+                continue  # a new pair: `_reserve` refuses it if it was linked meanwhile
+            if event.id:
+                event_ids.append((source, event.id))
+            if event.marker:
+                link_ids.append(event.marker)
+            if event.origin is not None:
+                event_ids.append((source.other, event.origin.id))
+        return self.stores.links.find_many(ends.mapping.id, event_ids, link_ids)
 
     # ------------------------------------------------------------------ holds
 

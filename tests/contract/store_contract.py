@@ -60,9 +60,9 @@ def link(a: str | None = None, b: str | None = None, *, mapping_id: str = M1,
 
 
 def hold(mapping_id: str = M1, *, at: datetime = BASE, **fields: Any) -> DeletionHold:
-    return DeletionHold(mapping_id=mapping_id, source=End.B, link_ids=[new_id()],
-                        active_links=40, reason="12 of 40 would be deleted", created_at=at,
-                        **fields)
+    return DeletionHold(**{"mapping_id": mapping_id, "source": End.B, "link_ids": [new_id()],
+                           "active_links": 40, "reason": "12 of 40 would be deleted",
+                           "created_at": at, **fields})
 
 
 def subscription(sid: str = "sub/1", *, bridge: str = "outlook", calendar_id: str = "a@x",
@@ -372,6 +372,17 @@ class LinkContract(StoreContract):
         again[0].title = "once more"
         assert storage.links.update(again[0], previous=again[0]).title == "once more"
 
+    def test_many_found_at_once_from_either_end_or_by_id(self, storage: ContractStorage) -> None:
+        written = storage.links.write([LinkWrite(link(f"b{i}", f"o{i}")) for i in range(40)]
+                                      + [LinkWrite(link("b0", "o0", mapping_id=M2))])
+        wanted = [(End.A, f"b{i}") for i in range(0, 40, 2)] + [(End.B, "o1"), (End.B, "o2"),
+                                                               (End.A, "unknown")]
+        found = storage.links.find_many(M1, wanted, link_ids=[written[3].id, new_id()])
+        assert sorted(each.a.event_id for each in found) == sorted(
+            [f"b{i}" for i in range(0, 40, 2)] + ["b1", "b3"])
+        assert {each.mapping_id for each in found} == {M1} and all(e.etag for e in found)
+        assert storage.links.find_many(M1, []) == []
+
     def test_a_write_refused_in_a_batch_fails_alone(self, storage: ContractStorage) -> None:
         stale = storage.links.add(link("s"))
         storage.links.update(storage.links.get(M1, stale.id))  # someone wrote it since
@@ -540,6 +551,16 @@ class HoldContract(StoreContract):
         storage.holds.update(early)
         assert [h.id for h in storage.holds.list(HoldStatus.HELD)] == [late.id]
         assert [h.id for h in storage.holds.list(HoldStatus.CONFIRMED)] == [early.id]
+
+    def test_a_hold_of_ten_thousand_deletions_is_kept_whole(
+            self, storage: ContractStorage) -> None:
+        many = [new_id() for _ in range(10_000)]  # a room emptied by a bulk cancellation
+        stored = storage.holds.add(hold(link_ids=many, active_links=10_000))
+        assert storage.holds.get(stored.id).link_ids == many
+        stored.status = HoldStatus.REJECTED
+        storage.holds.update(stored)
+        [listed] = storage.holds.list(HoldStatus.REJECTED)
+        assert listed.link_ids == many
 
     def test_a_decision_taken_meanwhile_is_not_overwritten(self, storage: ContractStorage) -> None:
         stored = storage.holds.add(hold())

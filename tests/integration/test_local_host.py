@@ -112,6 +112,17 @@ def test_queue_message_is_processed_once(host: LocalHost, azurite: Azurite) -> N
     assert [p["dequeue_count"] for p in sample_app.processed if p["id"] == "ok-1"] == [1]
 
 
+def test_messages_of_a_batch_run_at_the_same_time(host: LocalHost, azurite: Azurite) -> None:
+    # Each of these two finishes only while the other runs: one after the other, neither
+    # would (the Functions host runs a batch's messages in parallel, and so must this one).
+    for name in ("meet-1", "meet-2"):
+        send(azurite, {"id": name, "meet": True})
+    assert wait_until(lambda: {p["id"] for p in sample_app.processed} >= {"meet-1", "meet-2"},
+                      timeout=60)
+    assert sorted((p["id"], p["dequeue_count"]) for p in sample_app.processed
+                  if p["id"].startswith("meet-")) == [("meet-1", 1), ("meet-2", 1)]
+
+
 def test_failing_message_reaches_poison_after_five_attempts(host: LocalHost,
                                                              azurite: Azurite) -> None:
     send(azurite, {"id": "bad-1", "fail": True})

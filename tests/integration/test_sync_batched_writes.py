@@ -22,6 +22,7 @@ from calbridge.sync.writes import LOST_RACE
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged, assemble
+from tests.fixtures.sync import queued_work
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
 BOOKINGS = 100
@@ -337,3 +338,28 @@ def test_events_deleted_in_one_room_are_read_again_and_deleted_in_the_other_in_b
         ("series", SyncStatus.CANCELLED): 1, ("occurrence", SyncStatus.CANCELLED): 4}
     assert [o for o in bridged.to_outlook(rooms) + bridged.to_booking(rooms)
             if o.status is not OutcomeStatus.SKIPPED] == []
+
+
+def test_queued_work_costs_the_graph_and_booking_calls_inline_work_costs(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient) -> None:
+    calls = {}
+    for inline in ("500", "20"):  # every write in the run, or all but 20 queued
+        assert graph.admin("POST", "/reset").status_code == 204
+        world = assemble(azurite, e2e_booking_system, graph, CALBRIDGE_SYNC_WORKERS="1",
+                         CALBRIDGE_INLINE_OPERATIONS=inline)
+        book(world, BOOKINGS)
+        graph.admin("DELETE", "/requests")
+        e2e_booking_system.app.requests.clear()
+        outcomes = world.to_outlook()
+        for work in queued_work(world.container.storage, world.mapping.id):
+            outcomes += sync.process_work(world.container, work)
+        assert statuses(outcomes)["completed"] == BOOKINGS
+        calls[inline] = (graph_requests(graph)["calls"],
+                         e2e_booking_system.app.requests.describe()["total"])
+        assert room_titles(world) == sorted(f"Booking {n}" for n in range(BOOKINGS))
+        links = world.container.storage.links.list(world.mapping.id)
+        assert len(links) == BOOKINGS and all(link.status is SyncStatus.SYNCED for link in links)
+        assert [o for o in world.to_outlook() + world.to_booking()
+                if o.status is not OutcomeStatus.SKIPPED] == []
+        world.bookings.close()
+    assert calls["20"] == calls["500"], calls

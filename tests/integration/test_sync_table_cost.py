@@ -11,10 +11,11 @@ import pytest
 
 from calbridge.errors import StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, SyncStatus, SyncWork
+from calbridge.model import End, EventLink, LinkEnd, SyncStatus
 from calbridge.services import sync
+from calbridge.store.protocols import LinkWrite
 from tests.fixtures.storage import TableRequests
-from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
+from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
 
 EVENTS = 250
 
@@ -111,21 +112,6 @@ def upstream_calls(world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> Counter
     return calls
 
 
-def queued_work(world: SyncWorld) -> list[SyncWork]:
-    """This mapping's messages on the `sync-work` queue, taken off it."""
-    queue = world.storage.queue("sync-work").client
-    found = []
-    while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=60)):
-        ours = [m for m in batch
-                if SyncWork.model_validate_json(m.content).mapping_id == world.mapping.id]
-        if not ours:
-            break
-        for message in ours:
-            found.append(SyncWork.model_validate_json(message.content))
-            queue.delete_message(message)
-    return found
-
-
 def test_work_handed_to_the_queue_costs_what_inline_work_costs(
         azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     inline, fanned = booked(azurite, 40), booked(azurite, 40, inline=4)
@@ -133,7 +119,7 @@ def test_work_handed_to_the_queue_costs_what_inline_work_costs(
     for world in (inline, fanned):
         calls = upstream_calls(world, monkeypatch)
         outcomes = world.to_outlook()
-        work = queued_work(world)
+        work = queued_work(world.storage, world.mapping.id)
         for each in work:
             outcomes += sync.process_work(world.container, each)
         counts[id(world)] = calls
@@ -150,7 +136,7 @@ def test_work_handed_to_the_queue_costs_what_inline_work_costs(
 def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
     world = booked(azurite, 6, inline=1)
     world.to_outlook()
-    work = queued_work(world)
+    work = queued_work(world.storage, world.mapping.id)
     # Before the queue is worked off, a booking is edited and its webhook syncs it.
     queued = work[0].events[-1]
     assert queued.id is not None
@@ -160,4 +146,58 @@ def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
         sync.process_work(world.container, each)
     assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
         ["Edited since", *(f"Booking {n}" for n in range(5))])
+    assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_queued_work_reads_its_own_links_however_many_the_mapping_holds(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    reads = []
+    for earlier in (0, 1200):
+        world = booked(azurite, 50, inline=10)
+        world.to_outlook()
+        # The other 40 bookings, in one message.
+        [work] = queued_work(world.storage, world.mapping.id)
+        # Pairs synced long before: a large mapping.
+        world.storage.links.write([LinkWrite(EventLink(
+            mapping_id=world.mapping.id, origin=End.A, status=SyncStatus.SYNCED,
+            a=LinkEnd(event_id=f"earlier-{n}"), b=LinkEnd(event_id=f"copy-{n}")))
+            for n in range(earlier)])
+        table_requests.reset()
+        outcomes = sync.process_work(world.container, work)
+        reads.append(table_requests.reads)
+        assert Counter(o.status for o in outcomes) == {"completed": 40}
+        assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+            f"Booking {n}" for n in range(50))
+        # Delivered again: nothing more is written.
+        assert {o.status for o in sync.process_work(world.container, work)} == {"skipped"}
+    # The mapping, read once: nothing is looked up for pairs that were new when queued.
+    assert reads == [1, 1], reads
+
+
+def test_queued_work_that_failed_after_storing_its_links_converges_when_delivered_again(
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = booked(azurite, 30, inline=10)
+    world.to_outlook()
+    [work] = queued_work(world.storage, world.mapping.id)
+    links = world.storage.links
+    write = links.write
+    calls = []
+
+    def stops_after_the_creates(writes):  # the first write stores the pending links
+        calls.append(len(writes))
+        if len(calls) > 1:
+            raise StorageUnavailable("the process stopped")
+        return write(writes)
+
+    monkeypatch.setattr(links, "write", stops_after_the_creates)
+    with pytest.raises(StorageUnavailable):
+        sync.process_work(world.container, work)
+    monkeypatch.setattr(links, "write", write)
+
+    again = sync.process_work(world.container, work, redelivered=True)
+    assert Counter(o.status for o in again) == {"completed": 20}
+    copies = world.outlook.live(CALENDAR)
+    assert sorted(c.title for c in copies) == sorted(f"Booking {n}" for n in range(30))
+    assert all(link.status is SyncStatus.SYNCED
+               for link in world.storage.links.list(world.mapping.id))
     assert [o for o in world.both() if o.status != "skipped"] == []
