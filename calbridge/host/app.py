@@ -50,17 +50,18 @@ class LoadedApp:
     queues: list[QueueFunction] = field(default_factory=list)
 
 
-_BUILT: dict[int, list[Any]] = {}
+_BUILT: dict[int, tuple[func.FunctionApp, list[Any]]] = {}
 
 
 def app_functions(app: func.FunctionApp) -> list[Any]:
     """The app's functions, built once per process: the Functions library refuses a second
     `get_functions()` on the same app (it counts every name twice). An app the Functions
-    worker indexed already (in Azure) has its functions built again without that check."""
+    worker indexed already (in Azure) has its functions built again without that check.
+    The app is kept beside its functions: an id is unique only while its object lives."""
     if id(app) not in _BUILT:
-        _BUILT[id(app)] = app.get_functions() if not app.functions_bindings else [
-            builder.build(app.auth_level) for builder in app._function_builders]
-    return _BUILT[id(app)]
+        _BUILT[id(app)] = (app, app.get_functions() if not app.functions_bindings else [
+            builder.build(app.auth_level) for builder in app._function_builders])
+    return _BUILT[id(app)][1]
 
 
 def load_app(spec: str) -> LoadedApp:

@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import azure.functions as func
 import pytest
 
 from calbridge.host.app import (
     HttpFunction,
     load_host_config,
     load_local_settings,
+    read_app,
     resolve_setting_expression,
 )
 from calbridge.host.routing import Router
@@ -108,3 +110,14 @@ def test_setting_expressions() -> None:
 def test_the_repository_host_json_serves_the_guide_paths() -> None:
     config = load_host_config(Path(__file__).resolve().parents[2] / "host.json")
     assert config.route_prefix == "" and config.queues.max_dequeue_count == 5
+
+
+def test_each_app_is_read_as_itself_though_an_earlier_one_was_dropped() -> None:
+    """Apps made one after another, each dropped after reading, may be given the same id
+    by Python: each must still be read with its own routes, never an earlier app's."""
+    for n in range(40):
+        app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+        app.route(route=f"page-{n}", methods=["GET"])(
+            lambda req: func.HttpResponse("ok"))
+        assert [function.route for function in read_app(app).http] == [f"page-{n}"]
+        del app
