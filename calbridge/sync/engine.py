@@ -85,8 +85,9 @@ MAX_BACKOFF = timedelta(hours=1)
 # sync tokens expire; refreshing them now and then avoids a full listing later).
 CURSOR_REFRESH = timedelta(hours=1)
 # A copy changed less than CONFLICT_RECENT ago may be another worker's write of the same
-# pair whose link is not stored yet; a conflict waits CONFLICT_SETTLE for that link.
-CONFLICT_RECENT = timedelta(seconds=10)
+# pair whose link is not stored yet; a conflict looks for that link again every
+# CONFLICT_SETTLE until the copy's change is CONFLICT_RECENT old.
+CONFLICT_RECENT = timedelta(seconds=5)
 CONFLICT_SETTLE = timedelta(seconds=1)
 # A cursor keeps the window it was opened with (Graph's delta links do): once the sync
 # window has moved on by this much, a fresh listing opens the current one, so events and
@@ -960,12 +961,18 @@ class SyncEngine:
     def _moved_on(self, link: EventLink, current: Event) -> EventLink | None:
         """The pair's link as stored now when another worker has written it since `link`
         was read, else None. A copy written moments ago may be another worker's write
-        whose link is not stored yet: it gets `CONFLICT_SETTLE` to store it. Conflicts are
-        rare, so this read (and wait) costs nothing in an ordinary run."""
-        recent = (current.last_modified is not None
-                  and abs(self.clock() - current.last_modified) < CONFLICT_RECENT)
-        for attempt in range(2 if recent else 1):
+        whose link is not stored yet (a worker slowed down by a busy host may take seconds
+        to store it): the link is read again every `CONFLICT_SETTLE` while the copy's change
+        is less than `CONFLICT_RECENT` old. Conflicts are rare, so these reads (and waits)
+        cost nothing in an ordinary run."""
+        def recent() -> bool:
+            return (current.last_modified is not None
+                    and abs(self.clock() - current.last_modified) < CONFLICT_RECENT)
+
+        for attempt in range(CONFLICT_RECENT // CONFLICT_SETTLE + 1):
             if attempt:
+                if not recent():
+                    return None
                 self.pause(CONFLICT_SETTLE.total_seconds())
             try:
                 fresh = self.stores.links.get(link.mapping_id, link.id)

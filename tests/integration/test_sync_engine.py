@@ -414,3 +414,39 @@ def test_a_pair_another_worker_wrote_meanwhile_is_no_conflict(world: SyncWorld) 
     assert world.booking.events[ROOM][booking.id].title == "Second edit"
     assert decisions.resolved_conflicts(world.container) == []
     assert statuses(world.both()) == []
+
+
+def test_a_pair_whose_other_worker_stores_its_link_seconds_late_is_no_conflict(
+        world: SyncWorld) -> None:
+    """The same two webhooks on a busy host: the first worker has written the copy but
+    stores the pair's link only three seconds later. The second worker keeps looking for
+    that link while the copy's change is recent, and the booking's last edit still wins."""
+    made = world.outlook.user_create(CALENDAR, "Made in Outlook")
+    world.both()
+    before = only_link(world)
+    [booking] = world.booking.live(ROOM)
+    world.booking.user_edit(ROOM, booking.id, "First edit")
+    assert statuses(world.to_outlook()) == [("update", "completed")]  # the first worker
+    first_worker = only_link(world)
+    # Its link as it was before the first worker stored it: that store is still to come.
+    not_yet = world.storage.links.update(
+        before.model_copy(update={"etag": first_worker.etag}), first_worker)
+    second = world.booking.user_edit(ROOM, booking.id, "Second edit")
+    engine = world.engine
+    pauses: list[float] = []
+
+    def busy_host(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:  # the first worker's link arrives now
+            world.storage.links.update(
+                first_worker.model_copy(update={"etag": None}), only_link(world))
+
+    engine.pause = busy_host
+    engine.clock = lambda: world.outlook.clock  # the copy was written a moment ago
+    outcome = engine.apply(engine.ends(world.fresh_mapping()),
+                           plan_event(world.booking_end, second, not_yet))
+    assert outcome.status == "completed"
+    assert world.outlook.events[CALENDAR][made.id].title == "Second edit"
+    assert world.booking.events[ROOM][booking.id].title == "Second edit"
+    assert decisions.resolved_conflicts(world.container) == []
+    assert statuses(world.both()) == []
