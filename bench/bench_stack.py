@@ -6,11 +6,15 @@ Storage requests) and this process's memory and CPU read from /proc."""
 from __future__ import annotations
 
 import resource
+import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import requests
@@ -109,3 +113,72 @@ def memory_mb(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def sampled(path: Path | None, interval: float = 0.02) -> Iterator[None]:
+    """Sample every thread of this process (the host, the emulators, the benchmark) every
+    `interval` and write where the ones that used CPU since the last sample were to `path`:
+    functions by CPU ticks spent in them (self) and under them (total). A thread's ticks
+    are read from /proc, so a thread waiting on I/O or a lock counts for nothing. Nothing
+    happens without a path."""
+    if path is None:
+        yield
+        return
+    spent = {"self": Counter[str](), "total": Counter[str]()}
+    done = threading.Event()
+    ticks: dict[int, int] = {}
+
+    def sample() -> None:
+        me = threading.get_ident()
+        while not done.wait(interval):
+            frames = sys._current_frames()
+            for thread in threading.enumerate():
+                frame = frames.get(thread.ident or 0)
+                if thread.ident == me or frame is None or thread.native_id is None:
+                    continue
+                used = _thread_ticks(thread.native_id)
+                delta, ticks[thread.native_id] = used - ticks.get(thread.native_id, used), used
+                if delta <= 0:
+                    continue
+                spent["self"][_where(frame)] += delta
+                seen = set()
+                while frame is not None:
+                    if (where := _where(frame)) not in seen:
+                        seen.add(where)
+                        spent["total"][where] += delta
+                    frame = frame.f_back
+
+    sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
+        total = sum(spent["self"].values()) or 1
+        lines = [f"{total} CPU ticks of sampled threads (sampled every {interval * 1000:.0f} ms)"]
+        for kind in ("self", "total"):
+            lines += ["", f"by {kind}:"] + [
+                f"{count / total:7.1%}  {where}" for where, count in spent[kind].most_common(80)]
+        path.write_text("\n".join(lines) + "\n")
+
+
+def _thread_ticks(native_id: int) -> int:
+    """User and system CPU ticks a thread of this process has used (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    except OSError:
+        return 0
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _where(frame: FrameType) -> str:
+    code = frame.f_code
+    name = code.co_filename
+    for marker in ("site-packages/", "calbridge/", "emulators/", "examples/"):
+        if marker in name:
+            name = name[name.index(marker):]
+            break
+    return f"{name}:{code.co_firstlineno} {code.co_qualname}"

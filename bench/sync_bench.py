@@ -3,6 +3,7 @@
     make bench                                           # every scenario below
     .venv/bin/python bench/sync_bench.py --scenario one-room --events 1000
     .venv/bin/python bench/sync_bench.py --save now.json --baseline before.json
+    .venv/bin/python bench/sync_bench.py --scenario rooms --events 2000 --sample cpu.txt
 
 Scenarios (`--scenario`, repeatable; `--events N`, repeatable, replaces the sizes):
 - `one-room`: N bookings in one room, booking system → Outlook, at 200, 1,000 and 10,000;
@@ -47,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_stack import QUIET, Bench, memory_mb, quiet_stack, reset_peak
+from bench_stack import QUIET, Bench, memory_mb, quiet_stack, reset_peak, sampled
 
 from examples.booking_system.timestamps import now_stamp
 
@@ -58,6 +59,8 @@ GRAPH_THROTTLE = {"enabled": True, "limit": 10_000, "window_seconds": 600, "conc
 SIZES = {"one-room": (200, 1000, 10_000), "rooms": (10_000,),
          "outlook-to-booking": (1000, 10_000), "push": (1000,)}
 SCENARIOS = tuple(SIZES)
+# `--sample FILE`: where each load's samples of the working threads go (FILE-scenario-N).
+SAMPLE: Path | None = None
 # What a scenario has to say beside its rows, printed under the table.
 NOTES: list[str] = []
 
@@ -126,9 +129,12 @@ class ScaleBench(Bench):
         before = memory_mb("VmRSS")
         reset_peak()
         cpu, started = time.process_time(), time.perf_counter()
-        results = self.call("POST", f"/bridges/sync/{source}/{target}")["results"]
-        answered = time.perf_counter() - started
-        self.drained()
+        where = None if quiet or SAMPLE is None else SAMPLE.with_name(
+            f"{SAMPLE.stem}-{scenario}-{n}{SAMPLE.suffix}")
+        with sampled(where):
+            results = self.call("POST", f"/bridges/sync/{source}/{target}")["results"]
+            answered = time.perf_counter() - started
+            self.drained()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = memory_mb("VmHWM")
         graph = self.graph_requests()["calls"]
@@ -336,7 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--baseline", type=Path,
                         help="print ratios against figures written with --save")
+    parser.add_argument("--sample", type=Path,
+                        help="sample where this process's CPU goes during each load, "
+                             "written to FILE-scenario-N (the host, the emulators and the "
+                             "booking system share the process)")
     args = parser.parse_args(argv)
+    global SAMPLE
+    SAMPLE = args.sample
     logging.basicConfig(level=logging.WARNING)
     os.environ.update(QUIET)
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None

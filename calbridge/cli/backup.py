@@ -32,6 +32,7 @@ from calbridge.errors import CalbridgeError, ConfigurationError
 from calbridge.host.app import load_local_settings
 from calbridge.store import TABLES, Storage, schema
 from calbridge.store.clients import table_service
+from calbridge.store.transactions import submit
 
 SENSITIVE = ("Backups are sensitive: they hold everything calbridge stores, including the "
              "client state secrets of push subscriptions. Keep them as safe as the app "
@@ -246,7 +247,7 @@ def write_restore(service: TableServiceClient, settings: Settings, tables: list[
             return
         name = settings.table_name(batch.table)
         with storage_failures(f"writing {name}"):
-            service.get_table_client(name).submit_transaction(batch.operations)
+            submit(service.get_table_client(name), batch.operations)
         before = counts[batch.table]
         counts[batch.table] += len(batch.operations)
         if counts[batch.table] // PROGRESS_EVERY > before // PROGRESS_EVERY:

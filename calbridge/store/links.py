@@ -30,6 +30,7 @@ from calbridge.store.entities import (
     to_entity,
 )
 from calbridge.store.protocols import LinkWrite, tally_links
+from calbridge.store.transactions import submit
 
 TABLE = "BridgeMappings"
 LINK_PREFIX = "link-"
@@ -145,7 +146,7 @@ class LinkRepository:
         try:
             with storage_errors(f"event link {first!r}" if len(group) == 1
                                 else "event links"):
-                answers = self.table.submit_transaction(operations)
+                answers = submit(self.table, operations)
         except _REFUSALS as exc:
             if len(group) == 1:
                 results[group[0][0]] = exc
@@ -239,7 +240,7 @@ class LinkRepository:
                                    "RowKey": _index_row(end, value)})
                        for end, value in _event_ids(link).items()]
         with storage_errors(f"event link {link.id!r}"):
-            self.table.submit_transaction(operations)
+            submit(self.table, operations)
 
     def _tally_rows(self) -> list[dict[str, Any]]:
         # Only the columns counting needs: a mapping's links can be many thousands.

@@ -18,6 +18,7 @@ from calbridge.store.entities import (
     storage_errors,
     to_entity,
 )
+from calbridge.store.transactions import submit
 
 PARTITION = "mapping"
 TABLE = "BridgeResourceMappings"
@@ -37,7 +38,7 @@ class MappingRepository:
         entity = to_entity(mapping, PARTITION, mapping.id, kind="mapping")
         with storage_errors(f"mapping of {mapping.a.bridge}:{mapping.a.calendar_id!r} to "
                             f"{mapping.b.bridge}:{mapping.b.calendar_id!r}"):
-            self.table.submit_transaction([("create", _pair_row(mapping)), ("create", entity)])
+            submit(self.table, [("create", _pair_row(mapping)), ("create", entity)])
         return self.get(mapping.id)
 
     def get(self, mapping_id: str) -> ResourceMapping:
@@ -88,7 +89,7 @@ class MappingRepository:
         if mapping.pair_key() != previous.pair_key():
             operations += [("delete", _pair_row(previous)), ("create", _pair_row(mapping))]
         with storage_errors(f"resource mapping {mapping.id!r}"):
-            self.table.submit_transaction(operations)
+            submit(self.table, operations)
         return self.get(mapping.id)
 
     def save_state(self, mapping: ResourceMapping) -> ResourceMapping:
@@ -104,7 +105,7 @@ class MappingRepository:
     def delete(self, mapping: ResourceMapping) -> None:
         """Remove a mapping and its pair row (`EtagConflict` if it changed since read)."""
         with storage_errors(f"resource mapping {mapping.id!r}"):
-            self.table.submit_transaction([
+            submit(self.table, [
                 ("delete", {"PartitionKey": PARTITION, "RowKey": mapping.id},
                  {"etag": mapping.etag, "match_condition": MatchConditions.IfNotModified}),
                 ("delete", _pair_row(mapping)),

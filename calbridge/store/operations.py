@@ -17,6 +17,7 @@ from calbridge.store.entities import (
     storage_errors,
     to_entity,
 )
+from calbridge.store.transactions import submit
 
 TABLE = "BridgeOperations"
 PARTITION = "op"
@@ -56,7 +57,7 @@ class OperationRepository:
         for chunk in chunks:
             try:
                 with storage_errors("operation log"):
-                    self.table.submit_transaction([("create", row) for row in chunk])
+                    submit(self.table, [("create", row) for row in chunk])
             except AlreadyExists:
                 for row in chunk:
                     try:

@@ -15,6 +15,7 @@ from azure.data.tables import TableClient, UpdateMode
 from calbridge.model import DeletionHold, End, EventLink, ResourceMapping
 from calbridge.store import holds, links, mappings, subscriptions
 from calbridge.store.entities import from_entity, key_hash, storage_errors, to_entity
+from calbridge.store.transactions import submit
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def upgrade(schema: TableClient, mapping_table: TableClient, link_table: TableCl
 def _submit(table: TableClient, operations: list[tuple[Any, ...]]) -> None:
     for start in range(0, len(operations), _BATCH):
         with storage_errors("storage upgrade"):
-            table.submit_transaction(operations[start:start + _BATCH])
+            submit(table, operations[start:start + _BATCH])
 
 
 def _rows(table: TableClient, query: str, **parameters: Any) -> list[Any]:
