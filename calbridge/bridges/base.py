@@ -375,6 +375,12 @@ class CalendarBridge(ABC):
     def list_calendars(self) -> list[Calendar]:
         """All calendars/resources. Raises `UpstreamError`, `AuthError`."""
 
+    def canonical_calendar_id(self, calendar_id: str) -> str:
+        """The one spelling of a calendar id this system treats as the same calendar as
+        `calendar_id` (e.g. a mailbox address in any letter case): a mapping stores it, so
+        one calendar cannot be mapped twice under two spellings. As given, by default."""
+        return calendar_id
+
     @abstractmethod
     def calendar_exists(self, calendar_id: str) -> bool:
         """Whether the system has this calendar (a mailbox, a resource). Raises

@@ -112,8 +112,10 @@ def record_run(container: Container, mapping: ResourceMapping,
                                             "last_failure": failure})
 
 
-def _check_ends(container: Container, mapping: ResourceMapping, form: str) -> None:
-    """Both bridges configured, and two different calendars."""
+def _check_ends(container: Container, mapping: ResourceMapping,
+                form: str) -> ResourceMapping:
+    """Both bridges configured, and two different calendars: the mapping with each
+    calendar id as its system spells it (`CalendarBridge.canonical_calendar_id`)."""
     for end in End:
         bridge = mapping.end(end).bridge
         if bridge not in container.bridges:
@@ -122,10 +124,25 @@ def _check_ends(container: Container, mapping: ResourceMapping, form: str) -> No
             raise ValidationFailed(
                 f"{name} {bridge!r} is not a configured bridge (configured: {known})",
                 details={"fields": [{"field": name, "message": "unknown bridge"}]})
+    mapping = mapping.model_copy(update={end.value: mapping.end(end).model_copy(update={
+        "calendar_id": container.bridges[mapping.end(end).bridge].canonical_calendar_id(
+            mapping.end(end).calendar_id)}) for end in End})
     if mapping.pair_key()[:2] == mapping.pair_key()[2:]:
         name = end_field(End.B, form)
         raise ValidationFailed("a calendar cannot be mapped to itself", details={"fields": [
             {"field": name, "message": "same calendar as the other end"}]})
+    return mapping
+
+
+def _mapped_already(container: Container, mapping: ResourceMapping) -> ResourceMapping | None:
+    """Another mapping of the same two calendars, whichever end each is at: two mappings
+    of one pair would each copy the other calendar's events, twice."""
+    swapped = mapping.model_copy(update={"a": mapping.b, "b": mapping.a})
+    for candidate in (mapping, swapped):
+        found = container.storage.mappings.find_pair(candidate)
+        if found is not None and found.id != mapping.id:
+            return found
+    return None
 
 
 def _verified(container: Container, mapping: ResourceMapping,
@@ -153,19 +170,18 @@ def describe_pair(mapping: ResourceMapping) -> str:
 def create_resource_mapping(container: Container, request: MappingRequest,
                             form: str = "guide") -> ResourceMapping:
     """Store a new mapping once both ends are checked; `AlreadyExists` when the same two
-    calendars are mapped already (in this order)."""
-    mapping = ResourceMapping(**request.model_dump())
-    _check_ends(container, mapping, form)
-    existing = container.storage.mappings.find_pair(mapping)
+    calendars are mapped already, in either order and under any spelling of their ids
+    their systems take as the same."""
+    mapping = _check_ends(container, ResourceMapping(**request.model_dump()), form)
+    existing = _mapped_already(container, mapping)
     if existing is None:
         mapping = _verified(container, mapping, form)
-    try:
-        return container.storage.mappings.add(mapping)
-    except AlreadyExists:
-        existing = container.storage.mappings.find_pair(mapping)
-        raise AlreadyExists(
-            f"{describe_pair(mapping)} are already mapped",
-            details={"existing_id": existing.id if existing else None}) from None
+        try:
+            return container.storage.mappings.add(mapping)
+        except AlreadyExists:
+            existing = container.storage.mappings.find_pair(mapping)
+    raise AlreadyExists(f"{describe_pair(existing or mapping)} are already mapped",
+                        details={"existing_id": existing.id if existing else None})
 
 
 def list_resource_mappings(container: Container, *, active: bool | None = None,
@@ -206,7 +222,11 @@ def update_resource_mapping(container: Container, mapping_id: str, patch: Mappin
     updated = ResourceMapping.model_validate({**previous.model_dump(), **request.model_dump()})
     updated.etag = previous.etag
     if updated.pair_key() != previous.pair_key():
-        _check_ends(container, updated, form)
+        updated = _check_ends(container, updated, form)
+        if (existing := _mapped_already(container, updated)) is not None:
+            raise AlreadyExists(f"{describe_pair(existing)} are already mapped",
+                                details={"existing_id": existing.id})
+    if updated.pair_key() != previous.pair_key():
         updated = _verified(container, updated, form)
     try:
         return container.storage.mappings.update(updated, previous=previous)

@@ -307,3 +307,36 @@ def test_a_request_whose_time_budget_is_spent_continues_through_the_queue(
         assert len(outlook_events(graph)) == 5
     finally:
         host.stop()
+
+
+def test_a_room_mapped_again_in_capitals_or_the_other_way_round_is_409(
+        bridge: Api, bookings: BookingApi, graph: GraphClient) -> None:
+    """Mailbox addresses ignore letter case, and a mapping has two equal ends: the same
+    room mapped a second time under another spelling, or with its ends swapped, would
+    copy every booking into it twice. Both are refused, naming the mapping there is."""
+    book(bookings, "Council meeting")
+    attempts = [
+        {"booking_system_resource_id": RESOURCE, "calendar_system": "outlook",
+         "calendar_resource_id": ROOM.upper()},
+        {"a": {"bridge": "outlook", "calendar_id": ROOM.title()},
+         "b": {"bridge": "booking_system", "calendar_id": RESOURCE}},
+    ]
+    for body in attempts:
+        again = bridge("POST", "/mappings/resources", json=body)
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["details"]["existing_id"] == bridge.mapping_id
+    assert [m["id"] for m in bridge("GET", "/mappings/resources").json()["mappings"]] == [
+        bridge.mapping_id]
+    sync(bridge, "booking_system", "outlook")
+    assert [e["subject"] for e in outlook_events(graph)] == ["Council meeting"]
+
+
+def test_a_mailbox_address_is_stored_as_exchange_spells_it(
+        bridge: Api, bookings: BookingApi, graph: GraphClient) -> None:
+    """A second room typed in capitals is mapped under the address in lower case, so
+    its calendar is one calendar everywhere calbridge keeps state for it."""
+    made = bridge("POST", "/mappings/resources", json={
+        "booking_system_resource_id": "room_102", "calendar_system": "outlook",
+        "calendar_resource_id": "Room-B@Rooms.Example.org"})
+    assert made.status_code == 201, made.text
+    assert made.json()["mapping"]["calendar_resource_id"] == "room-b@rooms.example.org"

@@ -189,6 +189,11 @@ class OutlookBridge(CalendarBridge):
 
     # ------------------------------------------------------------ reading
 
+    def canonical_calendar_id(self, calendar_id: str) -> str:
+        """A mailbox is named by its address (user principal name or SMTP address) or its
+        object id, in which Exchange ignores letter case."""
+        return calendar_id.lower()
+
     def calendar_exists(self, calendar_id: str) -> bool:
         """`GET /users/{mailbox}/calendar`: Graph answers 404 (`ErrorInvalidUser`) for a
         mailbox it does not know."""
