@@ -157,3 +157,14 @@ def test_a_complete_read_split_by_the_time_budget_never_deletes_what_it_did_not_
     assert [(o.operation, o.title) for o in swept.results if o.written] == [
         (OperationKind.DELETE, "Meeting 03")]
     assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS) if n != 3]
+
+
+def test_a_queued_position_outside_the_graph_endpoint_is_never_followed(
+        paged: Bridged, graph: GraphClient) -> None:
+    meetings(graph, EVENTS)
+    # Our token is never sent elsewhere: the read starts again from Graph itself, whole.
+    paged.engine.run(paged.fresh(), End.B, resume="https://elsewhere.example.org/v1.0/users/"
+                     "room/calendarView/delta?$skiptoken=1")
+    assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS)]
+    assert [c.bridge for c in paged.container.storage.cursors.list()] == ["outlook"]
+    assert [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED] == []
