@@ -394,8 +394,9 @@ class EventLink(BaseModel):
 
 class SyncWork(BaseModel):
     """A queued unit of sync work for one mapping and source end: one event, by its id
-    (read again when the work is done), or a batch of a run's work — the source events as
-    that run read them and the ids it found gone — applied without reading them again."""
+    (read again when the work is done), a batch of a run's work — the source events as
+    that run read them and the ids it found gone — applied without reading them again, or
+    the rest of a run's read (`read_from`)."""
 
     mapping_id: str
     source: End
@@ -407,6 +408,12 @@ class SyncWork(BaseModel):
     # none up; one linked meanwhile is refused when its link is stored, and skipped.
     unlinked: list[str] = Field(default_factory=list)
     queued_at: datetime | None = None
+    # A run's read that its time budget stopped: where the source's read goes on (a
+    # position the source gave, `ChangeSet.resume`), and the window the run read, when
+    # it was not the mapping's own (such a run never moves the cursor).
+    read_from: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
 class HoldStatus(StrEnum):

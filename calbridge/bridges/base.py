@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calbridge.bridges.pacing import SlotLedger
 from calbridge.config import DeclaredSetting, Settings, SettingsModel, declared
-from calbridge.errors import AuthError, CalbridgeError, CalendarNotFound, UpstreamUnavailable
+from calbridge.errors import (
+    AuthError,
+    CalbridgeError,
+    CalendarNotFound,
+    SyncStateExpired,
+    UpstreamUnavailable,
+)
 from calbridge.model import Event, EventField, EventOrigin
 
 
@@ -108,6 +114,9 @@ class ChangeSet(BaseModel):
     deleted: list[str] = Field(default_factory=list)
     cursor: str | None = None
     complete: bool = False
+    # A part of a read that goes on (`CalendarBridge.change_parts`): where the rest of it
+    # can be read from later (Graph's `@odata.nextLink`), so a run out of time stops here.
+    resume: str | None = None
 
     @classmethod
     def joined(cls, parts: Iterable[ChangeSet]) -> ChangeSet:
@@ -437,12 +446,16 @@ class CalendarBridge(ABC):
         """Changes since `cursor` (None: a complete listing plus a fresh cursor).
         Raises `SyncStateExpired` when the cursor is no longer valid."""
 
-    def change_parts(self, calendar_id: str, cursor: str | None,
-                     window: TimeWindow) -> Iterator[ChangeSet]:
+    def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
+                     resume: str | None = None) -> Iterator[ChangeSet]:
         """`changes` in parts, read as they are consumed, so a complete listing of a large
         calendar is never held at once: only the last part carries the cursor and
-        `complete`; an event a later part names again is as that part says. Systems that
-        read a page at a time override it; the default is one part."""
+        `complete`; an event a later part names again is as that part says. A part after
+        which the read can be taken up later says where (`ChangeSet.resume`); `resume` takes
+        a read up from such a position (`SyncStateExpired` when it can no longer be).
+        Systems that read a page at a time override it; the default is one part."""
+        if resume is not None:
+            raise SyncStateExpired(f"{self.type_name} reads its changes in one part")
         yield self.changes(calendar_id, cursor, window)
 
     @abstractmethod

@@ -208,8 +208,9 @@ def _mappings(container: Container, resource_ids: list[str] | None = None
 
 
 def request_deadline(container: Container) -> float:
-    """When a sync request stops writing and queues the rest (a `time.monotonic()` value):
-    `CALBRIDGE_SYNC_BUDGET_SECONDS` from now, well inside Azure's limit on an HTTP call."""
+    """When a sync request (or the queued rest of one) stops reading and writing and
+    queues the rest (a `time.monotonic()` value): `CALBRIDGE_SYNC_BUDGET_SECONDS` from
+    now, well inside Azure's limit on an HTTP call."""
     return monotonic() + container.settings.sync_budget_seconds
 
 
@@ -252,13 +253,37 @@ def sync_everything(container: Container) -> RunReport:
 def process_work(container: Container, work: SyncWork, *,
                  redelivered: bool = False) -> list[Outcome]:
     """One queued unit of work (the `sync-work` queue trigger): an event or a series by
-    its id, or a batch a run handed over. A `redelivered` batch (an earlier attempt
-    failed) may have linked some of its events already."""
+    its id, a batch a run handed over, or the rest of a run's read (`continue_read`). A
+    `redelivered` batch (an earlier attempt failed) may have linked some of its events
+    already."""
+    if work.read_from:
+        return continue_read(container, work)
     mapping = container.storage.mappings.get(work.mapping_id)
     engine = SyncEngine.for_container(container)
     if work.events or work.deleted:
         return engine.apply_work(mapping, work, redelivered=redelivered)
     return engine.sync_item(mapping, work.source, work.source_id, work.reason)
+
+
+def continue_read(container: Container, work: SyncWork) -> list[Outcome]:
+    """The rest of a read a run's time budget stopped, taken up where it stopped, with a
+    budget of its own (a queue trigger has a time limit too): what is left then is queued
+    again. A write that fails is recorded on its link and retried like any run's; what
+    this returns is the failure of the run itself, for the message to be tried again.
+    A mapping removed, paused or turned one-way meanwhile ends the read."""
+    try:
+        mapping = container.storage.mappings.get(work.mapping_id)
+    except NotFound:
+        return []
+    if not (mapping.active and mapping.allows(work.source)):
+        return []
+    window = (TimeWindow(start=work.window_start, end=work.window_end)
+              if work.window_start and work.window_end else None)
+    engine = SyncEngine.for_container(container)
+    deadline = request_deadline(container)
+    runs = each_mapping(container, [(mapping, work.source)], lambda mapping, source: engine.run(
+        mapping, source, window=window, resume=work.read_from, deadline=deadline))
+    return [failure.outcome() for failure in runs.failures]
 
 
 def _systems(mapping: ResourceMapping, source: End) -> tuple[str, str]:

@@ -156,6 +156,8 @@ class Streamed:
     # Events a later page named again (rare).
     again: list[Event] = field(default_factory=list)
     writes: int = 0
+    # Where the read stopped when the time budget ran out (its rest is queued).
+    stopped_at: str | None = None
 
     @property
     def read(self) -> bool:
@@ -308,10 +310,11 @@ class SyncEngine:
     def run(self, mapping: ResourceMapping, source: End, *, window: TimeWindow | None = None,
             full: bool = False, dry_run: bool = False,
             only: Callable[[PlannedOperation], bool] | None = None,
-            deadline: float | None = None) -> list[Outcome]:
+            deadline: float | None = None, resume: str | None = None) -> list[Outcome]:
         """Sync one direction of one mapping: read the source's changes (its cursor, or a
         complete listing), plan, and apply. A custom window never moves the cursor. Writes
-        not begun by `deadline` (a `time.monotonic()` value) go to the `sync-work` queue."""
+        not begun by `deadline` (a `time.monotonic()` value) go to the `sync-work` queue,
+        and so does the rest of a read still going on then (`resume` takes it up)."""
         started = time.perf_counter()
         ends = self.ends(mapping)
         bridge, calendar = ends.bridges[source], ends.calendar(source)
@@ -323,7 +326,8 @@ class SyncEngine:
         if rolled:
             cursor = None
         read_at = self._last_read(known)
-        parts = iter(self._change_parts(bridge, calendar, cursor, span))
+        parts, whole = self._change_parts(bridge, calendar, cursor, span, resume)
+        parts = iter(parts)
         first = next(parts, ChangeSet())
         # A quiet answer (nothing changed, and not a listing to diff) needs no links: the
         # cost of a quiet run stays flat however many pairs the mapping holds.
@@ -340,8 +344,11 @@ class SyncEngine:
                                                   dry_run=dry_run, only=only, deadline=deadline)
             if streamed.read and not dry_run:
                 links = self.stores.links.list(mapping.id)  # with the pairs made meanwhile
+        # A read taken up from where an earlier run stopped lists only the rest of the
+        # calendar: nothing is gone for not being in it.
+        listing = changes if whole else changes.model_copy(update={"complete": False})
         early, plan, links = (([], [], links) if quiet else
-                              self._plan(ends, source, changes, links, span,
+                              self._plan(ends, source, listing, links, span,
                                          listed=frozenset(streamed.listed)))
         if any(op.kind is OperationKind.DELETE for op in plan):
             held = self._held_link_ids(mapping.id, source)
@@ -359,6 +366,8 @@ class SyncEngine:
             plan, held_outcomes = self._hold_deletions(ends, source, plan, baseline)
             outcomes += held_outcomes
         outcomes += self._apply_share(ends, plan, streamed, deadline)
+        if streamed.stopped_at:
+            outcomes.append(self._continue(ends, source, streamed.stopped_at, window))
         # A filtered run has not applied everything it read: its cursor must not move.
         if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
                 stored, changes, plan, streamed)):
@@ -536,6 +545,12 @@ class SyncEngine:
                                                     else OutcomeStatus.SKIPPED) for op in plan]
             else:
                 streamed.outcomes += self._apply_share(ends, plan, streamed, deadline)
+                # Out of time where the read can be taken up later: it stops, unsaved
+                # cursor and all. A filtered run (deletions) needs its whole listing.
+                if (deadline is not None and only is None and part.resume
+                        and time.monotonic() >= deadline):
+                    streamed.stopped_at = part.resume
+                    break
         if not dry_run:
             # Read again by a later page: its later state, against its link as it now is.
             streamed.outcomes += [self._sync_read(ends, source, event.id, event, None,
@@ -629,15 +644,18 @@ class SyncEngine:
         return stored.last_poll_at if stored and stored.last_poll_at else self.clock()
 
     def _change_parts(self, bridge: CalendarBridge, calendar: str, cursor: str | None,
-                      window: TimeWindow) -> Iterator[ChangeSet]:
-        parts = bridge.change_parts(calendar, cursor, window)
+                      window: TimeWindow, resume: str | None = None
+                      ) -> tuple[Iterator[ChangeSet], bool]:
+        """The parts of a read, and whether it reads from the start (False: taken up from
+        `resume`). An expired cursor or position starts a complete listing."""
+        parts = bridge.change_parts(calendar, cursor, window, resume)
         try:
             first = next(parts)
         except SyncStateExpired:
             log.info("cursor expired, listing again", extra={"bridge": bridge.name})
-            parts = bridge.change_parts(calendar, None, window)
+            parts, resume = bridge.change_parts(calendar, None, window), None
             first = next(parts)
-        return itertools.chain([first], parts)
+        return itertools.chain([first], parts), resume is None
 
     def sync_event(self, mapping: ResourceMapping, source: End, source_id: str,
                    reason: str | None = None, *, guard: bool = True) -> Outcome:
@@ -1216,6 +1234,21 @@ class SyncEngine:
         self.stores.work.send_all(work)
         return [self._outcome(ends, op, OutcomeStatus.QUEUED,
                               reason=f"{op.reason} ({why})" if why else None) for op in plan]
+
+    def _continue(self, ends: Ends, source: End, position: str,
+                  window: TimeWindow | None) -> Outcome:
+        """Hand the rest of a read its time budget stopped to the `sync-work` queue; a
+        worker takes it up from `position` with a budget of its own. Lost, it costs
+        nothing: the cursor was not saved, so the next run reads the rest again."""
+        self.stores.work.send(SyncWork(
+            mapping_id=ends.mapping.id, source=source, read_from=position,
+            reason=OVER_BUDGET, queued_at=self.clock(),
+            window_start=window.start if window else None,
+            window_end=window.end if window else None))
+        return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
+                       f"the rest of the read of {ends.system(source)}: {OVER_BUDGET}",
+                       ends.system(source), ends.system(source.other), "",
+                       mapping_id=ends.mapping.id, source=source, item_type="read")
 
     def apply_work(self, mapping: ResourceMapping, work: SyncWork, *,
                    redelivered: bool = False) -> list[Outcome]:

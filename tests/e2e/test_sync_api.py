@@ -340,3 +340,38 @@ def test_a_mailbox_address_is_stored_as_exchange_spells_it(
         "calendar_resource_id": "Room-B@Rooms.Example.org"})
     assert made.status_code == 201, made.text
     assert made.json()["mapping"]["calendar_resource_id"] == "room-b@rooms.example.org"
+
+
+def test_a_calendar_too_large_to_read_within_the_budget_is_read_on_by_the_queue(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+        bookings: BookingApi, tmp_path: Path) -> None:
+    # Outlook answers two meetings a page, and the request has no time at all: it reads
+    # one page, and the rest of the read goes on in the queue trigger, a page a message.
+    host, bridge = start_bridge(azurite, e2e_booking_system, graph, tmp_path,
+                                CALBRIDGE_SYNC_BUDGET_SECONDS="0", OUTLOOK_PAGE_SIZE="2")
+    try:
+        subjects = [f"Walk-in {n}" for n in range(7)]
+        for n, subject in enumerate(subjects):
+            made = graph.post(f"/users/{ROOM}/events", json={
+                "subject": subject, "start": {"dateTime": stamp(n)[:-1], "timeZone": "UTC"},
+                "end": {"dateTime": stamp(n + 0.5)[:-1], "timeZone": "UTC"}})
+            assert made.status_code == 201, made.text
+        answer = bridge("POST", "/bridges/sync/outlook/booking_system")
+        assert answer.status_code == 200, answer.text
+        assert "continue through the sync-work queue" in answer.json()["message"]
+        results = answer.json()["results"]
+        assert (results["created"], results["queued"], results["errors"]) == (0, 3, 0)
+        assert results["progress"] == {"queue": "sync-work", "depth": "/bridge/automation-stats",
+                                       "completed": "/bridge/completed"}
+        rows = results["operations"]
+        assert [row["item_type"] for row in rows] == ["event", "event", "read"]
+        assert all(row["status"] == "queued" for row in rows)
+
+        drained(bridge)
+        booked = [b["title"] for b in bookings.list_all(resource_id=RESOURCE)]
+        assert sorted(booked) == subjects
+        again = sync(bridge, "outlook", "booking_system")
+        assert (again["processed"], again["queued"], again["progress"]) == (0, 0, None)
+        assert bridge("GET", "/bridge/stats").json()["statistics"]["summary"]["synced"] == 7
+    finally:
+        host.stop()

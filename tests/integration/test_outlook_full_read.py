@@ -4,6 +4,7 @@ emulator and Table Storage on Azurite."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -11,11 +12,13 @@ import pytest
 
 from calbridge.errors import CalbridgeError
 from calbridge.host.azurite import Azurite
-from calbridge.model import utcnow
-from calbridge.sync.outcome import OutcomeStatus
+from calbridge.model import End, OperationKind, SyncWork, utcnow
+from calbridge.services import sync
+from calbridge.sync.outcome import Outcome, OutcomeStatus
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.graph import GraphClient
 from tests.fixtures.real_bridges import Bridged, assemble
+from tests.fixtures.sync import queued_work
 from tests.fixtures.two_bridges import ROOM
 
 PAGE = 10
@@ -25,7 +28,9 @@ EVENTS = 25  # three pages
 @pytest.fixture
 def paged(azurite: Azurite, e2e_booking_system: BookingSystemServer,
           graph: GraphClient) -> Iterator[Bridged]:
-    world = assemble(azurite, e2e_booking_system, graph, OUTLOOK_PAGE_SIZE=str(PAGE))
+    # A budget of no time at all: the queued rest of a read takes one page at a time.
+    world = assemble(azurite, e2e_booking_system, graph, OUTLOOK_PAGE_SIZE=str(PAGE),
+                     CALBRIDGE_SYNC_BUDGET_SECONDS="0")
     yield world
     world.bookings.close()
 
@@ -82,3 +87,84 @@ def test_a_full_read_after_the_delta_link_expired_finds_what_was_deleted(
     assert [(o.operation.value, o.status, o.title) for o in written] == [
         ("delete", OutcomeStatus.COMPLETED, "Meeting 03")]
     assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS) if n != 3]
+
+
+def out_of_time(bridged: Bridged) -> list[Outcome]:
+    """A sync of the Outlook end whose time budget is already spent."""
+    return bridged.engine.run(bridged.fresh(), End.B, deadline=time.monotonic())
+
+
+def work_off(bridged: Bridged) -> list[SyncWork]:
+    """Do the queued work as the queue trigger does, until none is left; what was done."""
+    done: list[SyncWork] = []
+    for _ in range(20):  # bounded: each message of the rest reads one page
+        batch = queued_work(bridged.container.storage, bridged.mapping.id)
+        if not batch:
+            return done
+        for work in batch:
+            failed = [o for o in sync.process_work(bridged.container, work)
+                      if o.status is OutcomeStatus.FAILED]
+            assert failed == []
+        done += batch
+    raise AssertionError("the queued work did not end")
+
+
+def test_a_read_out_of_time_stops_and_the_queue_books_every_meeting_once(
+        paged: Bridged, graph: GraphClient) -> None:
+    meetings(graph, EVENTS)
+    stopped = out_of_time(paged)
+    # Only the first page was read; its writes and the rest of the read are queued.
+    assert {o.status for o in stopped} == {OutcomeStatus.QUEUED}
+    assert sorted(o.title for o in stopped if o.item_type == "event") == [
+        f"Meeting {n:02d}" for n in range(PAGE)]
+    [rest] = [o for o in stopped if o.item_type == "read"]
+    assert "continues through the sync-work queue" in rest.reason
+    assert titles(paged) == []
+    assert paged.container.storage.cursors.list() == []
+
+    done = work_off(paged)
+    # The rest was read a page per message (the last page has no next one to stop at).
+    assert len([work for work in done if work.read_from]) == 2
+    assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS)]
+    assert len(paged.live_bookings()) == EVENTS
+    assert [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED] == []
+
+
+def test_a_lost_rest_of_a_read_is_read_again_by_the_next_run(
+        paged: Bridged, graph: GraphClient) -> None:
+    meetings(graph, EVENTS)
+    out_of_time(paged)
+    assert queued_work(paged.container.storage, paged.mapping.id)  # taken off: lost
+    paged.to_booking()
+    assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS)]
+    assert [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED] == []
+
+
+def test_a_complete_read_split_by_the_time_budget_never_deletes_what_it_did_not_reach(
+        paged: Bridged, graph: GraphClient) -> None:
+    ids = meetings(graph, EVENTS)
+    paged.to_booking()
+    assert graph.delete(f"/users/{ROOM}/events/{ids[3]}").status_code == 204
+    assert graph.admin("POST", "/delta/expire").status_code == 200
+    # A complete listing again, stopped after its first page, then taken up page by page:
+    # no part of it lists everything, so nothing is deleted for being absent.
+    stopped = out_of_time(paged)
+    assert [o for o in stopped if o.operation is OperationKind.DELETE] == []
+    work_off(paged)
+    assert len(titles(paged)) == EVENTS
+    # The deletion sync's complete listing finds the meeting that is gone.
+    swept = sync.sync_deletions(paged.container)
+    assert [(o.operation, o.title) for o in swept.results if o.written] == [
+        (OperationKind.DELETE, "Meeting 03")]
+    assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS) if n != 3]
+
+
+def test_a_queued_position_outside_the_graph_endpoint_is_never_followed(
+        paged: Bridged, graph: GraphClient) -> None:
+    meetings(graph, EVENTS)
+    # Our token is never sent elsewhere: the read starts again from Graph itself, whole.
+    paged.engine.run(paged.fresh(), End.B, resume="https://elsewhere.example.org/v1.0/users/"
+                     "room/calendarView/delta?$skiptoken=1")
+    assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS)]
+    assert [c.bridge for c in paged.container.storage.cursors.list()] == ["outlook"]
+    assert [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED] == []

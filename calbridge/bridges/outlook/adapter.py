@@ -311,12 +311,24 @@ class OutlookBridge(CalendarBridge):
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
         return ChangeSet.joined(self.change_parts(calendar_id, cursor, window))
 
-    def change_parts(self, calendar_id: str, cursor: str | None,
-                     window: TimeWindow) -> Iterator[ChangeSet]:
+    def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
+                     resume: str | None = None) -> Iterator[ChangeSet]:
         """A delta round from the stored delta link, or a full round (no cursor, an expired
         or foreign delta link) streamed one page at a time, so a complete read never holds
-        the whole calendar."""
+        the whole calendar. Each page of a full round but its last names its nextLink, from
+        which `resume` takes the round up again (Graph keeps a round's state in its
+        `$skiptoken`)."""
         with self._mailbox(calendar_id):
+            if resume is not None:
+                # Only a nextLink of this endpoint is followed: it is sent with our token.
+                if not self.graph.owns(resume):
+                    raise SyncStateExpired(f"{self.type_name}: not a position of this endpoint")
+                try:
+                    yield from self._delta(calendar_id, resume, complete=True)
+                except _Resync:
+                    raise SyncStateExpired(
+                        f"{self.type_name}: the round to take up has expired") from None
+                return
             if cursor is not None and not self.graph.owns(cursor):
                 # A delta link of another Graph endpoint (the setting changed since it was
                 # stored): never followed, a full round starts instead.
@@ -364,8 +376,10 @@ class OutlookBridge(CalendarBridge):
                     latest[event_id] = "@removed" in item
             next_url = page.get("@odata.nextLink")
             delta_link = page.get("@odata.deltaLink") or delta_link
-            yield self._read_again(mailbox, [i for i, gone in latest.items() if not gone],
-                                   [i for i, gone in latest.items() if gone])
+            part = self._read_again(mailbox, [i for i, gone in latest.items() if not gone],
+                                    [i for i, gone in latest.items() if gone])
+            part.resume = str(next_url) if next_url and complete else None
+            yield part
         if not delta_link:
             raise UpstreamError(f"{self.type_name}: delta round ended without a deltaLink")
         yield ChangeSet(cursor=str(delta_link), complete=complete)
