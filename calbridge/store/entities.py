@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -21,12 +22,13 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables import TableTransactionError
+from azure.data.tables import TableClient, TableTransactionError
 from pydantic import BaseModel
 
 from calbridge.errors import AlreadyExists, EtagConflict, NotFound, StorageUnavailable
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 # Table Storage properties are flat; these model field types are stored as JSON text.
 _JSON_PREFIX = "json:"
@@ -100,6 +102,37 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+# Times an entity-group transaction whose answer was lost is sent again (`transact`).
+LOST_ANSWER_RESENDS = 2
+
+
+def transact(table: TableClient, operations: list[tuple],
+             applied: Callable[[], list[dict[str, Any]] | None] | None = None
+             ) -> list[dict[str, Any]]:
+    """Submit one entity-group transaction; its answers, one per operation. The SDK never
+    sends a transaction's POST again (not idempotent to it), so one whose answer was lost
+    (the connection dropped, perhaps after the service applied it) is sent again here.
+    Being atomic, it then either applies, or is refused for the rows the lost attempt
+    wrote: `applied` reads them back and gives the answers when they are as sent (the
+    lost attempt was ours), None when not (another worker's: the refusal is raised)."""
+    lost = False
+    for attempt in range(LOST_ANSWER_RESENDS + 1):
+        try:
+            return table.submit_transaction(operations)
+        except (ServiceRequestError, ServiceResponseError):
+            if attempt == LOST_ANSWER_RESENDS:
+                raise
+            lost = True
+            log.warning("table transaction answer lost, sending it again",
+                        extra={"table": table.table_name, "rows": len(operations)})
+        except TableTransactionError:
+            answers = applied() if lost and applied is not None else None
+            if answers is None:
+                raise
+            return answers
+    raise AssertionError("unreachable")
 
 
 @contextmanager

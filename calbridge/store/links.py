@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from azure.core import MatchConditions
@@ -28,6 +29,7 @@ from calbridge.store.entities import (
     row_size,
     storage_errors,
     to_entity,
+    transact,
 )
 from calbridge.store.protocols import LinkWrite, tally_links
 
@@ -78,6 +80,11 @@ def _operations(write: LinkWrite) -> list[tuple]:
         if end in new:
             operations.append(("create", _index_entity(link, end, new[end])))
     return operations
+
+
+def _content(link: EventLink) -> dict[str, Any]:
+    """What a link row says, its ETag aside."""
+    return link.model_dump(mode="json", exclude={"etag"})
 
 
 def _size(operations: list[tuple]) -> int:
@@ -145,7 +152,8 @@ class LinkRepository:
         try:
             with storage_errors(f"event link {first!r}" if len(group) == 1
                                 else "event links"):
-                answers = self.table.submit_transaction(operations)
+                answers = transact(self.table, operations,
+                                   partial(self._applied, group, len(operations)))
         except _REFUSALS as exc:
             if len(group) == 1:
                 results[group[0][0]] = exc
@@ -159,6 +167,21 @@ class LinkRepository:
             etag = (answers[position] or {}).get("etag") if position < len(answers) else None
             position += len(ops)
             results[index] = write.link.model_copy(deep=True, update={"etag": etag})
+
+    def _applied(self, group: list[_Pending], count: int) -> list[dict[str, Any]] | None:
+        """The answers of a transaction a lost attempt applied: every link row it writes
+        is stored as sent (index rows went with them: it is atomic), each answered with
+        its stored ETag; None when one is not."""
+        mapping_id = group[0][1].link.mapping_id
+        stored = {row["RowKey"]: row for row in self._rows(
+            mapping_id, {_link_row(write.link.id) for _, write, _ in group})}
+        answers: list[dict[str, Any]] = []
+        for _, write, ops in group:
+            row = stored.get(_link_row(write.link.id))
+            if row is None or _content(from_entity(EventLink, row)) != _content(write.link):
+                return None
+            answers += [{"etag": row.metadata.get("etag")}] + [{}] * (len(ops) - 1)
+        return answers if len(answers) == count else None
 
     def get(self, mapping_id: str, link_id: str) -> EventLink:
         """Raises `NotFound`."""

@@ -16,6 +16,7 @@ from calbridge.store.entities import (
     row_size,
     storage_errors,
     to_entity,
+    transact,
 )
 
 TABLE = "BridgeOperations"
@@ -56,7 +57,8 @@ class OperationRepository:
         for chunk in chunks:
             try:
                 with storage_errors("operation log"):
-                    self.table.submit_transaction([("create", row) for row in chunk])
+                    # A lost answer sent again meets the rows it wrote: AlreadyExists.
+                    transact(self.table, [("create", row) for row in chunk])
             except AlreadyExists:
                 for row in chunk:
                     try:

@@ -9,12 +9,12 @@ from collections import Counter
 
 import pytest
 
-from calbridge.errors import StorageUnavailable
+from calbridge.errors import EtagConflict, StorageUnavailable
 from calbridge.host.azurite import Azurite
 from calbridge.model import End, EventLink, LinkEnd, SyncStatus
 from calbridge.services import sync
 from calbridge.store.protocols import LinkWrite
-from tests.fixtures.storage import TableRequests
+from tests.fixtures.storage import TableRequests, losing_table_answers
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
 
 EVENTS = 250
@@ -198,3 +198,40 @@ def test_queued_work_that_failed_after_storing_its_links_converges_when_delivere
     assert all(link.status is SyncStatus.SYNCED
                for link in world.storage.links.list(world.mapping.id))
     assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+@pytest.mark.parametrize("nth", [1, 2])  # the pending links, then their flush
+def test_a_table_transaction_whose_answer_is_lost_is_applied_once(
+        azurite: Azurite, nth: int) -> None:
+    world = booked(azurite, 30)
+    with losing_table_answers(azurite.ports[2], nth) as lost:
+        outcomes = world.to_outlook()
+    assert lost.lost == 1
+    assert Counter(o.status for o in outcomes) == {"completed": 30}
+    copies = world.outlook.live(CALENDAR)
+    assert sorted(c.title for c in copies) == sorted(f"Booking {n}" for n in range(30))
+    links = world.storage.links.list(world.mapping.id)
+    assert len(links) == 30 and all(link.status is SyncStatus.SYNCED for link in links)
+    assert {world.storage.links.find(world.mapping.id, End.B, c.id).id  # type: ignore[union-attr]
+            for c in copies} == {link.id for link in links}
+    assert world.storage.operations.counts() == {("create", "completed"): 30}
+    assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_a_lost_answer_is_not_taken_for_a_write_another_worker_made(
+        azurite: Azurite) -> None:
+    world = booked(azurite, 3)
+    world.to_outlook()
+    links = world.storage.links
+    [stored, *_] = links.list(world.mapping.id)
+    mine = stored.model_copy(update={"last_error": "mine"})
+
+    def another_worker_writes() -> None:
+        current = links.get(stored.mapping_id, stored.id)
+        links.update(current.model_copy(update={"last_error": "theirs"}), current)
+
+    # My write is applied, its answer lost, and another worker writes the link after it.
+    with losing_table_answers(azurite.ports[2], 1, meanwhile=another_worker_writes):
+        [outcome] = links.write([LinkWrite(mine, stored)])
+    assert isinstance(outcome, EtagConflict)
+    assert links.get(stored.mapping_id, stored.id).last_error == "theirs"
