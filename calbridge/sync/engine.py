@@ -97,10 +97,10 @@ OVER_BUDGET = "the request's time budget is spent: continues through the sync-wo
 # pairs are stored before it, in one or two transactions; what it did, after it).
 CHUNK = 100
 # Source events one `sync-work` message carries at most (fewer when they are large: a
-# message holds 64 KiB). A multiple of the writes a batch-writing calendar takes per
-# request (20 for a Graph `$batch`), as `CHUNK` is: queued creates fill their batches as
-# a run's do, so work handed to the queue costs the requests it would have cost inline.
-WORK_BATCH = 40
+# message holds 64 KiB). `CHUNK`, as a run applies them: queued creates fill their Graph
+# `$batch`es (20 writes) and their links' transactions (100 rows) as a run's do, so work
+# handed to the queue costs the requests it would have cost inline.
+WORK_BATCH = CHUNK
 
 
 @dataclass(frozen=True)

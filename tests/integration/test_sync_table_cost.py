@@ -140,6 +140,22 @@ def test_work_handed_to_the_queue_costs_what_inline_work_costs(
         assert [o for o in world.both() if o.status != "skipped"] == []
 
 
+def test_work_handed_to_the_queue_costs_the_table_requests_inline_work_costs(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    requests = {}
+    for inline in (300, 100):  # every write in the run, or 200 of them queued
+        world = booked(azurite, 300, inline=inline)
+        table_requests.reset()
+        outcomes = world.to_outlook()
+        for work in queued_work(world.storage, world.mapping.id):
+            outcomes += sync.process_work(world.container, work)
+        assert Counter(o.status for o in outcomes)["completed"] == 300
+        requests[inline] = table_requests.total
+        assert len(world.outlook.live(CALENDAR)) == 300
+        assert [o for o in world.both() if o.status != "skipped"] == []
+    assert requests[100] <= 1.1 * requests[300], requests
+
+
 def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
     world = booked(azurite, 6, inline=1)
     world.to_outlook()
