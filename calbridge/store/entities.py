@@ -121,12 +121,13 @@ def transact(table: TableClient, operations: list[tuple],
     for attempt in range(LOST_ANSWER_RESENDS + 1):
         try:
             return table.submit_transaction(operations)
-        except (ServiceRequestError, ServiceResponseError):
+        except (ServiceRequestError, ServiceResponseError) as exc:
             if attempt == LOST_ANSWER_RESENDS:
                 raise
             lost = True
             log.warning("table transaction answer lost, sending it again",
-                        extra={"table": table.table_name, "rows": len(operations)})
+                        extra={"table": table.table_name, "rows": len(operations),
+                               "error": type(exc).__name__})
         except TableTransactionError:
             answers = applied() if lost and applied is not None else None
             if answers is None:
