@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -102,6 +102,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+# A query's filter may hold at most 15 comparisons (the Table service's limit): the
+# partition's and 14 row keys.
+KEYS_PER_QUERY = 14
+
+
+def rows_by_key(table: TableClient, partition: str, row_keys: Iterable[str],
+                what: str) -> Iterator[dict[str, Any]]:
+    """The rows of one partition with these row keys, 14 keys a query."""
+    keys = sorted(set(row_keys))
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        group = keys[start:start + KEYS_PER_QUERY]
+        params = {"pk": partition, **{f"rk{n}": key for n, key in enumerate(group)}}
+        rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
+        with storage_errors(what):
+            yield from table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
+                                            parameters=params)
 
 
 # Times an entity-group transaction whose answer was lost is sent again (`transact`).

@@ -27,6 +27,7 @@ from calbridge.store.entities import (
     is_generated_id,
     key_hash,
     row_size,
+    rows_by_key,
     storage_errors,
     to_entity,
     transact,
@@ -38,9 +39,6 @@ LINK_PREFIX = "link-"
 # What a transaction refused because of one of its writes raises (after translation):
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
-# A query's filter may hold at most 15 comparisons (the Table service's limit): the
-# partition's and 14 row keys.
-_KEYS_PER_QUERY = 14
 
 
 def _link_row(link_id: str) -> str:
@@ -214,15 +212,7 @@ class LinkRepository:
         return [from_entity(EventLink, row) for row in self._rows(mapping_id, wanted)]
 
     def _rows(self, mapping_id: str, row_keys: set[str]) -> Iterator[dict[str, Any]]:
-        """The rows of one partition with these row keys, 14 keys a query."""
-        keys = sorted(row_keys)
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
-            group = keys[start:start + _KEYS_PER_QUERY]
-            params = {"pk": mapping_id, **{f"rk{n}": key for n, key in enumerate(group)}}
-            rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
-            with storage_errors("event links"):
-                yield from self.table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
-                                                     parameters=params)
+        return rows_by_key(self.table, mapping_id, row_keys, "event links")
 
     def find_by_id(self, link_id: str) -> EventLink:
         """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""

@@ -11,8 +11,9 @@ import pytest
 
 from calbridge.errors import EtagConflict, StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, EventLink, LinkEnd, SyncStatus
+from calbridge.model import End, EventLink, LinkEnd, Operation, OperationKind, SyncStatus
 from calbridge.services import sync
+from calbridge.store import Storage
 from calbridge.store.protocols import LinkWrite
 from tests.fixtures.storage import TableRequests, losing_table_answers
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
@@ -232,6 +233,18 @@ def test_a_table_transaction_whose_answer_is_lost_is_applied_once(
             for c in copies} == {link.id for link in links}
     assert world.storage.operations.counts() == {("create", "completed"): 30}
     assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_a_log_transaction_whose_answer_is_lost_logs_each_operation_once(
+        azurite: Azurite, storage: Storage, table_requests: TableRequests) -> None:
+    done = [Operation(source_system="booking_system", target_system="outlook",
+                      operation=OperationKind.CREATE, status="completed") for _ in range(30)]
+    table_requests.reset()
+    with losing_table_answers(azurite.ports[2], 1) as lost:
+        storage.operations.record_all(done)
+    assert lost.lost == 1
+    assert storage.operations.counts() == {("create", "completed"): 30}
+    assert table_requests.writes == 0, table_requests  # never row by row
 
 
 def test_a_lost_answer_is_not_taken_for_a_write_another_worker_made(
