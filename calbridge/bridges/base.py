@@ -420,6 +420,15 @@ class CalendarBridge(ABC):
         an origin instead, from this origin, if any: the look-up before re-creating after
         a crash or timeout."""
 
+    def find_by_markers(self, calendar_id: str,
+                        markers: Sequence[tuple[str, EventOrigin | None]]) -> list[ReadResult]:
+        """`find_by_marker` for many (marker, origin) pairs of one calendar: one result per
+        marker, in the same order, its `event_id` the marker; failures as `get_events`
+        reports them. Systems with batch writes look several up per request."""
+        return _one_by_one(markers, lambda item: ReadResult.found(
+            item[0], self.find_by_marker(calendar_id, *item)),
+            lambda item, error: ReadResult.failed(item[0], error))
+
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """The occurrences and exceptions of a series inside the window (cancelled ones
         left out), each with its `series_id` and `original_start`; [] when the series is

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -21,12 +22,14 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables import TableTransactionError
+from azure.data.tables import TableClient, TableTransactionError
 from pydantic import BaseModel
 
 from calbridge.errors import AlreadyExists, EtagConflict, NotFound, StorageUnavailable
+from calbridge.store.transactions import submit
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 # Table Storage properties are flat; these model field types are stored as JSON text.
 _JSON_PREFIX = "json:"
@@ -100,6 +103,57 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+# A query's filter may hold at most 15 comparisons (the Table service's limit): the
+# partition's and 14 row keys.
+KEYS_PER_QUERY = 14
+
+
+def rows_by_key(table: TableClient, partition: str, row_keys: Iterable[str],
+                what: str) -> Iterator[dict[str, Any]]:
+    """The rows of one partition with these row keys, 14 keys a query."""
+    keys = sorted(set(row_keys))
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        group = keys[start:start + KEYS_PER_QUERY]
+        params = {"pk": partition, **{f"rk{n}": key for n, key in enumerate(group)}}
+        rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
+        with storage_errors(what):
+            yield from table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
+                                            parameters=params)
+
+
+# Times an entity-group transaction whose answer was lost is sent again (`transact`).
+LOST_ANSWER_RESENDS = 2
+
+
+def transact(table: TableClient, operations: list[tuple],
+             applied: Callable[[], list[dict[str, Any]] | None] | None = None
+             ) -> list[dict[str, Any]]:
+    """Submit one entity-group transaction (`transactions.submit`); its answers, one per
+    operation. The SDK's pipeline never sends a POST again (not idempotent to it), so one
+    whose answer was lost (the connection dropped, perhaps after the service applied it)
+    is sent again here.
+    Being atomic, it then either applies, or is refused for the rows the lost attempt
+    wrote: `applied` reads them back and gives the answers when they are as sent (the
+    lost attempt was ours), None when not (another worker's: the refusal is raised)."""
+    lost = False
+    for attempt in range(LOST_ANSWER_RESENDS + 1):
+        try:
+            return submit(table, operations)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            if attempt == LOST_ANSWER_RESENDS:
+                raise
+            lost = True
+            log.warning("table transaction answer lost, sending it again",
+                        extra={"table": table.table_name, "rows": len(operations),
+                               "error": type(exc).__name__})
+        except TableTransactionError:
+            answers = applied() if lost and applied is not None else None
+            if answers is None:
+                raise
+            return answers
+    raise AssertionError("unreachable")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from azure.core import MatchConditions
@@ -26,8 +27,10 @@ from calbridge.store.entities import (
     is_generated_id,
     key_hash,
     row_size,
+    rows_by_key,
     storage_errors,
     to_entity,
+    transact,
 )
 from calbridge.store.protocols import LinkWrite, tally_links
 from calbridge.store.transactions import submit
@@ -37,9 +40,6 @@ LINK_PREFIX = "link-"
 # What a transaction refused because of one of its writes raises (after translation):
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
-# A query's filter may hold at most 15 comparisons (the Table service's limit): the
-# partition's and 14 row keys.
-_KEYS_PER_QUERY = 14
 
 
 def _link_row(link_id: str) -> str:
@@ -79,6 +79,11 @@ def _operations(write: LinkWrite) -> list[tuple]:
         if end in new:
             operations.append(("create", _index_entity(link, end, new[end])))
     return operations
+
+
+def _content(link: EventLink) -> dict[str, Any]:
+    """What a link row says, its ETag aside."""
+    return link.model_dump(mode="json", exclude={"etag"})
 
 
 def _size(operations: list[tuple]) -> int:
@@ -146,7 +151,8 @@ class LinkRepository:
         try:
             with storage_errors(f"event link {first!r}" if len(group) == 1
                                 else "event links"):
-                answers = submit(self.table, operations)
+                answers = transact(self.table, operations,
+                                   partial(self._applied, group, len(operations)))
         except _REFUSALS as exc:
             if len(group) == 1:
                 results[group[0][0]] = exc
@@ -160,6 +166,21 @@ class LinkRepository:
             etag = (answers[position] or {}).get("etag") if position < len(answers) else None
             position += len(ops)
             results[index] = write.link.model_copy(deep=True, update={"etag": etag})
+
+    def _applied(self, group: list[_Pending], count: int) -> list[dict[str, Any]] | None:
+        """The answers of a transaction a lost attempt applied: every link row it writes
+        is stored as sent (index rows went with them: it is atomic), each answered with
+        its stored ETag; None when one is not."""
+        mapping_id = group[0][1].link.mapping_id
+        stored = {row["RowKey"]: row for row in self._rows(
+            mapping_id, {_link_row(write.link.id) for _, write, _ in group})}
+        answers: list[dict[str, Any]] = []
+        for _, write, ops in group:
+            row = stored.get(_link_row(write.link.id))
+            if row is None or _content(from_entity(EventLink, row)) != _content(write.link):
+                return None
+            answers += [{"etag": row.metadata.get("etag")}] + [{}] * (len(ops) - 1)
+        return answers if len(answers) == count else None
 
     def get(self, mapping_id: str, link_id: str) -> EventLink:
         """Raises `NotFound`."""
@@ -192,15 +213,7 @@ class LinkRepository:
         return [from_entity(EventLink, row) for row in self._rows(mapping_id, wanted)]
 
     def _rows(self, mapping_id: str, row_keys: set[str]) -> Iterator[dict[str, Any]]:
-        """The rows of one partition with these row keys, 14 keys a query."""
-        keys = sorted(row_keys)
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
-            group = keys[start:start + _KEYS_PER_QUERY]
-            params = {"pk": mapping_id, **{f"rk{n}": key for n, key in enumerate(group)}}
-            rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
-            with storage_errors("event links"):
-                yield from self.table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
-                                                     parameters=params)
+        return rows_by_key(self.table, mapping_id, row_keys, "event links")
 
     def find_by_id(self, link_id: str) -> EventLink:
         """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""

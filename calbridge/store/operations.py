@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 
 from azure.data.tables import TableClient
 
@@ -14,10 +15,11 @@ from calbridge.store.entities import (
     TRANSACTION_ROWS,
     from_entity,
     row_size,
+    rows_by_key,
     storage_errors,
     to_entity,
+    transact,
 )
-from calbridge.store.transactions import submit
 
 TABLE = "BridgeOperations"
 PARTITION = "op"
@@ -57,7 +59,8 @@ class OperationRepository:
         for chunk in chunks:
             try:
                 with storage_errors("operation log"):
-                    submit(self.table, [("create", row) for row in chunk])
+                    transact(self.table, [("create", row) for row in chunk],
+                             partial(self._logged, chunk))
             except AlreadyExists:
                 for row in chunk:
                     try:
@@ -65,6 +68,15 @@ class OperationRepository:
                             self.table.create_entity(row)
                     except AlreadyExists:
                         pass
+
+    def _logged(self, rows: list[dict]) -> list[dict] | None:
+        """The answers of a log transaction a lost attempt applied: each row's key names
+        one operation, so every row there is ours; None when one is missing."""
+        found = {row["RowKey"]: row for row in rows_by_key(
+            self.table, PARTITION, (row["RowKey"] for row in rows), "operation log")}
+        if any(row["RowKey"] not in found for row in rows):
+            return None
+        return [{"etag": found[row["RowKey"]].metadata.get("etag")} for row in rows]
 
     def page(self, *, status: str | None = None, operation: str | None = None,
              limit: int = 50, continuation: str | None = None

@@ -98,10 +98,10 @@ OVER_BUDGET = "the request's time budget is spent: continues through the sync-wo
 # pairs are stored before it, in one or two transactions; what it did, after it).
 CHUNK = 100
 # Source events one `sync-work` message carries at most (fewer when they are large: a
-# message holds 64 KiB). A multiple of the writes a batch-writing calendar takes per
-# request (20 for a Graph `$batch`), as `CHUNK` is: queued creates fill their batches as
-# a run's do, so work handed to the queue costs the requests it would have cost inline.
-WORK_BATCH = 40
+# message holds 64 KiB). `CHUNK`, as a run applies them: queued creates fill their Graph
+# `$batch`es (20 writes) and their links' transactions (100 rows) as a run's do, so work
+# handed to the queue costs the requests it would have cost inline.
+WORK_BATCH = CHUNK
 
 
 @dataclass(frozen=True)
@@ -455,15 +455,15 @@ class SyncEngine:
     @staticmethod
     def _batchable(ends: Ends, op: PlannedOperation) -> bool:
         """Whether an operation can join its target's batch: a write into a calendar system
-        that writes in batches, whose reads can be batched too — the create of a pair whose
-        link this run stored (`_reserve`: no copy anywhere to look up), the update of a
-        pair's copy, the delete of one."""
+        that writes in batches, whose reads can be batched too — the create of a pair (its
+        copy looked up by marker first unless this run stored its link, `_create_all`), the
+        update of a pair's copy, the delete of one."""
         link = op.link
         if (link is None or op.adopt or not op.writes
                 or not ends.bridges[op.target].capabilities.batch):
             return False
         if op.kind is OperationKind.CREATE:
-            return op.reserved and not op.reenable and op.event is not None
+            return not op.reenable and op.event is not None
         if op.kind is OperationKind.UPDATE:
             return op.event is not None and link.event_id(op.target) is not None
         return op.kind is OperationKind.DELETE
@@ -826,17 +826,57 @@ class SyncEngine:
 
     def _create_all(self, ends: Ends, ops: list[tuple[int, PlannedOperation]]
                     ) -> list[tuple[int, Outcome]]:
-        """New pairs' creates in one target calendar through one `CalendarBridge.apply`
+        """Pairs' creates in one target calendar through one `CalendarBridge.apply`
         (Graph: `$batch`, 20 writes a request), each result recorded as a single create's
         would be: `_succeed` for a written copy, the failure path for an error. An error
-        every op shares (the calendar is gone, sign-in failed) fails each of them."""
+        every op shares (the calendar is gone, sign-in failed) fails each of them. A pair
+        whose link an earlier attempt stored (a redelivered message, a retried pending
+        link) may have its copy already: those are looked up by marker together first
+        (`CalendarBridge.find_by_markers`), and a copy found is updated, as `_create`
+        does."""
         if not ops:
             return []
         target = ops[0][1].target
         writes = [self._create_op(ends, op) for _, op in ops]
-        results = self._write_all(ends, target, writes)
-        return [(index, self._settle(ends, op, partial(self._created, ends, op, result)))
-                for (index, op), result in zip(ops, results, strict=True)]
+        found = self._copies(ends, target, [write for (_, op), write in zip(ops, writes,
+                                                                             strict=True)
+                                            if not op.reserved])
+        results: dict[int, WriteResult] = {}
+        for position, write in enumerate(writes):
+            event = write.event
+            copy = found.get(event.marker or "") if event is not None else None
+            if isinstance(copy, CalbridgeError):
+                results[position] = WriteResult.failed(write, copy)
+            elif copy is not None and copy.id and event is not None:
+                writes[position] = WriteOp.update(copy.id, event)
+        sent = [position for position in range(len(writes)) if position not in results]
+        for position, result in zip(sent, self._write_all(ends, target, [
+                writes[position] for position in sent]), strict=True):
+            results[position] = result
+        return [(index, self._settle(ends, op, partial(self._created, ends, op,
+                                                       results[position])))
+                for position, (index, op) in enumerate(ops)]
+
+    @staticmethod
+    def _copies(ends: Ends, end: End, writes: list[WriteOp]
+                ) -> dict[str, Event | CalbridgeError]:
+        """The live copies these creates may have made already, by marker (a cancelled one
+        is made again), or the error its look-up met."""
+        markers = [(write.event.marker, write.event.origin) for write in writes
+                   if write.event is not None and write.event.marker]
+        if not markers:
+            return {}
+        try:
+            results = ends.bridges[end].find_by_markers(ends.calendar(end), markers)
+        except CalbridgeError as exc:
+            return {marker: exc for marker, _ in markers}
+        copies: dict[str, Event | CalbridgeError] = {}
+        for result in results:
+            if result.error is not None:
+                copies[result.event_id] = result.error
+            elif result.event is not None and result.event.status is not EventStatus.CANCELLED:
+                copies[result.event_id] = result.event
+        return copies
 
     def _created(self, ends: Ends, op: PlannedOperation, result: WriteResult) -> Outcome:
         """A batched create's result, as `_create` ends with it."""

@@ -116,6 +116,19 @@ class BridgeContract:
         assert found is not None and found.id == created.id and found.marker == written.marker
         assert bridge.find_by_marker(calendar_id, new_id()) is None
 
+    def test_finds_events_by_their_markers_in_order(self, bridge: CalendarBridge,
+                                                    calendar_id: str) -> None:
+        written = [make_event(f"Marked {n}", hours_from_start=2 * n) for n in range(3)]
+        created = [bridge.create(calendar_id, event, idempotency_key=event.marker)
+                   for event in written]
+        unknown = new_id()
+        found = bridge.find_by_markers(calendar_id, [
+            (written[2].marker, None), (unknown, None), (written[0].marker, None)])
+        assert [result.event_id for result in found] == [written[2].marker, unknown,
+                                                         written[0].marker]
+        assert [result.current().id if result.current() else None for result in found] == [
+            created[2].id, None, created[0].id]
+
     def test_update_changes_the_event(self, bridge: CalendarBridge, calendar_id: str) -> None:
         written = make_event()
         created = bridge.create(calendar_id, written, idempotency_key=written.marker)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from calbridge.errors import StorageUnavailable
 from calbridge.host.azurite import Azurite
 from calbridge.model import End, SyncStatus, utcnow
 from calbridge.services import sync
@@ -363,3 +364,40 @@ def test_queued_work_costs_the_graph_and_booking_calls_inline_work_costs(
                 if o.status is not OutcomeStatus.SKIPPED] == []
         world.bookings.close()
     assert calls["20"] == calls["500"], calls
+
+
+def test_a_redelivered_message_looks_its_copies_up_in_batches_and_makes_no_duplicate(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world = assemble(azurite, e2e_booking_system, graph, CALBRIDGE_SYNC_WORKERS="1",
+                     CALBRIDGE_INLINE_OPERATIONS="10")
+    book(world, 50)
+    world.to_outlook()
+    [work] = queued_work(world.container.storage, world.mapping.id)  # the other 40
+    links = world.container.storage.links
+    write = links.write
+
+    def stops_after_the_creates(writes: list) -> list:
+        if any(each.previous is not None for each in writes):
+            raise StorageUnavailable("the process stopped")
+        return write(writes)
+
+    # The first delivery makes the 40 copies and stops before their links are stored.
+    monkeypatch.setattr(links, "write", stops_after_the_creates)
+    with pytest.raises(StorageUnavailable):
+        sync.process_work(world.container, work)
+    monkeypatch.setattr(links, "write", write)
+    assert len(room_titles(world)) == 50
+
+    graph.admin("DELETE", "/requests")
+    again = sync.process_work(world.container, work, redelivered=True)
+    assert statuses(again) == {"completed": 40}
+    # The 40 copies looked up in two `$batch`es, and brought up to date in two more.
+    counts = graph_requests(graph)
+    assert counts["calls"] == counts["by_route"]["POST /$batch"] == 4, counts
+    assert room_titles(world) == sorted(f"Booking {n}" for n in range(50))
+    stored = links.list(world.mapping.id)
+    assert len(stored) == 50 and all(link.status is SyncStatus.SYNCED for link in stored)
+    assert [o for o in world.to_outlook() + world.to_booking()
+            if o.status is not OutcomeStatus.SKIPPED] == []
+    world.bookings.close()

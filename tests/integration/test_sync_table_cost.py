@@ -9,12 +9,13 @@ from collections import Counter
 
 import pytest
 
-from calbridge.errors import StorageUnavailable
+from calbridge.errors import EtagConflict, StorageUnavailable
 from calbridge.host.azurite import Azurite
-from calbridge.model import End, EventLink, LinkEnd, SyncStatus
+from calbridge.model import End, EventLink, LinkEnd, Operation, OperationKind, SyncStatus
 from calbridge.services import sync
+from calbridge.store import Storage
 from calbridge.store.protocols import LinkWrite
-from tests.fixtures.storage import TableRequests
+from tests.fixtures.storage import TableRequests, losing_table_answers
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
 
 EVENTS = 250
@@ -140,6 +141,22 @@ def test_work_handed_to_the_queue_costs_what_inline_work_costs(
         assert [o for o in world.both() if o.status != "skipped"] == []
 
 
+def test_work_handed_to_the_queue_costs_the_table_requests_inline_work_costs(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    requests = {}
+    for inline in (300, 100):  # every write in the run, or 200 of them queued
+        world = booked(azurite, 300, inline=inline)
+        table_requests.reset()
+        outcomes = world.to_outlook()
+        for work in queued_work(world.storage, world.mapping.id):
+            outcomes += sync.process_work(world.container, work)
+        assert Counter(o.status for o in outcomes)["completed"] == 300
+        requests[inline] = table_requests.total
+        assert len(world.outlook.live(CALENDAR)) == 300
+        assert [o for o in world.both() if o.status != "skipped"] == []
+    assert requests[100] <= 1.1 * requests[300], requests
+
+
 def test_queued_work_never_overwrites_a_newer_edit(azurite: Azurite) -> None:
     world = booked(azurite, 6, inline=1)
     world.to_outlook()
@@ -198,3 +215,52 @@ def test_queued_work_that_failed_after_storing_its_links_converges_when_delivere
     assert all(link.status is SyncStatus.SYNCED
                for link in world.storage.links.list(world.mapping.id))
     assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+@pytest.mark.parametrize("nth", [1, 2])  # the pending links, then their flush
+def test_a_table_transaction_whose_answer_is_lost_is_applied_once(
+        azurite: Azurite, nth: int) -> None:
+    world = booked(azurite, 30)
+    with losing_table_answers(azurite.ports[2], nth) as lost:
+        outcomes = world.to_outlook()
+    assert lost.lost == 1
+    assert Counter(o.status for o in outcomes) == {"completed": 30}
+    copies = world.outlook.live(CALENDAR)
+    assert sorted(c.title for c in copies) == sorted(f"Booking {n}" for n in range(30))
+    links = world.storage.links.list(world.mapping.id)
+    assert len(links) == 30 and all(link.status is SyncStatus.SYNCED for link in links)
+    assert {world.storage.links.find(world.mapping.id, End.B, c.id).id  # type: ignore[union-attr]
+            for c in copies} == {link.id for link in links}
+    assert world.storage.operations.counts() == {("create", "completed"): 30}
+    assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_a_log_transaction_whose_answer_is_lost_logs_each_operation_once(
+        azurite: Azurite, storage: Storage, table_requests: TableRequests) -> None:
+    done = [Operation(source_system="booking_system", target_system="outlook",
+                      operation=OperationKind.CREATE, status="completed") for _ in range(30)]
+    table_requests.reset()
+    with losing_table_answers(azurite.ports[2], 1) as lost:
+        storage.operations.record_all(done)
+    assert lost.lost == 1
+    assert storage.operations.counts() == {("create", "completed"): 30}
+    assert table_requests.writes == 0, table_requests  # never row by row
+
+
+def test_a_lost_answer_is_not_taken_for_a_write_another_worker_made(
+        azurite: Azurite) -> None:
+    world = booked(azurite, 3)
+    world.to_outlook()
+    links = world.storage.links
+    [stored, *_] = links.list(world.mapping.id)
+    mine = stored.model_copy(update={"last_error": "mine"})
+
+    def another_worker_writes() -> None:
+        current = links.get(stored.mapping_id, stored.id)
+        links.update(current.model_copy(update={"last_error": "theirs"}), current)
+
+    # My write is applied, its answer lost, and another worker writes the link after it.
+    with losing_table_answers(azurite.ports[2], 1, meanwhile=another_worker_writes):
+        [outcome] = links.write([LinkWrite(mine, stored)])
+    assert isinstance(outcome, EtagConflict)
+    assert links.get(stored.mapping_id, stored.id).last_error == "theirs"
