@@ -37,8 +37,9 @@ LINK_PREFIX = "link-"
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
 # A query's filter may hold at most 15 comparisons (the Table service's limit): the
-# partition's and 14 row keys.
+# partition's and 14 row keys, or the partition's, the row kind's and 13 values.
 _KEYS_PER_QUERY = 14
+_VALUES_PER_QUERY = 13
 
 
 def _link_row(link_id: str) -> str:
@@ -200,6 +201,26 @@ class LinkRepository:
             with storage_errors("event links"):
                 yield from self.table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
                                                      parameters=params)
+
+    def of_series(self, mapping_id: str, series_ids: Iterable[str] = (),
+                  series_links: Iterable[str] = ()) -> list[EventLink]:
+        """The links of a mapping that belong to these series: those naming one of
+        `series_ids` (series and occurrences, by the id at the series' end) or one of the
+        series pairs `series_links` (their occurrence pairs) — a query per 13 values,
+        answering only with the series' own rows."""
+        wanted = ([("series_id", value) for value in sorted(set(series_ids)) if value]
+                  + [("series_link", value) for value in sorted(set(series_links)) if value])
+        found: dict[str, EventLink] = {}
+        for start in range(0, len(wanted), _VALUES_PER_QUERY):
+            group = wanted[start:start + _VALUES_PER_QUERY]
+            params = {"pk": mapping_id, "kind": "link",
+                      **{f"v{n}": value for n, (_, value) in enumerate(group)}}
+            terms = " or ".join(f"{column} eq @v{n}" for n, (column, _) in enumerate(group))
+            with storage_errors("event links"):
+                rows = self.table.query_entities(
+                    f"PartitionKey eq @pk and kind eq @kind and ( {terms} )", parameters=params)
+                found |= {(link := from_entity(EventLink, row)).id: link for row in rows}
+        return list(found.values())
 
     def find_by_id(self, link_id: str) -> EventLink:
         """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""

@@ -63,6 +63,7 @@ from calbridge.sync.plan import (
     PlannedOperation,
     conflict_winner,
     crosses_share,
+    deleting,
     deletion_baseline,
     instant,
     is_copy_from,
@@ -328,7 +329,12 @@ class SyncEngine:
         # cost of a quiet run stays flat however many pairs the mapping holds.
         quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete)
         parts = itertools.chain([first], parts)
-        links = [] if quiet else self.stores.links.list(mapping.id)
+        # An answer to a cursor in one part names all that changed: its plan touches only
+        # those events' links and their series', not every pair. A listing is diffed
+        # against every link.
+        incremental = cursor is not None and bool(first.cursor) and not first.complete
+        links = ([] if quiet else self._links_of(ends, source, first) if incremental
+                 else self.stores.links.list(mapping.id))
         if quiet:
             changes, streamed = ChangeSet.joined(parts), Streamed()
         elif self.keeps_series(ends):
@@ -352,6 +358,8 @@ class SyncEngine:
             return streamed.outcomes + [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
                                                       else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = streamed.outcomes + early
+        if incremental and len(deleting(plan)) >= self.options.mass_delete_min:
+            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.options.mass_delete_share,
                          self.options.mass_delete_min):
@@ -545,6 +553,43 @@ class SyncEngine:
         return ChangeSet(changed=[*last.changed, *streamed.cancelled],
                          deleted=[*last.deleted, *streamed.deleted], cursor=last.cursor,
                          complete=last.complete), streamed
+
+    def _links_of(self, ends: Ends, source: End, changes: ChangeSet) -> list[EventLink]:
+        """The links an incremental change set's plan can touch: those of its events and
+        deletions, of the links its copies name (marker, origin), and every link of the
+        series they belong to — a few reads, however many pairs the mapping holds."""
+        mapping_id = ends.mapping.id
+        event_ids = [(source, gone) for gone in changes.deleted]
+        link_ids: list[str] = []
+        series_ids: set[str] = set()
+        for event in changes.changed:
+            if not event.id:
+                continue
+            event_ids.append((source, event.id))
+            if event.marker:
+                link_ids.append(event.marker)
+            if event.origin is not None:
+                event_ids.append((source.other, event.origin.id))
+            if event.kind is EventKind.SERIES:
+                series_ids.add(event.id)
+            elif event.series_id:
+                series_ids.add(event.series_id)
+                event_ids.append((source, event.series_id))
+        found = {link.id: link for link in
+                 self.stores.links.find_many(mapping_id, event_ids, link_ids)}
+        linked = {link.event_id(source) for link in found.values()}
+        # A deleted id no link holds may be a series synced occurrence by occurrence.
+        series_ids |= {gone for gone in changes.deleted if gone not in linked}
+        series_ids |= {link.series_id for link in found.values() if link.series_id}
+        pairs = {link.id for link in found.values() if link.item_type == "series"}
+        pairs |= {link.series_link for link in found.values() if link.series_link}
+        if series_ids or pairs:
+            found |= {link.id: link for link in
+                      self.stores.links.of_series(mapping_id, series_ids, pairs)}
+        if missing := pairs - found.keys():
+            found |= {link.id: link for link in self.stores.links.find_many(mapping_id, (),
+                                                                            missing)}
+        return list(found.values())
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation], streamed: Streamed) -> bool:
@@ -1066,7 +1111,8 @@ class SyncEngine:
         closing = [link]
         if link.item_type == "series":
             # The copy of the series is gone, and its occurrences with it.
-            closing += [pair for pair in self.stores.links.list(link.mapping_id)
+            closing += [pair for pair in self.stores.links.of_series(link.mapping_id,
+                                                                     series_links=[link.id])
                         if pair.series_link == link.id and pair.status not in GONE]
         outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED)
         for each in closing:
