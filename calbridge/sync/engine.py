@@ -562,10 +562,10 @@ class SyncEngine:
         event_ids = [(source, gone) for gone in changes.deleted]
         link_ids: list[str] = []
         series_ids: set[str] = set()
+        occurrences: list[str] = []
         for event in changes.changed:
             if not event.id:
                 continue
-            event_ids.append((source, event.id))
             if event.marker:
                 link_ids.append(event.marker)
             if event.origin is not None:
@@ -573,8 +573,12 @@ class SyncEngine:
             if event.kind is EventKind.SERIES:
                 series_ids.add(event.id)
             elif event.series_id:
+                # Found with its series' links, unless none of them names it.
                 series_ids.add(event.series_id)
                 event_ids.append((source, event.series_id))
+                occurrences.append(event.id)
+                continue
+            event_ids.append((source, event.id))
         found = {link.id: link for link in
                  self.stores.links.find_many(mapping_id, event_ids, link_ids)}
         linked = {link.event_id(source) for link in found.values()}
@@ -586,9 +590,12 @@ class SyncEngine:
         if series_ids or pairs:
             found |= {link.id: link for link in
                       self.stores.links.of_series(mapping_id, series_ids, pairs)}
-        if missing := pairs - found.keys():
-            found |= {link.id: link for link in self.stores.links.find_many(mapping_id, (),
-                                                                            missing)}
+        linked = {link.event_id(source) for link in found.values()}
+        unfound = [(source, each) for each in occurrences if each not in linked]
+        missing = pairs - found.keys()
+        if unfound or missing:
+            found |= {link.id: link for link in self.stores.links.find_many(
+                mapping_id, unfound, missing)}
         return list(found.values())
 
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
