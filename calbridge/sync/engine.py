@@ -721,7 +721,8 @@ class SyncEngine:
         event = ends.bridges[source].get_event(ends.calendar(source), source_id)
         if event is None or event.kind is not EventKind.SERIES:
             linked = self.stores.links.find(mapping.id, source, source_id)
-            links = [] if (event is not None or linked) else self.stores.links.list(mapping.id)
+            links = ([] if (event is not None or linked)
+                     else self.stores.links.of_series(mapping.id, [source_id]))
             series_gone = event is None and linked is not None and linked.item_type == "series"
             if not series_gone and not any(
                     link.series_id == source_id and link.series_end is source for link in links):
@@ -729,12 +730,13 @@ class SyncEngine:
         changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
             deleted=[source_id])
         early, plan, links = self._plan(ends, source, changes,
-                                        self.stores.links.list(mapping.id), self.window())
+                                        self._links_of(ends, source, changes), self.window())
         for op in plan:
             if reason and op.writes:
                 op.reason = f"{op.reason} ({reason})"
         outcomes: list[Outcome] = early
-        if guard:
+        if guard and len(deleting(plan)) >= self.options.mass_delete_min:
+            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
             known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known))

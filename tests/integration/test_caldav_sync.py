@@ -412,3 +412,30 @@ def test_series_edited_in_caldav_reach_their_bookings_reading_only_their_links(
             + ["Course 2"] * 3 + ["Course 2 (moved)"])
         assert not [o for o in rounds(world, pair) if o.written]
     assert reads[0] == reads[1], reads
+
+
+def test_a_series_named_on_its_own_reads_only_its_links(
+        world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
+    # As a webhook or a queued message names one item: the series, then the series gone.
+    reads = []
+    for earlier in (0, 1200):
+        calendar = caldav_server.new_calendar()
+        for n in range(2):
+            put_series(caldav_server, calendar, n, soon(n))
+        pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+        rounds(world, pair)
+        earlier_pairs(world, pair, earlier)
+        caldav = caldav_server.bridge()
+        master = caldav.get_event(calendar, "series-0.ics")
+        assert master is not None
+        caldav.update(calendar, master.id or "", master.model_copy(
+            update={"title": "Course 0, new teacher"}))
+        assert caldav.delete(calendar, "series-1.ics") is True
+        table_requests.reset()
+        outcomes = [*world.engine.sync_item(world.fresh(pair), End.B, "series-0.ics"),
+                    *world.engine.sync_item(world.fresh(pair), End.B, "series-1.ics")]
+        reads.append(table_requests.reads)
+        assert [o for o in outcomes if o.status == "failed"] == []
+        assert sorted(b["title"] for b in world.live_bookings()) == sorted(
+            ["Course 0, new teacher"] * 3 + ["Course 0 (moved)"])
+    assert reads[0] == reads[1], reads
