@@ -40,6 +40,9 @@ LINK_PREFIX = "link-"
 # What a transaction refused because of one of its writes raises (after translation):
 # the writes are then tried one by one, so only that one fails.
 _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
+# A query's filter may hold at most 15 comparisons (the Table service's limit): the
+# partition's, the row kind's and 13 values.
+_VALUES_PER_QUERY = 13
 
 
 def _link_row(link_id: str) -> str:
@@ -214,6 +217,26 @@ class LinkRepository:
 
     def _rows(self, mapping_id: str, row_keys: set[str]) -> Iterator[dict[str, Any]]:
         return rows_by_key(self.table, mapping_id, row_keys, "event links")
+
+    def of_series(self, mapping_id: str, series_ids: Iterable[str] = (),
+                  series_links: Iterable[str] = ()) -> list[EventLink]:
+        """The links of a mapping that belong to these series: those naming one of
+        `series_ids` (series and occurrences, by the id at the series' end) or one of the
+        series pairs `series_links` (their occurrence pairs) — a query per 13 values,
+        answering only with the series' own rows."""
+        wanted = ([("series_id", value) for value in sorted(set(series_ids)) if value]
+                  + [("series_link", value) for value in sorted(set(series_links)) if value])
+        found: dict[str, EventLink] = {}
+        for start in range(0, len(wanted), _VALUES_PER_QUERY):
+            group = wanted[start:start + _VALUES_PER_QUERY]
+            params = {"pk": mapping_id, "kind": "link",
+                      **{f"v{n}": value for n, (_, value) in enumerate(group)}}
+            terms = " or ".join(f"{column} eq @v{n}" for n, (column, _) in enumerate(group))
+            with storage_errors("event links"):
+                rows = self.table.query_entities(
+                    f"PartitionKey eq @pk and kind eq @kind and ( {terms} )", parameters=params)
+                found |= {(link := from_entity(EventLink, row)).id: link for row in rows}
+        return list(found.values())
 
     def find_by_id(self, link_id: str) -> EventLink:
         """A link by its id alone (a scan: prefer `get`). Raises `NotFound`."""

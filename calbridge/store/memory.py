@@ -209,6 +209,14 @@ class MemoryLinkStore(_Store):
             return [_copy(self._rows[(mapping_id, i)]) for i in wanted
                     if (mapping_id, i) in self._rows]
 
+    def of_series(self, mapping_id: str, series_ids: Iterable[str] = (),
+                  series_links: Iterable[str] = ()) -> list[EventLink]:
+        ids, pairs = set(series_ids) - {None, ""}, set(series_links) - {None, ""}
+        with self._ready("event links"):
+            return [_copy(link) for key, link in sorted(self._rows.items())
+                    if key[0] == mapping_id
+                    and (link.series_id in ids or link.series_link in pairs)]
+
     def find_by_id(self, link_id: str) -> EventLink:
         with self._ready("event links"):
             found = sorted(key for key in self._rows if key[1] == link_id)

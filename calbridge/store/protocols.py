@@ -98,6 +98,13 @@ class LinkStore(Protocol):
         `link_ids`, each once, in a few reads however many links the mapping has."""
         ...
 
+    def of_series(self, mapping_id: str, series_ids: Iterable[str] = (),
+                  series_links: Iterable[str] = ()) -> list[EventLink]:
+        """The links of a mapping naming one of `series_ids` (at the series' end) or one of
+        the series pairs `series_links`, each once, without reading the mapping's other
+        links."""
+        ...
+
     def find_by_id(self, link_id: str) -> EventLink:
         """Raises `NotFound`."""
         ...

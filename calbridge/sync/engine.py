@@ -63,6 +63,7 @@ from calbridge.sync.plan import (
     PlannedOperation,
     conflict_winner,
     crosses_share,
+    deleting,
     deletion_baseline,
     instant,
     is_copy_from,
@@ -333,7 +334,12 @@ class SyncEngine:
         # cost of a quiet run stays flat however many pairs the mapping holds.
         quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete)
         parts = itertools.chain([first], parts)
-        links = [] if quiet else self.stores.links.list(mapping.id)
+        # An answer to a cursor in one part names all that changed: its plan touches only
+        # those events' links and their series', not every pair. A listing is diffed
+        # against every link.
+        incremental = cursor is not None and bool(first.cursor) and not first.complete
+        links = ([] if quiet else self._links_of(ends, source, first) if incremental
+                 else self.stores.links.list(mapping.id))
         if quiet:
             changes, streamed = ChangeSet.joined(parts), Streamed()
         elif self.keeps_series(ends):
@@ -360,6 +366,8 @@ class SyncEngine:
             return streamed.outcomes + [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
                                                       else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = streamed.outcomes + early
+        if incremental and len(deleting(plan)) >= self.options.mass_delete_min:
+            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
         baseline = deletion_baseline(links, source, read_at)
         if mass_deletion(plan, baseline, self.options.mass_delete_share,
                          self.options.mass_delete_min):
@@ -562,6 +570,50 @@ class SyncEngine:
                          deleted=[*last.deleted, *streamed.deleted], cursor=last.cursor,
                          complete=last.complete), streamed
 
+    def _links_of(self, ends: Ends, source: End, changes: ChangeSet) -> list[EventLink]:
+        """The links an incremental change set's plan can touch: those of its events and
+        deletions, of the links its copies name (marker, origin), and every link of the
+        series they belong to — a few reads, however many pairs the mapping holds."""
+        mapping_id = ends.mapping.id
+        event_ids = [(source, gone) for gone in changes.deleted]
+        link_ids: list[str] = []
+        series_ids: set[str] = set()
+        occurrences: list[str] = []
+        for event in changes.changed:
+            if not event.id:
+                continue
+            if event.marker:
+                link_ids.append(event.marker)
+            if event.origin is not None:
+                event_ids.append((source.other, event.origin.id))
+            if event.kind is EventKind.SERIES:
+                series_ids.add(event.id)
+            elif event.series_id:
+                # Found with its series' links, unless none of them names it.
+                series_ids.add(event.series_id)
+                event_ids.append((source, event.series_id))
+                occurrences.append(event.id)
+                continue
+            event_ids.append((source, event.id))
+        found = {link.id: link for link in
+                 self.stores.links.find_many(mapping_id, event_ids, link_ids)}
+        linked = {link.event_id(source) for link in found.values()}
+        # A deleted id no link holds may be a series synced occurrence by occurrence.
+        series_ids |= {gone for gone in changes.deleted if gone not in linked}
+        series_ids |= {link.series_id for link in found.values() if link.series_id}
+        pairs = {link.id for link in found.values() if link.item_type == "series"}
+        pairs |= {link.series_link for link in found.values() if link.series_link}
+        if series_ids or pairs:
+            found |= {link.id: link for link in
+                      self.stores.links.of_series(mapping_id, series_ids, pairs)}
+        linked = {link.event_id(source) for link in found.values()}
+        unfound = [(source, each) for each in occurrences if each not in linked]
+        missing = pairs - found.keys()
+        if unfound or missing:
+            found |= {link.id: link for link in self.stores.links.find_many(
+                mapping_id, unfound, missing)}
+        return list(found.values())
+
     def _cursor_worth_saving(self, stored: Cursor | None, changes: ChangeSet,
                              plan: list[PlannedOperation], streamed: Streamed) -> bool:
         """A quiet poll writes nothing: an unchanged calendar keeps its stored cursor
@@ -688,7 +740,8 @@ class SyncEngine:
         event = ends.bridges[source].get_event(ends.calendar(source), source_id)
         if event is None or event.kind is not EventKind.SERIES:
             linked = self.stores.links.find(mapping.id, source, source_id)
-            links = [] if (event is not None or linked) else self.stores.links.list(mapping.id)
+            links = ([] if (event is not None or linked)
+                     else self.stores.links.of_series(mapping.id, [source_id]))
             series_gone = event is None and linked is not None and linked.item_type == "series"
             if not series_gone and not any(
                     link.series_id == source_id and link.series_end is source for link in links):
@@ -696,12 +749,13 @@ class SyncEngine:
         changes = ChangeSet(changed=[event]) if event is not None else ChangeSet(
             deleted=[source_id])
         early, plan, links = self._plan(ends, source, changes,
-                                        self.stores.links.list(mapping.id), self.window())
+                                        self._links_of(ends, source, changes), self.window())
         for op in plan:
             if reason and op.writes:
                 op.reason = f"{op.reason} ({reason})"
         outcomes: list[Outcome] = early
-        if guard:
+        if guard and len(deleting(plan)) >= self.options.mass_delete_min:
+            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
             known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
             baseline = deletion_baseline(links, source, self._last_read(known))
@@ -1131,7 +1185,8 @@ class SyncEngine:
         closing = [link]
         if link.item_type == "series":
             # The copy of the series is gone, and its occurrences with it.
-            closing += [pair for pair in self.stores.links.list(link.mapping_id)
+            closing += [pair for pair in self.stores.links.of_series(link.mapping_id,
+                                                                     series_links=[link.id])
                         if pair.series_link == link.id and pair.status not in GONE]
         outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED)
         for each in closing:

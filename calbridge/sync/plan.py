@@ -275,8 +275,12 @@ def crosses_share(deleted: set[str], baseline: DeletionBaseline, share: float,
             or len(deleted) > share * max(baseline.active, 1))
 
 
+def deleting(plan: list[PlannedOperation]) -> set[str]:
+    """What a plan deletes, as a person counts it (`EventLink.unit`)."""
+    return {op.link.unit for op in plan if op.kind is OperationKind.DELETE and op.link}
+
+
 def mass_deletion(plan: list[PlannedOperation], baseline: DeletionBaseline, share: float,
                   minimum: int) -> bool:
     """Whether a plan deletes an unusual share of a calendar's linked events."""
-    deleted = {op.link.unit for op in plan if op.kind is OperationKind.DELETE and op.link}
-    return crosses_share(deleted, baseline, share, minimum)
+    return crosses_share(deleting(plan), baseline, share, minimum)

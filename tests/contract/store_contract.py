@@ -383,6 +383,30 @@ class LinkContract(StoreContract):
         assert {each.mapping_id for each in found} == {M1} and all(e.etag for e in found)
         assert storage.links.find_many(M1, []) == []
 
+    def test_the_links_of_a_few_series_found_without_the_others(
+            self, storage: ContractStorage) -> None:
+        # 20 series (a series pair and its three occurrence pairs each), 15 occurrences
+        # synced one by one, and events of no series, in two mappings.
+        series = [storage.links.add(link(f"s{n}", f"t{n}", item_type="series",
+                                         series_end=End.A, series_id=f"s{n}"))
+                  for n in range(20)]
+        storage.links.write([LinkWrite(link(f"s{n}-{k}", f"t{n}-{k}", item_type="occurrence",
+                                            series_end=End.A, series_id=f"s{n}",
+                                            series_link=series[n].id))
+                             for n in range(20) for k in range(3)]
+                            + [LinkWrite(link(f"x-{k}", f"y-{k}", item_type="occurrence",
+                                              series_end=End.A, series_id="expanded"))
+                               for k in range(15)]
+                            + [LinkWrite(link(f"e{n}", f"f{n}")) for n in range(10)]
+                            + [LinkWrite(link("s1", "t1", mapping_id=M2, series_id="s1"))])
+        found = storage.links.of_series(M1, ["s1", "expanded"], [series[n].id
+                                                                  for n in range(2, 16)])
+        assert sorted(each.a.event_id or "" for each in found) == sorted(
+            ["s1", *(f"s1-{k}" for k in range(3)), *(f"x-{k}" for k in range(15)),
+             *(f"s{n}-{k}" for n in range(2, 16) for k in range(3))])
+        assert {each.mapping_id for each in found} == {M1} and all(e.etag for e in found)
+        assert storage.links.of_series(M1) == []
+
     def test_a_write_refused_in_a_batch_fails_alone(self, storage: ContractStorage) -> None:
         stale = storage.links.add(link("s"))
         storage.links.update(storage.links.get(M1, stale.id))  # someone wrote it since

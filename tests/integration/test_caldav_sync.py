@@ -15,9 +15,20 @@ import pytest
 from calbridge.bridges.base import TimeWindow
 from calbridge.bridges.caldav import CalDavBridge
 from calbridge.host.azurite import Azurite
-from calbridge.model import Direction, End, EventKind, EventStatus, ResourceMapping, StoredEnd
+from calbridge.model import (
+    Direction,
+    End,
+    EventKind,
+    EventLink,
+    EventStatus,
+    LinkEnd,
+    ResourceMapping,
+    StoredEnd,
+    SyncStatus,
+)
 from calbridge.services import polling
 from calbridge.store.clients import table_service
+from calbridge.store.protocols import LinkWrite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.caldav_servers import CalDavServer, count_requests
 from tests.fixtures.graph import GraphClient, weekly_series
@@ -295,9 +306,10 @@ def test_series_copied_between_caldav_calendars_are_read_once_and_share_their_tr
     sent = count_requests(world.container.bridge("caldav"))
     outcomes = world.engine.run(world.fresh(pair), End.A)
     assert [o for o in outcomes if o.status == "failed"] == []
-    # One listing gives every series with its rule; the only reads are of the copies
-    # before their moved occurrence is written (the engine's conflict check).
-    assert sent.methods().count("REPORT") == 1 and sent.methods().count("GET") == 12
+    # One listing gives every series with its rule; the only other read is of the
+    # copies before their moved occurrence is written (the engine's conflict check), all
+    # twelve in one calendar-multiget.
+    assert sent.methods().count("REPORT") == 2 and sent.methods().count("GET") == 0
     copied = live(caldav_server.bridge(), target)
     assert len({e.series_id for e in copied}) == 12 and len(copied) == 48
     assert sorted(e.title for e in copied if e.title.endswith("(moved)")) == sorted(
@@ -305,3 +317,125 @@ def test_series_copied_between_caldav_calendars_are_read_once_and_share_their_tr
     # 12 masters and 48 occurrence pairs: their links, the log and the cursor.
     assert table_requests.writing <= 10, table_requests
     assert not [o for o in world.engine.run(world.fresh(pair), End.A) if o.written]
+
+
+def put_series(server: CalDavServer, calendar: str, n: int, first: datetime) -> None:
+    """A weekly series of four (`series-<n>`) with its second occurrence moved."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    second = first + timedelta(weeks=1)
+    assert server.put(calendar, f"series-{n}.ics", RAW_SERIES.format(
+        uid=f"series-{n}", title=f"Course {n}", start=first.strftime(stamp),
+        end=(first + timedelta(hours=1)).strftime(stamp), second=second.strftime(stamp),
+        moved=(second + timedelta(hours=2)).strftime(stamp),
+        moved_end=(second + timedelta(hours=3)).strftime(stamp))).status_code == 201
+
+
+def earlier_pairs(world: Bridged, mapping: ResourceMapping, count: int) -> None:
+    """Pairs synced long before, stored straight away: a large mapping in a second."""
+    world.container.storage.links.write([LinkWrite(EventLink(
+        mapping_id=mapping.id, origin=End.A, status=SyncStatus.SYNCED,
+        a=LinkEnd(event_id=f"earlier-{n}.ics"), b=LinkEnd(event_id=f"copy-{n}.ics")))
+        for n in range(count)])
+
+
+def shown(bridge: CalDavBridge, calendar: str) -> list[tuple[str, datetime]]:
+    """What a person sees in a calendar: each occurrence's title and start."""
+    return sorted((e.title, e.start) for e in live(bridge, calendar))
+
+
+def test_edits_to_series_between_caldav_calendars_read_only_those_series_links(
+        world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
+    caldav = caldav_server.bridge()
+    reads = []
+    for earlier in (0, 1200):
+        source, target = caldav_server.new_calendar(), caldav_server.new_calendar()
+        for n in range(4):
+            put_series(caldav_server, source, n, soon(n))
+        assert caldav_server.put(source, "single.ics", raw_event(
+            "single", "Visit", soon(5), soon(6))).status_code == 201
+        pair = world.container.storage.mappings.add(ResourceMapping(
+            a=StoredEnd(bridge="caldav", calendar_id=source),
+            b=StoredEnd(bridge="caldav", calendar_id=target), direction=Direction.A_TO_B))
+        world.engine.run(world.fresh(pair), End.A)
+        earlier_pairs(world, pair, earlier)
+        occurrences = {n: sorted((e for e in live(caldav, source)
+                                  if e.series_id == f"series-{n}.ics"),
+                                 key=lambda e: e.start) for n in range(4)}
+        # The whole series retitled; one occurrence moved; one cancelled; one series gone;
+        # a new series made.
+        master = caldav.get_event(source, "series-0.ics")
+        assert master is not None
+        caldav.update(source, master.id or "", master.model_copy(
+            update={"title": "Course 0, new teacher"}))
+        third = occurrences[1][2]
+        caldav.update(source, third.id or "", third.model_copy(update={
+            "title": "Course 1 (outside)", "start": third.start + timedelta(hours=1),
+            "end": third.end + timedelta(hours=1)}))
+        assert caldav.delete(source, occurrences[2][3].id or "") is True
+        assert caldav.delete(source, "series-3.ics") is True
+        put_series(caldav_server, source, 4, soon(8))
+        table_requests.reset()
+        outcomes = world.engine.run(world.fresh(pair), End.A)
+        reads.append(table_requests.reads)
+        assert [o for o in outcomes if o.status == "failed"] == []
+        assert shown(caldav, target) == shown(caldav, source)
+        titles = {title for title, _ in shown(caldav, target)}
+        assert {"Course 0, new teacher", "Course 1 (outside)", "Course 4"} <= titles
+        assert not {"Course 0", "Course 3"} & titles
+        assert not [o for o in world.engine.run(world.fresh(pair), End.A) if o.written]
+    assert reads[0] == reads[1], reads
+
+
+def test_series_edited_in_caldav_reach_their_bookings_reading_only_their_links(
+        world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
+    reads = []
+    for earlier in (0, 1200):
+        calendar = caldav_server.new_calendar()
+        for n in range(3):
+            put_series(caldav_server, calendar, n, soon(n))
+        pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+        rounds(world, pair)
+        assert len(world.live_bookings()) == 12
+        earlier_pairs(world, pair, earlier)
+        caldav = caldav_server.bridge()
+        master = caldav.get_event(calendar, "series-0.ics")
+        assert master is not None
+        caldav.update(calendar, master.id or "", master.model_copy(
+            update={"title": "Course 0, new teacher"}))
+        assert caldav.delete(calendar, "series-1.ics") is True
+        table_requests.reset()
+        outcomes = world.engine.run(world.fresh(pair), End.B)
+        reads.append(table_requests.reads)
+        assert [o for o in outcomes if o.status == "failed"] == []
+        assert sorted(b["title"] for b in world.live_bookings()) == sorted(
+            ["Course 0, new teacher"] * 3 + ["Course 0 (moved)"]
+            + ["Course 2"] * 3 + ["Course 2 (moved)"])
+        assert not [o for o in rounds(world, pair) if o.written]
+    assert reads[0] == reads[1], reads
+
+
+def test_a_series_named_on_its_own_reads_only_its_links(
+        world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
+    # As a webhook or a queued message names one item: the series, then the series gone.
+    reads = []
+    for earlier in (0, 1200):
+        calendar = caldav_server.new_calendar()
+        for n in range(2):
+            put_series(caldav_server, calendar, n, soon(n))
+        pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+        rounds(world, pair)
+        earlier_pairs(world, pair, earlier)
+        caldav = caldav_server.bridge()
+        master = caldav.get_event(calendar, "series-0.ics")
+        assert master is not None
+        caldav.update(calendar, master.id or "", master.model_copy(
+            update={"title": "Course 0, new teacher"}))
+        assert caldav.delete(calendar, "series-1.ics") is True
+        table_requests.reset()
+        outcomes = [*world.engine.sync_item(world.fresh(pair), End.B, "series-0.ics"),
+                    *world.engine.sync_item(world.fresh(pair), End.B, "series-1.ics")]
+        reads.append(table_requests.reads)
+        assert [o for o in outcomes if o.status == "failed"] == []
+        assert sorted(b["title"] for b in world.live_bookings()) == sorted(
+            ["Course 0, new teacher"] * 3 + ["Course 0 (moved)"])
+    assert reads[0] == reads[1], reads

@@ -68,6 +68,38 @@ def test_a_quiet_run_reads_no_more_for_a_large_calendar(
     assert reads[0] == reads[1], reads
 
 
+def earlier_pairs(world: SyncWorld, count: int) -> None:
+    """Pairs synced long before, stored straight away: a large mapping in a second."""
+    world.storage.links.write([LinkWrite(EventLink(
+        mapping_id=world.mapping.id, origin=End.A, status=SyncStatus.SYNCED,
+        a=LinkEnd(event_id=f"earlier-{n}"), b=LinkEnd(event_id=f"copy-{n}")))
+        for n in range(count)])
+
+
+def test_a_run_after_a_few_edits_reads_the_links_of_those_edits_only(
+        azurite: Azurite, table_requests: TableRequests) -> None:
+    reads = []
+    for earlier in (0, 1200):
+        world = booked(azurite, 5)
+        world.to_outlook()
+        earlier_pairs(world, earlier)
+        bookings = sorted(world.booking.live(ROOM), key=lambda e: e.title)
+        world.booking.user_edit(ROOM, bookings[1].id, "Booking 1, moved to the big room")
+        world.booking.user_delete(ROOM, bookings[2].id)
+        world.booking.user_create(ROOM, "Booking 5", hours=5)
+        table_requests.reset()
+        outcomes = world.to_outlook()
+        reads.append(table_requests.reads)
+        assert sorted((o.operation, o.status) for o in outcomes) == [
+            ("create", "completed"), ("delete", "completed"), ("update", "completed")]
+        assert sorted(e.title for e in world.outlook.live(CALENDAR)) == [
+            "Booking 0", "Booking 1, moved to the big room", "Booking 3", "Booking 4",
+            "Booking 5"]
+        assert not [o for o in world.both() if o.written]
+    # Past 1,000 links a listing of the mapping's links would take a second page.
+    assert reads[0] == reads[1], reads
+
+
 def crash_after_the_pending_links(world, monkeypatch: pytest.MonkeyPatch):
     """The process stops after its first link write (the pending links, before the copies
     are made) and before any later one; gives the real `write` back to restore."""
@@ -181,11 +213,7 @@ def test_queued_work_reads_its_own_links_however_many_the_mapping_holds(
         world.to_outlook()
         # The other 40 bookings, in one message.
         [work] = queued_work(world.storage, world.mapping.id)
-        # Pairs synced long before: a large mapping.
-        world.storage.links.write([LinkWrite(EventLink(
-            mapping_id=world.mapping.id, origin=End.A, status=SyncStatus.SYNCED,
-            a=LinkEnd(event_id=f"earlier-{n}"), b=LinkEnd(event_id=f"copy-{n}")))
-            for n in range(earlier)])
+        earlier_pairs(world, earlier)
         table_requests.reset()
         outcomes = sync.process_work(world.container, work)
         reads.append(table_requests.reads)

@@ -23,6 +23,7 @@ from calbridge.bridges.base import (
     CalendarBridge,
     Capabilities,
     ChangeSet,
+    ReadResult,
     TimeWindow,
     WriteOp,
     WriteResult,
@@ -294,6 +295,40 @@ class CalDavBridge(CalendarBridge):
         resource_id, rid = split_id(event_id)
         resource = self._read(calendar_id, resource_id)
         return None if resource is None else _event_in(resource, rid, calendar_id)
+
+    def get_events(self, calendar_id: str, event_ids: Sequence[str]) -> list[ReadResult]:
+        """calendar-multiget, one REPORT per `_MULTIGET_BATCH` resources (a series'
+        occurrences share their resource: it is read once for all of them)."""
+        names = sorted({name for event_id in event_ids
+                        if valid_resource_id(name := split_id(event_id)[0])})
+        self._collection(calendar_id)  # an id that names no calendar fails every read
+        read: dict[str, Resource | CalbridgeError] = {}
+        for first in range(0, len(names), _MULTIGET_BATCH):
+            batch = names[first:first + _MULTIGET_BATCH]
+            try:
+                found = self._multistatus(self._report(calendar_id, dav.multiget(
+                    [self._member(calendar_id, name) for name in batch])))
+                read |= {resource.id: resource
+                         for resource in self._resources(calendar_id, found)}
+            except (CalendarNotFound, AuthError):
+                raise
+            except UpstreamUnavailable as exc:
+                read |= dict.fromkeys(names[first:], exc)  # the rest is not sent
+                break
+            except CalbridgeError as exc:
+                read |= dict.fromkeys(batch, exc)
+        if missing := [name for name in names if name not in read]:
+            for name in missing:
+                self._forget(calendar_id, name)
+            self._gone(calendar_id)
+        results = []
+        for event_id in event_ids:
+            name, rid = split_id(event_id)
+            got = read.get(name)
+            results.append(ReadResult.failed(event_id, got) if isinstance(got, CalbridgeError)
+                           else ReadResult.found(event_id, None if got is None
+                                                 else _event_in(got, rid, calendar_id)))
+        return results
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """The series' occurrences and exceptions in the window, cancelled ones left out
