@@ -343,6 +343,26 @@ def shown(bridge: CalDavBridge, calendar: str) -> list[tuple[str, datetime]]:
     return sorted((e.title, e.start) for e in live(bridge, calendar))
 
 
+def retitle(caldav: CalDavBridge, calendar: str, href: str, title: str) -> None:
+    """A whole series retitled, as a person does in a CalDAV client."""
+    master = caldav.get_event(calendar, href)
+    assert master is not None
+    caldav.update(calendar, master.id or "", master.model_copy(update={"title": title}))
+
+
+def booked_series(world: Bridged, caldav_server: CalDavServer, count: int,
+                  earlier: int) -> tuple[str, ResourceMapping]:
+    """A CalDAV calendar with `count` weekly series, synced to the booking system, in a
+    mapping holding `earlier` other pairs."""
+    calendar = caldav_server.new_calendar()
+    for n in range(count):
+        put_series(caldav_server, calendar, n, soon(n))
+    pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
+    rounds(world, pair)
+    earlier_pairs(world, pair, earlier)
+    return calendar, pair
+
+
 def test_edits_to_series_between_caldav_calendars_read_only_those_series_links(
         world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
     caldav = caldav_server.bridge()
@@ -363,10 +383,7 @@ def test_edits_to_series_between_caldav_calendars_read_only_those_series_links(
                                  key=lambda e: e.start) for n in range(4)}
         # The whole series retitled; one occurrence moved; one cancelled; one series gone;
         # a new series made.
-        master = caldav.get_event(source, "series-0.ics")
-        assert master is not None
-        caldav.update(source, master.id or "", master.model_copy(
-            update={"title": "Course 0, new teacher"}))
+        retitle(caldav, source, "series-0.ics", "Course 0, new teacher")
         third = occurrences[1][2]
         caldav.update(source, third.id or "", third.model_copy(update={
             "title": "Course 1 (outside)", "start": third.start + timedelta(hours=1),
@@ -390,18 +407,10 @@ def test_series_edited_in_caldav_reach_their_bookings_reading_only_their_links(
         world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
     reads = []
     for earlier in (0, 1200):
-        calendar = caldav_server.new_calendar()
-        for n in range(3):
-            put_series(caldav_server, calendar, n, soon(n))
-        pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
-        rounds(world, pair)
+        calendar, pair = booked_series(world, caldav_server, 3, earlier)
         assert len(world.live_bookings()) == 12
-        earlier_pairs(world, pair, earlier)
         caldav = caldav_server.bridge()
-        master = caldav.get_event(calendar, "series-0.ics")
-        assert master is not None
-        caldav.update(calendar, master.id or "", master.model_copy(
-            update={"title": "Course 0, new teacher"}))
+        retitle(caldav, calendar, "series-0.ics", "Course 0, new teacher")
         assert caldav.delete(calendar, "series-1.ics") is True
         table_requests.reset()
         outcomes = world.engine.run(world.fresh(pair), End.B)
@@ -419,17 +428,9 @@ def test_a_series_named_on_its_own_reads_only_its_links(
     # As a webhook or a queued message names one item: the series, then the series gone.
     reads = []
     for earlier in (0, 1200):
-        calendar = caldav_server.new_calendar()
-        for n in range(2):
-            put_series(caldav_server, calendar, n, soon(n))
-        pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
-        rounds(world, pair)
-        earlier_pairs(world, pair, earlier)
+        calendar, pair = booked_series(world, caldav_server, 2, earlier)
         caldav = caldav_server.bridge()
-        master = caldav.get_event(calendar, "series-0.ics")
-        assert master is not None
-        caldav.update(calendar, master.id or "", master.model_copy(
-            update={"title": "Course 0, new teacher"}))
+        retitle(caldav, calendar, "series-0.ics", "Course 0, new teacher")
         assert caldav.delete(calendar, "series-1.ics") is True
         table_requests.reset()
         outcomes = [*world.engine.sync_item(world.fresh(pair), End.B, "series-0.ics"),
