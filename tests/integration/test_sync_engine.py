@@ -394,6 +394,14 @@ def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWo
     assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)
 
 
+def second_edit_everywhere(world: SyncWorld, copy_id: str, booking_id: str) -> None:
+    """Both sides end at the booking's last edit, with no conflict and nothing left."""
+    assert world.outlook.events[CALENDAR][copy_id].title == "Second edit"
+    assert world.booking.events[ROOM][booking_id].title == "Second edit"
+    assert decisions.resolved_conflicts(world.container) == []
+    assert statuses(world.both()) == []
+
+
 def test_a_pair_another_worker_wrote_meanwhile_is_no_conflict(world: SyncWorld) -> None:
     """Two webhooks for one booking a moment apart: the second worker read the pair's link
     before the first stored its write. The copy's new title is calbridge's own write, not
@@ -410,10 +418,7 @@ def test_a_pair_another_worker_wrote_meanwhile_is_no_conflict(world: SyncWorld) 
     outcome = engine.apply(engine.ends(world.fresh_mapping()),
                            plan_event(world.booking_end, second, read_early))
     assert outcome.status == "completed"
-    assert world.outlook.events[CALENDAR][made.id].title == "Second edit"
-    assert world.booking.events[ROOM][booking.id].title == "Second edit"
-    assert decisions.resolved_conflicts(world.container) == []
-    assert statuses(world.both()) == []
+    second_edit_everywhere(world, made.id, booking.id)
 
 
 def test_a_pair_whose_other_worker_stores_its_link_seconds_late_is_no_conflict(
@@ -446,7 +451,4 @@ def test_a_pair_whose_other_worker_stores_its_link_seconds_late_is_no_conflict(
     outcome = engine.apply(engine.ends(world.fresh_mapping()),
                            plan_event(world.booking_end, second, not_yet))
     assert outcome.status == "completed"
-    assert world.outlook.events[CALENDAR][made.id].title == "Second edit"
-    assert world.booking.events[ROOM][booking.id].title == "Second edit"
-    assert decisions.resolved_conflicts(world.container) == []
-    assert statuses(world.both()) == []
+    second_edit_everywhere(world, made.id, booking.id)
