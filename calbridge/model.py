@@ -312,6 +312,9 @@ class LinkEnd(BaseModel):
     event_id: str | None = None
     fingerprint: str | None = None
     etag: str | None = None
+    # When the end's event was last changed, as its system said when calbridge last read
+    # or wrote it: a read of an older state of it is a stale read, not a change.
+    modified: datetime | None = None
     # A short hash per `EventField` as last synced: which fields changed since, at either
     # end (only those are written; the same field changed at both ends is a conflict).
     fields: dict[str, str] | None = None

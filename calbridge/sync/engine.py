@@ -1017,6 +1017,8 @@ class SyncEngine:
             return self._outcome(ends, op, OutcomeStatus.SKIPPED,
                                  reason="the copy is gone from {target}; "
                                         "the deletion follows from there")
+        if (stale := self._read_again_if_older(ends, op)) is not None:
+            return stale
         change = plan_fields(link, source, op.event, current, force=force)
         if change.conflicting and (fresh := self._moved_on(link, current)) is not None:
             # Another worker recorded a write of this pair meanwhile: the target's
@@ -1069,6 +1071,30 @@ class SyncEngine:
         if not change.send and step.was_synced:
             outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
+
+    def _read_again_if_older(self, ends: Ends, op: PlannedOperation) -> Outcome | None:
+        """A source event read in an older state than calbridge has recorded of it (its
+        read waited on a busy host while a later write of the pair was made and recorded)
+        is read again, and planned from what its system holds now: skipped when that is
+        what calbridge recorded, so a stale read never undoes a later edit. None when the
+        read is not older (the usual case, which costs nothing)."""
+        link, event = op.link, op.event
+        assert link is not None and event is not None
+        known = link.end(op.source)
+        if (known.modified is None or event.last_modified is None
+                or event.etag == known.etag or event.last_modified >= known.modified):
+            return None
+        now = ends.bridges[op.source].get_event(ends.calendar(op.source), op.source_id)
+        if now is None:
+            return self._outcome(ends, op, OutcomeStatus.SKIPPED,
+                                 reason="gone from {source} since it was read; "
+                                        "the deletion follows from there")
+        op.event = now
+        if plan_event(op.source, now, link).kind is not OperationKind.UPDATE:
+            return self._outcome(ends, op, OutcomeStatus.SKIPPED,
+                                 reason="an older read; read again, {source} holds what "
+                                        "calbridge last recorded")
+        return None
 
     def _moved_on(self, link: EventLink, current: Event) -> EventLink | None:
         """The pair's link as stored now when another worker has written it since `link`
@@ -1204,6 +1230,7 @@ class SyncEngine:
         link.end(op.source).fingerprint = fingerprint(op.event)
         link.end(op.source).fields = field_hashes(op.event)
         link.end(op.source).etag = op.event.etag
+        link.end(op.source).modified = op.event.last_modified
         try:
             self.stores.links.update(link)
         except (EtagConflict, AlreadyExists):
@@ -1226,6 +1253,7 @@ class SyncEngine:
         target.fields = (field_hashes(written) if sent is None
                          else merged_hashes(target.fields, written, sent, owed))
         source.etag, target.etag = op.event.etag, written.etag
+        source.modified, target.modified = op.event.last_modified, written.last_modified
         link.status, link.pending_end = ((SyncStatus.PENDING, op.target) if owed
                                           else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None

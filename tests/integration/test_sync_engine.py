@@ -452,3 +452,26 @@ def test_a_pair_whose_other_worker_stores_its_link_seconds_late_is_no_conflict(
                            plan_event(world.booking_end, second, not_yet))
     assert outcome.status == "completed"
     second_edit_everywhere(world, made.id, booking.id)
+
+
+def test_an_older_read_of_the_copy_does_not_undo_the_booking_s_last_edit(
+        world: SyncWorld) -> None:
+    """Outlook's webhook for calbridge's write of a first edit is read on a busy host:
+    the copy is read with the first edit, and only then is it planned, after the second
+    edit has been written and its link stored. That read is older than what calbridge
+    recorded of the copy; the copy is read again, and the booking keeps its last edit."""
+    made = world.outlook.user_create(CALENDAR, "Made in Outlook")
+    world.both()
+    [booking] = world.booking.live(ROOM)
+    world.booking.user_edit(ROOM, booking.id, "First edit")
+    assert statuses(world.to_outlook()) == [("update", "completed")]
+    read_early = world.outlook.events[CALENDAR][made.id].model_copy(deep=True)
+    world.booking.user_edit(ROOM, booking.id, "Second edit")
+    assert statuses(world.to_outlook()) == [("update", "completed")]
+    engine = world.engine
+    outcome = engine.apply(engine.ends(world.fresh_mapping()),
+                           plan_event(world.booking_end.other, read_early, only_link(world)))
+    assert outcome.status == "skipped"
+    second_edit_everywhere(world, made.id, booking.id)
+    # The copy read again is calbridge's own write: nothing to do on the next round either.
+    assert statuses(world.both()) == []
