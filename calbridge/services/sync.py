@@ -3,6 +3,7 @@ and orphan clean-up — all through the one engine."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -35,6 +36,8 @@ from calbridge.services import mappings as mapping_state
 from calbridge.sync.engine import SyncEngine
 from calbridge.sync.outcome import Outcome
 from calbridge.sync.plan import PlannedOperation
+
+log = logging.getLogger(__name__)
 
 MAX_WINDOW_DAYS = 3 * 366
 # Windows are for bookings people make: years the engine's date arithmetic and every
@@ -155,8 +158,8 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
                  work: Callable[[ResourceMapping, End], Iterable[T]]) -> MappingRuns[T]:
     """Run `work(mapping, end)` for every unit, mapping by mapping. A mapping not verified
     yet is checked first; one whose calendar is missing, or whose work raises, is reported
-    with the end and what its system said, and every other mapping goes on. Storage
-    failing is nobody's mapping: it stops the run."""
+    with the end and what its system said (a fault of calbridge's own as `internal_error`),
+    and every other mapping goes on. Storage failing is nobody's mapping: it stops the run."""
     runs: MappingRuns[T] = MappingRuns()
     grouped: dict[str, tuple[ResourceMapping, list[End]]] = {}
     for mapping, end in units:
@@ -182,7 +185,13 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
                     runs.results.append(item)
             except StorageUnavailable:
                 raise
-            except CalbridgeError as exc:
+            except Exception as exc:  # noqa: BLE001 - one mapping's failure stays its own
+                if not isinstance(exc, CalbridgeError):
+                    # A fault of calbridge's, not of a calendar: logged with its trace, and
+                    # reported without its text (it may quote an event).
+                    log.exception("a mapping's run failed", extra={
+                        "mapping_id": mapping.id, "end": end.value})
+                    exc = CalbridgeError("calbridge failed on this mapping; the log has why")
                 failure = _end_failure(mapping, end, exc)
                 runs.failures.append(MappingFailure(mapping, failure))
                 if isinstance(exc, CalendarNotFound):

@@ -262,6 +262,25 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+
+def _fitting(work: SyncWork) -> list[SyncWork]:
+    """`work` as messages the queue takes: a batch over the size limit (the ids of its new
+    pairs and of gone events count too, not only its events) is halved until each part
+    fits. One event too large alone still raises when sent."""
+    if len(work.model_dump_json().encode()) <= MAX_MESSAGE_BYTES:
+        return [work]
+    if len(work.events) > 1:
+        half = len(work.events) // 2
+        parts = [work.events[:half], work.events[half:]]
+        return [piece for events in parts for piece in _fitting(work.model_copy(update={
+            "events": events,
+            "unlinked": [i for i in work.unlinked if i in {e.id for e in events}]}))]
+    if len(work.deleted) > 1:
+        half = len(work.deleted) // 2
+        return [piece for ids in (work.deleted[:half], work.deleted[half:])
+                for piece in _fitting(work.model_copy(update={"deleted": ids}))]
+    return [work]
+
 class SyncEngine:
     """Runs sync for resource mappings: one code path for either direction of any two
     bridges. `bridge` finds a bridge by name (`NotFound` for an unknown one)."""
@@ -1014,9 +1033,16 @@ class SyncEngine:
         link = op.link
         assert link is not None and op.event is not None
         if current is None or current.status is EventStatus.CANCELLED:
-            return self._outcome(ends, op, OutcomeStatus.SKIPPED,
-                                 reason="the copy is gone from {target}; "
-                                        "the deletion follows from there")
+            # The copy's deletion has not come back from the target yet; when it does it
+            # closes the pair. Until then the source's change is owed (retried with
+            # backoff), so a copy that returns (a booking made active again) still gets it.
+            reason = "the copy is gone from {target}; the deletion follows from there"
+            link.status, link.pending_end = SyncStatus.PENDING, source
+            link.attempts += 1
+            link.next_attempt_at = self.clock() + backoff(link.attempts)
+            link.last_error = reason.replace("{target}", ends.system(op.target))
+            self.stores.links.update(link)
+            return self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=reason)
         if (stale := self._read_again_if_older(ends, op)) is not None:
             return stale
         change = plan_fields(link, source, op.event, current, force=force)
@@ -1347,11 +1373,12 @@ class SyncEngine:
                 alone.append(op)
         unlinked = {op.source_id for op in plan
                     if op.kind is OperationKind.CREATE and op.link is None}
-        work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now,
-                         unlinked=[e.id for e in run if e.id in unlinked])
-                for run in batches(small, most=WORK_BATCH)]
-        work += [SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
-                          queued_at=now) for i in range(0, len(gone), 500)]
+        work = [part for run in batches(small, most=WORK_BATCH) for part in _fitting(
+            SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now,
+                     unlinked=[e.id for e in run if e.id in unlinked]))]
+        work += [part for i in range(0, len(gone), 500) for part in _fitting(
+            SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
+                     queued_at=now))]
         work += [SyncWork(mapping_id=mapping_id, source=source, source_id=op.source_id,
                           reason=op.reason) for op in alone]
         self.stores.work.send_all(work)

@@ -123,3 +123,30 @@ def test_a_quiet_run_of_good_mappings_writes_no_mapping(
     before = {m.id: m.etag for m in world.storage.mappings.list()}
     everything(world)
     assert {m.id: m.etag for m in world.storage.mappings.list()} == before
+
+
+def test_a_mapping_whose_run_meets_a_fault_of_calbridge_s_own_is_reported_and_others_sync(
+        two: tuple[SyncWorld, ResourceMapping], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that raises something no calendar said (a fault in calbridge itself, as a
+    queue message over its size limit once was) is that mapping's failure, reported as
+    `internal_error` without its text; the timer goes on with every other mapping."""
+    world, other = two
+    everything(world)
+    read = world.booking.changes
+
+    def faulty(calendar_id: str, *args: object, **kwargs: object):
+        if calendar_id == OTHER_ROOM:
+            raise ValueError("booking 'Secret board meeting' broke the parser")
+        return read(calendar_id, *args, **kwargs)
+
+    monkeypatch.setattr(world.booking, "changes", faulty)
+    world.booking.user_create(ROOM, "Council meeting")
+    world.booking.user_create(OTHER_ROOM, "Chess club")
+    results = everything(world)
+    row = failed(results)[other.id]
+    assert (row["bridge"], row["calendar_id"], row["code"]) == (
+        "booking_system", OTHER_ROOM, "internal_error")
+    assert "Secret board meeting" not in row["error"]
+    assert world.mapping.id not in failed(results)
+    assert [e.title for e in world.outlook.live("room-a@example.org")] == ["Council meeting"]
+    assert world.storage.mappings.get(other.id).failed_runs == 1

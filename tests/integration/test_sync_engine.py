@@ -17,8 +17,9 @@ from calbridge.model import (
     SyncWork,
 )
 from calbridge.services import decisions, sync
+from calbridge.store.queues import MAX_MESSAGE_BYTES
 from calbridge.sync.plan import plan_deletion, plan_event
-from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world
+from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
 
 
 def statuses(outcomes: list) -> list[tuple[str, str]]:
@@ -366,6 +367,26 @@ def test_large_runs_fan_out_to_the_queue(azurite) -> None:
     assert statuses(world.both()) == []
 
 
+
+def test_bookings_with_long_descriptions_fan_out_in_messages_the_queue_takes(azurite) -> None:
+    """A run queues new bookings with the ids of their new pairs; with descriptions long
+    enough to fill a message those ids once pushed it over Storage Queues' size limit,
+    and the run (and the timer running every mapping) failed. Every booking is queued in
+    messages under the limit, and each arrives once."""
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS="1")
+    for n in range(120):
+        made = world.booking.user_create(ROOM, f"Booking {n} – Übung", hours=n)
+        world.booking.user_edit(ROOM, made.id, description="<p>HTML <b>body</b> & more</p>" * 30)
+    results = run_results(sync.sync_everything(world.container))
+    assert (results["errors"], results["failed_mappings"]) == (0, [])
+    messages = queued_work(world.storage, world.mapping.id)
+    assert all(len(work.model_dump_json().encode()) <= MAX_MESSAGE_BYTES for work in messages)
+    for work in messages:
+        sync.process_work(world.container, work)
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+        f"Booking {n} – Übung" for n in range(120))
+    assert statuses(world.both()) == []
+
 def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncWorld) -> None:
     # Graph's windowed delta reports an event moved out of its window as removed.
     event = world.outlook.user_create(CALENDAR, "Moved far ahead")
@@ -475,3 +496,38 @@ def test_an_older_read_of_the_copy_does_not_undo_the_booking_s_last_edit(
     second_edit_everywhere(world, made.id, booking.id)
     # The copy read again is calbridge's own write: nothing to do on the next round either.
     assert statuses(world.both()) == []
+
+
+def test_an_edit_meeting_a_cancelled_copy_reaches_it_when_it_is_made_active_again(
+        world: SyncWorld) -> None:
+    """A booking is cancelled, its Outlook event is edited before that cancellation has
+    synced, and the booking is made active again: the Outlook edit, seen once while the
+    booking was cancelled, is owed to it and arrives with the next retry."""
+    made = world.outlook.user_create(CALENDAR, "Council")
+    world.both()
+    [booking] = world.booking.live(ROOM)
+    world.booking.user_delete(ROOM, booking.id)
+    world.outlook.user_edit(CALENDAR, made.id, "Choir")
+    [outcome] = world.to_booking()
+    assert (outcome.status, outcome.reason) == (
+        "skipped", "the copy is gone from booking_system; the deletion follows from there")
+    world.booking.user_reenable(ROOM, booking.id)
+    retried = sync.process_pending(world.container, manual=True)
+    assert [(o.title, o.status) for o in retried] == [("Choir", "completed")]
+    assert [e.title for e in world.booking.live(ROOM)] == ["Choir"]
+    assert statuses(world.both()) == []
+
+
+def test_an_edit_meeting_a_cancelled_copy_waits_and_the_cancellation_then_follows(
+        world: SyncWorld) -> None:
+    """The same edit when the booking stays cancelled: the cancellation follows to
+    Outlook as before, and nothing is left waiting."""
+    made = world.outlook.user_create(CALENDAR, "Council")
+    world.both()
+    [booking] = world.booking.live(ROOM)
+    world.booking.user_delete(ROOM, booking.id)
+    world.outlook.user_edit(CALENDAR, made.id, "Choir")
+    world.to_booking()
+    assert statuses(world.to_outlook()) == [("delete", "completed")]
+    assert world.outlook.live(CALENDAR) == []
+    assert sync.process_pending(world.container, manual=True) == []
