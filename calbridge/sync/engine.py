@@ -269,6 +269,9 @@ def _fitting(work: SyncWork) -> list[SyncWork]:
     fits. One event too large alone still raises when sent."""
     if len(work.model_dump_json().encode()) <= MAX_MESSAGE_BYTES:
         return [work]
+    if work.events and work.deleted:
+        return (_fitting(work.model_copy(update={"deleted": []}))
+                + _fitting(work.model_copy(update={"events": [], "unlinked": []})))
     if len(work.events) > 1:
         half = len(work.events) // 2
         parts = [work.events[:half], work.events[half:]]
