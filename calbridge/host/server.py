@@ -215,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.reader.start_request()
         self._decision: _Call | Answer | None = None
         self._body_length = -1
+        self._chunked = False
         super().handle_one_request()
 
     def __getattr__(self, name: str) -> Any:
@@ -240,8 +241,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _examine(self) -> _Call | Answer:
         if not _METHOD.fullmatch(self.command or ""):
             return _error(400, "bad_request", "invalid request method")
+        self._chunked = False
         if "Transfer-Encoding" in self.headers:
-            return _error(411, "length_required", "send the body with a Content-Length")
+            # A chunked body is read up to the size limit as it arrives; any other coding,
+            # or one beside a Content-Length (a smuggling attempt), is refused.
+            codings = ",".join(self.headers.get_all("Transfer-Encoding") or []).lower()
+            if ([c.strip() for c in codings.split(",")] != ["chunked"]
+                    or "Content-Length" in self.headers):
+                return _error(400, "bad_request", "only a chunked Transfer-Encoding, without "
+                                                  "a Content-Length, is accepted")
+            self._chunked = True
+            return self.server.route(self.command, self.path, self._lowered_headers())
         declared = {v.strip() or "0" for v in self.headers.get_all("Content-Length") or ["0"]}
         text = declared.pop() if len(declared) == 1 else ""
         if not _LENGTH.fullmatch(text):
@@ -262,7 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(decision)
             return
         try:
-            body = self.rfile.read(self._body_length) if self._body_length else b""
+            if self._chunked:
+                body = self._read_chunks()
+                if not isinstance(body, bytes):
+                    self._refuse(body)
+                    return
+            else:
+                body = self.rfile.read(self._body_length) if self._body_length else b""
         except TimeoutError:
             self._refuse(_error(408, "request_timeout", "the request body did not arrive "
                                 f"within {self.server.limits.read_timeout:g} seconds"))
@@ -272,6 +288,32 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(*self.server.call(decision, self.command, self.path,
                                      self._lowered_headers(), body))
+
+    def _read_chunks(self) -> bytes | Answer:
+        """A chunked body (RFC 9112 section 7.1), trailers skipped; an answer instead when
+        it grows past the size limit or is malformed (the connection then closes)."""
+        limit = self.server.limits.max_body_bytes
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(1024)
+            text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9a-fA-F]{1,15}", text):
+                return _error(400, "bad_request", "malformed chunked body")
+            length = int(text, 16)
+            if length == 0:
+                break
+            size += length
+            if size > limit:
+                return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            chunk = self.rfile.read(length)
+            if len(chunk) < length or self.rfile.readline(3).strip():
+                return _error(400, "bad_request", "malformed chunked body")
+            parts.append(chunk)
+        while (trailer := self.rfile.readline(8192)) not in (b"\r\n", b"\n", b""):
+            if not trailer.endswith(b"\n"):
+                return _error(400, "bad_request", "malformed chunked body")
+        return b"".join(parts)
 
     def _refuse(self, answer: Answer) -> None:
         # A declared body was left unread, so the connection cannot carry another request.

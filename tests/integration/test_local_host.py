@@ -189,6 +189,46 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(limited_host: HostPr
     assert answer.status_code in {404, 422} and answer.json()["success"] is False
 
 
+
+def chunked(data: bytes, size: int) -> bytes:
+    """`data` in chunks of `size` bytes, as a client that streams its body sends it."""
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_read_and_one_over_the_limit_refused(
+        limited_host: HostProcess) -> None:
+    """Azure's front end takes bodies sent chunked (no Content-Length), so the host does:
+    read as they arrive, judged by the function, and refused once past the limit."""
+    mapping = json.dumps({"booking_system_resource_id": "room_101",
+                          "calendar_system": "nowhere", "calendar_resource_id": "x"}).encode()
+    with connect(limited_host) as conn:
+        conn.sendall(head("POST", "/mappings/resources", f"x-functions-key: {FUNCTION_KEY}",
+                          "Content-Type: application/json", "Transfer-Encoding: chunked")
+                     + chunked(mapping, 7))
+        status, _, body = read_answer(conn)
+        assert status in {404, 422} and json.loads(body)["success"] is False
+        assert "nowhere" in body.decode()  # the function read the whole body
+        # The connection carries the next request.
+        conn.sendall(head("GET", "/bridges", f"x-functions-key: {FUNCTION_KEY}"))
+        assert read_answer(conn)[0] == 200
+    with connect(limited_host) as conn:
+        conn.sendall(head("POST", "/mappings/resources", f"x-functions-key: {FUNCTION_KEY}",
+                          "Content-Type: application/json", "Transfer-Encoding: chunked")
+                     + chunked(b"x" * (BODY_LIMIT + 10), 4096))
+        status, _, body = read_answer(conn)
+        assert (status, json.loads(body)["error"]["code"]) == (413, "payload_too_large")
+    with connect(limited_host) as conn:
+        conn.sendall(head("POST", "/mappings/resources", f"x-functions-key: {FUNCTION_KEY}",
+                          "Transfer-Encoding: chunked", "Content-Length: 5") + b"0\r\n\r\n")
+        status, _, body = read_answer(conn)
+        assert (status, json.loads(body)["error"]["code"]) == (400, "bad_request")
+    with connect(limited_host) as conn:
+        conn.sendall(head("POST", "/mappings/resources", f"x-functions-key: {FUNCTION_KEY}",
+                          "Transfer-Encoding: chunked") + b"zz\r\nnot hex\r\n")
+        status, _, body = read_answer(conn)
+        assert (status, json.loads(body)["error"]["code"]) == (400, "bad_request")
+
 def test_a_stalled_request_is_dropped_and_the_host_serves_on(limited_host: HostProcess) -> None:
     with connect(limited_host) as conn:
         conn.sendall(head("POST", "/mappings/resources", f"x-functions-key: {FUNCTION_KEY}",
