@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -108,19 +109,30 @@ def _plain(value: Any) -> Any:
 # A query's filter may hold at most 15 comparisons (the Table service's limit): the
 # partition's and 14 row keys.
 KEYS_PER_QUERY = 14
+# Queries of one look-up sent at once: the service answers them side by side.
+QUERIES_IN_FLIGHT = 4
 
 
 def rows_by_key(table: TableClient, partition: str, row_keys: Iterable[str],
-                what: str) -> Iterator[dict[str, Any]]:
-    """The rows of one partition with these row keys, 14 keys a query."""
+                what: str) -> list[dict[str, Any]]:
+    """The rows of one partition with these row keys, 14 keys a query; the queries of
+    a look-up go `QUERIES_IN_FLIGHT` at once (each is a round trip of its own)."""
     keys = sorted(set(row_keys))
-    for start in range(0, len(keys), KEYS_PER_QUERY):
-        group = keys[start:start + KEYS_PER_QUERY]
+    groups = [keys[start:start + KEYS_PER_QUERY] for start in range(0, len(keys),
+                                                                      KEYS_PER_QUERY)]
+
+    def query(group: list[str]) -> list[dict[str, Any]]:
         params = {"pk": partition, **{f"rk{n}": key for n, key in enumerate(group)}}
         rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
         with storage_errors(what):
-            yield from table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
-                                            parameters=params)
+            return list(table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
+                                             parameters=params))
+
+    if len(groups) <= 1:
+        return [row for group in groups for row in query(group)]
+    with ThreadPoolExecutor(max_workers=min(QUERIES_IN_FLIGHT, len(groups)),
+                            thread_name_prefix="table-read") as pool:
+        return [row for rows in pool.map(query, groups) for row in rows]
 
 
 # Times an entity-group transaction whose answer was lost is sent again (`transact`).

@@ -215,7 +215,7 @@ class LinkRepository:
         wanted = {_link_row(i) for i in [*link_ids, *found] if is_generated_id(i)}
         return [from_entity(EventLink, row) for row in self._rows(mapping_id, wanted)]
 
-    def _rows(self, mapping_id: str, row_keys: set[str]) -> Iterator[dict[str, Any]]:
+    def _rows(self, mapping_id: str, row_keys: set[str]) -> list[dict[str, Any]]:
         return rows_by_key(self.table, mapping_id, row_keys, "event links")
 
     def of_series(self, mapping_id: str, series_ids: Iterable[str] = (),

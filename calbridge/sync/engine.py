@@ -74,7 +74,7 @@ from calbridge.sync.plan import (
     plan_fields,
 )
 from calbridge.sync.series import SeriesPass
-from calbridge.sync.writes import LOST_RACE, PendingWrites, logged_operation
+from calbridge.sync.writes import LOST_RACE, ChunkFlushes, PendingWrites, logged_operation
 from calbridge.telemetry import SYNC_DURATION, SYNC_ERRORS, SYNC_OPERATIONS, record_metric
 
 if TYPE_CHECKING:
@@ -421,29 +421,37 @@ class SyncEngine:
         stored first, its operations applied `CALBRIDGE_SYNC_WORKERS` at a time (each
         touches its own link; adapters keep their own per-calendar limits; creates of new
         pairs go in batches where the target takes them, `_apply_chunk`), and their link
-        writes and log rows stored together after it (`calbridge.sync.writes`). The writes
-        of a chunk not begun by `deadline` are queued instead. Outcomes keep plan order
-        but for those."""
+        writes and log rows stored together after it (`calbridge.sync.writes`), while the
+        next chunk's operations go; all are stored before this returns. The writes of a
+        chunk not begun by `deadline` are queued instead. Outcomes keep plan order but
+        for those."""
         outcomes: list[Outcome] = []
-        for start in range(0, len(plan), CHUNK):
-            chunk = plan[start:start + CHUNK]
-            if deadline is not None and time.monotonic() >= deadline:
-                outcomes += self._enqueue(ends, [op for op in chunk if op.writes], OVER_BUDGET)
-                chunk = [op for op in chunk if not op.writes]
-            self._reserve(ends, chunk)
-            pending = self._pending = PendingWrites(self.stores.links, self.stores.operations)
-            try:
-                done = self._apply_chunk(ends, chunk)
-            except BaseException:
-                self._pending = None
+        flushes = ChunkFlushes(background=len(plan) > CHUNK)
+        try:
+            for start in range(0, len(plan), CHUNK):
+                chunk = plan[start:start + CHUNK]
+                if deadline is not None and time.monotonic() >= deadline:
+                    flushes.wait()  # the queued work finds the links stored
+                    outcomes += self._enqueue(ends, [op for op in chunk if op.writes],
+                                              OVER_BUDGET)
+                    chunk = [op for op in chunk if not op.writes]
+                self._reserve(ends, chunk)
+                pending = self._pending = PendingWrites(self.stores.links,
+                                                        self.stores.operations)
                 try:
-                    pending.flush()  # keep what was done; the next run redoes the rest
-                except CalbridgeError:
-                    log.exception("could not store a failed chunk's writes")
-                raise
-            self._pending = None
-            pending.flush()
-            outcomes += done
+                    done = self._apply_chunk(ends, chunk)
+                finally:
+                    self._pending = None
+                    # Kept even for a chunk that failed: the next run redoes the rest.
+                    flushes.add(pending)
+                outcomes += done
+        except BaseException:
+            flushes.wait(quietly=True)
+            raise
+        else:
+            flushes.wait()
+        finally:
+            flushes.close()
         return outcomes
 
     def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:

@@ -29,7 +29,7 @@ from calbridge.model import (
     SyncStatus,
 )
 from calbridge.store.protocols import LinkWrite
-from calbridge.sync.fields import field_hashes
+from calbridge.sync.fields import differing, field_hashes
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import GONE, PlannedOperation, instant, overlaps, plan_event
@@ -262,10 +262,34 @@ class SeriesPass:
             link.expanded_because = reason
             self._keep([self.engine.stores.links.update(link)])
 
+    def _in_step(self, pair: EventLink, ours: Event, theirs: Event | None) -> LinkWrite | None:
+        """An occurrence pair whose source occurrence changed with its series' master
+        (retitled, say) while the copy's occurrence, written with the target's master just
+        before, already holds the same values: recorded as in step here, as an update
+        that finds nothing to send would record it, without reading the copy again. None
+        when the plan must look at it (something differs, or it is not plainly synced)."""
+        source, target = self.source, self.target
+        known = pair.end(source)
+        if (theirs is None or pair.status is not SyncStatus.SYNCED
+                or fingerprint(ours) == known.fingerprint or differing(ours, theirs)
+                or (known.modified is not None and ours.last_modified is not None
+                    and ours.last_modified < known.modified)):
+            return None
+        fresh = pair.model_copy(deep=True)
+        for end, event in ((source, ours), (target, theirs)):
+            fresh.end(end).fingerprint = fingerprint(event)
+            fresh.end(end).fields = field_hashes(event)
+            fresh.end(end).etag = event.etag
+            fresh.end(end).modified = event.last_modified
+        fresh.synced_at = self.engine.clock()
+        self.engine.describe(fresh, ours, source)
+        return LinkWrite(fresh, pair)
+
     def _pair(self, series: EventLink) -> list[LinkWrite]:
         """Link each occurrence of the source's series to the target's occurrence with the
-        same original start (the new pairs, returned to be stored); cancel target
-        occurrences the source's series does not have (cancelled there). Pairs start from
+        same original start (the new pairs, and the pairs `_in_step` refreshed, returned
+        to be stored); cancel target occurrences the source's series does not have
+        (cancelled there). Pairs start from
         the target's values, so an exception at the source shows as a change to send."""
         source, target = self.source, self.target
         bridges, ends = self.ends.bridges, self.ends
@@ -284,11 +308,19 @@ class SeriesPass:
                           and sid not in present and overlaps(pair, self.horizon)]
         waiting = {occurrence_key(each): each for each in theirs
                    if each.id not in linked[target]}
+        by_id = {each.id: each for each in theirs}
+        pair_of = {pair.event_id(source): pair for pair in paired}
         keys = set()
         pairs: list[LinkWrite] = []
         for occurrence in ours:
             keys.add(occurrence_key(occurrence))
-            if occurrence.id in linked[source] or occurrence.id in self._by_source:
+            if occurrence.id in linked[source]:
+                pair = pair_of[occurrence.id]
+                step = self._in_step(pair, occurrence, by_id.get(pair.event_id(target)))
+                if step is not None:
+                    pairs.append(step)
+                continue
+            if occurrence.id in self._by_source:
                 continue
             match = waiting.pop(occurrence_key(occurrence), None)
             if match is None or not occurrence.id or not match.id:

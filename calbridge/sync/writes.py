@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from calbridge.errors import CalbridgeError
 from calbridge.model import EventLink, Operation
@@ -82,3 +83,47 @@ class PendingWrites:
                 self._operations.record_all(rows)
             except CalbridgeError:
                 log.exception("could not log operations")
+
+
+class ChunkFlushes:
+    """The flushes of a run's chunks, in order and one at a time. With more than one
+    chunk they run in the background while the next chunk's operations go, so a
+    chunk's table writes overlap the next chunk's writes to the calendar; with one,
+    the flush is done when waited for."""
+
+    def __init__(self, background: bool) -> None:
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush")
+                      if background else None)
+        self._held: list[PendingWrites] = []
+        self._running: list[Future[None]] = []
+
+    def add(self, pending: PendingWrites) -> None:
+        if self._pool is None:
+            self._held.append(pending)
+        else:
+            self._running.append(self._pool.submit(pending.flush))
+
+    def wait(self, *, quietly: bool = False) -> None:
+        """Wait until every flush so far is done; the first that failed raises (or, when
+        `quietly`, is logged: another error is on its way)."""
+        errors: list[CalbridgeError] = []
+        held, self._held = self._held, []
+        for pending in held:
+            try:
+                pending.flush()
+            except CalbridgeError as exc:
+                errors.append(exc)
+        running, self._running = self._running, []
+        for future in running:
+            try:
+                future.result()
+            except CalbridgeError as exc:
+                errors.append(exc)
+        if errors and quietly:
+            log.error("could not store a chunk's writes", exc_info=errors[0])
+        elif errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

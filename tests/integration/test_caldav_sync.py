@@ -403,6 +403,40 @@ def test_edits_to_series_between_caldav_calendars_read_only_those_series_links(
     assert reads[0] == reads[1], reads
 
 
+def test_a_series_retitled_between_caldav_calendars_is_not_read_again_occurrence_by_occurrence(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    # The copy's occurrences take the new title with its master: once that is written,
+    # the pairs of its occurrences are recorded in step without reading the copy again.
+    caldav = caldav_server.bridge()
+    source, target = caldav_server.new_calendar(), caldav_server.new_calendar()
+    for n in range(3):
+        put_series(caldav_server, source, n, soon(n))
+    pair = world.container.storage.mappings.add(ResourceMapping(
+        a=StoredEnd(bridge="caldav", calendar_id=source),
+        b=StoredEnd(bridge="caldav", calendar_id=target), direction=Direction.A_TO_B))
+    world.engine.run(world.fresh(pair), End.A)
+    retitle(caldav, source, "series-0.ics", "Course 0, new teacher")
+    sent = count_requests(world.container.bridge("caldav"))
+    outcomes = world.engine.run(world.fresh(pair), End.A)
+    assert [o for o in outcomes if o.status == "failed"] == []
+    assert shown(caldav, target) == shown(caldav, source)
+    assert sorted(title for title, _ in shown(caldav, target) if "Course 0" in title) == [
+        "Course 0 (moved)", *["Course 0, new teacher"] * 3]
+    # One write (the master's copy), one read of the target (that copy, before it).
+    assert [o.item_type for o in outcomes if o.written] == ["series"]
+    on_target = [method for method, path in sent.sent
+                 if path.startswith(target) and method != "PUT"]
+    assert on_target == ["REPORT"] and sent.methods().count("PUT") == 1
+    links = world.container.storage.links.list(pair.id)
+    assert sorted(link.title or "" for link in links
+                  if link.series_id == "series-0.ics" and link.item_type == "occurrence") == [
+        "Course 0 (moved)", *["Course 0, new teacher"] * 3]
+    # Recorded in step: the next run finds nothing to write and reads no copy.
+    again = count_requests(world.container.bridge("caldav"))
+    assert not [o for o in world.engine.run(world.fresh(pair), End.A) if o.written]
+    assert not [path for _, path in again.sent if path.startswith(target)]
+
+
 def test_series_edited_in_caldav_reach_their_bookings_reading_only_their_links(
         world: Bridged, caldav_server: CalDavServer, table_requests: TableRequests) -> None:
     reads = []
