@@ -185,7 +185,7 @@ def each_mapping(container: Container, units: Iterable[tuple[ResourceMapping, En
                     runs.results.append(item)
             except StorageUnavailable:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one mapping's failure stays its own
+            except Exception as exc:  # one mapping's failure stays its own
                 if not isinstance(exc, CalbridgeError):
                     # A fault of calbridge's, not of a calendar: logged with its trace, and
                     # reported without its text (it may quote an event).

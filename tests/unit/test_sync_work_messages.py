@@ -18,7 +18,7 @@ ids = st.text(alphabet="AZaz09-_=", min_size=1, max_size=160)
 
 
 def event(n: int, description_length: int) -> Event:
-    return Event(id=f"AAMkAD{n:06d}" + "x" * 140, title=f"Booking {n} – Übung",
+    return Event(id=f"AAMkAD{n:06d}" + "x" * 140, title=f"Booking {n} (Übung)",
                  description=("<p>Raum & Flügel</p> " * 100)[:description_length],
                  start=START + timedelta(hours=n), end=START + timedelta(hours=n + 1))
 
