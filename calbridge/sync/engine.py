@@ -1063,6 +1063,9 @@ class SyncEngine:
             if plan_event(source, op.event, fresh).kind is not OperationKind.UPDATE:
                 return self._outcome(ends, op, OutcomeStatus.SKIPPED, reason=LOST_RACE)
             op.link = link = fresh
+            # That worker may have written the source too, after it was read here.
+            if (stale := self._read_again_if_older(ends, op, always=True)) is not None:
+                return stale
             change = plan_fields(link, source, op.event, current, force=force)
         was_synced = link.status is SyncStatus.SYNCED
         conflict = None
@@ -1109,17 +1112,22 @@ class SyncEngine:
             outcome.status = OutcomeStatus.SKIPPED  # nothing written, nothing newly in step
         return outcome
 
-    def _read_again_if_older(self, ends: Ends, op: PlannedOperation) -> Outcome | None:
+    def _read_again_if_older(self, ends: Ends, op: PlannedOperation, *,
+                             always: bool = False) -> Outcome | None:
         """A source event read in an older state than calbridge has recorded of it (its
         read waited on a busy host while a later write of the pair was made and recorded)
         is read again, and planned from what its system holds now: skipped when that is
-        what calbridge recorded, so a stale read never undoes a later edit. None when the
-        read is not older (the usual case, which costs nothing)."""
+        what calbridge recorded, so a stale read never undoes a later edit. `always`: read
+        again unless the read is the state recorded (another worker wrote the pair since
+        it was read). None when the read is not older (the usual case, which costs
+        nothing)."""
         link, event = op.link, op.event
         assert link is not None and event is not None
         known = link.end(op.source)
-        if (known.modified is None or event.last_modified is None
-                or event.etag == known.etag or event.last_modified >= known.modified):
+        if event.etag is not None and event.etag == known.etag:
+            return None
+        if not always and (known.modified is None or event.last_modified is None
+                           or event.last_modified >= known.modified):
             return None
         now = ends.bridges[op.source].get_event(ends.calendar(op.source), op.source_id)
         if now is None:

@@ -531,3 +531,27 @@ def test_an_edit_meeting_a_cancelled_copy_waits_and_the_cancellation_then_follow
     assert statuses(world.to_outlook()) == [("delete", "completed")]
     assert world.outlook.live(CALENDAR) == []
     assert sync.process_pending(world.container, manual=True) == []
+
+
+def test_a_stale_read_planned_after_another_worker_decided_a_conflict_writes_nothing(
+        world: SyncWorld) -> None:
+    """A booking's new room is read; before it is planned, Outlook's organizer moves the
+    meeting too and retitles it, and another worker decides that conflict (Outlook, the
+    origin, wins) and writes the booking. The read, now stale, meets the conflict, finds
+    the pair's link moved on, and is read again: Outlook keeps its edit."""
+    made = world.outlook.user_create(CALENDAR, "Made in Outlook")
+    world.both()
+    before = only_link(world)
+    [booking] = world.booking.live(ROOM)
+    read_early = world.booking.user_edit(ROOM, booking.id, location="Room 2 (booking)")
+    world.outlook.user_edit(CALENDAR, made.id, "Outlook's title", location="Room 3 (Outlook)")
+    assert statuses(world.to_booking()) == [("update", "completed")]  # the other worker
+    engine = world.engine
+    outcome = engine.apply(engine.ends(world.fresh_mapping()),
+                           plan_event(world.booking_end, read_early, before))
+    assert outcome.status == "skipped"
+    copy = world.outlook.events[CALENDAR][made.id]
+    assert (copy.title, copy.location) == ("Outlook's title", "Room 3 (Outlook)")
+    [booking] = world.booking.live(ROOM)
+    assert (booking.title, booking.location) == ("Outlook's title", "Room 3 (Outlook)")
+    assert statuses(world.both()) == []
