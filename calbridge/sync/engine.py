@@ -5,6 +5,7 @@ converges on the next run (sync rule 3)."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -1347,9 +1348,13 @@ class SyncEngine:
                 alone.append(op)
         unlinked = {op.source_id for op in plan
                     if op.kind is OperationKind.CREATE and op.link is None}
+
+        def listed_unlinked(event: Event) -> int:
+            return len(json.dumps(event.id)) + 1 if event.id in unlinked else 0
+
         work = [SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now,
                          unlinked=[e.id for e in run if e.id in unlinked])
-                for run in batches(small, most=WORK_BATCH)]
+                for run in batches(small, most=WORK_BATCH, beside=listed_unlinked)]
         work += [SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
                           queued_at=now) for i in range(0, len(gone), 500)]
         work += [SyncWork(mapping_id=mapping_id, source=source, source_id=op.source_id,
