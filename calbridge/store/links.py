@@ -260,8 +260,16 @@ class LinkRepository:
             query += " and status eq @status"
             params["status"] = status.value
         with storage_errors("event links"):
-            rows = list(self.table.query_entities(query, parameters=params))
-        return [from_entity(EventLink, row) for row in rows]
+            rows = self.table.query_entities(query, parameters=params)
+            return [from_entity(EventLink, row) for row in rows]
+
+    def each(self, mapping_id: str) -> Iterator[EventLink]:
+        """A mapping's links one at a time, read a page (1,000 rows) at a time."""
+        with storage_errors("event links"):
+            rows = self.table.query_entities("PartitionKey eq @pk and kind eq @kind",
+                                             parameters={"pk": mapping_id, "kind": "link"})
+            for row in rows:
+                yield from_entity(EventLink, row)
 
     def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:
         """Replace a link read earlier; its ETag must still match (else `EtagConflict`).

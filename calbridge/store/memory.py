@@ -14,7 +14,7 @@ import itertools
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -230,6 +230,9 @@ class MemoryLinkStore(_Store):
             return [_copy(link) for key, link in sorted(self._rows.items())
                     if (mapping_id is None or key[0] == mapping_id)
                     and (status is None or link.status is status)]
+
+    def each(self, mapping_id: str) -> Iterator[EventLink]:
+        return iter(self.list(mapping_id))
 
     def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:
         what = f"event link {link.id!r}"

@@ -9,7 +9,7 @@ with `EtagConflict` when someone wrote it since; reads return copies.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -111,6 +111,11 @@ class LinkStore(Protocol):
 
     def list(self, mapping_id: str | None = None, *,
              status: SyncStatus | None = None) -> list[EventLink]:
+        ...
+
+    def each(self, mapping_id: str) -> Iterator[EventLink]:
+        """A mapping's links one at a time, as they are read: a pass over many thousands
+        holds one page of them."""
         ...
 
     def update(self, link: EventLink, previous: EventLink | None = None) -> EventLink:

@@ -50,16 +50,20 @@ def ensure_queue(client: QueueClient) -> None:
         pass
 
 
-def batches(items: Sequence[M], *, most: int) -> list[list[M]]:
+def batches(items: Sequence[M], *, most: int,
+            beside: Callable[[M], int] | None = None) -> list[list[M]]:
     """`items` in order, cut into runs of at most `most` whose JSON fits one message
     (with room for an envelope). Storage Queues have no batch send, so many small
-    messages travel as one. Raises `ValueError` for an item too large on its own."""
+    messages travel as one. `beside` is what an item adds to the envelope besides itself
+    (its id in a list of the envelope). Raises `ValueError` for an item too large on its
+    own."""
     budget = MAX_MESSAGE_BYTES - _ENVELOPE_BYTES
     runs: list[list[M]] = []
     run: list[M] = []
     size = 0
     for item in items:
-        length = len(item.model_dump_json().encode()) + 1  # and its separating comma
+        # The item and its separating comma, and what it adds to the envelope.
+        length = len(item.model_dump_json().encode()) + 1 + (beside(item) if beside else 0)
         if length > budget:
             raise ValueError(f"a {type(item).__name__} of {length} bytes does not fit a "
                              "queue message")

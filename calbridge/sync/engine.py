@@ -5,9 +5,10 @@ converges on the next run (sync rule 3)."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +56,7 @@ from calbridge.store.protocols import (
 from calbridge.store.queues import MAX_MESSAGE_BYTES, SYNC_WORK, batches
 from calbridge.sync.fields import describe, field_hashes, merged_hashes
 from calbridge.sync.fingerprint import fingerprint
+from calbridge.sync.link_index import LinkIndex
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
     GONE,
@@ -360,21 +362,34 @@ class SyncEngine:
         # those events' links and their series', not every pair. A listing is diffed
         # against every link.
         incremental = cursor is not None and bool(first.cursor) and not first.complete
-        links = ([] if quiet else self._links_of(ends, source, first) if incremental
-                 else self.stores.links.list(mapping.id))
+        # A listing is diffed against every link of the mapping, and planned a part at a
+        # time (unless series are paired over it whole): the links are held as a compact
+        # index, each part's looked up in it.
+        index: LinkIndex | None = None
+        links: list[EventLink] = []
         if quiet:
             changes, streamed = ChangeSet.joined(parts), Streamed()
         elif self.keeps_series(ends):
             # Series are paired over the whole listing at once.
+            links = (self._links_of(ends, source, first) if incremental
+                     else self.stores.links.list(mapping.id))
             changes, streamed = ChangeSet.joined(parts), Streamed()
-        else:
+        elif incremental:
+            links = self._links_of(ends, source, first)
             changes, streamed = self._write_parts(ends, source, parts, links, span,
                                                   dry_run=dry_run, only=only, deadline=deadline)
+        else:
+            index = LinkIndex(self.stores.links.each(mapping.id))
+            changes, streamed = self._write_parts(ends, source, parts, index, span,
+                                                  dry_run=dry_run, only=only, deadline=deadline)
             if streamed.read and not dry_run:
-                links = self.stores.links.list(mapping.id)  # with the pairs made meanwhile
+                index = None  # read again, with the pairs made meanwhile
+                index = LinkIndex(self.stores.links.each(mapping.id))
         # A read taken up from where an earlier run stopped lists only the rest of the
         # calendar: nothing is gone for not being in it.
         listing = changes if whole else changes.model_copy(update={"complete": False})
+        if index is not None:
+            links = self._listing_links(ends, source, listing, index, streamed.listed)
         early, plan, links = (([], [], links) if quiet else
                               self._plan(ends, source, listing, links, span,
                                          listed=frozenset(streamed.listed)))
@@ -388,13 +403,16 @@ class SyncEngine:
             return streamed.outcomes + [self._outcome(ends, op, OutcomeStatus.PLANNED if op.writes
                                                       else OutcomeStatus.SKIPPED) for op in plan]
         outcomes: list[Outcome] = streamed.outcomes + early
-        if incremental and len(deleting(plan)) >= self.options.mass_delete_min:
-            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
-        baseline = deletion_baseline(links, source, read_at)
-        if mass_deletion(plan, baseline, self.options.mass_delete_share,
-                         self.options.mass_delete_min):
-            plan, held_outcomes = self._hold_deletions(ends, source, plan, baseline)
-            outcomes += held_outcomes
+        if len(deleting(plan)) >= self.options.mass_delete_min:
+            # The guard weighs every pair (fewer deletions than its minimum never cross it).
+            every: Iterable[EventLink] = (
+                index.each() if index is not None
+                else self.stores.links.each(mapping.id) if incremental else links)
+            baseline = deletion_baseline(every, source, read_at)
+            if mass_deletion(plan, baseline, self.options.mass_delete_share,
+                             self.options.mass_delete_min):
+                plan, held_outcomes = self._hold_deletions(ends, source, plan, baseline)
+                outcomes += held_outcomes
         outcomes += self._apply_share(ends, plan, streamed, deadline)
         if streamed.stopped_at:
             outcomes.append(self._continue(ends, source, streamed.stopped_at, window))
@@ -551,14 +569,15 @@ class SyncEngine:
         return self._apply_all(ends, inline, deadline) + self._enqueue(ends, queued)
 
     def _write_parts(self, ends: Ends, source: End, parts: Iterator[ChangeSet],
-                     links: list[EventLink], window: TimeWindow, *, dry_run: bool,
+                     links: list[EventLink] | LinkIndex, window: TimeWindow, *, dry_run: bool,
                      only: Callable[[PlannedOperation], bool] | None,
                      deadline: float | None) -> tuple[ChangeSet, Streamed]:
         """Plan and write every part of a read as it arrives, keeping only the ids it
         named, so a large listing is never held at once — up to the last part (the one with
         the cursor), which is returned with what the others left to it: their cancellations
         and deletions, which the deletion guard weighs together. A read of one part is
-        returned as it is."""
+        returned as it is. `links` are the links the parts' plans may touch, or an index
+        of the mapping's links in which each part looks its own up."""
         streamed = Streamed()
         last = ChangeSet()
         for part in parts:
@@ -575,7 +594,9 @@ class SyncEngine:
                     fresh.append(event)
             streamed.listed.update(e.id for e in fresh if e.id)
             streamed.deleted += part.deleted
-            _, plan, _ = self._plan(ends, source, ChangeSet(changed=fresh), links, window)
+            named = ChangeSet(changed=fresh)
+            _, plan, _ = self._plan(ends, source, named, links if isinstance(links, list)
+                                    else self._links_of(ends, source, named, links), window)
             if only is not None:
                 plan = [op for op in plan if only(op)]
             if dry_run:
@@ -600,10 +621,24 @@ class SyncEngine:
                          deleted=[*last.deleted, *streamed.deleted], cursor=last.cursor,
                          complete=last.complete), streamed
 
-    def _links_of(self, ends: Ends, source: End, changes: ChangeSet) -> list[EventLink]:
+    def _listing_links(self, ends: Ends, source: End, listing: ChangeSet, index: LinkIndex,
+                       listed: set[str]) -> list[EventLink]:
+        """The links the plan of a read's last part can touch: those its events name, and,
+        for a complete listing, those whose events no part of it named (they are gone)."""
+        found = {link.id: link for link in self._links_of(ends, source, listing, index)}
+        if listing.complete:
+            named = listed | {event.id for event in listing.changed if event.id}
+            named |= set(listing.deleted)
+            found = {link.id: link for link in index.unlisted(source, named)} | found
+        return list(found.values())
+
+    def _links_of(self, ends: Ends, source: End, changes: ChangeSet,
+                  store: LinkStore | LinkIndex | None = None) -> list[EventLink]:
         """The links an incremental change set's plan can touch: those of its events and
         deletions, of the links its copies name (marker, origin), and every link of the
-        series they belong to — a few reads, however many pairs the mapping holds."""
+        series they belong to — a few reads, however many pairs the mapping holds (or
+        none: looked up in a `store` read already)."""
+        links = store if store is not None else self.stores.links
         mapping_id = ends.mapping.id
         event_ids = [(source, gone) for gone in changes.deleted]
         link_ids: list[str] = []
@@ -626,7 +661,7 @@ class SyncEngine:
                 continue
             event_ids.append((source, event.id))
         found = {link.id: link for link in
-                 self.stores.links.find_many(mapping_id, event_ids, link_ids)}
+                 links.find_many(mapping_id, event_ids, link_ids)}
         linked = {link.event_id(source) for link in found.values()}
         # A deleted id no link holds may be a series synced occurrence by occurrence.
         series_ids |= {gone for gone in changes.deleted if gone not in linked}
@@ -635,12 +670,12 @@ class SyncEngine:
         pairs |= {link.series_link for link in found.values() if link.series_link}
         if series_ids or pairs:
             found |= {link.id: link for link in
-                      self.stores.links.of_series(mapping_id, series_ids, pairs)}
+                      links.of_series(mapping_id, series_ids, pairs)}
         linked = {link.event_id(source) for link in found.values()}
         unfound = [(source, each) for each in occurrences if each not in linked]
         missing = pairs - found.keys()
         if unfound or missing:
-            found |= {link.id: link for link in self.stores.links.find_many(
+            found |= {link.id: link for link in links.find_many(
                 mapping_id, unfound, missing)}
         return list(found.values())
 
@@ -785,10 +820,11 @@ class SyncEngine:
                 op.reason = f"{op.reason} ({reason})"
         outcomes: list[Outcome] = early
         if guard and len(deleting(plan)) >= self.options.mass_delete_min:
-            links = self.stores.links.list(mapping.id)  # the guard weighs every pair
             known = self.stores.cursors.for_end(ends.system(source), ends.calendar(source),
                                                  mapping.id)
-            baseline = deletion_baseline(links, source, self._last_read(known))
+            # The guard weighs every pair.
+            baseline = deletion_baseline(self.stores.links.each(mapping.id), source,
+                                         self._last_read(known))
             if mass_deletion(plan, baseline, self.options.mass_delete_share,
                              self.options.mass_delete_min):
                 plan, outcomes = self._hold_deletions(ends, source, plan, baseline)
@@ -1392,9 +1428,16 @@ class SyncEngine:
                 alone.append(op)
         unlinked = {op.source_id for op in plan
                     if op.kind is OperationKind.CREATE and op.link is None}
-        work = [part for run in batches(small, most=WORK_BATCH) for part in _fitting(
-            SyncWork(mapping_id=mapping_id, source=source, events=run, queued_at=now,
-                     unlinked=[e.id for e in run if e.id in unlinked]))]
+
+        def listed_unlinked(event: Event) -> int:
+            return len(json.dumps(event.id)) + 1 if event.id in unlinked else 0
+
+        # Packed by size, each new pair's id counted; `_fitting` parts what still
+        # does not fit (500 ids of gone Outlook events, say).
+        work = [part for run in batches(small, most=WORK_BATCH, beside=listed_unlinked)
+                for part in _fitting(SyncWork(
+                    mapping_id=mapping_id, source=source, events=run, queued_at=now,
+                    unlinked=[e.id for e in run if e.id in unlinked]))]
         work += [part for i in range(0, len(gone), 500) for part in _fitting(
             SyncWork(mapping_id=mapping_id, source=source, deleted=gone[i:i + 500],
                      queued_at=now))]

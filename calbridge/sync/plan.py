@@ -3,6 +3,7 @@ source's changes and the mapping's event links, producing an inspectable plan.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -248,19 +249,22 @@ class DeletionBaseline:
     active: int
 
 
-def deletion_baseline(links: list[EventLink], source: End, read_at: datetime,
+def deletion_baseline(links: Iterable[EventLink], source: End, read_at: datetime,
                       recently_gone: frozenset[str] = frozenset()) -> DeletionBaseline:
     """The baseline for deletions from `source`: linked pairs created no later than
     `read_at` (when the source was last read), so pairs the other direction made since
     never dilute the share. `recently_gone` are pairs (link ids) already deleted by the
-    same burst."""
+    same burst. `links` is read once, keeping only their units."""
     target = source.other
-    counted = [link for link in links
-               if link.status not in GONE or link.id in recently_gone]
-    synced = frozenset(link.unit for link in counted
-                       if link.created_at <= read_at
-                       and link.event_id(source) and link.event_id(target))
-    return DeletionBaseline(synced=synced, active=len({link.unit for link in counted}))
+    synced: set[str] = set()
+    active: set[str] = set()
+    for link in links:
+        if link.status in GONE and link.id not in recently_gone:
+            continue
+        active.add(link.unit)
+        if link.created_at <= read_at and link.event_id(source) and link.event_id(target):
+            synced.add(link.unit)
+    return DeletionBaseline(synced=frozenset(synced), active=len(active))
 
 
 def crosses_share(deleted: set[str], baseline: DeletionBaseline, share: float,

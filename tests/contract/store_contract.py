@@ -42,6 +42,7 @@ from calbridge.model import (
 from calbridge.store.deliveries import DeliveryRecord
 from calbridge.store.protocols import LinkWrite, Stores
 from calbridge.store.queues import MAX_MESSAGE_BYTES, QUEUES
+from calbridge.sync.link_index import LinkIndex
 
 BASE = datetime(2031, 1, 1, tzinfo=UTC)
 M1, M2 = new_id(), new_id()
@@ -406,6 +407,46 @@ class LinkContract(StoreContract):
              *(f"s{n}-{k}" for n in range(2, 16) for k in range(3))])
         assert {each.mapping_id for each in found} == {M1} and all(e.etag for e in found)
         assert storage.links.of_series(M1) == []
+
+    def test_a_mappings_links_read_one_by_one_and_indexed_answer_as_the_store_does(
+            self, storage: ContractStorage) -> None:
+        # How a complete listing is planned: the mapping's links read once, held compactly.
+        series = storage.links.add(link("s0", "t0", item_type="series", series_end=End.A,
+                                        series_id="s0"))
+        storage.links.write([LinkWrite(link(f"s0-{k}", f"t0-{k}", item_type="occurrence",
+                                            series_end=End.A, series_id="s0",
+                                            series_link=series.id)) for k in range(3)]
+                            + [LinkWrite(link(f"b{i}", f"o{i}")) for i in range(30)]
+                            + [LinkWrite(link("b0", "o0", mapping_id=M2))])
+        assert sorted(x.id for x in storage.links.each(M1)) == sorted(
+            x.id for x in storage.links.list(M1))
+        index = LinkIndex(storage.links.each(M1))
+        assert len(index) == 34
+
+        def ids(links: list[EventLink]) -> list[str]:
+            return sorted(x.id for x in links)
+
+        wanted = [(End.A, "b3"), (End.B, "o7"), (End.A, "s0-1"), (End.A, "unknown")]
+        assert ids(index.find_many(M1, wanted, [series.id, new_id()])) == ids(
+            storage.links.find_many(M1, wanted, [series.id, new_id()]))
+        assert ids(index.of_series(M1, ["s0"], [series.id])) == ids(
+            storage.links.of_series(M1, ["s0"], [series.id]))
+        assert ids(index.of_series(M1, [], [series.id])) == ids(
+            storage.links.of_series(M1, [], [series.id]))
+        # Only those whose event no part of a listing named are candidates for deletion.
+        listed = {f"b{i}" for i in range(30)} | {"s0", "s0-1"}
+        assert sorted(x.a.event_id or "" for x in index.unlisted(End.A, listed)) == [
+            "s0-0", "s0-2"]
+        # A link from the index is the link as stored, ETag and all: a write of it goes
+        # through, and one of a link changed since it was read is refused.
+        [found] = index.find_many(M1, [(End.A, "b5")])
+        assert found == storage.links.get(M1, found.id) and found.etag
+        found.status = SyncStatus.SYNCED
+        storage.links.update(found, previous=found)
+        [stale] = index.find_many(M1, [(End.A, "b5")])
+        stale.title = "stale"
+        with pytest.raises(EtagConflict):
+            storage.links.update(stale, previous=stale)
 
     def test_a_write_refused_in_a_batch_fails_alone(self, storage: ContractStorage) -> None:
         stale = storage.links.add(link("s"))

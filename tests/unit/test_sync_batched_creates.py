@@ -5,10 +5,12 @@ in-memory stores and calendars."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
-from calbridge.model import SyncStatus
+from calbridge.model import Event, SyncStatus, SyncWork
 from calbridge.services import sync
-from tests.fixtures.memory_bridge import BatchingMemoryBridge
+from calbridge.store.queues import SYNC_WORK
+from tests.fixtures.memory_bridge import SOON, BatchingMemoryBridge
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, memory_world
 
 
@@ -48,4 +50,24 @@ def test_a_lost_answer_in_a_batch_fails_those_pairs_and_the_retry_duplicates_not
     assert Counter(o.status for o in retried) == {"completed": 10}
     assert sorted(c.title for c in world.outlook.live(CALENDAR)) == sorted(
         f"Booking {n}" for n in range(10))
+    assert [o for o in world.both() if o.status != "skipped"] == []
+
+
+def test_new_meetings_with_long_ids_handed_to_the_queue_fit_its_messages() -> None:
+    # Graph's event ids are some 150 characters; the queued work lists the new pairs' ids
+    # beside their events, and that list counts towards the 64 KiB a message holds.
+    world = memory_world(CALBRIDGE_INLINE_OPERATIONS="1")
+    for n in range(101):
+        world.outlook._store(CALENDAR, Event(  # ids as Graph makes them
+            id=f"AAMkAGI2TG93AAA{n:03d}" + "x" * 140, title=f"Meeting {n}",
+            description="Agenda " * 55, start=SOON + timedelta(hours=n),
+            end=SOON + timedelta(hours=n, minutes=45)))
+    outcomes = world.to_booking()
+    assert Counter(o.status for o in outcomes) == {"completed": 1, "queued": 100}
+    queue = world.storage.queue(SYNC_WORK)
+    assert queue.depth() > 1
+    for _, body in list(queue._messages()):
+        sync.process_work(world.container, SyncWork.model_validate_json(body))
+    assert sorted(b.title for b in world.booking.live(ROOM)) == sorted(
+        f"Meeting {n}" for n in range(101))
     assert [o for o in world.both() if o.status != "skipped"] == []
