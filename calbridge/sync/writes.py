@@ -107,16 +107,13 @@ class ChunkFlushes:
         """Wait until every flush so far is done; the first that failed raises (or, when
         `quietly`, is logged: another error is on its way)."""
         errors: list[CalbridgeError] = []
-        held, self._held = self._held, []
-        for pending in held:
+        # Held flushes run here; background ones are waited for, in the order they came.
+        steps = ([pending.flush for pending in self._held]
+                 + [future.result for future in self._running])
+        self._held, self._running = [], []
+        for step in steps:
             try:
-                pending.flush()
-            except CalbridgeError as exc:
-                errors.append(exc)
-        running, self._running = self._running, []
-        for future in running:
-            try:
-                future.result()
+                step()
             except CalbridgeError as exc:
                 errors.append(exc)
         if errors and quietly:
