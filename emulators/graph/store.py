@@ -129,6 +129,8 @@ class Store:
         # Told the new `version` after every change to the stored state (persistence).
         self.watchers: list[StateWatcher] = []
         self.version = 0
+        # More state kept with the events (subscriptions): name → (save, load).
+        self.kept: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -270,7 +272,8 @@ class Store:
                     continue
                 saved.append({**_record_data(record), "mailbox_upn": mailbox.upn,
                               "calendar_name": calendar.name, "tombstone": dead})
-            return {"seq": self.seq, "events": saved}
+            return {"seq": self.seq, "events": saved,
+                    **{name: save() for name, (save, _) in self.kept.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
         """Replace the events with what `snapshot` wrote (events of unknown mailboxes are
@@ -302,11 +305,18 @@ class Store:
                 (self.tombstones if record.deleted else self.events)[record.id] = record
                 self.by_immutable[record.immutable_id] = record.id
             self.seq = max(self.seq, int(data.get("seq", 0)))
+            for name, (_, load) in self.kept.items():
+                if name in data:
+                    load(data[name])
 
     def _notify(self, change_type: str, record: EventRecord) -> None:
         self._changed()
         for listener in list(self.listeners):
             listener(change_type, record)
+
+    def state_changed(self) -> None:
+        """Something kept with the events (`kept`) changed: it is saved with them."""
+        self._changed()
 
     def _changed(self) -> None:
         with self.lock:

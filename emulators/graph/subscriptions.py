@@ -20,7 +20,7 @@ import datetime as dt
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .api import ApiRequest, ApiResponse, GraphError, iso_utc, parse_iso, utc_now
@@ -68,6 +68,18 @@ class SubscriptionApi:
         self.lock = threading.Lock()
         self.subscriptions: dict[str, Subscription] = {}
         self.store.listeners.append(self.on_event_change)
+        # Kept with the calendars, so a restarted `make serve` still notifies.
+        self.store.kept["subscriptions"] = (self._save, self._load)
+
+    def _save(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{**asdict(sub), "expiration": iso_utc(sub.expiration)}
+                    for sub in self.subscriptions.values()]
+
+    def _load(self, saved: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.subscriptions = {item["id"]: Subscription(
+                **{**item, "expiration": parse_iso(item["expiration"])}) for item in saved}
 
     def register(self, router: Router) -> None:
         """Add the subscription routes to ``router``."""
@@ -198,6 +210,7 @@ class SubscriptionApi:
         )
         with self.lock:
             self.subscriptions[sid] = sub
+        self.store.state_changed()
         out = {"@odata.context": f"{self.service.graph_url}/$metadata#subscriptions/$entity",
                **self.to_json(sub)}
         return ApiResponse(201, out)
@@ -232,6 +245,7 @@ class SubscriptionApi:
                 f"Request-Id: {req.request_id}",
             )
             sub.notification_url = str(body["notificationUrl"])
+        self.store.state_changed()
         return ApiResponse(200, self.to_json(sub))
 
     def delete_subscription(self, req: ApiRequest, params: dict[str, str]) -> ApiResponse:
@@ -239,6 +253,7 @@ class SubscriptionApi:
         sub = self._live(params["sid"])
         with self.lock:
             self.subscriptions.pop(sub.id, None)
+        self.store.state_changed()
         return ApiResponse(204)
 
     # notifications ------------------------------------------------------------------------

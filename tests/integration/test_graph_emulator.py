@@ -489,3 +489,29 @@ def test_events_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
         again = session.get(f"{_room_a_events(second)}/{made.json()['id']}", headers=headers,
                             timeout=10)
         assert again.status_code == 200 and again.json()["subject"] == "Kept"
+
+
+def test_subscriptions_survive_a_restart_with_a_state_file(
+        tmp_path: Path, webhook_receiver: WebhookReceiver) -> None:
+    """Graph keeps a subscription until it expires or is deleted: `make serve` restarted
+    still notifies calbridge, which has the subscription on record."""
+    state = tmp_path / "events.json"
+    with GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state) as first:
+        session, headers = _authorised(first)
+        made = session.post(f"{first.graph_url}/subscriptions", headers=headers, timeout=10,
+                            json=subscription(webhook_receiver))
+        assert made.status_code == 201, made.text
+    with GraphEmulator(port=0, cert_dir=tmp_path / "certs", state_file=state) as second:
+        session, headers = _authorised(second)
+        kept = session.get(f"{second.graph_url}/subscriptions/{made.json()['id']}",
+                           headers=headers, timeout=10)
+        assert kept.status_code == 200
+        assert kept.json()["expirationDateTime"] == made.json()["expirationDateTime"]
+        created = session.post(_room_a_events(second), headers=headers, timeout=10, json={
+            "subject": "After the restart",
+            "start": {"dateTime": "2031-01-01T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-01-01T10:00:00", "timeZone": "UTC"}})
+        assert created.status_code == 201
+        [note] = webhook_receiver.wait_for(1)[0]["value"]  # type: ignore[index]
+        assert (note["changeType"], note["subscriptionId"], note["clientState"]) == (
+            "created", made.json()["id"], "s3cret")
