@@ -164,9 +164,11 @@ def delete_subscription(req: func.HttpRequest, c: Container) -> Reply:
 @bp.route(route="webhook/renew/{subscription_id}", methods=["POST"])
 @api(answers={200: SubscriptionDone}, errors=(409, 502))
 def renew_subscription(req: func.HttpRequest, c: Container) -> Reply:
-    """Extend a push subscription now, before the renewal timer would."""
-    renewed = subscriptions.renew_by_id(c, req.route_params["subscription_id"])
-    return ok(message="Webhook subscription renewed",
+    """Extend a push subscription now, before the renewal timer would; one the calendar
+    system no longer has is made again (a new id)."""
+    renewed, remade = subscriptions.renew_by_id(c, req.route_params["subscription_id"])
+    return ok(message=("Webhook subscription was gone from its calendar system; made again"
+                       if remade else "Webhook subscription renewed"),
               subscription=subscriptions.public(c, renewed))
 
 

@@ -215,8 +215,15 @@ def _replace(container: Container, bridge: CalendarBridge, old: Subscription,
 
 
 def renew_by_id(container: Container, subscription_id: str, *,
-                now: datetime | None = None) -> Subscription:
-    return renew(container, find(container, subscription_id), now=now)
+                now: datetime | None = None) -> tuple[Subscription, bool]:
+    """Renew a subscription now; one its calendar system no longer has (it dropped it, or
+    lost it) is made again, as the renewal timer does. The subscription, and whether it
+    is a new one."""
+    subscription = find(container, subscription_id)
+    try:
+        return renew(container, subscription, now=now), False
+    except NotFound:
+        return recreate(container, subscription, now=now), True
 
 
 def delete(container: Container, subscription_id: str) -> Subscription:

@@ -143,6 +143,22 @@ def test_changes_on_each_side_reach_the_other_by_push_alone(
 
     renewed = api("POST", f"/webhook/renew/{subscription['id']}")
     assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["message"] == "Webhook subscription renewed"
+    # Graph drops the subscription behind calbridge's back: renewing it makes it again,
+    # and Outlook's changes are pushed once more.
+    assert graph.delete(f"/subscriptions/{subscription['id']}").status_code == 204
+    remade = api("POST", f"/webhook/renew/{subscription['id']}")
+    assert remade.status_code == 200, remade.text
+    assert "made again" in remade.json()["message"]
+    subscription = remade.json()["subscription"]
+    assert [s["id"] for s in graph.get("/subscriptions").json()["value"]] == [subscription["id"]]
+    assert [s["id"] for s in api("GET", "/webhook/subscriptions").json()["subscriptions"]
+            if s["calendar_id"] == ROOM] == [subscription["id"]]
+    again = graph.post(f"/users/{ROOM}/events", json={
+        "subject": "Pushed after the renewal",
+        "start": {"dateTime": stamp(5)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": stamp(6)[:-1], "timeZone": "UTC"}}).json()
+    assert again["id"] and wait_until(lambda: titled(bookings, "Pushed after the renewal"))
     deleted = api("DELETE", f"/webhook/delete/{subscription['id']}")
     assert deleted.status_code == 200, deleted.text
     assert graph.get("/subscriptions").json()["value"] == []
