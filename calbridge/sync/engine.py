@@ -54,8 +54,7 @@ from calbridge.store.protocols import (
     OperationLog,
 )
 from calbridge.store.queues import MAX_MESSAGE_BYTES, SYNC_WORK, batches
-from calbridge.sync.fields import describe, field_hashes, merged_hashes
-from calbridge.sync.fingerprint import fingerprint
+from calbridge.sync.fields import describe, merged_hashes, read_older, record
 from calbridge.sync.link_index import LinkIndex
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
@@ -264,7 +263,6 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-
 def _fitting(work: SyncWork) -> list[SyncWork]:
     """`work` as messages the queue takes: a batch over the size limit (the ids of its new
     pairs and of gone events count too, not only its events) is halved until each part
@@ -285,6 +283,7 @@ def _fitting(work: SyncWork) -> list[SyncWork]:
         return [piece for ids in (work.deleted[:half], work.deleted[half:])
                 for piece in _fitting(work.model_copy(update={"deleted": ids}))]
     return [work]
+
 
 class SyncEngine:
     """Runs sync for resource mappings: one code path for either direction of any two
@@ -383,7 +382,8 @@ class SyncEngine:
             changes, streamed = self._write_parts(ends, source, parts, index, span,
                                                   dry_run=dry_run, only=only, deadline=deadline)
             if streamed.read and not dry_run:
-                index = None  # read again, with the pairs made meanwhile
+                # Read again, with the pairs made meanwhile (the old one let go first).
+                index = None
                 index = LinkIndex(self.stores.links.each(mapping.id))
         # A read taken up from where an earlier run stopped lists only the rest of the
         # calendar: nothing is gone for not being in it.
@@ -1162,8 +1162,7 @@ class SyncEngine:
         known = link.end(op.source)
         if event.etag is not None and event.etag == known.etag:
             return None
-        if not always and (known.modified is None or event.last_modified is None
-                           or event.last_modified >= known.modified):
+        if not always and not read_older(known, event):
             return None
         now = ends.bridges[op.source].get_event(ends.calendar(op.source), op.source_id)
         if now is None:
@@ -1308,10 +1307,7 @@ class SyncEngine:
         link = op.link
         assert link is not None and op.event is not None
         link.set_event_id(op.source, op.source_id)
-        link.end(op.source).fingerprint = fingerprint(op.event)
-        link.end(op.source).fields = field_hashes(op.event)
-        link.end(op.source).etag = op.event.etag
-        link.end(op.source).modified = op.event.last_modified
+        record(link.end(op.source), op.event)
         try:
             self.stores.links.update(link)
         except (EtagConflict, AlreadyExists):
@@ -1327,14 +1323,12 @@ class SyncEngine:
         assert op.event is not None
         previous = link.model_copy(deep=True)
         link.set_event_id(op.target, written.id)
-        link.end(op.source).fingerprint = fingerprint(op.event)
-        link.end(op.target).fingerprint = fingerprint(written)
-        source, target = link.end(op.source), link.end(op.target)
-        source.fields = field_hashes(op.event)
-        target.fields = (field_hashes(written) if sent is None
-                         else merged_hashes(target.fields, written, sent, owed))
-        source.etag, target.etag = op.event.etag, written.etag
-        source.modified, target.modified = op.event.last_modified, written.last_modified
+        target = link.end(op.target)
+        kept = target.fields
+        record(link.end(op.source), op.event)
+        record(target, written)
+        if sent is not None:  # only what was sent is as written; owed changes stay visible
+            target.fields = merged_hashes(kept, written, sent, owed)
         link.status, link.pending_end = ((SyncStatus.PENDING, op.target) if owed
                                           else (SyncStatus.SYNCED, None))
         link.attempts, link.last_error, link.next_attempt_at = 0, None, None

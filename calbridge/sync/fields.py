@@ -9,8 +9,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from calbridge.model import Event, EventField
-from calbridge.sync.fingerprint import canonical
+from calbridge.model import Event, EventField, LinkEnd
+from calbridge.sync.fingerprint import canonical, fingerprint
 
 # Canonical keys each field is made of.
 _KEYS: dict[EventField, tuple[str, ...]] = {
@@ -73,3 +73,16 @@ def describe(event: Event, fields: Iterable[EventField]) -> dict[str, Any]:
     """The canonical values of some fields, for a conflict's record."""
     every = values(event)
     return {field.value: every[field] for field in sorted(fields)}
+
+
+def record(known: LinkEnd, event: Event) -> None:
+    """What a link keeps of one end's event as calbridge last read or wrote it."""
+    known.fingerprint, known.fields = fingerprint(event), field_hashes(event)
+    known.etag, known.modified = event.etag, event.last_modified
+
+
+def read_older(known: LinkEnd, event: Event) -> bool:
+    """Whether `event` was read in an older state than calbridge recorded of it (`known`):
+    a stale read, not a change."""
+    return (known.modified is not None and event.last_modified is not None
+            and event.last_modified < known.modified)

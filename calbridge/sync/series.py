@@ -29,7 +29,7 @@ from calbridge.model import (
     SyncStatus,
 )
 from calbridge.store.protocols import LinkWrite
-from calbridge.sync.fields import differing, field_hashes
+from calbridge.sync.fields import differing, field_hashes, read_older, record
 from calbridge.sync.fingerprint import fingerprint
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import GONE, PlannedOperation, instant, overlaps, plan_event
@@ -272,15 +272,11 @@ class SeriesPass:
         known = pair.end(source)
         if (theirs is None or pair.status is not SyncStatus.SYNCED
                 or fingerprint(ours) == known.fingerprint or differing(ours, theirs)
-                or (known.modified is not None and ours.last_modified is not None
-                    and ours.last_modified < known.modified)):
+                or read_older(known, ours)):
             return None
         fresh = pair.model_copy(deep=True)
         for end, event in ((source, ours), (target, theirs)):
-            fresh.end(end).fingerprint = fingerprint(event)
-            fresh.end(end).fields = field_hashes(event)
-            fresh.end(end).etag = event.etag
-            fresh.end(end).modified = event.last_modified
+            record(fresh.end(end), event)
         fresh.synced_at = self.engine.clock()
         self.engine.describe(fresh, ours, source)
         return LinkWrite(fresh, pair)
