@@ -51,7 +51,15 @@ class Bench:
         return answer.json()
 
     def graph_token(self) -> str:
-        return self.stack.graph.service.identity.issue_token()  # type: ignore[union-attr]
+        """An app token from the emulator's sign-in endpoint (client credentials)."""
+        graph = self.stack.graph
+        answer = self.graph.post(
+            f"{graph.authority_host}/{graph.tenant_id}/oauth2/v2.0/token",  # type: ignore[union-attr]
+            data={"grant_type": "client_credentials", "client_id": graph.client_id,  # type: ignore[union-attr]
+                  "client_secret": graph.client_secret,  # type: ignore[union-attr]
+                  "scope": "https://graph.microsoft.com/.default"}, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["access_token"]
 
     def graph_requests(self, reset: bool = False) -> dict[str, Any]:
         url = f"{self.stack.graph.base_url}/_admin/requests"  # type: ignore[union-attr]
@@ -78,13 +86,17 @@ class Bench:
 
 
 @contextmanager
-def quiet_stack(kind: type[B] | None = None) -> Iterator[B]:
+def quiet_stack(kind: type[B] | None = None, *, graph_apart: bool = False,
+                graph_seed: dict[str, Any] | None = None) -> Iterator[B]:
     """A benchmark's handle on the local stack, on free loopback ports in a temporary
     folder, the booking system's change webhook off (runs are started by hand), its Table
-    Storage requests counted; stopped at the end."""
+    Storage requests counted; stopped at the end. `graph_apart` runs the Graph emulator
+    in a process of its own (serving `graph_seed` when given), so this process's memory
+    and CPU are the host's (with the booking system's and the benchmark's)."""
     with tempfile.TemporaryDirectory(prefix="calbridge-bench-") as folder:
         stack = LocalStack(ports=Ports.free(), persistent=False, function_key=KEY,
-                           workdir=Path(folder))
+                           workdir=Path(folder), graph_apart=graph_apart,
+                           graph_seed=graph_seed)
         # The host's clients are built once per process from its settings: a stack
         # started after another one needs them built again, for its own ports.
         bootstrap.use(None)

@@ -23,8 +23,10 @@ write the request handed to the `sync-work` queue, with calbridge's default sett
 requests as the emulator counts them (a `$batch` of up to 20 writes is one), booking
 calls are requests to the booking system's API, table transactions are Table Storage
 requests of the host (reads, single-row writes, and entity-group transactions of up to
-100 rows, each one request). The host, the emulators and the benchmark share this
-process, so peak RSS (VmHWM, reset before each run) and CPU seconds are the process's.
+100 rows, each one request). The Graph emulator runs in a process of its own, as Graph
+is elsewhere in production; the host, the example booking system and the benchmark share
+this process, so peak RSS (VmHWM, reset before each run) and CPU seconds are the host's
+with theirs (the booking system's bookings are in memory here).
 
 Everything runs on 127.0.0.1 and is stopped at the end. Figures are printed, not
 asserted: they depend on the machine. `--save FILE` writes them as JSON; `--baseline FILE`
@@ -50,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_stack import QUIET, Bench, memory_mb, quiet_stack, reset_peak, sampled
 
+from emulators.graph.seed import load_seed, with_guide_examples
 from examples.booking_system.timestamps import now_stamp
 
 ROOM_RESOURCE = "room_101"
@@ -204,7 +207,7 @@ def fill_outlook(bench: ScaleBench, room: str, count: int) -> None:
 
 
 def one_room(n: int) -> Iterator[Row]:
-    with quiet_stack(ScaleBench) as bench:
+    with quiet_stack(ScaleBench, graph_apart=True) as bench:
         bench.map_room(ROOM_RESOURCE, bench.rooms()[0])
         book(bench, {ROOM_RESOURCE: n})
         yield bench.measure("one-room", "booking → Outlook", n, "booking_system", "outlook")
@@ -215,16 +218,21 @@ def one_room(n: int) -> Iterator[Row]:
         yield bench.measure("one-room", "quiet", n, "outlook", "booking_system", quiet=True)
 
 
-def add_rooms(bench: ScaleBench, count: int) -> list[tuple[str, str]]:
-    """`count` rooms in the Graph emulator and as many booking resources, mapped in
-    pairs: (resource, room) each."""
-    graph = bench.stack.graph.service  # type: ignore[union-attr]
-    graph.store.seed["mailboxes"] += [
+def room_seed(count: int) -> dict[str, Any]:
+    """The Graph emulator's seed (with the guide's examples) and `count` bench rooms."""
+    seed = with_guide_examples(load_seed(None))
+    seed["mailboxes"] += [
         {"kind": "room", "id": f"bench-room-{k:02d}",
          "userPrincipalName": f"bench-room-{k:02d}@rooms.example.org",
          "displayName": f"Bench room {k}"} for k in range(count)]
-    graph.reset()
-    graph.throttle.configure(GRAPH_THROTTLE)
+    return seed
+
+
+def add_rooms(bench: ScaleBench, count: int) -> list[tuple[str, str]]:
+    """As many booking resources as the emulator has bench rooms (`room_seed`), mapped in
+    pairs: (resource, room) each; the emulator throttling as Outlook does."""
+    bench.graph.post(f"{bench.stack.graph.base_url}/_admin/throttle",  # type: ignore[union-attr]
+                     json=GRAPH_THROTTLE, timeout=30).raise_for_status()
     pairs = []
     for k in range(count):
         resource = bench.stack.booking.app.bookings.add_resource(  # type: ignore[union-attr]
@@ -235,7 +243,7 @@ def add_rooms(bench: ScaleBench, count: int) -> list[tuple[str, str]]:
 
 
 def rooms(n: int) -> Iterator[Row]:
-    with quiet_stack(ScaleBench) as bench:
+    with quiet_stack(ScaleBench, graph_apart=True, graph_seed=room_seed(ROOMS)) as bench:
         pairs = add_rooms(bench, ROOMS)
         book(bench, {resource: n // ROOMS for resource, _ in pairs})
         load = bench.measure("rooms", f"booking → Outlook, {ROOMS} rooms", n,
@@ -258,7 +266,7 @@ def rooms(n: int) -> Iterator[Row]:
 
 
 def outlook_to_booking(n: int) -> Iterator[Row]:
-    with quiet_stack(ScaleBench) as bench:
+    with quiet_stack(ScaleBench, graph_apart=True) as bench:
         room = bench.rooms()[0]
         bench.map_room(ROOM_RESOURCE, room)
         fill_outlook(bench, room, n)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calbridge.host.azurite import Azurite
+from calbridge.host.graph_process import GraphEmulatorProcess
 from calbridge.host.processes import PidFile, ensure_port_free, free_port
 from calbridge.host.radicale import Radicale
 from calbridge.host.runtime import ROOT, LocalHost
@@ -78,6 +79,11 @@ class LocalStack:
     caldav: Radicale | None = None
     host: LocalHost | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # The Graph emulator's seed (its default plus the guide's example mailboxes when None),
+    # and whether it runs in a process of its own, its calendars in memory only (for a
+    # benchmark measuring the host's memory and CPU), rather than in this one.
+    graph_seed: dict | None = None
+    graph_apart: bool = False
 
     def start(self) -> LocalStack:
         from emulators.google_calendar import GoogleCalendarEmulator
@@ -99,18 +105,27 @@ class LocalStack:
                 workspace=self.workdir, ports=self.ports.azurite,
                 log_path=self.workdir / "azurite.log").start()
             assert self.azurite.pid is not None
-            pids.record({"azurite": self.azurite.pid})
+            children = {"azurite": self.azurite.pid}
+            pids.record(children)
             self.booking = BookingSystemServer(
                 port=self.ports.booking, api_key=DEMO_BOOKING_KEY,
                 db_path=str(self.workdir / "booking.db") if self.persistent else ":memory:",
                 webhook_secret=DEMO_WEBHOOK_SECRET, resources=GUIDE_RESOURCES)
             self.booking.start()
             # The usage guide's example names exist, so its curls work as written.
-            self.graph = GraphEmulator(
-                port=self.ports.graph, cert_dir=self.workdir / "graph-certs",
-                seed=with_guide_examples(load_seed(None)),
-                state_file=self.workdir / "graph-events.json" if self.persistent else None)
-            self.graph.start()
+            seed = self.graph_seed or with_guide_examples(load_seed(None))
+            if self.graph_apart:
+                self.graph = GraphEmulatorProcess(
+                    port=self.ports.graph, cert_dir=self.workdir / "graph-certs",
+                    log_path=self.workdir / "graph.log", seed=seed).start()
+                assert self.graph.pid is not None
+                children["graph emulator"] = self.graph.pid
+                pids.record(children)
+            else:
+                self.graph = GraphEmulator(
+                    port=self.ports.graph, cert_dir=self.workdir / "graph-certs", seed=seed,
+                    state_file=self.workdir / "graph-events.json" if self.persistent else None)
+                self.graph.start()
             self.google = GoogleCalendarEmulator(
                 port=self.ports.google, cert_dir=self.workdir / "google-certs",
                 state_file=self.workdir / "google-events.json" if self.persistent else None)
@@ -119,7 +134,8 @@ class LocalStack:
             self.caldav = Radicale(self.workdir / "radicale", CALDAV_USER, CALDAV_PASSWORD,
                                    port=self.ports.caldav).start()
             assert self.caldav.pid is not None
-            pids.record({"azurite": self.azurite.pid, "radicale": self.caldav.pid})
+            children["radicale"] = self.caldav.pid
+            pids.record(children)
             for name, display in CALDAV_CALENDARS.items():
                 self.caldav.make_calendar(name, display)
             self.env = self._settings()
