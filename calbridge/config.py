@@ -151,7 +151,8 @@ class Settings(SettingsModel):
     webhook_apply_now: int = Field(default=10, alias="CALBRIDGE_WEBHOOK_APPLY_NOW", ge=0,
                                    le=50)
     sync_workers: int = Field(default=4, alias="CALBRIDGE_SYNC_WORKERS", ge=1, le=32)
-    # Graph's 4 concurrent requests per mailbox, held across processes (Table Storage).
+    # Graph's limits per mailbox (4 concurrent, 10,000 per 10 minutes) held across
+    # processes (Table Storage).
     shared_pacing: bool = Field(default=False, alias="CALBRIDGE_SHARED_PACING")
     # Azure ends an HTTP-triggered call after about 230 seconds: a sync request stops
     # writing after this long and queues what is left.

@@ -33,7 +33,7 @@ param tags object = {
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the Function App scales out to. Each instance paces Microsoft Graph on its own, so a mailbox can see up to maximumInstanceCount x OUTLOOK_MAX_CONCURRENCY concurrent requests; OUTLOOK_MAX_CONCURRENCY is outlookMaxConcurrency split over the instances (at least 1 each). Up to 4 instances keep every mailbox within Exchange\'s 4 concurrent requests (infra/README.md).')
+@description('Most instances the Function App scales out to. Without calbridgeSharedPacing each instance paces Microsoft Graph on its own, with its share of a mailbox\'s limits: OUTLOOK_MAX_CONCURRENCY is outlookMaxConcurrency split over the instances (at least 1 each), so up to 4 instances keep every mailbox within Exchange\'s 4 concurrent requests, and OUTLOOK_REQUESTS_PER_10_MIN is outlookRequestsPer10Min split likewise (infra/README.md).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 4
@@ -128,7 +128,7 @@ param calbridgeSyncBudgetSeconds int = 150
 @maxValue(32)
 param calbridgeSyncWorkers int = 4
 
-@description('CALBRIDGE_SHARED_PACING: hold the concurrent slot of each Outlook request in Table Storage too, so the per-mailbox limit of 4 holds across every instance of the app.')
+@description('CALBRIDGE_SHARED_PACING: hold each Outlook request\'s slot and draw the 10-minute budget in Table Storage, so a mailbox\'s limits hold across every instance of the app while one instance may use all of them (off: each instance gets its share).')
 param calbridgeSharedPacing bool = false
 
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
@@ -236,7 +236,7 @@ param outlookCalendarSource string = 'places'
 @maxValue(4)
 param outlookMaxConcurrency int = 4
 
-@description('OUTLOOK_REQUESTS_PER_10_MIN: Graph request budget per mailbox per 10 minutes.')
+@description('Graph request budget per mailbox per 10 minutes for the whole app; each instance gets its share as OUTLOOK_REQUESTS_PER_10_MIN unless pacing is shared (see maximumInstanceCount).')
 @minValue(1)
 param outlookRequestsPer10Min int = 10000
 

@@ -1,8 +1,9 @@
 """Client-side pacing for calendar APIs whose quotas are per user or mailbox: a cap on
 concurrent requests and a sliding-window request budget per key (an Outlook mailbox, the
 Google user calbridge acts as), so calbridge stays under a documented quota instead of
-learning it from 429s. Both hold per process; with a shared `SlotLedger` (see `share`) the
-concurrency cap also holds across every process of the app."""
+learning it from 429s. Both hold per process; with a shared `SlotLedger` (see `share`) both
+also hold across every process of the app: each request's slots are held in the ledger
+too, and each process draws the budget from it a block at a time."""
 
 from __future__ import annotations
 
@@ -63,9 +64,26 @@ class SlotLedger(Protocol):
         """Give a holder's slots back."""
         ...
 
+    def draw(self, key: str, count: int, limit: int, period: float) -> float:
+        """Take `count` of the key's `limit` requests per `period` seconds: 0 when taken,
+        else the seconds until they could be (nothing taken)."""
+        ...
+
 
 # How long a caller waits before asking a shared ledger again for slots it could not get.
 SHARED_POLL_SECONDS = (0.02, 0.5)
+# How much of a shared budget a process draws at a time: few ledger round trips, and
+# little of the budget idle in a process that stops sending (a twentieth at most).
+SHARED_BUDGET_BLOCK = 100
+
+
+class _Drawn:
+    """What a process has drawn of a key's shared budget and not yet spent."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.left = 0
+        self.at = 0.0  # when it was drawn: unspent requests lapse with their draw
 
 
 class ConcurrencyGate:
@@ -117,10 +135,11 @@ class Pacer:
         self._lock = threading.Lock()
         self._ledger: SlotLedger | None = None
         self._scope = ""
+        self._drawn: dict[str, _Drawn] = {}
 
     def share(self, ledger: SlotLedger, scope: str) -> None:
-        """Also hold each slot in `ledger`, so the concurrency cap holds across processes;
-        `scope` names whose limit it is (Graph's limits are per app and mailbox)."""
+        """Also hold each slot in `ledger` and draw the budget from it, so both hold across
+        processes; `scope` names whose limits they are (Graph's are per app and mailbox)."""
         self._ledger = ledger
         self._scope = scope
 
@@ -140,7 +159,7 @@ class Pacer:
         """Hold `width` of the key's concurrent slots, after `cost` requests fit its budget
         (a batch of n parts costs n; it is as wide as the parts the server runs at once)."""
         gate, window = self._gate(key)
-        waited = window.take(cost)
+        waited = window.take(cost) + self._draw_shared(key, cost)
         if waited:
             log.info("paced", extra={"bridge": self.system, "calendar": key, "waited": waited})
         with gate.hold(width):
@@ -150,6 +169,38 @@ class Pacer:
             finally:
                 if holder is not None:
                     self._release_shared(key, holder)
+
+    def _draw_shared(self, key: str, cost: int) -> float:
+        """Spend `cost` of what this process drew of the key's budget in the shared ledger,
+        drawing another block first when too little is left (waiting while the ledger has
+        none to give); seconds waited. Without a ledger, or while storage cannot be
+        reached, only this process's budget holds."""
+        if self._ledger is None:
+            return 0.0
+        cost = max(1, min(cost, self._limit))
+        with self._lock:
+            drawn = self._drawn.setdefault(key.lower(), _Drawn())
+        waited = 0.0
+        with drawn.lock:
+            if self._clock() - drawn.at >= self._period:
+                drawn.left = 0  # no longer counted in the ledger's window
+            while drawn.left < cost:
+                block = max(cost, min(SHARED_BUDGET_BLOCK, self._limit // 20))
+                try:
+                    wait = self._ledger.draw(self._shared_key(key), block, self._limit,
+                                             self._period)
+                except StorageUnavailable as exc:
+                    log.warning("shared request budget unavailable, pacing this process only",
+                                extra={"bridge": self.system, "calendar": key,
+                                       "error": exc.message})
+                    return waited
+                if not wait:
+                    drawn.left, drawn.at = block, self._clock()
+                    break
+                self._sleep(wait)
+                waited += wait
+            drawn.left -= cost
+        return waited
 
     def _shared_key(self, key: str) -> str:
         return f"{self.system}|{self._scope}|{key.lower()}"

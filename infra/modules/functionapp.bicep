@@ -153,7 +153,7 @@ param calbridgeSyncBudgetSeconds int
 @maxValue(32)
 param calbridgeSyncWorkers int
 
-@description('CALBRIDGE_SHARED_PACING: hold the concurrent slot of each Outlook request in Table Storage too, so the per-mailbox limit of 4 holds across every instance of the app.')
+@description('CALBRIDGE_SHARED_PACING: hold each Outlook request\'s slot and draw the 10-minute budget in Table Storage, so a mailbox\'s limits hold across every instance of the app while one instance may use all of them (off: each instance gets its share).')
 param calbridgeSharedPacing bool
 
 @description('SUBSCRIPTION_RENEWAL_SCHEDULE: NCRONTAB schedule of push subscription renewal and re-creation.')
@@ -216,10 +216,10 @@ param outlookMailboxes string
 @description('OUTLOOK_CALENDAR_SOURCE: places (rooms from Graph Places) or mailboxes (exactly OUTLOOK_MAILBOXES).')
 param outlookCalendarSource string
 
-@description('Concurrent Graph requests per mailbox for the whole app (1-4); OUTLOOK_MAX_CONCURRENCY is each instance\'s share.')
+@description('Concurrent Graph requests per mailbox for the whole app (1-4); OUTLOOK_MAX_CONCURRENCY is each instance\'s share unless pacing is shared.')
 param outlookMaxConcurrency int
 
-@description('OUTLOOK_REQUESTS_PER_10_MIN: Graph request budget per mailbox per 10 minutes.')
+@description('Graph request budget per mailbox per 10 minutes for the whole app; OUTLOOK_REQUESTS_PER_10_MIN is each instance\'s share unless pacing is shared.')
 param outlookRequestsPer10Min int
 
 @description('OUTLOOK_PAGE_SIZE: events per Graph page.')
@@ -277,7 +277,10 @@ var usesCaldavBearer = caldavAuth == 'bearer'
 // Every instance paces Graph by itself (calbridge/bridges/pacing.py), so the app's
 // per-mailbox budget is split over the instances; with more instances than the budget,
 // each still sends one at a time (infra/README.md, "Scale and Graph's mailbox limit").
-var outlookConcurrencyPerInstance = max(1, outlookMaxConcurrency / maximumInstanceCount)
+// Graph's limits per mailbox hold across instances: shared through Table Storage with
+// CALBRIDGE_SHARED_PACING (each instance may then use all of them), else split between them.
+var outlookConcurrencyPerInstance = calbridgeSharedPacing ? outlookMaxConcurrency : max(1, outlookMaxConcurrency / maximumInstanceCount)
+var outlookRequestsPerInstance = calbridgeSharedPacing ? outlookRequestsPer10Min : max(1, outlookRequestsPer10Min / maximumInstanceCount)
 // The default host name of a Function App in the public cloud; webhookBaseUrl
 // overrides it for a custom domain, a gateway or another cloud.
 var effectiveWebhookBaseUrl = empty(webhookBaseUrl) ? 'https://${name}.azurewebsites.net' : webhookBaseUrl
@@ -392,7 +395,7 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         { name: 'OUTLOOK_MAILBOXES', value: outlookMailboxes }
         { name: 'OUTLOOK_CALENDAR_SOURCE', value: outlookCalendarSource }
         { name: 'OUTLOOK_MAX_CONCURRENCY', value: string(outlookConcurrencyPerInstance) }
-        { name: 'OUTLOOK_REQUESTS_PER_10_MIN', value: string(outlookRequestsPer10Min) }
+        { name: 'OUTLOOK_REQUESTS_PER_10_MIN', value: string(outlookRequestsPerInstance) }
         { name: 'OUTLOOK_PAGE_SIZE', value: string(outlookPageSize) }
         { name: 'OUTLOOK_WRITE_ATTENDEES', value: outlookWriteAttendees ? 'true' : 'false' }
         { name: 'OUTLOOK_ORGANIZER_AS_ATTENDEE', value: outlookOrganizerAsAttendee ? 'true' : 'false' }

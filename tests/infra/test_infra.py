@@ -625,13 +625,24 @@ def test_instances_and_queue_concurrency_keep_a_mailbox_within_exchanges_limit()
     budget = main["outlookMaxConcurrency"]["default"]
     assert app["maximumInstanceCount"]["default"] == instances
     assert budget == MAILBOX_CONCURRENT_REQUESTS
-    # Each instance paces Graph by itself, with its share of the app's budget...
-    share = parsed(FUNCTION_APP)["variables"]["outlookConcurrencyPerInstance"]["value"]
-    assert share == {"function": {"type": "max", "parameters": {"arg_1": 1, "arg_2": {
-        "operator": {"type": "divide", "operands": {
-            "operand_1": "outlookMaxConcurrency", "operand_2": "maximumInstanceCount"}}}}}}
-    assert text(deployed_settings()["OUTLOOK_MAX_CONCURRENCY"]) == text({"function": {
-        "type": "string", "parameters": {"value_to_convert": "outlookConcurrencyPerInstance"}}})
+    assert main["outlookRequestsPer10Min"]["default"] == 10_000
+    assert main["calbridgeSharedPacing"]["default"] is False
+    # Unless pacing is shared, each instance paces Graph by itself, with its share of
+    # each of the app's limits (shared, each holds all of them: the ledger keeps the sum)...
+    variables = parsed(FUNCTION_APP)["variables"]
+    for variable, limit, setting in (
+            ("outlookConcurrencyPerInstance", "outlookMaxConcurrency", "OUTLOOK_MAX_CONCURRENCY"),
+            ("outlookRequestsPerInstance", "outlookRequestsPer10Min",
+             "OUTLOOK_REQUESTS_PER_10_MIN")):
+        assert variables[variable]["value"] == {"operator": {"type": "conditional", "operands": {
+            "condition": "calbridgeSharedPacing", "true_value": limit,
+            "false_value": {"function": {"type": "max", "parameters": {"arg_1": 1, "arg_2": {
+                "operator": {"type": "divide", "operands": {
+                    "operand_1": limit, "operand_2": "maximumInstanceCount"}}}}}}}}}
+        assert text(deployed_settings()[setting]) == text({"function": {
+            "type": "string", "parameters": {"value_to_convert": variable}}})
+    assert text(deployed_settings()["CALBRIDGE_SHARED_PACING"]) == text({"function": {
+        "type": "string", "parameters": {"value_to_convert": "calbridgeSharedPacing"}}})
 
     def per_instance(count: int) -> int:
         return max(1, budget // count)  # ARM divides integers as Python's // does
@@ -640,6 +651,8 @@ def test_instances_and_queue_concurrency_keep_a_mailbox_within_exchanges_limit()
     assert instances * per_instance(instances) <= MAILBOX_CONCURRENT_REQUESTS
     for count in range(1, MAILBOX_CONCURRENT_REQUESTS + 1):
         assert count * per_instance(count) <= MAILBOX_CONCURRENT_REQUESTS
+    requests = main["outlookRequestsPer10Min"]["default"]
+    assert instances * max(1, requests // instances) <= requests
     # One instance runs at most batchSize + newBatchThreshold messages of a queue at once:
     # enough to use its share, few enough that messages waiting for it stay few.
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]

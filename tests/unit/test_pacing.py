@@ -85,6 +85,36 @@ class Ledger:
     def release(self, key: str, holder: str) -> None:
         self.released.append(holder)
 
+    def draw(self, key: str, count: int, limit: int, period: float) -> float:
+        if self.down:
+            raise StorageUnavailable("storage is unreachable")
+        return 0.0
+
+
+class Budget:
+    """One request budget shared by several processes' pacers, as the Table Storage ledger
+    keeps it (calbridge.store.slots): grants within the last period count."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.grants: list[tuple[float, int]] = []
+        self.draws: list[int] = []
+
+    def acquire(self, key: str, width: int, limit: int) -> str | None:
+        return "holder"
+
+    def release(self, key: str, holder: str) -> None:
+        pass
+
+    def draw(self, key: str, count: int, limit: int, period: float) -> float:
+        now = self.clock()
+        self.grants = [(at, n) for at, n in self.grants if at > now - period]
+        if sum(n for _, n in self.grants) + count > limit:
+            return self.grants[0][0] + period - now
+        self.grants.append((now, count))
+        self.draws.append(count)
+        return 0.0
+
 
 def test_shared_slots_are_waited_for_and_given_back() -> None:
     clock = ManualClock()
@@ -105,3 +135,35 @@ def test_unreachable_shared_slots_leave_pacing_to_the_process() -> None:
     with pacer.slot("room@x"):
         pass
     assert clock.slept == [] and ledger.released == []
+
+
+def test_processes_sharing_a_budget_never_send_more_than_it_together() -> None:
+    clock = ManualClock()
+    budget = Budget(clock)
+    first, second = (Pacer("outlook", 4, 200, 600.0, clock=clock, sleep=clock.sleep)
+                     for _ in range(2))
+    for pacer in (first, second):
+        pacer.share(budget, scope="app-1")
+    for _ in range(15):  # 150 of 200, drawn in blocks of 10 (a twentieth)
+        with first.slot("room@x", cost=10, width=4):
+            pass
+    for _ in range(5):  # the 50 left, though this process has sent nothing yet
+        with second.slot("room@x", cost=10, width=4):
+            pass
+    assert clock.slept == [] and budget.draws == [10] * 20
+    with second.slot("room@x", cost=10, width=4):  # 210 > 200: waits for the window
+        pass
+    assert clock.slept == [600.0]
+
+
+def test_a_drawn_block_lapses_with_its_window() -> None:
+    clock = ManualClock()
+    budget = Budget(clock)
+    pacer = Pacer("outlook", 4, 10_000, 600.0, clock=clock, sleep=clock.sleep)
+    pacer.share(budget, scope="app-1")
+    with pacer.slot("room@x"):  # draws a block of 100, spends 1
+        pass
+    clock.now += 600.0  # the ledger no longer counts that block: its rest is not spent
+    with pacer.slot("room@x"):
+        pass
+    assert budget.draws == [100, 100] and clock.slept == []
