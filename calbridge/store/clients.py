@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
+from requests import Session
+from requests.adapters import HTTPAdapter
 
 from calbridge.config import Settings
 
@@ -18,7 +21,25 @@ DEV_KEY = (
 
 # Fail fast when storage is unreachable: health must answer 503 in seconds, and
 # triggers are retried by the host anyway.
-CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 20}
+TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 20}
+# Threads sharing one client at once (queue sends, look-ups and link flushes side by side)
+# each keep a connection: the SDK's default pool keeps 10, and drops and logs the rest.
+POOL_SIZE = 32
+
+
+class PooledTransport(RequestsTransport):
+    """The storage SDK's `requests` transport with a connection pool for `POOL_SIZE`."""
+
+    def _init_session(self, session: Session) -> None:
+        super()._init_session(session)
+        for prefix, adapter in list(session.adapters.items()):
+            if isinstance(adapter, HTTPAdapter):
+                session.mount(prefix, type(adapter)(max_retries=adapter.max_retries,
+                                                    pool_maxsize=POOL_SIZE))
+
+
+def _options() -> dict[str, Any]:
+    return {"retry_total": 2, "transport": PooledTransport(**TIMEOUTS)}
 
 
 def development_connection_string(host: str = "127.0.0.1", blob: int = 10000,
@@ -48,18 +69,18 @@ def _credential(settings: Settings) -> Any:
 def table_service(settings: Settings) -> TableServiceClient:
     connection = _connection_string(settings)
     if connection:
-        return TableServiceClient.from_connection_string(connection, **CLIENT_OPTIONS)
+        return TableServiceClient.from_connection_string(connection, **_options())
     endpoint = settings.storage_table_uri or (
         f"https://{settings.storage_account_name}.table.core.windows.net")
     return TableServiceClient(endpoint=endpoint, credential=_credential(settings),
-                              **CLIENT_OPTIONS)
+                              **_options())
 
 
 def queue_service(settings: Settings) -> QueueServiceClient:
     connection = _connection_string(settings)
     if connection:
-        return QueueServiceClient.from_connection_string(connection, **CLIENT_OPTIONS)
+        return QueueServiceClient.from_connection_string(connection, **_options())
     endpoint = settings.storage_queue_uri or (
         f"https://{settings.storage_account_name}.queue.core.windows.net")
     return QueueServiceClient(account_url=endpoint, credential=_credential(settings),
-                              **CLIENT_OPTIONS)
+                              **_options())
