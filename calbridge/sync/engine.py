@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -436,24 +436,35 @@ class SyncEngine:
     def _apply_all(self, ends: Ends, plan: list[PlannedOperation],
                    deadline: float | None = None) -> list[Outcome]:
         """Apply a plan's operations chunk by chunk: the links of a chunk's new pairs are
-        stored first, its operations applied `CALBRIDGE_SYNC_WORKERS` at a time (each
-        touches its own link; adapters keep their own per-calendar limits; creates of new
-        pairs go in batches where the target takes them, `_apply_chunk`), and their link
-        writes and log rows stored together after it (`calbridge.sync.writes`), while the
-        next chunk's operations go; all are stored before this returns. The writes of a
-        chunk not begun by `deadline` are queued instead. Outcomes keep plan order but
-        for those."""
+        stored first (the next chunk's while this one's operations go), its operations
+        applied `CALBRIDGE_SYNC_WORKERS` at a time (each touches its own link; adapters
+        keep their own per-calendar limits; creates of new pairs go in batches where the
+        target takes them, `_apply_chunk`), and their link writes and log rows stored
+        together after it (`calbridge.sync.writes`), while the next chunk's operations
+        go; all are stored before this returns. The writes of a chunk not begun by
+        `deadline` are queued instead (a chunk whose links were stored ahead is done all
+        the same). Outcomes keep plan order but for those."""
         outcomes: list[Outcome] = []
-        flushes = ChunkFlushes(background=len(plan) > CHUNK)
+        chunks = [plan[start:start + CHUNK] for start in range(0, len(plan), CHUNK)]
+        flushes = ChunkFlushes(background=len(chunks) > 1)
+        ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="reserve")
+                 if len(chunks) > 1 else None)
+        reserved: Future[None] | None = None
         try:
-            for start in range(0, len(plan), CHUNK):
-                chunk = plan[start:start + CHUNK]
-                if deadline is not None and time.monotonic() >= deadline:
-                    flushes.wait()  # the queued work finds the links stored
-                    outcomes += self._enqueue(ends, [op for op in chunk if op.writes],
-                                              OVER_BUDGET)
-                    chunk = [op for op in chunk if not op.writes]
-                self._reserve(ends, chunk)
+            for number, chunk in enumerate(chunks):
+                if reserved is not None:
+                    reserved.result()
+                    reserved = None
+                else:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        flushes.wait()  # the queued work finds the links stored
+                        outcomes += self._enqueue(ends, [op for op in chunk if op.writes],
+                                                  OVER_BUDGET)
+                        chunk = [op for op in chunk if not op.writes]
+                    self._reserve(ends, chunk)
+                if (ahead is not None and number + 1 < len(chunks)
+                        and (deadline is None or time.monotonic() < deadline)):
+                    reserved = ahead.submit(self._reserve, ends, chunks[number + 1])
                 pending = self._pending = PendingWrites(self.stores.links,
                                                         self.stores.operations)
                 try:
@@ -469,6 +480,10 @@ class SyncEngine:
         else:
             flushes.wait()
         finally:
+            if ahead is not None:
+                # Links stored ahead for a chunk never begun stay pending: the next run
+                # looks their copies up before making them, as after a crash.
+                ahead.shutdown(wait=True)
             flushes.close()
         return outcomes
 

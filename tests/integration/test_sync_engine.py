@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from calbridge.functions.results import deletion_results, results_block, run_results
@@ -18,6 +19,7 @@ from calbridge.model import (
 )
 from calbridge.services import decisions, sync
 from calbridge.store.queues import MAX_MESSAGE_BYTES
+from calbridge.sync.engine import OVER_BUDGET
 from calbridge.sync.plan import plan_deletion, plan_event
 from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
 
@@ -386,6 +388,39 @@ def test_bookings_with_long_descriptions_fan_out_in_messages_the_queue_takes(azu
     assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
         f"Booking {n} (Übung)" for n in range(120))
     assert statuses(world.both()) == []
+
+def test_a_chunk_whose_links_were_stored_ahead_is_done_when_the_budget_runs_out(
+        azurite) -> None:
+    """The links of a run's next hundred new pairs are stored while the current hundred's
+    copies are made. When the time budget runs out during a chunk, the next one (its links
+    already stored) is still made; the rest goes to the queue; each booking arrives
+    once."""
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS="1000")
+    for n in range(250):
+        world.booking.user_create(ROOM, f"Booking {n}", hours=n)
+    create, calls = world.outlook.create, []
+
+    def slow_first_chunk(calendar_id, event, idempotency_key):
+        calls.append(idempotency_key)
+        if len(calls) == 100:
+            time.sleep(0.5)  # the first chunk outlasts the budget
+        return create(calendar_id, event, idempotency_key)
+
+    world.outlook.create = slow_first_chunk  # type: ignore[method-assign]
+    outcomes = world.to_outlook(deadline=time.monotonic() + 0.3)
+    assert [o.status for o in outcomes].count("completed") == 200
+    queued = [o.reason for o in outcomes if o.status != "completed"]
+    assert len(queued) == 50 and all(OVER_BUDGET in reason for reason in queued)
+    assert len(world.outlook.live(CALENDAR)) == 200
+    pending = [link for link in world.storage.links.list(world.mapping.id)
+               if link.status is not SyncStatus.SYNCED]
+    assert pending == []  # the queued pairs' links are made when their work is done
+    for work in queued_work(world.storage, world.mapping.id):
+        sync.process_work(world.container, work)
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == sorted(
+        f"Booking {n}" for n in range(250))
+    assert statuses(world.both()) == []
+
 
 def test_a_tombstone_for_an_event_that_still_exists_deletes_nothing(world: SyncWorld) -> None:
     # Graph's windowed delta reports an event moved out of its window as removed.
