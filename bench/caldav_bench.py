@@ -1,6 +1,8 @@
 """Benchmark: calbridge and vdirsyncer syncing one CalDAV calendar into another on the
 same Radicale server — first sync of N events, a quiet second sync, and a sync after 50
-edits — with the wall time, the CalDAV requests and the peak memory of each.
+edits — with the wall time, the CalDAV requests and the peak memory of each; then the
+server's floor: the source's resources PUT as they are into empty calendars, one and four
+at a time, with nothing read or kept (no client's first sync can take less).
 
     make bench                                    # 5,000 events
     .venv/bin/python bench/caldav_bench.py --events 500
@@ -38,6 +40,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -453,6 +456,31 @@ def vdirsyncer_runs(server: Radicale, folder: Path, source: str, target: str,
     return rows
 
 
+def put_only_runs(server: Radicale, resources: dict[str, str],
+                  targets: tuple[str, str]) -> list[Row]:
+    """The server's floor: the source's resources PUT as they are into empty calendars,
+    one at a time (as vdirsyncer writes) and four at a time (as calbridge does) — no
+    listing, no reading, no state. No client's first sync can take less."""
+    def put(calendar: str, uid: str, text: str) -> None:
+        answer = server.session.put(
+            server.url.rstrip("/") + f"{calendar}{uid}.ics", data=text.encode(), timeout=60,
+            headers={"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"})
+        answer.raise_for_status()
+
+    def one_at_a_time() -> tuple[float | None, str]:
+        for uid, text in resources.items():
+            put(targets[0], uid, text)
+        return None, ""
+
+    def four_at_a_time() -> tuple[float | None, str]:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda item: put(targets[1], *item), resources.items()))
+        return None, ""
+
+    return [measured(server, "PUT only", "one at a time", one_at_a_time),
+            measured(server, "PUT only", "four at once", four_at_a_time)]
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -476,6 +504,13 @@ def print_table(rows: list[Row]) -> None:
         print(f"{row.phase:<12} {ratio(row.seconds, mine.seconds):>8} "
               f"{ratio(sum(row.requests.values()), sum(mine.requests.values())):>9} "
               f"{ratio(row.peak_mb, mine.peak_mb):>8}")
+    floor = min((r.seconds for r in rows if r.tool == "PUT only"), default=None)
+    first = next((r.seconds for r in rows
+                  if r.tool == "vdirsyncer" and r.phase == "first sync"), None)
+    if floor and first:
+        print(f"\nthe server's floor: PUTting the source's resources and nothing else took "
+              f"{floor:.2f} s, so no client's first sync can be more than {first / floor:.2f} "
+              "times vdirsyncer's speed against this server")
 
 
 def print_comparison(tool: str, result: Comparison) -> None:
@@ -510,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
         azurite = Azurite(workspace=folder / "azurite").start()
         try:
             calendars = {key: server.new_calendar(key)
-                         for key in ("cb-source", "cb-target", "vds-source", "vds-target")}
+                         for key in ("cb-source", "cb-target", "vds-source", "vds-target",
+                                     "put-1", "put-4")}
             resources = source_events(args.events)
             for key in ("cb-source", "vds-source"):
                 server.fill(calendars[key], resources)
@@ -523,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += vdirsyncer_runs(
                 server, folder, calendars["vds-source"], calendars["vds-target"],
                 lambda: server.edit(calendars["vds-source"], edits))
+            rows += put_only_runs(server, resources, (calendars["put-1"], calendars["put-4"]))
             results = {tool: compare(server.storage_folder(calendars[f"{key}-source"]),
                                      server.storage_folder(calendars[f"{key}-target"]))
                        for tool, key in (("calbridge", "cb"), ("vdirsyncer", "vds"))}
