@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from calbridge.host.processes import ChildProcess, ensure_port_free, free_port, wait_for_port
@@ -52,6 +53,9 @@ class Azurite:
                 "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
         # Azurite refuses a location together with in-memory persistence.
         argv += ["--location", str(location)] if self.data_dir else ["--inMemoryPersistence"]
+        if self.data_dir:
+            # It writes its tables to disk on shutdown: one SIGTERM, however the host ends.
+            argv = [sys.executable, "-m", "calbridge.host.graceful", *argv]
         self._child = ChildProcess("azurite", argv, cwd=location, log_path=self.log_path,
                                    die_with_parent=True).start()
         try:

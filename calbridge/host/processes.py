@@ -31,8 +31,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def wait_for_port(host: str, port: int, timeout: float = 30.0,
                   process: subprocess.Popen | None = None) -> None:
     """Return once something accepts connections on host:port (or raise). With a
-    `process`, that something must be it (or its group): another listener on the port
-    is an error, not a sign the process is ready."""
+    `process`, that something must be it (its group, or a child it started in a group of
+    its own): another listener on the port is an error, not a sign the process is
+    ready."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -44,11 +45,21 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0,
             time.sleep(0.1)
             continue
         holder = listener(port) if process is not None else None
-        if holder is not None and process is not None and holder.group != process.pid:
+        if (holder is not None and process is not None and holder.group != process.pid
+                and _parent(holder.pid) != process.pid):
             raise OSError(errno.EADDRINUSE, f"port {port} is held by {holder}, "
                                             "not by the process just started")
         return
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def _parent(pid: int) -> int | None:
+    """The parent of a process, when /proc tells."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def ensure_port_free(port: int, purpose: str, host: str = "127.0.0.1") -> None:
