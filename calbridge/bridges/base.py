@@ -455,6 +455,12 @@ class CalendarBridge(ABC):
         """Changes since `cursor` (None: a complete listing plus a fresh cursor).
         Raises `SyncStateExpired` when the cursor is no longer valid."""
 
+    def read_wait(self, calendar_id: str) -> float:
+        """Seconds the next part of a read of the calendar would wait for the calendar
+        system's request budget (0 for systems calbridge does not pace), so a run with a
+        deadline stops before a wait it has no time for."""
+        return 0.0
+
     def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
                      resume: str | None = None) -> Iterator[ChangeSet]:
         """`changes` in parts, read as they are consumed, so a complete listing of a large

@@ -33,6 +33,15 @@ class SlidingWindow:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
+    def wait_for(self, cost: int = 1) -> float:
+        """Seconds until `cost` requests would fit (0: now), taking nothing."""
+        cost = max(1, min(cost, self.limit))
+        with self._lock:
+            now = self._clock()
+            live = [at for at in self._sent if at > now - self.period]
+            room = self.limit - len(live)
+            return 0.0 if room >= cost else max(live[cost - room - 1] + self.period - now, 0.0)
+
     def take(self, cost: int = 1) -> float:
         """Record `cost` requests, first waiting until they fit; returns seconds waited."""
         cost = max(1, min(cost, self.limit))
@@ -169,6 +178,12 @@ class Pacer:
             finally:
                 if holder is not None:
                     self._release_shared(key, holder)
+
+    def wait_for(self, key: str, cost: int = 1) -> float:
+        """Seconds until `cost` requests to `key` would fit this process's budget (0:
+        now), taking nothing: a caller with a deadline can stop before a wait it has no
+        time for."""
+        return self._gate(key)[1].wait_for(cost)
 
     def _draw_shared(self, key: str, cost: int) -> float:
         """Spend `cost` of what this process drew of the key's budget in the shared ledger,

@@ -620,9 +620,12 @@ class SyncEngine:
             else:
                 streamed.outcomes += self._apply_share(ends, plan, streamed, deadline)
                 # Out of time where the read can be taken up later: it stops, unsaved
-                # cursor and all. A filtered run (deletions) needs its whole listing.
+                # cursor and all — also when the next part would wait past the deadline
+                # for the calendar system's request budget. A filtered run (deletions)
+                # needs its whole listing.
                 if (deadline is not None and only is None and part.resume
-                        and time.monotonic() >= deadline):
+                        and time.monotonic() + ends.bridges[source].read_wait(
+                            ends.calendar(source)) >= deadline):
                     streamed.stopped_at = part.resume
                     break
         if not dry_run:

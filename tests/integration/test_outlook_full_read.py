@@ -168,3 +168,25 @@ def test_a_queued_position_outside_the_graph_endpoint_is_never_followed(
     assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS)]
     assert [c.bridge for c in paged.container.storage.cursors.list()] == ["outlook"]
     assert [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED] == []
+
+
+def test_a_read_stops_before_waiting_past_its_deadline_for_graphs_budget(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient) -> None:
+    """Graph allows a mailbox so many requests per 10 minutes. A request reading a room
+    whose budget is spent would wait minutes for the next page, past the time Azure gives
+    an HTTP call: it stops before that wait and hands the rest of the read to the queue."""
+    world = assemble(azurite, e2e_booking_system, graph, OUTLOOK_PAGE_SIZE=str(PAGE),
+                     OUTLOOK_REQUESTS_PER_10_MIN="20")
+    try:
+        meetings(graph, EVENTS)
+        started = time.monotonic()
+        outcomes = world.engine.run(world.fresh(), End.B, deadline=started + 60)
+        assert time.monotonic() - started < 30  # no wait for the budget's window
+        [rest] = [o for o in outcomes if o.item_type == "read"]
+        assert rest.status is OutcomeStatus.QUEUED
+        booked = titles(world)
+        assert 0 < len(booked) < EVENTS
+        [work] = queued_work(world.container.storage, world.mapping.id)
+        assert work.read_from and world.container.storage.cursors.list() == []
+    finally:
+        world.bookings.close()

@@ -167,3 +167,17 @@ def test_a_drawn_block_lapses_with_its_window() -> None:
     with pacer.slot("room@x"):
         pass
     assert budget.draws == [100, 100] and clock.slept == []
+
+
+def test_how_long_a_request_would_wait_is_told_without_spending_budget() -> None:
+    clock = ManualClock()
+    pacer = Pacer("outlook", 4, 50, 600.0, clock=clock, sleep=clock.sleep)
+    with pacer.slot("room@x", cost=40):
+        pass
+    clock.now += 100.0
+    assert pacer.wait_for("ROOM@x", 10) == 0.0
+    assert pacer.wait_for("room@x", 11) == 500.0  # until the 40 leave the window
+    assert pacer.wait_for("other@x", 50) == 0.0
+    with pacer.slot("room@x", cost=10):  # asking took nothing: the 10 still fit
+        pass
+    assert clock.slept == []

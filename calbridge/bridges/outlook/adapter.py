@@ -340,6 +340,10 @@ class OutlookBridge(CalendarBridge):
     def changes(self, calendar_id: str, cursor: str | None, window: TimeWindow) -> ChangeSet:
         return ChangeSet.joined(self.change_parts(calendar_id, cursor, window))
 
+    def read_wait(self, calendar_id: str) -> float:
+        """A page costs one request and, at most, one read of each event it names."""
+        return self.graph.pacer.wait_for(calendar_id, self.settings.page_size + 1)
+
     def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
                      resume: str | None = None) -> Iterator[ChangeSet]:
         """A delta round from the stored delta link, or a full round (no cursor, an expired
