@@ -415,6 +415,9 @@ class SyncWork(BaseModel):
     # position the source gave, `ChangeSet.resume`), and the window the run read, when
     # it was not the mapping's own (such a run never moves the cursor).
     read_from: str | None = None
+    # A run that found the source's request budget spent for longer than it had: its
+    # whole read, sent to wait until the budget allows it.
+    read_all: bool = False
     window_start: datetime | None = None
     window_end: datetime | None = None
 

@@ -265,7 +265,7 @@ def process_work(container: Container, work: SyncWork, *,
     its id, a batch a run handed over, or the rest of a run's read (`continue_read`). A
     `redelivered` batch (an earlier attempt failed) may have linked some of its events
     already."""
-    if work.read_from:
+    if work.read_from or work.read_all:
         return continue_read(container, work)
     mapping = container.storage.mappings.get(work.mapping_id)
     engine = SyncEngine.for_container(container)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -350,6 +351,12 @@ class SyncEngine:
         if rolled:
             cursor = None
         read_at = self._last_read(known)
+        if deadline is not None and only is None and not dry_run:
+            wait = bridge.read_wait(calendar)
+            if wait and time.monotonic() + wait >= deadline:
+                # The calendar system's request budget is spent for longer than this run
+                # has: the read goes to the queue, to start when the budget allows.
+                return [self._continue(ends, source, resume, window, delay=wait)]
         parts, whole = self._change_parts(bridge, calendar, cursor, span, resume)
         parts = iter(parts)
         first = next(parts, ChangeSet())
@@ -1459,18 +1466,20 @@ class SyncEngine:
         return [self._outcome(ends, op, OutcomeStatus.QUEUED,
                               reason=f"{op.reason} ({why})" if why else None) for op in plan]
 
-    def _continue(self, ends: Ends, source: End, position: str,
-                  window: TimeWindow | None) -> Outcome:
+    def _continue(self, ends: Ends, source: End, position: str | None,
+                  window: TimeWindow | None, delay: float = 0.0) -> Outcome:
         """Hand the rest of a read its time budget stopped to the `sync-work` queue; a
-        worker takes it up from `position` with a budget of its own. Lost, it costs
-        nothing: the cursor was not saved, so the next run reads the rest again."""
+        worker takes it up from `position` (None: the whole read) with a budget of its
+        own, after `delay` seconds. Lost, it costs nothing: the cursor was not saved, so
+        the next run reads the rest again."""
         self.stores.work.send(SyncWork(
             mapping_id=ends.mapping.id, source=source, read_from=position,
-            reason=OVER_BUDGET, queued_at=self.clock(),
+            read_all=position is None, reason=OVER_BUDGET, queued_at=self.clock(),
             window_start=window.start if window else None,
-            window_end=window.end if window else None))
+            window_end=window.end if window else None), delay_seconds=math.ceil(delay))
+        what = "the rest of the read" if position else "the read"
         return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
-                       f"the rest of the read of {ends.system(source)}: {OVER_BUDGET}",
+                       f"{what} of {ends.system(source)}: {OVER_BUDGET}",
                        ends.system(source), ends.system(source.other), "",
                        mapping_id=ends.mapping.id, source=source, item_type="read")
 

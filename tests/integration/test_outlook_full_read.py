@@ -188,5 +188,32 @@ def test_a_read_stops_before_waiting_past_its_deadline_for_graphs_budget(
         assert 0 < len(booked) < EVENTS
         [work] = queued_work(world.container.storage, world.mapping.id)
         assert work.read_from and world.container.storage.cursors.list() == []
+
+        # A run that finds the budget spent before it reads anything queues the whole
+        # read, hidden until the budget allows it (no worker takes it up to wait there).
+        queue = world.container.storage.queue("sync-work")
+        waiting = queue.depth()
+        started = time.monotonic()
+        [later] = world.engine.run(world.fresh(), End.B, deadline=started + 60)
+        assert time.monotonic() - started < 30
+        assert (later.status, later.item_type) == (OutcomeStatus.QUEUED, "read")
+        assert later.reason.startswith("the read of outlook")
+        assert queued_work(world.container.storage, world.mapping.id) == []  # not yet
+        assert queue.depth() == waiting + 1
+    finally:
+        world.bookings.close()
+
+
+def test_a_whole_read_sent_to_wait_for_the_budget_is_done_by_the_queue(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient) -> None:
+    world = assemble(azurite, e2e_booking_system, graph, OUTLOOK_PAGE_SIZE=str(PAGE))
+    try:
+        meetings(graph, EVENTS)
+        work = SyncWork(mapping_id=world.mapping.id, source=End.B, read_all=True,
+                        reason="waited for the budget")
+        assert [o for o in sync.process_work(world.container, work)
+                if o.status is OutcomeStatus.FAILED] == []
+        assert titles(world) == [f"Meeting {n:02d}" for n in range(EVENTS)]
+        assert [c.bridge for c in world.container.storage.cursors.list()] == ["outlook"]
     finally:
         world.bookings.close()
