@@ -75,6 +75,19 @@ def write_from_a_process(env: dict[str, str], worker: int, start: Any, results: 
     results.put((worker, [r.ok for r in done]))
 
 
+def instances(env: dict[str, str]) -> tuple[list[Any], Any, Any]:
+    """PROCESSES instances of the app, started, each writing its batch once the event
+    (second) is set and putting its results on the queue (third)."""
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Event(), spawn.Queue()
+    workers = [spawn.Process(target=write_from_a_process, args=(env, n, start, results),
+                             name=f"instance-{n}-{uuid.uuid4().hex[:6]}")
+               for n in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    return workers, start, results
+
+
 def test_processes_sharing_slots_keep_to_the_mailbox_limit(graph: GraphClient,
                                                            azurite: Azurite) -> None:
     env = {**outlook_env(graph.emulator),
@@ -83,15 +96,9 @@ def test_processes_sharing_slots_keep_to_the_mailbox_limit(graph: GraphClient,
     graph.admin("POST", "/throttle", json={"enabled": True, "concurrency": 4})
     graph.admin("POST", "/faults", json={"match": {"method": "POST", "path_regex": "/events$"},
                                          "latency_ms": 150})
-    spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=write_from_a_process, args=(env, n, start, results),
-                             name=f"instance-{n}-{uuid.uuid4().hex[:6]}")
-               for n in range(PROCESSES)]
+    workers, start, results = instances(env)
     finished: dict[int, list[bool]] = {}
     try:
-        for worker in workers:
-            worker.start()
         start.set()
         while len(finished) < PROCESSES:
             try:
@@ -126,15 +133,9 @@ def test_processes_sharing_a_budget_send_no_more_than_it(graph: GraphClient,
                          OUTLOOK_REQUESTS_PER_10_MIN=str(2 * WRITES))}
     graph.admin("POST", "/throttle", json={"enabled": True, "limit": 2 * WRITES,
                                            "window_seconds": 600, "concurrency": 4})
-    spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=write_from_a_process, args=(env, n, start, results),
-                             name=f"instance-{n}-{uuid.uuid4().hex[:6]}")
-               for n in range(PROCESSES)]
+    workers, start, results = instances(env)
     finished: dict[int, list[bool]] = {}
     try:
-        for worker in workers:
-            worker.start()
         start.set()
         with contextlib.suppress(queue.Empty):
             while len(finished) < 2:
