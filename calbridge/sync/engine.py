@@ -97,6 +97,8 @@ CONFLICT_SETTLE = timedelta(seconds=1)
 # occurrences that came into the window (a series with no end) are read.
 WINDOW_ROLL = timedelta(days=1)
 OVER_BUDGET = "the request's time budget is spent: continues through the sync-work queue"
+QUOTA_SPENT = ("the calendar system's request budget is spent for longer than the request "
+               "has: continues through the sync-work queue once it allows")
 # Operations applied between two flushes of their link writes (the links of a chunk's new
 # pairs are stored before it, in one or two transactions; what it did, after it).
 CHUNK = 100
@@ -356,7 +358,8 @@ class SyncEngine:
             if wait and time.monotonic() + wait >= deadline:
                 # The calendar system's request budget is spent for longer than this run
                 # has: the read goes to the queue, to start when the budget allows.
-                return [self._continue(ends, source, resume, window, delay=wait)]
+                return [self._continue(ends, source, resume, window, delay=wait,
+                                       why=QUOTA_SPENT)]
         parts, whole = self._change_parts(bridge, calendar, cursor, span, resume)
         parts = iter(parts)
         first = next(parts, ChangeSet())
@@ -1467,19 +1470,20 @@ class SyncEngine:
                               reason=f"{op.reason} ({why})" if why else None) for op in plan]
 
     def _continue(self, ends: Ends, source: End, position: str | None,
-                  window: TimeWindow | None, delay: float = 0.0) -> Outcome:
+                  window: TimeWindow | None, delay: float = 0.0,
+                  why: str = OVER_BUDGET) -> Outcome:
         """Hand the rest of a read its time budget stopped to the `sync-work` queue; a
         worker takes it up from `position` (None: the whole read) with a budget of its
         own, after `delay` seconds. Lost, it costs nothing: the cursor was not saved, so
         the next run reads the rest again."""
         self.stores.work.send(SyncWork(
             mapping_id=ends.mapping.id, source=source, read_from=position,
-            read_all=position is None, reason=OVER_BUDGET, queued_at=self.clock(),
+            read_all=position is None, reason=why, queued_at=self.clock(),
             window_start=window.start if window else None,
             window_end=window.end if window else None), delay_seconds=math.ceil(delay))
         what = "the rest of the read" if position else "the read"
         return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
-                       f"{what} of {ends.system(source)}: {OVER_BUDGET}",
+                       f"{what} of {ends.system(source)}: {why}",
                        ends.system(source), ends.system(source.other), "",
                        mapping_id=ends.mapping.id, source=source, item_type="read")
 

@@ -197,7 +197,8 @@ def test_a_read_stops_before_waiting_past_its_deadline_for_graphs_budget(
         [later] = world.engine.run(world.fresh(), End.B, deadline=started + 60)
         assert time.monotonic() - started < 30
         assert (later.status, later.item_type) == (OutcomeStatus.QUEUED, "read")
-        assert later.reason.startswith("the read of outlook")
+        assert later.reason.startswith("the read of outlook: the calendar system's request "
+                                       "budget is spent")
         assert queued_work(world.container.storage, world.mapping.id) == []  # not yet
         assert queue.depth() == waiting + 1
     finally:
