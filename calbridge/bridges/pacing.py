@@ -33,14 +33,19 @@ class SlidingWindow:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
+    def _delay(self, now: float, cost: int) -> float:
+        """Seconds from `now` until `cost` more requests fit (0: they do now), the expired
+        entries dropped first; the caller holds the lock."""
+        while self._sent and self._sent[0] <= now - self.period:
+            self._sent.popleft()
+        room = self.limit - len(self._sent)
+        # The entry whose expiry makes room for `cost` more requests.
+        return 0.0 if room >= cost else self._sent[cost - room - 1] + self.period - now
+
     def wait_for(self, cost: int = 1) -> float:
         """Seconds until `cost` requests would fit (0: now), taking nothing."""
-        cost = max(1, min(cost, self.limit))
         with self._lock:
-            now = self._clock()
-            live = [at for at in self._sent if at > now - self.period]
-            room = self.limit - len(live)
-            return 0.0 if room >= cost else max(live[cost - room - 1] + self.period - now, 0.0)
+            return max(self._delay(self._clock(), max(1, min(cost, self.limit))), 0.0)
 
     def take(self, cost: int = 1) -> float:
         """Record `cost` requests, first waiting until they fit; returns seconds waited."""
@@ -49,14 +54,10 @@ class SlidingWindow:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and self._sent[0] <= now - self.period:
-                    self._sent.popleft()
-                room = self.limit - len(self._sent)
-                if room >= cost:
+                delay = self._delay(now, cost)
+                if not delay:
                     self._sent.extend([now] * cost)
                     return waited
-                # The entry whose expiry makes room for `cost` more requests.
-                delay = self._sent[cost - room - 1] + self.period - now
             delay = max(delay, 0.001)
             waited += delay
             self._sleep(delay)
@@ -205,9 +206,7 @@ class Pacer:
                     wait = self._ledger.draw(self._shared_key(key), block, self._limit,
                                              self._period)
                 except StorageUnavailable as exc:
-                    log.warning("shared request budget unavailable, pacing this process only",
-                                extra={"bridge": self.system, "calendar": key,
-                                       "error": exc.message})
+                    self._unshared("budget", key, exc)
                     return waited
                 if not wait:
                     drawn.left, drawn.at = block, self._clock()
@@ -216,6 +215,10 @@ class Pacer:
                 waited += wait
             drawn.left -= cost
         return waited
+
+    def _unshared(self, what: str, key: str, exc: StorageUnavailable) -> None:
+        log.warning(f"shared request {what} unavailable, pacing this process only",
+                    extra={"bridge": self.system, "calendar": key, "error": exc.message})
 
     def _shared_key(self, key: str) -> str:
         return f"{self.system}|{self._scope}|{key.lower()}"
@@ -233,9 +236,7 @@ class Pacer:
                 holder = self._ledger.acquire(self._shared_key(key), width,
                                               self._max_concurrency)
             except StorageUnavailable as exc:
-                log.warning("shared request slots unavailable, pacing this process only",
-                            extra={"bridge": self.system, "calendar": key,
-                                   "error": exc.message})
+                self._unshared("slots", key, exc)
                 return None
             if holder is not None:
                 if waited:

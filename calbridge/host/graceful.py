@@ -14,27 +14,20 @@ it gets as one SIGTERM, ignores the rest, and exits as COMMAND does.
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import subprocess
 import sys
 from types import FrameType
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _terminate_with_me() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG,
-                                            ctypes.c_ulong(signal.SIGTERM), 0, 0, 0)
+from calbridge.host.processes import die_with_parent
 
 
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m calbridge.host.graceful COMMAND [ARG…]", file=sys.stderr)
         return 2
-    linux = sys.platform.startswith("linux")
     child = subprocess.Popen(argv, process_group=0,  # noqa: S603 - the caller's command
-                             preexec_fn=_terminate_with_me if linux else None)
+                             preexec_fn=die_with_parent())
     forwarded = False
 
     def forward(signum: int, frame: FrameType | None) -> None:

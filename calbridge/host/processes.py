@@ -205,7 +205,7 @@ class PidFile:
         self.path.unlink(missing_ok=True)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """On Linux, a hook run in the child before exec that has the kernel SIGTERM it when
     the thread that started it dies, even by SIGKILL, when nothing of ours runs to stop
     it. Start such children from a thread that lives as long as they should."""
@@ -241,7 +241,7 @@ class ChildProcess:
         self.process = subprocess.Popen(  # noqa: S603 - argv built by the project
             self.argv, cwd=self.cwd, env=self.env, stdout=output, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent() if self.die_with_parent else None)
+            preexec_fn=die_with_parent() if self.die_with_parent else None)
         if output is not subprocess.DEVNULL:
             output.close()
         return self
