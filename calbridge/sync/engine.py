@@ -107,6 +107,8 @@ CHUNK = 100
 # `$batch`es (20 writes) and their links' transactions (100 rows) as a run's do, so work
 # handed to the queue costs the requests it would have cost inline.
 WORK_BATCH = CHUNK
+# Links read again by their ids (a query per 14) rather than in a listing of the mapping.
+_FEW_LINKS = 140
 
 
 @dataclass(frozen=True)
@@ -391,15 +393,12 @@ class SyncEngine:
             index = LinkIndex(self.stores.links.each(mapping.id))
             changes, streamed = self._write_parts(ends, source, parts, index, span,
                                                   dry_run=dry_run, only=only, deadline=deadline)
-            if streamed.read and not dry_run:
-                # Read again, with the pairs made meanwhile (the old one let go first).
-                index = None
-                index = LinkIndex(self.stores.links.each(mapping.id))
         # A read taken up from where an earlier run stopped lists only the rest of the
         # calendar: nothing is gone for not being in it.
         listing = changes if whole else changes.model_copy(update={"complete": False})
         if index is not None:
-            links = self._listing_links(ends, source, listing, index, streamed.listed)
+            links = self._listing_links(ends, source, listing, index, streamed.listed,
+                                        current=bool(streamed.read and not dry_run))
         early, plan, links = (([], [], links) if quiet else
                               self._plan(ends, source, listing, links, span,
                                          listed=frozenset(streamed.listed)))
@@ -650,15 +649,30 @@ class SyncEngine:
                          complete=last.complete), streamed
 
     def _listing_links(self, ends: Ends, source: End, listing: ChangeSet, index: LinkIndex,
-                       listed: set[str]) -> list[EventLink]:
+                       listed: set[str], *, current: bool = False) -> list[EventLink]:
         """The links the plan of a read's last part can touch: those its events name, and,
-        for a complete listing, those whose events no part of it named (they are gone)."""
-        found = {link.id: link for link in self._links_of(ends, source, listing, index)}
+        for a complete listing, those whose events no part of it named (they are gone).
+        `current`: the earlier parts wrote, so the index (read before them) is out of date:
+        the last part's links are read from the store, and the gone ones read again there
+        (never the whole mapping again: the pairs the parts made are not gone)."""
+        found = {link.id: link for link in self._links_of(
+            ends, source, listing, None if current else index)}
         if listing.complete:
             named = listed | {event.id for event in listing.changed if event.id}
             named |= set(listing.deleted)
-            found = {link.id: link for link in index.unlisted(source, named)} | found
+            gone = [link for link in index.unlisted(source, named) if link.id not in found]
+            if current:
+                gone = self._links_now(ends.mapping.id, gone)
+            found = {link.id: link for link in gone} | found
         return list(found.values())
+
+    def _links_now(self, mapping_id: str, links: list[EventLink]) -> list[EventLink]:
+        """`links` as they are stored now, those deleted since left out: by their ids when
+        they are few, else from one listing of the mapping holding only them."""
+        wanted = {link.id for link in links}
+        if len(wanted) <= _FEW_LINKS:
+            return self.stores.links.find_many(mapping_id, [], wanted) if wanted else []
+        return [link for link in self.stores.links.each(mapping_id) if link.id in wanted]
 
     def _links_of(self, ends: Ends, source: End, changes: ChangeSet,
                   store: LinkStore | LinkIndex | None = None) -> list[EventLink]:

@@ -89,6 +89,37 @@ def test_a_full_read_after_the_delta_link_expired_finds_what_was_deleted(
     assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS) if n != 3]
 
 
+def test_a_full_read_that_books_and_cancels_lists_the_mappings_links_once(
+        paged: Bridged, graph: GraphClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A complete read diffs the listing against every pair of the mapping. Listing them
+    # all again after its pages wrote would hold a second copy of a big mapping's links.
+    ids = meetings(graph, EVENTS)
+    paged.to_booking()
+    assert graph.delete(f"/users/{ROOM}/events/{ids[3]}").status_code == 204
+    assert graph.delete(f"/users/{ROOM}/events/{ids[24]}").status_code == 204
+    graph.patch(f"/users/{ROOM}/events/{ids[12]}", json={"subject": "Meeting 12, moved"})
+    meetings(graph, 2)  # two more, each also titled "Meeting 00" and "Meeting 01"
+    assert graph.admin("POST", "/delta/expire").status_code == 200
+    links = paged.container.storage.links
+    listings: list[str] = []
+    each = links.each
+
+    def listed(mapping_id: str) -> Iterator[object]:
+        listings.append(mapping_id)
+        return each(mapping_id)
+
+    monkeypatch.setattr(links, "each", listed)
+    written = [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED]
+    assert sorted((o.operation.value, o.status.value, o.title) for o in written) == [
+        ("create", "completed", "Meeting 00"), ("create", "completed", "Meeting 01"),
+        ("delete", "completed", "Meeting 03"), ("delete", "completed", "Meeting 24"),
+        ("update", "completed", "Meeting 12, moved")]
+    assert listings == [paged.mapping.id]
+    assert sorted(titles(paged)) == sorted(
+        ["Meeting 00", "Meeting 01"] + [f"Meeting {n:02d}" for n in range(EVENTS)
+                                        if n not in (3, 24, 12)] + ["Meeting 12, moved"])
+
+
 def out_of_time(bridged: Bridged) -> list[Outcome]:
     """A sync of the Outlook end whose time budget is already spent."""
     return bridged.engine.run(bridged.fresh(), End.B, deadline=time.monotonic())
