@@ -179,6 +179,11 @@ def report(source: str, target: str, runs: list[Run], total: dict[str, Any],
                for run in runs if run.error]
     if failed:
         sections.append("failed operations:\n" + results.operations_table(failed, "error"))
+    omitted = sum(run.results.get("operations_omitted") or 0 for run in runs
+                  if run.results is not None)
+    if omitted:
+        sections.append(f"{omitted} more operations not listed in the answer (every write "
+                        "and failure is in the operations log: GET /bridge/completed)")
     if total["conflicts"]:
         sections.append(f"{total['conflicts']} in conflict, waiting for a decision: "
                         "calbridge conflicts list")

@@ -3,6 +3,7 @@ its `details[]`, shaped from what the services return (outcomes and failed mappi
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,6 +38,27 @@ def progress(queued: int) -> dict[str, str] | None:
             "completed": "/bridge/completed"}
 
 
+# Rows of `operations[]` an answer carries at most: a run of 10,000 events would otherwise
+# answer with megabytes of rows (and hold them twice while it does). The operations log
+# (`/bridge/completed`) has every write and failure.
+OPERATIONS_SHOWN = 1000
+# Rows an operator has to look at: shown before any other when there are too many.
+_ATTENTION = (OutcomeStatus.FAILED, OutcomeStatus.CONFLICT, OutcomeStatus.HELD,
+              OutcomeStatus.WAITING)
+
+
+def shown(outcomes: list[Outcome], limit: int = OPERATIONS_SHOWN) -> list[Outcome]:
+    """At most `limit` outcomes, in their order: every one that needs attention (failed,
+    in conflict, held, waiting) first, then the others from the start."""
+    if len(outcomes) <= limit:
+        return outcomes
+    attention = [n for n, o in enumerate(outcomes) if o.status in _ATTENTION][:limit]
+    picked = set(attention)
+    rest = (n for n in range(len(outcomes)) if n not in picked)
+    picked.update(itertools.islice(rest, limit - len(attention)))
+    return [outcomes[n] for n in sorted(picked)]
+
+
 def results_block(outcomes: list[Outcome],
                   failures: Iterable[MappingFailure] = ()) -> dict[str, Any]:
     """The guide's results block for a list of outcomes; each failed mapping counts as an
@@ -48,6 +70,7 @@ def results_block(outcomes: list[Outcome],
     failed = sum(o.status is OutcomeStatus.FAILED for o in outcomes)
     waiting = [o for o in outcomes if o.status is OutcomeStatus.WAITING]
     queued = sum(o.status is OutcomeStatus.QUEUED for o in outcomes)
+    rows = shown(outcomes)
     return {
         "processed": sum(o.status not in (OutcomeStatus.SKIPPED, OutcomeStatus.WAITING)
                          for o in outcomes),
@@ -69,7 +92,8 @@ def results_block(outcomes: list[Outcome],
                                default=None),
         "success_rate": success_rate(len(done), len(done) + failed, len(waiting)),
         "failed_mappings": [failure.as_dict() for failure in failures],
-        "operations": [o.as_dict() for o in outcomes],
+        "operations": [o.as_dict() for o in rows],
+        "operations_omitted": len(outcomes) - len(rows),
     }
 
 

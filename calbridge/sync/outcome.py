@@ -21,9 +21,10 @@ class OutcomeStatus(StrEnum):
     WAITING = "waiting"  # a retry whose backoff is not over, or that gave up
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
-    """What happened to one planned operation (one row of the guide's `operations[]`)."""
+    """What happened to one planned operation (one row of the guide's `operations[]`);
+    slotted: a run of 10,000 events holds as many until it answers."""
 
     operation: OperationKind
     status: OutcomeStatus

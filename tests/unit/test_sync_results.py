@@ -1,0 +1,53 @@
+"""The guide's results block of a large run: every count over all its operations, the
+rows an operator has to look at always among those listed."""
+
+from __future__ import annotations
+
+from calbridge.cli.results import totals
+from calbridge.cli.sync import Run, report
+from calbridge.functions.results import OPERATIONS_SHOWN, results_block
+from calbridge.model import OperationKind
+from calbridge.sync.outcome import Outcome, OutcomeStatus
+
+
+def outcome(n: int, status: OutcomeStatus) -> Outcome:
+    return Outcome(OperationKind.CREATE, status, "new in outlook", "outlook",
+                   "booking_system", f"event-{n}", title=f"Meeting {n}")
+
+
+def test_a_run_of_few_operations_lists_them_all() -> None:
+    block = results_block([outcome(n, OutcomeStatus.COMPLETED) for n in range(3)])
+    assert [op["title"] for op in block["operations"]] == ["Meeting 0", "Meeting 1", "Meeting 2"]
+    assert block["operations_omitted"] == 0
+
+
+def test_a_large_run_lists_a_thousand_rows_its_failures_among_them() -> None:
+    total = OPERATIONS_SHOWN + 1500
+    troubled = {1200: OutcomeStatus.FAILED, 1800: OutcomeStatus.CONFLICT,
+                2400: OutcomeStatus.WAITING}
+    outcomes = [outcome(n, troubled.get(n, OutcomeStatus.COMPLETED)) for n in range(total)]
+    block = results_block(outcomes)
+
+    rows = block["operations"]
+    assert len(rows) == OPERATIONS_SHOWN
+    assert block["operations_omitted"] == total - OPERATIONS_SHOWN
+    # The troubled ones are listed, the rest from the start, in the run's order.
+    titles = [row["title"] for row in rows]
+    assert titles == [f"Meeting {n}" for n in range(OPERATIONS_SHOWN - 3)] + [
+        "Meeting 1200", "Meeting 1800", "Meeting 2400"]
+    assert [row["status"] for row in rows[-3:]] == ["failed", "conflict", "waiting"]
+    # Every count is of the whole run.
+    assert (block["processed"], block["successful"], block["created"], block["errors"],
+            block["conflicts"], block["waiting"]) == (total - 1, total - 3, total - 3, 1, 1, 1)
+
+
+def test_the_command_line_says_how_many_operations_the_answer_left_out() -> None:
+    outcomes = [outcome(n, OutcomeStatus.COMPLETED) for n in range(OPERATIONS_SHOWN + 20)]
+    block = results_block(outcomes)
+    runs = [Run("room_101", block)]
+    text = report("outlook", "booking_system", runs, totals([block]), dry_run=False)
+    assert "20 more operations not listed in the answer" in text
+    assert "GET /bridge/completed" in text
+    few = results_block(outcomes[:5])
+    assert "not listed" not in report("outlook", "booking_system", [Run("room_101", few)],
+                                      totals([few]), dry_run=False)
