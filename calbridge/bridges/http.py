@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
@@ -95,6 +96,21 @@ def error_for_status(status: int, where: str, code: str | None = None) -> Calbri
     return UpstreamError(message, details={"status": status, "code": code})
 
 
+# Connections kept per host: a run's writers, its link flushes' reads and the queue
+# workers reach one system at once; `requests` keeps 10, and drops (and logs) the rest,
+# each next request then opening a new connection (a TLS handshake to Graph or Google).
+POOL_SIZE = 32
+
+
+def pooled_session() -> requests.Session:
+    """A session keeping `POOL_SIZE` connections per host."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class HttpClient:
     """Sends requests to one calendar system (`system` names it in errors and logs).
     `throttled` recognises throttling a system answers with another status than 429
@@ -108,7 +124,7 @@ class HttpClient:
         self.system = system
         self._throttled = throttled
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or pooled_session()
         self.session.verify = verify
         self.max_attempts = max_attempts
         self._backoff = wait_exponential_jitter(multiplier=0.5, max=max_backoff)
