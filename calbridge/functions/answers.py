@@ -140,7 +140,11 @@ class RunResults(BaseModel):
     progress: Progress | None = Field(
         default=None, description="where the queued work goes on; null when none was queued")
     failed_mappings: list[FailedMapping]
-    operations: list[OperationRow]
+    operations: list[OperationRow] = Field(
+        description="at most 1,000 rows: failed, conflicting, held and waiting ones first")
+    operations_omitted: int = Field(
+        default=0, description="operations not listed (every write and failure is in "
+                               "/bridge/completed)")
 
 
 class BridgeRunResults(RunResults):
