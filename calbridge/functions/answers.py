@@ -141,7 +141,8 @@ class RunResults(BaseModel):
         default=None, description="where the queued work goes on; null when none was queued")
     failed_mappings: list[FailedMapping]
     operations: list[OperationRow] = Field(
-        description="at most 1,000 rows: failed, conflicting, held and waiting ones first")
+        description="at most 1,000 rows: failed, conflicting, held and waiting ones "
+                    "first, skipped ones last")
     operations_omitted: int = Field(
         default=0, description="operations not listed (every write and failure is in "
                                "/bridge/completed)")

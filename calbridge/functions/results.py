@@ -3,7 +3,6 @@ its `details[]`, shaped from what the services return (outcomes and failed mappi
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,20 +41,25 @@ def progress(queued: int) -> dict[str, str] | None:
 # answer with megabytes of rows (and hold them twice while it does). The operations log
 # (`/bridge/completed`) has every write and failure.
 OPERATIONS_SHOWN = 1000
-# Rows an operator has to look at: shown before any other when there are too many.
+# Rows an operator has to look at, shown first when there are too many; rows that
+# changed nothing (skipped) are shown last.
 _ATTENTION = (OutcomeStatus.FAILED, OutcomeStatus.CONFLICT, OutcomeStatus.HELD,
               OutcomeStatus.WAITING)
 
 
+def _rank(outcome: Outcome) -> int:
+    if outcome.status in _ATTENTION:
+        return 0
+    return 2 if outcome.status is OutcomeStatus.SKIPPED else 1
+
+
 def shown(outcomes: list[Outcome], limit: int = OPERATIONS_SHOWN) -> list[Outcome]:
-    """At most `limit` outcomes, in their order: every one that needs attention (failed,
-    in conflict, held, waiting) first, then the others from the start."""
+    """At most `limit` outcomes, in their order: those that need attention (failed, in
+    conflict, held, waiting) before those that wrote or were queued or planned, and those
+    before the ones that changed nothing."""
     if len(outcomes) <= limit:
         return outcomes
-    attention = [n for n, o in enumerate(outcomes) if o.status in _ATTENTION][:limit]
-    picked = set(attention)
-    rest = (n for n in range(len(outcomes)) if n not in picked)
-    picked.update(itertools.islice(rest, limit - len(attention)))
+    picked = sorted(range(len(outcomes)), key=lambda n: _rank(outcomes[n]))[:limit]
     return [outcomes[n] for n in sorted(picked)]
 
 

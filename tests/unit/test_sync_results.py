@@ -41,6 +41,20 @@ def test_a_large_run_lists_a_thousand_rows_its_failures_among_them() -> None:
             block["conflicts"], block["waiting"]) == (total - 1, total - 3, total - 3, 1, 1, 1)
 
 
+def test_the_writes_of_a_large_run_are_listed_before_what_it_skipped() -> None:
+    # A run after a crash: the calendar read again whole, most of it already in step,
+    # the few events still to book at the end of the listing.
+    outcomes = [outcome(n, OutcomeStatus.SKIPPED) for n in range(OPERATIONS_SHOWN + 100)]
+    outcomes += [outcome(n, OutcomeStatus.COMPLETED) for n in range(30)]
+    block = results_block(outcomes)
+    rows = block["operations"]
+    assert len(rows) == OPERATIONS_SHOWN
+    assert [row["status"] for row in rows].count("completed") == 30
+    assert rows[-30:] == [o.as_dict() for o in outcomes[-30:]]
+    assert (block["skipped"], block["created"], block["operations_omitted"]) == (
+        OPERATIONS_SHOWN + 100, 30, 130)
+
+
 def test_the_command_line_says_how_many_operations_the_answer_left_out() -> None:
     outcomes = [outcome(n, OutcomeStatus.COMPLETED) for n in range(OPERATIONS_SHOWN + 20)]
     block = results_block(outcomes)
