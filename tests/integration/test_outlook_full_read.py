@@ -14,6 +14,7 @@ from calbridge.errors import CalbridgeError
 from calbridge.host.azurite import Azurite
 from calbridge.model import End, OperationKind, SyncWork, utcnow
 from calbridge.services import sync
+from calbridge.sync import engine
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.graph import GraphClient
@@ -118,6 +119,34 @@ def test_a_full_read_that_books_and_cancels_lists_the_mappings_links_once(
     assert sorted(titles(paged)) == sorted(
         ["Meeting 00", "Meeting 01"] + [f"Meeting {n:02d}" for n in range(EVENTS)
                                         if n not in (3, 24, 12)] + ["Meeting 12, moved"])
+
+
+def test_many_meetings_gone_are_read_again_from_one_listing(
+        paged: Bridged, graph: GraphClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past a few, the pairs of the meetings no page named are read again from one more
+    # listing of the mapping (a query per 14 ids would be many queries), keeping only them.
+    monkeypatch.setattr(engine, "_FEW_LINKS", 1)
+    ids = meetings(graph, EVENTS)
+    paged.to_booking()
+    for gone in (2, 11, 20):
+        assert graph.delete(f"/users/{ROOM}/events/{ids[gone]}").status_code == 204
+    meetings(graph, 1)
+    assert graph.admin("POST", "/delta/expire").status_code == 200
+    links = paged.container.storage.links
+    listings: list[str] = []
+    each = links.each
+
+    def listed(mapping_id: str) -> Iterator[object]:
+        listings.append(mapping_id)
+        return each(mapping_id)
+
+    monkeypatch.setattr(links, "each", listed)
+    written = [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED]
+    assert sorted((o.operation.value, o.status.value, o.title) for o in written) == [
+        ("create", "completed", "Meeting 00"), ("delete", "completed", "Meeting 02"),
+        ("delete", "completed", "Meeting 11"), ("delete", "completed", "Meeting 20")]
+    assert listings == [paged.mapping.id] * 2
+    assert len(titles(paged)) == EVENTS - 3 + 1
 
 
 def out_of_time(bridged: Bridged) -> list[Outcome]:
