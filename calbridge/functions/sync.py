@@ -124,7 +124,9 @@ def sync_on_schedule(timer: func.TimerRequest) -> None:
 
 @bp.timer_trigger(schedule="%DELETION_SYNC_SCHEDULE%", arg_name="timer")
 def sync_deletions_on_schedule(timer: func.TimerRequest) -> None:
-    results = deletion_results(sync.sync_deletions(container()), container().bridges)
+    c = container()
+    # Within a request's time budget, as the sync timer (a timer has a time limit too).
+    results = deletion_results(sync.sync_deletions(c, sync.request_deadline(c)), c.bridges)
     log.info("scheduled deletion sync", extra={"processed": results["processed_deletions"]})
 
 

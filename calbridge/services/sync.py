@@ -253,9 +253,14 @@ def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceM
 
 
 def sync_everything(container: Container) -> RunReport:
-    """Both directions of every active mapping, then due retries (the sync timer)."""
+    """Both directions of every active mapping, then due retries (the sync timer). The
+    runs share a request's time budget (a timer invocation has a time limit too, host.json's
+    `functionTimeout`): writes not begun by then, and the rest of a read still going on,
+    continue through the `sync-work` queue."""
+    deadline = request_deadline(container)
     engine = SyncEngine.for_container(container)
-    runs = each_mapping(container, both_directions(_mappings(container)), engine.run)
+    runs = each_mapping(container, both_directions(_mappings(container)),
+                        lambda mapping, source: engine.run(mapping, source, deadline=deadline))
     return runs.with_results(process_pending(container))
 
 

@@ -346,6 +346,27 @@ def test_the_timer_syncs_both_directions_of_every_mapping(world: SyncWorld) -> N
     assert run_results(sync.sync_everything(world.container))["processed"] == 0
 
 
+def test_the_timer_works_to_the_time_budget_and_queues_the_rest(azurite) -> None:
+    """A timer invocation has a time limit (host.json's functionTimeout): with its budget
+    spent the timer's runs write nothing themselves and hand the writes to the queue, which
+    makes every copy once."""
+    world = make_world(azurite, CALBRIDGE_SYNC_BUDGET_SECONDS="0")
+    for n in range(3):
+        world.booking.user_create(ROOM, f"Booking {n}", hours=n)
+    world.outlook.user_create(CALENDAR, "From Outlook", hours=9)
+    results = run_results(sync.sync_everything(world.container))
+    assert (results["created"], results["queued"], results["errors"]) == (0, 4, 0)
+    assert world.outlook.live(CALENDAR)[0].title == "From Outlook"
+    assert len(world.outlook.live(CALENDAR)) == 1
+    for work in queued_work(world.storage, world.mapping.id):
+        sync.process_work(world.container, work)
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == [
+        "Booking 0", "Booking 1", "Booking 2", "From Outlook"]
+    assert sorted(e.title for e in world.booking.live(ROOM)) == [
+        "Booking 0", "Booking 1", "Booking 2", "From Outlook"]
+    assert statuses(world.both()) == []
+
+
 def test_large_runs_fan_out_to_the_queue(azurite) -> None:
     world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS="2")
     for n in range(5):
