@@ -461,6 +461,12 @@ class CalendarBridge(ABC):
         deadline stops before a wait it has no time for."""
         return 0.0
 
+    def write_wait(self, calendar_id: str, writes: int) -> float:
+        """Seconds `writes` writes to the calendar would wait for the calendar system's
+        request budget (0 for systems calbridge does not pace), so queued work with a
+        deadline is put off instead of waiting out a budget it has no time for."""
+        return 0.0
+
     def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
                      resume: str | None = None) -> Iterator[ChangeSet]:
         """`changes` in parts, read as they are consumed, so a complete listing of a large

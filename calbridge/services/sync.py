@@ -275,7 +275,9 @@ def process_work(container: Container, work: SyncWork, *,
     mapping = container.storage.mappings.get(work.mapping_id)
     engine = SyncEngine.for_container(container)
     if work.events or work.deleted:
-        return engine.apply_work(mapping, work, redelivered=redelivered)
+        # Within a request's time budget (a queue invocation has a time limit too).
+        return engine.apply_work(mapping, work, redelivered=redelivered,
+                                 deadline=request_deadline(container))
     return engine.sync_item(mapping, work.source, work.source_id, work.reason)
 
 

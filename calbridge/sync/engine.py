@@ -1502,13 +1502,18 @@ class SyncEngine:
                        mapping_id=ends.mapping.id, source=source, item_type="read")
 
     def apply_work(self, mapping: ResourceMapping, work: SyncWork, *,
-                   redelivered: bool = False) -> list[Outcome]:
+                   redelivered: bool = False, deadline: float | None = None
+                   ) -> list[Outcome]:
         """A batch a run queued: its events planned and applied as the run would have,
         without reading them again. The run weighed its deletions against the
         mass-deletion guard already. An event whose pair was synced after it was queued
-        (a webhook came first) is read again, so older content never overwrites newer."""
+        (a webhook came first) is read again, so older content never overwrites newer.
+        When the target's request budget would keep its writes waiting past `deadline`,
+        the batch goes back to the queue, hidden until the budget allows it."""
         ends = self.ends(mapping)
         source = work.source
+        if deadline is not None and (put_off := self._put_off(ends, work, deadline)):
+            return [put_off]
         links = self._work_links(ends, work, redelivered)
         by_source = {sid: link for link in links if (sid := link.event_id(source))}
         changed, gone = [], list(work.deleted)
@@ -1528,6 +1533,21 @@ class SyncEngine:
             if op.writes:
                 op.reason = f"{op.reason} ({work.reason})"
         return early + self._apply_all(ends, plan)
+
+    def _put_off(self, ends: Ends, work: SyncWork, deadline: float) -> Outcome | None:
+        """Send a queued batch again, to be taken when the target's request budget has
+        room for its writes, if waiting for that would outlast `deadline`; None when the
+        batch can be done now."""
+        target = work.source.other
+        writes = len(work.events) + len(work.deleted)
+        wait = ends.bridges[target].write_wait(ends.calendar(target), writes)
+        if not wait or time.monotonic() + wait < deadline:
+            return None
+        self.stores.work.send(work, delay_seconds=math.ceil(wait))
+        return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
+                       f"{writes} writes to {ends.system(target)}: {QUOTA_SPENT}",
+                       ends.system(work.source), ends.system(target), "",
+                       mapping_id=ends.mapping.id, source=work.source, item_type="batch")
 
     def _work_links(self, ends: Ends, work: SyncWork, redelivered: bool) -> list[EventLink]:
         """The links a queued batch's plan can touch: those of its events and deletions,

@@ -278,3 +278,53 @@ def test_a_whole_read_sent_to_wait_for_the_budget_is_done_by_the_queue(
         assert [c.bridge for c in world.container.storage.cursors.list()] == ["outlook"]
     finally:
         world.bookings.close()
+
+
+def outlook_titles(graph: GraphClient) -> list[str]:
+    answer = graph.get(f"/users/{ROOM}/events?$top=100")
+    assert answer.status_code == 200, answer.text
+    return sorted(event["subject"] for event in answer.json()["value"])
+
+
+def test_queued_writes_into_a_room_whose_budget_is_spent_wait_in_the_queue(
+        azurite: Azurite, e2e_booking_system: BookingSystemServer, graph: GraphClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue invocation has a time limit too (host.json's functionTimeout). A batch of
+    creates into a room whose Graph budget is spent would wait inside it for minutes: it
+    goes back to the queue, hidden until the budget allows it, and is done then, once."""
+    world = assemble(azurite, e2e_booking_system, graph, OUTLOOK_REQUESTS_PER_10_MIN="20")
+    try:
+        start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        for n in range(3):
+            at = start + timedelta(hours=n)
+            world.bookings.create(title=f"Booking {n}", start_time=at.isoformat(),
+                                  end_time=(at + timedelta(minutes=30)).isoformat())
+        # A run out of time hands the creates to the queue.
+        run = world.engine.run(world.fresh(), End.A, deadline=time.monotonic())
+        assert [o.status for o in run] == [OutcomeStatus.QUEUED] * 3
+        [work] = queued_work(world.container.storage, world.mapping.id)
+        assert len(work.events) == 3
+        # The room's 20 requests of the window go to something else meanwhile.
+        pacer = world.container.bridge("outlook").graph.pacer  # type: ignore[attr-defined]
+        while not pacer.wait_for(ROOM):
+            with pacer.slot(ROOM):
+                pass
+        queue = world.container.storage.queue("sync-work")
+        waiting = queue.depth()
+        started = time.monotonic()
+        [later] = sync.process_work(world.container, work)
+        assert time.monotonic() - started < 30  # no wait for the budget's window
+        assert (later.status, later.item_type) == (OutcomeStatus.QUEUED, "batch")
+        assert later.reason.startswith("3 writes to outlook: the calendar system's request "
+                                       "budget is spent")
+        assert outlook_titles(graph) == []
+        assert queue.depth() == waiting + 1  # sent again,
+        assert queued_work(world.container.storage, world.mapping.id) == []  # hidden
+
+        # Ten minutes on, the window has room again (here: the room's window begun anew).
+        monkeypatch.setattr(pacer, "_gates", {})
+        assert [o.status for o in sync.process_work(world.container, work)] == [
+            OutcomeStatus.COMPLETED] * 3
+        assert outlook_titles(graph) == ["Booking 0", "Booking 1", "Booking 2"]
+    finally:
+        world.bookings.close()

@@ -344,6 +344,10 @@ class OutlookBridge(CalendarBridge):
         """A page costs one request and, at most, one read of each event it names."""
         return self.graph.pacer.wait_for(calendar_id, self.settings.page_size + 1)
 
+    def write_wait(self, calendar_id: str, writes: int) -> float:
+        """Each write, alone or in a `$batch`, counts as one request."""
+        return self.graph.pacer.wait_for(calendar_id, max(1, writes))
+
     def change_parts(self, calendar_id: str, cursor: str | None, window: TimeWindow,
                      resume: str | None = None) -> Iterator[ChangeSet]:
         """A delta round from the stored delta link, or a full round (no cursor, an expired
