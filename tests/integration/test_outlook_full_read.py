@@ -90,6 +90,20 @@ def test_a_full_read_after_the_delta_link_expired_finds_what_was_deleted(
     assert titles(paged) == [f"Meeting {n:02d}" for n in range(EVENTS) if n != 3]
 
 
+def listings_of_links(bridged: Bridged, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The mappings whose links are listed whole from now on, once per listing."""
+    links = bridged.container.storage.links
+    listings: list[str] = []
+    each = links.each
+
+    def listed(mapping_id: str) -> Iterator[object]:
+        listings.append(mapping_id)
+        return each(mapping_id)
+
+    monkeypatch.setattr(links, "each", listed)
+    return listings
+
+
 def test_a_full_read_that_books_and_cancels_lists_the_mappings_links_once(
         paged: Bridged, graph: GraphClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # A complete read diffs the listing against every pair of the mapping. Listing them
@@ -101,15 +115,7 @@ def test_a_full_read_that_books_and_cancels_lists_the_mappings_links_once(
     graph.patch(f"/users/{ROOM}/events/{ids[12]}", json={"subject": "Meeting 12, moved"})
     meetings(graph, 2)  # two more, each also titled "Meeting 00" and "Meeting 01"
     assert graph.admin("POST", "/delta/expire").status_code == 200
-    links = paged.container.storage.links
-    listings: list[str] = []
-    each = links.each
-
-    def listed(mapping_id: str) -> Iterator[object]:
-        listings.append(mapping_id)
-        return each(mapping_id)
-
-    monkeypatch.setattr(links, "each", listed)
+    listings = listings_of_links(paged, monkeypatch)
     written = [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED]
     assert sorted((o.operation.value, o.status.value, o.title) for o in written) == [
         ("create", "completed", "Meeting 00"), ("create", "completed", "Meeting 01"),
@@ -132,15 +138,7 @@ def test_many_meetings_gone_are_read_again_from_one_listing(
         assert graph.delete(f"/users/{ROOM}/events/{ids[gone]}").status_code == 204
     meetings(graph, 1)
     assert graph.admin("POST", "/delta/expire").status_code == 200
-    links = paged.container.storage.links
-    listings: list[str] = []
-    each = links.each
-
-    def listed(mapping_id: str) -> Iterator[object]:
-        listings.append(mapping_id)
-        return each(mapping_id)
-
-    monkeypatch.setattr(links, "each", listed)
+    listings = listings_of_links(paged, monkeypatch)
     written = [o for o in paged.to_booking() if o.status is not OutcomeStatus.SKIPPED]
     assert sorted((o.operation.value, o.status.value, o.title) for o in written) == [
         ("create", "completed", "Meeting 00"), ("delete", "completed", "Meeting 02"),
