@@ -67,7 +67,8 @@ def sync_bridges(req: func.HttpRequest, c: Container,
 @api(answers={200: RunDone}, query=(FORCE,))
 def process_pending_operations(req: func.HttpRequest, c: Container) -> Reply:
     """Retry links waiting as pending or failed."""
-    outcomes = sync.process_pending(c, manual=True, force=bool(FORCE.read(req)))
+    outcomes = sync.process_pending(c, manual=True, force=bool(FORCE.read(req)),
+                                    deadline=sync.request_deadline(c))
     return ok(message="Bridge sync operations completed", results=results_block(outcomes))
 
 

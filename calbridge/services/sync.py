@@ -261,7 +261,7 @@ def sync_everything(container: Container) -> RunReport:
     engine = SyncEngine.for_container(container)
     runs = each_mapping(container, both_directions(_mappings(container)),
                         lambda mapping, source: engine.run(mapping, source, deadline=deadline))
-    return runs.with_results(process_pending(container))
+    return runs.with_results(process_pending(container, deadline=deadline))
 
 
 def process_work(container: Container, work: SyncWork, *,
@@ -352,11 +352,13 @@ def due_links(container: Container, *, now: datetime | None = None, force: bool 
 def process_pending(container: Container, *, now: datetime | None = None,
                     manual: bool = False, force: bool = False,
                     where: Callable[[ResourceMapping, End], bool] | None = None,
-                    exclude: frozenset[str] = frozenset()) -> list[Outcome]:
+                    exclude: frozenset[str] = frozenset(),
+                    deadline: float | None = None) -> list[Outcome]:
     """Retry links with pending work and report the ones still waiting. The timer keeps
     each link's backoff; an operator's call (`manual`) retries at once; `force` also
     retries links that gave up. `where` narrows it to some mappings and source ends;
-    `exclude` skips links the same request has just tried."""
+    `exclude` skips links the same request has just tried. Retries not begun by
+    `deadline` stay due, for the next run (reported as waiting)."""
     engine = SyncEngine.for_container(container, clock=utcnow if now is None else lambda: now)
     outcomes = []
     candidates = list(retry_candidates(container, now=now, ignore_backoff=manual,
@@ -366,6 +368,13 @@ def process_pending(container: Container, *, now: datetime | None = None,
             continue
         if waiting is not None:
             outcomes.append(waiting)
+            continue
+        if deadline is not None and not within_budget(deadline):
+            source_system, target_system = _systems(mapping, end)
+            outcomes.append(Outcome.waiting(
+                "the run's time budget is spent: retried by the next run", source_system,
+                target_system, link.event_id(end) or "", None, link_id=link.id,
+                mapping_id=mapping.id, source=end))
             continue
         try:
             outcomes += engine.sync_item(mapping, end, link.event_id(end) or "", "retry")

@@ -139,6 +139,20 @@ def failed_once(azurite) -> tuple[SyncWorld, EventLink]:
     return world, link
 
 
+def test_retries_not_begun_within_the_time_budget_stay_due_for_the_next_run(azurite) -> None:
+    world, _ = failed_once(azurite)
+    world.outlook.fail_next = 0
+    late = sync.process_pending(world.container, manual=True, deadline=time.monotonic())
+    assert statuses(late) == [("skip", "waiting")]
+    assert late[0].reason == "the run's time budget is spent: retried by the next run"
+    assert world.outlook.live(CALENDAR) == []
+    assert only_link(world).status is SyncStatus.ERROR  # still due, nothing given up
+    assert statuses(sync.process_pending(world.container, manual=True,
+                                         deadline=time.monotonic() + 60)) == [
+        ("create", "completed")]
+    assert [e.title for e in world.outlook.live(CALENDAR)] == ["Unlucky"]
+
+
 def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
     world, link = failed_once(azurite)
     assert (link.status, link.attempts) == (SyncStatus.ERROR, 1)
