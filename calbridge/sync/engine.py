@@ -357,7 +357,7 @@ class SyncEngine:
         read_at = self._last_read(known)
         if deadline is not None and only is None and not dry_run:
             wait = bridge.read_wait(calendar)
-            if wait and time.monotonic() + wait >= deadline:
+            if _waits_past(wait, deadline):
                 # The calendar system's request budget is spent for longer than this run
                 # has: the read goes to the queue, to start when the budget allows.
                 return [self._continue(ends, source, resume, window, delay=wait,
@@ -1496,10 +1496,7 @@ class SyncEngine:
             window_start=window.start if window else None,
             window_end=window.end if window else None), delay_seconds=math.ceil(delay))
         what = "the rest of the read" if position else "the read"
-        return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
-                       f"{what} of {ends.system(source)}: {why}",
-                       ends.system(source), ends.system(source.other), "",
-                       mapping_id=ends.mapping.id, source=source, item_type="read")
+        return _queued(ends, source, f"{what} of {ends.system(source)}: {why}", "read")
 
     def apply_work(self, mapping: ResourceMapping, work: SyncWork, *,
                    redelivered: bool = False, deadline: float | None = None
@@ -1541,13 +1538,11 @@ class SyncEngine:
         target = work.source.other
         writes = len(work.events) + len(work.deleted)
         wait = ends.bridges[target].write_wait(ends.calendar(target), writes)
-        if not wait or time.monotonic() + wait < deadline:
+        if not _waits_past(wait, deadline):
             return None
         self.stores.work.send(work, delay_seconds=math.ceil(wait))
-        return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED,
-                       f"{writes} writes to {ends.system(target)}: {QUOTA_SPENT}",
-                       ends.system(work.source), ends.system(target), "",
-                       mapping_id=ends.mapping.id, source=work.source, item_type="batch")
+        return _queued(ends, work.source, f"{writes} writes to {ends.system(target)}: "
+                                          f"{QUOTA_SPENT}", "batch")
 
     def _work_links(self, ends: Ends, work: SyncWork, redelivered: bool) -> list[EventLink]:
         """The links a queued batch's plan can touch: those of its events and deletions,
@@ -1657,3 +1652,17 @@ class SyncEngine:
                                                      "count": len(ids)})
             return hold
         raise EtagConflict("the deletion hold kept changing; try again")
+
+
+def _waits_past(wait: float, deadline: float) -> bool:
+    """Whether a wait for the calendar system's request budget (0: none) would outlast
+    `deadline` (a `time.monotonic()` value)."""
+    return wait > 0 and time.monotonic() + wait >= deadline
+
+
+def _queued(ends: Ends, source: End, reason: str, item_type: str) -> Outcome:
+    """The row of work of the mapping from `source` handed to the `sync-work` queue as a
+    whole (a read, a batch), not event by event."""
+    return Outcome(OperationKind.SKIP, OutcomeStatus.QUEUED, reason, ends.system(source),
+                   ends.system(source.other), "", mapping_id=ends.mapping.id, source=source,
+                   item_type=item_type)
