@@ -66,6 +66,7 @@ VDIRSYNCER = "vdirsyncer==0.21.0"
 VDIRSYNCER_VENV = ROOT / ".venv-vdirsyncer"
 DAV, CALDAV = "DAV:", "urn:ietf:params:xml:ns:caldav"
 REQUEST_LINE = re.compile(r"\] (\w+) request for '")
+ANSWER_LINE = re.compile(r"\] (\w+) response status for '.*?' in ([0-9.]+) seconds")
 TITLES = ("Team sync", "Budget review", "Réunion d'équipe", "Größenplanung", "Standup",
           "会議室の予約", "Встреча с клиентом", "Customer call", "Café ☕ chat", "Planning")  # noqa: RUF001
 BERLIN = """BEGIN:VTIMEZONE\r
@@ -130,6 +131,13 @@ class Radicale:
     def requests_so_far(self) -> Counter[str]:
         """Requests the server has received, by method."""
         return Counter(REQUEST_LINE.findall(self.log.read_text(errors="replace")))
+
+    def seconds_so_far(self) -> Counter[str]:
+        """Seconds the server has spent answering (its own log's figure), by method."""
+        spent: Counter[str] = Counter()
+        for method, seconds in ANSWER_LINE.findall(self.log.read_text(errors="replace")):
+            spent[method] += float(seconds)
+        return spent
 
     def new_calendar(self, name: str) -> str:
         """MKCALENDAR (RFC 4791 5.3.1) a VEVENT calendar in the home; its path."""
@@ -311,6 +319,7 @@ class Row:
     requests: Counter[str]
     peak_mb: float | None
     note: str = ""
+    server: Counter[str] = field(default_factory=Counter)
 
 
 def _reset_peak() -> bool:
@@ -332,11 +341,12 @@ def _peak_mb() -> float:
 
 def measured(server: Radicale, tool: str, phase: str,
              work: Callable[[], tuple[float | None, str]]) -> Row:
-    before = server.requests_so_far()
+    before, spent = server.requests_so_far(), server.seconds_so_far()
     started = time.perf_counter()
     peak, note = work()
     seconds = time.perf_counter() - started
-    return Row(tool, phase, seconds, server.requests_so_far() - before, peak, note)
+    return Row(tool, phase, seconds, server.requests_so_far() - before, peak, note,
+               server.seconds_so_far() - spent)
 
 
 # ---------------------------------------------------------------- the tools
@@ -381,7 +391,7 @@ def calbridge_runs(server: Radicale, azurite: Azurite, source: str, target: str,
             written = sum(1 for o in outcomes if o.written)
             return _peak_mb(), (f"{written} written" + (f", {failed} failed" if failed else "")
                                 + f"; table: {table.reads} reads, {table.writes} writes, "
-                                f"{table.transactions} transactions")
+                                f"{table.transactions} transactions, {table.seconds:.1f} s")
         return work
 
     rows = [measured(server, "calbridge", "first sync", run("")),
@@ -485,14 +495,15 @@ def put_only_runs(server: Radicale, resources: dict[str, str],
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'tool':<11} {'phase':<12} {'seconds':>8} {'requests':>9} {'peak MB':>8}  "
-          "requests by method")
+    print(f"{'tool':<11} {'phase':<12} {'seconds':>8} {'server s':>8} {'requests':>9} "
+          f"{'peak MB':>8}  requests by method (and the server's seconds on them)")
     for row in rows:
-        methods = ", ".join(f"{m} {c}" for m, c in sorted(row.requests.items()))
+        methods = ", ".join(f"{m} {c} ({row.server[m]:.1f} s)"
+                            for m, c in sorted(row.requests.items()))
         peak = f"{row.peak_mb:8.0f}" if row.peak_mb is not None else f"{'-':>8}"
         print(f"{row.tool:<11} {row.phase:<12} {row.seconds:>8.2f} "
-              f"{sum(row.requests.values()):>9} {peak}  {methods}"
-              + (f"  [{row.note}]" if row.note else ""))
+              f"{sum(row.server.values()):>8.2f} {sum(row.requests.values()):>9} {peak}  "
+              f"{methods}" + (f"  [{row.note}]" if row.note else ""))
     print("\nvdirsyncer / calbridge (above 1: calbridge used less)")
     print(f"{'phase':<12} {'seconds':>8} {'requests':>9} {'peak MB':>8}")
     ours = {r.phase: r for r in rows if r.tool == "calbridge"}
@@ -576,7 +587,10 @@ def main(argv: list[str] | None = None) -> int:
     for tool, result in results.items():
         print_comparison(tool, result)
     print("\nrequests: CalDAV requests Radicale received (its log); calbridge's Table Storage "
-          "requests are in its notes\n(a transaction is one request).\n"
+          "requests are in its notes\n(a transaction is one request; their seconds summed over "
+          "the threads that waited on them).\nserver s: the seconds Radicale took to answer, "
+          "summed over its requests (from its log; requests\nanswered at once each count "
+          "their own, waits for its write lock included).\n"
           "peak MB: peak RSS of the process doing the sync — "
           "calbridge: this process (VmHWM, reset before each phase; it also holds the\n"
           "benchmark), vdirsyncer: its process (wait4 ru_maxrss). vdirsyncer syncs both "
