@@ -346,7 +346,8 @@ def retry_failed_items(view: Page) -> func.HttpResponse:
     action = status_page.action_path("retry")
     if view.req.method.upper() == "POST":
         view.check_form(action)
-        sync_service.process_pending(view.c, manual=True)
+        sync_service.process_pending(view.c, manual=True,
+                                     deadline=sync_service.request_deadline(view.c))
         return _done("retried")
     waiting = sync_service.pending_items(view.c)
     retryable = [item for item in waiting if item["status"] != "conflict"]

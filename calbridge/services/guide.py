@@ -150,15 +150,15 @@ def sync_from_calendar(container: Container, calendar_type: str) -> GuideReport:
 def _retry(container: Container, calendar_type: str, role: Role,
            tried: list[Outcome], deadline: float) -> list[Outcome]:
     """An operator's re-run retries failed items of one direction at once, except those
-    the same request has just tried. A request whose time budget is spent leaves them to
-    the sync timer (they stay in `/bridge/pending`)."""
+    the same request has just tried, within the request's time budget: those not begun
+    by then are left to the sync timer (they stay in `/bridge/pending`)."""
     if not within_budget(deadline):
         return []
     roles = {b.mapping.id: b for b in booking_mappings(container, calendar_type)}
     return process_pending(container, manual=True,
                            exclude=frozenset(o.link_id for o in tried if o.link_id),
                            where=lambda mapping, source: mapping.id in roles
-                           and source is roles[mapping.id].end(role))
+                           and source is roles[mapping.id].end(role), deadline=deadline)
 
 
 def _link_row(link: EventLink, mapping: BookingMapping) -> dict[str, Any]:

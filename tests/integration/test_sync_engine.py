@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from calbridge.bridges.base import Capabilities
 from calbridge.functions.results import deletion_results, results_block, run_results
 from calbridge.model import (
     ConflictPolicy,
@@ -17,7 +18,7 @@ from calbridge.model import (
     SyncStatus,
     SyncWork,
 )
-from calbridge.services import decisions, sync
+from calbridge.services import decisions, guide, sync
 from calbridge.store.queues import MAX_MESSAGE_BYTES
 from calbridge.sync.engine import OVER_BUDGET
 from calbridge.sync.plan import plan_deletion, plan_event
@@ -151,6 +152,30 @@ def test_retries_not_begun_within_the_time_budget_stay_due_for_the_next_run(azur
                                          deadline=time.monotonic() + 60)) == [
         ("create", "completed")]
     assert [e.title for e in world.outlook.live(CALENDAR)] == ["Unlucky"]
+
+
+def test_a_guide_re_run_retries_only_within_its_time_budget(azurite, monkeypatch) -> None:
+    """`POST /sync/to-outlook` retries failed items after its run: those not begun within
+    the request's budget stay due for the next run, as `/bridge/process-pending` leaves
+    them."""
+    world = make_world(azurite, CALBRIDGE_MAX_ATTEMPTS="5")
+    world.booking.capabilities = Capabilities(delta=True, bookings=True)  # the guide's end
+    for title in ("First", "Second"):
+        world.booking.user_create(ROOM, title)
+    world.outlook.fail_next = 100
+    world.to_outlook()
+    world.outlook.fail_next = 0
+    checks = iter([True])  # the budget allows one retry to begin, then is spent
+    monkeypatch.setattr(sync, "within_budget", lambda deadline: next(checks, False))
+    report = guide.sync_to_calendar(world.container, world.outlook.type_name)
+    assert sorted(statuses(report.runs.results)) == [("create", "completed"),
+                                                     ("skip", "waiting")]
+    assert len(world.outlook.live(CALENDAR)) == 1
+    monkeypatch.undo()
+    assert statuses(guide.sync_to_calendar(world.container,
+                                           world.outlook.type_name).runs.results) == [
+        ("create", "completed")]
+    assert len(world.outlook.live(CALENDAR)) == 2
 
 
 def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
