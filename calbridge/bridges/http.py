@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from calbridge.connections import pooled_adapter
 from calbridge.errors import (
     AuthError,
     CalbridgeError,
@@ -96,16 +96,10 @@ def error_for_status(status: int, where: str, code: str | None = None) -> Calbri
     return UpstreamError(message, details={"status": status, "code": code})
 
 
-# Connections kept per host: a run's writers, its link flushes' reads and the queue
-# workers reach one system at once; `requests` keeps 10, and drops (and logs) the rest,
-# each next request then opening a new connection (a TLS handshake to Graph or Google).
-POOL_SIZE = 32
-
-
 def pooled_session() -> requests.Session:
-    """A session keeping `POOL_SIZE` connections per host."""
+    """A session keeping `connections.POOL_SIZE` connections per host."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
+    adapter = pooled_adapter()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

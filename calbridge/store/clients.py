@@ -12,6 +12,7 @@ from requests import Session
 from requests.adapters import HTTPAdapter
 
 from calbridge.config import Settings
+from calbridge.connections import pooled_adapter
 
 # Azurite's well-known development account (public, documented by Microsoft).
 DEV_ACCOUNT = "devstoreaccount1"
@@ -22,20 +23,17 @@ DEV_KEY = (
 # Fail fast when storage is unreachable: health must answer 503 in seconds, and
 # triggers are retried by the host anyway.
 TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 20}
-# Threads sharing one client at once (queue sends, look-ups and link flushes side by side)
-# each keep a connection: the SDK's default pool keeps 10, and drops and logs the rest.
-POOL_SIZE = 32
 
 
 class PooledTransport(RequestsTransport):
-    """The storage SDK's `requests` transport with a connection pool for `POOL_SIZE`."""
+    """The storage SDK's `requests` transport with a connection pool for
+    `connections.POOL_SIZE` (the SDK's own keeps 10)."""
 
     def _init_session(self, session: Session) -> None:
         super()._init_session(session)
         for prefix, adapter in list(session.adapters.items()):
             if isinstance(adapter, HTTPAdapter):
-                session.mount(prefix, type(adapter)(max_retries=adapter.max_retries,
-                                                    pool_maxsize=POOL_SIZE))
+                session.mount(prefix, pooled_adapter(max_retries=adapter.max_retries))
 
 
 def _options() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from calbridge.bridges import http
+from calbridge import connections
 from calbridge.bridges.http import HttpClient
 
 THREADS = 24
@@ -66,7 +66,7 @@ def test_threads_sharing_a_client_keep_their_connections(
 def test_a_pool_of_requests_default_size_would_drop_them(
         server: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the larger pool is for: with requests' ten, the same threads drop connections."""
-    monkeypatch.setattr(http, "POOL_SIZE", 10)
+    monkeypatch.setattr(connections, "POOL_SIZE", 10)
     with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
         assert set(many_at_once(server)) == {200}
     assert [r for r in caplog.records if "pool is full" in r.getMessage()]

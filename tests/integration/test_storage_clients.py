@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from calbridge import connections
 from calbridge.config import Settings
 from calbridge.host.azurite import Azurite
-from calbridge.store import clients
 from calbridge.store.clients import table_service
 from tests.fixtures.storage import storage_env
 
@@ -45,7 +45,7 @@ def test_threads_sharing_a_client_keep_their_connections(
 def test_the_default_pool_would_drop_them(azurite: Azurite, caplog: pytest.LogCaptureFixture,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """What the larger pool is for: with the SDK's ten, the same threads drop connections."""
-    monkeypatch.setattr(clients, "POOL_SIZE", 10)
+    monkeypatch.setattr(connections, "POOL_SIZE", 10)
     with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
         look_ups(azurite)
     assert [r for r in caplog.records if "pool is full" in r.getMessage()]
