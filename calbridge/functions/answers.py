@@ -168,7 +168,10 @@ class DetailRow(BaseModel):
 
 
 class GuideResults(RunResults):
-    details: list[DetailRow]
+    details: list[DetailRow] = Field(
+        description="at most 1,000 rows, failed and waiting ones first")
+    details_omitted: int = Field(
+        default=0, description="writes not listed (each is in /bridge/completed)")
 
 
 class ItemResults(GuideResults):
@@ -237,8 +240,10 @@ class DeletionResults(BaseModel):
     detected: int
     processed: int
     success_rate: str | None
-    cancelled_events: list[BookingRow]
-    reenabled_events: list[BookingRow]
+    cancelled_events: list[BookingRow] = Field(description="at most 1,000 rows")
+    cancelled_events_omitted: int = 0
+    reenabled_events: list[BookingRow] = Field(description="at most 1,000 rows")
+    reenabled_events_omitted: int = 0
     pending_resets: int
     errors: int
     held: int
@@ -247,7 +252,9 @@ class DeletionResults(BaseModel):
     detected_deletions: int
     processed_deletions: int
     systems_affected: list[str]
-    bridge_operations: list[OperationRow]
+    bridge_operations: list[OperationRow] = Field(
+        description="at most 1,000 rows: failed, held and waiting ones first")
+    bridge_operations_omitted: int = 0
     failed_mappings: list[FailedMapping]
     summary: dict[str, int]
 

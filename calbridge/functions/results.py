@@ -124,7 +124,9 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
     `cancelled_events`, `<bridge>_deletions`, `pending_resets`) and its
     `/bridges/process-deletion-queue` shape (`detected_deletions`, `bridge_operations`,
     `summary`). Every count is present, zeros included for each of `bridges`; each failed
-    mapping counts as an error and is named in `failed_mappings`."""
+    mapping counts as an error and is named in `failed_mappings`. Each list holds at most
+    `OPERATIONS_SHOWN` rows (`bridge_operations` those needing attention first), its
+    `*_omitted` count the rest."""
     outcomes, failures = report.results, report.failures
     deletions = [o for o in outcomes if o.operation is OperationKind.DELETE
                  and o.status is not OutcomeStatus.SKIPPED]
@@ -137,14 +139,20 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
     counts = {f"{name}_deletions": per_bridge[name] for name in bridges}
     counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
     mappings: Mapping[str, ResourceMapping] = report.tried
+    cancelled, restored = done[:OPERATIONS_SHOWN], reenabled[:OPERATIONS_SHOWN]
+    operations = [o for o in with_failures(outcomes, failures)
+                  if o.status is not OutcomeStatus.SKIPPED]
+    listed = shown(operations)
     return {
         "detected": len(deletions) + len(reenabled),
         "processed": len(done) + len(reenabled),
         "success_rate": success_rate(len(done), len(done) + errors),
         "cancelled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 0)
-                             for o in done],
+                             for o in cancelled],
+        "cancelled_events_omitted": len(done) - len(cancelled),
         "reenabled_events": [_booking_row(o, mappings.get(o.mapping_id or ""), 1)
-                             for o in reenabled],
+                             for o in restored],
+        "reenabled_events_omitted": len(reenabled) - len(restored),
         **counts,
         "pending_resets": len(reenabled),
         "errors": errors,
@@ -154,40 +162,45 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
         "detected_deletions": len(deletions),
         "processed_deletions": len(done),
         "systems_affected": sorted({o.target_system for o in [*done, *reenabled]}),
-        "bridge_operations": [o.as_dict() for o in with_failures(outcomes, failures)
-                              if o.status is not OutcomeStatus.SKIPPED],
+        "bridge_operations": [o.as_dict() for o in listed],
+        "bridge_operations_omitted": len(operations) - len(listed),
         "failed_mappings": report.failed_mappings(),
         "summary": {**counts, "pending_resets": len(reenabled), "errors": errors},
     }
 
 
-def details(report: GuideReport) -> list[dict[str, Any]]:
-    """The guide's `details[]`: one row per write, named in the booking system's terms."""
-    rows = []
-    for outcome in with_failures(report.runs.results, report.runs.failures):
-        if outcome.status is OutcomeStatus.SKIPPED:
-            continue
-        mapping_id = outcome.mapping_id or ""
-        mapping, booking = report.runs.tried.get(mapping_id), report.booking.get(mapping_id)
-        to_calendar = booking is not None and outcome.source is booking
-        rows.append({
-            "item_type": outcome.item_type,
-            "item_id": outcome.source_id if to_calendar else outcome.target_id,
-            "resource_id": (mapping.end(booking).calendar_id
-                            if mapping is not None and booking is not None else None),
-            "action": {"create": "created", "update": "updated", "delete": "deleted"}.get(
-                outcome.operation.value, outcome.operation.value)
-            if outcome.status is OutcomeStatus.COMPLETED else outcome.status.value,
-            "outlook_event_id": outcome.target_id if to_calendar else outcome.source_id,
-            "title": outcome.title,
-            "error": outcome.error,
-        })
-    return rows
+def details(report: GuideReport) -> tuple[list[dict[str, Any]], int]:
+    """The guide's `details[]` — one row per write, named in the booking system's terms,
+    at most `OPERATIONS_SHOWN` (failed and waiting ones first) — and how many were left
+    out."""
+    written = [outcome for outcome in with_failures(report.runs.results, report.runs.failures)
+               if outcome.status is not OutcomeStatus.SKIPPED]
+    rows = shown(written)
+    return [_detail(report, outcome) for outcome in rows], len(written) - len(rows)
+
+
+def _detail(report: GuideReport, outcome: Outcome) -> dict[str, Any]:
+    mapping_id = outcome.mapping_id or ""
+    mapping, booking = report.runs.tried.get(mapping_id), report.booking.get(mapping_id)
+    to_calendar = booking is not None and outcome.source is booking
+    return {
+        "item_type": outcome.item_type,
+        "item_id": outcome.source_id if to_calendar else outcome.target_id,
+        "resource_id": (mapping.end(booking).calendar_id
+                        if mapping is not None and booking is not None else None),
+        "action": {"create": "created", "update": "updated", "delete": "deleted"}.get(
+            outcome.operation.value, outcome.operation.value)
+        if outcome.status is OutcomeStatus.COMPLETED else outcome.status.value,
+        "outlook_event_id": outcome.target_id if to_calendar else outcome.source_id,
+        "title": outcome.title,
+        "error": outcome.error,
+    }
 
 
 def guide_results(report: GuideReport) -> dict[str, Any]:
     """The guide's results block of a booking-mapping run, with its `details[]`."""
-    return {**run_results(report.runs), "details": details(report)}
+    rows, omitted = details(report)
+    return {**run_results(report.runs), "details": rows, "details_omitted": omitted}
 
 
 def import_results(report: GuideReport) -> dict[str, Any]:

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from calbridge.cli.results import totals
 from calbridge.cli.sync import Run, report
-from calbridge.functions.results import OPERATIONS_SHOWN, results_block
+from calbridge.functions.answers import DeletionResults, GuideResults
+from calbridge.functions.results import (
+    OPERATIONS_SHOWN,
+    deletion_results,
+    guide_results,
+    results_block,
+)
 from calbridge.model import OperationKind
+from calbridge.services.guide import GuideReport
+from calbridge.services.sync import RunReport
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 
 
@@ -65,3 +73,41 @@ def test_the_command_line_says_how_many_operations_the_answer_left_out() -> None
     few = results_block(outcomes[:5])
     assert "not listed" not in report("outlook", "booking_system", [Run("room_101", few)],
                                       totals([few]), dry_run=False)
+
+
+def test_the_guides_details_list_a_thousand_writes_its_failures_among_them() -> None:
+    total = OPERATIONS_SHOWN + 250
+    outcomes = [outcome(n, OutcomeStatus.FAILED if n == total - 1 else OutcomeStatus.COMPLETED)
+                for n in range(total)]
+    outcomes += [outcome(total + n, OutcomeStatus.SKIPPED) for n in range(40)]
+    block = guide_results(GuideReport(RunReport(outcomes), {}))
+    GuideResults.model_validate(block)  # the documented answer
+    assert len(block["details"]) == OPERATIONS_SHOWN
+    assert block["details_omitted"] == 250  # writes only: skipped ones are never details
+    assert block["details"][-1]["action"] == "failed"
+    assert (block["created"], block["errors"]) == (total - 1, 1)
+
+
+def deletion(n: int, status: OutcomeStatus, kind: OperationKind = OperationKind.DELETE
+             ) -> Outcome:
+    return Outcome(kind, status, "deleted in booking_system", "booking_system", "outlook",
+                   f"booking-{n}", target_id=f"event-{n}", title=f"Booking {n}")
+
+
+def test_a_large_deletion_answer_lists_a_thousand_rows_of_each_list() -> None:
+    cancelled = OPERATIONS_SHOWN + 300
+    outcomes = [deletion(n, OutcomeStatus.COMPLETED) for n in range(cancelled)]
+    outcomes.append(deletion(cancelled, OutcomeStatus.FAILED))
+    outcomes += [deletion(cancelled + 1 + n, OutcomeStatus.COMPLETED, OperationKind.CREATE)
+                 for n in range(5)]
+    block = deletion_results(RunReport(outcomes), ["outlook"])
+    DeletionResults.model_validate(block)
+    assert (len(block["cancelled_events"]), block["cancelled_events_omitted"]) == (
+        OPERATIONS_SHOWN, 300)
+    assert (len(block["reenabled_events"]), block["reenabled_events_omitted"]) == (5, 0)
+    assert len(block["bridge_operations"]) == OPERATIONS_SHOWN
+    assert block["bridge_operations_omitted"] == cancelled + 1 + 5 - OPERATIONS_SHOWN
+    assert "failed" in [row["status"] for row in block["bridge_operations"]]
+    # Counts are of the whole run.
+    assert (block["processed_deletions"], block["outlook_deletions"], block["errors"]) == (
+        cancelled, cancelled, 1)
