@@ -44,6 +44,7 @@ from calbridge.bridges.caldav.convert import (
     series_event,
     split_id,
     valid_resource_id,
+    written_resource,
 )
 from calbridge.bridges.caldav.settings import CalDavSettings
 from calbridge.bridges.http import HttpClient
@@ -466,7 +467,8 @@ class CalDavBridge(CalendarBridge):
             raise Inexpressible(why, rule=event.recurrence.rrule if event.recurrence else None)
         name = resource_name(idempotency_key)
         uid = f"{idempotency_key}@calbridge"
-        body = serialise(new_resource(event, uid, self.clock()))
+        calendar = new_resource(event, uid, self.clock())
+        body = serialise(calendar)
         response = self.http.request(
             "PUT", self._url(self._member(calendar_id, name)), data=body, idempotent=True,
             headers={"Content-Type": ICAL_TYPE, "If-None-Match": "*"},
@@ -479,7 +481,7 @@ class CalDavBridge(CalendarBridge):
         if response.status_code != 412 and etag:
             # RFC 4791 5.3.4: an ETag in the answer means the server stored these very
             # bytes; without one it may have changed them, and they are read back.
-            stored = parse_resource(name, etag, body)
+            stored = written_resource(name, etag, calendar)
             self._remember(calendar_id, name, etag, body, stored)
             return series_event(stored, calendar_id)
         written = self.get_event(calendar_id, name)

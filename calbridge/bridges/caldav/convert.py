@@ -152,6 +152,13 @@ def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Res
                     floating_zone=floating_zone, view=view)
 
 
+def written_resource(resource_id: str, etag: str, calendar: ICalendar) -> Resource:
+    """A resource calbridge has just written (`new_resource`, `serialise`d as sent), read
+    from the object it was written from instead of parsed back from its bytes: it names
+    no X-WR-TIMEZONE, so its floating times are UTC's, as a parse would make them."""
+    return Resource(resource_id, etag, calendar, *_components(calendar, UTC))
+
+
 def _zone_of(value: object) -> str:
     tz = getattr(value, "tzinfo", None)
     key = getattr(tz, "key", None)
