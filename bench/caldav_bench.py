@@ -415,7 +415,7 @@ def calbridge_runs(server: Radicale, azurite: Azurite, source: str, target: str,
 
 # A child's ru_maxrss starts at its parent's peak when it execs, so vdirsyncer is started
 # by a small launcher (not by this process, which holds calbridge) that reports the peak
-# RSS of vdirsyncer alone.
+# RSS (and the CPU time) of vdirsyncer alone.
 LAUNCHER = """
 import os, sys
 pid = os.fork()
@@ -423,7 +423,7 @@ if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -465,7 +465,8 @@ def vdirsyncer_runs(server: Radicale, folder: Path, source: str, target: str,
         if finished.returncode:
             tail = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"vdirsyncer {command} exited {finished.returncode}:\n{tail}")
-        return int(peak.read_text()) / 1024, ""
+        maxrss, cpu = peak.read_text().split()
+        return int(maxrss) / 1024, f"{float(cpu):.1f} s of CPU"
 
     invoke("discover")
     rows = [measured(server, "vdirsyncer", "first sync", lambda: invoke("sync")),
