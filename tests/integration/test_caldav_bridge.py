@@ -456,6 +456,23 @@ def test_a_series_written_back_keeps_its_occurrences_and_zone(
                                                 datetime(2031, 3, 27, 9, 0, tzinfo=OSLO)]
 
 
+def test_the_stored_zone_keeps_every_later_transition(
+        bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
+    """A client without a zone database reads a zone from the resource's VTIMEZONE: the
+    server must keep all of it (Radicale kept only the first date of a list in one RDATE,
+    so summer times decades on read an hour off)."""
+    summer = datetime(2031, 7, 7, 9, 0, tzinfo=OSLO)
+    copy = bridge.create(caldav_calendar, Event(
+        title="Summer meeting", start=summer, end=summer + timedelta(hours=1),
+        timezone="Europe/Oslo", marker=new_id()), idempotency_key=new_id())
+    assert copy.id
+    [zone] = get_raw(caldav_server, caldav_calendar, copy.id).walk("VTIMEZONE")
+    read = zone.to_tz(lookup_tzid=False)
+    for moment in (summer, datetime(2031, 1, 6, 9, 0, tzinfo=OSLO),
+                   datetime(2060, 7, 5, 9, 0, tzinfo=OSLO)):
+        assert moment.astimezone(read).utcoffset() == moment.utcoffset(), moment
+
+
 def test_an_all_day_series_keeps_its_dates(bridge: CalDavBridge, caldav_calendar: str) -> None:
     written = Event(title="Cleaning day", start=date(2031, 3, 3), end=date(2031, 3, 4),
                     all_day=True, kind=EventKind.SERIES, marker=new_id(),

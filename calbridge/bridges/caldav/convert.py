@@ -556,11 +556,76 @@ def exclude(resource: Resource, rid: str) -> bool:
 @lru_cache(maxsize=64)
 def _vtimezone(tzid: str) -> Timezone | None:
     """A zone's VTIMEZONE over `ZONE_SPAN`: worked out once per zone (it walks a century
-    of transitions) and shared, read-only, by every resource written in that zone."""
+    of transitions) and shared, read-only, by every resource written in that zone. Its
+    yearly transitions are written as the rule they follow (`yearly`)."""
     try:
-        return Timezone.from_tzid(tzid, first_date=ZONE_SPAN[0], last_date=ZONE_SPAN[1])
+        zone = Timezone.from_tzid(tzid, first_date=ZONE_SPAN[0], last_date=ZONE_SPAN[1])
     except ValueError:
         return None
+    return yearly(zone)
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def _weeks(moment: datetime) -> set[int]:
+    """Which of its month's weekdays of its kind a day is: 1 to 5, and -1 when last."""
+    following = moment + timedelta(days=7)
+    return {(moment.day - 1) // 7 + 1} | ({-1} if following.month != moment.month else set())
+
+
+def _rule_from(starts: list[datetime]) -> tuple[int, str | None]:
+    """Where the run of yearly transitions that ends `starts` begins (at least three, one
+    a year, on the same weekday of the same week of the same month at the same time), and
+    its BYDAY; `(len(starts), None)` when there is none."""
+    last = starts[-1]
+    weeks = _weeks(last)
+    first = len(starts) - 1
+    while first > 0:
+        before = starts[first - 1]
+        common = weeks & _weeks(before)
+        if (before.year != starts[first].year - 1 or before.month != last.month
+                or before.weekday() != last.weekday() or before.time() != last.time()
+                or not common):
+            break
+        weeks, first = common, first - 1
+    if len(starts) - first < 3:
+        return len(starts), None
+    week = -1 if -1 in weeks else min(weeks)
+    return first, f"{week}{_WEEKDAYS[last.weekday()]}"
+
+
+def yearly(zone: Timezone) -> Timezone:
+    """The same zone with each kind of transition (offsets and name) that recurs every
+    year on a rule — the last Sunday of March — written as DTSTART and an RRULE, and the
+    rest as single RDATEs, one a line. A list of dates in one RDATE is as valid, but
+    Radicale keeps only the first date of such a list in a VTIMEZONE, which leaves every
+    later transition out of the stored zone."""
+    compact = Timezone()
+    compact.add("TZID", zone["TZID"])
+    for part in zone.subcomponents:
+        listed = part.get("RDATE", [])
+        starts = sorted([part.decoded("DTSTART"), *(
+            each.dt for prop in (listed if isinstance(listed, list) else [listed])
+            for each in prop.dts)])
+        first, byday = _rule_from(starts)
+        pieces = [(starts[:first], None), ([starts[first]], byday)] if byday else [
+            (starts, None)]
+        for dates, rule in pieces:
+            if not dates:
+                continue
+            piece = type(part)()
+            piece.add("DTSTART", dates[0])
+            for moment in dates[1:]:
+                piece.add("RDATE", moment)
+            if rule is not None:
+                piece.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": dates[0].month,
+                                    "BYDAY": rule})
+            for name in ("TZNAME", "TZOFFSETFROM", "TZOFFSETTO"):
+                if name in part:
+                    piece[name] = part[name]
+            compact.add_component(piece)
+    return compact
 
 
 def serialise(calendar: ICalendar) -> bytes:
