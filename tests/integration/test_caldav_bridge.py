@@ -4,6 +4,7 @@ series with an override and an EXDATE, and text that is long or not ASCII."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -263,6 +264,19 @@ def test_a_batch_of_creates_is_sent_several_at_once_and_a_lost_answer_makes_no_d
     again = bridge.apply(caldav_calendar, ops)
     assert [r.event.id for r in again if r.event] == [r.event.id for r in results if r.event]
     assert member_names(caldav_server, caldav_calendar) == names
+
+
+def test_many_writers_at_once_keep_their_connections(
+        caldav_server: CalDavServer, caldav_calendar: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Queue workers and a run's writers share one bridge: past `requests`' ten
+    connections a host, each next request would open a new one (and log a warning)."""
+    bridge = caldav_server.bridge(CALDAV_MAX_CONCURRENCY="16")
+    ops = [WriteOp.create(timed(f"Class {n}", hours=n), new_id()) for n in range(48)]
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        results = bridge.apply(caldav_calendar, ops)
+    assert [r.error for r in results] == [None] * 48
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 def test_a_stale_write_among_concurrent_ones_fails_alone(

@@ -47,7 +47,7 @@ from calbridge.bridges.caldav.convert import (
     written_resource,
 )
 from calbridge.bridges.caldav.settings import CalDavSettings
-from calbridge.bridges.http import HttpClient
+from calbridge.bridges.http import HttpClient, pooled_session
 from calbridge.bridges.registry import register
 from calbridge.config import DeclaredSetting, Settings
 from calbridge.errors import (
@@ -121,7 +121,7 @@ class CalDavBridge(CalendarBridge):
     @classmethod
     def from_settings(cls, name: str, settings: Settings) -> CalDavBridge:
         caldav = CalDavSettings.from_env(settings.instance_env(name, cls.type_name))
-        session = requests.Session()
+        session = pooled_session()  # queue workers and a run's writers share it
         if caldav.token:
             session.headers["Authorization"] = f"Bearer {caldav.token}"
         elif caldav.username and caldav.password:
