@@ -12,11 +12,12 @@ from icalendar import Timezone
 from calbridge.bridges.caldav.convert import ZONE_SPAN, _vtimezone
 
 # Northern and southern daylight saving, a half-hour zone, rules changed in 1996 and 2007,
-# daylight saving ended (São Paulo 2019, Tehran 2022), transitions on Fridays at 02:00
-# (Jerusalem), none at all.
+# daylight saving ended (São Paulo 2019, Tehran 2022; Moscow and Minsk in 2011 after
+# decades of the same yearly rule), transitions on Fridays at 02:00 (Jerusalem), none.
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Adelaide",
          "Asia/Jerusalem", "America/Sao_Paulo", "Asia/Tehran", "Pacific/Auckland",
-         "Europe/London", "America/Santiago", "Asia/Kolkata", "UTC")
+         "Europe/London", "America/Santiago", "Asia/Kolkata", "Europe/Moscow",
+         "Europe/Minsk", "Europe/Istanbul", "UTC")
 
 
 def as_read(zone: Timezone) -> tzinfo:

@@ -576,9 +576,12 @@ def _weeks(moment: datetime) -> set[int]:
 
 def _rule_from(starts: list[datetime]) -> tuple[int, str | None]:
     """Where the run of yearly transitions that ends `starts` begins (at least three, one
-    a year, on the same weekday of the same week of the same month at the same time), and
+    a year, on the same weekday of the same week of the same month at the same time, up to
+    the end of `ZONE_SPAN`: a rule a zone dropped, as Moscow's in 2011, is no rule), and
     its BYDAY; `(len(starts), None)` when there is none."""
     last = starts[-1]
+    if last.year < ZONE_SPAN[1].year - 1:
+        return len(starts), None
     weeks = _weeks(last)
     first = len(starts) - 1
     while first > 0:
