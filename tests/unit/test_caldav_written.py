@@ -29,7 +29,7 @@ def events() -> list[Event]:
     return [
         Event(title="Plain", start=datetime(2027, 1, 5, 13, tzinfo=UTC),
               end=datetime(2027, 1, 5, 14, tzinfo=UTC), marker="m1"),
-        Event(title="Réunion – 会議 <b>", description="Zeile 1\nZeile 2 ü" * 50,
+        Event(title="Réunion – 会議 <b>", description="Zeile 1\nZeile 2 ü" * 50,  # noqa: RUF001
               location="Saal 3; Haus B", start=start, end=start + timedelta(hours=1),
               timezone="Europe/Berlin", organizer=Person(name="Anna Ö", email="a@example.org"),
               marker="m2"),
