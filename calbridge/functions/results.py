@@ -28,6 +28,13 @@ def with_failures(outcomes: list[Outcome], failures: Iterable[MappingFailure]) -
     return [*outcomes, *(failure.outcome() for failure in failures)]
 
 
+def _written(report: RunReport) -> list[Outcome]:
+    """A run's rows that did or tried something (skipped ones left out), a failed row for
+    each failed mapping among them."""
+    return [outcome for outcome in with_failures(report.results, report.failures)
+            if outcome.status is not OutcomeStatus.SKIPPED]
+
+
 def progress(queued: int) -> dict[str, str] | None:
     """Where work queued by a request goes on after the answer: the queue, its depth, and
     each operation logged as it completes."""
@@ -140,8 +147,7 @@ def deletion_results(report: RunReport, bridges: Iterable[str]) -> dict[str, Any
     counts.update({f"{name}_deletions": n for name, n in per_bridge.items()})
     mappings: Mapping[str, ResourceMapping] = report.tried
     cancelled, restored = done[:OPERATIONS_SHOWN], reenabled[:OPERATIONS_SHOWN]
-    operations = [o for o in with_failures(outcomes, failures)
-                  if o.status is not OutcomeStatus.SKIPPED]
+    operations = _written(report)
     listed = shown(operations)
     return {
         "detected": len(deletions) + len(reenabled),
@@ -173,8 +179,7 @@ def details(report: GuideReport) -> tuple[list[dict[str, Any]], int]:
     """The guide's `details[]` — one row per write, named in the booking system's terms,
     at most `OPERATIONS_SHOWN` (failed and waiting ones first) — and how many were left
     out."""
-    written = [outcome for outcome in with_failures(report.runs.results, report.runs.failures)
-               if outcome.status is not OutcomeStatus.SKIPPED]
+    written = _written(report.runs)
     rows = shown(written)
     return [_detail(report, outcome) for outcome in rows], len(written) - len(rows)
 

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import x_wr_timezone
 from icalendar import Calendar as ICalendar
+from icalendar import Component, Timezone, vCalAddress, vRecur
 from icalendar import Event as VEvent
-from icalendar import Timezone, vCalAddress, vRecur
 
 from calbridge.bridges.base import TimeWindow
 from calbridge.errors import UpstreamError, ValidationFailed
@@ -612,23 +612,27 @@ def yearly(zone: Timezone) -> Timezone:
             each.dt for prop in (listed if isinstance(listed, list) else [listed])
             for each in prop.dts)])
         first, byday = _rule_from(starts)
-        pieces = [(starts[:first], None), ([starts[first]], byday)] if byday else [
-            (starts, None)]
-        for dates, rule in pieces:
-            if not dates:
-                continue
-            piece = type(part)()
-            piece.add("DTSTART", dates[0])
-            for moment in dates[1:]:
-                piece.add("RDATE", moment)
-            if rule is not None:
-                piece.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": dates[0].month,
-                                    "BYDAY": rule})
-            for name in ("TZNAME", "TZOFFSETFROM", "TZOFFSETTO"):
-                if name in part:
-                    piece[name] = part[name]
-            compact.add_component(piece)
+        if first:
+            compact.add_component(_transitions(part, starts[:first]))
+        if byday:
+            compact.add_component(_transitions(part, [starts[first]], byday))
     return compact
+
+
+def _transitions(kind: Component, dates: list[datetime], byday: str | None = None
+                 ) -> Component:
+    """A STANDARD or DAYLIGHT component like `kind` for these transitions, one RDATE a
+    line after the first; with `byday`, the first and every year after it by that rule."""
+    piece = type(kind)()
+    piece.add("DTSTART", dates[0])
+    for moment in dates[1:]:
+        piece.add("RDATE", moment)
+    if byday is not None:
+        piece.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": dates[0].month, "BYDAY": byday})
+    for name in ("TZNAME", "TZOFFSETFROM", "TZOFFSETTO"):
+        if name in kind:
+            piece[name] = kind[name]
+    return piece
 
 
 def serialise(calendar: ICalendar) -> bytes:
