@@ -129,16 +129,14 @@ class Radicale:
             self._child.stop()
             self._child = None
 
-    def requests_so_far(self) -> Counter[str]:
-        """Requests the server has received, by method."""
-        return Counter(REQUEST_LINE.findall(self.log.read_text(errors="replace")))
-
-    def seconds_so_far(self) -> Counter[str]:
-        """Seconds the server has spent answering (its own log's figure), by method."""
+    def so_far(self) -> tuple[Counter[str], Counter[str]]:
+        """Requests the server has received, and the seconds it spent answering them (its
+        own log's figure), by method: one read of its log."""
+        log = self.log.read_text(errors="replace")
         spent: Counter[str] = Counter()
-        for method, seconds in ANSWER_LINE.findall(self.log.read_text(errors="replace")):
+        for method, seconds in ANSWER_LINE.findall(log):
             spent[method] += float(seconds)
-        return spent
+        return Counter(REQUEST_LINE.findall(log)), spent
 
     def new_calendar(self, name: str) -> str:
         """MKCALENDAR (RFC 4791 5.3.1) a VEVENT calendar in the home; its path."""
@@ -342,12 +340,12 @@ def _peak_mb() -> float:
 
 def measured(server: Radicale, tool: str, phase: str,
              work: Callable[[], tuple[float | None, str]]) -> Row:
-    before, spent = server.requests_so_far(), server.seconds_so_far()
+    before, spent = server.so_far()
     started = time.perf_counter()
     peak, note = work()
     seconds = time.perf_counter() - started
-    return Row(tool, phase, seconds, server.requests_so_far() - before, peak, note,
-               server.seconds_so_far() - spent)
+    after, spent_after = server.so_far()
+    return Row(tool, phase, seconds, after - before, peak, note, spent_after - spent)
 
 
 # ---------------------------------------------------------------- the tools
