@@ -51,7 +51,8 @@ PAGE_TOKEN = QueryText("page_token", "the next_page_token of the previous page")
 def sync_bridges(req: func.HttpRequest, c: Container,
                  request: sync.SyncRequest | None) -> Reply:
     """Sync every active mapping with an end on each bridge, from the source bridge to the
-    target; with a body, only a window, some resources, or a dry run."""
+    target, then retry those mappings' pending and failed items in that direction; with a
+    body, only a window, some resources, or a dry run (which retries nothing)."""
     report = sync.sync_bridges(c, req.route_params["source_bridge"],
                                req.route_params["target_bridge"],
                                request or sync.SyncRequest())

@@ -230,8 +230,11 @@ def within_budget(deadline: float) -> bool:
 def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
                  request: SyncRequest) -> RunReport:
     """`POST /bridges/sync/{source}/{target}`: every active mapping with an end on each, in
-    that direction (a mapping of two calendars of one bridge, both ways). Writes not begun
-    within the request's time budget continue through the `sync-work` queue."""
+    that direction (a mapping of two calendars of one bridge, both ways), then those
+    mappings' pending and failed links in that direction, retried at once (after a crash
+    they hold the copies a dead worker left half made, which the run's changes no longer
+    name). Writes not begun within the request's time budget continue through the
+    `sync-work` queue; retries not begun stay due for the next run."""
     container.bridge(source_bridge)
     container.bridge(target_bridge)
     deadline = request_deadline(container)
@@ -243,7 +246,13 @@ def sync_bridges(container: Container, source_bridge: str, target_bridge: str,
     runs = each_mapping(container, units, lambda mapping, source: engine.run(
         mapping, source, window=request.window(), dry_run=request.dry_run, deadline=deadline))
     runs.dry_run = request.dry_run
-    return runs
+    failed = {failure.mapping.id for failure in runs.failures}
+    ran = {(mapping.id, source) for mapping, source in units if mapping.id not in failed}
+    if request.dry_run or not ran or not within_budget(deadline):
+        return runs
+    return runs.with_results(process_pending(
+        container, manual=True, exclude=frozenset(o.link_id for o in runs.results if o.link_id),
+        where=lambda mapping, source: (mapping.id, source) in ran, deadline=deadline))
 
 
 def both_directions(mappings: Iterable[ResourceMapping]) -> list[tuple[ResourceMapping, End]]:

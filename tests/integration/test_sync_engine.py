@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from calbridge.bridges.base import Capabilities
+from calbridge.errors import StorageUnavailable
 from calbridge.functions.results import deletion_results, results_block, run_results
 from calbridge.model import (
     ConflictPolicy,
@@ -176,6 +180,51 @@ def test_a_guide_re_run_retries_only_within_its_time_budget(azurite, monkeypatch
                                            world.outlook.type_name).runs.results) == [
         ("create", "completed")]
     assert len(world.outlook.live(CALENDAR)) == 2
+
+
+def test_a_bridge_sync_after_a_crash_makes_the_copies_a_dead_worker_left(
+        azurite, monkeypatch) -> None:
+    """A worker dies after storing the pending links of its queued batch, before making
+    the copies (its message comes back only after the queue's visibility timeout). The
+    run's cursor is past those bookings, so an operator's `POST /bridges/sync/...` right
+    after the restart must retry the mapping's pending links itself: it makes the
+    missing copies at once and says so, with no booking twice."""
+    world = make_world(azurite, CALBRIDGE_INLINE_OPERATIONS="4")
+    for n in range(10):
+        world.booking.user_create(ROOM, f"Booking {n} (Übung)", hours=n)
+    run = sync.sync_bridges(world.container, "booking_system", "outlook", sync.SyncRequest())
+    assert Counter(o.status for o in run.results) == {"completed": 4, "queued": 6}
+    [work] = queued_work(world.storage, world.mapping.id)
+    links, write = world.storage.links, world.storage.links.write
+
+    def dies_after_the_pending_links(writes):
+        if any(each.previous is not None for each in writes):
+            raise StorageUnavailable("the worker died")
+        return write(writes)
+
+    monkeypatch.setattr(links, "write", dies_after_the_pending_links)
+    with pytest.raises(StorageUnavailable):
+        sync.process_work(world.container, work)
+    monkeypatch.undo()
+    assert len(world.outlook.live(CALENDAR)) == 10  # the copies, made before the death
+    pending = [link.id for link in world.storage.links.list(world.mapping.id)
+               if link.status is SyncStatus.PENDING]
+    assert len(pending) == 6
+    dry = sync.sync_bridges(world.container, "booking_system", "outlook",
+                            sync.SyncRequest(dry_run=True))
+    assert statuses(dry.results) == []  # a dry run retries nothing
+    assert sorted(link.id for link in world.storage.links.list(world.mapping.id)
+                  if link.status is SyncStatus.PENDING) == sorted(pending)
+
+    again = sync.sync_bridges(world.container, "booking_system", "outlook", sync.SyncRequest())
+    assert Counter(o.status for o in again.results) == {"completed": 6}
+    assert run_results(again)["processed"] == 6
+    titles = Counter(e.title for e in world.outlook.live(CALENDAR))
+    assert titles == Counter(f"Booking {n} (Übung)" for n in range(10))
+    assert all(link.status is SyncStatus.SYNCED
+               for link in world.storage.links.list(world.mapping.id))
+    assert statuses(sync.sync_bridges(world.container, "booking_system", "outlook",
+                                      sync.SyncRequest()).results) == []
 
 
 def test_failures_are_recorded_retried_with_backoff_and_given_up(azurite) -> None:
