@@ -217,16 +217,19 @@ def test_bookings_and_caldav_events_follow_each_other(world: Bridged,
     calendar = caldav_server.new_calendar()
     caldav = caldav_server.bridge()
     pair = mapped(world, ("booking_system", RESOURCE), ("caldav", calendar))
-    world.bookings.create(resource_id=RESOURCE, title="Choir",
+    rich = "<p>Bring <b>music</b> &amp; a stand<br>Room&nbsp;2</p>"  # a rich-text field
+    world.bookings.create(resource_id=RESOURCE, title="Choir", description=rich,
                           start_time=soon().isoformat().replace("+00:00", "Z"),
                           end_time=soon(1).isoformat().replace("+00:00", "Z"))
     rounds(world, pair)
     [copy] = live(caldav, calendar)
     assert (copy.title, copy.start) == ("Choir", soon())
+    assert copy.description == "Bring music & a stand\nRoom 2"  # words, not tags
     # Edited in the CalDAV calendar: the booking follows, nothing echoes.
     caldav.update(calendar, copy.id, copy.model_copy(update={"title": "Choir (alto)"}))
     rounds(world, pair)
-    assert [b["title"] for b in world.live_bookings()] == ["Choir (alto)"]
+    assert [(b["title"], b["description"]) for b in world.live_bookings()] == [
+        ("Choir (alto)", rich)]  # only what changed is written back
     assert not [o for o in rounds(world, pair) if o.written]
     # Deleted there (a sync-collection tombstone): the booking is cancelled.
     assert caldav.delete(calendar, copy.id) is True

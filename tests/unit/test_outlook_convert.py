@@ -18,7 +18,6 @@ from calbridge.bridges.outlook.convert import (
     event_from_graph,
     event_to_graph,
     graph_time,
-    html_to_text,
     marker_filter,
     parse_graph_datetime,
     transaction_id,
@@ -27,6 +26,7 @@ from calbridge.bridges.outlook.notifications import clamp_expiry, parse_notifica
 from calbridge.bridges.outlook.settings import OutlookSettings
 from calbridge.bridges.outlook.timezones import to_iana
 from calbridge.bridges.pacing import SlidingWindow
+from calbridge.bridges.text import html_to_text
 from calbridge.errors import ConfigurationError, ValidationFailed
 from calbridge.model import Event, EventField, EventStatus, Person, Privacy
 from tests.fixtures.clock import ManualClock
@@ -199,7 +199,7 @@ def test_broken_html_keeps_its_words() -> None:
 
 
 def test_parser_failure_falls_back_to_the_raw_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    import calbridge.bridges.outlook.convert as convert
+    import calbridge.bridges.text as convert
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser broke")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from calbridge.bridges.text import plain_description
 from calbridge.errors import UpstreamError
 from calbridge.model import Event, EventField, EventOrigin, EventStatus, Person
 
@@ -130,7 +131,7 @@ def event_from_booking(booking: BookingPayload) -> Event:
         id=booking.id,
         calendar_id=booking.resource_id,
         title=booking.title or "",
-        description=booking.description or "",
+        description=plain_description(booking.description or ""),
         start=start,
         end=end,
         all_day=booking.all_day,

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calbridge.bridges.base import Calendar
+from calbridge.bridges.text import plain_description
 from calbridge.errors import ValidationFailed
 from calbridge.model import (
     Event,
@@ -280,7 +281,7 @@ def event_from_google(data: dict[str, Any], calendar_id: str | None = None,
         id=data.get("id"),
         calendar_id=calendar_id,
         title=data.get("summary") or "",
-        description=data.get("description") or "",
+        description=plain_description(data.get("description") or ""),
         start=start,
         end=end,
         all_day=all_day,

@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bs4 import BeautifulSoup, NavigableString
-
 from calbridge.bridges.base import Calendar
 from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
+from calbridge.bridges.text import html_to_text
 from calbridge.errors import ValidationFailed
 from calbridge.model import (
     Event,
@@ -41,13 +40,6 @@ _PRIVATE_SENSITIVITIES = frozenset({"private", "confidential"})
 # Graph's event `type` values.
 _KINDS = {"singleInstance": EventKind.SINGLE, "seriesMaster": EventKind.SERIES,
           "occurrence": EventKind.OCCURRENCE, "exception": EventKind.EXCEPTION}
-# Block boundaries become line breaks; paragraph-like blocks a blank line between them.
-_LINE_TAGS = ("div", "li", "tr", "section", "article", "header", "footer", "dt", "dd")
-_PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-                   "blockquote", "pre")
-_LINE, _PARAGRAPH = "\x1e", "\x1f"
-_BREAKS = re.compile(r"[ \t\n\x1e\x1f]*[\x1e\x1f][ \t\n\x1e\x1f]*")
-_DROPPED_TAGS = ("script", "style", "head", "title", "meta", "noscript", "template")
 
 
 # ------------------------------------------------------------------ identifiers
@@ -105,46 +97,6 @@ def organizer_of(data: dict[str, Any], mailbox: str | None) -> Person | None:
 
 
 # ------------------------------------------------------------------ bodies
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML body; malformed HTML never raises (the raw text is kept)."""
-    try:
-        soup = BeautifulSoup(html, "html.parser")
-        for tag in soup.find_all(_DROPPED_TAGS):
-            tag.decompose()
-        for node in list(soup.find_all(string=True)):
-            if not isinstance(node, NavigableString) or node.find_parent("pre"):
-                continue
-            collapsed = re.sub(r"\s+", " ", str(node))
-            if collapsed != str(node):
-                node.replace_with(collapsed)
-        for br in soup.find_all("br"):
-            br.replace_with("\n")
-        for cell in soup.find_all(("td", "th")):
-            if cell.find_next_sibling(("td", "th")) is not None:
-                cell.insert_after(" | ")  # cells of a row stay apart on their line
-        for tags, mark in ((_LINE_TAGS, _LINE), (_PARAGRAPH_TAGS, _PARAGRAPH)):
-            for block in soup.find_all(tags):
-                block.insert_before(mark)
-                block.insert_after(mark)
-        text = _BREAKS.sub(lambda m: "\n\n" if _PARAGRAPH in m.group(0) else "\n",
-                           soup.get_text())
-    except Exception:  # any parser failure: keep what the user wrote
-        log.warning("html body could not be parsed", extra={"bridge": "outlook"})
-        return _tidy(html)
-    return _tidy(text)
-
-
-def _tidy(text: str) -> str:
-    text = text.replace(_LINE, "").replace(_PARAGRAPH, "")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    lines = [line.strip() for line in text.split("\n")]
-    tidy: list[str] = []
-    for line in lines:
-        if line or (tidy and tidy[-1]):
-            tidy.append(line)
-    return "\n".join(tidy).strip()
 
 
 def body_text(body: Any) -> str:
