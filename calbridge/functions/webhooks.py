@@ -179,8 +179,9 @@ def renew_subscription(req: func.HttpRequest, c: Container) -> Reply:
 def maintain_subscriptions_on_schedule(timer: func.TimerRequest) -> None:
     report = subscriptions.maintain(container())
     forgotten = webhooks.forget_expired_deliveries(container())
+    # Prefixed: `created` is a log record's own attribute, and logging refuses to set it.
     log.info("subscription maintenance", extra={
-        **{k: len(v) for k, v in report.items() if isinstance(v, list)},
+        **{f"subscriptions_{k}": len(v) for k, v in report.items() if isinstance(v, list)},
         "deliveries_forgotten": forgotten})
 
 

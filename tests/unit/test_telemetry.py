@@ -3,6 +3,7 @@ nothing of Azure Monitor is loaded unless Application Insights is configured."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import calbridge
 from calbridge import telemetry
 from calbridge.telemetry import (
     CONNECTION_STRING_SETTING,
@@ -288,3 +290,26 @@ def test_metrics_are_known_by_name(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="calbridge.telemetry"):
         telemetry.record_metric(telemetry.WEBHOOK_DELAY, 0.8, bridge="outlook")
     assert any(getattr(r, "metric", None) == telemetry.WEBHOOK_DELAY for r in caplog.records)
+
+
+def _log_record_attributes() -> set[str]:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    return set(record.__dict__) | {"message", "asctime"}
+
+
+def test_no_log_call_names_a_context_field_logging_refuses() -> None:
+    # `extra={"created": ...}` raises KeyError inside the log call itself (the renewal
+    # timer once failed every run that way): every literal key of every `extra=` in the
+    # code must be one logging lets through.
+    reserved = _log_record_attributes()
+    clashes = []
+    for path in Path(calbridge.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg == "extra" and isinstance(keyword.value, ast.Dict):
+                    clashes += [f"{path.name}:{node.lineno} {key.value}"
+                                for key in keyword.value.keys
+                                if isinstance(key, ast.Constant) and key.value in reserved]
+    assert clashes == []
