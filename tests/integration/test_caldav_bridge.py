@@ -324,6 +324,34 @@ def test_a_create_is_one_put_and_an_edit_one_read_and_one_put(
     assert again is not None and (again.title, again.etag) == ("Board (room 2)", edited.etag)
 
 
+def test_copies_are_found_by_marker_at_their_names_in_one_report(
+        bridge: CalDavBridge, caldav_calendar: str) -> None:
+    # After a crash in a large first sync the engine looks up hundreds of copies by their
+    # link ids: each was PUT to the name derived from that id, so one calendar-multiget
+    # reads them all; a query on the marker property would make the server read the
+    # whole calendar once per copy.
+    written = [timed(f"Made {n}", hours=n) for n in range(30)] + [timed("Cancelled", hours=40)]
+    made = [bridge.create(caldav_calendar, event, idempotency_key=event.marker or "")
+            for event in written]
+    cancelled = made.pop()
+    never = new_id()  # a link whose copy the crash kept from being made
+    bridge.update(caldav_calendar, cancelled.id or "",
+                  cancelled.model_copy(update={"status": EventStatus.CANCELLED}))
+    sent = count_requests(bridge)
+    markers = [(event.marker or "", None) for event in made] + [(never, None),
+                                                                (cancelled.marker or "", None)]
+    found = bridge.find_by_markers(caldav_calendar, markers)
+    assert [r.current().id if r.current() else None for r in found] == [
+        event.id for event in made] + [None, None]
+    assert sent.methods().count("REPORT") == 1 and len(sent.sent) <= 2
+    sent.sent.clear()
+    assert bridge.find_by_marker(caldav_calendar, never) is None
+    one = bridge.find_by_marker(caldav_calendar, made[3].marker or "")
+    assert one is not None and one.title == "Made 3"
+    # A REPORT each (the one not found also asks whether the calendar is still there).
+    assert sent.methods().count("REPORT") == 2 and len(sent.sent) <= 3
+
+
 def test_a_series_just_read_or_written_gives_its_occurrences_without_a_request(
         bridge: CalDavBridge, caldav_server: CalDavServer, caldav_calendar: str) -> None:
     # The engine asks for a series' occurrences right after the read or the write that

@@ -346,14 +346,28 @@ class CalDavBridge(CalendarBridge):
 
     def find_by_marker(self, calendar_id: str, marker: str,
                        origin: EventOrigin | None = None) -> Event | None:
-        """calendar-query on the marker property (a substring match by RFC 4791 9.7.5,
-        so the value is compared here too)."""
-        found = self._multistatus(self._report(calendar_id, dav.calendar_query(marker=marker)))
-        for resource in self._resources(calendar_id, found):
-            event = series_event(resource, calendar_id)
-            if event.marker == marker and event.status is not EventStatus.CANCELLED:
-                return event
-        return None
+        """The copy a create under this marker (the link id, its idempotency key) made: it
+        is stored at the name derived from the key, so one GET finds it. No calendar-query
+        on the marker property: a server answers that by reading every resource of the
+        calendar, and a crash in a large first sync leaves hundreds of copies to look
+        up."""
+        [found] = self.find_by_markers(calendar_id, [(marker, origin)])
+        return found.current()
+
+    def find_by_markers(self, calendar_id: str,
+                        markers: Sequence[tuple[str, EventOrigin | None]]) -> list[ReadResult]:
+        """`find_by_marker` for many: their derived names in calendar-multiget REPORTs."""
+        names = [resource_name(marker) for marker, _ in markers]
+        results = []
+        for (marker, _), read in zip(markers, self.get_events(calendar_id, names), strict=True):
+            if read.error is not None:
+                results.append(ReadResult.failed(marker, read.error))
+                continue
+            event = read.current()
+            ours = (event is not None and event.marker == marker
+                    and event.status is not EventStatus.CANCELLED)
+            results.append(ReadResult.found(marker, event if ours else None))
+        return results
 
     # ------------------------------------------------------------ changes
 

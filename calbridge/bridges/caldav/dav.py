@@ -135,23 +135,17 @@ def utc_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def calendar_query(start: datetime | None = None, end: datetime | None = None,
-                   marker: str | None = None) -> bytes:
+def calendar_query(start: datetime, end: datetime) -> bytes:
     """A calendar-query for VEVENT resources overlapping [start, end) (RFC 4791 9.9: the
     server applies the time range to every instance, so a series matches by any of its
-    occurrences), or holding calbridge's marker; each with its etag and calendar data."""
+    occurrences); each with its etag and calendar data."""
     root = ET.Element(tag(CALDAV, "calendar-query"))
     _props(root, [GETETAG, CALENDAR_DATA])
     outer = ET.SubElement(ET.SubElement(root, tag(CALDAV, "filter")), tag(CALDAV, "comp-filter"),
                           {"name": "VCALENDAR"})
     event = ET.SubElement(outer, tag(CALDAV, "comp-filter"), {"name": "VEVENT"})
-    if start is not None and end is not None:
-        ET.SubElement(event, tag(CALDAV, "time-range"),
-                      {"start": utc_stamp(start), "end": utc_stamp(end)})
-    if marker is not None:
-        prop = ET.SubElement(event, tag(CALDAV, "prop-filter"), {"name": "X-CALBRIDGE-LINK"})
-        match = ET.SubElement(prop, tag(CALDAV, "text-match"), {"collation": "i;octet"})
-        match.text = marker
+    ET.SubElement(event, tag(CALDAV, "time-range"),
+                  {"start": utc_stamp(start), "end": utc_stamp(end)})
     return _body(root)
 
 
