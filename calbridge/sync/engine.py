@@ -429,7 +429,7 @@ class SyncEngine:
         if not window and only is None and changes.cursor and (rolled or self._cursor_worth_saving(
                 stored, changes, plan, streamed)):
             own = stored is not None and stored.mapping_id == mapping.id
-            self.stores.cursors.save(Cursor(
+            self._save_cursor(mapping, Cursor(
                 bridge=bridge.name, calendar_id=calendar, mapping_id=mapping.id,
                 cursor=changes.cursor,
                 window_end=span.end if changes.complete or stored is None
@@ -441,6 +441,17 @@ class SyncEngine:
         record_metric(SYNC_DURATION, time.perf_counter() - started, bridge=bridge.name,
                       direction=f"{source.value}_to_{source.other.value}")
         return outcomes
+
+    def _save_cursor(self, mapping: ResourceMapping, cursor: Cursor) -> None:
+        """Store where a run read up to. Another run of the mapping that stored its cursor
+        since this one read it (an operator's sync beside the timer's) is no failure: each
+        applied what it read, and the next run reads on from the cursor stored, seeing
+        again at most what was applied already (and skipping it)."""
+        try:
+            self.stores.cursors.save(cursor)
+        except EtagConflict:
+            log.info("another run of the mapping stored its cursor meanwhile; kept", extra={
+                "mapping_id": mapping.id, "bridge": cursor.bridge})
 
     def _apply_all(self, ends: Ends, plan: list[PlannedOperation],
                    deadline: float | None = None) -> list[Outcome]:

@@ -559,6 +559,36 @@ def test_a_quiet_calendar_keeps_its_cursor_until_it_is_an_hour_old(world: SyncWo
     assert refreshed.last_poll_at == first.last_poll_at + timedelta(hours=2)
 
 
+def test_two_runs_of_one_mapping_at_once_both_succeed_and_lose_nothing(
+        world: SyncWorld) -> None:
+    """An operator's sync overlapping the timer's: both read the calendar and apply what
+    they read; the one that stores its cursor second finds it moved by the other. That is
+    no failure of the mapping (both runs' changes are applied; the next run reads on
+    from the cursor stored), and nothing is lost or made twice."""
+    world.booking.user_create(ROOM, "Before")
+    world.to_outlook()
+    world.booking.user_create(ROOM, "During")
+    changes, inner = world.booking.changes, []
+
+    def another_run_meanwhile(*args, **kwargs):
+        found = changes(*args, **kwargs)
+        if not inner:
+            world.booking.changes = changes  # type: ignore[method-assign]
+            inner.append(sync.sync_bridges(world.container, "booking_system", "outlook",
+                                           sync.SyncRequest()))
+        return found
+
+    world.booking.changes = another_run_meanwhile  # type: ignore[method-assign]
+    outer = sync.sync_bridges(world.container, "booking_system", "outlook", sync.SyncRequest())
+    assert [run.failed_mappings() for run in (*inner, outer)] == [[], []]
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == ["Before", "During"]
+    world.booking.user_create(ROOM, "After")
+    assert statuses(world.to_outlook()) == [("create", "completed")]
+    assert sorted(e.title for e in world.outlook.live(CALENDAR)) == ["After", "Before",
+                                                                      "During"]
+    assert statuses(world.both()) == []
+
+
 def second_edit_everywhere(world: SyncWorld, copy_id: str, booking_id: str) -> None:
     """Both sides end at the booking's last edit, with no conflict and nothing left."""
     assert world.outlook.events[CALENDAR][copy_id].title == "Second edit"
