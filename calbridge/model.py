@@ -609,6 +609,10 @@ class Event(BaseModel):
     # The zone as the source system names it (a Windows name from Graph), so a write back
     # keeps it; `timezone` is its IANA equivalent.
     native_zone: str | None = None
+    # A new series' exceptions (each with its `original_start`), written with its master
+    # by a system that stores them together (`Capabilities.exceptions_with_series`).
+    # Never part of what an event is compared by: each exception is a pair of its own.
+    exceptions: list[Event] = Field(default_factory=list)
 
     @field_validator("start", "end")
     @classmethod

@@ -45,6 +45,9 @@ class Capabilities(BaseModel):
     # A booking system: its calendars are bookable resources and its events bookings
     # (the usage guide's booking mappings have such a bridge at end `a`).
     bookings: bool = False
+    # A new series is created with its exceptions in the same write (CalDAV: RECURRENCE-ID
+    # overrides in the series' resource), instead of a write for each after it.
+    exceptions_with_series: bool = False
 
 
 class LifecycleAction(StrEnum):

@@ -184,7 +184,14 @@ class SeriesPass:
         if reason is not None:
             self._expand(master, link, reason)
             return None
-        masters.append(plan_event(self.source, master, link))
+        operation = plan_event(self.source, master, link)
+        if (operation.kind is OperationKind.CREATE and operation.event is not None
+                and self.ends.bridges[self.target].capabilities.exceptions_with_series):
+            # Made in one write with its exceptions; pairing then finds them in step.
+            operation.event = operation.event.model_copy(update={"exceptions": [
+                each for each in self._ours[series_id] if each.kind is EventKind.EXCEPTION
+                and each.status is not EventStatus.CANCELLED]})
+        masters.append(operation)
         return set()
 
     def _write_and_pair(self, masters: list[PlannedOperation]) -> None:
@@ -337,15 +344,36 @@ class SeriesPass:
             pair.synced_at = self.engine.clock()
             pair.occurrence_start = instant(occurrence.original_start or occurrence.start)
             pairs.append(LinkWrite(pair))
+        cancelled = False
         for key, extra in waiting.items():
             if key in keys or not extra.id:
                 continue
             # An occurrence the source's series does not have: cancelled at the source.
             bridges[target].delete(ends.calendar(target), extra.id)
+            cancelled = True
             self.outcomes.append(Outcome(
                 OperationKind.DELETE, OutcomeStatus.COMPLETED,
                 "occurrence cancelled in {source}".replace("{source}", ends.system(source)),
                 ends.system(source), ends.system(target), series.event_id(source) or "",
                 target_id=extra.id, link_id=series.id, mapping_id=ends.mapping.id,
                 title=extra.title, source=source, item_type=OCCURRENCE))
+        if cancelled and (refreshed := self._master_now(series)) is not None:
+            pairs.append(refreshed)
         return pairs
+
+    def _master_now(self, series: EventLink) -> LinkWrite | None:
+        """The series' link with its copy's master as the cancellations just left it (a
+        system may record them on the master: CalDAV's EXDATE), so the next read of that
+        master is not taken for a change made there and sent back."""
+        target = self.target
+        master = self.ends.bridges[target].get_event(self.ends.calendar(target),
+                                                     series.event_id(target) or "")
+        if master is None:
+            return None
+        try:  # as stored now: the run may have stored it since `series` was read
+            stored = self.engine.stores.links.get(self.ends.mapping.id, series.id)
+        except NotFound:
+            return None
+        fresh = stored.model_copy(deep=True)
+        record(fresh.end(target), master)
+        return LinkWrite(fresh, stored)

@@ -503,7 +503,25 @@ def new_resource(event: Event, uid: str, now: datetime) -> ICalendar:
     if event.marker:
         component.add(MARKER_PROPERTY, event.marker)
     calendar.add_component(component)
+    if event.exceptions and EventField.RECURRENCE in fields:
+        _add_exceptions(calendar, event.exceptions, now)
     return calendar
+
+
+def _add_exceptions(calendar: ICalendar, exceptions: list[Event], now: datetime) -> None:
+    """A new series' exceptions as its RECURRENCE-ID overrides, each made as an update of
+    that occurrence makes it (`override_for`, then its fields). One whose original start
+    the rule does not give is left out: the engine writes what is left of it after."""
+    resource = Resource("", None, calendar, *_components(calendar, UTC))
+    for exception in exceptions:
+        if exception.original_start is None or exception.status is EventStatus.CANCELLED:
+            continue
+        try:
+            component = override_for(resource, rid_key(exception.original_start))
+        except ValidationFailed:
+            continue
+        apply_fields(component, exception, frozenset(EventField) - {EventField.RECURRENCE},
+                     now)
 
 
 def override_for(resource: Resource, rid: str) -> VEvent:
