@@ -23,7 +23,7 @@ from calbridge.sync.writes import LOST_RACE
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.graph import GraphClient, weekly_series
 from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged, assemble
-from tests.fixtures.sync import queued_work
+from tests.fixtures.sync import dies_after_the_pending_links, queued_work
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
 BOOKINGS = 100
@@ -381,19 +381,11 @@ def test_a_redelivered_message_looks_its_copies_up_in_batches_and_makes_no_dupli
     book(world, 50)
     world.to_outlook()
     [work] = queued_work(world.container.storage, world.mapping.id)  # the other 40
-    links = world.container.storage.links
-    write = links.write
-
-    def stops_after_the_creates(writes: list) -> list:
-        if any(each.previous is not None for each in writes):
-            raise StorageUnavailable("the process stopped")
-        return write(writes)
-
     # The first delivery makes the 40 copies and stops before their links are stored.
-    monkeypatch.setattr(links, "write", stops_after_the_creates)
+    dies_after_the_pending_links(world.container.storage, monkeypatch)
     with pytest.raises(StorageUnavailable):
         sync.process_work(world.container, work)
-    monkeypatch.setattr(links, "write", write)
+    monkeypatch.undo()
     assert len(room_titles(world)) == 50
 
     graph.admin("DELETE", "/requests")
@@ -403,7 +395,7 @@ def test_a_redelivered_message_looks_its_copies_up_in_batches_and_makes_no_dupli
     counts = graph_requests(graph)
     assert counts["calls"] == counts["by_route"]["POST /$batch"] == 4, counts
     assert room_titles(world) == sorted(f"Booking {n}" for n in range(50))
-    stored = links.list(world.mapping.id)
+    stored = world.container.storage.links.list(world.mapping.id)
     assert len(stored) == 50 and all(link.status is SyncStatus.SYNCED for link in stored)
     assert [o for o in world.to_outlook() + world.to_booking()
             if o.status is not OutcomeStatus.SKIPPED] == []

@@ -26,7 +26,14 @@ from calbridge.services import decisions, guide, sync
 from calbridge.store.queues import MAX_MESSAGE_BYTES
 from calbridge.sync.engine import OVER_BUDGET
 from calbridge.sync.plan import plan_deletion, plan_event
-from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
+from tests.fixtures.sync import (
+    CALENDAR,
+    ROOM,
+    SyncWorld,
+    dies_after_the_pending_links,
+    make_world,
+    queued_work,
+)
 
 
 def statuses(outcomes: list) -> list[tuple[str, str]]:
@@ -195,14 +202,7 @@ def test_a_bridge_sync_after_a_crash_makes_the_copies_a_dead_worker_left(
     run = sync.sync_bridges(world.container, "booking_system", "outlook", sync.SyncRequest())
     assert Counter(o.status for o in run.results) == {"completed": 4, "queued": 6}
     [work] = queued_work(world.storage, world.mapping.id)
-    links, write = world.storage.links, world.storage.links.write
-
-    def dies_after_the_pending_links(writes):
-        if any(each.previous is not None for each in writes):
-            raise StorageUnavailable("the worker died")
-        return write(writes)
-
-    monkeypatch.setattr(links, "write", dies_after_the_pending_links)
+    dies_after_the_pending_links(world.storage, monkeypatch)
     with pytest.raises(StorageUnavailable):
         sync.process_work(world.container, work)
     monkeypatch.undo()
