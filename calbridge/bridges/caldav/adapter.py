@@ -348,7 +348,8 @@ class CalDavBridge(CalendarBridge):
     def find_by_marker(self, calendar_id: str, marker: str,
                        origin: EventOrigin | None = None) -> Event | None:
         """The copy a create under this marker (the link id, its idempotency key) made: it
-        is stored at the name derived from the key, so one GET finds it. No calendar-query
+        is stored at the name derived from the key, so reading that name finds it (many in
+        one calendar-multiget, `find_by_markers`). No calendar-query
         on the marker property: a server answers that by reading every resource of the
         calendar, and a crash in a large first sync leaves hundreds of copies to look
         up."""
