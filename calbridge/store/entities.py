@@ -117,21 +117,13 @@ def rows_by_key(table: TableClient, partition: str, row_keys: Iterable[str],
                 what: str) -> list[dict[str, Any]]:
     """The rows of one partition with these row keys, 14 keys a query; the queries of
     a look-up go `QUERIES_IN_FLIGHT` at once (each is a round trip of its own)."""
-    return rows_matching(table, partition, [("RowKey", key) for key in row_keys], what)
+    keys = sorted(set(row_keys))
+    groups = [keys[start:start + KEYS_PER_QUERY] for start in range(0, len(keys),
+                                                                      KEYS_PER_QUERY)]
 
-
-def rows_matching(table: TableClient, partition: str, terms: Iterable[tuple[str, str]],
-                  what: str) -> list[dict[str, Any]]:
-    """The rows of one partition with any of these (column, value) pairs, 14 a query, the
-    queries going `QUERIES_IN_FLIGHT` at once; a row matching several comes once per
-    query it matched in."""
-    wanted = sorted(set(terms))
-    groups = [wanted[start:start + KEYS_PER_QUERY] for start in range(0, len(wanted),
-                                                                        KEYS_PER_QUERY)]
-
-    def query(group: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        params = {"pk": partition, **{f"v{n}": value for n, (_, value) in enumerate(group)}}
-        rows = " or ".join(f"{column} eq @v{n}" for n, (column, _) in enumerate(group))
+    def query(group: list[str]) -> list[dict[str, Any]]:
+        params = {"pk": partition, **{f"rk{n}": key for n, key in enumerate(group)}}
+        rows = " or ".join(f"RowKey eq @rk{n}" for n in range(len(group)))
         with storage_errors(what):
             return list(table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
                                              parameters=params))

@@ -28,7 +28,6 @@ from calbridge.store.entities import (
     key_hash,
     row_size,
     rows_by_key,
-    rows_matching,
     storage_errors,
     to_entity,
     transact,
@@ -44,8 +43,6 @@ _REFUSALS = (EtagConflict, AlreadyExists, NotFound)
 # A query's filter may hold at most 15 comparisons (the Table service's limit): the
 # partition's, the row kind's and 13 values.
 _VALUES_PER_QUERY = 13
-# The columns of a link row naming its ends' index rows (`link_entity`).
-_KEY_COLUMNS = {End.A: "a_key", End.B: "b_key"}
 
 
 def _link_row(link_id: str) -> str:
@@ -54,15 +51,6 @@ def _link_row(link_id: str) -> str:
 
 def _index_row(end: End, event_id: str) -> str:
     return f"{end.value}-{key_hash(event_id)}"
-
-
-def link_entity(link: EventLink) -> dict[str, Any]:
-    """A link's row; it also names the index row of each end it holds (`a_key`, `b_key`),
-    so the links of many events are read in one round (`find_many`)."""
-    row = to_entity(link, link.mapping_id, _link_row(link.id), kind="link")
-    for end, value in _event_ids(link).items():
-        row[_KEY_COLUMNS[end]] = _index_row(end, value)
-    return row
 
 
 def _index_entity(link: EventLink, end: End, event_id: str) -> dict[str, Any]:
@@ -77,7 +65,7 @@ def _event_ids(link: EventLink) -> dict[End, str]:
 def _operations(write: LinkWrite) -> list[tuple]:
     """The transaction operations of one write: its link row first, then index rows."""
     link, before = write.link, write.previous
-    row = link_entity(link)
+    row = to_entity(link, link.mapping_id, _link_row(link.id), kind="link")
     if before is None:
         return [("create", row)] + [("create", _index_entity(link, end, value))
                                     for end, value in _event_ids(link).items()]
@@ -221,25 +209,11 @@ class LinkRepository:
     def find_many(self, mapping_id: str, event_ids: Iterable[tuple[End, str]],
                   link_ids: Iterable[str] = ()) -> list[EventLink]:
         """The links of a mapping holding any of `event_ids` (end, id) or with one of
-        `link_ids`, each once: a query per 14 keys, whatever the mapping holds. Link rows
-        name their ends' index rows, so one round reads them; an id no link row names
-        (a new event, or a link stored before its row named them) is looked up in the
-        index after."""
-        wanted = {(end, event_id) for end, event_id in event_ids}
-        terms = [(_KEY_COLUMNS[end], _index_row(end, event_id)) for end, event_id in wanted]
-        terms += [("RowKey", _link_row(i)) for i in link_ids if is_generated_id(i)]
-        found = {link.id: link for link in (
-            from_entity(EventLink, row)
-            for row in rows_matching(self.table, mapping_id, terms, "event links"))}
-        held = {(end, value) for link in found.values()
-                for end, value in _event_ids(link).items()}
-        if missing := {_index_row(end, event_id) for end, event_id in wanted
-                       if (end, event_id) not in held}:
-            more = {_link_row(i) for row in self._rows(mapping_id, missing)
-                    if is_generated_id(i := row.get("link_id", "")) and i not in found}
-            found |= {link.id: link for link in (from_entity(EventLink, row)
-                                                 for row in self._rows(mapping_id, more))}
-        return list(found.values())
+        `link_ids`, each once: a query per 14 keys, whatever the mapping holds."""
+        index_rows = {_index_row(end, event_id) for end, event_id in event_ids}
+        found = [row.get("link_id", "") for row in self._rows(mapping_id, index_rows)]
+        wanted = {_link_row(i) for i in [*link_ids, *found] if is_generated_id(i)}
+        return [from_entity(EventLink, row) for row in self._rows(mapping_id, wanted)]
 
     def _rows(self, mapping_id: str, row_keys: set[str]) -> list[dict[str, Any]]:
         return rows_by_key(self.table, mapping_id, row_keys, "event links")

@@ -112,7 +112,8 @@ def _upgrade_links(table: TableClient, mapping_table: TableClient) -> int:
             for end in End:
                 link.end(end).bridge = mapping.end(end).bridge
                 link.end(end).calendar_id = mapping.end(end).calendar_id
-        partitions[link.mapping_id].append(_replace(links.link_entity(link)))
+        partitions[link.mapping_id].append(_replace(to_entity(
+            link, link.mapping_id, links.LINK_PREFIX + link.id, kind="link")))
         upgraded += 1
     for row in _rows(table, "kind eq @kind", kind="index"):
         role = row.get("side")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from azure.data.tables import UpdateMode
 
 from calbridge.errors import EtagConflict, StorageUnavailable
 from calbridge.host.azurite import Azurite
@@ -75,45 +74,6 @@ def earlier_pairs(world: SyncWorld, count: int) -> None:
         mapping_id=world.mapping.id, origin=End.A, status=SyncStatus.SYNCED,
         a=LinkEnd(event_id=f"earlier-{n}"), b=LinkEnd(event_id=f"copy-{n}")))
         for n in range(count)])
-
-
-def test_the_links_of_many_edited_events_are_read_in_one_round(
-        azurite: Azurite, table_requests: TableRequests) -> None:
-    # A link row names its ends' index rows: the links of 26 edited events are two
-    # queries (13 values each), not the index rows first and the links after.
-    world = booked(azurite, 1)
-    earlier_pairs(world, 40)
-    wanted = [(End.A, f"earlier-{n}") for n in range(13)] + [
-        (End.B, f"copy-{n}") for n in range(13, 26)]
-    table_requests.reset()
-    found = world.storage.links.find_many(world.mapping.id, wanted)
-    assert sorted(link.a.event_id for link in found) == sorted(
-        f"earlier-{n}" for n in range(26))
-    assert (table_requests.reads, table_requests.writing) == (2, 0), table_requests
-    # A copy's id changed (written again elsewhere): the row names the new one only.
-    [moved] = [link for link in found if link.a.event_id == "earlier-3"]
-    world.storage.links.update(moved.model_copy(update={"b": LinkEnd(event_id="copy-3b")}),
-                               previous=moved)
-    assert [link.id for link in world.storage.links.find_many(
-        world.mapping.id, [(End.B, "copy-3b")])] == [moved.id]
-    assert world.storage.links.find_many(world.mapping.id, [(End.B, "copy-3")]) == []
-
-
-def test_a_link_stored_before_its_row_named_its_index_rows_is_still_found(
-        azurite: Azurite, table_requests: TableRequests) -> None:
-    # Rows written by earlier versions have no `a_key`/`b_key`: found through the index.
-    world = booked(azurite, 1)
-    earlier_pairs(world, 3)
-    [old] = world.storage.links.find_many(world.mapping.id, [(End.A, "earlier-1")])
-    row = world.storage.links.table.get_entity(world.mapping.id, "link-" + old.id)
-    world.storage.links.table.upsert_entity(
-        {k: v for k, v in row.items() if k not in ("a_key", "b_key")}, mode=UpdateMode.REPLACE)
-    table_requests.reset()
-    found = world.storage.links.find_many(world.mapping.id, [
-        (End.B, "copy-1"), (End.A, "earlier-2"), (End.A, "never-linked")])
-    assert sorted(link.a.event_id for link in found) == ["earlier-1", "earlier-2"]
-    assert table_requests.reads == 3, table_requests  # keys, then the index, then the link
-    assert world.storage.links.find(world.mapping.id, End.B, "copy-1").id == old.id
 
 
 def test_a_run_after_a_few_edits_reads_the_links_of_those_edits_only(
