@@ -16,7 +16,14 @@ from calbridge.services import sync
 from calbridge.store import Storage
 from calbridge.store.protocols import LinkWrite
 from tests.fixtures.storage import TableRequests, losing_table_answers
-from tests.fixtures.sync import CALENDAR, ROOM, SyncWorld, make_world, queued_work
+from tests.fixtures.sync import (
+    CALENDAR,
+    ROOM,
+    SyncWorld,
+    dies_after_the_pending_links,
+    make_world,
+    queued_work,
+)
 
 EVENTS = 250
 
@@ -100,31 +107,14 @@ def test_a_run_after_a_few_edits_reads_the_links_of_those_edits_only(
     assert reads[0] == reads[1], reads
 
 
-def crash_after_the_pending_links(world, monkeypatch: pytest.MonkeyPatch):
-    """The process stops after its first link write (the pending links, before the copies
-    are made) and before any later one; gives the real `write` back to restore."""
-    links = world.storage.links
-    write = links.write
-    calls = []
-
-    def stops_after_the_creates(writes):
-        calls.append(len(writes))
-        if len(calls) > 1:
-            raise StorageUnavailable("the process stopped")
-        return write(writes)
-
-    monkeypatch.setattr(links, "write", stops_after_the_creates)
-    return write
-
-
 def test_a_crash_before_the_links_are_flushed_converges_without_duplicates(
         azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     world = booked(azurite, 30)
-    write = crash_after_the_pending_links(world, monkeypatch)
+    dies_after_the_pending_links(world.storage, monkeypatch)
     with pytest.raises(StorageUnavailable):
         world.to_outlook()
     assert len(world.outlook.live(CALENDAR)) == 30  # the copies were made
-    monkeypatch.setattr(world.storage.links, "write", write)
+    monkeypatch.undo()
 
     again = world.to_outlook()
     assert Counter(o.status for o in again) == {"completed": 30}
@@ -266,10 +256,10 @@ def test_queued_work_that_failed_after_storing_its_links_converges_when_delivere
     world = booked(azurite, 30, inline=10)
     world.to_outlook()
     [work] = queued_work(world.storage, world.mapping.id)
-    write = crash_after_the_pending_links(world, monkeypatch)
+    dies_after_the_pending_links(world.storage, monkeypatch)
     with pytest.raises(StorageUnavailable):
         sync.process_work(world.container, work)
-    monkeypatch.setattr(world.storage.links, "write", write)
+    monkeypatch.undo()
 
     again = sync.process_work(world.container, work, redelivered=True)
     assert Counter(o.status for o in again) == {"completed": 20}

@@ -152,7 +152,7 @@ def parse_resource(resource_id: str, etag: str | None, data: str | bytes) -> Res
                     floating_zone=floating_zone, view=view)
 
 
-def written_resource(resource_id: str, etag: str, calendar: ICalendar) -> Resource:
+def written_resource(resource_id: str, etag: str | None, calendar: ICalendar) -> Resource:
     """A resource calbridge has just written (`new_resource`, `serialise`d as sent), read
     from the object it was written from instead of parsed back from its bytes: it names
     no X-WR-TIMEZONE, so its floating times are UTC's, as a parse would make them."""
@@ -512,7 +512,7 @@ def _add_exceptions(calendar: ICalendar, exceptions: list[Event], now: datetime)
     """A new series' exceptions as its RECURRENCE-ID overrides, each made as an update of
     that occurrence makes it (`override_for`, then its fields). One whose original start
     the rule does not give is left out: the engine writes what is left of it after."""
-    resource = Resource("", None, calendar, *_components(calendar, UTC))
+    resource = written_resource("", None, calendar)
     for exception in exceptions:
         if exception.original_start is None or exception.status is EventStatus.CANCELLED:
             continue
