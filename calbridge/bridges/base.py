@@ -111,6 +111,8 @@ class ChangeSet(BaseModel):
 
     `complete` is true when `changed` is a full listing of the window (initial sync or
     a restart after an expired cursor): only then may absent events be treated as deleted.
+    `unreadable` names what the calendar holds but could not be read as events (an id,
+    why): it is left as it is, never taken for deleted, and reported as skipped.
     """
 
     changed: list[Event] = Field(default_factory=list)
@@ -120,6 +122,7 @@ class ChangeSet(BaseModel):
     # A part of a read that goes on (`CalendarBridge.change_parts`): where the rest of it
     # can be read from later (Graph's `@odata.nextLink`), so a run out of time stops here.
     resume: str | None = None
+    unreadable: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def joined(cls, parts: Iterable[ChangeSet]) -> ChangeSet:
@@ -131,7 +134,9 @@ class ChangeSet(BaseModel):
         changed: dict[str, Event] = {}
         deleted: dict[str, None] = {}
         cursor, complete = None, False
+        unreadable: dict[str, str] = {}
         for part in parts:
+            unreadable |= part.unreadable
             for event in part.changed:
                 key = event.id or f"#{len(changed)}"
                 deleted.pop(key, None)
@@ -143,7 +148,7 @@ class ChangeSet(BaseModel):
                 deleted[gone] = None
             cursor, complete = part.cursor or cursor, complete or part.complete
         return cls(changed=list(changed.values()), deleted=list(deleted), cursor=cursor,
-                   complete=complete)
+                   complete=complete, unreadable=unreadable)
 
 
 class BridgeHealth(BaseModel):

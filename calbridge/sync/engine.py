@@ -367,7 +367,8 @@ class SyncEngine:
         first = next(parts, ChangeSet())
         # A quiet answer (nothing changed, and not a listing to diff) needs no links: the
         # cost of a quiet run stays flat however many pairs the mapping holds.
-        quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete)
+        quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete
+                                            or first.unreadable)
         parts = itertools.chain([first], parts)
         # An answer to a cursor in one part names all that changed: its plan touches only
         # those events' links and their series', not every pair. A listing is diffed
@@ -615,7 +616,9 @@ class SyncEngine:
         of the mapping's links in which each part looks its own up."""
         streamed = Streamed()
         last = ChangeSet()
+        unreadable: dict[str, str] = {}
         for part in parts:
+            unreadable |= part.unreadable
             if part.cursor or part.complete:
                 last = part  # only a read's last part carries its cursor
                 break
@@ -654,10 +657,10 @@ class SyncEngine:
                                                   guard=True)
                                   for event in streamed.again if event.id]
         if not (streamed.read or streamed.cancelled or streamed.again):
-            return last, streamed
+            return last.model_copy(update={"unreadable": unreadable}), streamed
         return ChangeSet(changed=[*last.changed, *streamed.cancelled],
                          deleted=[*last.deleted, *streamed.deleted], cursor=last.cursor,
-                         complete=last.complete), streamed
+                         complete=last.complete, unreadable=unreadable), streamed
 
     def _listing_links(self, ends: Ends, source: End, listing: ChangeSet, index: LinkIndex,
                        listed: set[str], *, current: bool = False) -> list[EventLink]:
@@ -670,7 +673,7 @@ class SyncEngine:
             ends, source, listing, None if current else index)}
         if listing.complete:
             named = listed | {event.id for event in listing.changed if event.id}
-            named |= set(listing.deleted)
+            named |= set(listing.deleted) | set(listing.unreadable)
             gone = [link for link in index.unlisted(source, named) if link.id not in found]
             if current:
                 gone = self._links_now(ends.mapping.id, gone)
@@ -738,7 +741,7 @@ class SyncEngine:
         (which yields the same empty answer) until it is `CURSOR_REFRESH` old."""
         if stored is None or not stored.cursor:
             return True
-        if (changes.changed or changes.deleted or streamed.read
+        if (changes.changed or changes.deleted or changes.unreadable or streamed.read
                 or any(op.writes for op in plan)):
             return True
         last = stored.last_poll_at
@@ -805,7 +808,8 @@ class SyncEngine:
             deleted += [sid for link in by_series.get(gone, [])
                         if (sid := link.event_id(source))]
         return ChangeSet(changed=changed, deleted=list(dict.fromkeys(deleted)),
-                         cursor=changes.cursor, complete=changes.complete)
+                         cursor=changes.cursor, complete=changes.complete,
+                         unreadable=changes.unreadable)
 
     def _last_read(self, stored: Cursor | None) -> datetime:
         """When a calendar was last read: its stored cursor's poll time (a write by the

@@ -131,6 +131,12 @@ def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
     by_id = {link.id: link for link in links}
     plan: list[PlannedOperation] = []
     seen: set[str] = set()
+    for unread, why in changes.unreadable.items():
+        # Held by the calendar but not readable as events: left as it is (its copy too),
+        # and said so.
+        seen.add(unread)
+        plan.append(PlannedOperation(OperationKind.SKIP, why, source, unread, None,
+                                     by_source_id.get(unread)))
     for event in changes.changed:
         if event.id is None or event.id in seen:
             continue
@@ -167,7 +173,9 @@ def plan_changes(source: End, changes: ChangeSet, links: list[EventLink],
             # whether a series kept as a series, or one of its occurrences, is gone is
             # decided from the master itself (`calbridge.sync.series`).
             if (source_id not in seen and source_id not in listed and overlaps(link, window)
-                    and link.item_type != "series" and not link.series_link):
+                    and link.item_type != "series" and not link.series_link
+                    and not (link.series_end is source
+                             and link.series_id in changes.unreadable)):
                 operation = plan_deletion(source, source_id, link,
                                           "no longer listed in {source}")
                 if operation.writes:

@@ -108,7 +108,8 @@ class SeriesPass:
             for link in self.links:
                 series_id = link.event_id(self.source)
                 if (link.item_type == SERIES and link.status not in GONE and series_id
-                        and series_id not in listed and overlaps(link, self.horizon)):
+                        and series_id not in listed and series_id not in changes.unreadable
+                        and overlaps(link, self.horizon)):
                     touched.setdefault(series_id, None)
         closed: set[str] = set()
         expanded: set[str] = set()
@@ -133,7 +134,7 @@ class SeriesPass:
         deleted = [gone for gone in dict.fromkeys([*changes.deleted, *self.vanished])
                    if gone not in closed]
         return ChangeSet(changed=changed, deleted=deleted, cursor=changes.cursor,
-                         complete=changes.complete)
+                         complete=changes.complete, unreadable=changes.unreadable)
 
     def links_now(self) -> list[EventLink]:
         """The mapping's links after the pass: as they were read, with those the pass

@@ -38,6 +38,7 @@ from calbridge.bridges.caldav.convert import (
     one_occurrence,
     override_for,
     parse_resource,
+    reading,
     refusal,
     resource_name,
     serialise,
@@ -261,22 +262,57 @@ class CalDavBridge(CalendarBridge):
             raise self._missing(calendar_id)
         return response
 
-    def _resources(self, calendar_id: str, found: dav.Multistatus) -> Iterator[Resource]:
+    def _resources(self, calendar_id: str, found: dav.Multistatus,
+                   unreadable: dict[str, str] | None = None) -> Iterator[Resource]:
+        """The resources of a REPORT's answer, parsed. One that is not iCalendar raises
+        `UpstreamError`, or, given `unreadable`, is noted there and left out."""
         for response in found.responses:
             data = response.text(dav.CALENDAR_DATA)
             if data is None or response.href.endswith("/"):
                 continue
             name, etag = dav.last_segment(response.href), _etag(response.text(dav.GETETAG))
-            resource = parse_resource(name, etag, data)
+            try:
+                resource = parse_resource(name, etag, data)
+            except UpstreamError as exc:
+                if unreadable is None:
+                    raise
+                self._unreadable(calendar_id, name, exc, unreadable)
+                continue
             self._remember(calendar_id, name, etag, data.encode(), resource)
             yield resource
+
+    def _read_all(self, calendar_id: str, found: dav.Multistatus, window: TimeWindow,
+                  unreadable: dict[str, str]) -> Iterator[tuple[Resource, list[Event]]]:
+        """Each resource of a REPORT's answer with what a calendar view shows of it;
+        one that cannot be read as events is noted in `unreadable` and left out (the rest
+        of the calendar syncs; it is left as it is until it is written again)."""
+        for resource in self._resources(calendar_id, found, unreadable):
+            try:
+                with reading(resource.id):
+                    events = occurrences(resource, calendar_id, window)
+                    if resource.recurring:
+                        # Each series' master with its occurrences: the engine needs no
+                        # GET to learn the series' rule.
+                        events = [series_event(resource, calendar_id), *events]
+            except UpstreamError as exc:
+                self._unreadable(calendar_id, resource.id, exc, unreadable)
+                continue
+            yield resource, events
+
+    def _unreadable(self, calendar_id: str, name: str, error: UpstreamError,
+                    unreadable: dict[str, str]) -> None:
+        self._forget(calendar_id, name)
+        unreadable[name] = error.message
+        log.warning("a CalDAV resource cannot be read; it is left as it is", extra={
+            "bridge": self.name, "calendar_id": calendar_id, "resource": name,
+            "error": error.message})
 
     def list_events(self, calendar_id: str, window: TimeWindow) -> Iterator[Event]:
         """calendar-query with the window; series are expanded here, not by the server."""
         found = self._multistatus(self._report(
             calendar_id, dav.calendar_query(window.start, window.end)))
-        for resource in self._resources(calendar_id, found):
-            yield from occurrences(resource, calendar_id, window)
+        for _, events in self._read_all(calendar_id, found, window, {}):
+            yield from (event for event in events if event.kind is not EventKind.SERIES)
 
     def _read(self, calendar_id: str, resource_id: str) -> Resource | None:
         if not valid_resource_id(resource_id):
@@ -296,7 +332,10 @@ class CalDavBridge(CalendarBridge):
         """A single event, a series' master (with its rule), or one occurrence by its id."""
         resource_id, rid = split_id(event_id)
         resource = self._read(calendar_id, resource_id)
-        return None if resource is None else _event_in(resource, rid, calendar_id)
+        if resource is None:
+            return None
+        with reading(resource_id):
+            return _event_in(resource, rid, calendar_id)
 
     def get_events(self, calendar_id: str, event_ids: Sequence[str]) -> list[ReadResult]:
         """calendar-multiget, one REPORT per `_MULTIGET_BATCH` resources (a series'
@@ -327,9 +366,16 @@ class CalDavBridge(CalendarBridge):
         for event_id in event_ids:
             name, rid = split_id(event_id)
             got = read.get(name)
+            if got is not None and not isinstance(got, CalbridgeError):
+                try:
+                    with reading(name):
+                        results.append(ReadResult.found(event_id,
+                                                        _event_in(got, rid, calendar_id)))
+                    continue
+                except UpstreamError as exc:
+                    got = exc
             results.append(ReadResult.failed(event_id, got) if isinstance(got, CalbridgeError)
-                           else ReadResult.found(event_id, None if got is None
-                                                 else _event_in(got, rid, calendar_id)))
+                           else ReadResult.found(event_id, None))
         return results
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
@@ -340,7 +386,8 @@ class CalDavBridge(CalendarBridge):
                     else None) or self._read(calendar_id, resource_id)
         if resource is None or not resource.recurring:
             return []
-        return occurrences(resource, calendar_id, window, cancelled=False)
+        with reading(resource_id):
+            return occurrences(resource, calendar_id, window, cancelled=False)
 
     def refuses(self, event: Event) -> str | None:
         return refusal(event)
@@ -410,13 +457,10 @@ class CalDavBridge(CalendarBridge):
         found = self._multistatus(self._report(
             calendar_id, dav.calendar_query(window.start, window.end)))
         changed: list[Event] = []
-        for resource in self._resources(calendar_id, found):
-            if resource.recurring:
-                # Each series' master with its occurrences, as a sync-collection read
-                # gives it: the engine needs no GET to learn the series' rule.
-                changed.append(series_event(resource, calendar_id))
-            changed += occurrences(resource, calendar_id, window)
-        return ChangeSet(changed=changed, cursor=state, complete=True)
+        unreadable: dict[str, str] = {}
+        for _, events in self._read_all(calendar_id, found, window, unreadable):
+            changed += events
+        return ChangeSet(changed=changed, cursor=state, complete=True, unreadable=unreadable)
 
     def _since(self, calendar_id: str, token: str, window: TimeWindow) -> ChangeSet:
         changed_hrefs: dict[str, None] = {}
@@ -452,6 +496,7 @@ class CalDavBridge(CalendarBridge):
                 break
             token = found.sync_token
         changed: list[Event] = []
+        unreadable: dict[str, str] = {}
         deleted = [dav.last_segment(href) for href in removed]
         hrefs = list(changed_hrefs)
         for first in range(0, len(hrefs), _MULTIGET_BATCH):
@@ -460,18 +505,15 @@ class CalDavBridge(CalendarBridge):
             read = {dav.last_segment(r.href) for r in found.responses
                     if r.text(dav.CALENDAR_DATA) is not None}
             deleted += [name for href in batch if (name := dav.last_segment(href)) not in read]
-            for resource in self._resources(calendar_id, found):
-                events = occurrences(resource, calendar_id, window)
-                if resource.recurring:
-                    # The master too: the engine reads its instances and so notices the
-                    # occurrences a new EXDATE removed.
-                    changed.append(series_event(resource, calendar_id))
-                    changed += events
-                elif events:
+            for resource, events in self._read_all(calendar_id, found, window, unreadable):
+                # A series' master comes too: the engine reads its instances and so
+                # notices the occurrences a new EXDATE removed.
+                if events:
                     changed += events
                 else:  # moved out of the window: gone from it, as a listing would say
                     deleted.append(resource.id)
-        return ChangeSet(changed=changed, deleted=deleted, cursor=SYNC + token)
+        return ChangeSet(changed=changed, deleted=deleted, cursor=SYNC + token,
+                         unreadable=unreadable)
 
     # ------------------------------------------------------------ writing
 

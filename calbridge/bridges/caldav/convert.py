@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -187,13 +189,21 @@ def _like(value: datetime | date, stored: object, floating_zone: tzinfo) -> date
     return value.astimezone(stored.tzinfo)
 
 
+def _when(component: VEvent, name: str) -> datetime | date:
+    """A DTSTART or DTEND: a date or a time, else a `ValueError` naming it."""
+    value = component.decoded(name)
+    if not isinstance(value, date):
+        raise ValueError(f"its {name} is not a date or a time ({str(value)[:40]!r})")
+    return _aware(value)
+
+
 def _times(component: VEvent) -> tuple[datetime | date, datetime | date, bool]:
     if "DTSTART" not in component:
         raise UpstreamError("caldav: a VEVENT without DTSTART")
-    start = _aware(component.decoded("DTSTART"))
+    start = _when(component, "DTSTART")
     all_day = not isinstance(start, datetime)
     if "DTEND" in component:
-        end = _aware(component.decoded("DTEND"))
+        end = _when(component, "DTEND")
     elif "DURATION" in component:
         end = start + component.decoded("DURATION")
     else:  # RFC 5545 3.6.1: a day for a date, no length for a time
@@ -216,6 +226,38 @@ def _text(component: VEvent, name: str) -> str:
     return str(value) if value is not None else ""
 
 
+def _last_modified(component: VEvent) -> datetime | None:
+    """LAST-MODIFIED, or None when it is missing or cannot be read (given twice, or not a
+    time, as some clients write it): it only helps a conflict policy, the event is
+    read without it."""
+    value = component.get("LAST-MODIFIED")
+    try:
+        modified = _aware(value.dt) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+    return modified if isinstance(modified, datetime) else None
+
+
+# What reading a resource's properties raises when one cannot be read: icalendar keeps
+# a property it cannot parse and raises on its value (`BrokenCalendarProperty`, a
+# ValueError); a property given twice where one is allowed is a list.
+_BROKEN = (ValueError, KeyError, IndexError, TypeError, AttributeError)
+
+
+@contextmanager
+def reading(resource_id: str) -> Iterator[None]:
+    """Turn a resource that cannot be read as events (a broken DTSTART, RRULE or EXDATE)
+    into an `UpstreamError` naming it and the reason, so it fails alone."""
+    try:
+        yield
+    except UpstreamError:
+        raise
+    except (*_BROKEN, ValidationFailed) as exc:  # ValidationFailed: an RRULE it cannot read
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UpstreamError(f"caldav: {resource_id!r} cannot be read: {reason}",
+                            details={"resource": resource_id}) from None
+
+
 def event_from_component(component: VEvent, resource: Resource, calendar_id: str) -> Event:
     """One VEVENT as it stands on its own (a single event, or a master read whole)."""
     start, end, all_day = _times(component)
@@ -228,7 +270,6 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
     attendees = component.get("ATTENDEE")
     if attendees is not None and not isinstance(attendees, list):
         attendees = [attendees]
-    modified = component.get("LAST-MODIFIED")
     marker = component.get(MARKER_PROPERTY)
     return Event(
         id=resource.id, calendar_id=calendar_id, title=_text(component, "SUMMARY"),
@@ -237,7 +278,7 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
         organizer=_person(component.get("ORGANIZER")),
         attendees=[p for a in attendees or [] if (p := _person(a)) is not None],
         status=status, privacy=privacy, etag=resource.etag,
-        last_modified=_aware(modified.dt) if modified is not None else None,
+        last_modified=_last_modified(component),
         marker=str(marker) if marker else None,
         native_zone=str(zone_param) if zone_param and str(zone_param) != zone else None)
 
