@@ -599,3 +599,67 @@ def test_a_caldav_resource_that_cannot_be_read_is_skipped_and_the_rest_syncs(
         series_copy]
     assert sorted(e["subject"] for e in world.view(ROOM, *horizon)) == subjects
     assert not [o for o in rounds(world, pair) if o.written]
+
+
+EXPORTED_SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN
+BEGIN:VTIMEZONE
+TZID:(UTC+01:00) Amsterdam, Berlin, Bern, Rom, Stockholm, Wien
+BEGIN:STANDARD
+DTSTART:16011028T030000
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:16010325T020000
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+END:DAYLIGHT
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:040000008200E00074C5B7101A82E008000000001
+DTSTAMP:20261204T100000Z
+DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rom, Stockholm, Wien":{start}
+DTEND;TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rom, Stockholm, Wien":{end}
+RRULE:FREQ=WEEKLY;COUNT=5;BYDAY=MO
+SUMMARY:Jour fixe
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_a_series_in_a_zone_an_outlook_export_defines_keeps_its_clock_across_dst(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    # Outlook's iCalendar exports name zones by their display name and define them in a
+    # VTIMEZONE; the series must stay at 09:00 in Berlin after the clocks change.
+    berlin = ZoneInfo("Europe/Berlin")
+    today = datetime.now(UTC).date()
+    change = next(today + timedelta(days=n) for n in range(14, 400)
+                  if datetime.combine(today + timedelta(days=n), time(12), berlin).utcoffset()
+                  != datetime.combine(today + timedelta(days=n - 1), time(12),
+                                      berlin).utcoffset())
+    monday = change - timedelta(days=change.weekday() + 14)
+    wall = "%Y%m%dT%H%M%S"
+    calendar = caldav_server.new_calendar()
+    caldav = caldav_server.bridge()
+    made = caldav_server.put(calendar, "jour-fixe.ics", EXPORTED_SERIES.format(
+        start=datetime.combine(monday, time(9)).strftime(wall),
+        end=datetime.combine(monday, time(10)).strftime(wall)).replace("\n", "\r\n"))
+    assert made.status_code == 201, made.text
+    pair = mapped(world, ("caldav", calendar), ("outlook", ROOM))
+    rounds(world, pair)
+    span = (datetime.combine(monday, time(0), UTC), datetime.combine(monday, time(0), UTC)
+            + timedelta(weeks=6))
+    shown_here = [e.start.astimezone(berlin) for e in caldav.list_events(
+        calendar, TimeWindow(start=span[0], end=span[1]))]
+    assert [(t.date(), t.hour) for t in shown_here] == [
+        (monday + timedelta(weeks=n), 9) for n in range(5)]
+    outlook = world.view(ROOM, *span)
+    starts = sorted(datetime.fromisoformat(e["start"]["dateTime"][:19]).replace(tzinfo=UTC)
+                    .astimezone(berlin) for e in outlook if e["subject"] == "Jour fixe")
+    assert [(t.date(), t.hour) for t in starts] == [
+        (monday + timedelta(weeks=n), 9) for n in range(5)]
+    assert not [o for o in rounds(world, pair) if o.written]

@@ -24,9 +24,9 @@ from calbridge.bridges.outlook.convert import (
 )
 from calbridge.bridges.outlook.notifications import clamp_expiry, parse_notifications
 from calbridge.bridges.outlook.settings import OutlookSettings
-from calbridge.bridges.outlook.timezones import to_iana
 from calbridge.bridges.pacing import SlidingWindow
 from calbridge.bridges.text import html_to_text
+from calbridge.bridges.timezones import to_iana
 from calbridge.errors import ConfigurationError, ValidationFailed
 from calbridge.model import Event, EventField, EventStatus, Person, Privacy
 from tests.fixtures.clock import ManualClock

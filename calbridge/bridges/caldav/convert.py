@@ -18,6 +18,7 @@ are read in UTC: RFC 5545 gives them no zone, and calbridge needs an instant."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from icalendar import Component, Timezone, vCalAddress, vRecur
 from icalendar import Event as VEvent
 
 from calbridge.bridges.base import TimeWindow
+from calbridge.bridges.timezones import zone_keeping
 from calbridge.errors import UpstreamError, ValidationFailed
 from calbridge.model import (
     Event,
@@ -43,6 +45,8 @@ from calbridge.model import (
     Recurrence,
 )
 from calbridge.recurrence import expand
+
+log = logging.getLogger(__name__)
 
 MARKER_PROPERTY = "X-CALBRIDGE-LINK"
 PRODID = "-//calbridge//calbridge//EN"
@@ -161,14 +165,24 @@ def written_resource(resource_id: str, etag: str | None, calendar: ICalendar) ->
     return Resource(resource_id, etag, calendar, *_components(calendar, UTC))
 
 
-def _zone_of(value: object) -> str:
+def _zone_of(value: object, tzid: str | None = None) -> str:
+    """The IANA zone of a time: its own, or, for a zone the calendar defines in a
+    VTIMEZONE under another name (Outlook's exports: "W. Europe Standard Time",
+    "(UTC+01:00) Amsterdam, Berlin, …", "Customized Time Zone"), the IANA zone keeping
+    the same clock — so a series repeats on that clock across daylight saving time,
+    here and in the calendars it is copied to. UTC when none does (logged)."""
     tz = getattr(value, "tzinfo", None)
     key = getattr(tz, "key", None)
     if isinstance(key, str):
         return key
-    if tz is not None and value.utcoffset() == timedelta(0):  # type: ignore[attr-defined]
+    if tz is None or not isinstance(value, datetime) or not tzid:
         return "UTC"
-    return "UTC"
+    found = zone_keeping(tz, tzid, value)
+    if found is None:
+        log.warning("a CalDAV time zone matches no IANA zone; its times are kept as instants",
+                    extra={"zone": tzid[:100]})
+        return "UTC"
+    return found
 
 
 def _aware(value: datetime | date, floating_zone: tzinfo = UTC) -> datetime | date:
@@ -262,7 +276,7 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
     """One VEVENT as it stands on its own (a single event, or a master read whole)."""
     start, end, all_day = _times(component)
     zone_param = component["DTSTART"].params.get("TZID")
-    zone = _zone_of(start) if not all_day else "UTC"
+    zone = _zone_of(start, str(zone_param) if zone_param else None) if not all_day else "UTC"
     status = (EventStatus.CANCELLED if _text(component, "STATUS").upper() == "CANCELLED"
               else EventStatus.CONFIRMED)
     privacy = (Privacy.PRIVATE if _text(component, "CLASS").upper() in ("PRIVATE", "CONFIDENTIAL")

@@ -11,8 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calbridge.bridges.base import Calendar
-from calbridge.bridges.outlook.timezones import UTC_NAME, is_iana, to_iana, zone
 from calbridge.bridges.text import html_to_text
+from calbridge.bridges.timezones import UTC_NAME, is_iana, to_iana, zone
 from calbridge.errors import ValidationFailed
 from calbridge.model import (
     Event,
