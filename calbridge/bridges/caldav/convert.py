@@ -302,11 +302,15 @@ def _recurrence(component: VEvent) -> Recurrence | None:
     if rule is None:
         return None
     rules = rule if isinstance(rule, list) else [rule]
+    return Recurrence(rrule=rules[0].to_ical().decode(), exdates=_exdates(component))
+
+
+def _exdates(component: VEvent) -> list[datetime | date]:
     exdates: list[datetime | date] = []
     found = component.get("EXDATE")
     for group in found if isinstance(found, list) else [found] if found is not None else []:
         exdates += [_aware(each.dt) for each in group.dts]
-    return Recurrence(rrule=rules[0].to_ical().decode(), exdates=exdates)
+    return exdates
 
 
 def series_event(resource: Resource, calendar_id: str) -> Event:
@@ -367,7 +371,11 @@ def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
             recurrence.rrule, base.start, base.end, zone, recurrence.exdates,
             window.start, window.end, all_day=base.all_day)]
     length = _length(base)
-    excluded = {rid_key(value) for value in (recurrence.exdates if recurrence else [])}
+    excluded = {rid_key(value) for value in _exdates(master)}
+    if recurrence is None and rid_key(base.start) not in excluded and overlaps(
+            base.start, base.end, window):
+        # A series of RDATEs alone: its start is its first instance (RFC 5545 3.8.5.2).
+        starts.append((base.start, base.end))
     for extra in _rdates(master):
         if rid_key(extra) not in excluded and overlaps(extra, extra + length, window):
             starts.append((extra, extra + length))

@@ -1,6 +1,6 @@
-"""Resources other clients wrote with properties calbridge cannot read: an optional one
-(LAST-MODIFIED) is read as missing, one the event needs makes the resource fail alone,
-with an error naming it and the property."""
+"""Resources as other CalDAV clients write them. A property calbridge cannot read: an
+optional one (LAST-MODIFIED) is read as missing, one the event needs makes the resource
+fail alone, with an error naming it and the property. Series of RDATEs alone."""
 
 from __future__ import annotations
 
@@ -54,3 +54,13 @@ def test_a_resource_whose_times_cannot_be_read_fails_alone_naming_why(
             occurrences(parsed, "/cal/", WINDOW)
     assert "'b.ics' cannot be read" in caught.value.message
     assert named in caught.value.message
+
+
+def test_a_series_of_rdates_alone_starts_with_its_start() -> None:
+    # RFC 5545 3.8.5.2: the recurrence set is DTSTART with the RDATEs, less the EXDATEs.
+    text = resource("RDATE:20270111T100000Z,20270112T100000Z")
+    starts = [e.start for e in occurrences(parse_resource("c.ics", '"1"', text), "/c/", WINDOW)]
+    assert starts == [datetime(2027, 1, day, 10, tzinfo=UTC) for day in (10, 11, 12)]
+    text = resource("RDATE:20270111T100000Z,20270112T100000Z", "EXDATE:20270110T100000Z")
+    starts = [e.start for e in occurrences(parse_resource("c.ics", '"1"', text), "/c/", WINDOW)]
+    assert starts == [datetime(2027, 1, day, 10, tzinfo=UTC) for day in (11, 12)]
