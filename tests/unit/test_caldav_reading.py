@@ -64,3 +64,12 @@ def test_a_series_of_rdates_alone_starts_with_its_start() -> None:
     text = resource("RDATE:20270111T100000Z,20270112T100000Z", "EXDATE:20270110T100000Z")
     starts = [e.start for e in occurrences(parse_resource("c.ics", '"1"', text), "/c/", WINDOW)]
     assert starts == [datetime(2027, 1, day, 10, tzinfo=UTC) for day in (11, 12)]
+
+
+@pytest.mark.parametrize("end", ["DTEND:20270110T090000Z", "DTEND;VALUE=DATE:20270111"])
+def test_an_end_before_the_start_or_of_another_kind_fails_alone(end: str) -> None:
+    text = resource().replace("DTEND:20270110T110000Z", end)
+    with pytest.raises(UpstreamError) as caught:
+        with reading("e.ics"):
+            occurrences(parse_resource("e.ics", '"1"', text), "/c/", WINDOW)
+    assert "DTEND is before its DTSTART" in caught.value.message

@@ -222,6 +222,10 @@ def _times(component: VEvent) -> tuple[datetime | date, datetime | date, bool]:
         end = start + component.decoded("DURATION")
     else:  # RFC 5545 3.6.1: a day for a date, no length for a time
         end = start + timedelta(days=1) if all_day else start
+    if type(end) is not type(start) or end < start:  # type: ignore[operator]
+        # RFC 5545 3.6.1: DTEND is later than DTSTART, and of its kind. No calendar
+        # takes such an event; it is read as not readable, not retried against them.
+        raise ValueError("its DTEND is before its DTSTART or not of its kind")
     return start, end, all_day
 
 
