@@ -99,22 +99,39 @@ def _zones_by_clock(year: int) -> dict[tuple[timedelta | None, ...], list[str]]:
     return found
 
 
-def zone_keeping(clock: tzinfo, name: str, at: datetime) -> str | None:
-    """The IANA zone for a zone a calendar defines itself (`clock`, from its VTIMEZONE,
-    named `name`) around `at`: its name's, when that is a Windows or IANA name; else the
-    zone keeping the same clock over that year and the next — the one whose place the
-    name mentions, if any ("(UTC+01:00) Amsterdam, Berlin, …"). None when no zone does."""
+def zone_keeping(clock: tzinfo, name: str, at: datetime, definition: str) -> str | None:
+    """The IANA zone for a zone a calendar defines itself (`clock`, from its VTIMEZONE
+    `definition`, named `name`) around `at`: its name's, when that is a Windows or IANA
+    name; else the zone keeping the same clock over that year and the next — the one
+    whose place the name mentions, if any ("(UTC+01:00) Amsterdam, Berlin, …"). None
+    when no zone does. Matched once per definition and year (each event of such a
+    calendar carries its own copy of the zone, and reading its clock is slow)."""
     known = known_iana(name)
     if known is not None:
         return known
-    instants = _instants(at.year)
+    key = (name, definition, at.year)
+    matched = _MATCHED.get(key, _UNSEEN)
+    if matched is not _UNSEEN:
+        return matched  # type: ignore[return-value]
     try:
-        wanted = _clock(clock, instants)
+        found = _matching(_clock(clock, _instants(at.year)), name, at.year)
     except (ValueError, OverflowError):
-        return None
+        found = None
+    if len(_MATCHED) >= _MATCHED_KEPT:
+        _MATCHED.clear()
+    _MATCHED[key] = found
+    return found
+
+
+_MATCHED: dict[tuple[str, str, int], str | None] = {}
+_MATCHED_KEPT = 256
+_UNSEEN = object()
+
+
+def _matching(wanted: tuple[timedelta | None, ...], name: str, year: int) -> str | None:
     if not any(wanted):
         return UTC_NAME
-    same = _zones_by_clock(at.year).get(wanted)
+    same = _zones_by_clock(year).get(wanted)
     if not same:
         return None
     mentioned = name.lower()

@@ -30,9 +30,10 @@ US_EASTERN = tzstr("EST5EDT,M3.2.0,M11.1.0")
 ])
 def test_a_zone_is_matched_by_its_name_or_its_clock(clock: object, name: str,
                                                      expected: str) -> None:
-    assert zone_keeping(clock, name, AT) == expected  # type: ignore[arg-type]
+    assert zone_keeping(clock, name, AT, str(clock)) == expected  # type: ignore[arg-type]
 
 
 def test_a_clock_no_zone_keeps_is_not_matched() -> None:
     # Daylight saving time from the first Sunday of February: no place does that.
-    assert zone_keeping(tzstr("XST-3XDT,M2.1.0,M9.1.0"), "Invented", AT) is None
+    invented = tzstr("XST-3XDT,M2.1.0,M9.1.0")
+    assert zone_keeping(invented, "Invented", AT, str(invented)) is None

@@ -165,7 +165,8 @@ def written_resource(resource_id: str, etag: str | None, calendar: ICalendar) ->
     return Resource(resource_id, etag, calendar, *_components(calendar, UTC))
 
 
-def _zone_of(value: object, tzid: str | None = None) -> str:
+def _zone_of(value: object, tzid: str | None = None,
+             calendar: ICalendar | None = None) -> str:
     """The IANA zone of a time: its own, or, for a zone the calendar defines in a
     VTIMEZONE under another name (Outlook's exports: "W. Europe Standard Time",
     "(UTC+01:00) Amsterdam, Berlin, …", "Customized Time Zone"), the IANA zone keeping
@@ -177,12 +178,26 @@ def _zone_of(value: object, tzid: str | None = None) -> str:
         return key
     if tz is None or not isinstance(value, datetime) or not tzid:
         return "UTC"
-    found = zone_keeping(tz, tzid, value)
+    found = zone_keeping(tz, tzid, value, _definition(calendar, tzid))
     if found is None:
-        log.warning("a CalDAV time zone matches no IANA zone; its times are kept as instants",
-                    extra={"zone": tzid[:100]})
+        _unmatched(tzid[:100])
         return "UTC"
     return found
+
+
+def _definition(calendar: ICalendar | None, tzid: str) -> str:
+    """The VTIMEZONE a calendar gives for `tzid`, as text ("" when it gives none)."""
+    for component in calendar.walk("VTIMEZONE") if calendar is not None else []:
+        if str(component.get("TZID", "")) == tzid:
+            return component.to_ical().decode(errors="replace")
+    return ""
+
+
+@lru_cache(maxsize=64)
+def _unmatched(tzid: str) -> None:
+    """Said once per zone name, not once per event of it."""
+    log.warning("a CalDAV time zone matches no IANA zone; its times are kept as instants",
+                extra={"zone": tzid})
 
 
 def _aware(value: datetime | date, floating_zone: tzinfo = UTC) -> datetime | date:
@@ -280,7 +295,13 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
     """One VEVENT as it stands on its own (a single event, or a master read whole)."""
     start, end, all_day = _times(component)
     zone_param = component["DTSTART"].params.get("TZID")
-    zone = _zone_of(start, str(zone_param) if zone_param else None) if not all_day else "UTC"
+    zone = (_zone_of(start, str(zone_param) if zone_param else None, resource.calendar)
+            if not all_day else "UTC")
+    if zone_param and isinstance(start, datetime) and isinstance(end, datetime) and getattr(
+            start.tzinfo, "key", None) is None and zone != "UTC":
+        # Times in a zone the resource defines itself, as the same instants in the IANA
+        # zone matched to it (reading that zone's own clock again is slow).
+        start, end = start.astimezone(ZoneInfo(zone)), end.astimezone(ZoneInfo(zone))
     status = (EventStatus.CANCELLED if _text(component, "STATUS").upper() == "CANCELLED"
               else EventStatus.CONFIRMED)
     privacy = (Privacy.PRIVATE if _text(component, "CLASS").upper() in ("PRIVATE", "CONFIDENTIAL")
