@@ -32,7 +32,7 @@ from calbridge.store.protocols import LinkWrite
 from examples.booking_system import BookingSystemServer
 from tests.fixtures.caldav_servers import CalDavServer, count_requests
 from tests.fixtures.graph import GraphClient, weekly_series
-from tests.fixtures.real_bridges import IMMUTABLE, Bridged, assemble
+from tests.fixtures.real_bridges import IMMUTABLE, OTHER_ROOM, Bridged, assemble
 from tests.fixtures.storage import TableRequests
 from tests.fixtures.two_bridges import RESOURCE, ROOM
 
@@ -663,3 +663,26 @@ def test_a_series_in_a_zone_an_outlook_export_defines_keeps_its_clock_across_dst
     assert [(t.date(), t.hour) for t in starts] == [
         (monday + timedelta(weeks=n), 9) for n in range(5)]
     assert not [o for o in rounds(world, pair) if o.written]
+
+
+def test_a_copy_moved_to_another_mapped_caldav_calendar_moves_between_their_rooms(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    # A client moving an event to another calendar deletes it here and creates it there
+    # with all its properties, calbridge's marker too (kept under the same name here).
+    hall, annex = caldav_server.new_calendar(), caldav_server.new_calendar()
+    first = mapped(world, ("outlook", ROOM), ("caldav", hall))
+    second = mapped(world, ("outlook", OTHER_ROOM), ("caldav", annex))
+    meetings(world, 2)
+    rounds(world, first, second)
+    moved = next(e for e in live(caldav_server.bridge(), hall) if e.title == "Meeting 1")
+    url = caldav_server.url.rstrip("/")
+    text = caldav_server.session().get(url + hall + moved.id).text
+    assert caldav_server.put(annex, moved.id, text).status_code == 201
+    assert caldav_server.session().delete(url + hall + moved.id).status_code in (200, 204)
+
+    rounds(world, first, second)
+
+    span = (soon(-24), soon(24))
+    assert sorted(e["subject"] for e in world.view(ROOM, *span)) == ["Meeting 0"]
+    assert sorted(e["subject"] for e in world.view(OTHER_ROOM, *span)) == ["Meeting 1"]
+    assert not [o for o in rounds(world, first, second) if o.written]

@@ -525,7 +525,7 @@ class CalDavBridge(CalendarBridge):
             raise Inexpressible(why, rule=event.recurrence.rrule if event.recurrence else None)
         name = resource_name(idempotency_key)
         uid = f"{idempotency_key}@calbridge"
-        calendar = new_resource(event, uid, self.clock())
+        calendar = new_resource(event, uid, self.clock(), calendar_id)
         body = serialise(calendar)
         response = self.http.request(
             "PUT", self._url(self._member(calendar_id, name)), data=body, idempotent=True,

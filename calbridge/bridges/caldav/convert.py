@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import x_wr_timezone
@@ -49,6 +50,10 @@ from calbridge.recurrence import expand
 log = logging.getLogger(__name__)
 
 MARKER_PROPERTY = "X-CALBRIDGE-LINK"
+# The calendar a copy was written to, on its marker: a client moving the event to another
+# calendar (delete here, create there, properties and all) leaves it naming this one, so
+# there the marker is known for stale and the event read as the person's own.
+MARKER_CALENDAR = "X-CALBRIDGE-CALENDAR"
 PRODID = "-//calbridge//calbridge//EN"
 # The span VTIMEZONE blocks describe: past any sync window in both directions.
 ZONE_SPAN = (date(1970, 1, 1), date(2100, 1, 1))
@@ -259,6 +264,25 @@ def _text(component: VEvent, name: str) -> str:
     return str(value) if value is not None else ""
 
 
+def _marker(component: VEvent, calendar_id: str) -> str | None:
+    """calbridge's marker, unless it names another calendar than the one the event is
+    read from: then the event was moved here by a client, and is no copy of calbridge's
+    here (markers written before they named their calendar count wherever they are)."""
+    value = component.get(MARKER_PROPERTY)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not value:
+        return None
+    written_to = getattr(value, "params", {}).get(MARKER_CALENDAR)
+    if written_to and _same_path(str(written_to)) != _same_path(calendar_id):
+        return None
+    return str(value)
+
+
+def _same_path(calendar_id: str) -> str:
+    return unquote(calendar_id).rstrip("/")
+
+
 def _last_modified(component: VEvent) -> datetime | None:
     """LAST-MODIFIED, or None when it is missing or cannot be read (given twice, or not a
     time, as some clients write it): it only helps a conflict policy, the event is
@@ -309,7 +333,7 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
     attendees = component.get("ATTENDEE")
     if attendees is not None and not isinstance(attendees, list):
         attendees = [attendees]
-    marker = component.get(MARKER_PROPERTY)
+    marker = _marker(component, calendar_id)
     return Event(
         id=resource.id, calendar_id=calendar_id, title=_text(component, "SUMMARY"),
         description=_text(component, "DESCRIPTION"), start=start, end=end, all_day=all_day,
@@ -318,7 +342,7 @@ def event_from_component(component: VEvent, resource: Resource, calendar_id: str
         attendees=[p for a in attendees or [] if (p := _person(a)) is not None],
         status=status, privacy=privacy, etag=resource.etag,
         last_modified=_last_modified(component),
-        marker=str(marker) if marker else None,
+        marker=marker,
         native_zone=str(zone_param) if zone_param and str(zone_param) != zone else None)
 
 
@@ -356,8 +380,7 @@ def _override(resource: Resource, component: VEvent, calendar_id: str) -> Event:
     event = event_from_component(component, resource, calendar_id)
     marker = event.marker
     if marker is None and resource.master is not None:
-        inherited = resource.master.get(MARKER_PROPERTY)
-        marker = str(inherited) if inherited else None
+        marker = _marker(resource.master, calendar_id)
     return event.model_copy(update={
         "id": occurrence_id(resource.id, original), "kind": EventKind.EXCEPTION,
         "series_id": resource.id, "original_start": _utc(original), "marker": marker})
@@ -572,8 +595,9 @@ def apply_fields(component: VEvent, event: Event, fields: frozenset[EventField],
     _set(component, "LAST-MODIFIED", now)
 
 
-def new_resource(event: Event, uid: str, now: datetime) -> ICalendar:
-    """A calendar object resource for a new event (with its rule, for a series)."""
+def new_resource(event: Event, uid: str, now: datetime, calendar_id: str = "") -> ICalendar:
+    """A calendar object resource for a new event (with its rule, for a series). Its
+    marker names the calendar it is written to (`MARKER_CALENDAR`)."""
     calendar = ICalendar()
     calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")
@@ -589,7 +613,8 @@ def new_resource(event: Event, uid: str, now: datetime) -> ICalendar:
             organizer.params["CN"] = event.organizer.name
         component.add("ORGANIZER", organizer)
     if event.marker:
-        component.add(MARKER_PROPERTY, event.marker)
+        component.add(MARKER_PROPERTY, event.marker,
+                      parameters={MARKER_CALENDAR: calendar_id} if calendar_id else None)
     calendar.add_component(component)
     if event.exceptions and EventField.RECURRENCE in fields:
         _add_exceptions(calendar, event.exceptions, now)
