@@ -460,6 +460,9 @@ class Cursor(BaseModel):
     window_end: datetime | None = None
     last_poll_at: datetime | None = None
     last_change_at: datetime | None = None
+    # Copies calbridge made in the calendar since the cursor was read, where the change
+    # feed may leave out one made and deleted in between (`Capabilities.omits_short_lived`).
+    made: list[str] = Field(default_factory=list)
     etag: str | None = Field(default=None, exclude=True)
 
 

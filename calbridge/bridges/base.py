@@ -48,6 +48,10 @@ class Capabilities(BaseModel):
     # A new series is created with its exceptions in the same write (CalDAV: RECURRENCE-ID
     # overrides in the series' resource), instead of a write for each after it.
     exceptions_with_series: bool = False
+    # Its change feed may leave out an event made and deleted between two reads (RFC 6578
+    # lets a CalDAV server): the copies calbridge makes there are noted on that end's
+    # cursor, and the next read looks up those it does not name.
+    omits_short_lived: bool = False
 
 
 class LifecycleAction(StrEnum):

@@ -57,6 +57,7 @@ from calbridge.store.protocols import (
 from calbridge.store.queues import MAX_MESSAGE_BYTES, SYNC_WORK, batches
 from calbridge.sync.fields import describe, merged_hashes, read_older, record
 from calbridge.sync.link_index import LinkIndex
+from calbridge.sync.made import MadeCopies, gone_since
 from calbridge.sync.outcome import Outcome, OutcomeStatus
 from calbridge.sync.plan import (
     GONE,
@@ -308,6 +309,9 @@ class SyncEngine:
         # The writes of the chunk `_apply_all` is applying, held for one flush; None when
         # the engine writes straight through (single events, series masters).
         self._pending: PendingWrites | None = None
+        # Copies made where the change feed may not tell of their deletion, to be noted
+        # on that end's cursor (`calbridge.sync.made`).
+        self._made = MadeCopies()
 
     @classmethod
     def for_container(cls, container: Container,
@@ -365,6 +369,10 @@ class SyncEngine:
         parts, whole = self._change_parts(bridge, calendar, cursor, span, resume)
         parts = iter(parts)
         first = next(parts, ChangeSet())
+        if (stored is not None and stored.made and stored.mapping_id == mapping.id
+                and cursor is not None and first.cursor and not first.complete):
+            # Copies made here since the cursor, which the answer may leave out if deleted.
+            first = gone_since(bridge, calendar, first, stored.made)
         # A quiet answer (nothing changed, and not a listing to diff) needs no links: the
         # cost of a quiet run stays flat however many pairs the mapping holds.
         quiet = bool(first.cursor) and not (first.changed or first.deleted or first.complete
@@ -506,6 +514,7 @@ class SyncEngine:
                 # looks their copies up before making them, as after a crash.
                 ahead.shutdown(wait=True)
             flushes.close()
+            self._made.note(self.stores.cursors)
         return outcomes
 
     def _apply_chunk(self, ends: Ends, chunk: list[PlannedOperation]) -> list[Outcome]:
@@ -742,7 +751,7 @@ class SyncEngine:
         if stored is None or not stored.cursor:
             return True
         if (changes.changed or changes.deleted or changes.unreadable or streamed.read
-                or any(op.writes for op in plan)):
+                or stored.made or any(op.writes for op in plan)):
             return True
         last = stored.last_poll_at
         return last is None or self.clock() - last > CURSOR_REFRESH
@@ -1380,6 +1389,8 @@ class SyncEngine:
         assert op.event is not None
         previous = link.model_copy(deep=True)
         link.set_event_id(op.target, written.id)
+        if op.kind is OperationKind.CREATE:
+            self._made_in(ends, op.target, written.id)
         target = link.end(op.target)
         kept = target.fields
         record(link.end(op.source), op.event)
@@ -1394,6 +1405,17 @@ class SyncEngine:
         outcome = self._outcome(ends, op, OutcomeStatus.COMPLETED, target_id=written.id)
         self._save(link, previous, outcome)
         return outcome
+
+    def _made_in(self, ends: Ends, end: End, event_id: str) -> None:
+        """Keep a copy just made at `end` for noting on that end's cursor, where its change
+        feed may leave out its deletion and the end is read (`calbridge.sync.made`):
+        at once for a write of its own, with its chunk's writes otherwise."""
+        if not (ends.bridges[end].capabilities.omits_short_lived
+                and ends.mapping.allows(end)):
+            return
+        self._made.add(ends.system(end), ends.calendar(end), ends.mapping.id, event_id)
+        if self._pending is None:
+            self._made.note(self.stores.cursors)
 
     def _fail(self, ends: Ends, link: EventLink | None, op: PlannedOperation,
               exc: CalbridgeError) -> Outcome:

@@ -686,3 +686,44 @@ def test_a_copy_moved_to_another_mapped_caldav_calendar_moves_between_their_room
     assert sorted(e["subject"] for e in world.view(ROOM, *span)) == ["Meeting 0"]
     assert sorted(e["subject"] for e in world.view(OTHER_ROOM, *span)) == ["Meeting 1"]
     assert not [o for o in rounds(world, first, second) if o.written]
+
+
+def test_a_copy_deleted_before_its_calendar_is_read_again_deletes_its_original(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    # A sync-collection answer may leave out a member made and deleted since its token
+    # (RFC 6578 3.8; Radicale and Xandikos do): the copies calbridge made are noted on
+    # the CalDAV end's cursor and looked up when the answer does not name them.
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("outlook", ROOM), ("caldav", calendar))
+    meetings(world, 1)
+    world.engine.run(world.fresh(pair), End.B)  # the CalDAV end is read (its token kept)
+    world.engine.run(world.fresh(pair), End.A)  # the copy is made after that token
+    [copy] = live(caldav_server.bridge(), calendar)
+    gone = caldav_server.session().delete(caldav_server.url.rstrip("/") + calendar + copy.id)
+    assert gone.status_code in (200, 204)
+
+    outcomes = world.engine.run(world.fresh(pair), End.B)
+
+    assert [(o.operation.value, o.status.value) for o in outcomes] == [
+        ("delete", "completed")]
+    assert world.view(ROOM, soon(-24), soon(24)) == []
+    cursor = world.container.storage.cursors.get("caldav", calendar, pair.id)
+    assert cursor is not None and cursor.made == []
+    assert not [o for o in rounds(world, pair) if o.written]
+
+
+def test_many_copies_made_ask_for_a_complete_listing_instead(
+        world: Bridged, caldav_server: CalDavServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("calbridge.sync.made.MADE_KEPT", 2)
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("outlook", ROOM), ("caldav", calendar))
+    world.engine.run(world.fresh(pair), End.B)
+    meetings(world, 3)
+    world.engine.run(world.fresh(pair), End.A)
+    cursor = world.container.storage.cursors.get("caldav", calendar, pair.id)
+    assert cursor is not None and cursor.cursor is None and cursor.made == []
+    copies = live(caldav_server.bridge(), calendar)
+    assert caldav_server.session().delete(
+        caldav_server.url.rstrip("/") + calendar + copies[0].id).status_code in (200, 204)
+    world.engine.run(world.fresh(pair), End.B)  # a complete listing
+    assert len(world.view(ROOM, soon(-24), soon(24))) == 2

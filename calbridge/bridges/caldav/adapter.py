@@ -99,7 +99,7 @@ class CalDavBridge(CalendarBridge):
     type_name: ClassVar[str] = "caldav"
     capabilities: ClassVar[Capabilities] = Capabilities(
         write=True, delta=True, push=False, recurrence=True, batch=True, tombstones=True,
-        exceptions_with_series=True)
+        exceptions_with_series=True, omits_short_lived=True)
     settings_model: ClassVar[type[BaseModel] | None] = CalDavSettings
     # No push: a timer of its own reads these calendars (one sync-collection REPORT each
     # when nothing changed), as often as the server's operator is happy to be asked.
