@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-from bs4 import BeautifulSoup, NavigableString
+from bs4 import BeautifulSoup, NavigableString, Tag
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def html_to_text(html: str) -> str:
             collapsed = re.sub(r"\s+", " ", str(node))
             if collapsed != str(node):
                 node.replace_with(collapsed)
+        for link in soup.find_all("a", href=True):
+            _keep_address(link)
         for br in soup.find_all("br"):
             br.replace_with("\n")
         for cell in soup.find_all(("td", "th")):
@@ -65,6 +67,24 @@ def html_to_text(html: str) -> str:
         log.warning("html body could not be parsed")
         return _tidy(html)
     return _tidy(text)
+
+
+_ADDRESS = re.compile(r"^(?:https?://|mailto:|tel:)\S+$", re.IGNORECASE)
+
+
+def _keep_address(link: Tag) -> None:
+    """A link keeps where it leads after its words, as Outlook writes links in plain text
+    ("Join the meeting <https://…>"): a Teams or Zoom invitation's copy must still join.
+    Relative and script links, and links whose words are their address, keep their words."""
+    href = str(link.get("href", "")).strip()
+    if not _ADDRESS.match(href):
+        return
+    address = href[len("mailto:"):] if href.lower().startswith("mailto:") else href
+    words = " ".join(link.get_text().split())
+    if not words:
+        link.replace_with(address)
+    elif words.rstrip("/").lower() not in (address.rstrip("/").lower(), href.lower()):
+        link.append(f" <{address}>")
 
 
 def _tidy(text: str) -> str:

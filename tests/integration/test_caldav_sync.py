@@ -727,3 +727,23 @@ def test_many_copies_made_ask_for_a_complete_listing_instead(
         caldav_server.url.rstrip("/") + calendar + copies[0].id).status_code in (200, 204)
     world.engine.run(world.fresh(pair), End.B)  # a complete listing
     assert len(world.view(ROOM, soon(-24), soon(24))) == 2
+
+
+def test_a_meeting_link_in_an_outlook_body_reaches_caldav_and_nothing_echoes(
+        world: Bridged, caldav_server: CalDavServer) -> None:
+    calendar = caldav_server.new_calendar()
+    pair = mapped(world, ("outlook", ROOM), ("caldav", calendar))
+    join = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_N2%40thread.v2/0"
+    made = world.graph.post(f"/users/{ROOM}/events", headers=IMMUTABLE, json={
+        "subject": "Elternbeirat",
+        "body": {"contentType": "html", "content": (
+            "<html><body><p>Agenda</p><div><a href=\"" + join + "\">"
+            "Click here to join the meeting</a></div></body></html>")},
+        "start": {"dateTime": soon().strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+        "end": {"dateTime": soon(1).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}})
+    assert made.status_code == 201, made.text
+    rounds(world, pair)
+    [copy] = live(caldav_server.bridge(), calendar)
+    assert copy.description == f"Agenda\n\nClick here to join the meeting <{join}>"
+    assert not [o for o in rounds(world, pair) if o.written]
+    assert not [o for o in rounds(world, pair) if o.written]

@@ -49,3 +49,25 @@ def test_a_google_description_written_in_its_web_editor_is_read_as_text() -> Non
                                                 "<li>Rooms</li></ul><b>Bring</b> laptops"),
                               "room@example.org")
     assert event.description == "Agenda:\n\nBudget\nRooms\n\nBring laptops"
+
+
+@pytest.mark.parametrize(("html", "text"), [
+    # A Teams invitation's copy must still join: the address follows the words, as
+    # Outlook writes links in plain text.
+    ('<a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_N2%40thread.v2/0">'
+     'Click here to join the meeting</a>',
+     "Click here to join the meeting "
+     "<https://teams.microsoft.com/l/meetup-join/19%3ameeting_N2%40thread.v2/0>"),
+    ('Notes: <a href="https://example.org/n">the   sheet</a>.',
+     "Notes: the sheet <https://example.org/n>."),
+    ('<a href="mailto:kari@example.org">Kari</a>', "Kari <kari@example.org>"),
+    # Words that are the address, or no words, are not said twice.
+    ('<a href="https://example.org/">https://example.org</a>', "https://example.org"),
+    ('<a href="mailto:kari@example.org">kari@example.org</a>', "kari@example.org"),
+    ('<a href="https://example.org"><img src="logo.png"></a>', "https://example.org"),
+    # Relative and script links keep their words only.
+    ('<a href="x">Map</a>', "Map"),
+    ('<a href="javascript:void(0)">Open</a>', "Open"),
+])
+def test_a_link_keeps_where_it_leads(html: str, text: str) -> None:
+    assert plain_description(html) == text
