@@ -282,15 +282,17 @@ class CalDavBridge(CalendarBridge):
             yield resource
 
     def _read_all(self, calendar_id: str, found: dav.Multistatus, window: TimeWindow,
-                  unreadable: dict[str, str]) -> Iterator[tuple[Resource, list[Event]]]:
-        """Each resource of a REPORT's answer with what a calendar view shows of it;
-        one that cannot be read as events is noted in `unreadable` and left out (the rest
-        of the calendar syncs; it is left as it is until it is written again)."""
+                  unreadable: dict[str, str], *, masters: bool = True
+                  ) -> Iterator[tuple[Resource, list[Event]]]:
+        """Each resource of a REPORT's answer with what a calendar view shows of it (and,
+        with `masters`, a series' master first); one that cannot be read as events is
+        noted in `unreadable` and left out (the rest of the calendar syncs; it is left as
+        it is until it is written again)."""
         for resource in self._resources(calendar_id, found, unreadable):
             try:
                 with reading(resource.id):
                     events = occurrences(resource, calendar_id, window)
-                    if resource.recurring:
+                    if masters and resource.recurring:
                         # Each series' master with its occurrences: the engine needs no
                         # GET to learn the series' rule.
                         events = [series_event(resource, calendar_id), *events]
@@ -311,8 +313,8 @@ class CalDavBridge(CalendarBridge):
         """calendar-query with the window; series are expanded here, not by the server."""
         found = self._multistatus(self._report(
             calendar_id, dav.calendar_query(window.start, window.end)))
-        for _, events in self._read_all(calendar_id, found, window, {}):
-            yield from (event for event in events if event.kind is not EventKind.SERIES)
+        for _, events in self._read_all(calendar_id, found, window, {}, masters=False):
+            yield from events
 
     def _read(self, calendar_id: str, resource_id: str) -> Resource | None:
         if not valid_resource_id(resource_id):
@@ -362,21 +364,8 @@ class CalDavBridge(CalendarBridge):
             for name in missing:
                 self._forget(calendar_id, name)
             self._gone(calendar_id)
-        results = []
-        for event_id in event_ids:
-            name, rid = split_id(event_id)
-            got = read.get(name)
-            if got is not None and not isinstance(got, CalbridgeError):
-                try:
-                    with reading(name):
-                        results.append(ReadResult.found(event_id,
-                                                        _event_in(got, rid, calendar_id)))
-                    continue
-                except UpstreamError as exc:
-                    got = exc
-            results.append(ReadResult.failed(event_id, got) if isinstance(got, CalbridgeError)
-                           else ReadResult.found(event_id, None))
-        return results
+        return [_read_result(event_id, read.get(split_id(event_id)[0]), calendar_id)
+                for event_id in event_ids]
 
     def instances(self, calendar_id: str, series_id: str, window: TimeWindow) -> list[Event]:
         """The series' occurrences and exceptions in the window, cancelled ones left out
@@ -693,6 +682,21 @@ def _locked(response: requests.Response) -> bool:
     write holds the collection (Xandikos while it commits a concurrent PUT). Nothing was
     changed, so the request is sent again after a wait, conditional PUTs included."""
     return response.status_code == 423
+
+
+def _read_result(event_id: str, got: Resource | CalbridgeError | None,
+                 calendar_id: str) -> ReadResult:
+    """What a multiget gave for one id: its event, gone, or the error its read (or its
+    reading as events) met."""
+    if got is None:
+        return ReadResult.found(event_id, None)
+    if isinstance(got, CalbridgeError):
+        return ReadResult.failed(event_id, got)
+    try:
+        with reading(got.id):
+            return ReadResult.found(event_id, _event_in(got, split_id(event_id)[1], calendar_id))
+    except UpstreamError as exc:
+        return ReadResult.failed(event_id, exc)
 
 
 def _event_in(resource: Resource, rid: str | None, calendar_id: str) -> Event | None:

@@ -419,7 +419,8 @@ def occurrences(resource: Resource, calendar_id: str, window: TimeWindow,
             recurrence.rrule, base.start, base.end, zone, recurrence.exdates,
             window.start, window.end, all_day=base.all_day)]
     length = _length(base)
-    excluded = {rid_key(value) for value in _exdates(master)}
+    excluded = {rid_key(value) for value in (recurrence.exdates if recurrence is not None
+                                             else _exdates(master))}
     if recurrence is None and rid_key(base.start) not in excluded and overlaps(
             base.start, base.end, window):
         # A series of RDATEs alone: its start is its first instance (RFC 5545 3.8.5.2).
